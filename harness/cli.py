@@ -1,0 +1,98 @@
+"""The ``k8s-ai-bench`` command line.
+
+Exit codes: 0 success, 1 a check failed, 2 usage or configuration error (one line naming the file or option, no
+traceback), 3 the target was unreachable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+from typing import NoReturn
+
+from harness import __version__
+from harness.errors import ConfigError, HarnessError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error as one line and exit code 2 (no usage dump)."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="k8s-ai-bench", description="Benchmark and conformance suite for Kubernetes AI platforms.")
+    parser.add_argument("--version", action="version", version=f"k8s-ai-bench {__version__}")
+    parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                        help="library log level (default WARNING)")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    cluster = commands.add_parser("cluster", help="the embedded one-machine target")
+    cluster_commands = cluster.add_subparsers(dest="cluster_command", required=True, parser_class=_Parser)
+    up = cluster_commands.add_parser("up", help="run the embedded target in the foreground until Ctrl-C")
+    up.add_argument("--kubeconfig", type=Path, default=None,
+                    help="where to write the kubeconfig (default: <state dir>/kubeconfig)")
+    up.add_argument("--spec", type=Path, default=None, help="cluster spec YAML adding emulated nodes")
+    up.add_argument("--state-dir", type=Path, default=None,
+                    help="directory for pod logs and volumes (default: a private temporary directory)")
+    up.add_argument("--no-host-node", action="store_true", help="do not mirror this machine as a node")
+    return parser
+
+
+def _cluster_up(args: argparse.Namespace) -> int:
+    from harness.embedded.cluster import EmbeddedCluster, EmbeddedOptions
+
+    if args.kubeconfig is not None and args.kubeconfig.is_dir():
+        raise ConfigError(f"--kubeconfig {args.kubeconfig}: is a directory, expected a file path")
+    options = EmbeddedOptions(state_dir=args.state_dir, kubeconfig_path=args.kubeconfig, spec_path=args.spec,
+                              include_host=not args.no_host_node)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    cluster = EmbeddedCluster(options)
+    try:
+        cluster.start()
+        nodes = cluster.store.count(("", "nodes"))
+        print(f"embedded cluster ready: kubeconfig={cluster.kubeconfig_path} server={cluster.server_url} "
+              f"nodes={nodes}", flush=True)
+        print(f"  try: kubectl --kubeconfig {cluster.kubeconfig_path} get nodes", flush=True)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        cluster.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    print("embedded cluster stopped", flush=True)
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "cluster" and args.cluster_command == "up":
+            return _cluster_up(args)
+    except ConfigError as exc:
+        sys.stderr.write(f"k8s-ai-bench: error: {exc}\n")
+        return EXIT_USAGE
+    except HarnessError as exc:
+        sys.stderr.write(f"k8s-ai-bench: error: {exc}\n")
+        return EXIT_UNREACHABLE
+    parser.error(f"unknown command {args.command}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,528 @@
+"""Validation and server-side defaulting, applied to every create and update before the store sees it.
+
+Clients (and the suites) read back what the server defaulted -- a Job's selector, a Pod's restartPolicy, a
+Service's clusterIP -- so these follow kube-apiserver's defaulting for the fields that matter to workloads.
+Validation answers 422 Invalid with one cause per field, never a 500 for bad input.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from harness.embedded import apierrors
+from harness.embedded.objects import rfc3339
+from harness.embedded.resources import ResourceType
+
+DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+C_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+# Kinds whose names must be DNS-1123 labels (no dots) or DNS-1035 labels (start with a letter), as in kube.
+_LABEL_NAMED = {"Namespace"}
+_DNS1035_NAMED = {"Service"}
+
+Causes = list[tuple[str, str]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AdmissionContext:
+    """What defaulting needs from the cluster: address allocation and the default storage class."""
+
+    allocate_cluster_ip: Callable[[], str]
+    allocate_node_port: Callable[[], int]
+    default_storage_class: Callable[[], str | None]
+
+
+def validate_name(kind: str, name: str, field: str = "metadata.name") -> Causes:
+    if kind in _LABEL_NAMED:
+        ok, rule, limit = bool(DNS1123_LABEL.match(name)), "RFC 1123 label", 63
+    elif kind in _DNS1035_NAMED:
+        ok, rule, limit = bool(DNS1035_LABEL.match(name)), "RFC 1035 label", 63
+    else:
+        ok, rule, limit = bool(DNS1123_SUBDOMAIN.match(name)), "RFC 1123 subdomain", 253
+    causes: Causes = []
+    if len(name) > limit:
+        causes.append((field, f"Invalid value: \"{name}\": must be no more than {limit} characters"))
+    if not ok:
+        causes.append((
+            field,
+            f"Invalid value: \"{name}\": a lowercase {rule} must consist of lower case alphanumeric characters, "
+            "'-' or '.', and must start and end with an alphanumeric character",
+        ))
+    return causes
+
+
+def validate_labels(labels: Any, field: str) -> Causes:
+    if labels is None:
+        return []
+    if not isinstance(labels, dict):
+        return [(field, "Invalid value: must be a map of string keys to string values")]
+    causes: Causes = []
+    for key, value in labels.items():
+        prefix, _, name = key.rpartition("/")
+        if (prefix and (len(prefix) > 253 or not DNS1123_SUBDOMAIN.match(prefix))) or not (
+            0 < len(name) <= 63 and LABEL_NAME.match(name)
+        ):
+            causes.append((f"{field}", f"Invalid value: \"{key}\": name part must consist of alphanumeric characters, "
+                           "'-', '_' or '.', and must start and end with an alphanumeric character"))
+        if not isinstance(value, str) or len(value) > 63 or not LABEL_VALUE.match(value):
+            causes.append((f"{field}", f"Invalid value: \"{value}\": a valid label must be an empty string or "
+                           "consist of alphanumeric characters, '-', '_' or '.' (at most 63)"))
+    return causes
+
+
+def admit(
+    rtype: ResourceType,
+    obj: Any,
+    *,
+    namespace: str,
+    ctx: AdmissionContext,
+    uid: str,
+    creating: bool,
+) -> dict[str, Any]:
+    """Validate and default ``obj`` for a create or an update; raises :class:`ApiError` (400/422)."""
+    if not isinstance(obj, dict):
+        raise apierrors.bad_request(f"the body of the request must be a JSON object, not {type(obj).__name__}")
+    api_version, kind = obj.get("apiVersion"), obj.get("kind")
+    if kind and kind != rtype.kind:
+        raise apierrors.bad_request(f"the kind in the data ({kind}) does not match the expected kind ({rtype.kind})")
+    if api_version and api_version != rtype.api_version:
+        raise apierrors.bad_request(
+            f"the API version in the data ({api_version}) does not match the expected API version ({rtype.api_version})"
+        )
+    obj["apiVersion"], obj["kind"] = rtype.api_version, rtype.kind
+    metadata = obj.setdefault("metadata", {})
+    if not isinstance(metadata, dict):
+        raise apierrors.invalid(rtype.group, rtype.kind, "", [("metadata", "Invalid value: must be an object")])
+    name = metadata.get("name") or ""
+    causes: Causes = []
+    if not isinstance(name, str):
+        causes.append(("metadata.name", "Invalid value: must be a string"))
+        name = ""
+    if not name and not (creating and metadata.get("generateName")):
+        causes.append(("metadata.name", "Required value: name or generateName is required"))
+    elif name:
+        causes += validate_name(rtype.kind if rtype.builtin else "", name)
+    if rtype.namespaced:
+        ns_in_body = metadata.get("namespace")
+        if ns_in_body and ns_in_body != namespace:
+            raise apierrors.bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request"
+            )
+    causes += validate_labels(metadata.get("labels"), "metadata.labels")
+    if metadata.get("annotations") is not None and not (
+        isinstance(metadata["annotations"], dict) and all(isinstance(v, str) for v in metadata["annotations"].values())
+    ):
+        causes.append(("metadata.annotations", "Invalid value: must be a map of string keys to string values"))
+    validator = _VALIDATORS.get(rtype.kind) if rtype.builtin else None
+    if validator is not None and not causes:
+        causes += validator(obj)
+    if causes:
+        raise apierrors.invalid(rtype.group, rtype.kind, name or metadata.get("generateName", ""), causes)
+    defaulter = _DEFAULTERS.get(rtype.kind) if rtype.builtin else None
+    if defaulter is not None:
+        defaulter(obj, ctx, uid, creating)
+    return obj
+
+
+# --------------------------------------------------------------------------- per-kind validation
+def _validate_pod_spec(spec: Any, field: str) -> Causes:
+    if not isinstance(spec, dict):
+        return [(field, "Required value")]
+    causes: Causes = []
+    containers = spec.get("containers")
+    if not isinstance(containers, list) or not containers:
+        causes.append((f"{field}.containers", "Required value"))
+        containers = []
+    seen: set[str] = set()
+    for group in ("initContainers", "containers"):
+        for i, container in enumerate(spec.get(group) or [] if group == "initContainers" else containers):
+            path = f"{field}.{group}[{i}]"
+            if not isinstance(container, dict):
+                causes.append((path, "Invalid value: must be an object"))
+                continue
+            cname = container.get("name")
+            if not isinstance(cname, str) or not DNS1123_LABEL.match(cname):
+                causes.append((f"{path}.name", f"Invalid value: \"{cname}\": a lowercase RFC 1123 label is required"))
+            elif cname in seen:
+                causes.append((f"{path}.name", f"Duplicate value: \"{cname}\""))
+            else:
+                seen.add(cname)
+            if not container.get("image"):
+                causes.append((f"{path}.image", "Required value"))
+            for j, port in enumerate(container.get("ports") or []):
+                number = port.get("containerPort") if isinstance(port, dict) else None
+                if not isinstance(number, int) or not 0 < number < 65536:
+                    causes.append((f"{path}.ports[{j}].containerPort",
+                                   f"Invalid value: {number}: must be between 1 and 65535, inclusive"))
+            for j, env in enumerate(container.get("env") or []):
+                if not isinstance(env, dict) or not env.get("name"):
+                    causes.append((f"{path}.env[{j}].name", "Required value"))
+    policy = spec.get("restartPolicy")
+    if policy is not None and policy not in ("Always", "OnFailure", "Never"):
+        causes.append((f"{field}.restartPolicy", f'Unsupported value: "{policy}": supported values: "Always", "OnFailure", "Never"'))
+    volumes = spec.get("volumes") or []
+    names = [v.get("name") for v in volumes if isinstance(v, dict)]
+    for i, vname in enumerate(names):
+        if not isinstance(vname, str) or not DNS1123_LABEL.match(vname):
+            causes.append((f"{field}.volumes[{i}].name", f"Invalid value: \"{vname}\""))
+        elif names.index(vname) != i:
+            causes.append((f"{field}.volumes[{i}].name", f"Duplicate value: \"{vname}\""))
+    for group in ("initContainers", "containers"):
+        for i, container in enumerate(spec.get(group) or []):
+            for j, mount in enumerate((container.get("volumeMounts") or []) if isinstance(container, dict) else []):
+                if mount.get("name") not in names:
+                    causes.append((f"{field}.{group}[{i}].volumeMounts[{j}].name", f"Not found: \"{mount.get('name')}\""))
+                if not str(mount.get("mountPath", "")).startswith("/"):
+                    causes.append((f"{field}.{group}[{i}].volumeMounts[{j}].mountPath", "Invalid value: must be an absolute path"))
+    return causes
+
+
+def _validate_pod(obj: dict[str, Any]) -> Causes:
+    return _validate_pod_spec(obj.get("spec"), "spec")
+
+
+def _validate_template(obj: dict[str, Any], *, restart: tuple[str, ...] | None = None) -> Causes:
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return [("spec", "Required value")]
+    template = spec.get("template")
+    if not isinstance(template, dict):
+        return [("spec.template", "Required value")]
+    causes = _validate_pod_spec(template.get("spec"), "spec.template.spec")
+    causes += validate_labels((template.get("metadata") or {}).get("labels"), "spec.template.metadata.labels")
+    policy = (template.get("spec") or {}).get("restartPolicy", "Always")
+    if restart and policy not in restart:
+        allowed = ", ".join(f'"{p}"' for p in restart)
+        causes.append(("spec.template.spec.restartPolicy", f'Unsupported value: "{policy}": supported values: {allowed}'))
+    return causes
+
+
+def _validate_job(obj: dict[str, Any]) -> Causes:
+    causes = _validate_template(obj)
+    spec = obj.get("spec") or {}
+    policy = ((spec.get("template") or {}).get("spec") or {}).get("restartPolicy")
+    if policy not in ("OnFailure", "Never"):
+        causes.append(("spec.template.spec.restartPolicy", f'Required value: valid values: "OnFailure", "Never" (got "{policy}")'))
+    for key in ("parallelism", "completions", "backoffLimit", "activeDeadlineSeconds"):
+        value = spec.get(key)
+        if value is not None and (not isinstance(value, int) or value < 0):
+            causes.append((f"spec.{key}", f"Invalid value: {value}: must be greater than or equal to 0"))
+    if spec.get("completionMode") == "Indexed" and spec.get("completions") is None:
+        causes.append(("spec.completions", "Required value: when completion mode is Indexed"))
+    if spec.get("completionMode") not in (None, "NonIndexed", "Indexed"):
+        causes.append(("spec.completionMode", f'Unsupported value: "{spec.get("completionMode")}"'))
+    return causes
+
+
+def _validate_selector_workload(obj: dict[str, Any]) -> Causes:
+    causes = _validate_template(obj, restart=("Always",))
+    spec = obj.get("spec") or {}
+    selector = spec.get("selector")
+    if not isinstance(selector, dict) or not (selector.get("matchLabels") or selector.get("matchExpressions")):
+        causes.append(("spec.selector", "Required value"))
+        return causes
+    labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            causes.append(("spec.template.metadata.labels",
+                           "Invalid value: `selector` does not match template `labels`"))
+            break
+    replicas = spec.get("replicas")
+    if replicas is not None and (not isinstance(replicas, int) or replicas < 0):
+        causes.append(("spec.replicas", f"Invalid value: {replicas}: must be greater than or equal to 0"))
+    return causes
+
+
+def _validate_service(obj: dict[str, Any]) -> Causes:
+    spec = obj.get("spec") or {}
+    causes: Causes = []
+    ports = spec.get("ports") or []
+    if not ports and spec.get("clusterIP") != "None" and spec.get("type") != "ExternalName":
+        causes.append(("spec.ports", "Required value"))
+    for i, port in enumerate(ports):
+        number = port.get("port") if isinstance(port, dict) else None
+        if not isinstance(number, int) or not 0 < number < 65536:
+            causes.append((f"spec.ports[{i}].port", f"Invalid value: {number}: must be between 1 and 65535, inclusive"))
+        if len(ports) > 1 and not (isinstance(port, dict) and port.get("name")):
+            causes.append((f"spec.ports[{i}].name", "Required value"))
+    stype = spec.get("type", "ClusterIP")
+    if stype not in ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName"):
+        causes.append(("spec.type", f'Unsupported value: "{stype}"'))
+    return causes
+
+
+def _validate_crd(obj: dict[str, Any]) -> Causes:
+    spec = obj.get("spec") or {}
+    names = spec.get("names") or {}
+    causes: Causes = []
+    for key in ("plural", "kind"):
+        if not names.get(key):
+            causes.append((f"spec.names.{key}", "Required value"))
+    if not spec.get("group") or "." not in spec.get("group", ""):
+        causes.append(("spec.group", "Invalid value: should be a domain with at least one dot"))
+    if not spec.get("versions"):
+        causes.append(("spec.versions", "Required value"))
+    elif sum(1 for v in spec["versions"] if v.get("storage")) != 1:
+        causes.append(("spec.versions", "Invalid value: must have exactly one version marked as storage version"))
+    if spec.get("scope") not in ("Namespaced", "Cluster"):
+        causes.append(("spec.scope", f'Unsupported value: "{spec.get("scope")}": supported values: "Cluster", "Namespaced"'))
+    expected = f"{names.get('plural')}.{spec.get('group')}"
+    if obj["metadata"].get("name") != expected:
+        causes.append(("metadata.name", f'Invalid value: "{obj["metadata"].get("name")}": must be spec.names.plural+"."+spec.group'))
+    return causes
+
+
+def _validate_pvc(obj: dict[str, Any]) -> Causes:
+    spec = obj.get("spec") or {}
+    causes: Causes = []
+    if not spec.get("accessModes"):
+        causes.append(("spec.accessModes", "Required value: at least 1 access mode is required"))
+    if not ((spec.get("resources") or {}).get("requests") or {}).get("storage"):
+        causes.append(("spec.resources.requests.storage", "Required value"))
+    return causes
+
+
+_VALIDATORS: dict[str, Callable[[dict[str, Any]], Causes]] = {
+    "Pod": _validate_pod,
+    "Job": _validate_job,
+    "Deployment": _validate_selector_workload,
+    "ReplicaSet": _validate_selector_workload,
+    "DaemonSet": _validate_selector_workload,
+    "StatefulSet": _validate_selector_workload,
+    "Service": _validate_service,
+    "CustomResourceDefinition": _validate_crd,
+    "PersistentVolumeClaim": _validate_pvc,
+}
+
+
+# --------------------------------------------------------------------------- defaults
+def _default_probe(probe: dict[str, Any]) -> None:
+    probe.setdefault("timeoutSeconds", 1)
+    probe.setdefault("periodSeconds", 10)
+    probe.setdefault("successThreshold", 1)
+    probe.setdefault("failureThreshold", 3)
+    if "httpGet" in probe:
+        probe["httpGet"].setdefault("scheme", "HTTP")
+        probe["httpGet"].setdefault("path", "/")
+
+
+def _default_container(container: dict[str, Any]) -> None:
+    image = container.get("image", "")
+    tagged = ":" in image.rsplit("/", 1)[-1] or "@" in image
+    latest = not tagged or image.endswith(":latest")
+    container.setdefault("imagePullPolicy", "Always" if latest else "IfNotPresent")
+    container.setdefault("terminationMessagePath", "/dev/termination-log")
+    container.setdefault("terminationMessagePolicy", "File")
+    resources = container.setdefault("resources", {})
+    limits = resources.get("limits") or {}
+    if limits:
+        requests = resources.setdefault("requests", {})
+        for name, value in limits.items():
+            requests.setdefault(name, value)
+    for port in container.get("ports") or []:
+        port.setdefault("protocol", "TCP")
+    for kind in ("readinessProbe", "livenessProbe", "startupProbe"):
+        if isinstance(container.get(kind), dict):
+            _default_probe(container[kind])
+    for env in container.get("env") or []:
+        field_ref = (env.get("valueFrom") or {}).get("fieldRef")
+        if field_ref:
+            field_ref.setdefault("apiVersion", "v1")
+
+
+def default_pod_spec(spec: dict[str, Any]) -> None:
+    """Pod spec defaults (also applied to templates of Jobs and workloads, as kube does)."""
+    spec.setdefault("restartPolicy", "Always")
+    spec.setdefault("dnsPolicy", "ClusterFirst")
+    spec.setdefault("schedulerName", "default-scheduler")
+    spec.setdefault("terminationGracePeriodSeconds", 30)
+    spec.setdefault("securityContext", {})
+    for container in spec.get("initContainers") or []:
+        _default_container(container)
+    for container in spec.get("containers") or []:
+        _default_container(container)
+
+
+def _qos_class(spec: dict[str, Any]) -> str:
+    requests_seen = limits_seen = False
+    guaranteed = True
+    for container in (spec.get("containers") or []) + (spec.get("initContainers") or []):
+        resources = container.get("resources") or {}
+        requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
+        requests_seen |= bool(requests)
+        limits_seen |= bool(limits)
+        for res in ("cpu", "memory"):
+            if res not in limits or requests.get(res, limits[res]) != limits[res]:
+                guaranteed = False
+    if not requests_seen and not limits_seen:
+        return "BestEffort"
+    return "Guaranteed" if guaranteed else "Burstable"
+
+
+def _default_pod(obj: dict[str, Any], ctx: AdmissionContext, uid: str, creating: bool) -> None:
+    spec = obj["spec"]
+    default_pod_spec(spec)
+    if creating:
+        spec.setdefault("serviceAccountName", "default")
+        spec["serviceAccount"] = spec["serviceAccountName"]
+        spec.setdefault("enableServiceLinks", True)
+        spec.setdefault("priority", 0)
+        spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
+        tolerations = spec.setdefault("tolerations", [])
+        present = {t.get("key") for t in tolerations}
+        for key in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"):
+            if key not in present:
+                tolerations.append({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300})
+        obj["status"] = {"phase": "Pending", "qosClass": _qos_class(spec)}
+
+
+def _default_job(obj: dict[str, Any], ctx: AdmissionContext, uid: str, creating: bool) -> None:
+    spec = obj["spec"]
+    if spec.get("completions") is None and spec.get("parallelism") is None:
+        spec["completions"] = 1
+    spec.setdefault("parallelism", 1)
+    spec.setdefault("backoffLimit", 6)
+    spec.setdefault("completionMode", "NonIndexed")
+    spec.setdefault("suspend", False)
+    spec.setdefault("podReplacementPolicy", "TerminatingOrFailed")
+    template = spec["template"]
+    default_pod_spec(template.setdefault("spec", {}))
+    if creating and not spec.get("manualSelector"):
+        labels = template.setdefault("metadata", {}).setdefault("labels", {})
+        labels.update({
+            "batch.kubernetes.io/controller-uid": uid,
+            "batch.kubernetes.io/job-name": obj["metadata"].get("name", ""),
+            "controller-uid": uid,
+            "job-name": obj["metadata"].get("name", ""),
+        })
+        spec["selector"] = {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
+    if creating:
+        obj["status"] = {}
+
+
+def _default_workload(obj: dict[str, Any], ctx: AdmissionContext, uid: str, creating: bool) -> None:
+    spec = obj["spec"]
+    kind = obj["kind"]
+    if kind != "DaemonSet":
+        spec.setdefault("replicas", 1)
+    spec.setdefault("revisionHistoryLimit", 10)
+    default_pod_spec(spec["template"].setdefault("spec", {}))
+    if kind == "Deployment":
+        spec.setdefault("progressDeadlineSeconds", 600)
+        strategy = spec.setdefault("strategy", {"type": "RollingUpdate"})
+        if strategy.get("type", "RollingUpdate") == "RollingUpdate":
+            strategy.setdefault("rollingUpdate", {"maxSurge": "25%", "maxUnavailable": "25%"})
+    elif kind == "StatefulSet":
+        spec.setdefault("podManagementPolicy", "OrderedReady")
+        spec.setdefault("updateStrategy", {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}})
+        spec.setdefault("persistentVolumeClaimRetentionPolicy", {"whenDeleted": "Retain", "whenScaled": "Retain"})
+    elif kind == "DaemonSet":
+        spec.setdefault("updateStrategy", {"type": "RollingUpdate",
+                                            "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}})
+    if creating:
+        obj["status"] = {}
+
+
+def _default_service(obj: dict[str, Any], ctx: AdmissionContext, uid: str, creating: bool) -> None:
+    spec = obj.setdefault("spec", {})
+    stype = spec.setdefault("type", "ClusterIP")
+    spec.setdefault("sessionAffinity", "None")
+    if stype == "ExternalName":
+        return
+    for port in spec.get("ports") or []:
+        port.setdefault("protocol", "TCP")
+        port.setdefault("targetPort", port.get("port"))
+        if stype in ("NodePort", "LoadBalancer") and creating:
+            port.setdefault("nodePort", ctx.allocate_node_port())
+    if creating:
+        if spec.get("clusterIP") in (None, ""):
+            spec["clusterIP"] = ctx.allocate_cluster_ip()
+        spec["clusterIPs"] = [spec["clusterIP"]]
+        spec.setdefault("ipFamilies", ["IPv4"])
+        spec.setdefault("ipFamilyPolicy", "SingleStack")
+        spec.setdefault("internalTrafficPolicy", "Cluster")
+        if stype in ("NodePort", "LoadBalancer"):
+            spec.setdefault("externalTrafficPolicy", "Cluster")
+        obj["status"] = {"loadBalancer": {}}
+
+
+def _default_namespace(obj: dict[str, Any], ctx: AdmissionContext, uid: str, creating: bool) -> None:
+    obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
+    obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = obj["metadata"].get("name", "")
+    if creating:
+        obj["status"] = {"phase": "Active"}
+
+
+def _default_pvc(obj: dict[str, Any], ctx: AdmissionContext, uid: str, creating: bool) -> None:
+    spec = obj["spec"]
+    spec.setdefault("volumeMode", "Filesystem")
+    if creating and spec.get("storageClassName") is None:
+        default = ctx.default_storage_class()
+        if default:
+            spec["storageClassName"] = default
+    if creating:
+        obj["status"] = {"phase": "Pending"}
+
+
+def _default_secret(obj: dict[str, Any], ctx: AdmissionContext, uid: str, creating: bool) -> None:
+    obj.setdefault("type", "Opaque")
+    string_data = obj.pop("stringData", None) or {}
+    data = obj.setdefault("data", {})
+    for key, value in string_data.items():
+        data[key] = base64.b64encode(str(value).encode()).decode()
+
+
+def _default_crd(obj: dict[str, Any], ctx: AdmissionContext, uid: str, creating: bool) -> None:
+    spec = obj["spec"]
+    names = spec["names"]
+    names.setdefault("singular", names["kind"].lower())
+    names.setdefault("listKind", f"{names['kind']}List")
+    for version in spec["versions"]:
+        version.setdefault("served", True)
+    spec.setdefault("conversion", {"strategy": "None"})
+    if creating:
+        obj["status"] = {
+            "acceptedNames": dict(names),
+            "storedVersions": [v["name"] for v in spec["versions"] if v.get("storage")],
+            "conditions": [
+                {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts",
+                 "message": "no conflicts found", "lastTransitionTime": rfc3339()},
+                {"type": "Established", "status": "True", "reason": "InitialNamesAccepted",
+                 "message": "the initial names have been accepted",
+                 "lastTransitionTime": rfc3339()},
+            ],
+        }
+
+
+def _default_storage_class(obj: dict[str, Any], ctx: AdmissionContext, uid: str, creating: bool) -> None:
+    obj.setdefault("reclaimPolicy", "Delete")
+    obj.setdefault("volumeBindingMode", "Immediate")
+
+
+def _default_priority_class(obj: dict[str, Any], ctx: AdmissionContext, uid: str, creating: bool) -> None:
+    obj.setdefault("preemptionPolicy", "PreemptLowerPriority")
+
+
+_DEFAULTERS: dict[str, Callable[[dict[str, Any], AdmissionContext, str, bool], None]] = {
+    "Pod": _default_pod,
+    "Job": _default_job,
+    "Deployment": _default_workload,
+    "ReplicaSet": _default_workload,
+    "DaemonSet": _default_workload,
+    "StatefulSet": _default_workload,
+    "Service": _default_service,
+    "Namespace": _default_namespace,
+    "PersistentVolumeClaim": _default_pvc,
+    "Secret": _default_secret,
+    "CustomResourceDefinition": _default_crd,
+    "StorageClass": _default_storage_class,
+    "PriorityClass": _default_priority_class,
+}

@@ -1,0 +1,214 @@
+"""The embedded target assembled: API server, controllers, scheduler, kubelets, nodes, kubeconfig.
+
+``EmbeddedCluster`` is what ``k8s-ai-bench cluster up`` runs in the foreground and what the pytest fixture starts
+in-process. Start-up writes a kubeconfig (mode 0600) with a fresh random bearer token; stop ends every watch,
+stops every pod process it started and removes what it wrote under its state directory.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import shutil
+import tempfile
+import threading
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness.embedded import apierrors
+from harness.embedded.admission import AdmissionContext, admit
+from harness.embedded.apiserver import ApiServer
+from harness.embedded.binder import Binder
+from harness.embedded.clusterspec import ClusterSpec, apply_host_overrides, emulated_nodes, load_cluster_spec
+from harness.embedded.controllers import ControllerManager
+from harness.embedded.faults import FaultInjector
+from harness.embedded.httpserver import EmbeddedHTTPServer
+from harness.embedded.inventory import host_node
+from harness.embedded.kubelet import KubeletSet
+from harness.embedded.network import SERVICE_NETWORK, AddressPool, PortPool
+from harness.embedded.resources import Registry
+from harness.embedded.store import Store
+
+log = logging.getLogger(__name__)
+
+LOCAL_PATH_CLASS = "local-path"
+LOCAL_PATH_PROVISIONER = "aibench.io/local-path"
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+
+@dataclass(slots=True, kw_only=True)
+class EmbeddedOptions:
+    """How to start the embedded target."""
+
+    state_dir: Path | None = None  # None: a private temporary directory, removed on stop
+    kubeconfig_path: Path | None = None  # None: <state_dir>/kubeconfig
+    spec_path: Path | None = None  # cluster spec with emulated nodes
+    include_host: bool = True  # mirror this machine as a node that runs pods as local processes
+    bookmark_interval_s: float = 10.0
+    event_window: int = 20_000
+    faults: FaultInjector = field(default_factory=FaultInjector)
+
+
+class EmbeddedCluster:
+    """One running embedded target. Use as a context manager or call :meth:`start` / :meth:`stop`."""
+
+    def __init__(self, options: EmbeddedOptions | None = None) -> None:
+        self.options = options or EmbeddedOptions()
+        self.faults = self.options.faults
+        self.spec: ClusterSpec | None = (
+            load_cluster_spec(self.options.spec_path) if self.options.spec_path is not None else None
+        )
+        self._owns_state_dir = self.options.state_dir is None
+        self.state_dir = self.options.state_dir or Path(tempfile.mkdtemp(prefix="aibench-embedded-"))
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.kubeconfig_path = self.options.kubeconfig_path or self.state_dir / "kubeconfig"
+        self.token = secrets.token_urlsafe(32)
+        self.registry = Registry.with_builtins()
+        self.store = Store(self.registry, event_window=self.options.event_window)
+        self.service_ips = AddressPool(SERVICE_NETWORK)
+        self.node_ports = PortPool()
+        self.admission = AdmissionContext(
+            allocate_cluster_ip=self.service_ips.allocate,
+            allocate_node_port=self.node_ports.allocate,
+            default_storage_class=self._default_storage_class,
+        )
+        self.kubelets = KubeletSet(self.store, self.admission, state_dir=self.state_dir, faults=self.faults)
+        self.api = ApiServer(self.store, self.admission, logs=self.kubelets,
+                             graceful_delete=self.kubelets.graceful_delete)
+        self.controllers = ControllerManager(self.store, self.admission, graceful_delete=self.kubelets.graceful_delete)
+        self.binder = Binder(self.store, faults=self.faults)
+        self._http: EmbeddedHTTPServer | None = None
+        self._http_thread: threading.Thread | None = None
+        self._started = False
+
+    # ------------------------------------------------------------------ lifecycle
+    def __enter__(self) -> EmbeddedCluster:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def server_url(self) -> str:
+        if self._http is None:
+            raise RuntimeError("the embedded cluster is not started")
+        return f"http://{self._http.address}"
+
+    def start(self) -> EmbeddedCluster:
+        if self._started:
+            return self
+        self._seed()
+        self.controllers.start()
+        self.binder.start()
+        self.kubelets.start()
+        self._http = EmbeddedHTTPServer(self.api, self.token, self.faults, self.options.bookmark_interval_s)
+        self._http_thread = threading.Thread(target=self._http.serve_forever, kwargs={"poll_interval": 0.2},
+                                             name="aibench-apiserver", daemon=True)
+        self._http_thread.start()
+        self._write_kubeconfig()
+        self._started = True
+        log.info("embedded cluster serving at %s (kubeconfig %s)", self.server_url, self.kubeconfig_path)
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, stop every pod process, remove the private state directory. Idempotent."""
+        if not self._started:
+            return
+        self._started = False
+        if self._http is not None:
+            self._http.stopping.set()
+            self.store.close_all_watches()
+            self._http.shutdown()
+            self._http.server_close()
+        if self._http_thread is not None:
+            self._http_thread.join(timeout=5)
+        self.kubelets.stop()
+        self.binder.stop()
+        self.controllers.stop()
+        if self._owns_state_dir:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+        elif self.kubeconfig_path.exists():
+            self.kubeconfig_path.unlink()
+
+    def wait_idle(self, timeout_s: float = 10.0) -> bool:
+        """True once controllers and the scheduler have nothing queued (for tests; never a sleep)."""
+        return self.controllers.wait_idle(timeout_s) and self.binder.wait_idle(timeout_s)
+
+    # ------------------------------------------------------------------ helpers for in-process users
+    def create(self, obj: dict[str, Any], namespace: str = "") -> dict[str, Any]:
+        """Create an object as a client would (admission included), without HTTP."""
+        api_version, kind = obj.get("apiVersion", ""), obj.get("kind", "")
+        rtype = self.registry.for_kind(api_version, kind)
+        if rtype is None:
+            raise apierrors.bad_request(f"no resource serves {api_version} {kind}")
+        if rtype.namespaced:
+            namespace = namespace or obj.get("metadata", {}).get("namespace") or "default"
+        else:
+            namespace = ""
+        uid = str(uuid.uuid4())
+        admitted = admit(rtype, obj, namespace=namespace, ctx=self.admission, uid=uid, creating=True)
+        return self.store.create(rtype, namespace, admitted, uid=uid)
+
+    # ------------------------------------------------------------------ internals
+    def _default_storage_class(self) -> str | None:
+        for sc in self.store.iter(("storage.k8s.io", "storageclasses")):
+            annotations = sc["metadata"].get("annotations") or {}
+            if annotations.get("storageclass.kubernetes.io/is-default-class") == "true":
+                return sc["metadata"]["name"]
+        return None
+
+    def _seed(self) -> None:
+        for name in SYSTEM_NAMESPACES:
+            self.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+        self.create({
+            "apiVersion": "storage.k8s.io/v1",
+            "kind": "StorageClass",
+            "metadata": {"name": LOCAL_PATH_CLASS,
+                         "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+            "provisioner": LOCAL_PATH_PROVISIONER,
+            "reclaimPolicy": "Delete",
+            "volumeBindingMode": "Immediate",
+            "allowVolumeExpansion": False,
+        })
+        nodes: list[dict[str, Any]] = []
+        if self.options.include_host and (self.spec is None or self.spec.host.include):
+            host = host_node(data_dir=self.state_dir)
+            nodes.append(apply_host_overrides(host, self.spec) if self.spec is not None else host)
+        if self.spec is not None:
+            nodes.extend(emulated_nodes(self.spec))
+        for node in nodes:
+            created = self.create(node)
+            self.kubelets.register(created)
+        self.service_ips.reserve(str(SERVICE_NETWORK.network_address + 1))
+        self.create({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"component": "apiserver",
+                                                                                 "provider": "kubernetes"}},
+            "spec": {"ports": [{"name": "https", "port": 443, "targetPort": 6443}],
+                     "clusterIP": str(SERVICE_NETWORK.network_address + 1)},
+        })
+
+    def _write_kubeconfig(self) -> None:
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "aibench-embedded", "cluster": {"server": self.server_url}}],
+            "users": [{"name": "aibench-embedded", "user": {"token": self.token}}],
+            "contexts": [{"name": "aibench-embedded",
+                          "context": {"cluster": "aibench-embedded", "user": "aibench-embedded",
+                                      "namespace": "default"}}],
+            "current-context": "aibench-embedded",
+            "preferences": {},
+        }
+        path = self.kubeconfig_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            yaml.safe_dump(config, handle, sort_keys=False)
+        os.chmod(path, 0o600)

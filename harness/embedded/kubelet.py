@@ -1,0 +1,846 @@
+"""The embedded target's node agents: pods bound to the host node run as local processes, pods bound to emulated
+nodes run through a scripted runtime that tests control, and a userspace kube-proxy makes Service ClusterIPs work.
+
+One :class:`PodWorker` thread per host pod drives its lifecycle like the kubelet's pod worker: volumes, init
+containers in order, containers with restartPolicy and back-off, readiness/liveness/startup probes, graceful
+termination, and a status written only when it changes. Container processes come from
+:mod:`harness.embedded.runtime`, which reports what it can enforce; each pod is annotated with that, so no result
+claims isolation or limits that were not there.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import queue
+import shutil
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from harness.embedded.admission import AdmissionContext
+from harness.embedded.events import record_event
+from harness.embedded.faults import FaultInjector
+from harness.embedded.inventory import GPU_UUIDS_ANNOTATION
+from harness.embedded.network import POD_NETWORK, AddressPool, Backend, ServiceProxy, hosts_entries
+from harness.embedded.objects import clone, rfc3339
+from harness.embedded.podenv import ConfigError, container_env, expand, host_base_env, service_links
+from harness.embedded.podlogs import follow_log, read_log
+from harness.embedded.probes import ProbeState, run_probe
+from harness.embedded.provisioner import LocalPathProvisioner
+from harness.embedded.quantity import parse_quantity
+from harness.embedded.resources import ResourceType
+from harness.embedded.runtime import ContainerLaunch, ContainerProcess, ContainerResult, Mount, ProcessRuntime
+from harness.embedded.store import Store, WatchEvent
+from harness.embedded.volumes import VolumeError, prepare_volume
+
+log = logging.getLogger(__name__)
+
+_PODS = ("", "pods")
+_SERVICES = ("", "services")
+_ENDPOINTS = ("", "endpoints")
+EMULATED_ANNOTATION = "aibench.io/emulated"
+RUNTIME_ANNOTATION = "aibench.io/runtime"
+_LOOKUP_KEYS = {
+    "ConfigMap": ("", "configmaps"),
+    "Secret": ("", "secrets"),
+    "PersistentVolumeClaim": ("", "persistentvolumeclaims"),
+    "PersistentVolume": ("", "persistentvolumes"),
+}
+MAX_BACKOFF_S = 300.0
+
+
+# ----------------------------------------------------------------------------- scripted runtime (emulated nodes)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Script:
+    """What an emulated pod does: stay running, or finish with ``exit_code`` after ``after_s``, writing ``log``."""
+
+    exit_code: int | None = None
+    after_s: float = 0.0
+    log: str = ""
+    ready: bool = True
+
+
+class ScriptedRuntime:
+    """Rules by pod-name prefix (first match wins); the default keeps pods Running and Ready."""
+
+    def __init__(self) -> None:
+        self._rules: list[tuple[str, Script]] = []
+        self._lock = threading.Lock()
+
+    def script(self, name_prefix: str, script: Script) -> None:
+        with self._lock:
+            self._rules.insert(0, (name_prefix, script))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rules.clear()
+
+    def for_pod(self, name: str) -> Script:
+        with self._lock:
+            for prefix, script in self._rules:
+                if name.startswith(prefix):
+                    return script
+        return Script()
+
+
+# ----------------------------------------------------------------------------- pod status helpers
+def _waiting(name: str, image: str, reason: str, message: str = "", restarts: int = 0,
+             last: dict[str, Any] | None = None) -> dict[str, Any]:
+    state: dict[str, Any] = {"reason": reason}
+    if message:
+        state["message"] = message
+    return {"name": name, "image": image, "imageID": "", "ready": False, "started": False,
+            "restartCount": restarts, "state": {"waiting": state}, "lastState": last or {}}
+
+
+def _terminated_state(result: ContainerResult, started_at: str, container_id: str) -> dict[str, Any]:
+    state: dict[str, Any] = {"exitCode": result.exit_code, "reason": result.reason, "startedAt": started_at,
+                             "finishedAt": rfc3339(result.finished_at), "containerID": container_id}
+    if result.signal:
+        state["signal"] = result.signal
+    if result.message:
+        state["message"] = result.message
+    return {"terminated": state}
+
+
+def _pod_conditions(status: dict[str, Any], *, initialized: bool, ready: bool, scheduled_since: str) -> None:
+    now = rfc3339()
+    previous = {c["type"]: c for c in status.get("conditions") or []}
+
+    def cond(ctype: str, value: bool, reason: str = "") -> dict[str, Any]:
+        text = "True" if value else "False"
+        old = previous.get(ctype)
+        since = old["lastTransitionTime"] if old and old.get("status") == text else now
+        entry: dict[str, Any] = {"type": ctype, "status": text, "lastTransitionTime": since}
+        if reason and not value:
+            entry["reason"] = reason
+        return entry
+
+    scheduled = previous.get("PodScheduled") or {"type": "PodScheduled", "status": "True",
+                                                 "lastTransitionTime": scheduled_since}
+    status["conditions"] = [
+        cond("PodReadyToStartContainers", True),
+        cond("Initialized", initialized, "ContainersNotInitialized"),
+        cond("Ready", ready, "ContainersNotReady"),
+        cond("ContainersReady", ready, "ContainersNotReady"),
+        scheduled,
+    ]
+
+
+# ----------------------------------------------------------------------------- one container of a host pod
+class _Container:
+    def __init__(self, spec: dict[str, Any], *, init: bool) -> None:
+        self.spec = spec
+        self.name: str = spec["name"]
+        self.image: str = spec.get("image", "")
+        self.init = init
+        self.proc: ContainerProcess | None = None
+        self.started_at = ""
+        self.started_mono = 0.0
+        self.restarts = 0
+        self.result: ContainerResult | None = None
+        self.last_state: dict[str, Any] = {}
+        self.restart_at: float | None = None
+        self.waiting: tuple[str, str] | None = ("ContainerCreating", "")
+        self.ready = False
+        self.probes: dict[str, ProbeState] = {}
+        self.done = False  # finished for good (no restart will follow)
+        self.container_id = ""
+
+    def status(self) -> dict[str, Any]:
+        if self.waiting is not None and (self.proc is None or self.result is not None):
+            return _waiting(self.name, self.image, *self.waiting, restarts=self.restarts, last=self.last_state)
+        base = {"name": self.name, "image": self.image, "imageID": "", "containerID": self.container_id,
+                "restartCount": self.restarts, "lastState": self.last_state}
+        if self.result is not None:
+            return {**base, "ready": False, "started": False,
+                    "state": _terminated_state(self.result, self.started_at, self.container_id)}
+        return {**base, "ready": self.ready, "started": True, "state": {"running": {"startedAt": self.started_at}}}
+
+
+class PodWorker:
+    """Runs one pod bound to the host node, from volumes to termination."""
+
+    def __init__(self, kubelets: KubeletSet, pod: dict[str, Any]) -> None:
+        self.kubelets = kubelets
+        self.store = kubelets.store
+        self.namespace: str = pod["metadata"]["namespace"]
+        self.name: str = pod["metadata"]["name"]
+        self.uid: str = pod["metadata"]["uid"]
+        self.dir = kubelets.pods_dir / self.uid
+        self.wake = threading.Event()
+        self.killed = threading.Event()
+        self.hosts_path = self.dir / "hosts"
+        self.pod_ip = ""
+        self.gpus: list[int] = []
+        self.live = True
+        self._thread = threading.Thread(target=self._run, name=f"pod-{self.namespace}-{self.name}", daemon=True)
+        self._init = [_Container(c, init=True) for c in pod["spec"].get("initContainers") or []]
+        self._main = [_Container(c, init=False) for c in pod["spec"].get("containers") or []]
+        self._mount_failures: set[str] = set()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
+    def container(self, name: str) -> _Container | None:
+        return next((c for c in self._init + self._main if c.name == name), None)
+
+    def running(self, name: str) -> bool:
+        c = self.container(name)
+        return c is not None and c.proc is not None and c.result is None and self.live
+
+    def has_live_processes(self) -> bool:
+        return any(c.proc is not None and c.result is None for c in self._init + self._main)
+
+    def log_path(self, name: str, previous: bool = False) -> Path:
+        return self.dir / "logs" / (f"{name}.previous.log" if previous else f"{name}.log")
+
+    # ------------------------------------------------------------------ lifecycle
+    def _pod(self) -> dict[str, Any] | None:
+        pod = self.store.find(_PODS, self.namespace, self.name)
+        return pod if pod is not None and pod["metadata"]["uid"] == self.uid else None
+
+    def _run(self) -> None:
+        try:
+            self._lifecycle()
+        except Exception:
+            log.exception("pod worker %s/%s crashed", self.namespace, self.name)
+        finally:
+            self._stop_all(0)
+            self.live = False
+            self.kubelets.worker_finished(self)
+
+    def _lifecycle(self) -> None:
+        pod = self._pod()
+        if pod is None:
+            return
+        (self.dir / "logs").mkdir(parents=True, exist_ok=True)
+        self.pod_ip = self.kubelets.host_ip if pod["spec"].get("hostNetwork") else self.kubelets.pod_ips.allocate()
+        self.gpus = self.kubelets.allocate_gpus(self.uid, pod)
+        self.refresh_hosts()
+        self._write_status(first=True)
+        mounts = self._prepare_volumes()
+        if mounts is None:
+            return
+        started_mono = time.monotonic()
+        deadline_s = pod["spec"].get("activeDeadlineSeconds")
+        policy = pod["spec"].get("restartPolicy", "Always")
+        # init containers, in order
+        for c in self._init:
+            while not c.done:
+                if self._terminating():
+                    return
+                if deadline_s and time.monotonic() - started_mono > deadline_s:
+                    self._fail_deadline(deadline_s)
+                    return
+                self._step(c, mounts, "OnFailure" if policy == "Always" else policy)
+                if c.done and c.result is not None and c.result.exit_code != 0:
+                    self._finish("Failed")
+                    return
+                self._write_status()
+                self.wake.wait(self._tick(c))
+                self.wake.clear()
+        for c in self._main:
+            c.waiting = ("ContainerCreating", "")
+        while True:
+            if self._terminating():
+                return
+            if deadline_s and time.monotonic() - started_mono > deadline_s:
+                self._fail_deadline(deadline_s)
+                return
+            for c in self._main:
+                if not c.done:
+                    self._step(c, mounts, policy)
+            if all(c.done for c in self._main):
+                failed = any(c.result is not None and c.result.exit_code != 0 for c in self._main)
+                self._finish("Failed" if failed else "Succeeded")
+                return
+            self._write_status()
+            self.wake.wait(min(self._tick(c) for c in self._main))
+            self.wake.clear()
+
+    def _tick(self, c: _Container) -> float:
+        """Poll fast right after a start (short jobs finish in milliseconds), slower for long runners."""
+        if c.proc is None or not c.started_at:
+            return 0.05
+        age = time.monotonic() - c.started_mono
+        return 0.005 if age < 0.5 else 0.05 if age < 5 else 0.2
+
+    def _terminating(self) -> bool:
+        pod = self._pod()
+        if pod is None or self.killed.is_set():
+            self._stop_all(0)
+            return True
+        if pod["metadata"].get("deletionTimestamp"):
+            grace = pod["metadata"].get("deletionGracePeriodSeconds")
+            grace_s = min(float(grace if grace is not None else 30), 30.0)
+            self._stop_all(grace_s)
+            self._write_status()
+            self.kubelets.finish_pod_delete(pod)
+            return True
+        return False
+
+    def _stop_all(self, grace_s: float) -> None:
+        for c in self._init + self._main:
+            if c.proc is not None and c.result is None:
+                c.result = c.proc.terminate(grace_s)
+                c.waiting = None
+
+    def _fail_deadline(self, deadline_s: int) -> None:
+        self._stop_all(0)
+        self._finish("Failed", reason="DeadlineExceeded",
+                     message=f"Pod was active on the node longer than the specified deadline ({deadline_s}s)")
+
+    # ------------------------------------------------------------------ volumes
+    def _prepare_volumes(self) -> dict[str, Path] | None:
+        while True:
+            pod = self._pod()
+            if pod is None or pod["metadata"].get("deletionTimestamp"):
+                if pod is not None:
+                    self.kubelets.finish_pod_delete(pod)
+                return None
+            try:
+                return {v["name"]: prepare_volume(pod, v, self.dir, self.kubelets.lookup)
+                        for v in pod["spec"].get("volumes") or []}
+            except VolumeError as exc:
+                message = f"MountVolume.SetUp failed: {exc}"
+                if message not in self._mount_failures:
+                    self._mount_failures.add(message)
+                    record_event(self.store, pod, type_="Warning", reason="FailedMount", message=message,
+                                 component="kubelet")
+                if self.wake.wait(0.5):
+                    self.wake.clear()
+
+    # ------------------------------------------------------------------ containers
+    def _launch(self, c: _Container, mounts: dict[str, Path]) -> None:
+        pod = self._pod()
+        if pod is None:
+            return
+        try:
+            env = self.kubelets.container_env(pod, c.spec, self.gpus)
+        except ConfigError as exc:
+            if c.waiting != ("CreateContainerConfigError", str(exc)):
+                record_event(self.store, pod, type_="Warning", reason="Failed",
+                             message=f"Error: {exc}", component="kubelet")
+            c.waiting = ("CreateContainerConfigError", str(exc))
+            c.restart_at = time.monotonic() + 1.0
+            return
+        argv = tuple(expand(str(a), env) for a in (c.spec.get("command") or []) + (c.spec.get("args") or []))
+        fault = self.kubelets.faults.container_faults.get(c.name)
+        if fault == "fail":
+            argv = ("sh", "-c", "echo 'aibench: injected container failure' >&2; exit 1")
+        elif fault == "hang":
+            argv = ("sleep", "infinity")
+        if not argv:
+            c.waiting = ("CreateContainerError", "no command specified: the embedded target ignores images, so "
+                         "the container needs an explicit command")
+            c.done = True
+            c.result = ContainerResult(exit_code=128, reason="ContainerCannotRun", message=c.waiting[1],
+                                       signal=None, finished_at=datetime.now(UTC))
+            return
+        container_mounts = tuple(
+            Mount(source=mounts[m["name"]] / m["subPath"] if m.get("subPath") else mounts[m["name"]],
+                  target=m["mountPath"], read_only=bool(m.get("readOnly")))
+            for m in c.spec.get("volumeMounts") or [] if m.get("name") in mounts
+        )
+        log_path = self.log_path(c.name)
+        if c.restarts and log_path.exists():
+            log_path.replace(self.log_path(c.name, previous=True))
+        limits = (c.spec.get("resources") or {}).get("limits") or {}
+        memory = int(parse_quantity(str(limits["memory"]))) if "memory" in limits else None
+        cpu = int(parse_quantity(str(limits["cpu"])) * 1000) if "cpu" in limits else None
+        launch = ContainerLaunch(argv=argv, env=env, working_dir=c.spec.get("workingDir"), mounts=container_mounts,
+                                 hosts_file=self.hosts_path, log_path=log_path, memory_limit_bytes=memory,
+                                 cpu_limit_millis=cpu, cgroup_name=f"{self.uid}_{c.name}_{c.restarts}")
+        c.proc = self.kubelets.runtime.start(launch)
+        c.started_at = rfc3339()
+        c.started_mono = time.monotonic()
+        c.container_id = f"aibench://{self.uid[:8]}-{c.name}-{c.restarts}"
+        c.result = c.proc.poll()
+        c.waiting = None
+        c.ready = False
+        c.probes = {kind: ProbeState(c.spec[f"{kind}Probe"], kind=kind, started_at=time.monotonic())  # type: ignore[arg-type]
+                    for kind in ("readiness", "liveness", "startup") if c.spec.get(f"{kind}Probe")}
+        if c.result is not None and c.result.reason == "ContainerCannotRun":
+            record_event(self.store, pod, type_="Warning", reason="Failed",
+                         message=f"Error: failed to start container \"{c.name}\": {c.result.message}",
+                         component="kubelet")
+        else:
+            record_event(self.store, pod, type_="Normal", reason="Started", message=f"Started container {c.name}",
+                         component="kubelet")
+
+    def _step(self, c: _Container, mounts: dict[str, Path], policy: str) -> None:
+        now = time.monotonic()
+        if c.proc is None or (c.result is not None and c.restart_at is not None):
+            if c.restart_at is None or now >= c.restart_at:
+                if c.result is not None:
+                    c.restarts += 1
+                    c.last_state = _terminated_state(c.result, c.started_at, c.container_id)
+                    c.result = None
+                c.restart_at = None
+                self._launch(c, mounts)
+            return
+        if c.result is None:
+            c.result = c.proc.poll()
+            if c.result is None:
+                self._probe(c, now)
+        if c.result is not None and c.restart_at is None and not c.done:
+            restart = policy == "Always" or (policy == "OnFailure" and c.result.exit_code != 0)
+            if c.init and c.result.exit_code == 0:
+                restart = False
+            if not restart:
+                c.done = True
+                return
+            backoff = min(self.kubelets.restart_backoff_s * (2 ** c.restarts), MAX_BACKOFF_S)
+            c.restart_at = now + backoff
+            c.waiting = ("CrashLoopBackOff", f"back-off {backoff:g}s restarting failed container={c.name} "
+                         f"pod={self.name}_{self.namespace}({self.uid})")
+            pod = self._pod()
+            if pod is not None:
+                record_event(self.store, pod, type_="Warning", reason="BackOff",
+                             message=f"Back-off restarting failed container {c.name} in pod {self.name}",
+                             component="kubelet")
+
+    def _probe(self, c: _Container, now: float) -> None:
+        if not c.probes:
+            c.ready = True
+            return
+        startup = c.probes.get("startup")
+        ports = {p["name"]: p["containerPort"] for p in c.spec.get("ports") or [] if p.get("name")}
+        for kind in ("startup", "liveness", "readiness"):
+            state = c.probes.get(kind)
+            if state is None or not state.due(now):
+                continue
+            if kind != "startup" and startup is not None and startup.state != "ready":
+                continue
+            assert c.proc is not None
+            result = run_probe(c.spec[f"{kind}Probe"], pod_ip=self.pod_ip, env={}, exec_runner=c.proc.exec_runner,
+                               timeout_s=state.timeout_s, ports=ports)
+            transition = state.record(result, time.monotonic())
+            if transition == "failed":
+                pod = self._pod()
+                if pod is not None:
+                    record_event(self.store, pod, type_="Warning", reason="Unhealthy",
+                                 message=f"{kind.capitalize()} probe failed: {result.message}", component="kubelet")
+                c.result = c.proc.terminate(float(c.spec.get("terminationGracePeriodSeconds") or 1))
+                c.restart_at = None
+            elif transition in ("ready", "unready") and kind == "readiness":
+                c.ready = transition == "ready"
+        if "readiness" not in c.probes:
+            c.ready = startup is None or startup.state == "ready"
+
+    # ------------------------------------------------------------------ status
+    def _status(self, pod: dict[str, Any], phase: str | None = None) -> dict[str, Any]:
+        status = clone(pod.get("status") or {})
+        initialized = all(c.done and c.result is not None and c.result.exit_code == 0 for c in self._init)
+        ready = initialized and all(c.ready and c.result is None and c.proc is not None for c in self._main)
+        _pod_conditions(status, initialized=initialized, ready=ready,
+                        scheduled_since=pod["metadata"].get("creationTimestamp", rfc3339()))
+        if phase is None:
+            running = initialized and any(c.proc is not None for c in self._main)
+            phase = "Running" if running else "Pending"
+        status["phase"] = phase
+        status["hostIP"] = self.kubelets.host_ip
+        status["hostIPs"] = [{"ip": self.kubelets.host_ip}]
+        if self.pod_ip:
+            status["podIP"] = self.pod_ip
+            status["podIPs"] = [{"ip": self.pod_ip}]
+        status.setdefault("startTime", rfc3339())
+        if self._init:
+            status["initContainerStatuses"] = [c.status() for c in self._init]
+        status["containerStatuses"] = [c.status() for c in self._main]
+        return status
+
+    def _write_status(self, *, first: bool = False, phase: str | None = None, reason: str = "",
+                      message: str = "") -> None:
+        def change(p: dict[str, Any]) -> bool:
+            new = self._status(p, phase)
+            if reason:
+                new["reason"], new["message"] = reason, message
+            if first:
+                annotations = p["metadata"].setdefault("annotations", {})
+                annotations[RUNTIME_ANNOTATION] = self.kubelets.runtime_description
+            if new == p.get("status") and not first:
+                return False
+            p["status"] = new
+            return True
+
+        pods = self.kubelets.pods_type
+        self.store.mutate(pods, self.namespace, self.name, change, subresource="all" if first else "status")
+
+    def _finish(self, phase: str, reason: str = "", message: str = "") -> None:
+        for c in self._main:
+            c.ready = False
+        self._write_status(phase=phase, reason=reason, message=message)
+        pod = self._pod()
+        if pod is not None and pod["metadata"].get("deletionTimestamp"):
+            self.kubelets.finish_pod_delete(pod)
+
+    def refresh_hosts(self) -> None:
+        pod = self._pod()
+        if pod is None:
+            return
+        if self.pod_ip:
+            pod = dict(pod, status=dict(pod.get("status") or {}, podIP=self.pod_ip))
+        text = self.kubelets.hosts_for(pod)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.hosts_path, "w") as handle:  # same inode: bind mounts see the update
+            handle.write(text)
+
+
+# ----------------------------------------------------------------------------- the node agents
+class KubeletSet:
+    """The kubelets of all nodes plus kube-proxy; also the log source of the API server."""
+
+    def __init__(self, store: Store, admission: AdmissionContext, *, state_dir: Path, faults: FaultInjector,
+                 restart_backoff_s: float = 1.0) -> None:
+        self.store = store
+        self.admission = admission
+        self.faults = faults
+        self.restart_backoff_s = restart_backoff_s
+        self.pods_dir = state_dir / "pods"
+        self.pods_dir.mkdir(parents=True, exist_ok=True)
+        self.scripted = ScriptedRuntime()
+        self.provisioner = LocalPathProvisioner(store, admission, state_dir / "volumes")
+        self.pods_type: ResourceType = store.registry.get("", "pods")
+        self.pod_ips = AddressPool(POD_NETWORK)
+        self.host_ip = "127.0.0.1"
+        self._runtime: ProcessRuntime | None = None
+        self._process_nodes: dict[str, dict[str, Any]] = {}
+        self._emulated_nodes: dict[str, dict[str, Any]] = {}
+        self._workers: dict[str, PodWorker] = {}
+        self._gpu_owner: dict[int, str] = {}
+        self._lock = threading.RLock()
+        self._queue: queue.SimpleQueue[tuple[str, Any] | None] = queue.SimpleQueue()
+        self._timers: list[tuple[float, int, str, str, str]] = []
+        self._seq = itertools.count()
+        self._thread: threading.Thread | None = None
+        self._proxy: ServiceProxy | None = None
+        self._base_env = host_base_env()
+        store.add_listener(self._on_event)
+
+    # ------------------------------------------------------------------ registration and lifecycle
+    @property
+    def runtime(self) -> ProcessRuntime:
+        if self._runtime is None:
+            self._runtime = ProcessRuntime()
+        return self._runtime
+
+    @property
+    def runtime_description(self) -> str:
+        d = self.runtime.describe()
+        return f"process; isolation={d['isolation']}; limits={d['limits']}; cpu={d['cpu']}; gpu=env-only"
+
+    def register(self, node: dict[str, Any]) -> None:
+        name = node["metadata"]["name"]
+        if (node["metadata"].get("annotations") or {}).get(EMULATED_ANNOTATION) == "true":
+            self._emulated_nodes[name] = node
+        else:
+            self._process_nodes[name] = node
+
+    def start(self) -> None:
+        self._proxy = ServiceProxy()
+        self.provisioner.start()
+        self._thread = threading.Thread(target=self._run, name="aibench-kubelets", daemon=True)
+        self._thread.start()
+        for svc in self.store.iter(_SERVICES):
+            self._queue.put(("service", (svc["metadata"]["namespace"], svc["metadata"]["name"])))
+
+    def stop(self) -> None:
+        """Stop every pod process (SIGTERM, then SIGKILL after a short grace) and every helper thread."""
+        with self._lock:
+            workers = list(self._workers.values())
+        for worker in workers:
+            worker.killed.set()
+            worker.wake.set()
+        for worker in workers:
+            worker.join(timeout=15)
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=5)
+            self._thread = None
+        self.provisioner.stop()
+        if self._proxy is not None:
+            self._proxy.stop()
+        if self._runtime is not None:
+            self._runtime.close()
+
+    # ------------------------------------------------------------------ API server hooks
+    def graceful_delete(self, rtype: ResourceType, obj: dict[str, Any], grace_period_s: int | None) -> bool:
+        """A pod with live processes is deleted gracefully: the worker stops them, then removes the object."""
+        if rtype.key != _PODS or grace_period_s == 0:
+            return False
+        with self._lock:
+            worker = self._workers.get(obj["metadata"]["uid"])
+        return worker is not None and worker.has_live_processes()
+
+    def _container_log(self, pod: dict[str, Any], container: str, previous: bool) -> Path:
+        return self.pods_dir / pod["metadata"]["uid"] / "logs" / (
+            f"{container}.previous.log" if previous else f"{container}.log")
+
+    def log_file(self, pod: dict[str, Any], container: str, previous: bool) -> Path:
+        return self._container_log(pod, container, previous)
+
+    def read(self, pod: dict[str, Any], container: str, query: Mapping[str, str]) -> bytes:
+        path = self._container_log(pod, container, query.get("previous") in ("true", "1"))
+        if not path.exists():
+            from harness.embedded import apierrors
+
+            statuses = (pod.get("status", {}).get("containerStatuses") or []) + (
+                pod.get("status", {}).get("initContainerStatuses") or [])
+            waiting = next((s["state"]["waiting"] for s in statuses
+                            if s["name"] == container and "waiting" in s.get("state", {})), None)
+            if waiting is not None or not statuses:
+                reason = (waiting or {}).get("reason", "ContainerCreating")
+                raise apierrors.bad_request(
+                    f'container "{container}" in pod "{pod["metadata"]["name"]}" is waiting to start: {reason}')
+            return b""
+        return read_log(path, tail_lines=_opt_int(query, "tailLines"), limit_bytes=_opt_int(query, "limitBytes"),
+                        since_seconds=_opt_int(query, "sinceSeconds"))
+
+    def stream(self, pod: dict[str, Any], container: str, query: Mapping[str, str]) -> Iterator[bytes]:
+        uid = pod["metadata"]["uid"]
+        path = self._container_log(pod, container, False)
+
+        def stop() -> bool:
+            with self._lock:
+                worker = self._workers.get(uid)
+            return worker is None or not worker.running(container)
+
+        return follow_log(path, stop, tail_lines=_opt_int(query, "tailLines"),
+                          limit_bytes=_opt_int(query, "limitBytes"))
+
+    # ------------------------------------------------------------------ pod helpers used by workers
+    def lookup(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.store.find(_LOOKUP_KEYS[kind], namespace, name)
+
+    def container_env(self, pod: dict[str, Any], container: dict[str, Any], gpus: list[int]) -> dict[str, str]:
+        node = self._process_nodes.get(pod["spec"].get("nodeName", ""), {})
+        services = list(self.store.iter(_SERVICES, pod["metadata"]["namespace"]))
+        env = container_env(pod, container, lookup=self.lookup, base=self._base_env,
+                            service_env=service_links(services),
+                            node_allocatable=node.get("status", {}).get("allocatable", {}))
+        uuids = (node.get("metadata", {}).get("annotations") or {}).get(GPU_UUIDS_ANNOTATION, "")
+        uuid_list = [u for u in uuids.split(",") if u]
+        wanted = _gpu_request(container)
+        mine = gpus[:wanted] if wanted else []
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in mine)
+        env["NVIDIA_VISIBLE_DEVICES"] = ",".join(uuid_list[i] for i in mine if i < len(uuid_list)) or "void"
+        return env
+
+    def allocate_gpus(self, uid: str, pod: dict[str, Any]) -> list[int]:
+        wanted = sum(_gpu_request(c) for c in pod["spec"].get("containers") or [])
+        if not wanted:
+            return []
+        node = self._process_nodes.get(pod["spec"].get("nodeName", ""), {})
+        total = int(node.get("status", {}).get("allocatable", {}).get("nvidia.com/gpu", "0"))
+        with self._lock:
+            free = [i for i in range(total) if i not in self._gpu_owner]
+            mine = free[:wanted]
+            for index in mine:
+                self._gpu_owner[index] = uid
+        return mine
+
+    def hosts_for(self, pod: dict[str, Any]) -> str:
+        return hosts_entries(pod, self.store.iter(_SERVICES), self.store.iter(_ENDPOINTS))
+
+    def finish_pod_delete(self, pod: dict[str, Any]) -> None:
+        self.store.finish_delete(self.pods_type, pod["metadata"]["namespace"], pod["metadata"]["name"])
+
+    def worker_finished(self, worker: PodWorker) -> None:
+        with self._lock:
+            for index in [i for i, owner in self._gpu_owner.items() if owner == worker.uid]:
+                del self._gpu_owner[index]
+        if worker.pod_ip and worker.pod_ip != self.host_ip:
+            self.pod_ips.release(worker.pod_ip)
+
+    # ------------------------------------------------------------------ events
+    def _on_event(self, event: WatchEvent) -> None:
+        if event.key == _PODS:
+            node = event.obj["spec"].get("nodeName")
+            if node and (node in self._process_nodes or node in self._emulated_nodes):
+                self._queue.put(("pod", event))
+        elif event.key in (_SERVICES, _ENDPOINTS):
+            self._queue.put(("service", (event.obj["metadata"]["namespace"], event.obj["metadata"]["name"])))
+            if event.key == _SERVICES and event.type == "DELETED":
+                self._queue.put(("service-gone", event.obj))
+
+    def _run(self) -> None:
+        while True:
+            timeout = None
+            if self._timers:
+                timeout = max(0.0, self._timers[0][0] - time.monotonic())
+            try:
+                item = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                item = ("timer", None)
+            if item is None:
+                return
+            try:
+                self._handle(*item)
+            except Exception:
+                log.exception("kubelet event %s failed", item[0])
+
+    def _handle(self, kind: str, payload: Any) -> None:
+        if kind == "pod":
+            self._pod_event(payload)
+        elif kind == "service":
+            self._sync_service(*payload)
+            self._refresh_all_hosts()
+        elif kind == "service-gone":
+            ip = payload.get("spec", {}).get("clusterIP")
+            if ip and ip != "None" and self._proxy is not None:
+                self._proxy.remove(ip)
+        elif kind == "timer":
+            now = time.monotonic()
+            while self._timers and self._timers[0][0] <= now:
+                _, _, namespace, name, uid = heapq.heappop(self._timers)
+                self._finish_scripted(namespace, name, uid)
+
+    def _pod_event(self, event: WatchEvent) -> None:
+        pod = event.obj
+        uid = pod["metadata"]["uid"]
+        node = pod["spec"]["nodeName"]
+        if node in self._emulated_nodes:
+            self._emulated_pod(event)
+            return
+        with self._lock:
+            worker = self._workers.get(uid)
+        if event.type == "DELETED":
+            if worker is not None:
+                worker.killed.set()
+                worker.wake.set()
+            shutil.rmtree(self.pods_dir / uid, ignore_errors=True)
+            return
+        if worker is None:
+            if pod.get("status", {}).get("phase") in ("Succeeded", "Failed") or pod["metadata"].get("deletionTimestamp"):
+                if pod["metadata"].get("deletionTimestamp"):
+                    self.finish_pod_delete(pod)
+                return
+            worker = PodWorker(self, pod)
+            with self._lock:
+                self._workers[uid] = worker
+            worker.start()
+        else:
+            worker.wake.set()
+
+    def _refresh_all_hosts(self) -> None:
+        with self._lock:
+            workers = [w for w in self._workers.values() if w.live]
+        for worker in workers:
+            worker.refresh_hosts()
+
+    def _sync_service(self, namespace: str, name: str) -> None:
+        if self._proxy is None:
+            return
+        svc = self.store.find(_SERVICES, namespace, name)
+        if svc is None:
+            return
+        cluster_ip = svc.get("spec", {}).get("clusterIP")
+        if not cluster_ip or cluster_ip == "None" or (namespace, name) == ("default", "kubernetes"):
+            return
+        endpoints = self.store.find(_ENDPOINTS, namespace, name) or {}
+        for port in svc["spec"].get("ports") or []:
+            backends: list[Backend] = []
+            for subset in endpoints.get("subsets") or []:
+                ep_port = next((p["port"] for p in subset.get("ports") or []
+                                if p.get("name", "") == port.get("name", "")), None)
+                if ep_port is None:
+                    continue
+                for address in subset.get("addresses") or []:
+                    if address.get("nodeName") in self._process_nodes:
+                        backends.append(Backend(address["ip"], int(ep_port)))
+            self._proxy.sync(cluster_ip, int(port["port"]), backends)
+
+    # ------------------------------------------------------------------ emulated nodes
+    def _emulated_pod(self, event: WatchEvent) -> None:
+        pod = event.obj
+        if event.type == "DELETED":
+            if pod["metadata"].get("uid") and pod.get("status", {}).get("podIP"):
+                self.pod_ips.release(pod["status"]["podIP"])
+            return
+        if pod["metadata"].get("deletionTimestamp"):
+            self.finish_pod_delete(pod)
+            return
+        if pod.get("status", {}).get("podIP"):
+            return  # already started
+        script = self.scripted.for_pod(pod["metadata"]["name"])
+        ip = self.pod_ips.allocate()
+        node = self._emulated_nodes[pod["spec"]["nodeName"]]
+        host_ip = next((a["address"] for a in node.get("status", {}).get("addresses", [])
+                        if a.get("type") == "InternalIP"), "127.1.0.1")
+        now = rfc3339()
+
+        def start(p: dict[str, Any]) -> bool:
+            if p.get("status", {}).get("podIP"):
+                return False
+            p["metadata"].setdefault("annotations", {})[EMULATED_ANNOTATION] = "true"
+            status = p.setdefault("status", {})
+            status.update(phase="Running", hostIP=host_ip, hostIPs=[{"ip": host_ip}], podIP=ip, podIPs=[{"ip": ip}],
+                          startTime=now)
+            status["containerStatuses"] = [
+                {"name": c["name"], "image": c.get("image", ""), "imageID": "", "containerID": f"emulated://{c['name']}",
+                 "ready": script.ready, "started": True, "restartCount": 0, "state": {"running": {"startedAt": now}}}
+                for c in p["spec"].get("containers") or []]
+            _pod_conditions(status, initialized=True, ready=script.ready, scheduled_since=now)
+            return True
+
+        self.store.mutate(self.pods_type, pod["metadata"]["namespace"], pod["metadata"]["name"], start,
+                          subresource="all")
+        if script.log:
+            path = self._container_log(pod, pod["spec"]["containers"][0]["name"], False)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(script.log)
+        if script.exit_code is not None:
+            heapq.heappush(self._timers, (time.monotonic() + script.after_s, next(self._seq),
+                                          pod["metadata"]["namespace"], pod["metadata"]["name"],
+                                          pod["metadata"]["uid"]))
+
+    def _finish_scripted(self, namespace: str, name: str, uid: str) -> None:
+        script = self.scripted.for_pod(name)
+        code = script.exit_code or 0
+        now = rfc3339()
+
+        def finish(p: dict[str, Any]) -> bool:
+            if p["metadata"]["uid"] != uid:
+                return False
+            status = p["status"]
+            status["phase"] = "Succeeded" if code == 0 else "Failed"
+            for cs in status.get("containerStatuses") or []:
+                started = cs["state"].get("running", {}).get("startedAt", now)
+                cs["state"] = {"terminated": {"exitCode": code, "reason": "Completed" if code == 0 else "Error",
+                                              "startedAt": started, "finishedAt": now}}
+                cs["ready"] = False
+                cs["started"] = False
+            _pod_conditions(status, initialized=True, ready=False, scheduled_since=now)
+            return True
+
+        self.store.mutate(self.pods_type, namespace, name, finish, subresource="status")
+
+
+def _gpu_request(container: dict[str, Any]) -> int:
+    resources = container.get("resources") or {}
+    value = (resources.get("limits") or {}).get("nvidia.com/gpu") or (resources.get("requests") or {}).get(
+        "nvidia.com/gpu")
+    return int(value) if value else 0
+
+
+def _opt_int(query: Mapping[str, str], name: str) -> int | None:
+    text = query.get(name)
+    if not text:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        from harness.embedded import apierrors
+
+        raise apierrors.bad_request(f"invalid value for {name}: {text!r}") from None

@@ -1,0 +1,265 @@
+"""Loopback networking for the embedded target: pod and Service addresses, Service forwarding, name resolution.
+
+Every address lives in 127.0.0.0/8, which Linux routes to ``lo`` without any alias set-up, so pods can bind their
+own IP and no packet can leave the machine (a project safety rule). Ranges:
+
+- 127.1.0.0/16   emulated nodes (see clusterspec)
+- 127.80.0.0/12  pod IPs (127.80.0.1 ... 127.95.255.254)
+- 127.96.0.0/12  Service ClusterIPs
+
+A ClusterIP is made real by a userspace TCP forwarder listening on ``clusterIP:port`` that relays each connection
+to a ready endpoint (round robin), which is what kube-proxy's userspace mode did.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+import logging
+import selectors
+import socket
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+POD_NETWORK = ipaddress.IPv4Network("127.80.0.0/12")
+SERVICE_NETWORK = ipaddress.IPv4Network("127.96.0.0/12")
+NODE_PORT_RANGE = range(30000, 32768)
+CLUSTER_DOMAIN = "cluster.local"
+
+
+def is_loopback(address: str) -> bool:
+    """True for 127.0.0.0/8 and ::1 -- the only places the embedded target may send packets."""
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(slots=True)
+class AddressPool:
+    """Hands out addresses of one network; released ones are reused (a real IPAM does the same)."""
+
+    network: ipaddress.IPv4Network
+    _next: Iterable[ipaddress.IPv4Address] = field(init=False)
+    _free: list[str] = field(default_factory=list)
+    _used: set[str] = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self._next = iter(a for a in self.network.hosts() if a.packed[-1] not in (0, 255))
+
+    def allocate(self) -> str:
+        with self._lock:
+            while self._free:
+                address = self._free.pop()
+                if address not in self._used:
+                    self._used.add(address)
+                    return address
+            try:
+                address = str(next(self._next))  # type: ignore[call-overload]
+            except StopIteration as exc:
+                raise RuntimeError(f"address pool {self.network} is exhausted") from exc
+            self._used.add(address)
+            return address
+
+    def reserve(self, address: str) -> None:
+        with self._lock:
+            self._used.add(address)
+
+    def release(self, address: str) -> None:
+        with self._lock:
+            if address in self._used:
+                self._used.discard(address)
+                self._free.append(address)
+
+
+@dataclass(slots=True)
+class PortPool:
+    """NodePort allocation (30000-32767)."""
+
+    _ports: Iterable[int] = field(default_factory=lambda: iter(NODE_PORT_RANGE))
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def allocate(self) -> int:
+        with self._lock:
+            return next(self._ports)  # type: ignore[call-overload]
+
+
+# ----------------------------------------------------------------------------- name resolution
+def hosts_entries(
+    pod: dict[str, Any], services: Iterable[dict[str, Any]], endpoints: Iterable[dict[str, Any]]
+) -> str:
+    """The /etc/hosts a pod sees: itself, every Service (short name in its own namespace), headless pod names.
+
+    A hosts file has no search path, so the short forms are written out: ``svc`` (own namespace only), ``svc.ns``,
+    ``svc.ns.svc`` and ``svc.ns.svc.cluster.local``; headless Services add ``host.svc...`` per ready address.
+    """
+    namespace = pod["metadata"].get("namespace", "default")
+    lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
+    pod_ip = pod.get("status", {}).get("podIP")
+    hostname = pod["spec"].get("hostname") or pod["metadata"]["name"]
+    subdomain = pod["spec"].get("subdomain")
+    if pod_ip:
+        names = [hostname]
+        if subdomain:
+            names = [f"{hostname}.{subdomain}.{namespace}.svc.{CLUSTER_DOMAIN}", *names]
+        lines.append(f"{pod_ip}\t{' '.join(names)}")
+    for svc in services:
+        svc_ns = svc["metadata"].get("namespace", "default")
+        name = svc["metadata"]["name"]
+        cluster_ip = svc.get("spec", {}).get("clusterIP")
+        names = _service_names(name, svc_ns, own=svc_ns == namespace)
+        if cluster_ip and cluster_ip != "None":
+            lines.append(f"{cluster_ip}\t{' '.join(names)}")
+    for ep in endpoints:
+        ep_ns = ep["metadata"].get("namespace", "default")
+        svc_name = ep["metadata"]["name"]
+        for subset in ep.get("subsets") or []:
+            for address in subset.get("addresses") or []:
+                ip = address.get("ip")
+                host = address.get("hostname")
+                if not ip:
+                    continue
+                if host:
+                    names = [f"{host}.{n}" for n in _service_names(svc_name, ep_ns, own=ep_ns == namespace)]
+                    lines.append(f"{ip}\t{' '.join(names)}")
+                else:
+                    # headless without hostnames: the Service name resolves to each pod (first one wins in hosts)
+                    lines.append(f"{ip}\t{' '.join(_service_names(svc_name, ep_ns, own=ep_ns == namespace))}")
+    return "\n".join(lines) + "\n"
+
+
+def _service_names(name: str, namespace: str, *, own: bool) -> list[str]:
+    names = [f"{name}.{namespace}.svc.{CLUSTER_DOMAIN}", f"{name}.{namespace}.svc", f"{name}.{namespace}"]
+    return [*names, name] if own else names
+
+
+# ----------------------------------------------------------------------------- Service forwarding
+@dataclass(frozen=True, slots=True)
+class Backend:
+    ip: str
+    port: int
+
+
+class _Listener:
+    """One ``clusterIP:port`` listener relaying connections to backends round robin."""
+
+    def __init__(self, address: str, port: int) -> None:
+        self.address, self.port = address, port
+        self.backends: Sequence[Backend] = ()
+        self._rr = itertools.count()
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((address, port))
+        self.sock.listen(128)
+        self.sock.setblocking(False)
+
+    def pick(self) -> Backend | None:
+        backends = self.backends
+        if not backends:
+            return None
+        return backends[next(self._rr) % len(backends)]
+
+
+class ServiceProxy:
+    """Userspace kube-proxy: one selector loop accepts; each accepted connection is relayed by a thread pair."""
+
+    def __init__(self) -> None:
+        self._listeners: dict[tuple[str, int], _Listener] = {}
+        self._selector = selectors.DefaultSelector()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self._thread = threading.Thread(target=self._loop, name="aibench-service-proxy", daemon=True)
+        self._thread.start()
+
+    def sync(self, address: str, port: int, backends: Sequence[Backend]) -> None:
+        """Make ``address:port`` forward to ``backends`` (an empty list refuses connections, like no endpoints)."""
+        if not is_loopback(address):
+            raise ValueError(f"refusing to listen on non-loopback address {address}")
+        for backend in backends:
+            if not is_loopback(backend.ip):
+                raise ValueError(f"refusing to forward to non-loopback address {backend.ip}")
+        with self._lock:
+            listener = self._listeners.get((address, port))
+            if listener is None:
+                try:
+                    listener = _Listener(address, port)
+                except OSError as exc:
+                    log.warning("cannot listen on %s:%d for a Service: %s", address, port, exc)
+                    return
+                self._listeners[(address, port)] = listener
+                self._selector.register(listener.sock, selectors.EVENT_READ, listener)
+                self._wake_w.send(b"x")
+            listener.backends = tuple(backends)
+
+    def remove(self, address: str, port: int | None = None) -> None:
+        with self._lock:
+            for key in [k for k in self._listeners if k[0] == address and (port is None or k[1] == port)]:
+                listener = self._listeners.pop(key)
+                self._selector.unregister(listener.sock)
+                listener.sock.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake_w.send(b"x")
+        self._thread.join(timeout=5)
+        with self._lock:
+            for listener in self._listeners.values():
+                listener.sock.close()
+            self._listeners.clear()
+        self._selector.close()
+        self._wake_r.close()
+        self._wake_w.close()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            for key, _ in self._selector.select(timeout=1.0):
+                listener = key.data
+                if listener is None:
+                    self._wake_r.recv(4096)
+                    continue
+                try:
+                    client, _ = listener.sock.accept()
+                except (BlockingIOError, OSError):
+                    continue
+                backend = listener.pick()
+                if backend is None:
+                    client.close()  # no ready endpoints: refuse, as kube-proxy's REJECT rule does
+                    continue
+                threading.Thread(target=_relay, args=(client, backend), daemon=True).start()
+
+
+def _relay(client: socket.socket, backend: Backend) -> None:
+    try:
+        upstream = socket.create_connection((backend.ip, backend.port), timeout=5)
+    except OSError:
+        client.close()
+        return
+    upstream.settimeout(None)
+    for sock in (client, upstream):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            try:
+                dst.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+
+    other = threading.Thread(target=pump, args=(upstream, client), daemon=True)
+    other.start()
+    pump(client, upstream)
+    other.join()
+    client.close()
+    upstream.close()

@@ -1,0 +1,142 @@
+"""The ``local-path`` provisioner: PVCs of the embedded target bind to directories on this machine.
+
+Each claim of a class whose provisioner is ours gets a PersistentVolume backed by a fresh directory under the
+state directory (RWO and RWX alike: every pod on this machine can share it). ``volumeMode: Block`` cannot be
+provided by a directory, so such a claim stays Pending with a ProvisioningFailed event that says so. Reclaim
+policy Delete removes the directory with the claim.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import shutil
+import threading
+import uuid
+from pathlib import Path
+from typing import Any
+
+from harness.embedded.admission import AdmissionContext, admit
+from harness.embedded.events import record_event
+from harness.embedded.store import Store, WatchEvent
+
+log = logging.getLogger(__name__)
+
+PROVISIONER = "aibench.io/local-path"
+_PVC = ("", "persistentvolumeclaims")
+_PV = ("", "persistentvolumes")
+_SC = ("storage.k8s.io", "storageclasses")
+
+
+class LocalPathProvisioner:
+    """Binds claims of local-path classes; one worker thread, fed by store events."""
+
+    def __init__(self, store: Store, admission: AdmissionContext, root: Path) -> None:
+        self.store = store
+        self.admission = admission
+        self.root = root
+        self._queue: queue.SimpleQueue[WatchEvent | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        store.add_listener(self._on_event)
+
+    def _on_event(self, event: WatchEvent) -> None:
+        if event.key == _PVC:
+            self._queue.put(event)
+
+    def start(self) -> None:
+        for pvc in self.store.iter(_PVC):
+            self._queue.put(WatchEvent(0, _PVC, "ADDED", pvc))
+        self._thread = threading.Thread(target=self._run, name="aibench-provisioner", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def _run(self) -> None:
+        while (event := self._queue.get()) is not None:
+            try:
+                if event.type == "DELETED":
+                    self._release(event.obj)
+                else:
+                    self._provision(event.obj)
+            except Exception:
+                log.exception("provisioning %s failed", event.obj["metadata"].get("name"))
+
+    def _provision(self, pvc: dict[str, Any]) -> None:
+        current = self.store.find(_PVC, pvc["metadata"]["namespace"], pvc["metadata"]["name"])
+        if current is None or current.get("status", {}).get("phase") == "Bound":
+            return
+        spec = current["spec"]
+        sc = self.store.find(_SC, "", spec.get("storageClassName") or "")
+        if sc is None or sc.get("provisioner") != PROVISIONER:
+            return
+        if spec.get("volumeMode") == "Block":
+            record_event(self.store, current, type_="Warning", reason="ProvisioningFailed",
+                         message="failed to provision volume with StorageClass "
+                         f"\"{sc['metadata']['name']}\": volumeMode Block is not supported by the embedded "
+                         "target's local-path provisioner (it provides directories only)",
+                         component=PROVISIONER)
+            return
+        name = f"pvc-{current['metadata']['uid']}"
+        path = self.root / name
+        path.mkdir(parents=True, exist_ok=True)
+        capacity = spec["resources"]["requests"]["storage"]
+        pv = {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": name, "annotations": {"pv.kubernetes.io/provisioned-by": PROVISIONER}},
+            "spec": {
+                "capacity": {"storage": capacity},
+                "accessModes": list(spec.get("accessModes") or ["ReadWriteOnce"]),
+                "persistentVolumeReclaimPolicy": sc.get("reclaimPolicy", "Delete"),
+                "storageClassName": sc["metadata"]["name"],
+                "volumeMode": "Filesystem",
+                "hostPath": {"path": str(path), "type": "Directory"},
+                "claimRef": {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                             "namespace": current["metadata"]["namespace"], "name": current["metadata"]["name"],
+                             "uid": current["metadata"]["uid"]},
+            },
+        }
+        pv_type = self.store.registry.get("", "persistentvolumes")
+        uid = str(uuid.uuid4())
+        if self.store.find(_PV, "", name) is None:
+            created = self.store.create(pv_type, "", admit(pv_type, pv, namespace="", ctx=self.admission, uid=uid,
+                                                          creating=True), uid=uid)
+            self.store.mutate(pv_type, "", name, lambda o: o.setdefault("status", {}).update(phase="Bound") or True,
+                              subresource="status")
+            log.info("provisioned %s at %s for %s/%s", created["metadata"]["name"], path,
+                     current["metadata"]["namespace"], current["metadata"]["name"])
+        pvc_type = self.store.registry.get("", "persistentvolumeclaims")
+
+        def bind(claim: dict[str, Any]) -> None:
+            claim["spec"]["volumeName"] = name
+            annotations = claim["metadata"].setdefault("annotations", {})
+            annotations["pv.kubernetes.io/bind-completed"] = "yes"
+            annotations["volume.kubernetes.io/storage-provisioner"] = PROVISIONER
+            claim["status"] = {"phase": "Bound", "accessModes": list(spec.get("accessModes") or []),
+                               "capacity": {"storage": capacity}}
+
+        self.store.mutate(pvc_type, current["metadata"]["namespace"], current["metadata"]["name"], bind,
+                          subresource="all")
+        record_event(self.store, current, type_="Normal", reason="ProvisioningSucceeded",
+                     message=f"Successfully provisioned volume {name}", component=PROVISIONER)
+
+    def _release(self, pvc: dict[str, Any]) -> None:
+        volume = pvc["spec"].get("volumeName")
+        if not volume:
+            return
+        pv = self.store.find(_PV, "", volume)
+        if pv is None or (pv["metadata"].get("annotations") or {}).get("pv.kubernetes.io/provisioned-by") != PROVISIONER:
+            return
+        pv_type = self.store.registry.get("", "persistentvolumes")
+        if pv["spec"].get("persistentVolumeReclaimPolicy", "Delete") == "Delete":
+            path = Path((pv["spec"].get("hostPath") or {}).get("path", ""))
+            if path.is_dir() and self.root in path.parents:
+                shutil.rmtree(path, ignore_errors=True)
+            self.store.finish_delete(pv_type, "", volume)
+        else:
+            self.store.mutate(pv_type, "", volume, lambda o: o.setdefault("status", {}).update(phase="Released")
+                              or True, subresource="status")

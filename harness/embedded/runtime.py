@@ -1,0 +1,720 @@
+"""Container-process layer of the embedded kubelet: runs one container command as a host process.
+
+The kubelet turns a Pod's container into a :class:`ContainerLaunch` and hands it to :class:`ProcessRuntime`; this
+module knows nothing about Kubernetes objects. What it can enforce depends on the host (root, mount namespaces,
+cgroups), so the runtime probes once at construction and :meth:`ProcessRuntime.describe` says exactly what is
+enforced, so that results never claim an isolation or limit that was not there.
+
+Every container runs in its own session/process group, started through ``_nslauncher.py`` (a fresh single-threaded
+interpreter, see its docstring for why not ``preexec_fn``), which joins the container's cgroups, builds the private
+mount namespace, resolves ``argv[0]`` against the container's ``PATH`` and ``execve``-s. Setup failures come back on a
+close-on-exec pipe before :meth:`ProcessRuntime.start` returns, so a missing executable is reported as a
+``ContainerCannotRun`` result up front rather than as a mysterious exit code.
+
+Not provided: PID/network/user namespaces (containers see host processes and share the host network; pod IPs are
+loopback aliases), image filesystems (the command must exist on the host), log timestamps.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+logger = logging.getLogger(__name__)
+
+Isolation = Literal["mount-namespace", "none"]
+Limits = Literal["cgroup-v1", "cgroup-v2", "rlimit", "none"]
+Reason = Literal["Completed", "Error", "OOMKilled", "ContainerCannotRun"]
+MountMode = Literal["bind", "direct", "symlink", "env"]
+
+LAUNCHER = Path(__file__).with_name("_nslauncher.py")
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+CFS_PERIOD_US = 100_000
+START_ERROR_EXIT_CODE = 128  # what containerd reports for a StartError
+PROBE_TIMEOUT_S = 10.0
+CGROUP_RMDIR_RETRY_S = 2.0
+# Mounting over these would hide what the (image-less) container needs to run at all.
+PROTECTED_TARGETS = frozenset({"/", "/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc", "/proc", "/sys", "/dev"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Mount:
+    """A volumeMount resolved to a host path; ``target`` is the absolute mountPath inside the container."""
+
+    source: Path
+    target: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContainerLaunch:
+    """Everything needed to start one container process, already expanded by the kubelet."""
+
+    argv: tuple[str, ...]
+    env: Mapping[str, str]
+    working_dir: str | None
+    mounts: tuple[Mount, ...]
+    hosts_file: Path | None
+    log_path: Path
+    memory_limit_bytes: int | None
+    cpu_limit_millis: int | None
+    cgroup_name: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContainerResult:
+    """How a container ended, in container-runtime terms (signal N -> exit code 128+N)."""
+
+    exit_code: int
+    reason: Reason
+    message: str
+    signal: int | None
+    finished_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecResult:
+    """Outcome of a command run inside a running container (exec probes, ``kubectl exec``)."""
+
+    exit_code: int
+    output: bytes
+    timed_out: bool
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _write(path: Path, value: str) -> None:
+    path.write_text(value)
+
+
+def _own_cgroup(controller: str) -> str | None:
+    """This process's cgroup path for a v1 ``controller`` (or ``""`` for the v2 unified line)."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        names = controllers.split(",")
+        if (controller == "" and names == [""]) or (controller != "" and controller in names):
+            return path
+    return None
+
+
+def _nested_base(mount: Path, controller: str) -> Path:
+    """``<mount>/<our own cgroup>/aibench``: nesting under our own cgroup keeps containers inside whatever limits
+    and accounting the harness itself was given; falls back to the hierarchy root under a cgroup namespace."""
+    own = _own_cgroup(controller)
+    if own is not None and (mount / own.lstrip("/")).is_dir():
+        return mount / own.lstrip("/") / "aibench"
+    return mount / "aibench"
+
+
+@dataclass(slots=True, kw_only=True)
+class _Cgroups:
+    """The cgroup directories of one container and how to read OOM kills from them."""
+
+    kind: Literal["cgroup-v1", "cgroup-v2"]
+    dirs: tuple[Path, ...]
+    memory_dir: Path
+
+    def procs_files(self) -> list[str]:
+        return [str(d / "cgroup.procs") for d in self.dirs]
+
+    def oom_killed(self) -> bool:
+        name = "memory.oom_control" if self.kind == "cgroup-v1" else "memory.events"
+        try:
+            text = (self.memory_dir / name).read_text()
+        except OSError:
+            return False
+        for line in text.splitlines():
+            key, _, value = line.partition(" ")
+            if key == "oom_kill":
+                return int(value) > 0
+        return False
+
+    def pids(self) -> set[int]:
+        found: set[int] = set()
+        for procs in self.procs_files():
+            with contextlib.suppress(OSError):
+                found.update(int(p) for p in Path(procs).read_text().split())
+        return found
+
+    def kill_all(self) -> None:
+        kill_file = self.memory_dir / "cgroup.kill"
+        if self.kind == "cgroup-v2" and kill_file.exists():
+            with contextlib.suppress(OSError):
+                _write(kill_file, "1")
+        deadline = time.monotonic() + CGROUP_RMDIR_RETRY_S
+        while (pids := self.pids()) and time.monotonic() < deadline:
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.01)
+
+    def remove(self) -> None:
+        for directory in self.dirs:
+            deadline = time.monotonic() + CGROUP_RMDIR_RETRY_S
+            while True:
+                try:
+                    directory.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError as exc:
+                    if time.monotonic() > deadline:
+                        logger.warning("could not remove cgroup %s: %s", directory, exc)
+                        break
+                    time.sleep(0.02)
+
+
+class ContainerProcess:
+    """Handle on one started container. Thread-safe; the result is computed once, after cleanup.
+
+    Cleanup on exit mirrors a PID namespace ending: whatever the container left running (its process group, its
+    cgroup, and anything else in its mount namespace) is SIGKILLed, then cgroups and host-side helpers are removed.
+    """
+
+    def __init__(
+        self,
+        *,
+        popen: subprocess.Popen[bytes] | None,
+        started_at: datetime,
+        mount_modes: Mapping[str, MountMode],
+        cgroups: _Cgroups | None,
+        namespace: bool,
+        launch: ContainerLaunch,
+        cleanup_paths: tuple[Path, ...] = (),
+        result: ContainerResult | None = None,
+    ) -> None:
+        self._popen = popen
+        self.started_at = started_at
+        self.mount_modes: Mapping[str, MountMode] = dict(mount_modes)
+        self._cgroups = cgroups
+        self._namespace = namespace
+        self._launch = launch
+        self._cleanup_paths = cleanup_paths
+        self._result = result
+        self._lock = threading.Lock()
+        self._ns_id: tuple[int, int] | None = None
+        if popen is not None and namespace:
+            with contextlib.suppress(OSError):
+                st = os.stat(f"/proc/{popen.pid}/ns/mnt")
+                self._ns_id = (st.st_dev, st.st_ino)
+
+    @property
+    def pid(self) -> int | None:
+        """PID of the container's main process; ``None`` when it never ran (ContainerCannotRun)."""
+        return self._popen.pid if self._popen is not None else None
+
+    def poll(self) -> ContainerResult | None:
+        if self._result is not None or self._popen is None:
+            return self._result
+        if self._popen.poll() is None:
+            return None
+        return self._finish()
+
+    def wait(self, timeout: float | None = None) -> ContainerResult | None:
+        if self._result is not None or self._popen is None:
+            return self._result
+        try:
+            self._popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        return self._finish()
+
+    def terminate(self, grace_s: float) -> ContainerResult:
+        """SIGTERM the container's process group, SIGKILL everything after ``grace_s``."""
+        if (done := self.poll()) is not None:
+            return done
+        assert self._popen is not None
+        self._signal_group(signal.SIGTERM)
+        if (done := self.wait(grace_s)) is not None:
+            return done
+        self._signal_group(signal.SIGKILL)
+        if self._cgroups is not None:
+            self._cgroups.kill_all()
+        result = self.wait(None)
+        assert result is not None
+        return result
+
+    def run_exec(self, argv: tuple[str, ...], *, timeout_s: float, env: Mapping[str, str] | None = None) -> ExecResult:
+        """Run ``argv`` inside the container (its mount namespace, cgroups and working dir), capturing output."""
+        if self.pid is None or self.poll() is not None:
+            return ExecResult(exit_code=126, output=b"container is not running", timed_out=False)
+        spec: dict[str, object] = {
+            "argv": list(argv),
+            "env": dict(self._launch.env if env is None else env),
+            "working_dir": self._launch.working_dir,
+            "cgroup_procs": self._cgroups.procs_files() if self._cgroups is not None else [],
+            "join_pid": self.pid if self._namespace else None,
+        }
+        proc, error = _spawn(spec, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        if error is not None:
+            return ExecResult(exit_code=126 if "permission" in error else 127, output=error.encode(), timed_out=False)
+        assert proc is not None
+        try:
+            out, _ = proc.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            out, _ = proc.communicate()
+            return ExecResult(exit_code=137, output=out, timed_out=True)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        code = proc.returncode
+        return ExecResult(exit_code=128 - code if code < 0 else code, output=out, timed_out=False)
+
+    def exec_runner(self, argv: tuple[str, ...], timeout_s: float) -> int:
+        """Adapter for :func:`harness.embedded.probes.run_probe`: exit code, ``TimeoutError`` on timeout."""
+        result = self.run_exec(argv, timeout_s=timeout_s)
+        if result.timed_out:
+            raise TimeoutError(f"command {list(argv)!r} timed out after {timeout_s}s")
+        return result.exit_code
+
+    def _signal_group(self, sig: signal.Signals) -> None:
+        assert self._popen is not None
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self._popen.pid, sig)
+
+    def _sweep_namespace(self) -> None:
+        """Kill processes left in the container's mount namespace (daemons that escaped the process group)."""
+        if self._ns_id is None:
+            return
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                st = os.stat(entry / "ns" / "mnt")
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) == self._ns_id:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(entry.name), signal.SIGKILL)
+
+    def _finish(self) -> ContainerResult:
+        with self._lock:
+            if self._result is not None:
+                return self._result
+            assert self._popen is not None
+            code = self._popen.wait()
+            finished = _now()
+            # pgid cannot be reused while any member lives, so killpg after reaping the leader is safe.
+            self._signal_group(signal.SIGKILL)
+            self._sweep_namespace()
+            oom = False
+            if self._cgroups is not None:
+                self._cgroups.kill_all()
+                oom = self._cgroups.oom_killed()
+                self._cgroups.remove()
+            for path in self._cleanup_paths:
+                with contextlib.suppress(OSError):
+                    if path.is_symlink() or path.is_file():
+                        path.unlink()
+                    else:
+                        path.rmdir()
+            sig = -code if code < 0 else None
+            exit_code = 128 + sig if sig is not None else code
+            if oom:
+                reason: Reason = "OOMKilled"
+            elif exit_code == 0:
+                reason = "Completed"
+            else:
+                reason = "Error"
+            message = f"killed by signal {sig} ({signal.Signals(sig).name})" if sig is not None else ""
+            self._result = ContainerResult(
+                exit_code=exit_code, reason=reason, message=message, signal=sig, finished_at=finished
+            )
+            logger.debug("container %s finished: %s", self._launch.cgroup_name, self._result)
+            return self._result
+
+
+def _spawn(
+    spec: Mapping[str, object], *, stdout: int, stderr: int, python: str = sys.executable
+) -> tuple[subprocess.Popen[bytes] | None, str | None]:
+    """Start the launcher with ``spec``; return (process, None) once it exec-ed, or (None, setup error)."""
+    spec_r, spec_w = os.pipe()
+    err_r, err_w = os.pipe()
+    try:
+        proc = subprocess.Popen(
+            [python, "-I", "-S", str(LAUNCHER), str(spec_r), str(err_w)],
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=stderr,
+            env={},
+            pass_fds=(spec_r, err_w),
+            start_new_session=True,
+            close_fds=True,
+        )
+    except OSError as exc:
+        for fd in (spec_r, spec_w, err_r, err_w):
+            os.close(fd)
+        return None, f"starting launcher: {exc}"
+    os.close(spec_r)
+    os.close(err_w)
+    with contextlib.suppress(BrokenPipeError), os.fdopen(spec_w, "wb") as fh:
+        fh.write(json.dumps(spec).encode())
+    with os.fdopen(err_r, "rb") as fh:
+        error = fh.read()
+    if error:
+        proc.wait()
+        try:
+            return None, str(json.loads(error)["message"])
+        except (ValueError, KeyError):
+            return None, error.decode(errors="replace")
+    return proc, None
+
+
+def _sanitize_env_name(target: str) -> str:
+    return "AIBENCH_MOUNT_" + (re.sub(r"[^A-Za-z0-9]", "_", target.strip("/")).upper() or "ROOT")
+
+
+class ProcessRuntime:
+    """Starts containers as host processes with whatever isolation and limits this host supports.
+
+    ``isolation``/``limits`` may be passed to *downgrade* (e.g. tests of the fallback); asking for more than the
+    probe found raises ``ValueError`` so nothing ever claims enforcement that is not there.
+    """
+
+    def __init__(self, *, isolation: Isolation | None = None, limits: Limits | None = None) -> None:
+        probed_iso = self._probe_isolation()
+        probed_limits, self._bases = self._probe_cgroups()
+        if isolation is not None and isolation not in ("none", probed_iso):
+            raise ValueError(f"isolation {isolation!r} requested but this host supports only {probed_iso!r}")
+        allowed_limits = {"none", "rlimit", probed_limits}
+        if limits is not None and limits not in allowed_limits:
+            raise ValueError(f"limits {limits!r} requested but this host supports {sorted(allowed_limits)}")
+        self.isolation: Isolation = isolation or probed_iso
+        self.limits: Limits = limits or probed_limits
+        logger.info("process runtime: isolation=%s limits=%s", self.isolation, self.limits)
+
+    # ---- probing -------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _probe_isolation() -> Isolation:
+        if os.geteuid() != 0:
+            logger.info("not root: containers share the host mount namespace")
+            return "none"
+        spec_r, spec_w = os.pipe()
+        err_r, err_w = os.pipe()
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-I", "-S", str(LAUNCHER), str(spec_r), str(err_w)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env={},
+                pass_fds=(spec_r, err_w),
+            )
+        finally:
+            os.close(spec_r)
+            os.close(err_w)
+        with os.fdopen(spec_w, "wb") as fh:
+            fh.write(b'{"mode": "probe"}')
+        with os.fdopen(err_r, "rb") as fh:
+            error = fh.read()
+        try:
+            rc = proc.wait(PROBE_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            rc = -1
+        if rc == 0:
+            return "mount-namespace"
+        logger.info("mount namespaces unavailable (%s): containers share the host mount namespace", error or rc)
+        return "none"
+
+    @staticmethod
+    def _try_v1_base(mount: Path, controller: str, knob: str) -> Path | None:
+        if not (mount / knob).exists():
+            return None
+        base = _nested_base(mount, controller)
+        probe = base / f"probe-{os.getpid()}"
+        try:
+            base.mkdir(exist_ok=True)
+            probe.mkdir(exist_ok=True)
+            try:
+                _write(probe / knob, (probe / knob).read_text().strip())
+            finally:
+                probe.rmdir()
+        except OSError as exc:
+            logger.info("cgroup v1 %s controller not writable at %s: %s", controller, base, exc)
+            return None
+        return base
+
+    def _probe_cgroups(self) -> tuple[Limits, dict[str, Path]]:
+        if os.geteuid() == 0 and (CGROUP_ROOT / "cgroup.controllers").exists():
+            base = self._try_v2_base()
+            if base is not None:
+                return "cgroup-v2", {"unified": base}
+        if os.geteuid() == 0:
+            mem = self._try_v1_base(CGROUP_ROOT / "memory", "memory", "memory.limit_in_bytes")
+            if mem is not None:
+                bases = {"memory": mem}
+                cpu = self._try_v1_base(CGROUP_ROOT / "cpu", "cpu", "cpu.cfs_quota_us")
+                if cpu is not None:
+                    bases["cpu"] = cpu
+                return "cgroup-v1", bases
+        return "rlimit", {}
+
+    @staticmethod
+    def _try_v2_base() -> Path | None:
+        controllers = (CGROUP_ROOT / "cgroup.controllers").read_text().split()
+        if "memory" not in controllers:
+            return None
+        wanted = [c for c in ("memory", "cpu") if c in controllers]
+        own = _own_cgroup("")
+        candidates = []
+        if own not in (None, "/"):
+            candidates.append(CGROUP_ROOT / own.lstrip("/"))
+        candidates.append(CGROUP_ROOT)
+        for parent in candidates:
+            # Enabling controllers for children fails with EBUSY when the parent itself has processes (the
+            # "no internal processes" rule), except at the root: hence the fallback to the root.
+            try:
+                for ctl in wanted:
+                    _write(parent / "cgroup.subtree_control", f"+{ctl}")
+                base = parent / "aibench"
+                base.mkdir(exist_ok=True)
+                for ctl in wanted:
+                    _write(base / "cgroup.subtree_control", f"+{ctl}")
+            except OSError as exc:
+                logger.debug("cgroup v2 delegation at %s failed: %s", parent, exc)
+                continue
+            return base
+        return None
+
+    def describe(self) -> dict[str, str]:
+        """What is actually enforced, for pod annotations and reports."""
+        if self.isolation == "mount-namespace":
+            mounts = "bind mounts in a private per-container mount namespace; missing mount points on a private tmpfs"
+        else:
+            mounts = "host filesystem shared: identical paths used as-is, else a symlink if the parent is writable, "
+            mounts += "else the host path in env AIBENCH_MOUNT_<TARGET>"
+        memory = {
+            "cgroup-v1": "cgroup v1 memory.limit_in_bytes (OOM kills reported as OOMKilled)",
+            "cgroup-v2": "cgroup v2 memory.max with memory.oom.group (OOM kills reported as OOMKilled)",
+            "rlimit": "RLIMIT_AS (address space, not RSS; allocations fail instead of an OOM kill, no OOMKilled)",
+            "none": "not enforced",
+        }[self.limits]
+        if self.limits == "cgroup-v2" or (self.limits == "cgroup-v1" and "cpu" in self._bases):
+            cpu = "CFS quota (period 100ms)"
+        else:
+            cpu = "not enforced"
+        return {
+            "isolation": self.isolation,
+            "limits": self.limits,
+            "mounts": mounts,
+            "memory": memory,
+            "cpu": cpu,
+            "pid_namespace": "none: containers see host processes",
+            "network": "host network namespace; pod IPs are loopback aliases",
+            "log_timestamps": "unsupported",
+        }
+
+    # ---- starting ------------------------------------------------------------------------------------------
+
+    def _make_cgroups(self, launch: ContainerLaunch) -> _Cgroups | None:
+        if self.limits not in ("cgroup-v1", "cgroup-v2"):
+            return None
+        name = re.sub(r"[^A-Za-z0-9_.-]", "_", launch.cgroup_name).lstrip(".") or "container"
+        bases = list(self._bases.values())
+        suffix = 0
+        while any((b / (f"{name}-{suffix}" if suffix else name)).exists() for b in bases):
+            suffix += 1
+        leaf = f"{name}-{suffix}" if suffix else name
+        created: list[Path] = []
+        try:
+            if self.limits == "cgroup-v2":
+                d = self._bases["unified"] / leaf
+                d.mkdir()
+                created.append(d)
+                cg = _Cgroups(kind="cgroup-v2", dirs=(d,), memory_dir=d)
+                if launch.memory_limit_bytes is not None:
+                    _write(d / "memory.max", str(launch.memory_limit_bytes))
+                    with contextlib.suppress(OSError):
+                        _write(d / "memory.swap.max", "0")
+                with contextlib.suppress(OSError):
+                    _write(d / "memory.oom.group", "1")
+                if launch.cpu_limit_millis is not None and (d / "cpu.max").exists():
+                    _write(d / "cpu.max", f"{self._quota(launch.cpu_limit_millis)} {CFS_PERIOD_US}")
+                return cg
+            mem = self._bases["memory"] / leaf
+            mem.mkdir()
+            created.append(mem)
+            dirs = [mem]
+            if launch.memory_limit_bytes is not None:
+                _write(mem / "memory.limit_in_bytes", str(launch.memory_limit_bytes))
+                with contextlib.suppress(OSError):  # optional: only present with swap accounting
+                    _write(mem / "memory.memsw.limit_in_bytes", str(launch.memory_limit_bytes))
+            if "cpu" in self._bases:
+                cpu = self._bases["cpu"] / leaf
+                cpu.mkdir()
+                created.append(cpu)
+                dirs.append(cpu)
+                if launch.cpu_limit_millis is not None:
+                    _write(cpu / "cpu.cfs_period_us", str(CFS_PERIOD_US))
+                    _write(cpu / "cpu.cfs_quota_us", str(self._quota(launch.cpu_limit_millis)))
+            return _Cgroups(kind="cgroup-v1", dirs=tuple(dirs), memory_dir=mem)
+        except OSError:
+            for d in reversed(created):
+                with contextlib.suppress(OSError):
+                    d.rmdir()
+            raise
+
+    @staticmethod
+    def _quota(millis: int) -> int:
+        return max(1000, millis * CFS_PERIOD_US // 1000)
+
+    def _fallback_mounts(self, launch: ContainerLaunch, env: dict[str, str]) -> tuple[dict[str, MountMode], list[Path]]:
+        """Without a mount namespace: use the path as-is, a symlink, or tell the container via env."""
+        modes: dict[str, MountMode] = {}
+        created: list[Path] = []
+        for mnt in launch.mounts:
+            target = Path(mnt.target)
+            if target.exists() and target.resolve() == mnt.source.resolve():
+                modes[mnt.target] = "direct"
+            elif not target.exists() and not target.is_symlink() and os.access(target.parent, os.W_OK):
+                target.symlink_to(mnt.source)
+                created.append(target)
+                modes[mnt.target] = "symlink"
+            else:
+                env[_sanitize_env_name(mnt.target)] = str(mnt.source)
+                modes[mnt.target] = "env"
+        return modes, created
+
+    def start(self, launch: ContainerLaunch) -> ContainerProcess:
+        """Start the container; never raises for an unrunnable container, whose result is ContainerCannotRun."""
+        started = _now()
+        namespace = self.isolation == "mount-namespace"
+        env = dict(launch.env)
+
+        def cannot_run(message: str, modes: Mapping[str, MountMode] | None = None) -> ContainerProcess:
+            logger.info("container %s cannot run: %s", launch.cgroup_name, message)
+            result = ContainerResult(
+                exit_code=START_ERROR_EXIT_CODE,
+                reason="ContainerCannotRun",
+                message=message,
+                signal=None,
+                finished_at=_now(),
+            )
+            return ContainerProcess(
+                popen=None,
+                started_at=started,
+                mount_modes=modes or {},
+                cgroups=None,
+                namespace=False,
+                launch=launch,
+                result=result,
+            )
+
+        for mnt in launch.mounts:
+            normalized = os.path.normpath(mnt.target) if mnt.target.startswith("/") else ""
+            if not normalized:
+                return cannot_run(f"mount target {mnt.target!r} is not an absolute path")
+            if normalized in PROTECTED_TARGETS or normalized.startswith(("/proc/", "/sys/")):
+                return cannot_run(f"refusing to mount over {normalized!r}: the container runs from the host root")
+            if not mnt.source.exists():
+                return cannot_run(f"mount source {str(mnt.source)!r} for {mnt.target!r} does not exist")
+
+        cleanup: list[Path] = []
+        spec: dict[str, object] = {
+            "argv": list(launch.argv),
+            "working_dir": launch.working_dir,
+            "namespace": namespace,
+        }
+        if namespace:
+            mounts = [{"source": str(m.source), "target": m.target, "read_only": m.read_only} for m in launch.mounts]
+            if launch.hosts_file is not None:
+                mounts.append({"source": str(launch.hosts_file), "target": "/etc/hosts", "read_only": False})
+            spec["mounts"] = mounts
+            staging = Path(tempfile.mkdtemp(prefix="aibench-ns-"))
+            cleanup.append(staging)
+            spec["staging"] = str(staging)
+            modes: dict[str, MountMode] = {m.target: "bind" for m in launch.mounts}
+        else:
+            modes, created = self._fallback_mounts(launch, env)
+            cleanup.extend(created)
+            if launch.hosts_file is not None:
+                env["AIBENCH_HOSTS_FILE"] = str(launch.hosts_file)
+        spec["env"] = env
+        if self.limits == "rlimit" and launch.memory_limit_bytes is not None:
+            spec["rlimit_as"] = launch.memory_limit_bytes
+        try:
+            cgroups = self._make_cgroups(launch)
+        except OSError as exc:
+            self._remove(cleanup)
+            return cannot_run(f"creating cgroup for {launch.cgroup_name!r}: {exc}", modes)
+        spec["cgroup_procs"] = cgroups.procs_files() if cgroups is not None else []
+
+        try:
+            launch.log_path.parent.mkdir(parents=True, exist_ok=True)
+            log_fd = os.open(launch.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        except OSError as exc:
+            if cgroups is not None:
+                cgroups.remove()
+            self._remove(cleanup)
+            return cannot_run(f"opening log file {str(launch.log_path)!r}: {exc}", modes)
+        try:
+            proc, error = _spawn(spec, stdout=log_fd, stderr=log_fd)
+        finally:
+            os.close(log_fd)
+        if error is not None or proc is None:
+            if cgroups is not None:
+                cgroups.kill_all()
+                cgroups.remove()
+            self._remove(cleanup)
+            return cannot_run(error or "launcher failed", modes)
+        logger.debug("container %s started as pid %d", launch.cgroup_name, proc.pid)
+        return ContainerProcess(
+            popen=proc,
+            started_at=started,
+            mount_modes=modes,
+            cgroups=cgroups,
+            namespace=namespace,
+            launch=launch,
+            cleanup_paths=tuple(cleanup),
+        )
+
+    @staticmethod
+    def _remove(paths: list[Path]) -> None:
+        for path in paths:
+            with contextlib.suppress(OSError):
+                if path.is_symlink() or path.is_file():
+                    path.unlink()
+                else:
+                    path.rmdir()
+
+    def close(self) -> None:
+        """Remove the (empty) per-runtime ``aibench`` cgroup parents; containers must have finished."""
+        for base in self._bases.values():
+            with contextlib.suppress(OSError):
+                base.rmdir()
+
+
+__all__ = [
+    "ContainerLaunch",
+    "ContainerProcess",
+    "ContainerResult",
+    "ExecResult",
+    "Mount",
+    "MountMode",
+    "ProcessRuntime",
+]

@@ -1,0 +1,54 @@
+"""The harness exception tree (DESIGN.md section 1).
+
+A harness exception means "could not measure"; an assertion failure means "measured, and below the bar".
+Keeping every harness failure under :class:`HarnessError` lets reports tell the two apart with one ``except``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = [
+    "ClusterSpecError",
+    "ConfigError",
+    "HarnessError",
+    "ParseError",
+    "TargetUnavailable",
+    "WaitTimeout",
+    "WorkloadFailed",
+]
+
+
+class HarnessError(Exception):
+    """Raised for anything that stops the harness from measuring; the base of every harness exception."""
+
+
+class ConfigError(HarnessError):
+    """Raised when configuration (CLI, env, ini, profiles, spec files) is missing, malformed or contradictory."""
+
+
+class TargetUnavailable(HarnessError):
+    """Raised when the cluster under test cannot be reached, started or authenticated against."""
+
+
+class WorkloadFailed(HarnessError):
+    """Raised when a workload's pods or jobs fail (non-zero exit, crash loop, backoff limit) before measuring."""
+
+
+class WaitTimeout(HarnessError):
+    """Raised by wait_for when the awaited state is not reached in time; says what was awaited and the last state."""
+
+
+class ParseError(HarnessError):
+    """Raised when a parser cannot read a measurement out of a tool's output."""
+
+
+class ClusterSpecError(ConfigError):
+    """Raised when an embedded-target cluster spec file is missing or invalid; names the file and key path."""
+
+    def __init__(self, path: Path | str, key_path: str, message: str) -> None:
+        self.path = Path(path)
+        self.key_path = key_path
+        self.message = message
+        where = f"{key_path}: " if key_path else ""
+        super().__init__(f"cluster spec {self.path}: {where}{message}")
