@@ -106,8 +106,7 @@ class ControllerContext:
             created = self.store.create(rtype, namespace, admitted, uid=uid)
         except apierrors.ApiError as err:
             log.info("%s %s/%s: pod creation refused: %s", component, namespace, owner["metadata"]["name"], err)
-            self.event(owner, "FailedCreate", f"Error creating: {err.message}", component=component,
-                       type_="Warning")
+            self.event(owner, "FailedCreate", f"Error creating: {err.message}", component=component, type_="Warning")
             return None
         self.event(owner, "SuccessfulCreate", f"Created pod: {created['metadata']['name']}", component=component)
         return created

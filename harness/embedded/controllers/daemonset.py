@@ -41,8 +41,11 @@ DEFAULT_TOLERATIONS: tuple[dict[str, Any], ...] = (
     {"key": "node.kubernetes.io/pid-pressure", "operator": "Exists", "effect": "NoSchedule"},
     {"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoSchedule"},
 )
-HOST_NETWORK_TOLERATION = {"key": "node.kubernetes.io/network-unavailable", "operator": "Exists",
-                           "effect": "NoSchedule"}
+HOST_NETWORK_TOLERATION = {
+    "key": "node.kubernetes.io/network-unavailable",
+    "operator": "Exists",
+    "effect": "NoSchedule",
+}
 
 
 def daemon_tolerations(pod_spec: dict[str, Any]) -> list[dict[str, Any]]:
@@ -93,8 +96,9 @@ def node_eligible(pod_spec: dict[str, Any], node: dict[str, Any]) -> bool:
     for key, value in (pod_spec.get("nodeSelector") or {}).items():
         if labels.get(key) != value:
             return False
-    required = (((pod_spec.get("affinity") or {}).get("nodeAffinity") or {})
-                .get("requiredDuringSchedulingIgnoredDuringExecution") or {})
+    required = ((pod_spec.get("affinity") or {}).get("nodeAffinity") or {}).get(
+        "requiredDuringSchedulingIgnoredDuringExecution"
+    ) or {}
     terms = required.get("nodeSelectorTerms") or []
     if terms:
         fields = {"metadata.name": node["metadata"]["name"]}
@@ -117,8 +121,9 @@ def node_eligible(pod_spec: dict[str, Any], node: dict[str, Any]) -> bool:
 def target_node(pod: dict[str, Any]) -> str | None:
     """The node a DaemonSet pod is pinned to (its matchFields term), or where it runs."""
     spec = pod.get("spec") or {}
-    required = (((spec.get("affinity") or {}).get("nodeAffinity") or {})
-                .get("requiredDuringSchedulingIgnoredDuringExecution") or {})
+    required = ((spec.get("affinity") or {}).get("nodeAffinity") or {}).get(
+        "requiredDuringSchedulingIgnoredDuringExecution"
+    ) or {}
     for term in required.get("nodeSelectorTerms") or ():
         for expr in term.get("matchFields") or ():
             if expr.get("key") == "metadata.name" and expr.get("operator") == "In" and expr.get("values"):
@@ -131,9 +136,7 @@ def _pin(pod: dict[str, Any], node_name: str) -> None:
     affinity = spec.setdefault("affinity", {})
     node_affinity = affinity.setdefault("nodeAffinity", {})
     node_affinity["requiredDuringSchedulingIgnoredDuringExecution"] = {
-        "nodeSelectorTerms": [
-            {"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node_name]}]}
-        ]
+        "nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node_name]}]}]
     }
     spec["tolerations"] = daemon_tolerations(spec)
 
@@ -147,9 +150,13 @@ class DaemonSetController:
 
     def work_for(self, event: WatchEvent) -> list[tuple[str, str]]:
         if event.key == NODES:
-            if event.type == "MODIFIED" and event.prev is not None and (
-                event.prev["metadata"].get("labels") == event.obj["metadata"].get("labels")
-                and (event.prev.get("spec") or {}).get("taints") == (event.obj.get("spec") or {}).get("taints")
+            if (
+                event.type == "MODIFIED"
+                and event.prev is not None
+                and (
+                    event.prev["metadata"].get("labels") == event.obj["metadata"].get("labels")
+                    and (event.prev.get("spec") or {}).get("taints") == (event.obj.get("spec") or {}).get("taints")
+                )
             ):
                 return []  # status heartbeats do not change eligibility
             return self.resync()
@@ -188,9 +195,14 @@ class DaemonSetController:
                 if by_node.get(node_name):
                     continue
                 pod = self.ctx.create_pod(
-                    ds, template, component=COMPONENT, generate_name=f"{name}-",
-                    extra_labels={REVISION_LABEL: revision,
-                                  "pod-template-generation": str(ds["metadata"].get("generation", 1))},
+                    ds,
+                    template,
+                    component=COMPONENT,
+                    generate_name=f"{name}-",
+                    extra_labels={
+                        REVISION_LABEL: revision,
+                        "pod-template-generation": str(ds["metadata"].get("generation", 1)),
+                    },
                     customize=lambda p, n=node_name: _pin(p, n),
                 )
                 if pod is not None:
@@ -206,8 +218,11 @@ class DaemonSetController:
         }
         available = status["numberReady"]
         updated = sum(1 for p in current if (p["metadata"].get("labels") or {}).get(REVISION_LABEL) == revision)
-        for key, value in (("numberAvailable", available), ("numberUnavailable", len(eligible) - available),
-                           ("updatedNumberScheduled", updated)):
+        for key, value in (
+            ("numberAvailable", available),
+            ("numberUnavailable", len(eligible) - available),
+            ("updatedNumberScheduled", updated),
+        ):
             if value > 0:
                 status[key] = value
         if (ds.get("status") or {}) != status:
@@ -221,13 +236,18 @@ class DaemonSetController:
             store.mutate(self.ctx.rtype(DAEMONSETS), namespace, name, change, subresource="status")
         return None
 
-    def _roll(self, ds: dict[str, Any], by_node: dict[str, list[dict[str, Any]]], eligible: set[str],
-              revision: str) -> None:
+    def _roll(
+        self, ds: dict[str, Any], by_node: dict[str, list[dict[str, Any]]], eligible: set[str], revision: str
+    ) -> None:
         strategy = (ds.get("spec") or {}).get("updateStrategy") or {}
         if strategy.get("type", "RollingUpdate") != "RollingUpdate":
             return
-        budget = max(1, resolve_int_or_percent((strategy.get("rollingUpdate") or {}).get("maxUnavailable", 1),
-                                               len(eligible), round_up=False))
+        budget = max(
+            1,
+            resolve_int_or_percent(
+                (strategy.get("rollingUpdate") or {}).get("maxUnavailable", 1), len(eligible), round_up=False
+            ),
+        )
         pods = [ps[0] for n, ps in by_node.items() if ps and n in eligible]
         unavailable = len(eligible) - sum(1 for p in pods if pod_ready(p))
         outdated = [p for p in pods if (p["metadata"].get("labels") or {}).get(REVISION_LABEL) != revision]

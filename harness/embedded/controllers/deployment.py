@@ -139,8 +139,10 @@ class DeploymentController:
             if not any(_status(rs, "replicas") for rs in olds) and _replicas(new_rs) != desired:
                 self._scale(deploy, new_rs, desired, desired)
 
-        self._cleanup(deploy, [rs for rs in self.ctx.owned(deploy, "ReplicaSet") if rs["metadata"]["uid"]
-                               != new_rs["metadata"]["uid"]])
+        self._cleanup(
+            deploy,
+            [rs for rs in self.ctx.owned(deploy, "ReplicaSet") if rs["metadata"]["uid"] != new_rs["metadata"]["uid"]],
+        )
         self._write_status(deploy, new_rs, desired, unavailable, created_now)
         return None
 
@@ -197,7 +199,12 @@ class DeploymentController:
 
     # ------------------------------------------------------------------ writes
     def _create_rs(
-        self, deploy: dict[str, Any], template: dict[str, Any], thash: str, replicas: int, revision: int,
+        self,
+        deploy: dict[str, Any],
+        template: dict[str, Any],
+        thash: str,
+        replicas: int,
+        revision: int,
         max_replicas: int,
     ) -> dict[str, Any] | None:
         meta = deploy["metadata"]
@@ -213,8 +220,11 @@ class DeploymentController:
             "metadata": {
                 "name": f"{meta['name']}-{thash}",
                 "labels": labels,
-                "annotations": {DESIRED: str(_replicas(deploy)), MAX_REPLICAS: str(max_replicas),
-                                REVISION: str(revision)},
+                "annotations": {
+                    DESIRED: str(_replicas(deploy)),
+                    MAX_REPLICAS: str(max_replicas),
+                    REVISION: str(revision),
+                },
                 "ownerReferences": [owner_reference(deploy)],
             },
             "spec": {
@@ -231,13 +241,19 @@ class DeploymentController:
             created = self.ctx.store.create(rtype, namespace, admitted, uid=uid)
         except apierrors.ApiError as err:
             log.info("deployment %s/%s: replica set creation refused: %s", namespace, meta["name"], err.message)
-            self.ctx.event(deploy, "FailedCreate", f"Failed to create new replica set \"{rs['metadata']['name']}\": "
-                           f"{err.message}", component=COMPONENT, type_="Warning")
+            self.ctx.event(
+                deploy,
+                "FailedCreate",
+                f'Failed to create new replica set "{rs["metadata"]["name"]}": {err.message}',
+                component=COMPONENT,
+                type_="Warning",
+            )
             return None
         return created
 
-    def _scale(self, deploy: dict[str, Any], rs: dict[str, Any], replicas: int, max_replicas: int
-               ) -> dict[str, Any] | None:
+    def _scale(
+        self, deploy: dict[str, Any], rs: dict[str, Any], replicas: int, max_replicas: int
+    ) -> dict[str, Any] | None:
         desired = str(_replicas(deploy))
         seen: list[int] = []
 
@@ -270,9 +286,12 @@ class DeploymentController:
 
     def _event_scale(self, deploy: dict[str, Any], rs: dict[str, Any], before: int, after: int) -> None:
         direction = "up" if after > before else "down"
-        self.ctx.event(deploy, "ScalingReplicaSet",
-                       f"Scaled {direction} replica set {rs['metadata']['name']} from {before} to {after}",
-                       component=COMPONENT)
+        self.ctx.event(
+            deploy,
+            "ScalingReplicaSet",
+            f"Scaled {direction} replica set {rs['metadata']['name']} from {before} to {after}",
+            component=COMPONENT,
+        )
 
     def _cleanup(self, deploy: dict[str, Any], olds: list[dict[str, Any]]) -> None:
         """Delete old, empty ReplicaSets beyond ``revisionHistoryLimit`` (oldest revisions first)."""
@@ -300,8 +319,13 @@ class DeploymentController:
         updated = _status(current_new, "replicas")
         old = deploy.get("status") or {}
         status: dict[str, Any] = {"observedGeneration": deploy["metadata"].get("generation", 1)}
-        for key, value in (("replicas", replicas), ("updatedReplicas", updated), ("readyReplicas", ready),
-                           ("availableReplicas", available), ("unavailableReplicas", max(0, replicas - available))):
+        for key, value in (
+            ("replicas", replicas),
+            ("updatedReplicas", updated),
+            ("readyReplicas", ready),
+            ("availableReplicas", available),
+            ("unavailableReplicas", max(0, replicas - available)),
+        ):
             if value:
                 status[key] = value
         status["conditions"] = [dict(c) for c in old.get("conditions") or ()]
@@ -311,7 +335,9 @@ class DeploymentController:
         else:
             avail = ("False", "MinimumReplicasUnavailable", "Deployment does not have minimum availability.")
         complete = (
-            updated == desired and replicas == desired and available >= desired
+            updated == desired
+            and replicas == desired
+            and available >= desired
             and _replicas(current_new) == desired
             and (current_new.get("status") or {}).get("observedGeneration") == current_new["metadata"].get("generation")
         )
@@ -346,8 +372,9 @@ class DeploymentController:
             return True
 
         meta = deploy["metadata"]
-        self.ctx.store.mutate(self.ctx.rtype(DEPLOYMENTS), meta["namespace"], meta["name"], change,
-                              subresource="status")
+        self.ctx.store.mutate(
+            self.ctx.rtype(DEPLOYMENTS), meta["namespace"], meta["name"], change, subresource="status"
+        )
 
 
 def _status(rs: dict[str, Any], key: str) -> int:

@@ -86,8 +86,9 @@ class EndpointsController:
         except SelectorError as err:
             log.info("service %s/%s has an unusable selector: %s", namespace, name, err)
             return None
-        subsets = self._subsets(svc, [p for p in store.iter(PODS, namespace)
-                                      if selector.matches(p["metadata"].get("labels") or {})])
+        subsets = self._subsets(
+            svc, [p for p in store.iter(PODS, namespace) if selector.matches(p["metadata"].get("labels") or {})]
+        )
         labels = dict(svc["metadata"].get("labels") or {})
         if spec.get("clusterIP") == "None":
             labels["service.kubernetes.io/headless"] = ""

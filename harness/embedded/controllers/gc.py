@@ -56,7 +56,21 @@ class GarbageCollector:
         return out
 
     def resync(self) -> list[tuple[str, str]]:
-        return []
+        """Objects whose cascade may have been missed while the manager was not listening (start-up)."""
+        store = self.ctx.store
+        out: list[tuple[str, str]] = []
+        seen: set[Key] = set()
+        for rtype in store.registry.types():
+            if rtype.key in seen:
+                continue
+            seen.add(rtype.key)
+            for obj in store.iter(rtype.key):
+                meta = obj["metadata"]
+                if _deleting_foreground(obj) or any(
+                    store.by_uid(ref.get("uid", "")) is None for ref in meta.get("ownerReferences") or ()
+                ):
+                    out.append(("", meta["uid"]))
+        return out
 
     def reconcile(self, namespace: str, name: str) -> float | None:
         uid = name
@@ -115,8 +129,12 @@ class GarbageCollector:
         graceful = rtype.kind == "Pod" and self.ctx.graceful_delete(rtype, obj, None)
         try:
             self.ctx.store.delete(
-                rtype, meta.get("namespace", ""), meta["name"], propagation=propagation,
-                precondition_uid=meta["uid"], graceful=graceful,
+                rtype,
+                meta.get("namespace", ""),
+                meta["name"],
+                propagation=propagation,
+                precondition_uid=meta["uid"],
+                graceful=graceful,
             )
         except apierrors.ApiError as err:
             if err.code not in (404, 409):

@@ -218,14 +218,18 @@ class JobController:
                     if wait > 0:
                         requeue = wait if requeue is None else min(requeue, wait)
                     else:
-                        active = self._scale(job, active, completions, parallelism, succeeded_n, completed_idx,
-                                             indexed)
+                        active = self._scale(job, active, completions, parallelism, succeeded_n, completed_idx, indexed)
                 if failure is not None:
                     set_condition(new_status, "FailureTarget", "True", failure[0], failure[1])
                     self.ctx.event(job, failure[0], failure[1], component=COMPONENT, type_="Warning")
                 elif success:
-                    set_condition(new_status, "SuccessCriteriaMet", "True", "CompletionsReached",
-                                  "Reached expected number of succeeded pods")
+                    set_condition(
+                        new_status,
+                        "SuccessCriteriaMet",
+                        "True",
+                        "CompletionsReached",
+                        "Reached expected number of succeeded pods",
+                    )
         if failure is not None or success:
             # Whatever still runs is no longer wanted; the terminal condition waits for it to be gone.
             for pod in active:
@@ -238,8 +242,13 @@ class JobController:
                 if failure is not None:
                     set_condition(new_status, "Failed", "True", failure[0], failure[1])
                 else:
-                    set_condition(new_status, "Complete", "True", "CompletionsReached",
-                                  "Reached expected number of succeeded pods")
+                    set_condition(
+                        new_status,
+                        "Complete",
+                        "True",
+                        "CompletionsReached",
+                        "Reached expected number of succeeded pods",
+                    )
                     new_status["completionTime"] = rfc3339()
                     self.ctx.event(job, "Completed", "Job completed", component=COMPONENT)
 
@@ -277,7 +286,8 @@ class JobController:
     ) -> list[dict[str, Any]]:
         """Create or delete pods so that the right number is active; returns the active pods afterwards."""
         if completions is None:
-            wanted = 0 if succeeded_n > 0 else parallelism
+            # Work queue: after the first success nothing new starts, but the running pods finish their work.
+            wanted = min(len(active), parallelism) if succeeded_n > 0 else parallelism
         elif indexed:
             wanted = min(parallelism, int(completions) - len(completed_idx))
         else:

@@ -79,9 +79,7 @@ class ControllerManager:
             NamespaceController(self.ctx),
         ]
         wanted = set(controllers) if controllers is not None else None
-        self.controllers: dict[str, Controller] = {
-            c.name: c for c in every if wanted is None or c.name in wanted
-        }
+        self.controllers: dict[str, Controller] = {c.name: c for c in every if wanted is None or c.name in wanted}
         self._routes: dict[Key, list[Controller]] = {}
         self._everything: list[Controller] = []
         for controller in self.controllers.values():
@@ -184,7 +182,7 @@ class ControllerManager:
                     wake = next_resync
                     if self._timers:
                         wake = min(wake, self._timers[0][0])
-                    self._cond.wait(max(0.0, wake - now))
+                    self._cond.wait(None if wake == float("inf") else max(0.0, wake - now))
                 events = list(self._events)
                 self._events.clear()
                 now = time.monotonic()
@@ -210,8 +208,13 @@ class ControllerManager:
                 try:
                     targets = list(controller.work_for(event))
                 except Exception:
-                    log.exception("controller %s failed to map %s %s %s", controller.name, event.type,
-                                  event.key, event.obj.get("metadata", {}).get("name"))
+                    log.exception(
+                        "controller %s failed to map %s %s %s",
+                        controller.name,
+                        event.type,
+                        event.key,
+                        event.obj.get("metadata", {}).get("name"),
+                    )
                     continue
                 items.extend(WorkItem(controller=controller.name, namespace=ns, name=n) for ns, n in targets)
         if items:
@@ -235,12 +238,20 @@ class ControllerManager:
             again = controller.reconcile(item.namespace, item.name)
         except apierrors.ApiError as err:
             again = self._retry_delay(item)
-            log.info("%s reconcile of %s/%s refused (%s %s): retrying in %.2fs", item.controller, item.namespace,
-                     item.name, err.code, err.message, again)
+            log.info(
+                "%s reconcile of %s/%s refused (%s %s): retrying in %.2fs",
+                item.controller,
+                item.namespace,
+                item.name,
+                err.code,
+                err.message,
+                again,
+            )
         except Exception:
             again = self._retry_delay(item)
-            log.exception("%s reconcile of %s/%s failed; retrying in %.2fs", item.controller, item.namespace,
-                          item.name, again)
+            log.exception(
+                "%s reconcile of %s/%s failed; retrying in %.2fs", item.controller, item.namespace, item.name, again
+            )
         else:
             self._errors.pop(item, None)
         if again is not None:

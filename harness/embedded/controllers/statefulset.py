@@ -151,20 +151,31 @@ class StatefulSetController:
             except apierrors.ApiError as err:
                 if err.code == 409:
                     continue
-                self.ctx.event(sts, "FailedCreate", f"create Claim {claim} for Pod {sts['metadata']['name']}-"
-                               f"{ordinal} in StatefulSet {sts['metadata']['name']} failed error: {err.message}",
-                               component=COMPONENT, type_="Warning")
+                self.ctx.event(
+                    sts,
+                    "FailedCreate",
+                    f"create Claim {claim} for Pod {sts['metadata']['name']}-"
+                    f"{ordinal} in StatefulSet {sts['metadata']['name']} failed error: {err.message}",
+                    component=COMPONENT,
+                    type_="Warning",
+                )
                 return False
-            self.ctx.event(sts, "SuccessfulCreate", f"create Claim {claim} Pod {sts['metadata']['name']}-{ordinal} "
-                           f"in StatefulSet {sts['metadata']['name']} success", component=COMPONENT)
+            self.ctx.event(
+                sts,
+                "SuccessfulCreate",
+                f"create Claim {claim} Pod {sts['metadata']['name']}-{ordinal} "
+                f"in StatefulSet {sts['metadata']['name']} success",
+                component=COMPONENT,
+            )
         return True
 
     def _create_pod(self, sts: dict[str, Any], ordinal: int, revision: str) -> dict[str, Any] | None:
         spec = sts.get("spec") or {}
         name = sts["metadata"]["name"]
         pod_name = f"{name}-{ordinal}"
-        claims = {t["metadata"]["name"]: self._claim_name(sts, t, ordinal)
-                  for t in spec.get("volumeClaimTemplates") or ()}
+        claims = {
+            t["metadata"]["name"]: self._claim_name(sts, t, ordinal) for t in spec.get("volumeClaimTemplates") or ()
+        }
 
         def customize(pod: dict[str, Any]) -> None:
             pod_spec = pod["spec"]
@@ -173,12 +184,16 @@ class StatefulSetController:
                 pod_spec["subdomain"] = spec["serviceName"]
             if claims:
                 volumes = [v for v in pod_spec.get("volumes") or () if v.get("name") not in claims]
-                volumes.extend({"name": vname, "persistentVolumeClaim": {"claimName": claim}}
-                               for vname, claim in claims.items())
+                volumes.extend(
+                    {"name": vname, "persistentVolumeClaim": {"claimName": claim}} for vname, claim in claims.items()
+                )
                 pod_spec["volumes"] = volumes
 
         created = self.ctx.create_pod(
-            sts, spec.get("template") or {}, component=COMPONENT, name=pod_name,
+            sts,
+            spec.get("template") or {},
+            component=COMPONENT,
+            name=pod_name,
             extra_labels={POD_NAME_LABEL: pod_name, POD_INDEX_LABEL: str(ordinal), REVISION_LABEL: revision},
             customize=customize,
         )
@@ -186,9 +201,13 @@ class StatefulSetController:
 
     def _write_status(self, sts: dict[str, Any], replicas: int, revision: str) -> None:
         name = sts["metadata"]["name"]
-        pods = [p for p in self.ctx.owned(sts, "Pod")
-                if _ordinal(name, p) is not None and not p["metadata"].get("deletionTimestamp")
-                and pod_phase(p) not in ("Failed", "Succeeded")]
+        pods = [
+            p
+            for p in self.ctx.owned(sts, "Pod")
+            if _ordinal(name, p) is not None
+            and not p["metadata"].get("deletionTimestamp")
+            and pod_phase(p) not in ("Failed", "Succeeded")
+        ]
         old = sts.get("status") or {}
         updated = sum(1 for p in pods if (p["metadata"].get("labels") or {}).get(REVISION_LABEL) == revision)
         current_revision = old.get("currentRevision") or revision
@@ -203,8 +222,12 @@ class StatefulSetController:
             "collisionCount": 0,
         }
         current = sum(1 for p in pods if (p["metadata"].get("labels") or {}).get(REVISION_LABEL) == current_revision)
-        for key, value in (("readyReplicas", ready), ("currentReplicas", current), ("updatedReplicas", updated),
-                           ("availableReplicas", ready)):
+        for key, value in (
+            ("readyReplicas", ready),
+            ("currentReplicas", current),
+            ("updatedReplicas", updated),
+            ("availableReplicas", ready),
+        ):
             if value:
                 status[key] = value
         if old == status:
@@ -217,5 +240,6 @@ class StatefulSetController:
             return True
 
         meta = sts["metadata"]
-        self.ctx.store.mutate(self.ctx.rtype(STATEFULSETS), meta["namespace"], meta["name"], change,
-                              subresource="status")
+        self.ctx.store.mutate(
+            self.ctx.rtype(STATEFULSETS), meta["namespace"], meta["name"], change, subresource="status"
+        )
