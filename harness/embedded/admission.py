@@ -196,7 +196,16 @@ def _validate_template(obj: dict[str, Any], *, restart: tuple[str, ...] | None =
     template = spec.get("template")
     if not isinstance(template, dict):
         return [("spec.template", "Required value")]
-    causes = _validate_pod_spec(template.get("spec"), "spec.template.spec")
+    # A StatefulSet's volumeClaimTemplates are volumes of its pods (the controller adds them), so mounts of them
+    # are valid although the template's own volume list does not name them.
+    claims = [{"name": t.get("metadata", {}).get("name"), "emptyDir": {}}
+              for t in spec.get("volumeClaimTemplates") or [] if isinstance(t, dict)]
+    pod_spec = template.get("spec")
+    if claims and isinstance(pod_spec, dict):
+        present = {v.get("name") for v in pod_spec.get("volumes") or [] if isinstance(v, dict)}
+        extra = [c for c in claims if c["name"] not in present]
+        pod_spec = {**pod_spec, "volumes": [*(pod_spec.get("volumes") or []), *extra]}
+    causes = _validate_pod_spec(pod_spec, "spec.template.spec")
     causes += validate_labels((template.get("metadata") or {}).get("labels"), "spec.template.metadata.labels")
     policy = (template.get("spec") or {}).get("restartPolicy", "Always")
     if restart and policy not in restart:
@@ -428,7 +437,17 @@ def _default_workload(obj: dict[str, Any], ctx: AdmissionContext, uid: str, crea
         spec.setdefault("updateStrategy", {"type": "RollingUpdate",
                                             "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}})
     if creating:
-        obj["status"] = {}
+        # kube serialises these status fields without omitempty, so a fresh object already carries them as 0
+        # and the official client (which validates responses) requires them.
+        obj["status"] = dict(_INITIAL_WORKLOAD_STATUS.get(kind, {}))
+
+
+_INITIAL_WORKLOAD_STATUS: dict[str, dict[str, int]] = {
+    "ReplicaSet": {"replicas": 0},
+    "StatefulSet": {"replicas": 0, "availableReplicas": 0},
+    "DaemonSet": {"currentNumberScheduled": 0, "numberMisscheduled": 0, "desiredNumberScheduled": 0,
+                  "numberReady": 0},
+}
 
 
 def _default_service(obj: dict[str, Any], ctx: AdmissionContext, uid: str, creating: bool) -> None:

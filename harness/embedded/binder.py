@@ -2,7 +2,8 @@
 
 Unschedulable pods get ``PodScheduled=False`` (reason Unschedulable, kube's message) and a FailedScheduling
 event, and are retried whenever a node changes or a pod frees capacity -- the same triggers kube-scheduler's
-queue uses, so a test can rely on a Pending pod being placed as soon as room appears.
+queue uses, so a test can rely on a Pending pod being placed as soon as room appears. Pods held back by fault
+injection (``pending_pod_prefixes``) are re-checked every ``_HELD_POLL_S`` and scheduled once no prefix holds them.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -25,6 +27,8 @@ _PODS = ("", "pods")
 _NODES = ("", "nodes")
 _NAMESPACES = ("", "namespaces")
 _TERMINAL = ("Succeeded", "Failed")
+# How often pods held Pending by fault injection are re-checked: the injector has no change hook to wake us.
+_HELD_POLL_S = 0.1
 
 
 class _PodsByNode(Mapping[str, Sequence[dict[str, Any]]]):
@@ -54,6 +58,8 @@ class Binder:
         self._bound: dict[str, dict[str, dict[str, Any]]] = {}  # node -> uid -> pod
         self._bound_node: dict[str, str] = {}  # uid -> node
         self._unschedulable: set[tuple[str, str]] = set()
+        self._held: set[tuple[str, str]] = set()  # skipped by fault injection; guarded by the store lock
+        self._next_held_check = 0.0
         self._pending = 0
         self._idle = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -130,6 +136,7 @@ class Binder:
                 self._untrack(event.obj)
                 key = (event.obj["metadata"]["namespace"], event.obj["metadata"]["name"])
                 self._unschedulable.discard(key)
+                self._held.discard(key)
                 if freed:
                     self._retry_unschedulable()
                 return
@@ -147,9 +154,26 @@ class Binder:
             if self._pending == 0:
                 self._idle.notify_all()
 
+    def _release_held(self) -> None:
+        """Requeue held pods whose fault-injection prefix has been removed."""
+        self._next_held_check = time.monotonic() + _HELD_POLL_S
+        with self.store.lock:
+            released = [key for key in self._held if not self.faults.keeps_pending(key[1])]
+            self._held.difference_update(released)
+        for key in released:
+            self._enqueue(key)
+
     def _run(self) -> None:
         while True:
-            key = self._queue.get()
+            if self._held and time.monotonic() >= self._next_held_check:
+                try:
+                    self._release_held()
+                except Exception:
+                    log.exception("re-checking pods held by fault injection failed")
+            try:
+                key = self._queue.get(timeout=_HELD_POLL_S if self._held else None)
+            except queue.Empty:
+                continue
             if key is None:
                 return
             try:
@@ -165,6 +189,10 @@ class Binder:
             return
         if self.faults.keeps_pending(name):
             log.info("fault injection keeps pod %s/%s Pending", namespace, name)
+            with self.store.lock:
+                if not self._held:
+                    self._next_held_check = time.monotonic() + _HELD_POLL_S
+                self._held.add((namespace, name))
             return
         with self.store.lock:
             nodes = list(self.store.iter(_NODES))

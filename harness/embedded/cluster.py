@@ -7,6 +7,7 @@ stops every pod process it started and removes what it wrote under its state dir
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import secrets
@@ -33,6 +34,8 @@ from harness.embedded.kubelet import KubeletSet
 from harness.embedded.network import SERVICE_NETWORK, AddressPool, PortPool
 from harness.embedded.resources import Registry
 from harness.embedded.store import Store
+from harness.embedded.tls import ServingCert, make_serving_cert
+from harness.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -84,12 +87,15 @@ class EmbeddedCluster:
                                    restart_backoff_s=self.options.backoff_s)
         self.api = ApiServer(self.store, self.admission, logs=self.kubelets,
                              graceful_delete=self.kubelets.graceful_delete)
+        self.tls: ServingCert = make_serving_cert(self.state_dir / "pki")
         self.controllers = ControllerManager(self.store, self.admission, graceful_delete=self.kubelets.graceful_delete,
-                                             job_backoff_s=self.options.backoff_s)
+                                             job_backoff_s=self.options.backoff_s,
+                                             root_ca_pem=self.tls.ca_pem.decode())
         self.binder = Binder(self.store, faults=self.faults)
         self._http: EmbeddedHTTPServer | None = None
         self._http_thread: threading.Thread | None = None
         self._started = False
+        self._kubeconfig_written = False
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> EmbeddedCluster:
@@ -103,21 +109,30 @@ class EmbeddedCluster:
     def server_url(self) -> str:
         if self._http is None:
             raise RuntimeError("the embedded cluster is not started")
-        return f"http://{self._http.address}"
+        return f"https://{self._http.address}"
 
     def start(self) -> EmbeddedCluster:
+        """Serve; on any failure everything already started is stopped again before the error propagates."""
         if self._started:
             return self
-        self._seed()
-        self.controllers.start()
-        self.binder.start()
-        self.kubelets.start()
-        self._http = EmbeddedHTTPServer(self.api, self.token, self.faults, self.options.bookmark_interval_s)
-        self._http_thread = threading.Thread(target=self._http.serve_forever, kwargs={"poll_interval": 0.2},
-                                             name="aibench-apiserver", daemon=True)
-        self._http_thread.start()
-        self._write_kubeconfig()
+        self._check_kubeconfig_path()
         self._started = True
+        serving = False
+        try:
+            self._seed()
+            self.controllers.start()
+            self.binder.start()
+            self.kubelets.start()
+            self._http = EmbeddedHTTPServer(self.api, self.token, self.faults, self.options.bookmark_interval_s,
+                                            tls=self.tls.server_context())
+            self._http_thread = threading.Thread(target=self._http.serve_forever, kwargs={"poll_interval": 0.2},
+                                                 name="aibench-apiserver", daemon=True)
+            self._http_thread.start()
+            self._write_kubeconfig()
+            serving = True
+        finally:
+            if not serving:  # also on Ctrl-C during start-up: nothing half-started is left behind
+                self.stop()
         log.info("embedded cluster serving at %s (kubeconfig %s)", self.server_url, self.kubeconfig_path)
         return self
 
@@ -136,10 +151,10 @@ class EmbeddedCluster:
         self.kubelets.stop()
         self.binder.stop()
         self.controllers.stop()
+        if self._kubeconfig_written and self.kubeconfig_path.exists():
+            self.kubeconfig_path.unlink()
         if self._owns_state_dir:
             shutil.rmtree(self.state_dir, ignore_errors=True)
-        elif self.kubeconfig_path.exists():
-            self.kubeconfig_path.unlink()
 
     def wait_idle(self, timeout_s: float = 10.0) -> bool:
         """True once controllers and the scheduler have nothing queued (for tests; never a sleep)."""
@@ -199,11 +214,27 @@ class EmbeddedCluster:
                      "clusterIP": str(SERVICE_NETWORK.network_address + 1)},
         })
 
+    def _check_kubeconfig_path(self) -> None:
+        """Never overwrite a kubeconfig the user made: only our own (context aibench-embedded) may be replaced."""
+        path = self.kubeconfig_path
+        if not path.exists():
+            return
+        try:
+            existing = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError):
+            existing = {}
+        if not isinstance(existing, dict) or existing.get("current-context") != "aibench-embedded":
+            raise ConfigError(f"kubeconfig {path}: exists and was not written by k8s-ai-bench; refusing to "
+                              "overwrite it (choose another --kubeconfig path)")
+
     def _write_kubeconfig(self) -> None:
         config = {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": "aibench-embedded", "cluster": {"server": self.server_url}}],
+            "clusters": [{"name": "aibench-embedded", "cluster": {
+                "server": self.server_url,
+                "certificate-authority-data": base64.b64encode(self.tls.ca_pem).decode(),
+            }}],
             "users": [{"name": "aibench-embedded", "user": {"token": self.token}}],
             "contexts": [{"name": "aibench-embedded",
                           "context": {"cluster": "aibench-embedded", "user": "aibench-embedded",
@@ -217,3 +248,4 @@ class EmbeddedCluster:
         with os.fdopen(fd, "w") as handle:
             yaml.safe_dump(config, handle, sort_keys=False)
         os.chmod(path, 0o600)
+        self._kubeconfig_written = True

@@ -65,4 +65,5 @@ class FaultInjector:
         return None if self.watch_drop_after is None else time.monotonic() + self.watch_drop_after
 
     def keeps_pending(self, pod_name: str) -> bool:
-        return any(pod_name.startswith(prefix) for prefix in self.pending_pod_prefixes)
+        # A copy: tests edit the set while the scheduler thread reads it.
+        return any(pod_name.startswith(prefix) for prefix in tuple(self.pending_pod_prefixes))

@@ -10,6 +10,8 @@ import hmac
 import json
 import logging
 import queue
+import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -35,13 +37,32 @@ class EmbeddedHTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, api: ApiServer, token: str, faults: FaultInjector, bookmark_interval_s: float) -> None:
+    def __init__(self, api: ApiServer, token: str, faults: FaultInjector, bookmark_interval_s: float,
+                 tls: ssl.SSLContext | None = None) -> None:
+        self.tls = tls
         self.api = api
         self.token = token
         self.faults = faults
         self.bookmark_interval_s = bookmark_interval_s
         self.stopping = threading.Event()
         super().__init__(("127.0.0.1", 0), _Handler)
+
+    def finish_request(self, request: socket.socket, client_address: Any) -> None:  # type: ignore[override]
+        """TLS handshake in the connection's own thread, so a slow client never blocks accept()."""
+        if self.tls is None:
+            super().finish_request(request, client_address)
+            return
+        try:
+            request.settimeout(10)
+            secure = self.tls.wrap_socket(request, server_side=True)
+            secure.settimeout(None)
+        except (ssl.SSLError, OSError) as exc:
+            log.debug("TLS handshake with %s failed: %s", client_address, exc)
+            return
+        try:
+            super().finish_request(secure, client_address)
+        finally:
+            secure.close()
 
     @property
     def address(self) -> str:
@@ -134,6 +155,15 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/version":
             self._send_json(200, api.version())
             return
+        if parts == ["openapi", "v3"]:
+            self._send_json(200, discovery.openapi_v3_root(registry, api.build_date))
+            return
+        if parts[:2] == ["openapi", "v3"] and len(parts) in (4, 5):
+            group, version = ("", parts[3]) if parts[2] == "api" else (parts[3], parts[4] if len(parts) == 5 else "")
+            doc = discovery.openapi_v3_group_version(registry, group, version)
+            if doc is not None:
+                self._send_json(200, doc)
+                return
         if parts[:1] == ["openapi"]:
             raise apierrors.ApiError(404, "NotFound", "the server could not find the requested resource")
         if parts == ["api"]:

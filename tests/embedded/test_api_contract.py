@@ -35,7 +35,7 @@ def _raw(cluster: EmbeddedCluster, path: str, *, token: str | None = None, metho
         request.add_header("Authorization", f"Bearer {token}")
     request.add_header("Content-Type", content_type)
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=10, context=cluster.tls.client_context()) as response:
             text = response.read().decode()
             code = response.status
     except urllib.error.HTTPError as exc:

@@ -466,7 +466,7 @@ def test_endpoints_ready_split_and_named_ports(cluster: Cluster) -> None:
             "spec": {"selector": {"app": "api"}, "ports": [{"name": "http", "port": 80, "targetPort": "web"}]},
         },
     )
-    for i, ready in enumerate((True, False, True)):
+    for i in range(3):
         cluster.create(
             "",
             "pods",
@@ -626,3 +626,48 @@ def test_manager_survives_reconcile_errors(
         time.sleep(0.05)
     assert len(cluster.pods()) == 1, "retried after the failure"
     assert "injected" in caplog.text
+
+
+def test_graceful_pod_deletes_wait_for_kubelet() -> None:
+    """With graceful pod deletion (a kubelet finishes it), terminal Job conditions wait for the pods to go."""
+    c = Cluster()
+    c.manager = ControllerManager(
+        c.store, c.ctx, job_backoff_s=0.0, resync_s=0, graceful_delete=lambda rtype, obj, grace: rtype.kind == "Pod"
+    )
+    c.manager.start()
+    try:
+        c.create("", "namespaces", {"metadata": {"name": NS}}, ns="")
+        c.create("batch", "jobs", _job("g", parallelism=2, completions=2, backoffLimit=0))
+        c.idle()
+        first, second = c.pods()
+        c.set_pod(first, "Failed", exit_code=1)
+        c.idle()
+        job = c.get("batch", "jobs", "g")
+        assert condition(job, "FailureTarget")["status"] == "True"
+        assert condition(job, "Failed") is None
+        assert job["status"]["terminating"] == 1
+        assert c.get("", "pods", second["metadata"]["name"])["metadata"]["deletionTimestamp"]
+        c.store.finish_delete(c.rtype("", "pods"), NS, second["metadata"]["name"])  # the kubelet is done
+        c.idle()
+        job = c.get("batch", "jobs", "g")
+        assert condition(job, "Failed")["reason"] == "BackoffLimitExceeded"
+        assert job["status"]["terminating"] == 0
+    finally:
+        c.manager.stop()
+
+
+def test_many_pods_settle_quickly(cluster: Cluster) -> None:
+    import time
+
+    start = time.monotonic()
+    cluster.create("batch", "jobs", _job("big", completions=300, parallelism=100))
+    cluster.idle()
+    for _ in range(5):
+        active = [p for p in cluster.pods() if p["status"]["phase"] == "Pending"]
+        if not active:
+            break
+        for pod in active:
+            cluster.set_pod(pod, "Succeeded", exit_code=0)
+        cluster.idle()
+    assert cluster.get("batch", "jobs", "big")["status"]["succeeded"] == 300
+    assert time.monotonic() - start < 20

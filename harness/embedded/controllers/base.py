@@ -50,6 +50,7 @@ class ControllerContext:
     store: Store
     admission: AdmissionContext
     graceful_delete: DeletionHook = never_graceful
+    root_ca_pem: str = ""  # published as kube-root-ca.crt in every namespace
 
     def rtype(self, key: Key) -> ResourceType:
         return self.store.registry.get(*key)

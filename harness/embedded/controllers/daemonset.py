@@ -251,10 +251,9 @@ class DaemonSetController:
         pods = [ps[0] for n, ps in by_node.items() if ps and n in eligible]
         unavailable = len(eligible) - sum(1 for p in pods if pod_ready(p))
         outdated = [p for p in pods if (p["metadata"].get("labels") or {}).get(REVISION_LABEL) != revision]
-        outdated.sort(key=lambda p: pod_ready(p))  # not-ready ones cost no availability
+        outdated.sort(key=pod_ready)  # not-ready ones cost no availability
         for pod in outdated:
             if not pod_ready(pod):
                 self.ctx.delete_pod(ds, pod, component=COMPONENT)
-            elif unavailable < budget:
-                if self.ctx.delete_pod(ds, pod, component=COMPONENT):
-                    unavailable += 1
+            elif unavailable < budget and self.ctx.delete_pod(ds, pod, component=COMPONENT):
+                unavailable += 1

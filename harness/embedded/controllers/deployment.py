@@ -116,7 +116,14 @@ class DeploymentController:
                 start = desired if old_active == 0 else max(0, min(desired, desired + surge - old_active))
             else:
                 start = desired if not any(_status(rs, "replicas") for rs in olds) and old_active == 0 else 0
-            new_rs = self._create_rs(deploy, template, thash, start, max_revision + 1, desired + surge)
+            new_rs = self._create_rs(
+                deploy,
+                template=template,
+                thash=thash,
+                replicas=start,
+                revision=max_revision + 1,
+                max_replicas=desired + surge,
+            )
             if new_rs is None:
                 return None
             created_now = True
@@ -131,7 +138,7 @@ class DeploymentController:
             if _replicas(new_rs) != desired:
                 new_rs = self._scale(deploy, new_rs, desired, desired + surge) or new_rs
         elif rolling:
-            self._roll(deploy, new_rs, olds, desired, surge, unavailable)
+            self._roll(deploy, new_rs=new_rs, olds=olds, desired=desired, surge=surge, unavailable=unavailable)
         else:
             for rs in olds:
                 if _replicas(rs):
@@ -150,6 +157,7 @@ class DeploymentController:
     def _roll(
         self,
         deploy: dict[str, Any],
+        *,
         new_rs: dict[str, Any],
         olds: list[dict[str, Any]],
         desired: int,
@@ -201,6 +209,7 @@ class DeploymentController:
     def _create_rs(
         self,
         deploy: dict[str, Any],
+        *,
         template: dict[str, Any],
         thash: str,
         replicas: int,

@@ -68,8 +68,8 @@ def format_indexes(indexes: Iterable[int]) -> str:
 
 def parse_indexes(text: str | None) -> set[int]:
     out: set[int] = set()
-    for part in (text or "").split(","):
-        part = part.strip()
+    for raw in (text or "").split(","):
+        part = raw.strip()
         if not part:
             continue
         lo, _, hi = part.partition("-")
@@ -218,7 +218,15 @@ class JobController:
                     if wait > 0:
                         requeue = wait if requeue is None else min(requeue, wait)
                     else:
-                        active = self._scale(job, active, completions, parallelism, succeeded_n, completed_idx, indexed)
+                        active = self._scale(
+                            job,
+                            active,
+                            completions=completions,
+                            parallelism=parallelism,
+                            succeeded_n=succeeded_n,
+                            completed_idx=completed_idx,
+                            indexed=indexed,
+                        )
                 if failure is not None:
                     set_condition(new_status, "FailureTarget", "True", failure[0], failure[1])
                     self.ctx.event(job, failure[0], failure[1], component=COMPONENT, type_="Warning")
@@ -278,6 +286,7 @@ class JobController:
         self,
         job: dict[str, Any],
         active: list[dict[str, Any]],
+        *,
         completions: int | None,
         parallelism: int,
         succeeded_n: int,

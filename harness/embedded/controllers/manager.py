@@ -49,6 +49,7 @@ class ControllerManager:
         graceful_delete: DeletionHook = never_graceful,
         job_backoff_s: float = 10.0,
         controllers: Iterable[str] | None = None,
+        root_ca_pem: str = "",
     ) -> None:
         """``controllers`` limits which ones run (names as in :attr:`names`); all by default.
 
@@ -66,7 +67,8 @@ class ControllerManager:
         from harness.embedded.controllers.statefulset import StatefulSetController
 
         self.store = store
-        self.ctx = ControllerContext(store=store, admission=admission_ctx, graceful_delete=graceful_delete)
+        self.ctx = ControllerContext(store=store, admission=admission_ctx, graceful_delete=graceful_delete,
+                                     root_ca_pem=root_ca_pem)
         self.resync_s = resync_s
         every: list[Controller] = [
             JobController(self.ctx, backoff_base_s=job_backoff_s),

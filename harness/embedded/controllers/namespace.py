@@ -64,10 +64,9 @@ class NamespaceController:
         if store.find(SERVICEACCOUNTS, namespace, "default") is None:
             self._create(SERVICEACCOUNTS, namespace, {"metadata": {"name": "default"}})
         if store.find(CONFIGMAPS, namespace, ROOT_CA) is None:
-            # The embedded API server speaks plain HTTP on loopback: there is no cluster CA to publish, and a
-            # made-up PEM would make clients that trust this file fail TLS in confusing ways. An empty value keeps
-            # the key present (pods that mount it still start) without pretending.
-            self._create(CONFIGMAPS, namespace, {"metadata": {"name": ROOT_CA}, "data": {"ca.crt": ""}})
+            # The CA that signed the API server's serving certificate, as kube's root-ca-cert-publisher does.
+            self._create(CONFIGMAPS, namespace, {"metadata": {"name": ROOT_CA},
+                                                 "data": {"ca.crt": self.ctx.root_ca_pem}})
 
     def _create(self, key: Key, namespace: str, obj: dict[str, Any]) -> None:
         rtype = self.ctx.rtype(key)
