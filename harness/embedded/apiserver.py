@@ -464,7 +464,7 @@ class ApiServer:
         options = self._delete_options(req)
         obj, removed = self._delete_one(req.rtype, req.namespace, req.name, options)
         if req.rtype.kind == "Namespace" and not removed:
-            obj = self.store.mutate(req.rtype, "", req.name, _mark_terminating) or obj
+            obj = self.store.mutate(req.rtype, "", req.name, _mark_terminating, subresource="status") or obj
         if req.rtype.returns_deleted_object or not removed:
             return Response(code=200 if removed else 202 if req.rtype.kind != "Pod" else 200, body=obj)
         details: dict[str, Any] = {"name": req.name, "kind": req.rtype.plural, "uid": obj["metadata"]["uid"]}

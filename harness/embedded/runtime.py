@@ -213,9 +213,13 @@ class ContainerProcess:
         self._result = result
         self._lock = threading.Lock()
         self._ns_id: tuple[int, int] | None = None
+        # An open handle pins the mount namespace: once its last process exits the kernel would free it and hand
+        # the same inode number to the next container's namespace, and the exit sweep would then kill that one.
+        self._ns_fd: int | None = None
         if popen is not None and namespace:
             with contextlib.suppress(OSError):
-                st = os.stat(f"/proc/{popen.pid}/ns/mnt")
+                self._ns_fd = os.open(f"/proc/{popen.pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+                st = os.fstat(self._ns_fd)
                 self._ns_id = (st.st_dev, st.st_ino)
 
     @property
@@ -319,6 +323,9 @@ class ContainerProcess:
             # pgid cannot be reused while any member lives, so killpg after reaping the leader is safe.
             self._signal_group(signal.SIGKILL)
             self._sweep_namespace()
+            if self._ns_fd is not None:
+                os.close(self._ns_fd)
+                self._ns_fd = None
             oom = False
             if self._cgroups is not None:
                 self._cgroups.kill_all()

@@ -410,3 +410,41 @@ def test_system_objects_exist(api: client.ApiClient) -> None:
     node = nodes[0]
     assert int(node.status.capacity["cpu"]) >= 1 and node.status.capacity["memory"].endswith("Ki")
     assert node.status.node_info.kubelet_version and node.metadata.labels["kubernetes.io/os"] == "linux"
+
+
+def test_bookmarks_are_sent_when_allowed(host_cluster: EmbeddedCluster, ns: str) -> None:
+    # The host cluster fixture sends a bookmark every 0.5 s of idle watch time.
+    request = urllib.request.Request(
+        f"{host_cluster.server_url}/api/v1/namespaces/{ns}/configmaps?watch=true&allowWatchBookmarks=true"
+        "&timeoutSeconds=2")
+    request.add_header("Authorization", f"Bearer {host_cluster.token}")
+    with urllib.request.urlopen(request, timeout=10, context=host_cluster.tls.client_context()) as response:
+        lines = [json.loads(line) for line in response.read().splitlines() if line.strip()]
+    bookmarks = [e for e in lines if e["type"] == "BOOKMARK"]
+    assert bookmarks, lines
+    assert bookmarks[0]["object"]["kind"] == "ConfigMap" and int(bookmarks[0]["object"]["metadata"]["resourceVersion"])
+
+
+def test_terminating_namespace_refuses_new_content(api: client.ApiClient) -> None:
+    core = client.CoreV1Api(api)
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="closing")))
+    core.create_namespaced_config_map("closing", _cm("held", finalizers=["example.com/hold"]))
+    core.delete_namespace("closing")
+    assert core.read_namespace("closing").status.phase == "Terminating"
+    with pytest.raises(ApiException) as exc:
+        core.create_namespaced_config_map("closing", _cm("late"))
+    assert exc.value.status == 403 and _status(exc.value)["reason"] == "Forbidden"
+    core.patch_namespaced_config_map("held", "closing", {"metadata": {"finalizers": None}})
+    eventually(lambda: "closing" not in {n.metadata.name for n in core.list_namespace().items},
+               what="namespace gone once the finalizer is released")
+
+
+def test_server_side_apply_creates_then_updates(api: client.ApiClient, ns: str) -> None:
+    dyn = dynamic.DynamicClient(api)
+    cms = dyn.resources.get(api_version="v1", kind="ConfigMap")
+    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "applied", "namespace": ns},
+            "data": {"a": "1"}}
+    first = cms.server_side_apply(body=body, name="applied", namespace=ns, field_manager="aibench")
+    body["data"] = {"a": "2", "b": "3"}
+    second = cms.server_side_apply(body=body, name="applied", namespace=ns, field_manager="aibench")
+    assert first.metadata.uid == second.metadata.uid and dict(second.data) == {"a": "2", "b": "3"}

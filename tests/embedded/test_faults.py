@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from eventually import eventually
-from kubernetes import client, watch
+from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 
 from harness.embedded.cluster import EmbeddedCluster
@@ -38,11 +38,21 @@ def emulated_faults(emulated_cluster: EmbeddedCluster) -> Iterator[EmbeddedClust
 
 
 # ----------------------------------------------------------------------------- API errors
+@pytest.fixture
+def no_retry_api(host_cluster: EmbeddedCluster) -> client.ApiClient:
+    """A client whose urllib3 pool does not retry: by default it re-sends idempotent requests answered 429 with a
+    Retry-After header (up to 3 times, sleeping as told), which would hide the error and cost seconds here."""
+    configuration = client.Configuration()
+    config.load_kube_config(config_file=str(host_cluster.kubeconfig_path), client_configuration=configuration)
+    configuration.retries = False
+    return client.ApiClient(configuration)
+
+
 @pytest.mark.parametrize(("code", "reason"), [(500, "InternalError"), (429, "TooManyRequests")])
 def test_injected_errors_reach_the_client_and_stop_on_reset(
-    host_faults: EmbeddedCluster, api: client.ApiClient, ns: str, code: int, reason: str
+    host_faults: EmbeddedCluster, no_retry_api: client.ApiClient, ns: str, code: int, reason: str
 ) -> None:
-    core = client.CoreV1Api(api)
+    core = client.CoreV1Api(no_retry_api)
     core.create_namespaced_config_map(ns, _cm("before"))
     host_faults.faults.error_code = code
     host_faults.faults.error_path_contains = f"/namespaces/{ns}/configmaps"

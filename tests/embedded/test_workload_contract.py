@@ -235,3 +235,23 @@ def test_running_pod_is_deleted_gracefully(api: client.ApiClient, ns: str) -> No
         return False
 
     eventually(gone, timeout_s=10, what="pod removal after SIGTERM")
+
+
+def test_follow_logs_stream_until_the_container_exits(api: client.ApiClient, ns: str) -> None:
+    core = client.CoreV1Api(api)
+    core.create_namespaced_pod(ns, _pod("ticker", ["sh", "-c", "for i in 1 2 3; do echo tick $i; sleep 0.2; done"]))
+    eventually(lambda: core.read_namespaced_pod("ticker", ns).status.phase != "Pending", what="ticker started")
+    stream = core.read_namespaced_pod_log("ticker", ns, follow=True, _preload_content=False)
+    text = b"".join(stream.stream()).decode()
+    assert text == "tick 1\ntick 2\ntick 3\n"
+
+
+def test_liveness_probe_failure_restarts_the_container(api: client.ApiClient, ns: str) -> None:
+    core = client.CoreV1Api(api)
+    core.create_namespaced_pod(ns, _pod("unhealthy", ["sleep", "300"], restartPolicy="Always", container={
+        "livenessProbe": {"exec": {"command": ["sh", "-c", "exit 1"]}, "periodSeconds": 1, "failureThreshold": 1}}))
+    pod = eventually(lambda: (p := core.read_namespaced_pod("unhealthy", ns)).status.container_statuses
+                     and p.status.container_statuses[0].restart_count >= 1 and p, timeout_s=15, what="restart")
+    assert pod.status.container_statuses[0].last_state.terminated is not None
+    events = core.list_namespaced_event(ns, field_selector="involvedObject.name=unhealthy").items
+    assert any(e.reason == "Unhealthy" and "Liveness probe failed" in e.message for e in events)
