@@ -540,6 +540,10 @@ class KubeletSet:
         d = self.runtime.describe()
         return f"process; isolation={d['isolation']}; limits={d['limits']}; cpu={d['cpu']}; gpu=env-only"
 
+    @property
+    def emulated_node_names(self) -> list[str]:
+        return list(self._emulated_nodes)
+
     def register(self, node: dict[str, Any]) -> None:
         name = node["metadata"]["name"]
         if (node["metadata"].get("annotations") or {}).get(EMULATED_ANNOTATION) == "true":

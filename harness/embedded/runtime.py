@@ -18,8 +18,8 @@ loopback aliases), image filesystems (the command must exist on the host), log t
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
+import marshal
 import os
 import re
 import signal
@@ -377,14 +377,14 @@ def _spawn(
     os.close(spec_r)
     os.close(err_w)
     with contextlib.suppress(BrokenPipeError), os.fdopen(spec_w, "wb") as fh:
-        fh.write(json.dumps(spec).encode())
+        fh.write(marshal.dumps(dict(spec)))
     with os.fdopen(err_r, "rb") as fh:
         error = fh.read()
     if error:
         proc.wait()
         try:
-            return None, str(json.loads(error)["message"])
-        except (ValueError, KeyError):
+            return None, str(marshal.loads(error)["message"])
+        except (ValueError, EOFError, TypeError, KeyError):
             return None, error.decode(errors="replace")
     return proc, None
 
@@ -434,7 +434,7 @@ class ProcessRuntime:
             os.close(spec_r)
             os.close(err_w)
         with os.fdopen(spec_w, "wb") as fh:
-            fh.write(b'{"mode": "probe"}')
+            fh.write(marshal.dumps({"mode": "probe"}))
         with os.fdopen(err_r, "rb") as fh:
             error = fh.read()
         try:

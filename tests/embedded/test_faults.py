@@ -57,8 +57,11 @@ def test_injected_errors_reach_the_client_and_stop_on_reset(
     host_faults.faults.error_code = code
     host_faults.faults.error_path_contains = f"/namespaces/{ns}/configmaps"
     host_faults.faults.error_rate = 1.0
-    for call in (lambda: core.list_namespaced_config_map(ns), lambda: core.read_namespaced_config_map("before", ns),
-                 lambda: core.create_namespaced_config_map(ns, _cm("during"))):
+    for call in (
+        lambda: core.list_namespaced_config_map(ns),
+        lambda: core.read_namespaced_config_map("before", ns),
+        lambda: core.create_namespaced_config_map(ns, _cm("during")),
+    ):
         with pytest.raises(ApiException) as exc:
             call()
         assert exc.value.status == code
@@ -71,13 +74,16 @@ def test_injected_errors_reach_the_client_and_stop_on_reset(
     # Paths outside error_path_contains are untouched, and nothing was written by the refused create.
     assert core.list_namespaced_secret(ns).items is not None
     host_faults.faults.reset()
-    assert [c.metadata.name for c in core.list_namespaced_config_map(ns).items if c.metadata.name != "kube-root-ca.crt"
-            ] == ["before"]
+    assert [
+        c.metadata.name for c in core.list_namespaced_config_map(ns).items if c.metadata.name != "kube-root-ca.crt"
+    ] == ["before"]
     core.create_namespaced_config_map(ns, _cm("after"))
     assert core.read_namespaced_config_map("after", ns).data == {"k": "after"}
 
 
-def test_partial_error_rate_fails_some_requests_only(host_faults: EmbeddedCluster, api: client.ApiClient, ns: str) -> None:
+def test_partial_error_rate_fails_some_requests_only(
+    host_faults: EmbeddedCluster, api: client.ApiClient, ns: str
+) -> None:
     core = client.CoreV1Api(api)
     host_faults.faults.error_path_contains = f"/namespaces/{ns}/configmaps"
     host_faults.faults.error_rate = 0.5
@@ -104,8 +110,9 @@ def test_dropped_watch_resumes_from_last_resource_version(
     core.create_namespaced_config_map(ns, _cm("seen"))
     host_faults.faults.watch_drop_after = 0.3
     started = time.monotonic()
-    first = [(e["type"], e["object"].metadata.name, e["object"].metadata.resource_version)
-             for e in _stream(core, ns, rv)]
+    first = [
+        (e["type"], e["object"].metadata.name, e["object"].metadata.resource_version) for e in _stream(core, ns, rv)
+    ]
     elapsed = time.monotonic() - started
     assert 0.25 <= elapsed < 3, f"the watch asked for 10 s should be cut after ~0.3 s, took {elapsed:.2f} s"
     assert [(t, n) for t, n, _ in first] == [("ADDED", "seen")]
@@ -161,8 +168,9 @@ def test_compaction_makes_resume_gone_and_relist_recovers(
     core.create_namespaced_config_map(ns, _cm("after-relist"))
     w = watch.Watch()
     events = []
-    for event in w.stream(core.list_namespaced_config_map, ns, resource_version=listing.metadata.resource_version,
-                          timeout_seconds=5):
+    for event in w.stream(
+        core.list_namespaced_config_map, ns, resource_version=listing.metadata.resource_version, timeout_seconds=5
+    ):
         events.append((event["type"], event["object"].metadata.name))
         w.stop()
     assert events == [("ADDED", "after-relist")]
@@ -178,10 +186,12 @@ def test_pending_prefix_holds_pod_until_removed(
 ) -> None:
     core, ns, faults = client.CoreV1Api(emulated_api), emulated_ns, emulated_faults.faults
     faults.pending_pod_prefixes.add("held-")
-    core.create_namespaced_pod(ns, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "held-1"},
-                                    "spec": _pod_spec()})
-    core.create_namespaced_pod(ns, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "free-1"},
-                                    "spec": _pod_spec()})
+    core.create_namespaced_pod(
+        ns, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "held-1"}, "spec": _pod_spec()}
+    )
+    core.create_namespaced_pod(
+        ns, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "free-1"}, "spec": _pod_spec()}
+    )
     # The scheduler keeps working on other pods while the held one waits.
     eventually(lambda: core.read_namespaced_pod("free-1", ns).status.phase == "Running", what="free-1 running")
     assert emulated_faults.wait_idle(5)
@@ -194,8 +204,11 @@ def test_pending_prefix_holds_pod_until_removed(
     assert [e.reason for e in events] == []
 
     faults.pending_pod_prefixes.discard("held-")
-    pod = eventually(lambda: (p := core.read_namespaced_pod("held-1", ns)).status.phase == "Running" and p,
-                     timeout_s=5, what="held-1 to be scheduled once released")
+    pod = eventually(
+        lambda: (p := core.read_namespaced_pod("held-1", ns)).status.phase == "Running" and p,
+        timeout_s=5,
+        what="held-1 to be scheduled once released",
+    )
     assert pod.spec.node_name and pod.metadata.annotations["aibench.io/emulated"] == "true"
     scheduled = next(c for c in pod.status.conditions if c.type == "PodScheduled")
     assert scheduled.status == "True"
@@ -205,12 +218,30 @@ def test_pending_prefix_holds_pod_until_removed(
 def test_failing_container_fault_exits_1(host_faults: EmbeddedCluster, api: client.ApiClient, ns: str) -> None:
     core = client.CoreV1Api(api)
     host_faults.faults.container_faults["doomed"] = "fail"
-    core.create_namespaced_pod(ns, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "doomed"}, "spec": {
-        "restartPolicy": "Never", "containers": [
-            {"name": "doomed", "image": "python:3.11-slim", "command": [sys.executable, "-c", "print('fine')"]},
-            {"name": "healthy", "image": "python:3.11-slim", "command": [sys.executable, "-c", "print('fine')"]}]}})
-    pod = eventually(lambda: (p := core.read_namespaced_pod("doomed", ns)).status.phase == "Failed" and p,
-                     timeout_s=5, what="pod with a failing container to fail")
+    core.create_namespaced_pod(
+        ns,
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "doomed"},
+            "spec": {
+                "restartPolicy": "Never",
+                "containers": [
+                    {"name": "doomed", "image": "python:3.11-slim", "command": [sys.executable, "-c", "print('fine')"]},
+                    {
+                        "name": "healthy",
+                        "image": "python:3.11-slim",
+                        "command": [sys.executable, "-c", "print('fine')"],
+                    },
+                ],
+            },
+        },
+    )
+    pod = eventually(
+        lambda: (p := core.read_namespaced_pod("doomed", ns)).status.phase == "Failed" and p,
+        timeout_s=5,
+        what="pod with a failing container to fail",
+    )
     states = {cs.name: cs.state.terminated for cs in pod.status.container_statuses}
     assert states["doomed"].exit_code == 1 and states["doomed"].reason == "Error"
     assert states["healthy"].exit_code == 0 and states["healthy"].reason == "Completed"
@@ -223,12 +254,32 @@ def test_hanging_container_fault_runs_job_into_its_deadline(
 ) -> None:
     batch, core = client.BatchV1Api(api), client.CoreV1Api(api)
     host_faults.faults.container_faults["stuck"] = "hang"
-    batch.create_namespaced_job(ns, {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "stuck"},
-                                     "spec": {"activeDeadlineSeconds": 2, "backoffLimit": 0, "template": {"spec": {
-                                         "restartPolicy": "Never", "containers": [
-                                             {"name": "stuck", "image": "busybox:1.36", "command": ["true"]}]}}}})
-    pod = eventually(lambda: [p for p in core.list_namespaced_pod(ns, label_selector="job-name=stuck").items
-                              if p.status.phase == "Running"], what="job pod running")[0]
+    batch.create_namespaced_job(
+        ns,
+        {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": "stuck"},
+            "spec": {
+                "activeDeadlineSeconds": 2,
+                "backoffLimit": 0,
+                "template": {
+                    "spec": {
+                        "restartPolicy": "Never",
+                        "containers": [{"name": "stuck", "image": "busybox:1.36", "command": ["true"]}],
+                    }
+                },
+            },
+        },
+    )
+    pod = eventually(
+        lambda: [
+            p
+            for p in core.list_namespaced_pod(ns, label_selector="job-name=stuck").items
+            if p.status.phase == "Running"
+        ],
+        what="job pod running",
+    )[0]
     assert pod.status.container_statuses[0].state.running is not None  # `true` would have exited at once
 
     def failed() -> client.V1JobCondition | None:
@@ -241,6 +292,11 @@ def test_hanging_container_fault_runs_job_into_its_deadline(
     status = batch.read_namespaced_job_status("stuck", ns).status
     assert not status.active and not status.succeeded
     # The hanging process is stopped: its pod goes away or ends, never keeps running.
-    eventually(lambda: all(p.status.phase != "Running" or p.metadata.deletion_timestamp
-                           for p in core.list_namespaced_pod(ns, label_selector="job-name=stuck").items),
-               timeout_s=5, what="job pod to stop")
+    eventually(
+        lambda: all(
+            p.status.phase != "Running" or p.metadata.deletion_timestamp
+            for p in core.list_namespaced_pod(ns, label_selector="job-name=stuck").items
+        ),
+        timeout_s=5,
+        what="job pod to stop",
+    )

@@ -49,10 +49,16 @@ def _gpu_pod(name: str, gpus: int, *, tolerate: bool = True, select: bool = True
 
 def _deployment(name: str, replicas: int, **pod_spec: Any) -> dict[str, Any]:
     labels = {"app": name}
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
-            "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
-                     "template": {"metadata": {"labels": labels},
-                                  "spec": {"containers": [_container()], **pod_spec}}}}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": {"containers": [_container()], **pod_spec}},
+        },
+    }
 
 
 def _pods(core: client.CoreV1Api, ns: str, selector: str = "") -> list[client.V1Pod]:
@@ -136,9 +142,14 @@ def test_four_gpu_pods_spread_then_fill_and_freed_capacity_reschedules(
     for i in range(5):
         core.create_namespaced_pod(ns, _gpu_pod(f"w{i}", 4))
     # Least-allocated scoring spreads: w0 -> gpu-0 (name tie-break), w1 -> the emptier gpu-1, and so on.
-    placed = eventually(lambda: {p.metadata.name: p.spec.node_name for p in _pods(core, ns) if p.spec.node_name}
-                        if len([p for p in _pods(core, ns) if p.spec.node_name]) == 4 else None,
-                        what="four GPU pods bound")
+    placed = eventually(
+        lambda: (
+            {p.metadata.name: p.spec.node_name for p in _pods(core, ns) if p.spec.node_name}
+            if len([p for p in _pods(core, ns) if p.spec.node_name]) == 4
+            else None
+        ),
+        what="four GPU pods bound",
+    )
     assert placed == {"w0": "gpu-0", "w1": "gpu-1", "w2": "gpu-0", "w3": "gpu-1"}
     used = _gpus_by_node(core)
     assert used["gpu-0"] == 8 and used["gpu-1"] == 8
@@ -146,7 +157,8 @@ def test_four_gpu_pods_spread_then_fill_and_freed_capacity_reschedules(
     assert cond.reason == "Unschedulable"
     assert cond.message == _message(
         f"2 Insufficient {GPU}, 3 node(s) didn't match Pod's node affinity/selector",
-        "2 No preemption victims found for incoming pod, 3 Preemption is not helpful for scheduling")
+        "2 No preemption victims found for incoming pod, 3 Preemption is not helpful for scheduling",
+    )
     assert core.read_namespaced_pod("w4", ns).status.phase == "Pending"
 
     core.delete_namespaced_pod("w1", ns, grace_period_seconds=0)
@@ -163,8 +175,10 @@ def test_nine_gpu_pod_is_unschedulable_with_kube_message_and_event(
     core.create_namespaced_pod(ns, _gpu_pod("too-big", 9, tolerate=False, select=False))
     core.create_namespaced_pod(ns, _gpu_pod("too-big-tolerated", 9, select=False))
     cond = eventually(lambda: _unschedulable(core, ns, "too-big"), what="PodScheduled=False")
-    expected = _message(f"2 {TAINT_REASON}, 3 Insufficient {GPU}",
-                        "2 Preemption is not helpful for scheduling, 3 No preemption victims found for incoming pod")
+    expected = _message(
+        f"2 {TAINT_REASON}, 3 Insufficient {GPU}",
+        "2 Preemption is not helpful for scheduling, 3 No preemption victims found for incoming pod",
+    )
     assert cond.reason == "Unschedulable" and cond.message == expected
     assert f"Insufficient {GPU}" in cond.message and "untolerated taint {nvidia.com/gpu: present}" in cond.message
     event = eventually(lambda: _events(core, ns, "too-big", "FailedScheduling"), what="FailedScheduling event")[0]
@@ -181,8 +195,15 @@ def test_pods_without_toleration_never_land_on_gpu_nodes(gpus_free: client.CoreV
     core, ns = gpus_free, emulated_ns
     # 64-CPU GPU nodes would win least-allocated scoring by far, if the taint allowed them.
     for i in range(9):
-        core.create_namespaced_pod(ns, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"plain-{i}"},
-                                        "spec": {"containers": [_container(resources={"requests": {"cpu": "1"}})]}})
+        core.create_namespaced_pod(
+            ns,
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": f"plain-{i}"},
+                "spec": {"containers": [_container(resources={"requests": {"cpu": "1"}})]},
+            },
+        )
     core.create_namespaced_pod(ns, _gpu_pod("selects-gpu", 0, tolerate=False))
 
     def plain_running() -> list[client.V1Pod]:
@@ -194,34 +215,49 @@ def test_pods_without_toleration_never_land_on_gpu_nodes(gpus_free: client.CoreV
     cond = eventually(lambda: _unschedulable(core, ns, "selects-gpu"), what="selects-gpu unschedulable")
     assert cond.message == _message(
         f"2 {TAINT_REASON}, 3 node(s) didn't match Pod's node affinity/selector",
-        "5 Preemption is not helpful for scheduling")
+        "5 Preemption is not helpful for scheduling",
+    )
 
 
 # ----------------------------------------------------------------------------- topology and affinity
 def test_zone_topology_spread_places_one_replica_per_cpu_node(emulated_api: client.ApiClient, emulated_ns: str) -> None:
     apps, core, ns = client.AppsV1Api(emulated_api), client.CoreV1Api(emulated_api), emulated_ns
-    spread = [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "DoNotSchedule",
-               "labelSelector": {"matchLabels": {"app": "spread"}}}]
+    spread = [
+        {
+            "maxSkew": 1,
+            "topologyKey": "topology.kubernetes.io/zone",
+            "whenUnsatisfiable": "DoNotSchedule",
+            "labelSelector": {"matchLabels": {"app": "spread"}},
+        }
+    ]
     apps.create_namespaced_deployment(ns, _deployment("spread", 3, topologySpreadConstraints=spread))
     pods = eventually(lambda: _all_running(core, ns, "app=spread", 3), what="3 spread replicas")
     assert sorted(p.spec.node_name for p in pods) == list(CPU_NODES)
     # zone-a (the tainted GPU nodes) still counts as an empty domain under the default nodeTaintsPolicy Ignore,
     # so a fourth replica would skew 2 over it: kube keeps it Pending, and so does the embedded scheduler.
     apps.patch_namespaced_deployment_scale("spread", ns, {"spec": {"replicas": 4}})
-    fourth = eventually(lambda: [p for p in _pods(core, ns, "app=spread") if _unschedulable(core, ns, p.metadata.name)],
-                        what="fourth replica unschedulable")
+    fourth = eventually(
+        lambda: [p for p in _pods(core, ns, "app=spread") if _unschedulable(core, ns, p.metadata.name)],
+        what="fourth replica unschedulable",
+    )
     cond = _unschedulable(core, ns, fourth[0].metadata.name)
     assert cond.message == _message(
         f"2 {TAINT_REASON}, 3 node(s) didn't match pod topology spread constraints",
-        "2 Preemption is not helpful for scheduling, 3 No preemption victims found for incoming pod")
+        "2 Preemption is not helpful for scheduling, 3 No preemption victims found for incoming pod",
+    )
 
 
 def test_required_pod_anti_affinity_allows_one_replica_per_node(
     emulated_api: client.ApiClient, emulated_ns: str
 ) -> None:
     apps, core, ns = client.AppsV1Api(emulated_api), client.CoreV1Api(emulated_api), emulated_ns
-    anti = {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
-        {"labelSelector": {"matchLabels": {"app": "anti"}}, "topologyKey": "kubernetes.io/hostname"}]}}
+    anti = {
+        "podAntiAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [
+                {"labelSelector": {"matchLabels": {"app": "anti"}}, "topologyKey": "kubernetes.io/hostname"}
+            ]
+        }
+    }
     apps.create_namespaced_deployment(ns, _deployment("anti", 4, affinity=anti))
 
     def settled() -> tuple[list[client.V1Pod], list[client.V1Pod]] | None:
@@ -234,18 +270,27 @@ def test_required_pod_anti_affinity_allows_one_replica_per_node(
     assert sorted(p.spec.node_name for p in running) == list(CPU_NODES)
     assert _condition(pending[0], "PodScheduled").message == _message(
         f"2 {TAINT_REASON}, 3 node(s) didn't match pod anti-affinity rules",
-        "2 Preemption is not helpful for scheduling, 3 No preemption victims found for incoming pod")
-    deploy = eventually(lambda: _when(apps.read_namespaced_deployment_status("anti", ns),
-                                      lambda d: d.status.available_replicas == 3), what="deployment status")
+        "2 Preemption is not helpful for scheduling, 3 No preemption victims found for incoming pod",
+    )
+    deploy = eventually(
+        lambda: _when(apps.read_namespaced_deployment_status("anti", ns), lambda d: d.status.available_replicas == 3),
+        what="deployment status",
+    )
     assert deploy.status.replicas == 4 and deploy.status.unavailable_replicas == 1
 
 
 # ----------------------------------------------------------------------------- workload controllers
 def _daemonset(name: str, **pod_spec: Any) -> dict[str, Any]:
     labels = {"app": name}
-    return {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": name},
-            "spec": {"selector": {"matchLabels": labels},
-                     "template": {"metadata": {"labels": labels}, "spec": {"containers": [_container()], **pod_spec}}}}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": {"name": name},
+        "spec": {
+            "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": {"containers": [_container()], **pod_spec}},
+        },
+    }
 
 
 def test_daemonset_one_pod_per_eligible_node(emulated_api: client.ApiClient, emulated_ns: str) -> None:
@@ -288,13 +333,29 @@ def test_statefulset_creates_ordinals_in_order_with_bound_claims(
     watcher = threading.Thread(target=record)
     watcher.start()
     labels = {"app": "db"}
-    apps.create_namespaced_stateful_set(ns, {
-        "apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db"},
-        "spec": {"replicas": 3, "serviceName": "db", "selector": {"matchLabels": labels},
-                 "template": {"metadata": {"labels": labels}, "spec": {"containers": [_container(
-                     volumeMounts=[{"name": "data", "mountPath": "/data"}])]}},
-                 "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {
-                     "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}]}})
+    apps.create_namespaced_stateful_set(
+        ns,
+        {
+            "apiVersion": "apps/v1",
+            "kind": "StatefulSet",
+            "metadata": {"name": "db"},
+            "spec": {
+                "replicas": 3,
+                "serviceName": "db",
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {"containers": [_container(volumeMounts=[{"name": "data", "mountPath": "/data"}])]},
+                },
+                "volumeClaimTemplates": [
+                    {
+                        "metadata": {"name": "data"},
+                        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+                    }
+                ],
+            },
+        },
+    )
     pods = eventually(lambda: _all_running(core, ns, "app=db", 3), what="3 StatefulSet pods")
     watcher.join(timeout=6)
     assert sorted(p.metadata.name for p in pods) == ["db-0", "db-1", "db-2"]
@@ -308,15 +369,21 @@ def test_statefulset_creates_ordinals_in_order_with_bound_claims(
         assert pod.spec.hostname == pod.metadata.name and pod.spec.subdomain == "db"
         claim = next(v.persistent_volume_claim.claim_name for v in pod.spec.volumes if v.name == "data")
         assert claim == f"data-{pod.metadata.name}"
-    claims = eventually(lambda: _when(core.list_namespaced_persistent_volume_claim(ns).items,
-                                      lambda c: len(c) == 3 and all(x.status.phase == "Bound" for x in c)),
-                        what="claims bound")
+    claims = eventually(
+        lambda: _when(
+            core.list_namespaced_persistent_volume_claim(ns).items,
+            lambda c: len(c) == 3 and all(x.status.phase == "Bound" for x in c),
+        ),
+        what="claims bound",
+    )
     assert sorted(c.metadata.name for c in claims) == ["data-db-0", "data-db-1", "data-db-2"]
     for c in claims:
         assert c.spec.storage_class_name == "local-path" and c.spec.volume_name
         assert core.read_persistent_volume(c.spec.volume_name).spec.claim_ref.name == c.metadata.name
-    sts = eventually(lambda: (s := apps.read_namespaced_stateful_set_status("db", ns)).status.ready_replicas == 3 and s,
-                     what="StatefulSet status")
+    sts = eventually(
+        lambda: (s := apps.read_namespaced_stateful_set_status("db", ns)).status.ready_replicas == 3 and s,
+        what="StatefulSet status",
+    )
     assert sts.status.replicas == 3 and sts.status.current_replicas == 3
 
 
@@ -330,16 +397,30 @@ def test_deployment_rolling_update_replaces_every_pod(emulated_api: client.ApiCl
     old_pods = eventually(lambda: _all_running(core, ns, "app=web", 3), what="first rollout")
     old_hash = {p.metadata.labels["pod-template-hash"] for p in old_pods}
     assert len(old_hash) == 1
-    apps.patch_namespaced_deployment("web", ns, {"spec": {"template": {"spec": {"containers": [
-        {"name": "main", "env": [{"name": "VERSION", "value": "2"}]}]}}}})
+    apps.patch_namespaced_deployment(
+        "web",
+        ns,
+        {
+            "spec": {
+                "template": {"spec": {"containers": [{"name": "main", "env": [{"name": "VERSION", "value": "2"}]}]}}
+            }
+        },
+    )
 
     def rolled() -> client.V1Deployment | None:
         d = apps.read_namespaced_deployment_status("web", ns)
         pods = _pods(core, ns, "app=web")
         hashes = {p.metadata.labels["pod-template-hash"] for p in pods}
-        done = (d.status.observed_generation == d.metadata.generation and d.status.updated_replicas == 3
-                and d.status.ready_replicas == 3 and d.status.replicas == 3 and len(pods) == 3
-                and len(hashes) == 1 and hashes != old_hash and all(_running_ready(p) for p in pods))
+        done = (
+            d.status.observed_generation == d.metadata.generation
+            and d.status.updated_replicas == 3
+            and d.status.ready_replicas == 3
+            and d.status.replicas == 3
+            and len(pods) == 3
+            and len(hashes) == 1
+            and hashes != old_hash
+            and all(_running_ready(p) for p in pods)
+        )
         return d if done else None
 
     eventually(rolled, what="rolling update to finish")
@@ -362,8 +443,10 @@ def test_deployment_scale_subresource(emulated_api: client.ApiClient, emulated_n
     scale = apps.patch_namespaced_deployment_scale("scaled", ns, {"spec": {"replicas": 5}})
     assert scale.spec.replicas == 5 and scale.kind == "Scale"
     eventually(lambda: _all_running(core, ns, "app=scaled", 5), what="5 replicas")
-    scale = eventually(lambda: (s := apps.read_namespaced_deployment_scale("scaled", ns)).status.replicas == 5 and s,
-                       what="scale status")
+    scale = eventually(
+        lambda: (s := apps.read_namespaced_deployment_scale("scaled", ns)).status.replicas == 5 and s,
+        what="scale status",
+    )
     assert scale.status.selector == "app=scaled"
     apps.patch_namespaced_deployment_scale("scaled", ns, {"spec": {"replicas": 2}})
     eventually(lambda: _all_running(core, ns, "app=scaled", 2), what="2 replicas")
@@ -372,16 +455,22 @@ def test_deployment_scale_subresource(emulated_api: client.ApiClient, emulated_n
     assert len(rs) == 1 and rs[0].spec.replicas == 2
 
 
-def test_job_on_emulated_nodes_completes_by_script(emulated_cluster: EmbeddedCluster, emulated_api: client.ApiClient,
-                                                    emulated_ns: str) -> None:
+def test_job_on_emulated_nodes_completes_by_script(
+    emulated_cluster: EmbeddedCluster, emulated_api: client.ApiClient, emulated_ns: str
+) -> None:
     batch, core, ns = client.BatchV1Api(emulated_api), client.CoreV1Api(emulated_api), emulated_ns
     scripted = emulated_cluster.kubelets.scripted
     scripted.script("emu-ok-", Script(exit_code=0, after_s=0.1, log="step 1\nstep 2\n"))
     scripted.script("emu-bad-", Script(exit_code=2, after_s=0.05, log="boom\n"))
     try:
+
         def job(name: str, **spec: Any) -> dict[str, Any]:
-            return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name},
-                    "spec": {**spec, "template": {"spec": {"restartPolicy": "Never", "containers": [_container()]}}}}
+            return {
+                "apiVersion": "batch/v1",
+                "kind": "Job",
+                "metadata": {"name": name},
+                "spec": {**spec, "template": {"spec": {"restartPolicy": "Never", "containers": [_container()]}}},
+            }
 
         batch.create_namespaced_job(ns, job("emu-ok", completions=2, parallelism=2))
         batch.create_namespaced_job(ns, job("emu-bad", backoffLimit=0))
@@ -410,13 +499,17 @@ def test_job_on_emulated_nodes_completes_by_script(emulated_cluster: EmbeddedClu
 
 def test_every_started_emulated_pod_is_annotated(emulated_api: client.ApiClient, emulated_ns: str) -> None:
     apps, core, ns = client.AppsV1Api(emulated_api), client.CoreV1Api(emulated_api), emulated_ns
-    core.create_namespaced_pod(ns, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "bare"},
-                                    "spec": {"containers": [_container()]}})
+    core.create_namespaced_pod(
+        ns, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "bare"}, "spec": {"containers": [_container()]}}
+    )
     apps.create_namespaced_deployment(ns, _deployment("annotated", 2))
     eventually(lambda: _all_running(core, ns, "app=annotated", 2), what="deployment pods")
     eventually(lambda: _running_ready(core.read_namespaced_pod("bare", ns)), what="bare pod")
     started = [p for p in core.list_pod_for_all_namespaces().items if p.status.pod_ip]
     assert len(started) >= 3
-    missing = [f"{p.metadata.namespace}/{p.metadata.name}" for p in started
-               if (p.metadata.annotations or {}).get(EMULATED) != "true"]
+    missing = [
+        f"{p.metadata.namespace}/{p.metadata.name}"
+        for p in started
+        if (p.metadata.annotations or {}).get(EMULATED) != "true"
+    ]
     assert missing == []

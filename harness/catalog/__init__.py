@@ -1,0 +1,1 @@
+"""The workload catalog: ``workloads/<name>/workload.yaml`` specs, strict loading and parameter rendering."""

@@ -1,0 +1,258 @@
+"""What the target offers, discovered once per run (DESIGN.md section 1: capabilities).
+
+Discovery uses only reads a least-privileged test account can do (list nodes, storage classes, kube-system
+DaemonSets, Services, and API discovery), so it also works on managed clusters where CRDs cannot be listed.
+``missing(requirement)`` turns a test's ``requires(...)`` marker into the exact sentence its skip shows.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+log = logging.getLogger(__name__)
+
+GPU = "nvidia.com/gpu"
+TPU = "google.com/tpu"
+LEGACY_TPU_PREFIX = "cloud-tpus.google.com/"
+EMULATED_LABEL = "aibench.io/emulated"
+_RDMA = re.compile(r"^(rdma/|nvidia\.com/(?!gpu$|mig-)|openshift\.io/|intel\.com/.*(sriov|vf|rdma)|mellanox\.com/)")
+
+# API groups/resources whose presence means an add-on is installed: capability name -> (group, plural).
+ADDONS: Mapping[str, tuple[str, str]] = {
+    "istio": ("networking.istio.io", "virtualservices"),
+    "gateway-api": ("gateway.networking.k8s.io", "httproutes"),
+    "inference-extension": ("inference.networking.x-k8s.io", "inferencepools"),
+    "mpijob": ("kubeflow.org", "mpijobs"),
+    "kuberay": ("ray.io", "rayjobs"),
+    "jobset": ("jobset.x-k8s.io", "jobsets"),
+    "kueue": ("kueue.x-k8s.io", "clusterqueues"),
+    "volcano": ("scheduling.volcano.sh", "podgroups"),
+    "servicemonitor": ("monitoring.coreos.com", "servicemonitors"),
+    "multus": ("k8s.cni.cncf.io", "network-attachment-definitions"),
+    "dra": ("resource.k8s.io", "deviceclasses"),
+}
+_CNI_MARKERS = {"cilium": "cilium", "calico": "calico-node", "flannel": "flannel", "weave": "weave-net",
+                "aws-vpc-cni": "aws-node", "azure-cni": "azure-cni", "antrea": "antrea-agent",
+                "multus": "multus", "sriov-device-plugin": "sriov-device-plugin"}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeInfo:
+    name: str
+    labels: Mapping[str, str]
+    allocatable: Mapping[str, str]
+    taints: tuple[Mapping[str, str], ...]
+    ready: bool
+    emulated: bool
+
+    def count(self, resource: str) -> int:
+        try:
+            return int(self.allocatable.get(resource, "0"))
+        except ValueError:
+            return 0
+
+    @property
+    def gpus(self) -> int:
+        return self.count(GPU)
+
+    @property
+    def tpus(self) -> int:
+        return self.count(TPU) + sum(self.count(r) for r in self.allocatable if r.startswith(LEGACY_TPU_PREFIX))
+
+    @property
+    def rdma_resources(self) -> dict[str, int]:
+        return {r: self.count(r) for r in self.allocatable if _RDMA.match(r) and self.count(r) > 0}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StorageClassInfo:
+    name: str
+    provisioner: str
+    binding_mode: str
+    default: bool
+    parameters: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Capabilities:
+    """A snapshot of the target; frozen so every test sees the same one."""
+
+    server_version: str
+    embedded: bool
+    nodes: tuple[NodeInfo, ...]
+    api_groups: frozenset[str]
+    addons: frozenset[str]
+    storage_classes: tuple[StorageClassInfo, ...]
+    cni: tuple[str, ...]
+    prometheus: tuple[str, ...]  # "namespace/service:port"
+
+    # ------------------------------------------------------------------ derived facts
+    @property
+    def gpu_nodes(self) -> list[NodeInfo]:
+        return [n for n in self.nodes if n.gpus > 0]
+
+    @property
+    def tpu_nodes(self) -> list[NodeInfo]:
+        return [n for n in self.nodes if n.tpus > 0]
+
+    @property
+    def rdma_nodes(self) -> list[NodeInfo]:
+        return [n for n in self.nodes if n.rdma_resources]
+
+    @property
+    def gpu_products(self) -> dict[str, int]:
+        """GPU product label -> number of nodes carrying it."""
+        products: dict[str, int] = {}
+        for node in self.gpu_nodes:
+            product = node.labels.get("nvidia.com/gpu.product", "unknown")
+            products[product] = products.get(product, 0) + 1
+        return products
+
+    @property
+    def accelerators(self) -> str:
+        """One line for report headers: ``16x NVIDIA-H100-80GB-HBM3 on 2 nodes`` or ``none``."""
+        parts = []
+        for product, _ in sorted(self.gpu_products.items()):
+            nodes = [n for n in self.gpu_nodes if n.labels.get("nvidia.com/gpu.product", "unknown") == product]
+            parts.append(f"{sum(n.gpus for n in nodes)}x {product} on {len(nodes)} node(s)")
+        if self.tpu_nodes:
+            parts.append(f"{sum(n.tpus for n in self.tpu_nodes)} TPU chips on {len(self.tpu_nodes)} node(s)")
+        return "; ".join(parts) or "none"
+
+    def facts(self) -> dict[str, Any]:
+        """Flat facts for profile matching."""
+        gpu_nodes = self.gpu_nodes
+        per_node = max((n.gpus for n in gpu_nodes), default=0)
+        product = max(self.gpu_products.items(), key=lambda kv: kv[1])[0] if gpu_nodes else ""
+        accelerator = "nvidia" if gpu_nodes else "tpu" if self.tpu_nodes else "none"
+        tpu_type = next((n.labels.get("cloud.google.com/gke-tpu-accelerator", "") for n in self.tpu_nodes), "")
+        return {"accelerator": accelerator, "gpu_product": product, "gpu_count_per_node": per_node,
+                "tpu_type": tpu_type, "rdma": bool(self.rdma_nodes), "embedded": self.embedded,
+                "node_count": len(self.nodes)}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The snapshot recorded in run.json."""
+        return {
+            "server_version": self.server_version, "embedded": self.embedded, "accelerators": self.accelerators,
+            "nodes": [{"name": n.name, "ready": n.ready, "emulated": n.emulated, "gpus": n.gpus, "tpus": n.tpus,
+                       "rdma": n.rdma_resources, "labels": dict(n.labels), "allocatable": dict(n.allocatable),
+                       "taints": [dict(t) for t in n.taints]} for n in self.nodes],
+            "addons": sorted(self.addons), "cni": list(self.cni), "prometheus": list(self.prometheus),
+            "storage_classes": [{"name": s.name, "provisioner": s.provisioner, "binding_mode": s.binding_mode,
+                                 "default": s.default} for s in self.storage_classes],
+        }
+
+    # ------------------------------------------------------------------ requirements
+    def missing(self, requirement: str) -> str | None:
+        """None when ``requirement`` is met, else the sentence a skip shows (what exactly the target lacks).
+
+        Requirements: ``gpu``, ``gpus>=N`` (on one node), ``gpu-nodes>=N``, ``tpu``, ``rdma``, ``nodes>=N``,
+        ``real-hardware`` (no emulated nodes involved), ``embedded``, ``storageclass``, ``prometheus``,
+        ``cni:<name>``, ``api:<group>``, and every add-on name in :data:`ADDONS`.
+        """
+        req = requirement.strip()
+        names = ", ".join(n.name for n in self.nodes[:5]) + ("..." if len(self.nodes) > 5 else "")
+        if req == "gpu":
+            return None if self.gpu_nodes else f"no node has allocatable {GPU} (nodes: {names or 'none'})"
+        if match := re.fullmatch(r"gpus>=(\d+)", req):
+            want = int(match.group(1))
+            best = max((n.gpus for n in self.nodes), default=0)
+            return None if best >= want else f"no node has {want} allocatable {GPU} (most on one node: {best})"
+        if match := re.fullmatch(r"gpu-nodes>=(\d+)", req):
+            want = int(match.group(1))
+            have = len(self.gpu_nodes)
+            return None if have >= want else f"needs {want} nodes with {GPU}, the target has {have}"
+        if match := re.fullmatch(r"nodes>=(\d+)", req):
+            want = int(match.group(1))
+            return None if len(self.nodes) >= want else f"needs {want} nodes, the target has {len(self.nodes)}"
+        if req == "tpu":
+            return None if self.tpu_nodes else f"no node has allocatable {TPU} (nodes: {names or 'none'})"
+        if req == "rdma":
+            return None if self.rdma_nodes else "no node has an RDMA/SR-IOV resource (rdma/*, nvidia.com/* NICs...)"
+        if req == "real-hardware":
+            emulated = [n.name for n in self.nodes if n.emulated]
+            return None if not emulated else f"nodes are emulated ({', '.join(emulated[:5])}); needs real hardware"
+        if req == "embedded":
+            return None if self.embedded else "only meaningful on the embedded target"
+        if req == "storageclass":
+            return None if self.storage_classes else "no StorageClass exists"
+        if req == "prometheus":
+            return None if self.prometheus else "no Prometheus Service found (pass --prometheus-url or install one)"
+        if req.startswith("cni:"):
+            cni = req[4:]
+            return None if cni in self.cni else f"CNI {cni} not detected (detected: {', '.join(self.cni) or 'none'})"
+        if req.startswith("api:"):
+            group = req[4:]
+            return None if group in self.api_groups else f"API group {group} is not served"
+        if req in ADDONS:
+            group, plural = ADDONS[req]
+            return None if req in self.addons else f"{req} is not installed ({plural}.{group} is not served)"
+        raise ValueError(f"unknown requirement {requirement!r}")
+
+
+# ----------------------------------------------------------------------------- discovery
+def _optional(call: Any, *args: Any, what: str, **kwargs: Any) -> Any:
+    """Run a read that a restricted account may be refused; a refusal means "unknown", logged, not fatal."""
+    try:
+        return call(*args, **kwargs)
+    except ApiException as exc:
+        if exc.status in (403, 404):
+            log.info("capability discovery: cannot %s (%s)", what, exc.status)
+            return None
+        raise
+
+
+def _node_info(node: client.V1Node) -> NodeInfo:
+    labels = dict(node.metadata.labels or {})
+    ready = any(c.type == "Ready" and c.status == "True" for c in (node.status.conditions or []))
+    taints = tuple({"key": t.key, "value": t.value or "", "effect": t.effect} for t in (node.spec.taints or []))
+    return NodeInfo(name=node.metadata.name, labels=labels, allocatable=dict(node.status.allocatable or {}),
+                    taints=taints, ready=ready, emulated=labels.get(EMULATED_LABEL) == "true")
+
+
+def _served_addons(api_client: client.ApiClient, group_list: Iterable[client.V1APIGroup]) -> set[str]:
+    versions = {g.name: [v.version for v in g.versions] for g in group_list}
+    custom = client.CustomObjectsApi(api_client)
+    found: set[str] = set()
+    for name, (group, plural) in ADDONS.items():
+        for version in versions.get(group, ()):
+            doc = _optional(custom.get_api_resources, group, version, what=f"discover {group}/{version}")
+            if doc and any(r.name == plural for r in doc.resources):
+                found.add(name)
+                break
+    return found
+
+
+def discover(api_client: client.ApiClient, *, server_version: str, embedded: bool) -> Capabilities:
+    """Read the target once."""
+    core = client.CoreV1Api(api_client)
+    nodes = tuple(_node_info(n) for n in core.list_node().items)
+    group_list = client.ApisApi(api_client).get_api_versions().groups
+    groups = frozenset(g.name for g in group_list)
+    addons = frozenset(_served_addons(api_client, group_list))
+    classes_list = _optional(client.StorageV1Api(api_client).list_storage_class, what="list storage classes")
+    classes = tuple(
+        StorageClassInfo(
+            name=sc.metadata.name, provisioner=sc.provisioner, binding_mode=sc.volume_binding_mode or "Immediate",
+            default=(sc.metadata.annotations or {}).get("storageclass.kubernetes.io/is-default-class") == "true",
+            parameters=dict(sc.parameters or {}))
+        for sc in (classes_list.items if classes_list else []))
+    daemonsets = _optional(client.AppsV1Api(api_client).list_namespaced_daemon_set, "kube-system",
+                           what="list kube-system DaemonSets")
+    ds_names = [d.metadata.name for d in (daemonsets.items if daemonsets else [])]
+    cni = tuple(sorted(name for name, marker in _CNI_MARKERS.items() if any(marker in d for d in ds_names)))
+    services = _optional(core.list_service_for_all_namespaces, what="list Services")
+    prometheus = tuple(sorted(
+        f"{s.metadata.namespace}/{s.metadata.name}:{p.port}"
+        for s in (services.items if services else [])
+        if "prometheus" in s.metadata.name and "operator" not in s.metadata.name
+        for p in (s.spec.ports or []) if p.port == 9090))
+    return Capabilities(server_version=server_version, embedded=embedded, nodes=nodes, api_groups=groups,
+                        addons=addons, storage_classes=classes, cni=cni, prometheus=prometheus)

@@ -1,0 +1,101 @@
+"""The cluster under test: the embedded target (started and stopped by the session) or a real cluster reached
+through an explicitly named kube context.
+
+Connecting checks the API server once (``/version``) so that an unreachable cluster or expired credentials end the
+run at once with :class:`TargetUnavailable` (exit code 3) instead of failing every test.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import urllib3
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+from kubernetes.config.config_exception import ConfigException
+
+from harness.config import HarnessConfig, TargetKind
+from harness.errors import ConfigError, TargetUnavailable
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_S = 10.0
+
+
+@dataclass(slots=True, kw_only=True)
+class Target:
+    """A connected cluster. ``emulated_nodes`` names nodes whose pods do not run on real hardware."""
+
+    kind: TargetKind
+    name: str
+    api_client: client.ApiClient
+    server_version: str
+    kubeconfig: Path | None = None
+    embedded: Any = None  # the EmbeddedCluster when kind is embedded
+    emulated_nodes: frozenset[str] = field(default_factory=frozenset)
+
+    def stop(self) -> None:
+        """Close connections; an embedded target is stopped (every pod process ends)."""
+        try:
+            self.api_client.close()
+        finally:
+            if self.embedded is not None:
+                self.embedded.stop()
+
+
+def _version(api_client: client.ApiClient, what: str) -> str:
+    try:
+        info = client.VersionApi(api_client).get_code(_request_timeout=CONNECT_TIMEOUT_S)
+    except ApiException as exc:
+        if exc.status in (401, 403):
+            raise TargetUnavailable(f"{what}: credentials rejected ({exc.status} {exc.reason}); refresh them") from None
+        raise TargetUnavailable(f"{what}: API server answered {exc.status} {exc.reason}") from None
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        raise TargetUnavailable(f"{what}: API server unreachable ({type(exc).__name__}: {exc})") from None
+    return str(info.git_version)
+
+
+def connect(cfg: HarnessConfig, *, state_dir: Path | None = None) -> Target:
+    """Start or reach the target ``cfg`` names."""
+    if cfg.target is TargetKind.EMBEDDED:
+        return _start_embedded(cfg, state_dir)
+    return _connect_kube(cfg)
+
+
+def _start_embedded(cfg: HarnessConfig, state_dir: Path | None) -> Target:
+    from harness.embedded.cluster import EmbeddedCluster, EmbeddedOptions
+
+    cluster = EmbeddedCluster(EmbeddedOptions(state_dir=state_dir, spec_path=cfg.cluster_spec))
+    cluster.start()
+    try:
+        api_client = config.new_client_from_config(config_file=str(cluster.kubeconfig_path))
+        version = _version(api_client, "embedded target")
+        emulated = frozenset(cluster.kubelets.emulated_node_names)
+    except Exception:
+        cluster.stop()
+        raise
+    return Target(kind=TargetKind.EMBEDDED, name="embedded", api_client=api_client, server_version=version,
+                  kubeconfig=cluster.kubeconfig_path, embedded=cluster, emulated_nodes=emulated)
+
+
+def _connect_kube(cfg: HarnessConfig) -> Target:
+    path = str(cfg.kubeconfig) if cfg.kubeconfig else None
+    where = f"--kube-context {cfg.kube_context}"
+    try:
+        contexts, _ = config.list_kube_config_contexts(config_file=path)
+    except (ConfigException, OSError) as exc:
+        raise ConfigError(f"--kubeconfig {path or '~/.kube/config'}: cannot read it ({exc})") from None
+    names = [c["name"] for c in contexts or []]
+    if cfg.kube_context not in names:
+        raise ConfigError(f"{where}: no such context in {path or '~/.kube/config'} "
+                          f"(available: {', '.join(names) or 'none'})")
+    try:
+        api_client = config.new_client_from_config(config_file=path, context=cfg.kube_context)
+    except ConfigException as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    version = _version(api_client, where)
+    return Target(kind=TargetKind.KUBE, name=str(cfg.kube_context), api_client=api_client, server_version=version,
+                  kubeconfig=Path(path) if path else None)

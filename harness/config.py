@@ -1,0 +1,205 @@
+"""HarnessConfig: every option of a run, resolved CLI > environment (``AIBENCH_*``) > ini > default.
+
+One table (:data:`OPTIONS`) drives the pytest options, the ini keys, the environment variables and the
+``k8s-ai-bench run`` flags, so the four can never drift apart. Resolution is strict: a bad value is a
+:class:`ConfigError` naming where it came from (``--timeout-scale``, ``AIBENCH_TIMEOUT_SCALE`` or the ini key) and
+what is wrong, in one line.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from harness.errors import ConfigError
+
+__all__ = ["OPTIONS", "HarnessConfig", "Option", "TargetKind", "new_run_id", "resolve"]
+
+
+class TargetKind(StrEnum):
+    EMBEDDED = "embedded"
+    KUBE = "kube"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Option:
+    """One harness option: its names everywhere and how to parse it."""
+
+    name: str  # attribute of HarnessConfig, also the ini key with an ``aibench_`` prefix
+    flag: str
+    help: str
+    parse: Callable[[str], Any]
+    default: Any = None
+    is_flag: bool = False  # a boolean switch on the command line
+
+    @property
+    def env(self) -> str:
+        return "AIBENCH_" + self.name.upper()
+
+    @property
+    def ini(self) -> str:
+        return "aibench_" + self.name
+
+
+def _target(text: str) -> TargetKind:
+    try:
+        return TargetKind(text)
+    except ValueError:
+        raise ValueError(f"must be one of {', '.join(t.value for t in TargetKind)} (got {text!r})") from None
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"must be a positive number (got {text!r})") from None
+    if not value > 0:
+        raise ValueError(f"must be a positive number (got {text!r})")
+    return value
+
+
+def _bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"must be true or false (got {text!r})")
+
+
+def _run_id(text: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}", text):
+        raise ValueError(f"must be 1-63 letters, digits, '.', '_' or '-' (got {text!r})")
+    return text
+
+
+def _registry(text: str) -> str:
+    text = text.strip().rstrip("/")
+    if not text or " " in text or "://" in text:
+        raise ValueError(f"must be a registry host and optional path such as mirror.example:5000/dockerhub (got {text!r})")
+    return text
+
+
+def _existing_file(text: str) -> Path:
+    path = Path(text).expanduser()
+    if not path.is_file():
+        raise ValueError(f"no such file: {path}")
+    return path
+
+
+def _text(text: str) -> str:
+    if not text.strip():
+        raise ValueError("must not be empty")
+    return text.strip()
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option(name="target", flag="--target", parse=_target, default=TargetKind.EMBEDDED,
+           help="cluster under test: the built-in embedded target, or a real cluster via --kube-context"),
+    Option(name="kube_context", flag="--kube-context", parse=_text,
+           help="kube context of the real cluster (required with --target kube; never taken implicitly)"),
+    Option(name="kubeconfig", flag="--kubeconfig", parse=_existing_file,
+           help="kubeconfig file holding --kube-context (default: ~/.kube/config)"),
+    Option(name="profile", flag="--profile", parse=_text,
+           help="threshold profile name or file (default: matched from the target's capabilities)"),
+    Option(name="reports_dir", flag="--reports-dir", parse=lambda t: Path(t).expanduser(), default=Path("reports"),
+           help="where run records are written (default: reports)"),
+    Option(name="run_id", flag="--run-id", parse=_run_id, help="id of this run (default: timestamp + random)"),
+    Option(name="keep_namespaces", flag="--keep-namespaces", parse=_bool, default=False, is_flag=True,
+           help="leave each test's namespace in place for debugging"),
+    Option(name="timeout_scale", flag="--timeout-scale", parse=_positive_float, default=1.0,
+           help="multiply every workload timeout (slow clusters, image pulls)"),
+    Option(name="image_registry", flag="--image-registry", parse=_registry,
+           help="registry mirror prefix for air-gapped clusters (rewrites every workload image)"),
+    Option(name="cluster_spec", flag="--cluster-spec", parse=_existing_file,
+           help="embedded target only: cluster spec YAML adding emulated nodes"),
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HarnessConfig:
+    """The resolved options of one run (stored in pytest's ``config.stash``)."""
+
+    target: TargetKind = TargetKind.EMBEDDED
+    kube_context: str | None = None
+    kubeconfig: Path | None = None
+    profile: str | None = None
+    reports_dir: Path = Path("reports")
+    run_id: str = ""
+    keep_namespaces: bool = False
+    timeout_scale: float = 1.0
+    image_registry: str | None = None
+    cluster_spec: Path | None = None
+    sources: Mapping[str, str] | None = None  # option name -> "cli" | "env" | "ini" | "default"
+
+    def timeout(self, seconds: float) -> float:
+        """A workload timeout scaled by ``--timeout-scale``."""
+        return seconds * self.timeout_scale
+
+    @property
+    def run_dir(self) -> Path:
+        return self.reports_dir / self.run_id
+
+    def public(self) -> dict[str, Any]:
+        """Options as recorded in run.json (paths as text; nothing secret lives here)."""
+        return {o.name: (str(v) if isinstance(v := getattr(self, o.name), Path) else v) for o in OPTIONS}
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """Sortable and unique: ``20261128-130512-3f9a``."""
+    moment = now or datetime.now(UTC)
+    return f"{moment:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+def resolve(
+    cli: Mapping[str, Any], env: Mapping[str, str], ini: Mapping[str, Any]
+) -> HarnessConfig:
+    """Merge the sources (CLI > env > ini > default), parse strictly, then check the combination.
+
+    ``cli`` holds already-typed values or raw text (None = not given); ``env`` is the process environment;
+    ``ini`` maps ini keys (``aibench_target``...) to text (empty or None = not set).
+    """
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for option in OPTIONS:
+        raw, where, origin = None, "", "default"
+        if cli.get(option.name) not in (None, ""):
+            raw, where, origin = cli[option.name], option.flag, "cli"
+        elif env.get(option.env) not in (None, ""):
+            raw, where, origin = env[option.env], option.env, "env"
+        elif ini.get(option.ini) not in (None, "", []):
+            raw, where, origin = ini[option.ini], f"ini {option.ini}", "ini"
+        if raw is None:
+            values[option.name] = option.default
+        elif isinstance(raw, str):
+            try:
+                values[option.name] = option.parse(raw)
+            except ValueError as exc:
+                raise ConfigError(f"{where}: {exc}") from None
+        else:
+            values[option.name] = raw
+        sources[option.name] = origin
+    if not values.get("run_id"):
+        values["run_id"] = new_run_id()
+    config = HarnessConfig(**values, sources=sources)
+    _check_combination(config)
+    return config
+
+
+def _check_combination(config: HarnessConfig) -> None:
+    if config.target is TargetKind.KUBE:
+        if not config.kube_context:
+            raise ConfigError("--target kube: needs --kube-context (the ambient kubeconfig is never used implicitly)")
+        if config.cluster_spec is not None:
+            raise ConfigError("--cluster-spec: only applies to --target embedded")
+    else:
+        if config.kube_context:
+            raise ConfigError("--kube-context: given with --target embedded; add --target kube to test that cluster")
+        if config.kubeconfig is not None:
+            raise ConfigError("--kubeconfig: given with --target embedded; add --target kube and --kube-context")

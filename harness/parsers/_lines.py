@@ -1,0 +1,38 @@
+"""Helpers shared by the parsers: ParseError messages that quote the offending input.
+
+A parse failure must be diagnosable from the report alone, so every message names the line number (1-based) and
+the line itself, shortened to one line of bounded length.
+"""
+
+from __future__ import annotations
+
+from harness.errors import ParseError
+
+_MAX_EXCERPT = 160
+
+
+def excerpt(line: str) -> str:
+    """``line`` as a short one-line excerpt: control characters made visible, long lines cut with an ellipsis."""
+    shown = line.rstrip("\r\n").replace("\r", "\\r").replace("\n", "\\n").replace("\t", "\\t")
+    if len(shown) > _MAX_EXCERPT:
+        shown = shown[: _MAX_EXCERPT - 3] + "..."
+    return shown
+
+
+def parse_error(tool: str, message: str, line_no: int | None = None, line: str | None = None) -> ParseError:
+    """A :class:`ParseError` saying ``tool: message`` plus ``at line N: <excerpt>`` when the line is known."""
+    where = ""
+    if line_no is not None:
+        where = f" at line {line_no}: {excerpt(line or '')!r}"
+    elif line is not None:
+        where = f" near: {excerpt(line)!r}"
+    return ParseError(f"{tool}: {message}{where}")
+
+
+def line_at(text: str, offset: int) -> tuple[int, str]:
+    """The 1-based line number and the text of the line containing character ``offset`` of ``text``."""
+    offset = max(0, min(offset, len(text)))
+    line_no = text.count("\n", 0, offset) + 1
+    start = text.rfind("\n", 0, offset) + 1
+    end = text.find("\n", offset)
+    return line_no, text[start : end if end != -1 else len(text)]

@@ -1,0 +1,1 @@
+"""Runners: execute a rendered workload on the target and hand back what it printed (DESIGN.md section 3)."""

@@ -1,0 +1,481 @@
+"""Thresholds, profiles and checks: the values the evaluation works on (DESIGN.md sections 1 and 6).
+
+A :class:`Threshold` is a bar for one metric of one workload, selected by labels, with the **source** of its number.
+A :class:`Profile` holds the thresholds of one hardware class and the capability conditions under which it applies.
+A :class:`Check` is one threshold evaluated on measurements. Everything here is an immutable value: the loader
+builds them from YAML, :mod:`harness.thresholds.evaluate` turns measurements into checks, reports serialise them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from harness.measurement import Measurement
+
+__all__ = [
+    "WORKLOADS",
+    "Accelerator",
+    "Aggregate",
+    "Check",
+    "Comparison",
+    "LabelSelector",
+    "Match",
+    "Profile",
+    "RuleKind",
+    "Severity",
+    "Status",
+    "Threshold",
+    "format_labels",
+    "format_value",
+]
+
+#: The catalog's workload names. A profile naming any other workload is a typo that would silently never be
+#: evaluated, so the loader rejects it; add the name here when a workload joins the catalog.
+WORKLOADS: frozenset[str] = frozenset(
+    {
+        "nccl-allreduce",
+        "cuda-gemm",
+        "cuda-membw",
+        "cuda-pcie",
+        "perftest-ib",
+        "fio",
+        "model-share",
+        "s3-model-store",
+        "inference-server",
+        "tpu-jax",
+        "pod-startup",
+        "dcgm-metrics",
+    }
+)
+
+
+class Comparison(StrEnum):
+    """How an observed value must relate to the bar. The sense also gives a regression rule its direction."""
+
+    GE = ">="
+    LE = "<="
+    GT = ">"
+    LT = "<"
+    EQ = "=="
+
+    @property
+    def higher_is_better(self) -> bool | None:
+        """True for ``>=``/``>``, False for ``<=``/``<``, None for ``==`` (which has no "worse" direction)."""
+        if self in (Comparison.GE, Comparison.GT):
+            return True
+        if self in (Comparison.LE, Comparison.LT):
+            return False
+        return None
+
+    def holds(self, observed: float, bar: float) -> bool:
+        """Whether ``observed <cmp> bar``. ``==`` uses a relative tolerance of 1e-9: values come through unit
+        conversion, and 1 GiB/s converted to MiB/s must still equal 1024 MiB/s."""
+        match self:
+            case Comparison.GE:
+                return observed >= bar
+            case Comparison.LE:
+                return observed <= bar
+            case Comparison.GT:
+                return observed > bar
+            case Comparison.LT:
+                return observed < bar
+            case Comparison.EQ:
+                return abs(observed - bar) <= 1e-9 * max(abs(observed), abs(bar)) or observed == bar
+
+
+class Severity(StrEnum):
+    """``fail`` makes a violated check fail the test; ``warn`` only flags it in reports."""
+
+    FAIL = "fail"
+    WARN = "warn"
+
+
+class Aggregate(StrEnum):
+    """Which value is judged when several measurements match one threshold.
+
+    ``min``/``max``/``mean`` reduce them to one check (``min`` is the strict choice for a ``>=`` bar: the worst
+    GPU decides); ``each`` judges every matching measurement on its own, one check each (per node, per GPU, per
+    NIC), so a report can name the one bad node.
+    """
+
+    MIN = "min"
+    MAX = "max"
+    MEAN = "mean"
+    EACH = "each"
+
+
+class RuleKind(StrEnum):
+    """The three rule kinds of DESIGN.md section 6."""
+
+    ABSOLUTE = "absolute"  # observed <cmp> value unit
+    REGRESSION = "regression"  # no worse than the baseline run's measurement by more than regression_pct %
+    PRESENCE = "presence"  # at least one matching measurement exists, any value
+
+
+class Status(StrEnum):
+    """The outcome of one check. ``no-data`` (nothing matched) counts as a failure for either severity."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    WARNED = "warned"
+    NO_DATA = "no-data"
+
+
+class Accelerator(StrEnum):
+    """The accelerator family a profile applies to (capability fact ``accelerator``)."""
+
+    NONE = "none"
+    NVIDIA = "nvidia"
+    TPU = "tpu"
+
+
+def format_value(value: float) -> str:
+    """A number as reports show it: up to 6 significant digits, no trailing zeros (``452.1``, ``1.71799e+10``)."""
+    return f"{value:.6g}"
+
+
+def format_labels(labels: Mapping[str, str]) -> str:
+    """``{k=v, k=v}`` sorted by key, or the empty string for no labels."""
+    if not labels:
+        return ""
+    return "{" + ", ".join(f"{k}={v}" for k, v in sorted(labels.items())) + "}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LabelSelector:
+    """Which measurements of a metric a threshold looks at, by their labels.
+
+    YAML forms, per label key (all keys must match; labels the selector does not name are ignored)::
+
+        labels:
+          op: all_reduce                          # exactly this value (numbers are compared as their text)
+          size: ["8589934592", "17179869184"]     # any of these values
+          dtype: {in: [bf16, fp16]}               # the same, spelled out
+          node: "*"                               # the label must be present, any value
+
+    Nothing richer (no regexes, no numeric ranges): a selector should read as a table lookup, and anything
+    cleverer belongs in the parser, which can add a label such as ``placement=intra-node``.
+    """
+
+    equals: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    present: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        overlap = set(self.equals) & self.present
+        if overlap:
+            raise ValueError(f"label selector names {sorted(overlap)} both as a value and as '*'")
+        if any(not values for values in self.equals.values()):
+            raise ValueError("label selector has a key with an empty list of values")
+
+    @classmethod
+    def parse(cls, spec: Mapping[str, Any] | None) -> LabelSelector:
+        """A selector from its YAML form (see the class docstring); raises ValueError naming the bad key."""
+        equals: dict[str, frozenset[str]] = {}
+        present: set[str] = set()
+        for key, raw in (spec or {}).items():
+            if not isinstance(key, str) or not key:
+                raise ValueError(f"label key {key!r} must be a non-empty string")
+            values = raw
+            if isinstance(raw, Mapping):
+                if set(raw) != {"in"}:
+                    raise ValueError(f"{key}: the mapping form is {{in: [values]}}, got keys {sorted(map(str, raw))}")
+                values = raw["in"]
+                if not isinstance(values, list):
+                    raise ValueError(f"{key}.in: expected a list of values, got {type(values).__name__}")
+            if isinstance(values, list):
+                if not values:
+                    raise ValueError(f"{key}: empty list of values matches nothing")
+                equals[key] = frozenset(_label_text(key, v) for v in values)
+            elif values == "*":
+                present.add(key)
+            else:
+                equals[key] = frozenset({_label_text(key, values)})
+        return cls(equals=equals, present=frozenset(present))
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        for key, values in self.equals.items():
+            if labels.get(key) not in values:
+                return False
+        return all(key in labels for key in self.present)
+
+    def __bool__(self) -> bool:
+        return bool(self.equals or self.present)
+
+    def __str__(self) -> str:
+        parts = []
+        for key in sorted([*self.equals, *self.present]):
+            if key in self.present:
+                parts.append(f"{key}=*")
+            else:
+                values = sorted(self.equals[key])
+                parts.append(f"{key}={values[0]}" if len(values) == 1 else f"{key} in [{', '.join(values)}]")
+        return "{" + ", ".join(parts) + "}" if parts else ""
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {k: "*" for k in sorted(self.present)}
+        for key, values in sorted(self.equals.items()):
+            out[key] = next(iter(values)) if len(values) == 1 else sorted(values)
+        return out
+
+
+def _label_text(key: str, value: object) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError(f"{key}: label values are strings or numbers, got {type(value).__name__}")
+    return str(value)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Threshold:
+    """A bar for one metric of one workload.
+
+    Exactly one rule kind (:attr:`kind`):
+
+    - ``absolute``: ``comparison``, ``value`` and ``unit`` are set; the observed value (converted to ``unit``)
+      must satisfy ``observed <comparison> value``.
+    - ``regression``: ``comparison`` and ``regression_pct`` are set (``unit`` optional, for display): the
+      observed value may be worse than the baseline run's measurement with the same metric and labels by at
+      most ``regression_pct`` percent. "Worse" is lower for ``>=``/``>`` and higher for ``<=``/``<``.
+    - ``presence``: none of those are set; at least one measurement must match (any value).
+
+    ``source`` is required: a number nobody can trace is a number nobody can argue with or fix.
+    """
+
+    id: str
+    workload: str
+    metric: str
+    source: str
+    labels: LabelSelector = field(default_factory=LabelSelector)
+    kind: RuleKind = RuleKind.ABSOLUTE
+    comparison: Comparison | None = None
+    value: float | None = None
+    unit: str | None = None
+    regression_pct: float | None = None
+    severity: Severity = Severity.FAIL
+    aggregate: Aggregate = Aggregate.MIN
+    description: str = ""
+    hint: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("id", "workload", "metric", "source"):
+            if not str(getattr(self, name)).strip():
+                raise ValueError(f"threshold {self.id or '?'}: {name} must not be empty")
+        match self.kind:
+            case RuleKind.ABSOLUTE:
+                if self.comparison is None or self.value is None or self.unit is None:
+                    raise ValueError(f"threshold {self.id}: an absolute rule needs comparison, value and unit")
+                if self.regression_pct is not None:
+                    raise ValueError(f"threshold {self.id}: an absolute rule takes no regression_pct")
+            case RuleKind.REGRESSION:
+                if self.comparison is None or self.regression_pct is None:
+                    raise ValueError(f"threshold {self.id}: a regression rule needs comparison and regression_pct")
+                if self.comparison.higher_is_better is None:
+                    raise ValueError(f"threshold {self.id}: a regression rule needs a direction, not '=='")
+                if self.value is not None:
+                    raise ValueError(f"threshold {self.id}: a regression rule takes no value (the baseline is it)")
+                if self.regression_pct < 0:
+                    raise ValueError(f"threshold {self.id}: regression_pct must be >= 0")
+            case RuleKind.PRESENCE:
+                if any(x is not None for x in (self.comparison, self.value, self.unit, self.regression_pct)):
+                    raise ValueError(f"threshold {self.id}: a presence rule takes no comparison/value/unit")
+
+    @property
+    def bar_text(self) -> str:
+        """The bar as reports print it: ``>= 460 GB/s``, ``<= 5% worse than baseline``, ``present``."""
+        match self.kind:
+            case RuleKind.ABSOLUTE:
+                return f"{self.comparison} {format_value(self.value or 0.0)} {self.unit}"
+            case RuleKind.REGRESSION:
+                return f"{self.comparison} baseline - {format_value(self.regression_pct or 0.0)}%"
+            case _:
+                return "present"
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "workload": self.workload, "metric": self.metric,
+                               "labels": self.labels.to_dict(), "kind": str(self.kind)}
+        for name in ("comparison", "value", "unit", "regression_pct"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = str(value) if isinstance(value, StrEnum) else value
+        out.update(severity=str(self.severity), aggregate=str(self.aggregate), source=self.source,
+                   description=self.description, hint=self.hint)
+        return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Match:
+    """Capability conditions under which a profile applies; every condition set must hold.
+
+    The facts come from capabilities discovery, a flat mapping with these keys (absent keys never match a set
+    condition): ``accelerator`` (``none``/``nvidia``/``tpu``), ``gpu_product`` (the GFD label
+    ``nvidia.com/gpu.product``, e.g. ``NVIDIA-H100-80GB-HBM3``), ``gpu_count_per_node`` (GPUs on a GPU node),
+    ``rdma`` (RDMA resources advertised), ``embedded`` (the target is the built-in one), ``tpu_accelerator``
+    (GKE's ``cloud.google.com/gke-tpu-accelerator``, e.g. ``tpu-v5-lite-podslice``). Regexes use ``re.search``.
+    """
+
+    accelerator: Accelerator | None = None
+    gpu_product_regex: str | None = None
+    gpu_count_per_node: int | None = None
+    rdma: bool | None = None
+    embedded: bool | None = None
+    tpu_accelerator_regex: str | None = None
+
+    FIELDS = ("accelerator", "gpu_product_regex", "gpu_count_per_node", "rdma", "embedded", "tpu_accelerator_regex")
+
+    @property
+    def specificity(self) -> int:
+        """How many conditions are set: among matching profiles the most specific one wins."""
+        return sum(getattr(self, name) is not None for name in self.FIELDS)
+
+    def mismatches(self, facts: Mapping[str, Any]) -> list[str]:
+        """Why these facts do not satisfy the conditions, one phrase per failed condition (empty: they do)."""
+        out: list[str] = []
+        if self.accelerator is not None and str(facts.get("accelerator", "")) != self.accelerator:
+            out.append(f"accelerator: want {self.accelerator}, have {facts.get('accelerator', 'unknown')}")
+        if self.gpu_product_regex is not None and not re.search(self.gpu_product_regex,
+                                                                str(facts.get("gpu_product") or "")):
+            out.append(f"gpu_product {facts.get('gpu_product') or 'unknown'} does not match /{self.gpu_product_regex}/")
+        if self.gpu_count_per_node is not None and facts.get("gpu_count_per_node") != self.gpu_count_per_node:
+            out.append(f"gpu_count_per_node: want {self.gpu_count_per_node}, "
+                       f"have {facts.get('gpu_count_per_node', 'unknown')}")
+        for name in ("rdma", "embedded"):
+            want = getattr(self, name)
+            if want is not None and facts.get(name) is not want:
+                out.append(f"{name}: want {str(want).lower()}, have {str(facts.get(name, 'unknown')).lower()}")
+        if self.tpu_accelerator_regex is not None and not re.search(self.tpu_accelerator_regex,
+                                                                    str(facts.get("tpu_accelerator") or "")):
+            out.append(f"tpu_accelerator {facts.get('tpu_accelerator') or 'unknown'} does not match "
+                       f"/{self.tpu_accelerator_regex}/")
+        return out
+
+    def describe(self, facts: Mapping[str, Any]) -> str:
+        """What about the facts made this match, for the "matched <profile>: ..." line."""
+        parts: list[str] = []
+        if self.gpu_product_regex is not None or self.gpu_count_per_node is not None:
+            parts.append(f"{facts.get('gpu_count_per_node', '?')}x {facts.get('gpu_product', '?')} per node")
+        elif self.accelerator is not None and self.tpu_accelerator_regex is None:
+            parts.append(f"accelerator {self.accelerator}")
+        if self.tpu_accelerator_regex is not None:
+            parts.append(f"TPU {facts.get('tpu_accelerator', '?')}")
+        if self.rdma is not None:
+            parts.append("RDMA present" if self.rdma else "no RDMA")
+        if self.embedded is not None:
+            parts.append("embedded target" if self.embedded else "external cluster")
+        return ", ".join(parts) or "no conditions"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Profile:
+    """The thresholds for one hardware class, grouped by workload, after ``extends`` has been resolved.
+
+    ``match`` is None for profiles that are only ever chosen explicitly (bases meant to be extended).
+    ``extends`` records the parent's name for reports; the parent's thresholds are already merged in
+    (the child's override the parent's by id).
+    """
+
+    name: str
+    description: str
+    thresholds: Mapping[str, tuple[Threshold, ...]]
+    match: Match | None = None
+    extends: str | None = None
+    path: str | None = None
+
+    def thresholds_for(self, workload: str) -> tuple[Threshold, ...]:
+        return self.thresholds.get(workload, ())
+
+    def all_thresholds(self) -> list[Threshold]:
+        return [t for group in self.thresholds.values() for t in group]
+
+    def evaluate(self, workload: str, measurements: Sequence[Measurement], *,
+                 baseline: Mapping[str, Sequence[Measurement]] | None = None) -> list[Check]:
+        """Shortcut for :func:`harness.thresholds.evaluate.evaluate` on this profile."""
+        from harness.thresholds.evaluate import evaluate
+
+        return evaluate(self, workload, measurements, baseline=baseline)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Check:
+    """One threshold evaluated on measurements.
+
+    ``observed`` is in ``unit`` (the threshold's unit; for presence checks None). ``bar`` is the number the
+    observed value was compared with: the threshold's value, or for a regression rule the limit derived from
+    ``baseline_value``. ``labels`` are the judged measurement's labels (for ``mean`` the labels all matched
+    measurements share). ``emulated`` is True when any judged measurement came from emulated hardware, so reports
+    can label the check. ``detail`` says why a check has no data when that is not simply "nothing matched".
+    The message is built on demand: evaluation may create 100,000 checks, and most are never printed.
+    """
+
+    threshold_id: str
+    workload: str
+    metric: str
+    kind: RuleKind
+    status: Status
+    severity: Severity
+    source: str
+    selector: LabelSelector
+    observed: float | None = None
+    unit: str | None = None
+    comparison: Comparison | None = None
+    bar: float | None = None
+    baseline_value: float | None = None
+    regression_pct: float | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    matched: int = 0
+    emulated: bool = False
+    description: str = ""
+    hint: str = ""
+    detail: str = ""
+
+    @property
+    def counts_as_failure(self) -> bool:
+        """Failed checks and checks without data fail a test; warnings do not."""
+        return self.status in (Status.FAILED, Status.NO_DATA)
+
+    @property
+    def bar_text(self) -> str:
+        if self.kind is RuleKind.PRESENCE:
+            return "present"
+        if self.bar is None:
+            return f"{self.comparison} baseline - {format_value(self.regression_pct or 0.0)}%"
+        text = f"{self.comparison} {format_value(self.bar)} {self.unit}"
+        if self.kind is RuleKind.REGRESSION and self.baseline_value is not None:
+            text += f" (baseline {format_value(self.baseline_value)} {self.unit} - {format_value(self.regression_pct or 0.0)}%)"
+        return text
+
+    @property
+    def message(self) -> str:
+        """One line: ``<id>: <metric>{labels} = <observed> <unit>, bar <bar> (source: ...)[; hint: ...]``."""
+        if self.status is Status.NO_DATA:
+            text = f"{self.threshold_id}: no data for {self.metric}{self.selector}"
+            return text + (f" ({self.detail})" if self.detail else "")
+        if self.kind is RuleKind.PRESENCE:
+            return (f"{self.threshold_id}: {self.metric}{self.selector} present "
+                    f"({self.matched} measurement{'s' if self.matched != 1 else ''})")
+        emulated = " [emulated]" if self.emulated else ""
+        text = (f"{self.threshold_id}: {self.metric}{format_labels(self.labels)} = "
+                f"{format_value(self.observed or 0.0)} {self.unit}{emulated}, bar {self.bar_text} "
+                f"(source: {self.source})")
+        if self.hint and self.status is not Status.PASSED:
+            text += f"; hint: {self.hint}"
+        return text
+
+    def __str__(self) -> str:
+        return f"[{self.status}] {self.message}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The check as results.jsonl stores it (enums as their strings)."""
+        return {
+            "threshold_id": self.threshold_id, "workload": self.workload, "metric": self.metric,
+            "kind": str(self.kind), "status": str(self.status), "severity": str(self.severity),
+            "observed": self.observed, "unit": self.unit,
+            "comparison": str(self.comparison) if self.comparison is not None else None,
+            "bar": self.bar, "baseline_value": self.baseline_value, "regression_pct": self.regression_pct,
+            "selector": self.selector.to_dict(), "labels": dict(self.labels), "matched": self.matched,
+            "emulated": self.emulated, "source": self.source, "description": self.description,
+            "hint": self.hint, "detail": self.detail, "message": self.message,
+        }
