@@ -50,7 +50,11 @@ def job_body(name: str) -> dict[str, Any]:
 
 
 def _complete(job: client.V1Job) -> bool:
-    return any(c.type == "Complete" and c.status == "True" for c in (job.status.conditions or []))
+    conditions = job.status.conditions or [] if job.status else []
+    failed = next((c for c in conditions if c.type == "Failed" and c.status == "True"), None)
+    if failed is not None:
+        raise AssertionError(f"job {job.metadata.name} failed: {failed.reason}: {failed.message}")
+    return any(c.type == "Complete" and c.status == "True" for c in conditions)
 
 
 class JobRunner:
@@ -105,11 +109,19 @@ class PodMilestones:
 
     def __init__(self, core: client.CoreV1Api, namespace: str, rv: str) -> None:
         self.seen: dict[str, dict[str, float]] = {}
+        self._stopping = threading.Event()
         self._watcher = watch.Watch()
         self._thread = threading.Thread(target=self._run, args=(core, namespace, rv), daemon=True)
         self._thread.start()
 
     def _run(self, core: client.CoreV1Api, namespace: str, rv: str) -> None:
+        try:
+            self._follow(core, namespace, rv)
+        except Exception:
+            if not self._stopping.is_set():  # the stream is cut when the server stops; only earlier is an error
+                raise
+
+    def _follow(self, core: client.CoreV1Api, namespace: str, rv: str) -> None:
         for event in self._watcher.stream(
             core.list_namespaced_pod, namespace, resource_version=rv, timeout_seconds=600
         ):
@@ -129,8 +141,9 @@ class PodMilestones:
                 marks.setdefault("pod_deleted", now)
 
     def stop(self) -> None:
+        self._stopping.set()
         self._watcher.stop()
-        self._thread.join(timeout=5)
+        self._thread.join(timeout=1)  # blocked on the stream until an event or the server stops: daemon
 
 
 def test_trivial_job_end_to_end(benchmark, start_server: Callable[..., ServerProcess]) -> None:

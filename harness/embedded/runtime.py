@@ -550,8 +550,7 @@ class ProcessRuntime:
         created: list[Path] = []
         try:
             if self.limits == "cgroup-v2":
-                d = self._bases["unified"] / leaf
-                d.mkdir()
+                d = self._mkdir_leaf("unified", leaf)
                 created.append(d)
                 cg = _Cgroups(kind="cgroup-v2", dirs=(d,), memory_dir=d)
                 if launch.memory_limit_bytes is not None:
@@ -563,8 +562,7 @@ class ProcessRuntime:
                 if launch.cpu_limit_millis is not None and (d / "cpu.max").exists():
                     _write(d / "cpu.max", f"{self._quota(launch.cpu_limit_millis)} {CFS_PERIOD_US}")
                 return cg
-            mem = self._bases["memory"] / leaf
-            mem.mkdir()
+            mem = self._mkdir_leaf("memory", leaf)
             created.append(mem)
             dirs = [mem]
             if launch.memory_limit_bytes is not None:
@@ -572,8 +570,7 @@ class ProcessRuntime:
                 with contextlib.suppress(OSError):  # optional: only present with swap accounting
                     _write(mem / "memory.memsw.limit_in_bytes", str(launch.memory_limit_bytes))
             if "cpu" in self._bases:
-                cpu = self._bases["cpu"] / leaf
-                cpu.mkdir()
+                cpu = self._mkdir_leaf("cpu", leaf)
                 created.append(cpu)
                 dirs.append(cpu)
                 if launch.cpu_limit_millis is not None:
@@ -585,6 +582,27 @@ class ProcessRuntime:
                 with contextlib.suppress(OSError):
                     d.rmdir()
             raise
+
+    def _mkdir_leaf(self, key: str, leaf: str) -> Path:
+        """Create ``<base>/<leaf>``. The ``aibench`` base is shared by every runtime of this host in the same cgroup
+        (other embedded clusters, other processes), and :meth:`close` of one of them removes it whenever it is
+        empty at that moment: re-create it (with v2 controller delegation) and retry instead of failing the
+        container with ENOENT. Once a leaf exists the base is not empty, so another close() cannot remove it."""
+        base = self._bases[key]
+        for attempt in range(3):
+            try:
+                (base / leaf).mkdir()
+                return base / leaf
+            except FileNotFoundError:
+                if attempt == 2:
+                    raise
+                base.mkdir(exist_ok=True)
+                if key == "unified":
+                    delegated = (base.parent / "cgroup.subtree_control").read_text().split()
+                    for ctl in ("memory", "cpu"):
+                        if ctl in delegated:
+                            _write(base / "cgroup.subtree_control", f"+{ctl}")
+        raise AssertionError("unreachable")
 
     @staticmethod
     def _quota(millis: int) -> int:

@@ -7,7 +7,7 @@ Why a parser of our own: fio's JSON changed across versions and is not always st
 - **Sizes.** fio 2.x ``io_bytes`` is in KiB (despite its name); fio 3.x has ``io_bytes`` in bytes plus ``io_kbytes``.
   The presence of ``io_kbytes`` tells the two apart. ``bw`` is KiB/s in every version; newer fio adds ``bw_bytes``
   (B/s), which is used when present because it is not rounded to whole KiB/s.
-- **Duplicate keys.** fio writes the same key twice (``"0.00"`` ×3 in every percentile object for unused
+- **Duplicate keys.** fio writes the same key twice (``"0.00"`` three times in every percentile object for unused
   ``percentile_list`` slots; ``filename`` twice in ``global options``). Duplicates are resolved **last one wins**,
   consistently (that is also how fio applies a repeated option), and the ``"0.00"`` placeholders are dropped.
 - **Preamble and trailers.** fio may print warnings before the JSON (``fio: ...``) and, with ``--status-interval``,
@@ -228,10 +228,7 @@ def _direction(job: Mapping[str, Any], name: Direction, where: str) -> FioDirect
         io_bytes = int(_number(obj, "io_bytes", here))
     else:  # fio 2.x: io_bytes is KiB
         io_bytes = int(_number(obj, "io_bytes", here, 0) * 1024)
-    if "bw_bytes" in obj:
-        bw = _number(obj, "bw_bytes", here)
-    else:
-        bw = _number(obj, "bw", here) * 1024.0
+    bw = _number(obj, "bw_bytes", here) if "bw_bytes" in obj else _number(obj, "bw", here) * 1024.0
     total = obj.get("total_ios")
     return FioDirection(
         direction=name,
@@ -264,20 +261,28 @@ def parse_fio(text: str) -> FioResult:
         job_options = _options(raw.get("job options"))
         directions = tuple(d for name in DIRECTIONS if (d := _direction(raw, name, where)) is not None)
         if not directions:
-            raise parse_error(_TOOL, f"{where} ({raw['jobname']}) has no read/write/trim section", None,
-                              json.dumps(raw)[:200])
-        jobs.append(FioJob(
-            name=raw["jobname"],
-            groupid=int(raw.get("groupid", 0)),
-            error=int(raw.get("error", 0)),
-            job_options=job_options,
-            options={**global_options, **job_options},
-            directions=tuple(d for d in directions if d.did_io) or directions[:0],
-        ))
+            raise parse_error(
+                _TOOL, f"{where} ({raw['jobname']}) has no read/write/trim section", None, json.dumps(raw)[:200]
+            )
+        jobs.append(
+            FioJob(
+                name=raw["jobname"],
+                groupid=int(raw.get("groupid", 0)),
+                error=int(raw.get("error", 0)),
+                job_options=job_options,
+                options={**global_options, **job_options},
+                directions=tuple(d for d in directions if d.did_io),
+            )
+        )
     disks = tuple(
-        DiskUtil(name=str(d.get("name", "")), util_percent=float(d.get("util", 0.0)),
-                 read_ios=int(d.get("read_ios", 0)), write_ios=int(d.get("write_ios", 0)))
-        for d in data.get("disk_util") or [] if isinstance(d, dict)
+        DiskUtil(
+            name=str(d.get("name", "")),
+            util_percent=float(d.get("util", 0.0)),
+            read_ios=int(d.get("read_ios", 0)),
+            write_ios=int(d.get("write_ios", 0)),
+        )
+        for d in data.get("disk_util") or []
+        if isinstance(d, dict)
     )
     timestamp = data.get("timestamp")
     return FioResult(
@@ -308,9 +313,16 @@ def fio_measurements(result: FioResult, *, extra_labels: Mapping[str, str] | Non
                 for stat, value in (("mean", d.clat.mean_us), ("min", d.clat.min_us), ("max", d.clat.max_us)):
                     out.append(Measurement(metric="clat", value=value, unit="us", labels={**labels, "stat": stat}))
                 for q, value in d.clat.percentiles_us.items():
-                    out.append(Measurement(metric="clat", value=value, unit="us",
-                                           labels={**labels, "stat": "percentile", "percentile": q}))
+                    out.append(
+                        Measurement(
+                            metric="clat",
+                            value=value,
+                            unit="us",
+                            labels={**labels, "stat": "percentile", "percentile": q},
+                        )
+                    )
     for disk in result.disk_util:
-        out.append(Measurement(metric="disk_util", value=disk.util_percent, unit="%",
-                               labels={**extra, "device": disk.name}))
+        out.append(
+            Measurement(metric="disk_util", value=disk.util_percent, unit="%", labels={**extra, "device": disk.name})
+        )
     return out

@@ -129,8 +129,12 @@ def parse_sentinel(text: str) -> SentinelResult:
         raise parse_error(_TOOL, "the block must hold a JSON object", begin + 1, content[0] if content else "")
     unknown = set(data) - _TOP_KEYS
     if unknown:
-        raise parse_error(_TOOL, f"unknown top-level keys {sorted(unknown)} (allowed: {sorted(_TOP_KEYS)})", begin + 1,
-                          content[0] if content else "")
+        raise parse_error(
+            _TOOL,
+            f"unknown top-level keys {sorted(unknown)} (allowed: {sorted(_TOP_KEYS)})",
+            begin + 1,
+            content[0] if content else "",
+        )
     items = data.get("measurements")
     if not isinstance(items, list):
         raise parse_error(_TOOL, "'measurements' must be a list", begin + 1, content[0] if content else "")

@@ -357,6 +357,8 @@ class Match:
         parts: list[str] = []
         if self.gpu_product_regex is not None or self.gpu_count_per_node is not None:
             parts.append(f"{facts.get('gpu_count_per_node', '?')}x {facts.get('gpu_product', '?')} per node")
+        elif self.accelerator is Accelerator.NONE:
+            parts.append("no accelerators")
         elif self.accelerator is not None and self.tpu_accelerator_regex is None:
             parts.append(f"accelerator {self.accelerator}")
         if self.tpu_accelerator_regex is not None:

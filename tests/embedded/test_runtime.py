@@ -313,6 +313,20 @@ def test_cgroups_are_removed_after_exit(runtime: ProcessRuntime, tmp_path: Path)
     assert not any(d.exists() for d in dirs)
 
 
+def test_container_starts_after_another_runtime_removed_the_shared_cgroup_base(tmp_path: Path) -> None:
+    """Runtimes of one host share the ``aibench`` cgroup parent; one closing must not break another's next start."""
+    first, second = ProcessRuntime(), ProcessRuntime()
+    if first.limits not in ("cgroup-v1", "cgroup-v2"):
+        pytest.skip(f"needs a writable cgroup memory controller: runtime probed limits={first.limits!r}")
+    try:
+        first.close()  # removes the (empty) shared base directories
+        result = second.start(_launch(tmp_path, "true")).wait(5)
+        assert result is not None
+        assert (result.exit_code, result.reason) == (0, "Completed"), result.message
+    finally:
+        second.close()
+
+
 def test_rlimit_fallback_limits_address_space(tmp_path: Path) -> None:
     rt = ProcessRuntime(limits="rlimit")
     assert "RLIMIT_AS" in rt.describe()["memory"]

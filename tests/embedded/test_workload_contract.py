@@ -103,7 +103,8 @@ def test_downward_api_configmap_secret_env_and_volumes(api: client.ApiClient, ns
     core.create_namespaced_pod(ns, pod)
     eventually(lambda: core.read_namespaced_pod("env", ns).status.phase in ("Succeeded", "Failed"), what="pod end")
     out = core.read_namespaced_pod_log("env", ns)
-    assert core.read_namespaced_pod("env", ns).status.phase == "Succeeded", out
+    final = core.read_namespaced_pod("env", ns)
+    assert final.status.phase == "Succeeded", (out, final.status.container_statuses)
     assert out.splitlines() == [f"env {ns} fast s3cret 500", "threads=4", "s3cret", "hi"]
 
 

@@ -1,0 +1,1 @@
+"""Run records and everything rendered from them (DESIGN.md section 7)."""

@@ -1,0 +1,110 @@
+"""The run record on disk: ``run.json`` and one ``results.jsonl`` line per test (DESIGN.md section 7).
+
+Results are appended as each test ends, so an interrupted run still leaves every finished result readable, and
+every report can be rebuilt offline from the directory alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from harness.measurement import Measurement
+from harness.redact import redact
+
+RESULTS = "results.jsonl"
+RUN_INFO = "run.json"
+
+
+class Status(StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"
+    ERROR = "error"
+    SKIPPED = "skipped"
+
+
+class FailureKind(StrEnum):
+    """Why a test did not pass: measured and below the bar, or could not measure (and why)."""
+
+    THRESHOLD = "threshold"
+    WORKLOAD = "workload"
+    TIMEOUT = "timeout"
+    PARSE = "parse"
+    NO_DATA = "no-data"
+    CONFORMANCE = "conformance"
+    TARGET = "target"
+    HARNESS = "harness"
+
+
+@dataclass(slots=True, kw_only=True)
+class TestRecord:
+    """What a test recorded while it ran; the plugin adds status and duration when it ends."""
+
+    workload: str = ""
+    params: dict[str, str] = field(default_factory=dict)
+    measurements: list[Measurement] = field(default_factory=list)
+    checks: list[Any] = field(default_factory=list)  # harness.thresholds Check objects (with to_dict())
+    artifacts: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, *, workload: str | None = None, params: Mapping[str, Any] | None = None,
+            measurements: Sequence[Measurement] = (), checks: Sequence[Any] = ()) -> None:
+        if workload:
+            self.workload = workload
+        if params:
+            self.params.update({k: str(v) for k, v in params.items()})
+        self.measurements.extend(measurements)
+        self.checks.extend(checks)
+
+    @property
+    def emulated(self) -> bool:
+        return any(m.emulated for m in self.measurements)
+
+
+class RunRecord:
+    """Writer of one ``reports/<run-id>/`` directory; thread-safe appends."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.dir = run_dir
+        self.dir.mkdir(parents=True, exist_ok=True)
+        (self.dir / "artifacts").mkdir(exist_ok=True)
+        self._lock = threading.Lock()
+
+    def write_info(self, info: Mapping[str, Any]) -> None:
+        _atomic_write(self.dir / RUN_INFO, json.dumps(redact(dict(info)), indent=2, sort_keys=True, default=str))
+
+    def read_info(self) -> dict[str, Any]:
+        path = self.dir / RUN_INFO
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def add_result(self, result: Mapping[str, Any]) -> None:
+        line = json.dumps(redact(dict(result)), sort_keys=True, default=str)
+        with self._lock, open(self.dir / RESULTS, "a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+
+    def results(self) -> list[dict[str, Any]]:
+        path = self.dir / RESULTS
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+    def point_latest(self) -> None:
+        """``reports/latest`` -> this run (a relative symlink, replaced atomically)."""
+        link = self.dir.parent / "latest"
+        tmp = self.dir.parent / f".latest-{os.getpid()}"
+        if tmp.is_symlink() or tmp.exists():
+            tmp.unlink()
+        tmp.symlink_to(self.dir.name)
+        os.replace(tmp, link)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)

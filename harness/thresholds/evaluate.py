@@ -1,0 +1,308 @@
+"""Evaluate a profile's thresholds for one workload on its measurements (DESIGN.md section 6).
+
+Speed matters because a fleet run can produce one measurement per node x GPU x size: measurements are indexed by
+metric once, and within a metric by label value on first use, so a threshold only looks at the measurements its
+selector can match. 100,000 measurements x 200 thresholds evaluate in well under a second
+(``benchmarks/test_thresholds_bench.py``).
+
+Decisions (also in the package docstring):
+
+- A bar and a measurement whose units cannot be compared (ms vs GB/s) is a configuration error, raised as
+  :class:`ConfigError` naming the threshold and both units, never a failed check: the profile is wrong, not the
+  hardware.
+- Nothing matched -> one ``no-data`` check, which counts as a failure for either severity.
+- Regression rules are not evaluated at all when no baseline is given (the run was not asked to compare); when a
+  baseline is given but lacks the measurement, the check is ``no-data`` with a detail saying so.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+
+from harness.errors import ConfigError
+from harness.measurement import Measurement
+from harness.thresholds.model import (
+    Aggregate,
+    Check,
+    LabelSelector,
+    Profile,
+    RuleKind,
+    Severity,
+    Status,
+    Threshold,
+)
+from harness.units import UnitMismatch, convert
+
+__all__ = ["MeasurementIndex", "evaluate", "evaluate_thresholds"]
+
+log = logging.getLogger(__name__)
+
+
+class _MetricBucket:
+    """The measurements of one metric, with per-label-key postings built on first use."""
+
+    __slots__ = ("_by_key", "_exact", "items")
+
+    def __init__(self) -> None:
+        self.items: list[Measurement] = []
+        self._by_key: dict[str, dict[str, list[int]]] = {}
+        self._exact: dict[frozenset[tuple[str, str]], Measurement] | None = None
+
+    def _postings(self, key: str) -> dict[str, list[int]]:
+        postings = self._by_key.get(key)
+        if postings is None:
+            postings = {}
+            for i, m in enumerate(self.items):
+                value = m.labels.get(key)
+                if value is not None:
+                    postings.setdefault(value, []).append(i)
+            self._by_key[key] = postings
+        return postings
+
+    def select(self, selector: LabelSelector) -> list[Measurement]:
+        if not selector:
+            return self.items
+        best: list[int] | None = None
+        for key, values in selector.equals.items():
+            postings = self._postings(key)
+            if len(values) == 1:
+                candidate = postings.get(next(iter(values)), [])
+            else:
+                candidate = sorted(i for v in values for i in postings.get(v, ()))
+            if not candidate:
+                return []
+            if best is None or len(candidate) < len(best):
+                best = candidate
+        if best is None:  # only "*" keys
+            postings = self._postings(next(iter(selector.present)))
+            best = sorted(i for ids in postings.values() for i in ids)
+        items = self.items
+        return [items[i] for i in best if selector.matches(items[i].labels)]
+
+    def exact(self, labels: Mapping[str, str]) -> Measurement | None:
+        """The measurement with exactly these labels (the last one if a run reported it twice)."""
+        if self._exact is None:
+            self._exact = {frozenset(m.labels.items()): m for m in self.items}
+        return self._exact.get(frozenset(labels.items()))
+
+
+class MeasurementIndex:
+    """Measurements indexed by metric; reusable across thresholds and workloads."""
+
+    __slots__ = ("_buckets",)
+
+    def __init__(self, measurements: Iterable[Measurement]) -> None:
+        self._buckets: dict[str, _MetricBucket] = {}
+        for m in measurements:
+            bucket = self._buckets.get(m.metric)
+            if bucket is None:
+                bucket = self._buckets[m.metric] = _MetricBucket()
+            bucket.items.append(m)
+
+    def select(self, metric: str, selector: LabelSelector) -> list[Measurement]:
+        bucket = self._buckets.get(metric)
+        return bucket.select(selector) if bucket is not None else []
+
+    def exact(self, metric: str, labels: Mapping[str, str]) -> Measurement | None:
+        bucket = self._buckets.get(metric)
+        return bucket.exact(labels) if bucket is not None else None
+
+
+class _Converter:
+    """Unit conversion with the factor cached per unit pair; a mismatch becomes a ConfigError for the threshold."""
+
+    __slots__ = ("_factors",)
+
+    def __init__(self) -> None:
+        self._factors: dict[tuple[str, str], float] = {}
+
+    def __call__(self, threshold: Threshold, value: float, from_unit: str, to_unit: str) -> float:
+        if from_unit == to_unit:
+            return value
+        factor = self._factors.get((from_unit, to_unit))
+        if factor is None:
+            try:
+                factor = convert(1.0, from_unit, to_unit)
+            except UnitMismatch as exc:
+                raise ConfigError(
+                    f"threshold {threshold.id} ({threshold.workload}): bar unit {to_unit} cannot be compared with "
+                    f"measurement unit {from_unit} of {threshold.metric}: {exc}"
+                ) from None
+            self._factors[(from_unit, to_unit)] = factor
+        return value * factor
+
+
+def evaluate(
+    profile: Profile,
+    workload: str,
+    measurements: Iterable[Measurement],
+    *,
+    baseline: Mapping[str, Iterable[Measurement]] | None = None,
+) -> list[Check]:
+    """Checks for every threshold ``profile`` has for ``workload``, in the profile's order.
+
+    ``baseline`` maps workload names to the baseline run's measurements (a run record's results grouped by
+    workload); regression rules compare against ``baseline[workload]``. Raises :class:`ConfigError` when a bar's
+    unit cannot be compared with a measurement's. A workload without thresholds gives an empty list: the caller
+    decides whether "no bar for this hardware" is a skip.
+    """
+    thresholds = profile.thresholds_for(workload)
+    if not thresholds:
+        log.info("profile %s has no thresholds for workload %s", profile.name, workload)
+        return []
+    base = None if baseline is None else baseline.get(workload, ())
+    return evaluate_thresholds(thresholds, measurements, baseline=base)
+
+
+def evaluate_thresholds(
+    thresholds: Sequence[Threshold],
+    measurements: Iterable[Measurement] | MeasurementIndex,
+    *,
+    baseline: Iterable[Measurement] | MeasurementIndex | None = None,
+) -> list[Check]:
+    """Checks for ``thresholds`` (any workloads) on ``measurements``; see :func:`evaluate`."""
+    index = measurements if isinstance(measurements, MeasurementIndex) else MeasurementIndex(measurements)
+    base_index: MeasurementIndex | None
+    if baseline is None or isinstance(baseline, MeasurementIndex):
+        base_index = baseline
+    else:
+        base_index = MeasurementIndex(baseline)
+    converter = _Converter()
+    checks: list[Check] = []
+    for threshold in thresholds:
+        matched = index.select(threshold.metric, threshold.labels)
+        if threshold.kind is RuleKind.PRESENCE:
+            checks.append(_presence(threshold, matched))
+        elif not matched:
+            if threshold.kind is RuleKind.REGRESSION and base_index is None:
+                continue
+            checks.append(_no_data(threshold))
+        elif threshold.kind is RuleKind.ABSOLUTE:
+            _absolute(threshold, matched, converter, checks)
+        elif base_index is None:
+            log.info("threshold %s: no baseline given, regression rule not evaluated", threshold.id)
+        else:
+            _regression(threshold, matched, base_index, converter, checks)
+    return checks
+
+
+def _status(threshold: Threshold, holds: bool) -> Status:
+    if holds:
+        return Status.PASSED
+    return Status.FAILED if threshold.severity is Severity.FAIL else Status.WARNED
+
+
+def _no_data(threshold: Threshold, *, labels: Mapping[str, str] | None = None, detail: str = "",
+             unit: str | None = None) -> Check:
+    return Check(
+        threshold_id=threshold.id, workload=threshold.workload, metric=threshold.metric, kind=threshold.kind,
+        status=Status.NO_DATA, severity=threshold.severity, source=threshold.source, selector=threshold.labels,
+        unit=unit or threshold.unit, comparison=threshold.comparison, bar=threshold.value,
+        regression_pct=threshold.regression_pct, labels=labels or {}, description=threshold.description,
+        hint=threshold.hint, detail=detail,
+    )
+
+
+def _presence(threshold: Threshold, matched: Sequence[Measurement]) -> Check:
+    if not matched:
+        return _no_data(threshold)
+    return Check(
+        threshold_id=threshold.id, workload=threshold.workload, metric=threshold.metric, kind=threshold.kind,
+        status=Status.PASSED, severity=threshold.severity, source=threshold.source, selector=threshold.labels,
+        matched=len(matched), emulated=any(m.emulated for m in matched), description=threshold.description,
+        hint=threshold.hint,
+    )
+
+
+def _common_labels(matched: Sequence[Measurement]) -> dict[str, str]:
+    common = dict(matched[0].labels)
+    for m in matched[1:]:
+        for key in [k for k, v in common.items() if m.labels.get(k) != v]:
+            del common[key]
+    return common
+
+
+def _reduce(threshold: Threshold, values: list[float], matched: Sequence[Measurement]
+            ) -> tuple[float, Mapping[str, str], bool]:
+    """(value, labels, emulated) of a min/max/mean aggregate over converted ``values``."""
+    if threshold.aggregate is Aggregate.MEAN or len(values) == 1:
+        value = sum(values) / len(values)
+        return value, (matched[0].labels if len(matched) == 1 else _common_labels(matched)), any(
+            m.emulated for m in matched)
+    pick = min if threshold.aggregate is Aggregate.MIN else max
+    i = pick(range(len(values)), key=values.__getitem__)
+    return values[i], matched[i].labels, matched[i].emulated
+
+
+def _absolute(threshold: Threshold, matched: Sequence[Measurement], converter: _Converter,
+              checks: list[Check]) -> None:
+    unit = threshold.unit or ""
+    bar = threshold.value if threshold.value is not None else 0.0
+    comparison = threshold.comparison
+    assert comparison is not None  # guaranteed by Threshold.__post_init__
+    if threshold.aggregate is Aggregate.EACH:
+        for m in matched:
+            observed = converter(threshold, m.value, m.unit, unit)
+            checks.append(Check(
+                threshold_id=threshold.id, workload=threshold.workload, metric=threshold.metric,
+                kind=threshold.kind, status=_status(threshold, comparison.holds(observed, bar)),
+                severity=threshold.severity, source=threshold.source, selector=threshold.labels,
+                observed=observed, unit=unit, comparison=comparison, bar=bar, labels=m.labels, matched=1,
+                emulated=m.emulated, description=threshold.description, hint=threshold.hint,
+            ))
+        return
+    values = [converter(threshold, m.value, m.unit, unit) for m in matched]
+    observed, labels, emulated = _reduce(threshold, values, matched)
+    checks.append(Check(
+        threshold_id=threshold.id, workload=threshold.workload, metric=threshold.metric, kind=threshold.kind,
+        status=_status(threshold, comparison.holds(observed, bar)), severity=threshold.severity,
+        source=threshold.source, selector=threshold.labels, observed=observed, unit=unit, comparison=comparison,
+        bar=bar, labels=labels, matched=len(matched), emulated=emulated, description=threshold.description,
+        hint=threshold.hint,
+    ))
+
+
+def _regression_bar(threshold: Threshold, baseline_value: float) -> float:
+    pct = (threshold.regression_pct or 0.0) / 100.0
+    assert threshold.comparison is not None
+    if threshold.comparison.higher_is_better:
+        return baseline_value - abs(baseline_value) * pct
+    return baseline_value + abs(baseline_value) * pct
+
+
+def _regression(threshold: Threshold, matched: Sequence[Measurement], base_index: MeasurementIndex,
+                converter: _Converter, checks: list[Check]) -> None:
+    unit = threshold.unit or matched[0].unit
+    comparison = threshold.comparison
+    assert comparison is not None
+
+    def check(observed: float, baseline_value: float, labels: Mapping[str, str], n: int, emulated: bool) -> Check:
+        bar = _regression_bar(threshold, baseline_value)
+        return Check(
+            threshold_id=threshold.id, workload=threshold.workload, metric=threshold.metric, kind=threshold.kind,
+            status=_status(threshold, comparison.holds(observed, bar)), severity=threshold.severity,
+            source=threshold.source, selector=threshold.labels, observed=observed, unit=unit,
+            comparison=comparison, bar=bar, baseline_value=baseline_value, regression_pct=threshold.regression_pct,
+            labels=labels, matched=n, emulated=emulated, description=threshold.description, hint=threshold.hint,
+        )
+
+    if threshold.aggregate is Aggregate.EACH:
+        for m in matched:
+            base = base_index.exact(threshold.metric, m.labels)
+            if base is None:
+                checks.append(_no_data(threshold, labels=m.labels, unit=unit,
+                                       detail="the baseline run has no measurement with these labels"))
+                continue
+            checks.append(check(converter(threshold, m.value, m.unit, unit),
+                                converter(threshold, base.value, base.unit, unit), m.labels, 1, m.emulated))
+        return
+    base_matched = base_index.select(threshold.metric, threshold.labels)
+    if not base_matched:
+        checks.append(_no_data(threshold, unit=unit, detail="the baseline run has no matching measurement"))
+        return
+    observed, labels, emulated = _reduce(threshold, [converter(threshold, m.value, m.unit, unit) for m in matched],
+                                         matched)
+    baseline_value, _, _ = _reduce(threshold, [converter(threshold, m.value, m.unit, unit) for m in base_matched],
+                                   base_matched)
+    checks.append(check(observed, baseline_value, labels, len(matched), emulated))
