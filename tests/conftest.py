@@ -13,6 +13,8 @@ from eventually import eventually
 
 from harness.embedded.cluster import EmbeddedCluster, EmbeddedOptions
 
+pytest_plugins = ["pytester"]
+
 EMULATED_SPEC = """\
 apiVersion: aibench.io/v1
 kind: ClusterSpec

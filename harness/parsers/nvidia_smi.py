@@ -36,6 +36,7 @@ _NOT_AVAILABLE = frozenset(
     }
 )
 _HEADER_UNIT = re.compile(r"^(?P<field>[^\[]+?)\s*\[(?P<unit>[^\]]+)\]$")
+_FIELD_NAME = re.compile(r"^[a-z][a-z0-9_.]*(?: \[[^\]]+\])?$")
 _NUMBER = re.compile(r"^[-+]?\d+(?:\.\d+)?$")
 
 Value = float | str | None
@@ -73,9 +74,9 @@ def parse_query_csv(text: str, *, fields: Sequence[str] | None = None) -> tuple[
         raise parse_error(_TOOL, "empty --query-gpu output", 1, "")
     first_no, first = lines[0]
     cells = [c.strip() for c in next(csv.reader([first], skipinitialspace=True))]
-    looks_like_header = not any(_NUMBER.match(c.split(" ")[0]) for c in cells if c) and (
-        fields is None or [_HEADER_UNIT.sub(r"\g<field>", c) for c in cells] == list(fields)
-    )
+    # a header cell is a lowercase field name (``power.draw``, ``power.draw [W]``); data cells are values
+    # (``Tesla K80``, ``GPU-...``, ``16.48 W``), so ``name,uuid`` noheader rows are not mistaken for a header
+    looks_like_header = all(_FIELD_NAME.match(c) for c in cells)
     names: list[str]
     units: dict[str, str] = {}
     if looks_like_header:

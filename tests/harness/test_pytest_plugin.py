@@ -1,0 +1,97 @@
+"""The harness's pytest plugin, exercised the way suites use it (pytester runs against the embedded target)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def _results(pytester: pytest.Pytester) -> list[dict]:
+    runs = [p for p in (pytester.path / "reports").iterdir() if p.is_dir() and p.name != "latest"]
+    assert len(runs) == 1
+    return [json.loads(line) for line in (runs[0] / "results.jsonl").read_text().splitlines()]
+
+
+def test_bad_option_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_x(): pass")
+    result = pytester.runpytest("--target", "k3s")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--target: must be one of embedded, kube (got 'k3s')*"])
+
+
+def test_markers_are_registered_and_strict(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+        import pytest
+        @pytest.mark.perf
+        @pytest.mark.storage
+        @pytest.mark.requires("gpu")
+        def test_ok(): pass
+        @pytest.mark.prf
+        def test_typo(): pass
+    """)
+    result = pytester.runpytest("--strict-markers", "--collect-only")
+    result.stdout.fnmatch_lines(["*'prf' not found in `markers` configuration option*"])
+    markers = pytester.runpytest("--markers").stdout.str()
+    for name in ("conformance", "perf", "control_plane", "gpu", "tpu", "rdma", "istio", "ray", "slow", "requires"):
+        assert f"@pytest.mark.{name}" in markers
+
+
+def test_header_requires_skips_and_records(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+        import pytest
+        from harness.measurement import Measurement
+        from harness.thresholds.assertions import assert_passed
+        from harness.thresholds.evaluate import evaluate
+
+        @pytest.mark.gpu
+        def test_needs_gpu(): pass
+
+        @pytest.mark.requires("istio")
+        def test_needs_istio(): pass
+
+        @pytest.mark.conformance
+        @pytest.mark.control_plane
+        def test_target_works(target, capabilities, namespace):
+            '''The embedded target starts and serves.'''
+            assert capabilities.embedded and namespace.startswith("aib-")
+
+        @pytest.mark.perf
+        @pytest.mark.storage
+        def test_bar_failure(profile, record):
+            '''A measured number below its bar fails with the bar's source.'''
+            measurements = [Measurement(metric="bw", value=12.0, unit="MiB/s",
+                                        labels={"job": "seqread", "direction": "read"})]
+            checks = evaluate(profile, "fio", measurements)
+            record.add(workload="fio", measurements=measurements, checks=checks)
+            assert_passed(checks)
+    """)
+    result = pytester.runpytest("-o", "aibench_suite_run=true", "--reports-dir", "reports", "--run-id", "r1", "-rs")
+    out = result.stdout.str()
+    assert "target: embedded embedded, server v1.31.0-aibench, 1 node(s)" in out
+    assert "accelerators: none" in out and "profile: cpu-only" in out
+    assert "requires gpu: no node has allocatable nvidia.com/gpu" in out
+    assert "requires istio: istio is not installed (virtualservices.networking.istio.io is not served)" in out
+    result.assert_outcomes(passed=1, failed=1, skipped=2)
+    records = {r["name"]: r for r in _results(pytester)}
+    failed = records["test_bar_failure"]
+    assert failed["status"] == "failed" and failed["failure_kind"] == "threshold" and failed["area"] == "storage"
+    assert failed["measurements"][0]["value"] == 12.0 and failed["checks"]
+    assert "fio-seqread-bw" in failed["message"] and "source:" in failed["message"]
+    assert records["test_target_works"]["status"] == "passed"
+    assert records["test_target_works"]["doc"] == "The embedded target starts and serves."
+    assert records["test_needs_gpu"]["status"] == "skipped"
+    info = json.loads((pytester.path / "reports" / "r1" / "run.json").read_text())
+    assert info["target"]["kind"] == "embedded" and info["profile"]["name"] == "cpu-only"
+    assert (pytester.path / "reports" / "latest").resolve().name == "r1"
+    assert "token" not in json.dumps(info).lower() or "<redacted>" in json.dumps(info)
+
+
+def test_plugin_is_inert_for_plain_tests(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_plain(): assert 1 + 1 == 2")
+    result = pytester.runpytest("--reports-dir", "reports")
+    result.assert_outcomes(passed=1)
+    assert not Path(pytester.path / "reports").exists()
