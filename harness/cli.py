@@ -45,6 +45,19 @@ def _build_parser() -> argparse.ArgumentParser:
     up.add_argument("--state-dir", type=Path, default=None,
                     help="directory for pod logs and volumes (default: a private temporary directory)")
     up.add_argument("--no-host-node", action="store_true", help="do not mirror this machine as a node")
+
+    profile = commands.add_parser("profile", help="threshold profiles")
+    profile_commands = profile.add_subparsers(dest="profile_command", required=True, parser_class=_Parser)
+    validate = profile_commands.add_parser("validate", help="check a profile file strictly (exit 0 valid, 2 not)")
+    validate.add_argument("file", type=Path)
+    profile_commands.add_parser("list", help="list the shipped profiles")
+
+    sweep = commands.add_parser("sweep", help="delete namespaces left behind by dead runs (label aibench.io/run-id)")
+    sweep.add_argument("--kube-context", required=True, help="the cluster to clean (never taken implicitly)")
+    sweep.add_argument("--kubeconfig", type=Path, default=None)
+    sweep.add_argument("--reports-dir", type=Path, default=Path("reports"),
+                       help="where live runs keep their .alive files (default: reports)")
+    sweep.add_argument("--all", action="store_true", help="also delete namespaces of runs that look alive")
     return parser
 
 
@@ -78,6 +91,40 @@ def _cluster_up(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _profile(args: argparse.Namespace) -> int:
+    from harness.thresholds.loader import available_profiles, load_profile, validate_profile_file
+
+    if args.profile_command == "validate":
+        validate_profile_file(args.file)
+        profile = load_profile(args.file)
+        count = len(profile.all_thresholds())
+        print(f"{args.file}: valid profile {profile.name} ({count} thresholds)")
+        return EXIT_OK
+    for name in available_profiles():
+        print(name)
+    return EXIT_OK
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from harness.cluster.sweep import sweep
+    from harness.cluster.target import connect
+    from harness.config import resolve
+
+    cfg = resolve({"target": "kube", "kube_context": args.kube_context,
+                   "kubeconfig": str(args.kubeconfig) if args.kubeconfig else None}, {}, {})
+    target = connect(cfg)
+    try:
+        result = sweep(target.api_client, args.reports_dir, everything=args.all)
+    finally:
+        target.stop()
+    for name in result.deleted:
+        print(f"deleted namespace {name}")
+    for name in result.kept:
+        print(f"kept namespace {name} (its run is still alive; --all deletes it too)")
+    print(f"sweep: {len(result.deleted)} deleted, {len(result.kept)} kept")
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
@@ -85,6 +132,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "cluster" and args.cluster_command == "up":
             return _cluster_up(args)
+        if args.command == "profile":
+            return _profile(args)
+        if args.command == "sweep":
+            return _sweep(args)
     except ConfigError as exc:
         sys.stderr.write(f"k8s-ai-bench: error: {exc}\n")
         return EXIT_USAGE

@@ -68,6 +68,7 @@ class HarnessSession:
     _record: RunRecord | None = None
     started_at: float = field(default_factory=time.time)
     failure: str = ""
+    _alive: Path | None = None
 
     @property
     def record(self) -> RunRecord:
@@ -82,8 +83,11 @@ class HarnessSession:
         if self._target is None:
             from harness.cluster.target import connect
 
+            from harness.cluster.sweep import mark_alive
+
+            self._alive = mark_alive(self.config.run_dir)
             try:
-                self._target = connect(self.config, state_dir=self.config.run_dir / "embedded")
+                self._target = connect(self.config)
             except TargetUnavailable as exc:
                 self.failure = f"target unavailable: {exc}"
                 pytest.exit(self.failure, returncode=3)
@@ -138,9 +142,15 @@ class HarnessSession:
         return info
 
     def close(self) -> None:
-        if self._target is not None:
-            self._target.stop()
-            self._target = None
+        """Stop the target (an embedded one takes every pod process with it) and drop the alive marker."""
+        try:
+            if self._target is not None:
+                self._target.stop()
+                self._target = None
+        finally:
+            if self._alive is not None:
+                self._alive.unlink(missing_ok=True)
+                self._alive = None
 
 
 def _git_commit() -> str:

@@ -156,7 +156,7 @@ _TIME_NAMES = ("time", "cputime")
 
 
 def _strip_prefix(line: str) -> str:
-    return _PREFIX.sub("", line, count=1)
+    return _PREFIX.sub("", line, count=1) if line.startswith("[") else line
 
 
 @dataclass(slots=True)
@@ -164,6 +164,14 @@ class _Layout:
     keys: list[str]
     block: list[str]  # names of one placement block: time algbw busbw #wrong [i_min i_max i_p99 i_cv%]
     timestamp: bool
+    type_index: int | None = None
+    redop_index: int | None = None
+    root_index: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("type", "redop", "root"):
+            if name in self.keys:
+                setattr(self, f"{name}_index", self.keys.index(name))
 
 
 def _layout(line: str, line_no: int) -> _Layout | None:
@@ -190,17 +198,25 @@ def _num(token: str, line_no: int, line: str) -> float:
 
 
 def _placement(tokens: list[str], names: list[str], line_no: int, line: str) -> PlacementResult:
-    values = dict(zip(names, tokens, strict=True))
-    wrong_token = tokens[3]
-    wrong = None if wrong_token.upper() == "N/A" else _num(wrong_token, line_no, line)
-    per_iter = {name: _num(values[name], line_no, line) for name in names[4:]}
-    return PlacementResult(
-        time_us=_num(tokens[0], line_no, line),
-        algbw_gbps=_num(tokens[1], line_no, line),
-        busbw_gbps=_num(tokens[2], line_no, line),
-        wrong=wrong,
-        per_iter_us=per_iter,
-    )
+    try:
+        time_us, algbw, busbw = float(tokens[0]), float(tokens[1]), float(tokens[2])
+        wrong = None if tokens[3] in ("N/A", "n/a") else float(tokens[3])
+        per_iter = {name: float(token) for name, token in zip(names[4:], tokens[4:], strict=True)}
+    except ValueError:
+        bad = next(t for t in tokens if t not in ("N/A", "n/a") and not _is_float(t))
+        raise parse_error(_TOOL, f"not a number: {bad!r}", line_no, line) from None
+    return PlacementResult(time_us=time_us, algbw_gbps=algbw, busbw_gbps=busbw, wrong=wrong, per_iter_us=per_iter)
+
+
+def _is_float(token: str) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
+
+
+_NO_PER_ITER: Mapping[str, float] = {}
 
 
 def _row(layout: _Layout, tokens: list[str], line_no: int, line: str) -> NcclRow:
@@ -220,14 +236,16 @@ def _row(layout: _Layout, tokens: list[str], line_no: int, line: str) -> NcclRow
             line_no,
             line,
         )
-    keys = dict(zip(layout.keys, tokens[:nkeys], strict=True))
-    root = keys.get("root")
+    root: int | None = None
+    if layout.root_index is not None:
+        token = tokens[layout.root_index]
+        root = int(token) if token.lstrip("-").isdigit() else None
     return NcclRow(
-        size=int(keys["size"]),
-        count=int(keys["count"]),
-        dtype=keys.get("type", ""),
-        redop=keys.get("redop"),
-        root=int(root) if root is not None and re.fullmatch(r"-?\d+", root) else None,
+        size=int(tokens[0]),
+        count=int(tokens[1]),
+        dtype=tokens[layout.type_index] if layout.type_index is not None else "",
+        redop=tokens[layout.redop_index] if layout.redop_index is not None else None,
+        root=root,
         out_of_place=_placement(oop, layout.block, line_no, line) if oop is not None else None,
         in_place=_placement(ip, layout.block, line_no, line),
         line_no=line_no,
