@@ -27,7 +27,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Literal
+from types import MappingProxyType
+from typing import Any, Literal, NamedTuple
 
 from harness.errors import ParseError
 from harness.measurement import Measurement
@@ -67,20 +68,24 @@ class RankDevice:
     name: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PlacementResult:
-    """time (us), algbw and busbw (GB/s), wrong (``#wrong`` count or ``error`` max error; None when N/A)."""
+class PlacementResult(NamedTuple):
+    """time (us), algbw and busbw (GB/s), wrong (``#wrong`` count or ``error`` max error; None when N/A).
+
+    A NamedTuple rather than a frozen dataclass (DESIGN.md section 8) on purpose: a 10,000-row log builds 20,000 of
+    these, and a frozen dataclass's ``__init__`` (one ``object.__setattr__`` per field) alone took longer than the
+    whole 50 ms parse budget. It is just as immutable and typed.
+    """
 
     time_us: float
     algbw_gbps: float
     busbw_gbps: float
     wrong: float | None
-    per_iter_us: Mapping[str, float] = field(default_factory=dict)  # -I columns: i_min, i_max, i_p99, i_cv%
+    per_iter_us: Mapping[str, float] = MappingProxyType({})  # -I columns: i_min, i_max, i_p99, i_cv%
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class NcclRow:
-    """One message size. ``out_of_place`` is None for in-place-only rows (trace replay)."""
+class NcclRow(NamedTuple):
+    """One message size. ``out_of_place`` is None for in-place-only rows (trace replay). A NamedTuple for the same
+    reason as :class:`PlacementResult`."""
 
     size: int
     count: int
@@ -197,11 +202,18 @@ def _num(token: str, line_no: int, line: str) -> float:
         raise parse_error(_TOOL, f"not a number: {token!r}", line_no, line) from None
 
 
+_NO_PER_ITER: Mapping[str, float] = MappingProxyType({})
+
+
 def _placement(tokens: list[str], names: list[str], line_no: int, line: str) -> PlacementResult:
     try:
         time_us, algbw, busbw = float(tokens[0]), float(tokens[1]), float(tokens[2])
         wrong = None if tokens[3] in ("N/A", "n/a") else float(tokens[3])
-        per_iter = {name: float(token) for name, token in zip(names[4:], tokens[4:], strict=True)}
+        per_iter = (
+            {name: float(token) for name, token in zip(names[4:], tokens[4:], strict=True)}
+            if len(names) > 4
+            else _NO_PER_ITER
+        )
     except ValueError:
         bad = next(t for t in tokens if t not in ("N/A", "n/a") and not _is_float(t))
         raise parse_error(_TOOL, f"not a number: {bad!r}", line_no, line) from None
@@ -216,14 +228,29 @@ def _is_float(token: str) -> bool:
     return True
 
 
-_NO_PER_ITER: Mapping[str, float] = {}
-
-
 def _row(layout: _Layout, tokens: list[str], line_no: int, line: str) -> NcclRow:
     nkeys, nblock = len(layout.keys), len(layout.block)
     body = tokens[nkeys:]
     if layout.timestamp and len(body) >= 2 and _TIMESTAMP.match(body[-2]):
         body = body[:-2]
+    root: int | None = None
+    if layout.root_index is not None:
+        token = tokens[layout.root_index]
+        root = int(token) if token.lstrip("-").isdigit() else None
+    dtype = tokens[layout.type_index] if layout.type_index is not None else ""
+    redop = tokens[layout.redop_index] if layout.redop_index is not None else None
+    if nblock == 4 and len(body) == 8:  # the common layout, inlined: this loop runs once per row of long sweeps
+        try:
+            w_oop, w_ip = body[3], body[7]
+            oop_result = PlacementResult(
+                float(body[0]), float(body[1]), float(body[2]), None if w_oop == "N/A" else float(w_oop), _NO_PER_ITER
+            )
+            ip_result = PlacementResult(
+                float(body[4]), float(body[5]), float(body[6]), None if w_ip == "N/A" else float(w_ip), _NO_PER_ITER
+            )
+            return NcclRow(int(tokens[0]), int(tokens[1]), dtype, redop, root, oop_result, ip_result, line_no)
+        except ValueError:
+            pass  # the general path below names the offending token
     if len(body) == 2 * nblock:
         oop, ip = body[:nblock], body[nblock:]
     elif len(body) == nblock:
@@ -236,15 +263,11 @@ def _row(layout: _Layout, tokens: list[str], line_no: int, line: str) -> NcclRow
             line_no,
             line,
         )
-    root: int | None = None
-    if layout.root_index is not None:
-        token = tokens[layout.root_index]
-        root = int(token) if token.lstrip("-").isdigit() else None
     return NcclRow(
         size=int(tokens[0]),
         count=int(tokens[1]),
-        dtype=tokens[layout.type_index] if layout.type_index is not None else "",
-        redop=tokens[layout.redop_index] if layout.redop_index is not None else None,
+        dtype=dtype,
+        redop=redop,
         root=root,
         out_of_place=_placement(oop, layout.block, line_no, line) if oop is not None else None,
         in_place=_placement(ip, layout.block, line_no, line),
@@ -304,6 +327,15 @@ def _sections(text: str) -> list[_Builder]:
         if not line:
             continue
         cur = sections[-1]
+        if line[0].isdigit():  # the common case first: a data row (or other output starting with a digit)
+            layout = cur.layout
+            if layout is None or cur.oob is not None:
+                continue
+            tokens = line.split()
+            if len(tokens) >= 2 and tokens[0].isdigit() and tokens[1].isdigit():
+                cur.rows.append(_row(layout, tokens, line_no, raw))
+                cur.last_line = (line_no, raw)
+            continue
         if line.startswith("#"):
             is_preamble = (
                 _VERSION.match(line) or line.startswith("# nThread") or (line.startswith("# Collective test starting"))
@@ -335,13 +367,6 @@ def _sections(text: str) -> list[_Builder]:
                 cur.avg = (_num(m.group(1), line_no, raw), m.group(2))
             elif cur.layout is None and (layout := _layout(line, line_no)) is not None:
                 cur.layout, cur.header_line = layout, line_no
-            continue
-        if cur.layout is None or cur.oob is not None:
-            continue
-        tokens = line.split()
-        if len(tokens) >= 2 and tokens[0].isdigit() and tokens[1].isdigit():
-            cur.rows.append(_row(cur.layout, tokens, line_no, raw))
-            cur.last_line = (line_no, raw)
     return [s for s in sections if s.has_table]
 
 

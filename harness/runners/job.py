@@ -25,13 +25,9 @@ from harness.cluster.collect import Evidence, gather, write_artifacts
 from harness.cluster.manifests import AppliedRef, Applier
 from harness.cluster.wait import FailedWait, wait_for
 from harness.errors import WaitTimeout, WorkloadFailed
+from harness.runners.failures import pod_blocker
 
 log = logging.getLogger(__name__)
-
-_FATAL_WAITING = ("CreateContainerConfigError", "CreateContainerError", "ErrImagePull", "ImagePullBackOff",
-                  "InvalidImageName", "ErrImageNeverPull")
-CRASHLOOP_RESTARTS = 3
-
 
 def scripts_configmap_name(workload: str) -> str:
     return f"{workload}-scripts"[:63]
@@ -82,17 +78,7 @@ def _impossible(state: _State) -> str | None:
     for job in state.jobs:
         if cond := _job_condition(job, "Failed"):
             return f"job {job.metadata.name} failed: {cond.reason}: {cond.message}"
-    for pod in state.pods:
-        for cond in pod.status.conditions or []:
-            if cond.type == "PodScheduled" and cond.status == "False" and cond.reason == "Unschedulable":
-                return f"pod {pod.metadata.name} is Unschedulable: {cond.message}"
-        for cs in (pod.status.init_container_statuses or []) + (pod.status.container_statuses or []):
-            waiting = cs.state.waiting
-            if waiting and waiting.reason in _FATAL_WAITING:
-                return f"pod {pod.metadata.name} container {cs.name}: {waiting.reason}: {waiting.message or ''}"
-            if waiting and waiting.reason == "CrashLoopBackOff" and cs.restart_count >= CRASHLOOP_RESTARTS:
-                return f"pod {pod.metadata.name} container {cs.name}: CrashLoopBackOff after {cs.restart_count} restarts"
-    return None
+    return pod_blocker(state.pods)
 
 
 def run_job(

@@ -40,13 +40,18 @@ log = logging.getLogger(__name__)
 
 
 class _MetricBucket:
-    """The measurements of one metric, with per-label-key postings built on first use."""
+    """The measurements of one metric, with per-label postings (value -> positions) built on first use.
 
-    __slots__ = ("_by_key", "_exact", "items")
+    Selection intersects the positions of each selector key (smallest first, the rest as sets in C), so a
+    threshold costs about the size of its narrowest label slice, not the number of measurements of the metric.
+    """
+
+    __slots__ = ("_by_key", "_exact", "_sets", "items")
 
     def __init__(self) -> None:
         self.items: list[Measurement] = []
         self._by_key: dict[str, dict[str, list[int]]] = {}
+        self._sets: dict[tuple[str, frozenset[str] | None], tuple[list[int], frozenset[int]]] = {}
         self._exact: dict[frozenset[tuple[str, str]], Measurement] | None = None
 
     def _postings(self, key: str) -> dict[str, list[int]]:
@@ -60,25 +65,34 @@ class _MetricBucket:
             self._by_key[key] = postings
         return postings
 
+    def _positions(self, key: str, values: frozenset[str] | None) -> tuple[list[int], frozenset[int]]:
+        """Sorted positions (and the same as a set) of the measurements whose ``key`` is in ``values``
+        (``None``: has ``key`` at all)."""
+        cached = self._sets.get((key, values))
+        if cached is None:
+            postings = self._postings(key)
+            if values is not None and len(values) == 1:
+                ids = postings.get(next(iter(values)), [])
+            else:
+                chosen = postings.values() if values is None else (postings.get(v, ()) for v in values)
+                ids = sorted(i for group in chosen for i in group)
+            cached = self._sets[(key, values)] = (ids, frozenset(ids))
+        return cached
+
     def select(self, selector: LabelSelector) -> list[Measurement]:
         if not selector:
             return self.items
-        best: list[int] | None = None
-        for key, values in selector.equals.items():
-            postings = self._postings(key)
-            if len(values) == 1:
-                candidate = postings.get(next(iter(values)), [])
-            else:
-                candidate = sorted(i for v in values for i in postings.get(v, ()))
-            if not candidate:
-                return []
-            if best is None or len(candidate) < len(best):
-                best = candidate
-        if best is None:  # only "*" keys
-            postings = self._postings(next(iter(selector.present)))
-            best = sorted(i for ids in postings.values() for i in ids)
+        constraints = [self._positions(k, v) for k, v in selector.equals.items()]
+        constraints += [self._positions(k, None) for k in selector.present]
+        constraints.sort(key=lambda c: len(c[0]))
+        base = constraints[0][0]
+        if not base:
+            return []
         items = self.items
-        return [items[i] for i in best if selector.matches(items[i].labels)]
+        if len(constraints) == 1:
+            return [items[i] for i in base]
+        keep = frozenset(base).intersection(*(c[1] for c in constraints[1:]))
+        return [items[i] for i in base if i in keep]
 
     def exact(self, labels: Mapping[str, str]) -> Measurement | None:
         """The measurement with exactly these labels (the last one if a run reported it twice)."""
@@ -118,8 +132,11 @@ class _Converter:
         self._factors: dict[tuple[str, str], float] = {}
 
     def __call__(self, threshold: Threshold, value: float, from_unit: str, to_unit: str) -> float:
+        return value * self.factor(threshold, from_unit, to_unit)
+
+    def factor(self, threshold: Threshold, from_unit: str, to_unit: str) -> float:
         if from_unit == to_unit:
-            return value
+            return 1.0
         factor = self._factors.get((from_unit, to_unit))
         if factor is None:
             try:
@@ -130,7 +147,17 @@ class _Converter:
                     f"measurement unit {from_unit} of {threshold.metric}: {exc}"
                 ) from None
             self._factors[(from_unit, to_unit)] = factor
-        return value * factor
+        return factor
+
+    def values(self, threshold: Threshold, matched: Sequence[Measurement], to_unit: str) -> list[float]:
+        """The matched values in ``to_unit`` (one factor lookup per run of equal units, not per value)."""
+        out: list[float] = []
+        last_unit, factor = to_unit, 1.0
+        for m in matched:
+            if m.unit != last_unit:
+                last_unit, factor = m.unit, self.factor(threshold, m.unit, to_unit)
+            out.append(m.value * factor)
+        return out
 
 
 def evaluate(
@@ -163,11 +190,7 @@ def evaluate_thresholds(
 ) -> list[Check]:
     """Checks for ``thresholds`` (any workloads) on ``measurements``; see :func:`evaluate`."""
     index = measurements if isinstance(measurements, MeasurementIndex) else MeasurementIndex(measurements)
-    base_index: MeasurementIndex | None
-    if baseline is None or isinstance(baseline, MeasurementIndex):
-        base_index = baseline
-    else:
-        base_index = MeasurementIndex(baseline)
+    base_index = baseline if baseline is None or isinstance(baseline, MeasurementIndex) else MeasurementIndex(baseline)
     converter = _Converter()
     checks: list[Check] = []
     for threshold in thresholds:
@@ -193,14 +216,26 @@ def _status(threshold: Threshold, holds: bool) -> Status:
     return Status.FAILED if threshold.severity is Severity.FAIL else Status.WARNED
 
 
-def _no_data(threshold: Threshold, *, labels: Mapping[str, str] | None = None, detail: str = "",
-             unit: str | None = None) -> Check:
+def _no_data(
+    threshold: Threshold, *, labels: Mapping[str, str] | None = None, detail: str = "", unit: str | None = None
+) -> Check:
     return Check(
-        threshold_id=threshold.id, workload=threshold.workload, metric=threshold.metric, kind=threshold.kind,
-        status=Status.NO_DATA, severity=threshold.severity, source=threshold.source, selector=threshold.labels,
-        unit=unit or threshold.unit, comparison=threshold.comparison, bar=threshold.value,
-        regression_pct=threshold.regression_pct, labels=labels or {}, description=threshold.description,
-        hint=threshold.hint, detail=detail,
+        threshold_id=threshold.id,
+        workload=threshold.workload,
+        metric=threshold.metric,
+        kind=threshold.kind,
+        status=Status.NO_DATA,
+        severity=threshold.severity,
+        source=threshold.source,
+        selector=threshold.labels,
+        unit=unit or threshold.unit,
+        comparison=threshold.comparison,
+        bar=threshold.value,
+        regression_pct=threshold.regression_pct,
+        labels=labels or {},
+        description=threshold.description,
+        hint=threshold.hint,
+        detail=detail,
     )
 
 
@@ -208,9 +243,17 @@ def _presence(threshold: Threshold, matched: Sequence[Measurement]) -> Check:
     if not matched:
         return _no_data(threshold)
     return Check(
-        threshold_id=threshold.id, workload=threshold.workload, metric=threshold.metric, kind=threshold.kind,
-        status=Status.PASSED, severity=threshold.severity, source=threshold.source, selector=threshold.labels,
-        matched=len(matched), emulated=any(m.emulated for m in matched), description=threshold.description,
+        threshold_id=threshold.id,
+        workload=threshold.workload,
+        metric=threshold.metric,
+        kind=threshold.kind,
+        status=Status.PASSED,
+        severity=threshold.severity,
+        source=threshold.source,
+        selector=threshold.labels,
+        matched=len(matched),
+        emulated=any(m.emulated for m in matched),
+        description=threshold.description,
         hint=threshold.hint,
     )
 
@@ -223,44 +266,73 @@ def _common_labels(matched: Sequence[Measurement]) -> dict[str, str]:
     return common
 
 
-def _reduce(threshold: Threshold, values: list[float], matched: Sequence[Measurement]
-            ) -> tuple[float, Mapping[str, str], bool]:
+def _reduce(
+    threshold: Threshold, values: list[float], matched: Sequence[Measurement]
+) -> tuple[float, Mapping[str, str], bool]:
     """(value, labels, emulated) of a min/max/mean aggregate over converted ``values``."""
     if threshold.aggregate is Aggregate.MEAN or len(values) == 1:
         value = sum(values) / len(values)
-        return value, (matched[0].labels if len(matched) == 1 else _common_labels(matched)), any(
-            m.emulated for m in matched)
+        return (
+            value,
+            (matched[0].labels if len(matched) == 1 else _common_labels(matched)),
+            any(m.emulated for m in matched),
+        )
     pick = min if threshold.aggregate is Aggregate.MIN else max
     i = pick(range(len(values)), key=values.__getitem__)
     return values[i], matched[i].labels, matched[i].emulated
 
 
-def _absolute(threshold: Threshold, matched: Sequence[Measurement], converter: _Converter,
-              checks: list[Check]) -> None:
+def _absolute(threshold: Threshold, matched: Sequence[Measurement], converter: _Converter, checks: list[Check]) -> None:
     unit = threshold.unit or ""
     bar = threshold.value if threshold.value is not None else 0.0
     comparison = threshold.comparison
     assert comparison is not None  # guaranteed by Threshold.__post_init__
     if threshold.aggregate is Aggregate.EACH:
-        for m in matched:
-            observed = converter(threshold, m.value, m.unit, unit)
-            checks.append(Check(
-                threshold_id=threshold.id, workload=threshold.workload, metric=threshold.metric,
-                kind=threshold.kind, status=_status(threshold, comparison.holds(observed, bar)),
-                severity=threshold.severity, source=threshold.source, selector=threshold.labels,
-                observed=observed, unit=unit, comparison=comparison, bar=bar, labels=m.labels, matched=1,
-                emulated=m.emulated, description=threshold.description, hint=threshold.hint,
-            ))
+        for m, observed in zip(matched, converter.values(threshold, matched, unit), strict=True):
+            checks.append(
+                Check(
+                    threshold_id=threshold.id,
+                    workload=threshold.workload,
+                    metric=threshold.metric,
+                    kind=threshold.kind,
+                    status=_status(threshold, comparison.holds(observed, bar)),
+                    severity=threshold.severity,
+                    source=threshold.source,
+                    selector=threshold.labels,
+                    observed=observed,
+                    unit=unit,
+                    comparison=comparison,
+                    bar=bar,
+                    labels=m.labels,
+                    matched=1,
+                    emulated=m.emulated,
+                    description=threshold.description,
+                    hint=threshold.hint,
+                )
+            )
         return
-    values = [converter(threshold, m.value, m.unit, unit) for m in matched]
-    observed, labels, emulated = _reduce(threshold, values, matched)
-    checks.append(Check(
-        threshold_id=threshold.id, workload=threshold.workload, metric=threshold.metric, kind=threshold.kind,
-        status=_status(threshold, comparison.holds(observed, bar)), severity=threshold.severity,
-        source=threshold.source, selector=threshold.labels, observed=observed, unit=unit, comparison=comparison,
-        bar=bar, labels=labels, matched=len(matched), emulated=emulated, description=threshold.description,
-        hint=threshold.hint,
-    ))
+    observed, labels, emulated = _reduce(threshold, converter.values(threshold, matched, unit), matched)
+    checks.append(
+        Check(
+            threshold_id=threshold.id,
+            workload=threshold.workload,
+            metric=threshold.metric,
+            kind=threshold.kind,
+            status=_status(threshold, comparison.holds(observed, bar)),
+            severity=threshold.severity,
+            source=threshold.source,
+            selector=threshold.labels,
+            observed=observed,
+            unit=unit,
+            comparison=comparison,
+            bar=bar,
+            labels=labels,
+            matched=len(matched),
+            emulated=emulated,
+            description=threshold.description,
+            hint=threshold.hint,
+        )
+    )
 
 
 def _regression_bar(threshold: Threshold, baseline_value: float) -> float:
@@ -271,8 +343,13 @@ def _regression_bar(threshold: Threshold, baseline_value: float) -> float:
     return baseline_value + abs(baseline_value) * pct
 
 
-def _regression(threshold: Threshold, matched: Sequence[Measurement], base_index: MeasurementIndex,
-                converter: _Converter, checks: list[Check]) -> None:
+def _regression(
+    threshold: Threshold,
+    matched: Sequence[Measurement],
+    base_index: MeasurementIndex,
+    converter: _Converter,
+    checks: list[Check],
+) -> None:
     unit = threshold.unit or matched[0].unit
     comparison = threshold.comparison
     assert comparison is not None
@@ -280,29 +357,54 @@ def _regression(threshold: Threshold, matched: Sequence[Measurement], base_index
     def check(observed: float, baseline_value: float, labels: Mapping[str, str], n: int, emulated: bool) -> Check:
         bar = _regression_bar(threshold, baseline_value)
         return Check(
-            threshold_id=threshold.id, workload=threshold.workload, metric=threshold.metric, kind=threshold.kind,
-            status=_status(threshold, comparison.holds(observed, bar)), severity=threshold.severity,
-            source=threshold.source, selector=threshold.labels, observed=observed, unit=unit,
-            comparison=comparison, bar=bar, baseline_value=baseline_value, regression_pct=threshold.regression_pct,
-            labels=labels, matched=n, emulated=emulated, description=threshold.description, hint=threshold.hint,
+            threshold_id=threshold.id,
+            workload=threshold.workload,
+            metric=threshold.metric,
+            kind=threshold.kind,
+            status=_status(threshold, comparison.holds(observed, bar)),
+            severity=threshold.severity,
+            source=threshold.source,
+            selector=threshold.labels,
+            observed=observed,
+            unit=unit,
+            comparison=comparison,
+            bar=bar,
+            baseline_value=baseline_value,
+            regression_pct=threshold.regression_pct,
+            labels=labels,
+            matched=n,
+            emulated=emulated,
+            description=threshold.description,
+            hint=threshold.hint,
         )
 
     if threshold.aggregate is Aggregate.EACH:
         for m in matched:
             base = base_index.exact(threshold.metric, m.labels)
             if base is None:
-                checks.append(_no_data(threshold, labels=m.labels, unit=unit,
-                                       detail="the baseline run has no measurement with these labels"))
+                checks.append(
+                    _no_data(
+                        threshold,
+                        labels=m.labels,
+                        unit=unit,
+                        detail="the baseline run has no measurement with these labels",
+                    )
+                )
                 continue
-            checks.append(check(converter(threshold, m.value, m.unit, unit),
-                                converter(threshold, base.value, base.unit, unit), m.labels, 1, m.emulated))
+            checks.append(
+                check(
+                    converter(threshold, m.value, m.unit, unit),
+                    converter(threshold, base.value, base.unit, unit),
+                    m.labels,
+                    1,
+                    m.emulated,
+                )
+            )
         return
     base_matched = base_index.select(threshold.metric, threshold.labels)
     if not base_matched:
         checks.append(_no_data(threshold, unit=unit, detail="the baseline run has no matching measurement"))
         return
-    observed, labels, emulated = _reduce(threshold, [converter(threshold, m.value, m.unit, unit) for m in matched],
-                                         matched)
-    baseline_value, _, _ = _reduce(threshold, [converter(threshold, m.value, m.unit, unit) for m in base_matched],
-                                   base_matched)
+    observed, labels, emulated = _reduce(threshold, converter.values(threshold, matched, unit), matched)
+    baseline_value, _, _ = _reduce(threshold, converter.values(threshold, base_matched, unit), base_matched)
     checks.append(check(observed, baseline_value, labels, len(matched), emulated))

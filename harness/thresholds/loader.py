@@ -68,8 +68,21 @@ log = logging.getLogger(__name__)
 DEFAULT_PROFILES_DIR = Path(__file__).resolve().parents[2] / "suites" / "profiles"
 
 _TOP_KEYS = ("name", "description", "extends", "match", "thresholds")
-_THRESHOLD_KEYS = ("id", "metric", "labels", "comparison", "value", "unit", "regression_pct", "present", "severity",
-                   "aggregate", "source", "description", "hint")
+_THRESHOLD_KEYS = (
+    "id",
+    "metric",
+    "labels",
+    "comparison",
+    "value",
+    "unit",
+    "regression_pct",
+    "present",
+    "severity",
+    "aggregate",
+    "source",
+    "description",
+    "hint",
+)
 _E = TypeVar("_E", Comparison, Severity, Aggregate, Accelerator)
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -94,7 +107,8 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r} (first on line {seen[key] + 1})", key_node.start_mark)
+                None, None, f"duplicate key {key!r} (first on line {seen[key] + 1})", key_node.start_mark
+            )
         seen[key] = key_node.start_mark.line
     return loader.construct_mapping(node, deep=deep)
 
@@ -118,7 +132,7 @@ def _read_yaml(path: Path) -> Any:
     except OSError as exc:
         raise ConfigError(f"{_display(path)}: cannot read: {exc.strerror}") from None
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: no arbitrary objects
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"line {mark.line + 1}" if mark is not None else "YAML"
@@ -128,6 +142,7 @@ def _read_yaml(path: Path) -> Any:
 
 
 # --- field readers: each raises _Invalid(key path, what is wrong) -------------------------------------------------
+
 
 def _type_name(value: object) -> str:
     return "null" if value is None else type(value).__name__
@@ -238,8 +253,9 @@ def _parse_threshold(value: Any, workload: str, where: str) -> Threshold:
     regression = "regression_pct" in data
     absolute = "value" in data
     if present + regression + absolute != 1:
-        raise _Invalid(where, "needs exactly one rule: value (absolute), regression_pct (against a baseline) "
-                              "or present: true")
+        raise _Invalid(
+            where, "needs exactly one rule: value (absolute), regression_pct (against a baseline) or present: true"
+        )
     kwargs: dict[str, Any] = {}
     if present:
         if not _bool(data["present"], f"{where}.present"):
@@ -277,8 +293,9 @@ def _parse_threshold(value: Any, workload: str, where: str) -> Threshold:
         if key in data:
             kwargs[key] = _string(data[key], f"{where}.{key}", required=False)
     try:
-        return Threshold(id=threshold_id, workload=workload, metric=metric, source=source, labels=labels, kind=kind,
-                         **kwargs)
+        return Threshold(
+            id=threshold_id, workload=workload, metric=metric, source=source, labels=labels, kind=kind, **kwargs
+        )
     except ValueError as exc:  # defensive: the checks above should have caught it with a better key path
         raise _Invalid(where, str(exc)) from None
 
@@ -339,8 +356,7 @@ def _parse_document(doc: Any, stem: str) -> _ProfileFile:
                 raise _Invalid(f"{at}.id", f"duplicate id {threshold.id!r} (also at {seen[threshold.id]})")
             seen[threshold.id] = at
             thresholds.append(threshold)
-    return _ProfileFile(name=name, description=description, extends=extends, match=match,
-                        thresholds=tuple(thresholds))
+    return _ProfileFile(name=name, description=description, extends=extends, match=match, thresholds=tuple(thresholds))
 
 
 def _resolve(path: Path, stack: tuple[Path, ...]) -> Profile:
@@ -353,8 +369,10 @@ def _resolve(path: Path, stack: tuple[Path, ...]) -> Profile:
     if parsed.extends is not None:
         parent_path = path.parent / f"{parsed.extends}.yaml"
         if not parent_path.is_file():
-            raise ConfigError(f"{_display(path)}: extends: no profile {parsed.extends!r} in {_display(path.parent)} "
-                              f"(available: {', '.join(available_profiles(path.parent)) or 'none'})")
+            raise ConfigError(
+                f"{_display(path)}: extends: no profile {parsed.extends!r} in {_display(path.parent)} "
+                f"(available: {', '.join(available_profiles(path.parent)) or 'none'})"
+            )
         parent = _resolve(parent_path, (*stack, path))
         merged = {t.id: t for t in parent.all_thresholds()}
     for threshold in parsed.thresholds:
@@ -362,8 +380,14 @@ def _resolve(path: Path, stack: tuple[Path, ...]) -> Profile:
     grouped: dict[str, list[Threshold]] = {}
     for threshold in merged.values():
         grouped.setdefault(threshold.workload, []).append(threshold)
-    return Profile(name=parsed.name, description=parsed.description, match=parsed.match, extends=parsed.extends,
-                   thresholds={w: tuple(ts) for w, ts in grouped.items()}, path=str(path))
+    return Profile(
+        name=parsed.name,
+        description=parsed.description,
+        match=parsed.match,
+        extends=parsed.extends,
+        thresholds={w: tuple(ts) for w, ts in grouped.items()},
+        path=str(path),
+    )
 
 
 def _is_path(name_or_path: str | Path) -> bool:
@@ -391,8 +415,9 @@ def load_profile(name_or_path: str | Path, *, profiles_dir: Path | None = None) 
         names = available_profiles(directory)
         close = difflib.get_close_matches(str(name_or_path), names, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise ConfigError(f"unknown profile {name_or_path!r} in {_display(directory)}{hint} "
-                          f"(available: {', '.join(names) or 'none'})")
+        raise ConfigError(
+            f"unknown profile {name_or_path!r} in {_display(directory)}{hint} (available: {', '.join(names) or 'none'})"
+        )
     return _resolve(path, ())
 
 
@@ -431,8 +456,10 @@ def match_profile(
         matching.sort(key=lambda p: (-_specificity(p), p.name))
         best = matching[0]
         if len(matching) > 1 and _specificity(matching[1]) == _specificity(best):
-            raise ConfigError(f"profiles {best.name} and {matching[1].name} both match this target equally "
-                              f"well; choose one with --profile")
+            raise ConfigError(
+                f"profiles {best.name} and {matching[1].name} both match this target equally "
+                f"well; choose one with --profile"
+            )
         assert best.match is not None
         reason = f"matched {best.name}: {best.match.describe(facts)}"
         log.info("%s", reason)
@@ -440,8 +467,7 @@ def match_profile(
     closest = min(misses, default=None)  # fewest failed conditions, then the most specific profile
     why = f"closest {closest[2]}: {closest[3]}" if closest else "no profile has match conditions"
     if fallback is None:
-        raise ConfigError(f"no profile in {_display(directory)} matches this target ({why}); choose one with "
-                          f"--profile")
+        raise ConfigError(f"no profile in {_display(directory)} matches this target ({why}); choose one with --profile")
     profile = load_profile(fallback, profiles_dir=directory)
     reason = f"no profile matched ({why}); using fallback {profile.name}"
     log.info("%s", reason)

@@ -8,8 +8,9 @@ builds them from YAML, :mod:`harness.thresholds.evaluate` turns measurements int
 
 from __future__ import annotations
 
+import operator
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -75,17 +76,20 @@ class Comparison(StrEnum):
     def holds(self, observed: float, bar: float) -> bool:
         """Whether ``observed <cmp> bar``. ``==`` uses a relative tolerance of 1e-9: values come through unit
         conversion, and 1 GiB/s converted to MiB/s must still equal 1024 MiB/s."""
-        match self:
-            case Comparison.GE:
-                return observed >= bar
-            case Comparison.LE:
-                return observed <= bar
-            case Comparison.GT:
-                return observed > bar
-            case Comparison.LT:
-                return observed < bar
-            case Comparison.EQ:
-                return abs(observed - bar) <= 1e-9 * max(abs(observed), abs(bar)) or observed == bar
+        return _COMPARE[self](observed, bar)
+
+
+def _equal(observed: float, bar: float) -> bool:
+    return observed == bar or abs(observed - bar) <= 1e-9 * max(abs(observed), abs(bar))
+
+
+_COMPARE: dict[Comparison, Callable[[float, float], bool]] = {
+    Comparison.GE: operator.ge,
+    Comparison.LE: operator.le,
+    Comparison.GT: operator.gt,
+    Comparison.LT: operator.lt,
+    Comparison.EQ: _equal,
+}
 
 
 class Severity(StrEnum):
@@ -295,14 +299,24 @@ class Threshold:
                 return "present"
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"id": self.id, "workload": self.workload, "metric": self.metric,
-                               "labels": self.labels.to_dict(), "kind": str(self.kind)}
+        out: dict[str, Any] = {
+            "id": self.id,
+            "workload": self.workload,
+            "metric": self.metric,
+            "labels": self.labels.to_dict(),
+            "kind": str(self.kind),
+        }
         for name in ("comparison", "value", "unit", "regression_pct"):
             value = getattr(self, name)
             if value is not None:
                 out[name] = str(value) if isinstance(value, StrEnum) else value
-        out.update(severity=str(self.severity), aggregate=str(self.aggregate), source=self.source,
-                   description=self.description, hint=self.hint)
+        out.update(
+            severity=str(self.severity),
+            aggregate=str(self.aggregate),
+            source=self.source,
+            description=self.description,
+            hint=self.hint,
+        )
         return out
 
 
@@ -336,20 +350,25 @@ class Match:
         out: list[str] = []
         if self.accelerator is not None and str(facts.get("accelerator", "")) != self.accelerator:
             out.append(f"accelerator: want {self.accelerator}, have {facts.get('accelerator', 'unknown')}")
-        if self.gpu_product_regex is not None and not re.search(self.gpu_product_regex,
-                                                                str(facts.get("gpu_product") or "")):
+        if self.gpu_product_regex is not None and not re.search(
+            self.gpu_product_regex, str(facts.get("gpu_product") or "")
+        ):
             out.append(f"gpu_product {facts.get('gpu_product') or 'unknown'} does not match /{self.gpu_product_regex}/")
         if self.gpu_count_per_node is not None and facts.get("gpu_count_per_node") != self.gpu_count_per_node:
-            out.append(f"gpu_count_per_node: want {self.gpu_count_per_node}, "
-                       f"have {facts.get('gpu_count_per_node', 'unknown')}")
+            out.append(
+                f"gpu_count_per_node: want {self.gpu_count_per_node}, have {facts.get('gpu_count_per_node', 'unknown')}"
+            )
         for name in ("rdma", "embedded"):
             want = getattr(self, name)
             if want is not None and facts.get(name) is not want:
                 out.append(f"{name}: want {str(want).lower()}, have {str(facts.get(name, 'unknown')).lower()}")
-        if self.tpu_accelerator_regex is not None and not re.search(self.tpu_accelerator_regex,
-                                                                    str(facts.get("tpu_accelerator") or "")):
-            out.append(f"tpu_accelerator {facts.get('tpu_accelerator') or 'unknown'} does not match "
-                       f"/{self.tpu_accelerator_regex}/")
+        if self.tpu_accelerator_regex is not None and not re.search(
+            self.tpu_accelerator_regex, str(facts.get("tpu_accelerator") or "")
+        ):
+            out.append(
+                f"tpu_accelerator {facts.get('tpu_accelerator') or 'unknown'} does not match "
+                f"/{self.tpu_accelerator_regex}/"
+            )
         return out
 
     def describe(self, facts: Mapping[str, Any]) -> str:
@@ -392,8 +411,13 @@ class Profile:
     def all_thresholds(self) -> list[Threshold]:
         return [t for group in self.thresholds.values() for t in group]
 
-    def evaluate(self, workload: str, measurements: Sequence[Measurement], *,
-                 baseline: Mapping[str, Sequence[Measurement]] | None = None) -> list[Check]:
+    def evaluate(
+        self,
+        workload: str,
+        measurements: Sequence[Measurement],
+        *,
+        baseline: Mapping[str, Sequence[Measurement]] | None = None,
+    ) -> list[Check]:
         """Shortcut for :func:`harness.thresholds.evaluate.evaluate` on this profile."""
         from harness.thresholds.evaluate import evaluate
 
@@ -446,7 +470,8 @@ class Check:
             return f"{self.comparison} baseline - {format_value(self.regression_pct or 0.0)}%"
         text = f"{self.comparison} {format_value(self.bar)} {self.unit}"
         if self.kind is RuleKind.REGRESSION and self.baseline_value is not None:
-            text += f" (baseline {format_value(self.baseline_value)} {self.unit} - {format_value(self.regression_pct or 0.0)}%)"
+            pct = format_value(self.regression_pct or 0.0)
+            text += f" (baseline {format_value(self.baseline_value)} {self.unit} - {pct}%)"
         return text
 
     @property
@@ -456,12 +481,16 @@ class Check:
             text = f"{self.threshold_id}: no data for {self.metric}{self.selector}"
             return text + (f" ({self.detail})" if self.detail else "")
         if self.kind is RuleKind.PRESENCE:
-            return (f"{self.threshold_id}: {self.metric}{self.selector} present "
-                    f"({self.matched} measurement{'s' if self.matched != 1 else ''})")
+            return (
+                f"{self.threshold_id}: {self.metric}{self.selector} present "
+                f"({self.matched} measurement{'s' if self.matched != 1 else ''})"
+            )
         emulated = " [emulated]" if self.emulated else ""
-        text = (f"{self.threshold_id}: {self.metric}{format_labels(self.labels)} = "
-                f"{format_value(self.observed or 0.0)} {self.unit}{emulated}, bar {self.bar_text} "
-                f"(source: {self.source})")
+        text = (
+            f"{self.threshold_id}: {self.metric}{format_labels(self.labels)} = "
+            f"{format_value(self.observed or 0.0)} {self.unit}{emulated}, bar {self.bar_text} "
+            f"(source: {self.source})"
+        )
         if self.hint and self.status is not Status.PASSED:
             text += f"; hint: {self.hint}"
         return text
@@ -472,12 +501,25 @@ class Check:
     def to_dict(self) -> dict[str, Any]:
         """The check as results.jsonl stores it (enums as their strings)."""
         return {
-            "threshold_id": self.threshold_id, "workload": self.workload, "metric": self.metric,
-            "kind": str(self.kind), "status": str(self.status), "severity": str(self.severity),
-            "observed": self.observed, "unit": self.unit,
+            "threshold_id": self.threshold_id,
+            "workload": self.workload,
+            "metric": self.metric,
+            "kind": str(self.kind),
+            "status": str(self.status),
+            "severity": str(self.severity),
+            "observed": self.observed,
+            "unit": self.unit,
             "comparison": str(self.comparison) if self.comparison is not None else None,
-            "bar": self.bar, "baseline_value": self.baseline_value, "regression_pct": self.regression_pct,
-            "selector": self.selector.to_dict(), "labels": dict(self.labels), "matched": self.matched,
-            "emulated": self.emulated, "source": self.source, "description": self.description,
-            "hint": self.hint, "detail": self.detail, "message": self.message,
+            "bar": self.bar,
+            "baseline_value": self.baseline_value,
+            "regression_pct": self.regression_pct,
+            "selector": self.selector.to_dict(),
+            "labels": dict(self.labels),
+            "matched": self.matched,
+            "emulated": self.emulated,
+            "source": self.source,
+            "description": self.description,
+            "hint": self.hint,
+            "detail": self.detail,
+            "message": self.message,
         }

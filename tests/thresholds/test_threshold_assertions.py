@@ -17,23 +17,38 @@ from harness.thresholds import (
 
 
 def busbw_bar(**kw) -> Threshold:
-    defaults = dict(id="nccl-intra-busbw", workload="nccl-allreduce", metric="busbw",
-                    source="azurehpc nd96isr_h100_v5.conf 460", comparison=Comparison.GE, value=460.0, unit="GB/s",
-                    labels=LabelSelector.parse({"op": "all_reduce", "size": ["8589934592", "17179869184"]}))
+    defaults = dict(
+        id="nccl-intra-busbw",
+        workload="nccl-allreduce",
+        metric="busbw",
+        source="azurehpc nd96isr_h100_v5.conf 460",
+        comparison=Comparison.GE,
+        value=460.0,
+        unit="GB/s",
+        labels=LabelSelector.parse({"op": "all_reduce", "size": ["8589934592", "17179869184"]}),
+    )
     defaults.update(kw)
     return Threshold(**defaults)
 
 
 def busbw(value: float, **labels: str) -> Measurement:
-    return Measurement(metric="busbw", value=value, unit="GB/s",
-                       labels={"op": "all_reduce", "size": "17179869184", **labels})
+    return Measurement(
+        metric="busbw", value=value, unit="GB/s", labels={"op": "all_reduce", "size": "17179869184", **labels}
+    )
 
 
 def test_message_lists_each_failed_check_in_the_documented_format():
     thresholds = [
         busbw_bar(hint="check NCCL_P2P_DISABLE"),
-        busbw_bar(id="gemm", metric="tflops", workload="cuda-gemm", labels=LabelSelector.parse({"dtype": "bf16"}),
-                  value=600.0, unit="TFLOP/s", source="60% of 989"),
+        busbw_bar(
+            id="gemm",
+            metric="tflops",
+            workload="cuda-gemm",
+            labels=LabelSelector.parse({"dtype": "bf16"}),
+            value=600.0,
+            unit="TFLOP/s",
+            source="60% of 989",
+        ),
         busbw_bar(id="passing", value=100.0),
         busbw_bar(id="warning", value=1000.0, severity=Severity.WARN),
     ]

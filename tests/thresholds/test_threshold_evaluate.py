@@ -21,9 +21,17 @@ from harness.thresholds import (
 
 
 def bar(metric="busbw", value=460.0, unit="GB/s", cmp=">=", labels=None, **kw) -> Threshold:
-    return Threshold(id=kw.pop("id", "t1"), workload=kw.pop("workload", "nccl-allreduce"), metric=metric,
-                     source="test source", labels=LabelSelector.parse(labels), comparison=Comparison(cmp),
-                     value=value, unit=unit, **kw)
+    return Threshold(
+        id=kw.pop("id", "t1"),
+        workload=kw.pop("workload", "nccl-allreduce"),
+        metric=metric,
+        source="test source",
+        labels=LabelSelector.parse(labels),
+        comparison=Comparison(cmp),
+        value=value,
+        unit=unit,
+        **kw,
+    )
 
 
 def m(value, metric="busbw", unit="GB/s", emulated=False, **labels) -> Measurement:
@@ -52,10 +60,17 @@ class TestAbsolute:
         assert one(bar(cmp=">="), [m(460.0)]).status is Status.PASSED
         assert one(bar(cmp=">"), [m(460.0)]).status is Status.FAILED
 
-    @pytest.mark.parametrize(("cmp", "observed", "status"), [
-        ("<=", 5.0, Status.PASSED), ("<=", 5.1, Status.FAILED), ("<", 4.9, Status.PASSED), ("<", 5.0, Status.FAILED),
-        ("==", 5.0, Status.PASSED), ("==", 5.5, Status.FAILED),
-    ])
+    @pytest.mark.parametrize(
+        ("cmp", "observed", "status"),
+        [
+            ("<=", 5.0, Status.PASSED),
+            ("<=", 5.1, Status.FAILED),
+            ("<", 4.9, Status.PASSED),
+            ("<", 5.0, Status.FAILED),
+            ("==", 5.0, Status.PASSED),
+            ("==", 5.5, Status.FAILED),
+        ],
+    )
     def test_comparisons(self, cmp, observed, status):
         t = bar(metric="startup_latency", value=5.0, unit="s", cmp=cmp)
         assert one(t, [m(observed, metric="startup_latency", unit="s")]).status is status
@@ -102,10 +117,12 @@ class TestAbsolute:
         assert "my-bar" in text and "ms" in text and "GB/s" in text
 
     def test_label_selector_forms(self):
-        ms = [m(470.0, op="all_reduce", size="8589934592", node="a"),
-              m(480.0, op="all_reduce", size="17179869184", node="b"),
-              m(100.0, op="all_reduce", size="1024", node="c"),
-              m(100.0, op="all_reduce", size="17179869184")]
+        ms = [
+            m(470.0, op="all_reduce", size="8589934592", node="a"),
+            m(480.0, op="all_reduce", size="17179869184", node="b"),
+            m(100.0, op="all_reduce", size="1024", node="c"),
+            m(100.0, op="all_reduce", size="17179869184"),
+        ]
         t = bar(labels={"op": "all_reduce", "size": {"in": ["8589934592", "17179869184"]}, "node": "*"})
         check = one(t, ms)
         assert check.matched == 2
@@ -140,7 +157,10 @@ class TestAggregates:
     def test_each_judges_every_node(self):
         checks = evaluate_thresholds([bar(aggregate=Aggregate.EACH)], self.MS)
         assert [(c.labels["node"], c.status) for c in checks] == [
-            ("a", Status.FAILED), ("b", Status.PASSED), ("c", Status.PASSED)]
+            ("a", Status.FAILED),
+            ("b", Status.PASSED),
+            ("c", Status.PASSED),
+        ]
         assert all(c.matched == 1 for c in checks)
 
     def test_each_with_nothing_matched_is_one_no_data(self):
@@ -165,8 +185,14 @@ class TestEmulated:
 
 class TestPresence:
     def presence(self, labels=None):
-        return Threshold(id="p", workload="dcgm-metrics", metric="DCGM_FI_DEV_GPU_UTIL", source="s",
-                         labels=LabelSelector.parse(labels), kind=RuleKind.PRESENCE)
+        return Threshold(
+            id="p",
+            workload="dcgm-metrics",
+            metric="DCGM_FI_DEV_GPU_UTIL",
+            source="s",
+            labels=LabelSelector.parse(labels),
+            kind=RuleKind.PRESENCE,
+        )
 
     def test_present_any_value_passes(self):
         check = one(self.presence({"pod": "*"}), [m(0.0, metric="DCGM_FI_DEV_GPU_UTIL", unit="%", pod="x")])
@@ -182,9 +208,18 @@ class TestPresence:
 
 class TestRegression:
     def regression(self, cmp=">=", pct=5.0, aggregate=Aggregate.MIN, unit=None):
-        return Threshold(id="r", workload="nccl-allreduce", metric="busbw", source="baseline:run-42",
-                         labels=LabelSelector.parse({"op": "all_reduce"}), kind=RuleKind.REGRESSION,
-                         comparison=Comparison(cmp), regression_pct=pct, aggregate=aggregate, unit=unit)
+        return Threshold(
+            id="r",
+            workload="nccl-allreduce",
+            metric="busbw",
+            source="baseline:run-42",
+            labels=LabelSelector.parse({"op": "all_reduce"}),
+            kind=RuleKind.REGRESSION,
+            comparison=Comparison(cmp),
+            regression_pct=pct,
+            aggregate=aggregate,
+            unit=unit,
+        )
 
     def test_worse_by_more_than_pct_fails(self):
         check = one(self.regression(), [m(420.0, op="all_reduce")], baseline=[m(450.0, op="all_reduce")])
@@ -208,8 +243,11 @@ class TestRegression:
         assert one(t, [m(50.0, op="all_reduce")], baseline=[m(100.0, op="all_reduce")]).status is Status.PASSED
 
     def test_units_converted_between_run_and_baseline(self):
-        check = one(self.regression(unit="GB/s"), [m(440_000.0, unit="MB/s", op="all_reduce")],
-                    baseline=[m(450.0, op="all_reduce")])
+        check = one(
+            self.regression(unit="GB/s"),
+            [m(440_000.0, unit="MB/s", op="all_reduce")],
+            baseline=[m(450.0, op="all_reduce")],
+        )
         assert check.status is Status.PASSED
         assert check.observed == pytest.approx(440.0)
 
@@ -228,22 +266,39 @@ class TestRegression:
 
     def test_each_pairs_measurements_with_identical_labels(self):
         t = self.regression(aggregate=Aggregate.EACH)
-        current = [m(450.0, op="all_reduce", node="a"), m(400.0, op="all_reduce", node="b"),
-                   m(450.0, op="all_reduce", node="new")]
+        current = [
+            m(450.0, op="all_reduce", node="a"),
+            m(400.0, op="all_reduce", node="b"),
+            m(450.0, op="all_reduce", node="new"),
+        ]
         base = [m(450.0, op="all_reduce", node="a"), m(450.0, op="all_reduce", node="b")]
         checks = evaluate_thresholds([t], current, baseline=base)
         assert [(c.labels["node"], c.status) for c in checks] == [
-            ("a", Status.PASSED), ("b", Status.FAILED), ("new", Status.NO_DATA)]
+            ("a", Status.PASSED),
+            ("b", Status.FAILED),
+            ("new", Status.NO_DATA),
+        ]
 
 
 class TestProfileEvaluate:
     def test_evaluate_selects_the_workload_and_its_baseline(self):
         nccl = bar(id="nccl", regression_pct=None)
-        reg = Threshold(id="reg", workload="fio", metric="bw", source="baseline:run-1", kind=RuleKind.REGRESSION,
-                        comparison=Comparison.GE, regression_pct=10.0)
+        reg = Threshold(
+            id="reg",
+            workload="fio",
+            metric="bw",
+            source="baseline:run-1",
+            kind=RuleKind.REGRESSION,
+            comparison=Comparison.GE,
+            regression_pct=10.0,
+        )
         profile = Profile(name="p", description="d", thresholds={"nccl-allreduce": (nccl,), "fio": (reg,)})
-        checks = evaluate(profile, "fio", [m(80.0, metric="bw", unit="MiB/s")],
-                          baseline={"fio": [m(100.0, metric="bw", unit="MiB/s")], "nccl-allreduce": []})
+        checks = evaluate(
+            profile,
+            "fio",
+            [m(80.0, metric="bw", unit="MiB/s")],
+            baseline={"fio": [m(100.0, metric="bw", unit="MiB/s")], "nccl-allreduce": []},
+        )
         assert [(c.threshold_id, c.status) for c in checks] == [("reg", Status.FAILED)]
         assert profile.evaluate("cuda-gemm", []) == []
 

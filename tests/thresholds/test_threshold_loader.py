@@ -84,53 +84,93 @@ def bad(text_change: tuple[str, str]) -> str:
     return GOOD.replace(old, new, 1)
 
 
-@pytest.mark.parametrize(("change", "expected"), [
-    (("      unit: GB/s\n", "      unit: GBps\n"),
-     "thresholds.nccl-allreduce[0].unit: unknown unit 'GBps'; did you mean 'GB/s'?"),
-    (("      comparison: \">=\"\n      value", "      comparison: \"=>\"\n      value"),
-     "thresholds.nccl-allreduce[0].comparison: '=>' is not one of '>=', '<=', '>', '<', '=='"),
-    (("      source: azure nhc\n", ""), "thresholds.nccl-allreduce[0].source: required"),
-    (("      source: azure nhc\n", "      source: '  '\n"), "thresholds.nccl-allreduce[0].source: must not be empty"),
-    (("      hint: check NVLink\n", "      hints: check NVLink\n"),
-     "thresholds.nccl-allreduce[0].hints: unknown key; did you mean 'hint'?"),
-    (("      value: 460\n", "      value: fast\n"),
-     "thresholds.nccl-allreduce[0].value: expected a number, got str 'fast'"),
-    (("      aggregate: max\n", "      aggregate: median\n"),
-     "thresholds.nccl-allreduce[0].aggregate: 'median' is not one of 'min', 'max', 'mean', 'each'"),
-    (("      severity: warn\n", "      severity: error\n"),
-     "thresholds.nccl-allreduce[2].severity: 'error' is not one of 'fail', 'warn'"),
-    (("  nccl-allreduce:\n", "  ncc-allreduce:\n"),
-     "thresholds.ncc-allreduce: unknown workload 'ncc-allreduce'; did you mean 'nccl-allreduce'?"),
-    (("    - id: present\n", "    - id: intra\n"),
-     "thresholds.nccl-allreduce[2].id: duplicate id 'intra' (also at thresholds.nccl-allreduce[0])"),
-    (("      regression_pct: 5\n", "      regression_pct: 5\n      value: 3\n"),
-     "thresholds.nccl-allreduce[1]: needs exactly one rule: value (absolute), regression_pct (against a baseline) "
-     "or present: true"),
-    (("      comparison: \">=\"\n      regression_pct", "      comparison: \"==\"\n      regression_pct"),
-     "thresholds.nccl-allreduce[1].comparison: a regression rule needs a direction ('>=', '>', '<=' or '<')"),
-    (("      present: true\n", "      present: true\n      unit: GB/s\n"),
-     "thresholds.nccl-allreduce[2].unit: a presence rule takes no comparison, unit or aggregate"),
-    (("gpu_count_per_node: 8", "gpu_count_per_node: eight"),
-     "match.gpu_count_per_node: expected a positive integer, got 'eight'"),
-    (("rdma: true", "rdma: yes please"), "match.rdma: expected true or false, got str 'yes please'"),
-    (("accelerator: nvidia", "accelerator: amd"), "match.accelerator: 'amd' is not one of 'none', 'nvidia', 'tpu'"),
-    (("gpu_product_regex: H100", "gpu_product_regex: 'H100('"),
-     "match.gpu_product_regex: invalid regex: missing ), unterminated subpattern at position 4"),
-    (("description: test profile\n", "description: test profile\nowner: me\n"),
-     "owner: unknown key (allowed: name, description, extends, match, thresholds)"),
-    (("description: test profile\n", "name: other\ndescription: test profile\n"),
-     "name: 'other' differs from the file name 'bad'; profiles are found by file name"),
-    (("description: test profile\n", ""), "description: required"),
-    (("      labels: {op: all_reduce,", "      labels: {op: {in: all_reduce},"),
-     "thresholds.nccl-allreduce[0].labels: op.in: expected a list of values, got str"),
-])
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            ("      unit: GB/s\n", "      unit: GBps\n"),
+            "thresholds.nccl-allreduce[0].unit: unknown unit 'GBps'; did you mean 'GB/s'?",
+        ),
+        (
+            ('      comparison: ">="\n      value', '      comparison: "=>"\n      value'),
+            "thresholds.nccl-allreduce[0].comparison: '=>' is not one of '>=', '<=', '>', '<', '=='",
+        ),
+        (("      source: azure nhc\n", ""), "thresholds.nccl-allreduce[0].source: required"),
+        (
+            ("      source: azure nhc\n", "      source: '  '\n"),
+            "thresholds.nccl-allreduce[0].source: must not be empty",
+        ),
+        (
+            ("      hint: check NVLink\n", "      hints: check NVLink\n"),
+            "thresholds.nccl-allreduce[0].hints: unknown key; did you mean 'hint'?",
+        ),
+        (
+            ("      value: 460\n", "      value: fast\n"),
+            "thresholds.nccl-allreduce[0].value: expected a number, got str 'fast'",
+        ),
+        (
+            ("      aggregate: max\n", "      aggregate: median\n"),
+            "thresholds.nccl-allreduce[0].aggregate: 'median' is not one of 'min', 'max', 'mean', 'each'",
+        ),
+        (
+            ("      severity: warn\n", "      severity: error\n"),
+            "thresholds.nccl-allreduce[2].severity: 'error' is not one of 'fail', 'warn'",
+        ),
+        (
+            ("  nccl-allreduce:\n", "  ncc-allreduce:\n"),
+            "thresholds.ncc-allreduce: unknown workload 'ncc-allreduce'; did you mean 'nccl-allreduce'?",
+        ),
+        (
+            ("    - id: present\n", "    - id: intra\n"),
+            "thresholds.nccl-allreduce[2].id: duplicate id 'intra' (also at thresholds.nccl-allreduce[0])",
+        ),
+        (
+            ("      regression_pct: 5\n", "      regression_pct: 5\n      value: 3\n"),
+            "thresholds.nccl-allreduce[1]: needs exactly one rule: value (absolute), "
+            "regression_pct (against a baseline) or present: true",
+        ),
+        (
+            ('      comparison: ">="\n      regression_pct', '      comparison: "=="\n      regression_pct'),
+            "thresholds.nccl-allreduce[1].comparison: a regression rule needs a direction ('>=', '>', '<=' or '<')",
+        ),
+        (
+            ("      present: true\n", "      present: true\n      unit: GB/s\n"),
+            "thresholds.nccl-allreduce[2].unit: a presence rule takes no comparison, unit or aggregate",
+        ),
+        (
+            ("gpu_count_per_node: 8", "gpu_count_per_node: eight"),
+            "match.gpu_count_per_node: expected a positive integer, got 'eight'",
+        ),
+        (("rdma: true", "rdma: yes please"), "match.rdma: expected true or false, got str 'yes please'"),
+        (("accelerator: nvidia", "accelerator: amd"), "match.accelerator: 'amd' is not one of 'none', 'nvidia', 'tpu'"),
+        (
+            ("gpu_product_regex: H100", "gpu_product_regex: 'H100('"),
+            "match.gpu_product_regex: invalid regex: missing ), unterminated subpattern at position 4",
+        ),
+        (
+            ("description: test profile\n", "description: test profile\nowner: me\n"),
+            "owner: unknown key (allowed: name, description, extends, match, thresholds)",
+        ),
+        (
+            ("description: test profile\n", "name: other\ndescription: test profile\n"),
+            "name: 'other' differs from the file name 'bad'; profiles are found by file name",
+        ),
+        (("description: test profile\n", ""), "description: required"),
+        (
+            ("      labels: {op: all_reduce,", "      labels: {op: {in: all_reduce},"),
+            "thresholds.nccl-allreduce[0].labels: op.in: expected a list of values, got str",
+        ),
+    ],
+)
 def test_bad_files_name_file_and_key_path(profiles, change, expected):
     path = write(profiles, "bad", bad(change))
     assert error(path) == f"suites/profiles/bad.yaml: {expected}"
 
 
 def test_duplicate_yaml_keys_are_rejected(profiles):
-    path = write(profiles, "dup", GOOD.replace("      aggregate: max\n", "      aggregate: max\n      aggregate: min\n"))
+    path = write(
+        profiles, "dup", GOOD.replace("      aggregate: max\n", "      aggregate: max\n      aggregate: min\n")
+    )
     message = error(path)
     assert message.startswith("suites/profiles/dup.yaml: line 12: duplicate key 'aggregate'")
 
@@ -157,9 +197,17 @@ def test_unknown_profile_name_lists_available(profiles):
 
 class TestExtends:
     def test_child_overrides_parent_by_id_and_adds(self, profiles):
-        write(profiles, "base", GOOD.replace("match: {accelerator: nvidia, gpu_product_regex: H100, "
-                                             "gpu_count_per_node: 8, rdma: true}\n", ""))
-        write(profiles, "child", """\
+        write(
+            profiles,
+            "base",
+            GOOD.replace(
+                "match: {accelerator: nvidia, gpu_product_regex: H100, gpu_count_per_node: 8, rdma: true}\n", ""
+            ),
+        )
+        write(
+            profiles,
+            "child",
+            """\
             description: child
             extends: base
             thresholds:
@@ -167,7 +215,8 @@ class TestExtends:
                 - {id: intra, metric: busbw, comparison: ">=", value: 431, unit: GB/s, source: h200 conf}
               fio:
                 - {id: seq, metric: bw, comparison: ">=", value: 100, unit: MiB/s, source: floor}
-            """)
+            """,
+        )
         profile = load_profile("child", profiles_dir=profiles)
         assert profile.extends == "base"
         assert profile.match is None  # match is never inherited
@@ -188,7 +237,8 @@ class TestExtends:
     def test_missing_parent(self, profiles):
         write(profiles, "orphan", "description: o\nextends: ghost\nthresholds: {}\n")
         assert error(profiles / "orphan.yaml").startswith(
-            "suites/profiles/orphan.yaml: extends: no profile 'ghost' in suites/profiles")
+            "suites/profiles/orphan.yaml: extends: no profile 'ghost' in suites/profiles"
+        )
 
     def test_error_in_parent_names_the_parent_file(self, profiles):
         write(profiles, "parent", bad(("      unit: GB/s\n", "      unit: GBps\n")))
@@ -197,8 +247,13 @@ class TestExtends:
 
 
 class TestMatch:
-    H100_FACTS = {"accelerator": "nvidia", "gpu_product": "NVIDIA-H100-80GB-HBM3", "gpu_count_per_node": 8,
-                  "rdma": True, "embedded": False}
+    H100_FACTS = {
+        "accelerator": "nvidia",
+        "gpu_product": "NVIDIA-H100-80GB-HBM3",
+        "gpu_count_per_node": 8,
+        "rdma": True,
+        "embedded": False,
+    }
 
     def test_most_specific_wins(self, profiles):
         write(profiles, "any-nvidia", "description: x\nmatch: {accelerator: nvidia}\nthresholds: {}\n")
@@ -211,7 +266,7 @@ class TestMatch:
     def test_equal_specificity_is_ambiguous(self, profiles):
         write(profiles, "one", "description: x\nmatch: {accelerator: nvidia}\nthresholds: {}\n")
         write(profiles, "two", "description: x\nmatch: {rdma: true}\nthresholds: {}\n")
-        with pytest.raises(ConfigError, match="profiles one and two both match .* --profile"):
+        with pytest.raises(ConfigError, match=r"profiles one and two both match .* --profile"):
             match_profile(self.H100_FACTS, profiles_dir=profiles)
 
     def test_fallback_says_what_came_closest(self, profiles):
@@ -219,8 +274,7 @@ class TestMatch:
         write(profiles, "cpu-only", "description: x\nmatch: {accelerator: none}\nthresholds: {}\n")
         profile, reason = match_profile({**self.H100_FACTS, "rdma": False}, profiles_dir=profiles)
         assert profile.name == "cpu-only"
-        assert reason == ("no profile matched (closest h100: rdma: want true, have false); "
-                          "using fallback cpu-only")
+        assert reason == ("no profile matched (closest h100: rdma: want true, have false); using fallback cpu-only")
 
     def test_no_fallback_raises(self, profiles):
         write(profiles, "h100", GOOD)

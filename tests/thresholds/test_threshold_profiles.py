@@ -20,8 +20,13 @@ from harness.units import UNITS
 
 SHIPPED = ["a100-sxm-8x-ib200", "cpu-only", "h100-sxm-8x-ib400", "h200-sxm-8x-ib400", "nvidia-gpu-common", "tpu-v5e"]
 
-H100_NODE = {"accelerator": "nvidia", "gpu_product": "NVIDIA-H100-80GB-HBM3", "gpu_count_per_node": 8,
-             "rdma": True, "embedded": False}
+H100_NODE = {
+    "accelerator": "nvidia",
+    "gpu_product": "NVIDIA-H100-80GB-HBM3",
+    "gpu_count_per_node": 8,
+    "rdma": True,
+    "embedded": False,
+}
 EMBEDDED = {"accelerator": "none", "gpu_product": None, "gpu_count_per_node": 0, "rdma": False, "embedded": True}
 
 
@@ -46,7 +51,9 @@ def test_every_shipped_profile_loads_and_every_threshold_has_a_source(name):
 
 @pytest.mark.parametrize("name", [n for n in SHIPPED if n != "cpu-only"])
 def test_every_profile_inherits_the_cpu_only_bars(name):
-    assert {t.id for t in load_profile("cpu-only").all_thresholds()} <= {t.id for t in load_profile(name).all_thresholds()}
+    assert {t.id for t in load_profile("cpu-only").all_thresholds()} <= {
+        t.id for t in load_profile(name).all_thresholds()
+    }
 
 
 def test_h100_snapshot_matches_h100():
@@ -61,14 +68,17 @@ def test_embedded_target_matches_cpu_only():
     assert reason == "matched cpu-only: no accelerators"
 
 
-@pytest.mark.parametrize(("facts", "expected"), [
-    ({**H100_NODE, "gpu_product": "NVIDIA-H200"}, "h200-sxm-8x-ib400"),
-    ({**H100_NODE, "gpu_product": "NVIDIA-H200-141GB-HBM3e"}, "h200-sxm-8x-ib400"),
-    ({**H100_NODE, "gpu_product": "NVIDIA-A100-SXM4-80GB"}, "a100-sxm-8x-ib200"),
-    ({"accelerator": "tpu", "tpu_accelerator": "tpu-v5-lite-podslice"}, "tpu-v5e"),
-    ({**H100_NODE, "gpu_product": "NVIDIA-H100-PCIe"}, "cpu-only"),  # no PCIe profile yet: fallback
-    ({**H100_NODE, "rdma": False}, "cpu-only"),
-])
+@pytest.mark.parametrize(
+    ("facts", "expected"),
+    [
+        ({**H100_NODE, "gpu_product": "NVIDIA-H200"}, "h200-sxm-8x-ib400"),
+        ({**H100_NODE, "gpu_product": "NVIDIA-H200-141GB-HBM3e"}, "h200-sxm-8x-ib400"),
+        ({**H100_NODE, "gpu_product": "NVIDIA-A100-SXM4-80GB"}, "a100-sxm-8x-ib200"),
+        ({"accelerator": "tpu", "tpu_accelerator": "tpu-v5-lite-podslice"}, "tpu-v5e"),
+        ({**H100_NODE, "gpu_product": "NVIDIA-H100-PCIe"}, "cpu-only"),  # no PCIe profile yet: fallback
+        ({**H100_NODE, "rdma": False}, "cpu-only"),
+    ],
+)
 def test_other_snapshots(facts, expected):
     assert match_profile(facts)[0].name == expected
 
@@ -84,9 +94,15 @@ def test_h200_overrides_h100_bars_by_id():
 def test_h100_nccl_bar_on_a_realistic_sweep():
     """A healthy 8x H100 sweep passes on its large-message rows, however low the small-message rows are."""
     sizes = [2**k for k in range(3, 35)]
-    rows = [Measurement(metric="busbw", value=min(480.0, s / 2**24), unit="GB/s",
-                        labels={"op": "all_reduce", "size": str(s), "placement": "intra-node", "nodes": "1"})
-            for s in sizes]
+    rows = [
+        Measurement(
+            metric="busbw",
+            value=min(480.0, s / 2**24),
+            unit="GB/s",
+            labels={"op": "all_reduce", "size": str(s), "placement": "intra-node", "nodes": "1"},
+        )
+        for s in sizes
+    ]
     checks = load_profile("h100-sxm-8x-ib400").evaluate("nccl-allreduce", rows)
     statuses = {c.threshold_id: c.status for c in checks}
     assert statuses["nccl-intra-busbw"] is Status.PASSED
@@ -97,8 +113,12 @@ def test_cpu_only_fio_with_parser_units():
     measurements = [
         Measurement(metric="bw", value=180.0, unit="MiB/s", labels={"job": "seqread", "direction": "read"}),
         Measurement(metric="iops", value=3500.0, unit="IOPS", labels={"job": "randread", "direction": "read"}),
-        Measurement(metric="clat", value=42_000.0, unit="us",
-                    labels={"job": "randread", "direction": "read", "percentile": "p99"}),
+        Measurement(
+            metric="clat",
+            value=42_000.0,
+            unit="us",
+            labels={"job": "randread", "direction": "read", "percentile": "p99"},
+        ),
     ]
     checks = load_profile("cpu-only").evaluate("fio", measurements)
     assert [c.status for c in checks] == [Status.PASSED] * 3
