@@ -372,28 +372,54 @@ def namespace(request: pytest.FixtureRequest, target: Any, harness_config: Harne
         yield name
 
 
+def _prepare(name: str, params: dict[str, Any], *, request: pytest.FixtureRequest, capabilities: Any,
+             namespace: str, harness_config: HarnessConfig, record: TestRecord) -> tuple[Any, Any, dict[str, str], Path]:
+    """Load and render a workload for this test; skip when the target lacks what the workload requires."""
+    from harness.catalog.render import render
+    from harness.catalog.spec import load_workload
+    from harness.cluster.namespaces import label_value, run_labels
+    from harness.runners.job import scripts_configmap_name
+
+    spec = load_workload(name)
+    for requirement in spec.requires:
+        if reason := capabilities.missing(requirement):
+            pytest.skip(f"workload {name} requires {requirement}: {reason}")
+    context = {"namespace": namespace, "run_id": harness_config.run_id,
+               "scripts_configmap": scripts_configmap_name(spec.name), "workload": spec.name}
+    rendered = render(spec, params, context=context, image_registry=harness_config.image_registry)
+    artifacts = harness_config.run_dir / "artifacts" / label_value(request.node.nodeid)
+    record.add(workload=name, params=rendered.params)
+    record.artifacts = str(artifacts)
+    return spec, rendered, run_labels(harness_config.run_id, request.node.nodeid), artifacts
+
+
 @pytest.fixture
 def run_workload(request: pytest.FixtureRequest, target: Any, capabilities: Any, namespace: str,
                  harness_config: HarnessConfig, record: TestRecord) -> Callable[..., Any]:
     """``run_workload(name, **params)``: render, run to completion in this test's namespace, return the result."""
-    from harness.catalog.render import render
-    from harness.catalog.spec import load_workload
-    from harness.cluster.namespaces import label_value, run_labels
-    from harness.runners.job import run_job, scripts_configmap_name
+    from harness.runners.job import run_job
 
     def run(name: str, **params: Any) -> Any:
-        spec = load_workload(name)
-        for requirement in spec.requires:
-            if reason := capabilities.missing(requirement):
-                pytest.skip(f"workload {name} requires {requirement}: {reason}")
-        context = {"namespace": namespace, "run_id": harness_config.run_id,
-                   "scripts_configmap": scripts_configmap_name(spec.name), "workload": spec.name}
-        rendered = render(spec, params, context=context, image_registry=harness_config.image_registry)
-        artifacts = harness_config.run_dir / "artifacts" / label_value(request.node.nodeid)
-        record.add(workload=name, params=rendered.params)
-        record.artifacts = str(artifacts)
-        labels = run_labels(harness_config.run_id, request.node.nodeid)
+        spec, rendered, labels, artifacts = _prepare(name, params, request=request, capabilities=capabilities,
+                                                     namespace=namespace, harness_config=harness_config,
+                                                     record=record)
         return run_job(target.api_client, spec, rendered, namespace=namespace, labels=labels,
                        timeout_s=harness_config.timeout(spec.timeout_s), artifacts_dir=artifacts)
 
     return run
+
+
+@pytest.fixture
+def deploy_service(request: pytest.FixtureRequest, target: Any, capabilities: Any, namespace: str,
+                   harness_config: HarnessConfig, record: TestRecord) -> Callable[..., Any]:
+    """``with deploy_service(name, **params) as handle:`` -- a ready service workload in this test's namespace."""
+    from harness.runners.service import run_service
+
+    def deploy(name: str, **params: Any) -> Any:
+        spec, rendered, labels, artifacts = _prepare(name, params, request=request, capabilities=capabilities,
+                                                     namespace=namespace, harness_config=harness_config,
+                                                     record=record)
+        return run_service(target.api_client, spec, rendered, namespace=namespace, labels=labels,
+                           timeout_s=harness_config.timeout(spec.timeout_s), artifacts_dir=artifacts)
+
+    return deploy

@@ -266,18 +266,30 @@ def _common_labels(matched: Sequence[Measurement]) -> dict[str, str]:
     return common
 
 
+def _each(threshold: Threshold) -> bool:
+    """``each``, and ``worst`` on an ``==`` bar (no value is "worse" than another there)."""
+    return threshold.aggregate is Aggregate.EACH or (
+        threshold.aggregate is Aggregate.WORST and threshold.comparison is not None
+        and threshold.comparison.higher_is_better is None
+    )
+
+
 def _reduce(
     threshold: Threshold, values: list[float], matched: Sequence[Measurement]
 ) -> tuple[float, Mapping[str, str], bool]:
     """(value, labels, emulated) of a min/max/mean aggregate over converted ``values``."""
-    if threshold.aggregate is Aggregate.MEAN or len(values) == 1:
+    aggregate = threshold.aggregate
+    if aggregate is Aggregate.WORST:
+        higher_is_better = threshold.comparison.higher_is_better if threshold.comparison is not None else None
+        aggregate = Aggregate.MIN if higher_is_better is not False else Aggregate.MAX
+    if aggregate is Aggregate.MEAN or len(values) == 1:
         value = sum(values) / len(values)
         return (
             value,
             (matched[0].labels if len(matched) == 1 else _common_labels(matched)),
             any(m.emulated for m in matched),
         )
-    pick = min if threshold.aggregate is Aggregate.MIN else max
+    pick = min if aggregate is Aggregate.MIN else max
     i = pick(range(len(values)), key=values.__getitem__)
     return values[i], matched[i].labels, matched[i].emulated
 
@@ -287,7 +299,7 @@ def _absolute(threshold: Threshold, matched: Sequence[Measurement], converter: _
     bar = threshold.value if threshold.value is not None else 0.0
     comparison = threshold.comparison
     assert comparison is not None  # guaranteed by Threshold.__post_init__
-    if threshold.aggregate is Aggregate.EACH:
+    if _each(threshold):
         for m, observed in zip(matched, converter.values(threshold, matched, unit), strict=True):
             checks.append(
                 Check(
@@ -378,7 +390,7 @@ def _regression(
             hint=threshold.hint,
         )
 
-    if threshold.aggregate is Aggregate.EACH:
+    if _each(threshold):
         for m in matched:
             base = base_index.exact(threshold.metric, m.labels)
             if base is None:

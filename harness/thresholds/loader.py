@@ -14,18 +14,18 @@ Schema (every key but ``name``, ``extends`` and ``match`` is required; see the s
       accelerator: nvidia              # none | nvidia | tpu
       gpu_product_regex: "H100.*HBM3"  # re.search on nvidia.com/gpu.product
       gpu_count_per_node: 8
-      rdma: true                       # also: embedded: bool, tpu_accelerator_regex: str
+      rdma: true                       # also: embedded: bool, tpu_type_regex: str
     thresholds:
       nccl-allreduce:                  # workload name -> list of thresholds
         - id: h100-nccl-intra-busbw    # unique in the profile (after extends)
           metric: busbw
-          labels: {op: all_reduce, placement: intra-node, size: ["8589934592", "17179869184"]}
+          labels: {op: all_reduce, scope: intra-node, size: ["8589934592", "17179869184"]}
           comparison: ">="             # >= <= > < ==
           value: 460                   # absolute rule ...
           unit: GB/s
           # regression_pct: 5          # ... or regression rule (comparison gives the direction), or
           # present: true              # ... presence rule (no comparison/value/unit)
-          aggregate: max               # min (default) | max | mean | each
+          aggregate: max               # worst (default) | min | max | mean | each
           severity: fail               # fail (default) | warn
           source: "Azure/azurehpc-health-checks conf/nd96isr_h100_v5.conf: check_nccl_allreduce 460.0 at 16G"
           description: ...             # optional

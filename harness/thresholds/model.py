@@ -102,11 +102,14 @@ class Severity(StrEnum):
 class Aggregate(StrEnum):
     """Which value is judged when several measurements match one threshold.
 
-    ``min``/``max``/``mean`` reduce them to one check (``min`` is the strict choice for a ``>=`` bar: the worst
-    GPU decides); ``each`` judges every matching measurement on its own, one check each (per node, per GPU, per
-    NIC), so a report can name the one bad node.
+    ``worst`` (the default) judges the value furthest on the wrong side: the minimum for ``>=``/``>`` bars, the
+    maximum for ``<=``/``<`` bars, so the worst GPU or endpoint decides whichever way the bar points (``==`` bars
+    judge each value). ``min``/``max``/``mean`` reduce to one check explicitly (``max`` over the large message
+    sizes of a sweep, for instance). ``each`` judges every matching measurement on its own, one check each (per
+    node, per GPU, per NIC), so a report can name the one bad node.
     """
 
+    WORST = "worst"
     MIN = "min"
     MAX = "max"
     MEAN = "mean"
@@ -163,7 +166,7 @@ class LabelSelector:
           node: "*"                               # the label must be present, any value
 
     Nothing richer (no regexes, no numeric ranges): a selector should read as a table lookup, and anything
-    cleverer belongs in the parser, which can add a label such as ``placement=intra-node``.
+    cleverer belongs in the parser, which can add a label such as ``scope=intra-node``.
     """
 
     equals: Mapping[str, frozenset[str]] = field(default_factory=dict)
@@ -260,7 +263,7 @@ class Threshold:
     unit: str | None = None
     regression_pct: float | None = None
     severity: Severity = Severity.FAIL
-    aggregate: Aggregate = Aggregate.MIN
+    aggregate: Aggregate = Aggregate.WORST
     description: str = ""
     hint: str = ""
 
@@ -327,7 +330,7 @@ class Match:
     The facts come from capabilities discovery, a flat mapping with these keys (absent keys never match a set
     condition): ``accelerator`` (``none``/``nvidia``/``tpu``), ``gpu_product`` (the GFD label
     ``nvidia.com/gpu.product``, e.g. ``NVIDIA-H100-80GB-HBM3``), ``gpu_count_per_node`` (GPUs on a GPU node),
-    ``rdma`` (RDMA resources advertised), ``embedded`` (the target is the built-in one), ``tpu_accelerator``
+    ``rdma`` (RDMA resources advertised), ``embedded`` (the target is the built-in one), ``tpu_type``
     (GKE's ``cloud.google.com/gke-tpu-accelerator``, e.g. ``tpu-v5-lite-podslice``). Regexes use ``re.search``.
     """
 
@@ -336,9 +339,9 @@ class Match:
     gpu_count_per_node: int | None = None
     rdma: bool | None = None
     embedded: bool | None = None
-    tpu_accelerator_regex: str | None = None
+    tpu_type_regex: str | None = None
 
-    FIELDS = ("accelerator", "gpu_product_regex", "gpu_count_per_node", "rdma", "embedded", "tpu_accelerator_regex")
+    FIELDS = ("accelerator", "gpu_product_regex", "gpu_count_per_node", "rdma", "embedded", "tpu_type_regex")
 
     @property
     def specificity(self) -> int:
@@ -362,12 +365,12 @@ class Match:
             want = getattr(self, name)
             if want is not None and facts.get(name) is not want:
                 out.append(f"{name}: want {str(want).lower()}, have {str(facts.get(name, 'unknown')).lower()}")
-        if self.tpu_accelerator_regex is not None and not re.search(
-            self.tpu_accelerator_regex, str(facts.get("tpu_accelerator") or "")
+        if self.tpu_type_regex is not None and not re.search(
+            self.tpu_type_regex, str(facts.get("tpu_type") or "")
         ):
             out.append(
-                f"tpu_accelerator {facts.get('tpu_accelerator') or 'unknown'} does not match "
-                f"/{self.tpu_accelerator_regex}/"
+                f"tpu_type {facts.get('tpu_type') or 'unknown'} does not match "
+                f"/{self.tpu_type_regex}/"
             )
         return out
 
@@ -378,10 +381,10 @@ class Match:
             parts.append(f"{facts.get('gpu_count_per_node', '?')}x {facts.get('gpu_product', '?')} per node")
         elif self.accelerator is Accelerator.NONE:
             parts.append("no accelerators")
-        elif self.accelerator is not None and self.tpu_accelerator_regex is None:
+        elif self.accelerator is not None and self.tpu_type_regex is None:
             parts.append(f"accelerator {self.accelerator}")
-        if self.tpu_accelerator_regex is not None:
-            parts.append(f"TPU {facts.get('tpu_accelerator', '?')}")
+        if self.tpu_type_regex is not None:
+            parts.append(f"TPU {facts.get('tpu_type', '?')}")
         if self.rdma is not None:
             parts.append("RDMA present" if self.rdma else "no RDMA")
         if self.embedded is not None:

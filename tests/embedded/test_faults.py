@@ -291,12 +291,13 @@ def test_hanging_container_fault_runs_job_into_its_deadline(
     assert condition.message == "Job was active longer than specified deadline"
     status = batch.read_namespaced_job_status("stuck", ns).status
     assert not status.active and not status.succeeded
-    # The hanging process is stopped: its pod goes away or ends, never keeps running.
+    # The hanging process is stopped: the Job controller deletes its pod, which goes once the kubelet has killed
+    # the process and cleaned up (waiting for that also keeps the process from outliving this test).
     eventually(
         lambda: all(
-            p.status.phase != "Running" or p.metadata.deletion_timestamp
+            p.status.phase in ("Failed", "Succeeded")
             for p in core.list_namespaced_pod(ns, label_selector="job-name=stuck").items
         ),
         timeout_s=5,
-        what="job pod to stop",
+        what="job pod to be stopped and removed",
     )

@@ -27,7 +27,12 @@ def test_fio_2_1_4_five_jobs_usec_and_duplicate_keys():
     result = parse_fio(read("fio-2.1.4_5jobs_clat-usec_dup-keys_pkb.json"))
     assert result.fio_version == "fio-2.1.4"
     assert [j.name for j in result.jobs] == [
-        "sequential_write", "sequential_read", "random_write_test", "random_read_test", "random_read_test_parallel"]
+        "sequential_write",
+        "sequential_read",
+        "random_write_test",
+        "random_read_test",
+        "random_read_test_parallel",
+    ]
     sw = result.job("sequential_write").direction("write")
     assert sw is not None and sw.iops == 133 and sw.bw_bytes_per_s == 68118 * 1024
     assert sw.io_bytes == 361984 * 1024  # fio 2.x io_bytes is KiB
@@ -66,7 +71,8 @@ def test_fio_2_17_options_and_percentiles():
     p999 = pick(ms, "clat", job="rand_16k_read_100%-io-depth-1-num-jobs-2", percentile="99.9")
     assert (p999.value, p999.unit, p999.labels["stat"]) == (1896, "us", "percentile")
     assert pick(ms, "clat", direction="write", stat="mean").value == pytest.approx(
-        result.jobs[1].direction("write").clat.mean_us)
+        result.jobs[1].direction("write").clat.mean_us
+    )
 
 
 def test_fio_3_33_nsec_normalised_to_usec_and_bw_bytes():
@@ -98,15 +104,22 @@ def test_fio_3_33_global_options_merge_and_group_reporting():
     ms = fio_measurements(result)
     iops = pick(ms, "iops", job="randread", direction="read")
     assert {k: iops.labels[k] for k in ("rw", "ioengine", "direct", "bs", "iodepth")} == {
-        "rw": "randread", "ioengine": "psync", "direct": "1", "bs": "4k", "iodepth": "1"}
+        "rw": "randread",
+        "ioengine": "psync",
+        "direct": "1",
+        "bs": "4k",
+        "iodepth": "1",
+    }
     grouped = parse_fio(read("fio-3.33_randread-numjobs2-group_jsonplus_generated.json"))
     assert len(grouped.jobs) == 1 and grouped.jobs[0].options["numjobs"] == "2"
     assert grouped.jobs[0].direction("read").io_bytes == 2 * 8 * 1024 * 1024
 
 
 def test_duplicate_keys_last_wins():
-    text = '{"jobs": [{"jobname": "j", "job options": {"bs": "4k", "bs": "1M"}, ' \
+    text = (
+        '{"jobs": [{"jobname": "j", "job options": {"bs": "4k", "bs": "1M"}, '
         '"read": {"io_bytes": 1, "io_kbytes": 0, "bw": 1, "iops": 1, "runtime": 1}}]}'
+    )
     assert parse_fio(text).jobs[0].options["bs"] == "1M"
 
 

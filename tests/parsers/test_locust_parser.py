@@ -28,16 +28,25 @@ def test_real_stats_csv_crlf():
     text = read_bytes_as_text(CSV)
     assert "\r\n" in text
     rows = parse_locust_stats_csv(text)
-    assert len(rows) == 6 and [r.name for r in rows[:5]] == ["/carts", "/carts/*", "/carts/*", "/products/*",
-                                                             "/users/random"]
+    assert len(rows) == 6 and [r.name for r in rows[:5]] == [
+        "/carts",
+        "/carts/*",
+        "/carts/*",
+        "/products/*",
+        "/users/random",
+    ]
     agg = rows[-1]
     assert agg.aggregated and agg.type is None and agg.name == "Aggregated"
     assert (agg.requests, agg.failures, agg.median_ms, agg.mean_ms) == (37219, 1, 1500.0, 5826.092150892615)
     assert (agg.min_ms, agg.max_ms) == (32.15787501540035, 53154.64070899179)
     assert (agg.requests_per_s, agg.failures_per_s) == (631.3258640849056, 0.01696246175568676)
     assert list(agg.percentiles_ms) == ["50", "66", "75", "80", "90", "95", "98", "99", "99.9", "99.99", "100"]
-    assert (agg.percentiles_ms["50"], agg.percentiles_ms["95"], agg.percentiles_ms["99"],
-            agg.percentiles_ms["100"]) == (1500, 33000, 46000, 53000)
+    assert (
+        agg.percentiles_ms["50"],
+        agg.percentiles_ms["95"],
+        agg.percentiles_ms["99"],
+        agg.percentiles_ms["100"],
+    ) == (1500, 33000, 46000, 53000)
     failing = [r for r in rows if r.failures]
     assert [(r.type, r.name, r.failures) for r in failing] == [("GET", "/products/*", 1), (None, "Aggregated", 1)]
 
@@ -57,16 +66,20 @@ def test_stats_measurements():
 
 
 def test_other_locust_versions_columns():
-    old = ('"Method","Name","# requests","# failures","Median response time","Average response time",'
-           '"Min response time","Max response time","Average Content Size","Requests/s"\n'
-           '"GET","/",10,0,12,13.5,10,20,100,2.5\n'
-           '"None","Total",10,0,12,13.5,10,20,100,2.5\n')
+    old = (
+        '"Method","Name","# requests","# failures","Median response time","Average response time",'
+        '"Min response time","Max response time","Average Content Size","Requests/s"\n'
+        '"GET","/",10,0,12,13.5,10,20,100,2.5\n'
+        '"None","Total",10,0,12,13.5,10,20,100,2.5\n'
+    )
     (row, total) = parse_locust_stats_csv(old)
     assert (row.type, row.requests, row.median_ms, row.percentiles_ms) == ("GET", 10, 12.0, {})
     assert total.name == "Total"
-    new = ("Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,Min Response Time,"
-           "Max Response Time,Average Content Size,Requests/s,Failures/s,50%,99.999%,100%\r\n"
-           "GET,/empty,0,0,0,0,0,0,0,0.0,0.0,N/A,N/A,N/A\r\n")
+    new = (
+        "Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,Min Response Time,"
+        "Max Response Time,Average Content Size,Requests/s,Failures/s,50%,99.999%,100%\r\n"
+        "GET,/empty,0,0,0,0,0,0,0,0.0,0.0,N/A,N/A,N/A\r\n"
+    )
     (empty,) = parse_locust_stats_csv(new)
     assert empty.percentiles_ms == {"50": None, "99.999": None, "100": None}
 
@@ -118,8 +131,13 @@ def test_raw_samples_exact_percentiles_and_rates():
     ms = raw_sample_measurements(samples, qs=(50, 99))
 
     def get(metric, endpoint, **labels):
-        (m,) = [m for m in ms if m.metric == metric and m.labels["endpoint"] == endpoint
-                and all(m.labels.get(k) == v for k, v in labels.items())]
+        (m,) = [
+            m
+            for m in ms
+            if m.metric == metric
+            and m.labels["endpoint"] == endpoint
+            and all(m.labels.get(k) == v for k, v in labels.items())
+        ]
         return m
 
     assert get("latency", "chat", percentile="50").value == 5.5  # the failed 0.1 ms request is excluded

@@ -26,55 +26,13 @@ PKB = "nccl-tests_allreduce_2node-2rank_k80_validation0_pkb.txt"
 # Written here (not captured) in the 2023+ layout: util.cu's printf formats, with Rank/bus-id/footer lines as in
 # NVIDIA/nccl-tests issue #294 and kvcache-ai/Mooncake PR #3484, and mpirun --tag-output prefixes as in
 # aws/aws-k8s-tester PR #503.
-MODERN = """\
-[1,0]<stdout>:# nccl-tests version 2.19.7 nccl-headers=23004 nccl-library=23004
-[1,0]<stdout>:# Collective test starting: all_reduce_perf
-[1,0]<stdout>:# nThread 1 nGpus 1 minBytes 1048576 maxBytes 8589934592 step: 2(factor) warmup iters: 5 iters: 20 \
-agg iters: 1 validation: 1 graph: 0 unalign: 0
-[1,0]<stdout>:#
-[1,0]<stdout>:# Using devices
-[1,0]<stdout>:#  Rank  0 Group  0 Pid 895544 on     h100-2 device  0 [0000:18:00] NVIDIA H100 80GB HBM3
-[1,0]<stdout>:#  Rank  1 Group  0 Pid 739786 on     h100-4 device  0 [0000:18:00] NVIDIA H100 80GB HBM3
-h100-2:895544:895600 [0] NCCL INFO Channel 00/0 : 0[0] -> 1[0] [send] via NET/IB/0/GDRDMA
-[1,0]<stdout>:#
-[1,0]<stdout>:#                                                              out-of-place                       in-place
-[1,0]<stdout>:#       size         count      type   redop    root     time   algbw   busbw #wrong     time   algbw   busbw #wrong
-[1,0]<stdout>:#        (B)    (elements)                               (us)  (GB/s)  (GB/s)            (us)  (GB/s)  (GB/s)
-[1,0]<stdout>:     1048576        262144     float     sum      -1    45.10   23.25   23.25      0    44.90   23.35   23.35      0
-h100-4:739786:739800 [0] NCCL INFO comm 0x5596166a63d0 rank 1 nranks 2 cudaDev 0 busId 18000 - Init COMPLETE
-[1,0]<stdout>:  4294967296    1073741824     float     sum      -1    93000   46.18   46.18      2    93100   46.13   46.13      0
-[1,0]<stdout>:  8589934592    2147483648     float     sum      -1   185000   46.43   46.43      0   186000   46.18   46.18      0
-[1,0]<stdout>:# Out of bounds values : 0 OK
-[1,0]<stdout>:# Avg bus bandwidth    : 38.6067 FAILED
-[1,0]<stdout>:#
-[1,0]<stdout>:# Collective test concluded: all_reduce_perf
-"""
+MODERN = (DATA / "nccl-tests_constructed_2023-format_group-mpirun-prefix.txt").read_text()
 
 # ~2019 layout (NVIDIA/nccl-tests issue #24 header): `error` column holding a max error, no root column.
-ERROR_ERA = """\
-#                                                     out-of-place                       in-place
-#       size         count    type   redop     time   algbw   busbw  error     time   algbw   busbw  error
-#        (B)    (elements)                     (us)  (GB/s)  (GB/s)            (us)  (GB/s)  (GB/s)
-gpu4:5633:5633 [0] NCCL INFO Launch mode Group/CGMD
-           8             2   float     sum    20.01    0.00    0.00  0e+00    19.80    0.00    0.00  0e+00
-   134217728      33554432   float     sum   1500.0   89.48  167.77  2e-07   1499.0   89.54  167.89  2e-07
-# Out of bounds values : 0 OK
-# Avg bus bandwidth    : 83.9
-"""
+ERROR_ERA = (DATA / "nccl-tests_constructed_2019-format_error-column.txt").read_text()
 
 # util.cu with -I (per-iteration columns) and timestamps: the header and row built from its printf formats.
-PER_ITER = """\
-# nThread 1 nGpus 8 minBytes 8 maxBytes 8 step: 2(factor) warmup iters: 5 iters: 20 agg iters: 1 validation: 1 graph: 0
-#  Rank  0 Group  0 Pid   1234 on      node1 device  0 [0000:07:00] NVIDIA H100 80GB HBM3
-#                                            out-of-place (+ per-iteration)                                in-place (+ per-iteration)
-#       size         count      type   redop    root     time   algbw   busbw  #wrong    i_min    i_max    i_p99    i_cv%     time   algbw   busbw  #wrong    i_min    i_max    i_p99    i_cv%           timestamp
-#        (B)    (elements)                               (us)  (GB/s)  (GB/s)             (us)     (us)     (us)      (%)     (us)  (GB/s)  (GB/s)             (us)     (us)     (us)      (%) %Y-%m-%d %H:%M:%S
-           8             2     float     sum      -1    10.00    0.00    0.00       0     9.00    12.00    11.50     3.20     9.90    0.00    0.00       0     9.10    11.00    10.90     2.10  2025-06-01 10:00:00
-# Out of bounds values : 0 OK
-# Avg bus bandwidth    : 0.00
-#
-# Collective test concluded: all_reduce_perf
-"""
+PER_ITER = (DATA / "nccl-tests_constructed_2025-format_per-iter-timestamp.txt").read_text()
 
 
 def read(name: str) -> str:
@@ -120,8 +78,16 @@ def test_measurements_scheme():
     assert {m.labels["placement"] for m in busbw} == {"out-of-place", "in-place"}
     m = busbw[0]
     assert (m.value, m.unit) == (0.61, "GB/s")
-    assert m.labels == {"nodes": "2", "op": "all_reduce", "nranks": "2", "dtype": "float", "size": "1073741824",
-                        "redop": "sum", "root": "-1", "placement": "out-of-place"}
+    assert m.labels == {
+        "nodes": "2",
+        "op": "all_reduce",
+        "nranks": "2",
+        "dtype": "float",
+        "size": "1073741824",
+        "redop": "sum",
+        "root": "-1",
+        "placement": "out-of-place",
+    }
     assert {m.metric for m in ms} == {"busbw", "algbw", "time", "busbw_avg", "oob_values"}  # no wrong: all N/A
     assert next(m for m in ms if m.metric == "time").unit == "us"
     assert next(m for m in ms if m.metric == "busbw_avg").value == 0.565546
@@ -137,8 +103,9 @@ def test_modern_format_with_group_prefixes_and_info_lines():
     assert result.avg_bw_check == "FAILED" and result.params["unalign"] == "0"
     assert large_message_busbw(result) == 46.43 and large_message_busbw(result, placement="max") == 46.43
     wrong = [m for m in nccl_measurements(result) if m.metric == "wrong" and m.value > 0]
-    assert [(m.labels["size"], m.labels["placement"], m.unit) for m in wrong] == [("4294967296", "out-of-place",
-                                                                                   "count")]
+    assert [(m.labels["size"], m.labels["placement"], m.unit) for m in wrong] == [
+        ("4294967296", "out-of-place", "count")
+    ]
     assert transports(MODERN) == {"NET/IB", "NET/IB/GDRDMA"}
 
 
@@ -208,25 +175,59 @@ def test_row_error_quotes_line_number_and_line():
 
 # -J JSON: no real file was found; this document follows the writer in nccl-tests src/util.cu (JSON_FILE_VERSION 2).
 JSON_DOC = {
-    "version": 2, "start_time": "2025-06-01 10:00:00", "args": ["./build/all_gather_perf", "-b", "8", "-J", "x.json"],
-    "env": [], "nccl_version": 22703,
-    "config": {"nthreads": 1, "ngpus": 8, "minimum_bytes": 8, "maximum_bytes": 1024, "step_factor": 2,
-               "validation": 1, "blocking_collectives": "false",
-               "devices": [{"rank": 0, "group": 0, "pid": 10, "hostname": "n1", "device": 0,
-                            "device_hex": "0000:07:00", "device_info": "NVIDIA H100 80GB HBM3"}]},
+    "version": 2,
+    "start_time": "2025-06-01 10:00:00",
+    "args": ["./build/all_gather_perf", "-b", "8", "-J", "x.json"],
+    "env": [],
+    "nccl_version": 22703,
+    "config": {
+        "nthreads": 1,
+        "ngpus": 8,
+        "minimum_bytes": 8,
+        "maximum_bytes": 1024,
+        "step_factor": 2,
+        "validation": 1,
+        "blocking_collectives": "false",
+        "devices": [
+            {
+                "rank": 0,
+                "group": 0,
+                "pid": 10,
+                "hostname": "n1",
+                "device": 0,
+                "device_hex": "0000:07:00",
+                "device_info": "NVIDIA H100 80GB HBM3",
+            }
+        ],
+    },
     "results": [
-        {"size": 8, "count": 2, "type": "float", "redop": "none", "root": "    -1",
-         "out_of_place": {"time": 10.0, "alg_bw": 0.0, "bus_bw": 0.0, "nwrong": 0.0},
-         "in_place": {"time": 9.0, "alg_bw": 0.0, "bus_bw": 0.0, "nwrong": None},
-         "actual_iterations": 20, "experiment_name": ""},
-        {"size": 1024, "count": 256, "type": "float", "redop": "none", "root": "    -1",
-         "out_of_place": {"time": 12.0, "alg_bw": 0.08, "bus_bw": 0.07, "nwrong": 0.0},
-         "in_place": {"time": 11.0, "alg_bw": 0.09, "bus_bw": 0.08, "nwrong": 0.0},
-         "actual_iterations": 20, "experiment_name": ""},
+        {
+            "size": 8,
+            "count": 2,
+            "type": "float",
+            "redop": "none",
+            "root": "    -1",
+            "out_of_place": {"time": 10.0, "alg_bw": 0.0, "bus_bw": 0.0, "nwrong": 0.0},
+            "in_place": {"time": 9.0, "alg_bw": 0.0, "bus_bw": 0.0, "nwrong": None},
+            "actual_iterations": 20,
+            "experiment_name": "",
+        },
+        {
+            "size": 1024,
+            "count": 256,
+            "type": "float",
+            "redop": "none",
+            "root": "    -1",
+            "out_of_place": {"time": 12.0, "alg_bw": 0.08, "bus_bw": 0.07, "nwrong": 0.0},
+            "in_place": {"time": 11.0, "alg_bw": 0.09, "bus_bw": 0.08, "nwrong": 0.0},
+            "actual_iterations": 20,
+            "experiment_name": "",
+        },
     ],
     "out_of_bounds": {"count": 0, "okay": "true"},
     "average_bus_bandwidth": {"bandwidth": 0.0375, "okay": "unchecked"},
-    "errors": [], "end_time": "2025-06-01 10:00:01",
+    "errors": [],
+    "end_time": "2025-06-01 10:00:01",
 }
 
 
@@ -255,11 +256,20 @@ def test_transports_from_info_lines():
     assert transports(lines[7]) == set()  # 0 nvls channels
     assert transports(lines[7].replace(" 0 nvls", " 16 nvls")) == {"NVLS"}
     assert transports(lines[8:]) == set()  # the NIC list alone is not a connection
-    assert transports("\n".join(lines)) == {"P2P/IPC", "NET/Socket", "P2P/CUMEM", "NET/IB", "NET/IB/GDRDMA",
-                                            "P2P/direct", "SHM"}
+    assert transports("\n".join(lines)) == {
+        "P2P/IPC",
+        "NET/Socket",
+        "P2P/CUMEM",
+        "NET/IB",
+        "NET/IB/GDRDMA",
+        "P2P/direct",
+        "SHM",
+    }
     plugin = "h:1:2 [0] NCCL INFO Channel 00/0 : 0[0] -> 8[0] [send] via NET/IBext_v8/0/GDRDMA"
     assert transports(plugin) == {"NET/IB", "NET/IB/GDRDMA"}
     # a network plugin we do not name (hypothetical name): reported as NET/<name>, GDRDMA kept
     assert transports("h:1:2 [0] NCCL INFO Channel 00 : 0[0] -> 1[1] via NET/Some Plugin/0/GDRDMA") == {
-        "NET/Some Plugin", "NET/Some Plugin/GDRDMA"}
+        "NET/Some Plugin",
+        "NET/Some Plugin/GDRDMA",
+    }
     assert transports(read(SUPERBENCH)) == set()

@@ -7,8 +7,10 @@ import pytest
 from harness.errors import ParseError
 from harness.parsers.sentinel import BEGIN, END, parse_sentinel
 
-BODY = '{"measurements": [{"metric": "ttft", "value": 41.5, "unit": "ms", "labels": {"percentile": "99"}}], ' \
+BODY = (
+    '{"measurements": [{"metric": "ttft", "value": 41.5, "unit": "ms", "labels": {"percentile": "99"}}], '
     '"info": {"model": "m"}}'
+)
 
 
 def test_block_among_other_output():
@@ -36,14 +38,17 @@ def test_multiline_json_and_constant_prefix():
         (f"{BEGIN}\n{BODY}\n", "not terminated"),
         (f"{BEGIN}\n{BODY}\n{BEGIN}\n{BODY}\n{END}\n", "not terminated"),
         (f"{END}\n", "END marker without"),
-        (f"x\n{BEGIN}\n{{\"measurements\": [\n{END}\n", "invalid JSON"),
-        (f"{BEGIN}\n{{\"measurements\": [{{\"metric\": \"a\", \"value\": 1, \"unit\": \"parsecs\"}}]}}\n{END}\n",
-         "unknown unit 'parsecs'"),
-        (f"{BEGIN}\n{{\"measurements\": [{{\"metric\": \"a\", \"value\": \"1\", \"unit\": \"ms\"}}]}}\n{END}\n",
-         "finite number"),
-        (f"{BEGIN}\n{{\"measurements\": [{{\"metric\": \"a\", \"value\": 1, \"unit\": \"ms\", \"lables\": {{}}}}]}}\n"
-         f"{END}\n", "unknown keys ['lables']"),
-        (f"{BEGIN}\n{{\"measurement\": []}}\n{END}\n", "unknown top-level keys"),
+        (f'x\n{BEGIN}\n{{"measurements": [\n{END}\n', "invalid JSON"),
+        (
+            f'{BEGIN}\n{{"measurements": [{{"metric": "a", "value": 1, "unit": "parsecs"}}]}}\n{END}\n',
+            "unknown unit 'parsecs'",
+        ),
+        (f'{BEGIN}\n{{"measurements": [{{"metric": "a", "value": "1", "unit": "ms"}}]}}\n{END}\n', "finite number"),
+        (
+            f'{BEGIN}\n{{"measurements": [{{"metric": "a", "value": 1, "unit": "ms", "lables": {{}}}}]}}\n{END}\n',
+            "unknown keys ['lables']",
+        ),
+        (f'{BEGIN}\n{{"measurement": []}}\n{END}\n', "unknown top-level keys"),
         (f"{BEGIN}\n[1, 2]\n{END}\n", "must hold a JSON object"),
     ],
 )
@@ -57,6 +62,6 @@ def test_malformed_blocks_raise_with_excerpt(text, needle):
 
 
 def test_bad_json_names_the_offending_line():
-    text = f"a\nb\n{BEGIN}\n{{\n  \"measurements\": [,]\n}}\n{END}\n"
+    text = f'a\nb\n{BEGIN}\n{{\n  "measurements": [,]\n}}\n{END}\n'
     with pytest.raises(ParseError, match=r"at line 5: '  \"measurements\": \[,\]'"):
         parse_sentinel(text)
