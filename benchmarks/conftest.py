@@ -7,6 +7,7 @@ server's RSS can be read with psutil. Every process started here is stopped by P
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -66,3 +67,12 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     finally:
         for proc in reversed(started):
             stop_process(proc)
+
+
+@pytest.fixture(autouse=True)
+def _record_load(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Record the 1-minute load average with every benchmark: the 2 cores may be shared with other work."""
+    bench = request.getfixturevalue("benchmark") if "benchmark" in request.fixturenames else None
+    yield
+    if bench is not None:
+        bench.extra_info["loadavg_1m_at_end"] = round(os.getloadavg()[0], 2)

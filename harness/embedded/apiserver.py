@@ -79,6 +79,12 @@ class LogSource(Protocol):
     def read(self, pod: dict[str, Any], container: str, query: Mapping[str, str]) -> bytes: ...
 
 
+class ExecHook(Protocol):
+    """Runs a command in a pod's container: (output, exit code); raises ApiError when it cannot."""
+
+    def __call__(self, pod: dict[str, Any], container: str, command: tuple[str, ...]) -> tuple[bytes, int]: ...
+
+
 class DeletionHook(Protocol):
     """Decides whether deleting an object is graceful (someone must finish it, e.g. a running pod)."""
 
@@ -99,6 +105,7 @@ class ApiServer:
         *,
         logs: LogSource | None = None,
         graceful_delete: DeletionHook = _never_graceful,
+        exec_hook: ExecHook | None = None,
         max_watch_s: float = 1800.0,
     ) -> None:
         self.store = store
@@ -106,6 +113,7 @@ class ApiServer:
         self.admission = admission
         self.logs = logs
         self.graceful_delete = graceful_delete
+        self.exec_hook = exec_hook
         self.max_watch_s = max_watch_s
         self.build_date = rfc3339()
         store.add_listener(self._on_event)
@@ -484,6 +492,18 @@ class ApiServer:
                 if exc.code != 404:
                     raise
         return Response(code=200, body={"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"})
+
+    def exec_in_pod(self, namespace: str, name: str, container: str, command: tuple[str, ...]) -> tuple[bytes, int]:
+        """``pods/exec``: run ``command`` in a running container of the pod (the first when none is named)."""
+        pod = self.store.get(self.registry.get("", "pods"), namespace, name)
+        names = [c["name"] for c in pod["spec"].get("containers", [])]
+        if not container:
+            container = names[0]
+        elif container not in names:
+            raise apierrors.bad_request(f"container {container} is not valid for pod {name}")
+        if self.exec_hook is None:
+            raise apierrors.bad_request("no kubelet serves exec on this server")
+        return self.exec_hook(pod, container, command)
 
     def version(self) -> dict[str, str]:
         return discovery.version_info(self.build_date)

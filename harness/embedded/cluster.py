@@ -86,7 +86,7 @@ class EmbeddedCluster:
         self.kubelets = KubeletSet(self.store, self.admission, state_dir=self.state_dir, faults=self.faults,
                                    restart_backoff_s=self.options.backoff_s)
         self.api = ApiServer(self.store, self.admission, logs=self.kubelets,
-                             graceful_delete=self.kubelets.graceful_delete)
+                             graceful_delete=self.kubelets.graceful_delete, exec_hook=self.kubelets.exec_in_pod)
         self.tls: ServingCert = make_serving_cert(self.state_dir / "pki")
         self.controllers = ControllerManager(self.store, self.admission, graceful_delete=self.kubelets.graceful_delete,
                                              job_backoff_s=self.options.backoff_s,

@@ -17,6 +17,7 @@ _SUBRESOURCE_VERBS = {
     "binding": ["create"],
     "eviction": ["create"],
     "finalize": ["update"],
+    "exec": ["create", "get"],
 }
 
 

@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 from harness.embedded import apierrors, discovery
 from harness.embedded.apiserver import ApiServer, Request, Response, WatchStream
@@ -207,6 +207,9 @@ class _Handler(BaseHTTPRequestHandler):
             raise apierrors.ApiError(404, "NotFound", "the server could not find the requested resource")
         if rtype.namespaced and name and not namespace and rtype.kind != "Namespace":
             raise apierrors.ApiError(404, "NotFound", "the server could not find the requested resource")
+        if subresource == "exec":
+            self._exec(namespace, name, url_query=self.path)
+            return
         if self.command == "GET":
             if watch_path or query.get("watch") in ("true", "True", "1"):
                 verb = "watch"
@@ -244,6 +247,32 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(result.code, body_out, result.content_type)
         else:
             self._stream_chunks(result, "text/plain")
+
+    # ------------------------------------------------------------------ exec (WebSocket channel protocol)
+    def _exec(self, namespace: str, name: str, url_query: str) -> None:
+        from harness.embedded import websocket
+
+        query = parse_qs(urlsplit(url_query).query)
+        command = tuple(query.get("command", []))
+        container = (query.get("container") or [""])[0]
+        if not command:
+            raise apierrors.bad_request("you must specify at least 1 command")
+        if any(flag in ("true", "1") for flag in query.get("stdin", []) + query.get("tty", [])):
+            raise apierrors.bad_request("the embedded target's exec supports neither stdin nor tty")
+        upgrade = websocket.handshake_headers(self.headers)
+        if upgrade is None:
+            raise apierrors.bad_request("Upgrade request required: the embedded target serves exec over WebSocket "
+                                        f"({', '.join(websocket.PROTOCOLS)}), not SPDY")
+        output, exit_code = self.server.api.exec_in_pod(namespace, name, container, command)
+        accept, protocol = upgrade
+        self.send_response(101, "Switching Protocols")
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", accept)
+        self.send_header("Sec-WebSocket-Protocol", protocol)
+        self.end_headers()
+        websocket.send_exec_result(self.wfile, output, exit_code)
+        self.close_connection = True
 
     # ------------------------------------------------------------------ streaming
     def _start_chunked(self, content_type: str) -> None:

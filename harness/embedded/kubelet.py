@@ -53,6 +53,7 @@ _LOOKUP_KEYS = {
     "PersistentVolume": ("", "persistentvolumes"),
 }
 MAX_BACKOFF_S = 300.0
+EXEC_TIMEOUT_S = 600.0
 
 
 # ----------------------------------------------------------------------------- scripted runtime (emulated nodes)
@@ -586,6 +587,24 @@ class KubeletSet:
         with self._lock:
             worker = self._workers.get(obj["metadata"]["uid"])
         return worker is not None and worker.has_live_processes()
+
+    def exec_in_pod(self, pod: dict[str, Any], container: str, command: tuple[str, ...]) -> tuple[bytes, int]:
+        """Run ``command`` inside a running container (its mount namespace and cgroups); stderr joins stdout."""
+        from harness.embedded import apierrors
+
+        name = pod["metadata"]["name"]
+        if pod["spec"].get("nodeName") in self._emulated_nodes:
+            raise apierrors.bad_request(f"pod {name} runs on an emulated node: there is no process to exec into")
+        with self._lock:
+            worker = self._workers.get(pod["metadata"]["uid"])
+        target = worker.container(container) if worker is not None else None
+        if target is None or target.proc is None or target.result is not None:
+            raise apierrors.bad_request(f"unable to upgrade connection: container {container} not found or not "
+                                        f"running in pod {name}")
+        result = target.proc.run_exec(command, timeout_s=EXEC_TIMEOUT_S)
+        if result.timed_out:
+            return result.output + f"\n[aibench: exec timed out after {EXEC_TIMEOUT_S:g}s]\n".encode(), 137
+        return result.output, result.exit_code
 
     def _container_log(self, pod: dict[str, Any], container: str, previous: bool) -> Path:
         return self.pods_dir / pod["metadata"]["uid"] / "logs" / (

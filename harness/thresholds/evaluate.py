@@ -269,7 +269,8 @@ def _common_labels(matched: Sequence[Measurement]) -> dict[str, str]:
 def _each(threshold: Threshold) -> bool:
     """``each``, and ``worst`` on an ``==`` bar (no value is "worse" than another there)."""
     return threshold.aggregate is Aggregate.EACH or (
-        threshold.aggregate is Aggregate.WORST and threshold.comparison is not None
+        threshold.aggregate is Aggregate.WORST
+        and threshold.comparison is not None
         and threshold.comparison.higher_is_better is None
     )
 

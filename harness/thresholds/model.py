@@ -365,13 +365,8 @@ class Match:
             want = getattr(self, name)
             if want is not None and facts.get(name) is not want:
                 out.append(f"{name}: want {str(want).lower()}, have {str(facts.get(name, 'unknown')).lower()}")
-        if self.tpu_type_regex is not None and not re.search(
-            self.tpu_type_regex, str(facts.get("tpu_type") or "")
-        ):
-            out.append(
-                f"tpu_type {facts.get('tpu_type') or 'unknown'} does not match "
-                f"/{self.tpu_type_regex}/"
-            )
+        if self.tpu_type_regex is not None and not re.search(self.tpu_type_regex, str(facts.get("tpu_type") or "")):
+            out.append(f"tpu_type {facts.get('tpu_type') or 'unknown'} does not match /{self.tpu_type_regex}/")
         return out
 
     def describe(self, facts: Mapping[str, Any]) -> str:

@@ -256,3 +256,20 @@ def test_liveness_probe_failure_restarts_the_container(api: client.ApiClient, ns
     assert pod.status.container_statuses[0].last_state.terminated is not None
     events = core.list_namespaced_event(ns, field_selector="involvedObject.name=unhealthy").items
     assert any(e.reason == "Unhealthy" and "Liveness probe failed" in e.message for e in events)
+
+
+def test_exec_runs_in_the_container_over_websocket(api: client.ApiClient, ns: str) -> None:
+    from kubernetes.stream import stream
+
+    core = client.CoreV1Api(api)
+    core.create_namespaced_pod(ns, _pod("shell", ["sleep", "300"], restartPolicy="Always", container={
+        "env": [{"name": "GREETING", "value": "hello"}],
+        "volumeMounts": [{"name": "scratch", "mountPath": "/data"}]}, volumes=[{"name": "scratch", "emptyDir": {}}]))
+    eventually(lambda: core.read_namespaced_pod("shell", ns).status.phase == "Running", what="running")
+    out = stream(core.connect_get_namespaced_pod_exec, "shell", ns, command=["sh", "-c", "echo $GREETING; ls /data"],
+                 stderr=True, stdin=False, stdout=True, tty=False)
+    assert out == "hello\n"
+    resp = stream(core.connect_get_namespaced_pod_exec, "shell", ns, command=["sh", "-c", "exit 3"],
+                  stderr=True, stdin=False, stdout=True, tty=False, _preload_content=False)
+    resp.run_forever(timeout=10)
+    assert resp.returncode == 3

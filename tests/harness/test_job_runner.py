@@ -101,3 +101,19 @@ def test_namespace_is_removed_even_when_the_test_fails(api: client.ApiClient) ->
         assert core.read_namespace(name).metadata.labels[RUN_LABEL] == "run-2"
         raise RuntimeError("test body failed")
     assert name not in {n.metadata.name for n in core.list_namespace().items}
+
+
+def test_exec_in_pod_returns_output_and_exit_code(api: client.ApiClient, ns: str) -> None:
+    from eventually import eventually
+
+    from harness.cluster.podexec import exec_in_pod
+
+    core = client.CoreV1Api(api)
+    core.create_namespaced_pod(ns, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "box"},
+                                    "spec": {"containers": [{"name": "c", "image": "busybox:1.36",
+                                                             "command": ["sleep", "120"]}]}})
+    eventually(lambda: core.read_namespaced_pod("box", ns).status.phase == "Running", what="running")
+    result = exec_in_pod(api, ns, "box", ["sh", "-c", "echo out; exit 4"])
+    assert result.exit_code == 4 and result.stdout == "out\n"
+    with pytest.raises(WorkloadFailed, match="not valid for pod box"):
+        exec_in_pod(api, ns, "box", ["true"], container="nope")

@@ -147,6 +147,26 @@ class TestAggregates:
         assert check.status is Status.PASSED
         assert check.labels == {"node": "b"}
 
+    def test_default_worst_is_min_for_higher_is_better(self):
+        check = one(bar(), self.MS)
+        assert check.observed == 300.0
+        assert check.status is Status.FAILED
+
+    def test_default_worst_is_max_for_lower_is_better(self):
+        t = bar(metric="ttft", value=2000.0, unit="ms", cmp="<=")
+        ms = [m(900.0, metric="ttft", unit="ms", endpoint="a"), m(2500.0, metric="ttft", unit="ms", endpoint="b")]
+        check = one(t, ms)
+        assert check.observed == 2500.0
+        assert check.labels == {"endpoint": "b"}
+        assert check.status is Status.FAILED
+
+    def test_default_worst_on_equality_judges_each(self):
+        t = bar(metric="count", value=8.0, unit="count", cmp="==")
+        checks = evaluate_thresholds(
+            [t], [m(8.0, metric="count", unit="count", node="a"), m(7.0, metric="count", unit="count", node="b")]
+        )
+        assert [c.status for c in checks] == [Status.PASSED, Status.FAILED]
+
     def test_mean_keeps_common_labels(self):
         ms = [m(450.0, node="a", op="all_reduce"), m(480.0, node="b", op="all_reduce")]
         check = one(bar(aggregate=Aggregate.MEAN), ms)

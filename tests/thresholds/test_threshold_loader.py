@@ -110,7 +110,7 @@ def bad(text_change: tuple[str, str]) -> str:
         ),
         (
             ("      aggregate: max\n", "      aggregate: median\n"),
-            "thresholds.nccl-allreduce[0].aggregate: 'median' is not one of 'min', 'max', 'mean', 'each'",
+            "thresholds.nccl-allreduce[0].aggregate: 'median' is not one of 'worst', 'min', 'max', 'mean', 'each'",
         ),
         (
             ("      severity: warn\n", "      severity: error\n"),

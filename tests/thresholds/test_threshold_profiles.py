@@ -74,7 +74,7 @@ def test_embedded_target_matches_cpu_only():
         ({**H100_NODE, "gpu_product": "NVIDIA-H200"}, "h200-sxm-8x-ib400"),
         ({**H100_NODE, "gpu_product": "NVIDIA-H200-141GB-HBM3e"}, "h200-sxm-8x-ib400"),
         ({**H100_NODE, "gpu_product": "NVIDIA-A100-SXM4-80GB"}, "a100-sxm-8x-ib200"),
-        ({"accelerator": "tpu", "tpu_accelerator": "tpu-v5-lite-podslice"}, "tpu-v5e"),
+        ({"accelerator": "tpu", "tpu_type": "tpu-v5-lite-podslice"}, "tpu-v5e"),
         ({**H100_NODE, "gpu_product": "NVIDIA-H100-PCIe"}, "cpu-only"),  # no PCIe profile yet: fallback
         ({**H100_NODE, "rdma": False}, "cpu-only"),
     ],
@@ -99,7 +99,13 @@ def test_h100_nccl_bar_on_a_realistic_sweep():
             metric="busbw",
             value=min(480.0, s / 2**24),
             unit="GB/s",
-            labels={"op": "all_reduce", "size": str(s), "placement": "intra-node", "nodes": "1"},
+            labels={
+                "op": "all_reduce",
+                "size": str(s),
+                "placement": "out-of-place",
+                "scope": "intra-node",
+                "nranks": "8",
+            },
         )
         for s in sizes
     ]
@@ -117,7 +123,7 @@ def test_cpu_only_fio_with_parser_units():
             metric="clat",
             value=42_000.0,
             unit="us",
-            labels={"job": "randread", "direction": "read", "percentile": "p99"},
+            labels={"job": "randread", "direction": "read", "stat": "percentile", "percentile": "99"},
         ),
     ]
     checks = load_profile("cpu-only").evaluate("fio", measurements)
