@@ -33,14 +33,14 @@ class _Counter:
         self.calls = 0
         original = api_client.call_api
 
-        def counted(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202 - transparent wrapper
+        def counted(*args, **kwargs):
             self.calls += 1
             return original(*args, **kwargs)
 
         api_client.call_api = counted  # type: ignore[method-assign]
 
 
-def test_trivial_workload_loop(benchmark, start_server) -> None:  # noqa: ANN001
+def test_trivial_workload_loop(benchmark, start_server) -> None:
     server = start_server(None)
     api = server.api_client()
     spec = load_spec(SPEC)
@@ -61,8 +61,7 @@ def test_trivial_workload_loop(benchmark, start_server) -> None:  # noqa: ANN001
         c0, w0, n0 = time.process_time(), time.perf_counter(), counter.calls
         with scoped_namespace(api, run_id="bench", test=f"bench::loop{i}") as ns:
             rendered = render(spec, {"value": "1"}, context={"scripts_configmap": scripts_configmap_name(spec.name)})
-            result = run_job(api, spec, rendered, namespace=ns, labels=run_labels("bench", f"loop{i}"),
-                             timeout_s=30)
+            result = run_job(api, spec, rendered, namespace=ns, labels=run_labels("bench", f"loop{i}"), timeout_s=30)
             assert parse_sentinel(result.log_of("main")).measurements[0].value == 1.0
         walls.append(time.perf_counter() - w0)
         cpus.append(time.process_time() - c0)
@@ -75,12 +74,14 @@ def test_trivial_workload_loop(benchmark, start_server) -> None:  # noqa: ANN001
 
     median_wall_ms = statistics.median(walls) * 1000
     cpu_ratio = statistics.median(c / (n * per_call_cpu) for c, n in zip(cpus, calls, strict=True))
-    benchmark.extra_info.update({
-        "median_wall_ms": round(median_wall_ms, 1),
-        "median_api_calls": statistics.median(calls),
-        "api_call_cpu_ms": round(per_call_cpu * 1000, 3),
-        "median_loop_cpu_ms": round(statistics.median(cpus) * 1000, 1),
-        "cpu_over_api_cost": round(cpu_ratio, 2),
-    })
+    benchmark.extra_info.update(
+        {
+            "median_wall_ms": round(median_wall_ms, 1),
+            "median_api_calls": statistics.median(calls),
+            "api_call_cpu_ms": round(per_call_cpu * 1000, 3),
+            "median_loop_cpu_ms": round(statistics.median(cpus) * 1000, 1),
+            "cpu_over_api_cost": round(cpu_ratio, 2),
+        }
+    )
     assert median_wall_ms <= 150, f"harness loop median {median_wall_ms:.0f} ms > 150 ms"
     assert cpu_ratio <= 2.0, f"loop CPU is {cpu_ratio:.2f}x its API calls' cost (> 2x)"

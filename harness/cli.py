@@ -46,6 +46,23 @@ def _build_parser() -> argparse.ArgumentParser:
                     help="directory for pod logs and volumes (default: a private temporary directory)")
     up.add_argument("--no-host-node", action="store_true", help="do not mirror this machine as a node")
 
+    run = commands.add_parser("run", help="run the suites and write the run record and reports (the main job)")
+    run.add_argument("--target", choices=["embedded", "kube"], default=None,
+                     help="embedded (default) or a real cluster via --kube-context")
+    run.add_argument("--kube-context", default=None, help="kube context of the real cluster (with --target kube)")
+    run.add_argument("--kubeconfig", default=None, help="kubeconfig holding --kube-context")
+    run.add_argument("--profile", default=None, help="threshold profile (default: matched from capabilities)")
+    run.add_argument("-m", dest="markexpr", default=None, metavar="MARKEXPR", help="select tests by marker")
+    run.add_argument("-k", dest="keyword", default=None, metavar="EXPR", help="select tests by name")
+    run.add_argument("--reports-dir", default=None, help="where run records go (default: reports)")
+    run.add_argument("--run-id", default=None, help="id of this run (default: timestamp + random)")
+    run.add_argument("--keep-namespaces", action="store_true", help="leave test namespaces for debugging")
+    run.add_argument("--timeout-scale", default=None, help="multiply every workload timeout")
+    run.add_argument("--image-registry", default=None, help="registry mirror prefix for every workload image")
+    run.add_argument("--cluster-spec", default=None, help="embedded only: cluster spec with emulated nodes")
+    run.add_argument("-v", "--verbose", action="store_true", help="one line per test")
+    run.add_argument("suites", nargs="*", help="suite files or directories (default: all suites)")
+
     profile = commands.add_parser("profile", help="threshold profiles")
     profile_commands = profile.add_subparsers(dest="profile_command", required=True, parser_class=_Parser)
     validate = profile_commands.add_parser("validate", help="check a profile file strictly (exit 0 valid, 2 not)")
@@ -91,6 +108,17 @@ def _cluster_up(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _run(args: argparse.Namespace) -> int:
+    from harness.suite_run import RunOptions, run_suites
+
+    options = RunOptions(
+        target=args.target, kube_context=args.kube_context, kubeconfig=args.kubeconfig, profile=args.profile,
+        reports_dir=args.reports_dir, run_id=args.run_id, markexpr=args.markexpr, keyword=args.keyword,
+        keep_namespaces=args.keep_namespaces, timeout_scale=args.timeout_scale, image_registry=args.image_registry,
+        cluster_spec=args.cluster_spec, suites=tuple(args.suites), verbose=args.verbose)
+    return run_suites(options)
+
+
 def _profile(args: argparse.Namespace) -> int:
     from harness.thresholds.loader import available_profiles, load_profile, validate_profile_file
 
@@ -132,6 +160,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "cluster" and args.cluster_command == "up":
             return _cluster_up(args)
+        if args.command == "run":
+            return _run(args)
         if args.command == "profile":
             return _profile(args)
         if args.command == "sweep":

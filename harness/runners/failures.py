@@ -29,5 +29,6 @@ def pod_blocker(pods: Iterable[client.V1Pod]) -> str | None:
                     return (f"pod {pod.metadata.name} container {cs.name}: {terminated.reason}: "
                             f"{terminated.message or ''}")
             if waiting and waiting.reason == "CrashLoopBackOff" and cs.restart_count >= CRASHLOOP_RESTARTS:
-                return f"pod {pod.metadata.name} container {cs.name}: CrashLoopBackOff after {cs.restart_count} restarts"
+                return (f"pod {pod.metadata.name} container {cs.name}: CrashLoopBackOff after "
+                        f"{cs.restart_count} restarts")
     return None

@@ -33,6 +33,20 @@ def scripts_configmap_name(workload: str) -> str:
     return f"{workload}-scripts"[:63]
 
 
+def apply_workload(api_client: client.ApiClient, spec: WorkloadSpec, rendered: Rendered, *, namespace: str,
+                   labels: Mapping[str, str], artifacts_dir: Path | None) -> list[AppliedRef]:
+    """Apply the rendered manifests, preceded by the ConfigMap carrying the workload's scripts; the exact
+    documents applied are saved as ``manifests.yaml`` among the test's artifacts."""
+    documents: list[dict[str, Any]] = list(rendered.documents)
+    if rendered.scripts:
+        documents.insert(0, {"apiVersion": "v1", "kind": "ConfigMap",
+                             "metadata": {"name": scripts_configmap_name(spec.name)}, "data": dict(rendered.scripts)})
+    if artifacts_dir is not None:
+        artifacts_dir.mkdir(parents=True, exist_ok=True)
+        (artifacts_dir / "manifests.yaml").write_text(yaml.safe_dump_all(documents, sort_keys=False))
+    return Applier(api_client).apply(documents, namespace=namespace, labels=labels)
+
+
 @dataclass(slots=True, kw_only=True)
 class RunResult:
     """What one run produced."""
@@ -94,15 +108,8 @@ def run_job(
     """Apply, wait for completion, read logs; raise :class:`WorkloadFailed` when it cannot complete."""
     started = time.monotonic()
     core, batch = client.CoreV1Api(api_client), client.BatchV1Api(api_client)
-    applier = Applier(api_client)
-    documents: list[dict[str, Any]] = list(rendered.documents)
-    if rendered.scripts:
-        documents.insert(0, {"apiVersion": "v1", "kind": "ConfigMap",
-                             "metadata": {"name": scripts_configmap_name(spec.name)}, "data": dict(rendered.scripts)})
-    if artifacts_dir is not None:
-        artifacts_dir.mkdir(parents=True, exist_ok=True)
-        (artifacts_dir / "manifests.yaml").write_text(yaml.safe_dump_all(documents, sort_keys=False))
-    refs = applier.apply(documents, namespace=namespace, labels=labels)
+    refs = apply_workload(api_client, spec, rendered, namespace=namespace, labels=labels,
+                          artifacts_dir=artifacts_dir)
     job_names = [r.name for r in refs if r.kind == "Job"]
     pod_names = [r.name for r in refs if r.kind == "Pod"]
     if not job_names and not pod_names:

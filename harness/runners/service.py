@@ -12,19 +12,17 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import yaml
 from kubernetes import client
 
 from harness.catalog.render import Rendered
 from harness.catalog.spec import WorkloadSpec
 from harness.cluster.collect import Evidence, gather, write_artifacts
-from harness.cluster.manifests import AppliedRef, Applier
+from harness.cluster.manifests import AppliedRef
 from harness.cluster.wait import FailedWait, wait_for
 from harness.errors import WaitTimeout, WorkloadFailed
 from harness.runners.failures import pod_blocker
-from harness.runners.job import scripts_configmap_name
+from harness.runners.job import apply_workload
 
 log = logging.getLogger(__name__)
 
@@ -77,14 +75,8 @@ def run_service(
     artifacts_dir: Path | None = None,
 ) -> Iterator[ServiceHandle]:
     core, apps = client.CoreV1Api(api_client), client.AppsV1Api(api_client)
-    documents: list[dict[str, Any]] = list(rendered.documents)
-    if rendered.scripts:
-        documents.insert(0, {"apiVersion": "v1", "kind": "ConfigMap",
-                             "metadata": {"name": scripts_configmap_name(spec.name)}, "data": dict(rendered.scripts)})
-    if artifacts_dir is not None:
-        artifacts_dir.mkdir(parents=True, exist_ok=True)
-        (artifacts_dir / "manifests.yaml").write_text(yaml.safe_dump_all(documents, sort_keys=False))
-    refs = Applier(api_client).apply(documents, namespace=namespace, labels=labels)
+    refs = apply_workload(api_client, spec, rendered, namespace=namespace, labels=labels,
+                          artifacts_dir=artifacts_dir)
     selector = ",".join(f"{k}={v}" for k, v in labels.items())
     services = [r.name for r in refs if r.kind == "Service"]
     readers = {"Deployment": apps.read_namespaced_deployment_status,

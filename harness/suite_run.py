@@ -1,0 +1,130 @@
+"""``k8s-ai-bench run``: the suites through pytest, then the reports, a summary and an exit code.
+
+pytest runs in this process (the embedded target's threads and pod processes belong to it and end with it); a
+small plugin object counts outcomes for the summary. The run record is rendered afterwards from its files alone,
+the same way ``report render`` does, so the report of a live run and of a re-render never differ.
+
+Exit codes: 0 nothing failed or errored, 1 a check or test failed (or errored), 2 usage/configuration error,
+3 target unreachable, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from harness.config import new_run_id
+
+log = logging.getLogger(__name__)
+
+SUITES_DIR = Path(__file__).resolve().parents[1] / "suites"
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+@dataclass(slots=True)
+class _Outcomes:
+    """pytest plugin object collecting per-test outcomes for the summary line."""
+
+    counts: dict[str, int] = field(default_factory=lambda: {"passed": 0, "failed": 0, "error": 0, "skipped": 0})
+    failures: list[str] = field(default_factory=list)
+    collected: int = 0
+    target_failure: str = ""
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        from harness.pytest_plugin import SESSION_KEY
+
+        state = session.config.stash.get(SESSION_KEY, None)
+        self.target_failure = state.failure if state is not None else ""
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.collected = len(session.items)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            if report.passed:
+                self.counts["passed"] += 1
+            elif report.skipped:
+                self.counts["skipped"] += 1
+            elif report.when == "call":
+                self.counts["failed"] += 1
+                self.failures.append(report.nodeid)
+            else:
+                self.counts["error"] += 1
+                self.failures.append(report.nodeid)
+        elif report.when == "teardown" and report.failed:
+            self.counts["error"] += 1
+            self.failures.append(report.nodeid)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunOptions:
+    target: str | None = None
+    kube_context: str | None = None
+    kubeconfig: str | None = None
+    profile: str | None = None
+    reports_dir: str | None = None
+    run_id: str | None = None
+    markexpr: str | None = None
+    keyword: str | None = None
+    keep_namespaces: bool = False
+    timeout_scale: str | None = None
+    image_registry: str | None = None
+    cluster_spec: str | None = None
+    suites: tuple[str, ...] = ()
+    verbose: bool = False
+
+
+def pytest_args(options: RunOptions, run_id: str) -> list[str]:
+    args = [*(options.suites or (str(SUITES_DIR),)), "-p", "no:locust", "-p", "no:cacheprovider",
+            "--strict-markers", "-o", "aibench_suite_run=true", "--run-id", run_id, "-rfEs",
+            "-v" if options.verbose else "-q"]
+    for flag, value in (("--target", options.target), ("--kube-context", options.kube_context),
+                        ("--kubeconfig", options.kubeconfig), ("--profile", options.profile),
+                        ("--reports-dir", options.reports_dir), ("--timeout-scale", options.timeout_scale),
+                        ("--image-registry", options.image_registry), ("--cluster-spec", options.cluster_spec),
+                        ("-m", options.markexpr), ("-k", options.keyword)):
+        if value:
+            args += [flag, value]
+    if options.keep_namespaces:
+        args.append("--keep-namespaces")
+    return args
+
+
+def run_suites(options: RunOptions, *, out: object = sys.stdout) -> int:
+    run_id = options.run_id or new_run_id()
+    reports_dir = Path(options.reports_dir or "reports")
+    run_dir = reports_dir / run_id
+    outcomes = _Outcomes()
+    code = pytest.main(pytest_args(options, run_id), plugins=[outcomes])
+    write = out.write  # type: ignore[attr-defined]
+    if code == pytest.ExitCode.USAGE_ERROR:
+        return EXIT_USAGE
+    if outcomes.target_failure:
+        write(f"k8s-ai-bench: {outcomes.target_failure}\n")
+        return EXIT_USAGE if outcomes.target_failure.startswith("configuration error") else EXIT_UNREACHABLE
+    if code == pytest.ExitCode.INTERRUPTED:
+        write("k8s-ai-bench: interrupted; the partial record is kept\n")
+    if code == pytest.ExitCode.NO_TESTS_COLLECTED:
+        write("k8s-ai-bench: no tests selected (check -m/-k)\n")
+        return EXIT_USAGE
+    paths: list[Path] = []
+    if run_dir.is_dir():
+        from harness.reporting.render import render_all
+
+        paths = render_all(run_dir)
+    counts = outcomes.counts
+    verdict = "PASS" if counts["failed"] == counts["error"] == 0 else "FAIL"
+    write(f"k8s-ai-bench {verdict}: {counts['passed']} passed, {counts['failed']} failed, {counts['error']} errors, "
+          f"{counts['skipped']} skipped (run {run_id})\n")
+    for path in paths:
+        write(f"  {path}\n")
+    if code == pytest.ExitCode.INTERRUPTED:
+        return EXIT_INTERRUPTED
+    if counts["failed"] or counts["error"]:
+        return EXIT_FAILED
+    return EXIT_OK if code in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) else EXIT_FAILED
