@@ -81,9 +81,8 @@ class HarnessSession:
         if self.failure:
             pytest.exit(self.failure, returncode=3)
         if self._target is None:
-            from harness.cluster.target import connect
-
             from harness.cluster.sweep import mark_alive
+            from harness.cluster.target import connect
 
             self._alive = mark_alive(self.config.run_dir)
             try:
@@ -404,7 +403,8 @@ def run_workload(request: pytest.FixtureRequest, target: Any, capabilities: Any,
                                                      namespace=namespace, harness_config=harness_config,
                                                      record=record)
         return run_job(target.api_client, spec, rendered, namespace=namespace, labels=labels,
-                       timeout_s=harness_config.timeout(spec.timeout_s), artifacts_dir=artifacts)
+                       timeout_s=harness_config.timeout(spec.timeout_s), artifacts_dir=artifacts,
+                       applier=target.applier)
 
     return run
 
@@ -420,6 +420,7 @@ def deploy_service(request: pytest.FixtureRequest, target: Any, capabilities: An
                                                      namespace=namespace, harness_config=harness_config,
                                                      record=record)
         return run_service(target.api_client, spec, rendered, namespace=namespace, labels=labels,
-                           timeout_s=harness_config.timeout(spec.timeout_s), artifacts_dir=artifacts)
+                           timeout_s=harness_config.timeout(spec.timeout_s), artifacts_dir=artifacts,
+                           applier=target.applier)
 
     return deploy

@@ -37,7 +37,7 @@ def label_value(text: str) -> str:
 def namespace_name(run_id: str, test: str) -> str:
     """``aib-<short test>-<hash>``: a DNS label, unique per run and test, readable in ``kubectl get ns``."""
     digest = hashlib.sha256(f"{run_id}/{test}".encode()).hexdigest()[:8]
-    short = re.sub(r"[^a-z0-9-]+", "-", test.split("::")[-1].lower()).strip("-")[:40].strip("-")
+    short = re.sub(r"[^a-z0-9-]+", "-", test.rsplit("::", maxsplit=1)[-1].lower()).strip("-")[:40].strip("-")
     return f"aib-{short}-{digest}" if short else f"aib-{digest}"
 
 

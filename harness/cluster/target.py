@@ -36,6 +36,16 @@ class Target:
     kubeconfig: Path | None = None
     embedded: Any = None  # the EmbeddedCluster when kind is embedded
     emulated_nodes: frozenset[str] = field(default_factory=frozenset)
+    _applier: Any = None
+
+    @property
+    def applier(self) -> Any:
+        """One dynamic-client applier per target: API discovery is read once per run, not per workload."""
+        if self._applier is None:
+            from harness.cluster.manifests import Applier
+
+            self._applier = Applier(self.api_client)
+        return self._applier
 
     def stop(self) -> None:
         """Close connections; an embedded target is stopped (every pod process ends)."""

@@ -20,6 +20,7 @@ T = TypeVar("T")
 
 FIRST_INTERVAL_S = 0.01
 MAX_INTERVAL_S = 0.5
+GROWTH = 1.25  # slow growth: short jobs are noticed within ~20% of their runtime
 
 
 def wait_for(
@@ -53,7 +54,7 @@ def wait_for(
             break
         log.debug("waiting for %s: %s", describe, state(last))
         time.sleep(min(interval, remaining))
-        interval = min(interval * 1.5, MAX_INTERVAL_S)
+        interval = min(interval * GROWTH, MAX_INTERVAL_S)
     shown = state(last) if seen and last is not None else "nothing observed"
     raise WaitTimeout(f"timed out after {timeout_s:g}s waiting for {describe}; last state: {shown}")
 

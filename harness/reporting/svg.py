@@ -40,6 +40,8 @@ def _fmt(value: float) -> str:
         return f"{value / 1e6:.3g}M"
     if magnitude >= 1e4:
         return f"{value / 1e3:.3g}k"
+    if magnitude >= 100:
+        return f"{value:.0f}"
     return f"{value:.3g}"
 
 
@@ -61,18 +63,15 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     power = 10 ** math.floor(math.log10(raw))
     step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
     start = math.floor(low / step) * step
-    ticks = []
-    value = start
-    while value <= high + step * 1e-9:
-        ticks.append(round(value, 12))
-        value += step
+    ticks = [round(start, 12)]
+    while ticks[-1] < high - step * 1e-9 and len(ticks) < 50:
+        ticks.append(round(start + step * len(ticks), 12))
     return ticks
 
 
 def _frame(title: str, legend: Sequence[tuple[str, str, bool]], body: list[str], height: int) -> str:
     parts = [
-        f'<svg class="chart" viewBox="0 0 {WIDTH} {height}" role="img" '
-        f'width="{WIDTH}" height="{height}">',
+        f'<svg class="chart" viewBox="0 0 {WIDTH} {height}" role="img" width="{WIDTH}" height="{height}">',
         f"<title>{escape(title)}</title>",
         f'<text x="{WIDTH / 2:.0f}" y="16" text-anchor="middle" class="ct">{escape(title)}</text>',
         *body,
@@ -155,9 +154,9 @@ def _xy_chart(
     x_low, x_high = min(xs), max(xs)
     if x_high == x_low:
         x_low, x_high = x_low - 1, x_high + 1
-    y_low = min(0.0, min(ys)) if y_zero else min(ys)
+    y_low = min(0.0, *ys) if y_zero else min(ys)
     y_ticks = nice_ticks(y_low, y_max if y_max is not None else max(ys))
-    y_low, y_high = min(y_ticks[0], y_low), max(y_ticks[-1], max(ys))
+    y_low, y_high = min(y_ticks[0], y_low), max(y_ticks[-1], *ys)
     sx = _scale(x_low, x_high, _LEFT + 8, WIDTH - _RIGHT - 8)
     sy = _scale(y_low, y_high, HEIGHT - _BOTTOM, _TOP)
     if x_log2:
@@ -185,7 +184,7 @@ def _xy_chart(
             dash = ' stroke-dasharray="6 4"' if s.dashed else ""
             body.append(f'<path d="{d}" fill="none" stroke="{colour}" stroke-width="2"{dash}/>')
         if markers:
-            body.extend(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{colour}"/>' for x, y in pts)
+            body.extend(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="{colour}"/>' for x, y in pts)
     return _frame(title, legend, body, _height(len(legend)))
 
 
@@ -265,8 +264,8 @@ def bar_chart(
     values = [v for _, vs in series for v in vs if v is not None and math.isfinite(v)]
     if not categories or not values:
         return _frame(title + " (no data)", [], [], _height(0))
-    y_ticks = nice_ticks(min(0.0, min(values)), max(values))
-    y_low, y_high = y_ticks[0], max(y_ticks[-1], max(values))
+    y_ticks = nice_ticks(min(0.0, *values), max(values))
+    y_low, y_high = y_ticks[0], max(y_ticks[-1], *values)
     sy = _scale(y_low, y_high, HEIGHT - _BOTTOM, _TOP)
     plot_w = WIDTH - _RIGHT - _LEFT
     group_w = plot_w / len(categories)

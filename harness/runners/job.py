@@ -34,7 +34,8 @@ def scripts_configmap_name(workload: str) -> str:
 
 
 def apply_workload(api_client: client.ApiClient, spec: WorkloadSpec, rendered: Rendered, *, namespace: str,
-                   labels: Mapping[str, str], artifacts_dir: Path | None) -> list[AppliedRef]:
+                   labels: Mapping[str, str], artifacts_dir: Path | None,
+                   applier: Applier | None = None) -> list[AppliedRef]:
     """Apply the rendered manifests, preceded by the ConfigMap carrying the workload's scripts; the exact
     documents applied are saved as ``manifests.yaml`` among the test's artifacts."""
     documents: list[dict[str, Any]] = list(rendered.documents)
@@ -44,7 +45,7 @@ def apply_workload(api_client: client.ApiClient, spec: WorkloadSpec, rendered: R
     if artifacts_dir is not None:
         artifacts_dir.mkdir(parents=True, exist_ok=True)
         (artifacts_dir / "manifests.yaml").write_text(yaml.safe_dump_all(documents, sort_keys=False))
-    return Applier(api_client).apply(documents, namespace=namespace, labels=labels)
+    return (applier or Applier(api_client)).apply(documents, namespace=namespace, labels=labels)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -104,12 +105,16 @@ def run_job(
     labels: Mapping[str, str],
     timeout_s: float,
     artifacts_dir: Path | None = None,
+    applier: Applier | None = None,
 ) -> RunResult:
-    """Apply, wait for completion, read logs; raise :class:`WorkloadFailed` when it cannot complete."""
+    """Apply, wait for completion, read logs; raise :class:`WorkloadFailed` when it cannot complete.
+
+    Pass the session's ``applier`` to reuse its discovery cache (a fresh one re-reads API discovery).
+    """
     started = time.monotonic()
     core, batch = client.CoreV1Api(api_client), client.BatchV1Api(api_client)
     refs = apply_workload(api_client, spec, rendered, namespace=namespace, labels=labels,
-                          artifacts_dir=artifacts_dir)
+                          artifacts_dir=artifacts_dir, applier=applier)
     job_names = [r.name for r in refs if r.kind == "Job"]
     pod_names = [r.name for r in refs if r.kind == "Pod"]
     if not job_names and not pod_names:

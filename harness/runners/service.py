@@ -18,7 +18,7 @@ from kubernetes import client
 from harness.catalog.render import Rendered
 from harness.catalog.spec import WorkloadSpec
 from harness.cluster.collect import Evidence, gather, write_artifacts
-from harness.cluster.manifests import AppliedRef
+from harness.cluster.manifests import AppliedRef, Applier
 from harness.cluster.wait import FailedWait, wait_for
 from harness.errors import WaitTimeout, WorkloadFailed
 from harness.runners.failures import pod_blocker
@@ -73,10 +73,11 @@ def run_service(
     labels: Mapping[str, str],
     timeout_s: float,
     artifacts_dir: Path | None = None,
+    applier: Applier | None = None,
 ) -> Iterator[ServiceHandle]:
     core, apps = client.CoreV1Api(api_client), client.AppsV1Api(api_client)
     refs = apply_workload(api_client, spec, rendered, namespace=namespace, labels=labels,
-                          artifacts_dir=artifacts_dir)
+                          artifacts_dir=artifacts_dir, applier=applier)
     selector = ",".join(f"{k}={v}" for k, v in labels.items())
     services = [r.name for r in refs if r.kind == "Service"]
     readers = {"Deployment": apps.read_namespaced_deployment_status,

@@ -41,7 +41,7 @@ def test_spec_errors_name_file_and_key(tmp_path: Path, body: str, message: str) 
 
 
 def test_unknown_workload_lists_the_known_ones() -> None:
-    with pytest.raises(ConfigError, match=r"workload 'nope': no .* \(known: echo-result, http-echo\)"):
+    with pytest.raises(ConfigError, match=r"workload 'nope': no .* \(known: echo-result, echo-shell, http-echo\)"):
         load_workload("nope", WORKLOADS)
 
 
