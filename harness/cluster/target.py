@@ -91,7 +91,24 @@ def _start_embedded(cfg: HarnessConfig, state_dir: Path | None) -> Target:
                   kubeconfig=cluster.kubeconfig_path, embedded=cluster, emulated_nodes=emulated)
 
 
+IN_CLUSTER = "in-cluster"
+
+
+def _connect_in_cluster() -> Target:
+    """``--kube-context in-cluster``: the pod's ServiceAccount (the CronJob in deploy/ runs the suite this way)."""
+    configuration = client.Configuration()
+    try:
+        config.load_incluster_config(client_configuration=configuration)
+    except ConfigException as exc:
+        raise ConfigError(f"--kube-context {IN_CLUSTER}: not running in a pod with a ServiceAccount ({exc})") from None
+    api_client = client.ApiClient(configuration)
+    version = _version(api_client, f"--kube-context {IN_CLUSTER}")
+    return Target(kind=TargetKind.KUBE, name=IN_CLUSTER, api_client=api_client, server_version=version)
+
+
 def _connect_kube(cfg: HarnessConfig) -> Target:
+    if cfg.kube_context == IN_CLUSTER:
+        return _connect_in_cluster()
     path = str(cfg.kubeconfig) if cfg.kubeconfig else None
     where = f"--kube-context {cfg.kube_context}"
     try:
