@@ -10,6 +10,7 @@ import argparse
 import logging
 import signal
 import sys
+import tempfile
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -62,6 +63,34 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--cluster-spec", default=None, help="embedded only: cluster spec with emulated nodes")
     run.add_argument("-v", "--verbose", action="store_true", help="one line per test")
     run.add_argument("suites", nargs="*", help="suite files or directories (default: all suites)")
+
+    report = commands.add_parser("report", help="render, compare and trend run records")
+    report_commands = report.add_subparsers(dest="report_command", required=True, parser_class=_Parser)
+    render = report_commands.add_parser("render", help="rebuild report.html, junit.xml and results.csv of a run")
+    render.add_argument("run_dir", type=Path)
+    compare = report_commands.add_parser("compare", help="per-metric deltas between two runs")
+    compare.add_argument("base", type=Path)
+    compare.add_argument("new", type=Path)
+    compare.add_argument("--fail-on-regression", type=float, default=None, metavar="PCT",
+                         help="exit 1 when a metric regressed by more than PCT percent")
+    compare.add_argument("--allow-mismatch", action="store_true", help="compare runs of different targets/profiles")
+    compare.add_argument("--all", action="store_true", help="also list unchanged metrics")
+    hist = report_commands.add_parser("history", help="trend of every metric across runs")
+    hist.add_argument("run_dirs", type=Path, nargs="+")
+    hist.add_argument("--html", type=Path, default=None, help="also write an HTML page with one chart per metric")
+    evidence = report_commands.add_parser("evidence", help="CNCF AI conformance evidence files of a run")
+    evidence.add_argument("run_dir", type=Path)
+    evidence.add_argument("--out", type=Path, default=None, help="directory (default: <run_dir>/evidence)")
+
+    workloads = commands.add_parser("workloads", help="the workload catalog")
+    workloads_commands = workloads.add_subparsers(dest="workloads_command", required=True, parser_class=_Parser)
+    workloads_commands.add_parser("list", help="each workload with its kind and requirements")
+
+    doctor = commands.add_parser("doctor", help="what the target offers and which tests will run or skip")
+    doctor.add_argument("--target", choices=["embedded", "kube"], default=None)
+    doctor.add_argument("--kube-context", default=None)
+    doctor.add_argument("--kubeconfig", default=None)
+    doctor.add_argument("--cluster-spec", default=None)
 
     profile = commands.add_parser("profile", help="threshold profiles")
     profile_commands = profile.add_subparsers(dest="profile_command", required=True, parser_class=_Parser)
@@ -119,6 +148,59 @@ def _run(args: argparse.Namespace) -> int:
     return run_suites(options)
 
 
+def _report(args: argparse.Namespace) -> int:
+    from harness.reporting.load import load_record
+
+    if args.report_command == "render":
+        from harness.reporting.render import render_all
+
+        for path in render_all(args.run_dir):
+            print(path)
+        return EXIT_OK
+    if args.report_command == "compare":
+        from harness.reporting.compare import compare, format_comparison
+
+        result = compare(load_record(args.base), load_record(args.new),
+                         fail_on_regression_pct=args.fail_on_regression, allow_mismatch=args.allow_mismatch)
+        print(format_comparison(result, include_same=args.all))
+        return result.exit_code
+    if args.report_command == "history":
+        from harness.reporting.history import format_history, history, render_history_svg
+
+        trend = history(args.run_dirs)
+        print(format_history(trend))
+        if args.html is not None:
+            print(render_history_svg(trend, args.html))
+        return EXIT_OK
+    from harness.reporting.evidence import write_evidence
+
+    record = load_record(args.run_dir)
+    for name, path in write_evidence(record, args.out or args.run_dir / "evidence").items():
+        print(f"{name}: {path}")
+    return EXIT_OK
+
+
+def _workloads(args: argparse.Namespace) -> int:
+    from harness.catalog.spec import catalog_root, load_spec
+
+    root = catalog_root()
+    specs = [load_spec(p) for p in sorted(root.glob("*/workload.yaml"))]
+    if not specs:
+        print(f"no workloads in {root}")
+    for spec in specs:
+        requires = ", ".join(spec.requires) or "-"
+        print(f"{spec.name:24s} {spec.kind:8s} requires: {requires:24s} {spec.description}")
+    return EXIT_OK
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from harness.suite_run import RunOptions, doctor
+
+    options = RunOptions(target=args.target, kube_context=args.kube_context, kubeconfig=args.kubeconfig,
+                         cluster_spec=args.cluster_spec, reports_dir=str(Path(tempfile.gettempdir()) / "aibench-doctor"))
+    return doctor(options)
+
+
 def _profile(args: argparse.Namespace) -> int:
     from harness.thresholds.loader import available_profiles, load_profile, validate_profile_file
 
@@ -164,6 +246,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args)
         if args.command == "profile":
             return _profile(args)
+        if args.command == "report":
+            return _report(args)
+        if args.command == "workloads":
+            return _workloads(args)
+        if args.command == "doctor":
+            return _doctor(args)
         if args.command == "sweep":
             return _sweep(args)
     except ConfigError as exc:

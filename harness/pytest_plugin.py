@@ -47,6 +47,7 @@ MARKERS = {
     "ray": "needs Ray (KubeRay on real clusters)",
     "slow": "takes minutes; deselect with -m 'not slow'",
     "requires(*capabilities)": "skip unless the target has every capability named (see Capabilities.missing)",
+    "conformance_requirement(*ids)": "the CNCF Kubernetes AI Conformance requirement ids this test establishes",
 }
 AREAS = ("compute", "network", "storage", "serving", "observability", "practices", "control_plane")
 _IMPLIED = {"gpu": "gpu", "tpu": "tpu", "rdma": "rdma", "istio": "istio"}
@@ -196,30 +197,36 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     if not config.getini("aibench_suite_run"):
         return None
     session = _session(config)
-    target = session.target
-    caps = session.capabilities
-    try:
-        profile = f"{session.profile.name} ({session.profile_reason})"
-    except ConfigError as exc:
-        pytest.exit(f"configuration error: {exc}", returncode=2)
+    target, caps = session.target, session.capabilities
     emulated = sum(1 for n in caps.nodes if n.emulated)
     return [
         f"k8s-ai-bench {__version__}: run {session.config.run_id} -> {session.config.run_dir}",
         f"target: {target.kind} {target.name}, server {target.server_version}, {len(caps.nodes)} node(s)"
         + (f" ({emulated} emulated)" if emulated else ""),
         f"accelerators: {caps.accelerators}",
-        f"profile: {profile}",
+        f"profile: {session.profile.name} ({session.profile_reason})",
     ]
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """Teardown must also run on SIGTERM (CI cancellations): turn it into KeyboardInterrupt like Ctrl-C."""
+    """Suite runs connect, discover and choose the profile up front, so a bad profile or an unreachable target
+    ends the run at once (exit 2 or 3) instead of erroring every test. Teardown must also run on SIGTERM (CI
+    cancellations): it becomes KeyboardInterrupt like Ctrl-C."""
+    if not session.config.getini("aibench_suite_run"):
+        return
 
     def on_term(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
-    if session.config.getini("aibench_suite_run"):
-        signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGTERM, on_term)
+    state = _session(session.config)
+    _ = state.target, state.capabilities
+    try:
+        _ = state.profile
+    except ConfigError as exc:
+        state.failure = f"configuration error: {exc}"
+        pytest.exit(state.failure, returncode=2)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -236,13 +243,19 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 # ----------------------------------------------------------------------------- requirements and markers
-def pytest_runtest_setup(item: pytest.Item) -> None:
+def requirements_of(item: pytest.Item) -> list[str]:
+    """Capabilities a test needs: its ``requires(...)`` markers plus those implied by hardware markers."""
     requirements = [str(req) for mark in item.iter_markers("requires") for req in mark.args]
     requirements += [req for marker, req in _IMPLIED.items() if item.get_closest_marker(marker)]
+    return list(dict.fromkeys(requirements))
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    requirements = requirements_of(item)
     if not requirements:
         return
     caps = _session(item.config).capabilities
-    for requirement in dict.fromkeys(requirements):
+    for requirement in requirements:
         try:
             reason = caps.missing(requirement)
         except ValueError as exc:
@@ -313,6 +326,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         "doc": (getattr(item, "obj", None).__doc__ or "").strip() if getattr(item, "obj", None) else "",
         "area": _area(item),
         "markers": sorted({m.name for m in item.iter_markers()}),
+        "requirements": list(dict.fromkeys(str(a) for m in item.iter_markers("conformance_requirement")
+                                           for a in m.args)),
         "status": str(status),
         "failure_kind": str(_failure_kind(call.excinfo, record)) if report.failed else "",
         "message": message,

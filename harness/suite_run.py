@@ -32,13 +32,18 @@ class _Outcomes:
     counts: dict[str, int] = field(default_factory=lambda: {"passed": 0, "failed": 0, "error": 0, "skipped": 0})
     failures: list[str] = field(default_factory=list)
     collected: int = 0
-    target_failure: str = ""
+    config: pytest.Config | None = None
 
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+    def pytest_configure(self, config: pytest.Config) -> None:
+        self.config = config
+
+    @property
+    def target_failure(self) -> str:
+        """Why the harness ended the session early (unreachable target, configuration error), if it did."""
         from harness.pytest_plugin import SESSION_KEY
 
-        state = session.config.stash.get(SESSION_KEY, None)
-        self.target_failure = state.failure if state is not None else ""
+        state = self.config.stash.get(SESSION_KEY, None) if self.config is not None else None
+        return state.failure if state is not None else ""
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.collected = len(session.items)
@@ -80,8 +85,9 @@ class RunOptions:
 
 def pytest_args(options: RunOptions, run_id: str) -> list[str]:
     args = [*(options.suites or (str(SUITES_DIR),)), "-p", "no:locust", "-p", "no:cacheprovider",
-            "--strict-markers", "-o", "aibench_suite_run=true", "--run-id", run_id, "-rfEs",
-            "-v" if options.verbose else "-q"]
+            "--strict-markers", "-o", "aibench_suite_run=true", "--run-id", run_id, "-rfEs"]
+    if options.verbose:
+        args.append("-v")
     for flag, value in (("--target", options.target), ("--kube-context", options.kube_context),
                         ("--kubeconfig", options.kubeconfig), ("--profile", options.profile),
                         ("--reports-dir", options.reports_dir), ("--timeout-scale", options.timeout_scale),
@@ -92,6 +98,36 @@ def pytest_args(options: RunOptions, run_id: str) -> list[str]:
     if options.keep_namespaces:
         args.append("--keep-namespaces")
     return args
+
+
+@dataclass(slots=True)
+class _Doctor:
+    """For ``doctor``: after collection, say per test whether the target lets it run, and why not."""
+
+    lines: list[str] = field(default_factory=list)
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        from harness.pytest_plugin import SESSION_KEY, requirements_of
+
+        state = session.config.stash[SESSION_KEY]
+        caps = state.capabilities
+        runnable = 0
+        for item in session.items:
+            missing = [f"{req}: {reason}" for req in requirements_of(item) if (reason := caps.missing(req))]
+            runnable += not missing
+            self.lines.append(f"{'skip' if missing else 'run '}  {item.nodeid}" + (f"  ({missing[0]})" if missing else ""))
+        self.lines.append(f"{runnable} of {len(session.items)} tests will run on this target")
+
+
+def doctor(options: RunOptions, *, out: object = sys.stdout) -> int:
+    """Connect, report capabilities (the pytest header), and list which tests would run or skip."""
+    plugin = _Doctor()
+    code = pytest.main([*pytest_args(options, new_run_id()), "--collect-only"], plugins=[plugin])
+    for line in plugin.lines:
+        out.write(line + "\n")  # type: ignore[attr-defined]
+    if code == pytest.ExitCode.USAGE_ERROR:
+        return EXIT_USAGE
+    return EXIT_OK if code in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED) else EXIT_UNREACHABLE
 
 
 def run_suites(options: RunOptions, *, out: object = sys.stdout) -> int:

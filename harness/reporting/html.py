@@ -19,7 +19,6 @@ appear once, in the heat table. Everything taken from the record is HTML-escaped
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import statistics
@@ -32,13 +31,12 @@ from pathlib import Path
 from typing import Any
 
 from harness.reporting.html_plots import plots_for, to_number
+from harness.reporting.load import load_record
 
 __all__ = [
     "AREAS",
     "ArtifactsReader",
-    "LoadedRecord",
     "build_html",
-    "load_record",
     "read_artifact_tails",
     "render_html",
 ]
@@ -86,57 +84,6 @@ ArtifactsReader = Callable[[str], list[tuple[str, list[str]]]]
 # ----------------------------------------------------------------------------------------------------- loading
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LoadedRecord:
-    """What could be read of a run directory, and what could not (``problems``, one sentence each)."""
-
-    info: dict[str, Any]
-    results: list[dict[str, Any]]
-    problems: list[str] = field(default_factory=list)
-
-
-def load_record(run_dir: Path) -> LoadedRecord:
-    """Read ``run.json`` and ``results.jsonl`` leniently: a partly written record still renders."""
-    problems: list[str] = []
-    info: dict[str, Any] = {}
-    info_path = run_dir / "run.json"
-    if not info_path.exists():
-        problems.append("run.json is missing: the run was interrupted before it wrote its run information")
-    else:
-        try:
-            loaded = json.loads(info_path.read_text(encoding="utf-8", errors="replace"))
-        except json.JSONDecodeError as exc:
-            problems.append(f"run.json is not valid JSON ({exc}); run information is not shown")
-        else:
-            if isinstance(loaded, dict):
-                info = loaded
-            else:
-                problems.append("run.json does not hold a JSON object; run information is not shown")
-    results: list[dict[str, Any]] = []
-    results_path = run_dir / "results.jsonl"
-    if not results_path.exists():
-        problems.append("results.jsonl is missing: no test finished")
-        return LoadedRecord(info=info, results=results, problems=problems)
-    lines = results_path.read_text(encoding="utf-8", errors="replace").splitlines()
-    numbered = [(n, line) for n, line in enumerate(lines, 1) if line.strip()]
-    for position, (number, line) in enumerate(numbered):
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError:
-            if position == len(numbered) - 1:
-                problems.append(
-                    f"results.jsonl: the last line ({number}) is truncated (an interrupted write) and was skipped"
-                )
-            else:
-                problems.append(f"results.jsonl: line {number} is not valid JSON and was skipped")
-            continue
-        if isinstance(obj, dict):
-            results.append(obj)
-        else:
-            problems.append(f"results.jsonl: line {number} is not a JSON object and was skipped")
-    return LoadedRecord(info=info, results=results, problems=problems)
-
-
 def read_artifact_tails(path: Path, *, lines: int = TAIL_LINES) -> list[tuple[str, list[str]]]:
     """The last ``lines`` lines of ``events.txt`` and of each ``logs/*.log`` under a test's artifacts dir."""
     if not path.is_dir():
@@ -162,7 +109,7 @@ def read_artifact_tails(path: Path, *, lines: int = TAIL_LINES) -> list[tuple[st
 
 def render_html(run_dir: Path) -> Path:
     """Write ``run_dir/report.html`` from the record alone and return its path."""
-    record = load_record(run_dir)
+    record = load_record(run_dir)  # lenient: a partly written record still renders, with its problems listed
 
     def reader(artifacts: str) -> list[tuple[str, list[str]]]:
         candidate = Path(artifacts)

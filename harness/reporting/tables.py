@@ -28,7 +28,7 @@ from harness.reporting.load import RunRecordData
 if TYPE_CHECKING:
     import pandas
 
-__all__ = ["BASE_COLUMNS", "CheckMatcher", "measurement_rows", "to_frame", "write_csv"]
+__all__ = ["BASE_COLUMNS", "LABEL_PREFIX", "CheckMatcher", "measurement_rows", "to_frame", "write_csv"]
 
 BASE_COLUMNS = (
     "run_id",
@@ -65,36 +65,62 @@ def _selector_matches(selector: Mapping[str, Any], labels: Mapping[str, str]) ->
 
 
 class CheckMatcher:
-    """Finds the check of one result that judged a measurement (see the module docstring for the rule)."""
+    """Finds the check of one result that judged a measurement (see the module docstring for the rule).
+
+    Indexed so that a result with one ``each`` check per node (thousands of checks with the same selector) costs
+    a dict lookup plus one test per *distinct* selector, not a scan of every check, per measurement.
+    """
 
     def __init__(self, checks: list[Mapping[str, Any]]) -> None:
-        self._by_metric: dict[str, list[Mapping[str, Any]]] = {}
-        for check in checks:
-            if check.get("status") == "no-data":
-                continue  # matched nothing, by definition
-            self._by_metric.setdefault(str(check.get("metric", "")), []).append(check)
+        self._checks = [c for c in checks if c.get("status") != "no-data"]  # no-data matched nothing
+        self._exact: dict[tuple[str, frozenset[tuple[str, str]]], list[Mapping[str, Any]]] | None = None
+        # metric -> [(selector, its checks, their comparison senses)], one entry per distinct selector
+        self._selectors: dict[str, list[tuple[Mapping[str, Any], list[Mapping[str, Any]], frozenset[str]]]] = {}
+        groups: dict[tuple[str, str], tuple[Mapping[str, Any], list[Mapping[str, Any]], set[str]]] = {}
+        for check in self._checks:
+            selector = check.get("selector") or {}
+            group_key = (check.get("metric", ""), repr(selector))  # Check.to_dict writes selectors sorted
+            group = groups.get(group_key)
+            if group is None:
+                group = groups[group_key] = (selector, [], set())
+            group[1].append(check)
+            sense = check.get("comparison")
+            if sense:
+                group[2].add(str(sense))
+        for (metric, _), (selector, members, senses) in groups.items():
+            self._selectors.setdefault(str(metric), []).append((selector, members, frozenset(senses)))
+
+    def _exact_index(self) -> dict[tuple[str, frozenset[tuple[str, str]]], list[Mapping[str, Any]]]:
+        if self._exact is None:
+            self._exact = {}
+            for check in self._checks:
+                key = (str(check.get("metric", "")), _label_key(check.get("labels") or {}))
+                self._exact.setdefault(key, []).append(check)
+        return self._exact
 
     def match(self, metric: str, labels: Mapping[str, str]) -> tuple[Mapping[str, Any] | None, str]:
         """``(check, scope)`` with scope ``this`` or ``aggregate``; ``(None, "")`` when no check covers it."""
-        candidates = self._by_metric.get(metric)
-        if not candidates:
-            return None, ""
-        exact = [c for c in candidates if (c.get("labels") or {}) == labels]
+        exact = self._exact_index().get((metric, _label_key(labels)))
         if exact:
             return max(exact, key=_rank), "this"
-        covering = [c for c in candidates if _selector_matches(c.get("selector") or {}, labels)]
+        selectors = self._selectors.get(metric, ())
+        covering = [c for selector, members, _ in selectors if _selector_matches(selector, labels) for c in members]
         if covering:
             return max(covering, key=_rank), "aggregate"
         return None, ""
 
-    def comparisons(self, metric: str, labels: Mapping[str, str]) -> set[str]:
-        """The comparison senses of every check covering the measurement (for compare's direction)."""
-        out = set()
-        for check in self._by_metric.get(metric, ()):
-            covers = (check.get("labels") or {}) == labels or _selector_matches(check.get("selector") or {}, labels)
-            if covers and check.get("comparison"):
-                out.add(str(check["comparison"]))
+    def comparisons(self, metric: str, labels: Mapping[str, str]) -> frozenset[str]:
+        """The comparison senses of every check covering the measurement (for compare's direction). A check
+        covers the measurements its selector matches; its judged labels always satisfy its own selector."""
+        out: frozenset[str] = frozenset()
+        for selector, _, senses in self._selectors.get(metric, ()):
+            if senses and _selector_matches(selector, labels):
+                out = senses if not out else out | senses
         return out
+
+
+def _label_key(labels: Mapping[str, Any]) -> frozenset[tuple[str, Any]]:
+    return frozenset(labels.items())
 
 
 def _rank(check: Mapping[str, Any]) -> int:

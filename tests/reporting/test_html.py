@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from harness.reporting.html import build_html, load_record, read_artifact_tails, render_html
+from harness.reporting.html import build_html, read_artifact_tails, render_html
+from harness.reporting.load import load_record
 from harness.reporting.svg import Series, bar_chart, cdf_chart, line_chart, nice_ticks, scatter_chart
 
 XSS = "<script>alert(1)</script>"
@@ -365,12 +366,15 @@ def test_interrupted_record(tmp_path: Path) -> None:
     run_dir = _write(tmp_path / "run", info, _records()[:3], tail='{"id": "suites/x.py::cut", "stat')
     record = load_record(run_dir)
     assert len(record.results) == 3
-    assert record.problems == ["results.jsonl: the last line (4) is truncated (an interrupted write) and was skipped"]
+    assert record.problems == [
+        "run.json lacks finished_at, exit_status: run was interrupted before it ended",
+        "results.jsonl line 4 is truncated and was skipped (the run was interrupted while writing it)",
+    ]
     text = _text(render_html(run_dir).read_text())
     assert "INCOMPLETE" in text
     assert "the run did not finish" in text
     assert "run.json lacks finished_at, exit_status, profile" in text
-    assert "last line (4) is truncated" in text
+    assert "line 4 is truncated" in text
     assert "profile not recorded" in text
 
 
@@ -379,7 +383,7 @@ def test_missing_run_json_and_results(tmp_path: Path) -> None:
     run_dir.mkdir()
     text = _text(render_html(run_dir).read_text())
     assert "INCOMPLETE" in text
-    assert "run.json is missing" in text and "results.jsonl is missing" in text
+    assert "run.json missing" in text and "results.jsonl missing" in text
     assert "20250101-x" in text
     assert "Not recorded in run.json" in text
 

@@ -126,7 +126,11 @@ def test_interrupted_empty_and_hostile_records(tmp_path: Path, schema) -> None:
     empty = load_record(write_record(tmp_path / "empty", info=None, results=[]))
     text = junit_text(empty)
     schema.validate(text)
-    assert ET.fromstring(text).get("tests") is None or ET.fromstring(text).get("tests") == "0"
+    root = ET.fromstring(text)
+    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("0", "0", "0")
+    (suite,) = root.findall("testsuite")
+    assert suite.get("name") == "k8s-ai-bench" and suite.get("tests") == "0"
+    assert _suite_props(suite)["problem.1"].startswith("run.json missing")
 
     hostile = result(
         status="failed",
