@@ -23,7 +23,7 @@ from harness.catalog.spec import load_spec
 from harness.cluster.manifests import Applier
 from harness.cluster.namespaces import run_labels, scoped_namespace
 from harness.parsers.sentinel import parse_sentinel
-from harness.runners.job import run_job, scripts_configmap_name
+from harness.runners.job import run_job
 
 SPEC = Path(__file__).resolve().parents[1] / "tests" / "data" / "workloads" / "echo-shell" / "workload.yaml"
 LOOPS = 15
@@ -47,8 +47,8 @@ class _Meter:
                     self._restore.append((cls, name, fn))
                     setattr(cls, name, self._wrap(fn))
 
-    def _wrap(self, fn):  # noqa: ANN001, ANN202 - transparent wrapper
-        def metered(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def _wrap(self, fn):
+        def metered(*args, **kwargs):
             if self._depth:
                 return fn(*args, **kwargs)
             self._depth += 1
@@ -83,7 +83,9 @@ def test_trivial_workload_loop(benchmark, start_server) -> None:
         c0, w0, n0, a0 = time.thread_time(), time.perf_counter(), counter.calls, counter.cpu
         with scoped_namespace(api, run_id="bench", test=f"bench::loop{i}") as ns:
             rendered = render(spec, {"value": "1"}, context={})
-            result = run_job(api, spec, rendered, namespace=ns, labels=run_labels("bench", f"loop{i}"), timeout_s=30)
+            result = run_job(
+                api, spec, rendered, namespace=ns, labels=run_labels("bench", f"loop{i}"), timeout_s=30, applier=applier
+            )
             assert parse_sentinel(result.log_of("main")).measurements[0].value == 1.0
         walls.append(time.perf_counter() - w0)
         cpus.append(time.thread_time() - c0)

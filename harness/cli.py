@@ -34,22 +34,35 @@ class _Parser(argparse.ArgumentParser):
 def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="k8s-ai-bench", description="Benchmark and conformance suite for Kubernetes AI platforms.")
     parser.add_argument("--version", action="version", version=f"k8s-ai-bench {__version__}")
-    parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-                        help="library log level (default WARNING)")
+    parser.add_argument(
+        "--log-level",
+        default="WARNING",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="library log level (default WARNING)",
+    )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     cluster = commands.add_parser("cluster", help="the embedded one-machine target")
     cluster_commands = cluster.add_subparsers(dest="cluster_command", required=True, parser_class=_Parser)
     up = cluster_commands.add_parser("up", help="run the embedded target in the foreground until Ctrl-C")
-    up.add_argument("--kubeconfig", type=Path, default=None,
-                    help="where to write the kubeconfig (default: <state dir>/kubeconfig)")
+    up.add_argument(
+        "--kubeconfig", type=Path, default=None, help="where to write the kubeconfig (default: <state dir>/kubeconfig)"
+    )
     up.add_argument("--spec", type=Path, default=None, help="cluster spec YAML adding emulated nodes")
-    up.add_argument("--state-dir", type=Path, default=None,
-                    help="directory for pod logs and volumes (default: a private temporary directory)")
+    up.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="directory for pod logs and volumes (default: a private temporary directory)",
+    )
     up.add_argument("--no-host-node", action="store_true", help="do not mirror this machine as a node")
 
     run = commands.add_parser("run", help="run the suites and write the run record and reports (the main job)")
-    run.add_argument("--target", choices=["embedded", "kube"], default=None,
-                     help="embedded (default) or a real cluster via --kube-context")
+    run.add_argument(
+        "--target",
+        choices=["embedded", "kube"],
+        default=None,
+        help="embedded (default) or a real cluster via --kube-context",
+    )
     run.add_argument("--kube-context", default=None, help="kube context of the real cluster (with --target kube)")
     run.add_argument("--kubeconfig", default=None, help="kubeconfig holding --kube-context")
     run.add_argument("--profile", default=None, help="threshold profile (default: matched from capabilities)")
@@ -71,8 +84,13 @@ def _build_parser() -> argparse.ArgumentParser:
     compare = report_commands.add_parser("compare", help="per-metric deltas between two runs")
     compare.add_argument("base", type=Path)
     compare.add_argument("new", type=Path)
-    compare.add_argument("--fail-on-regression", type=float, default=None, metavar="PCT",
-                         help="exit 1 when a metric regressed by more than PCT percent")
+    compare.add_argument(
+        "--fail-on-regression",
+        type=float,
+        default=None,
+        metavar="PCT",
+        help="exit 1 when a metric regressed by more than PCT percent",
+    )
     compare.add_argument("--allow-mismatch", action="store_true", help="compare runs of different targets/profiles")
     compare.add_argument("--all", action="store_true", help="also list unchanged metrics")
     hist = report_commands.add_parser("history", help="trend of every metric across runs")
@@ -101,8 +119,12 @@ def _build_parser() -> argparse.ArgumentParser:
     sweep = commands.add_parser("sweep", help="delete namespaces left behind by dead runs (label aibench.io/run-id)")
     sweep.add_argument("--kube-context", required=True, help="the cluster to clean (never taken implicitly)")
     sweep.add_argument("--kubeconfig", type=Path, default=None)
-    sweep.add_argument("--reports-dir", type=Path, default=Path("reports"),
-                       help="where live runs keep their .alive files (default: reports)")
+    sweep.add_argument(
+        "--reports-dir",
+        type=Path,
+        default=Path("reports"),
+        help="where live runs keep their .alive files (default: reports)",
+    )
     sweep.add_argument("--all", action="store_true", help="also delete namespaces of runs that look alive")
     return parser
 
@@ -112,8 +134,12 @@ def _cluster_up(args: argparse.Namespace) -> int:
 
     if args.kubeconfig is not None and args.kubeconfig.is_dir():
         raise ConfigError(f"--kubeconfig {args.kubeconfig}: is a directory, expected a file path")
-    options = EmbeddedOptions(state_dir=args.state_dir, kubeconfig_path=args.kubeconfig, spec_path=args.spec,
-                              include_host=not args.no_host_node)
+    options = EmbeddedOptions(
+        state_dir=args.state_dir,
+        kubeconfig_path=args.kubeconfig,
+        spec_path=args.spec,
+        include_host=not args.no_host_node,
+    )
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -124,8 +150,10 @@ def _cluster_up(args: argparse.Namespace) -> int:
     try:
         cluster.start()
         nodes = cluster.store.count(("", "nodes"))
-        print(f"embedded cluster ready: kubeconfig={cluster.kubeconfig_path} server={cluster.server_url} "
-              f"nodes={nodes}", flush=True)
+        print(
+            f"embedded cluster ready: kubeconfig={cluster.kubeconfig_path} server={cluster.server_url} nodes={nodes}",
+            flush=True,
+        )
         print(f"  try: kubectl --kubeconfig {cluster.kubeconfig_path} get nodes", flush=True)
         while not stop.wait(0.5):
             pass
@@ -141,10 +169,21 @@ def _run(args: argparse.Namespace) -> int:
     from harness.suite_run import RunOptions, run_suites
 
     options = RunOptions(
-        target=args.target, kube_context=args.kube_context, kubeconfig=args.kubeconfig, profile=args.profile,
-        reports_dir=args.reports_dir, run_id=args.run_id, markexpr=args.markexpr, keyword=args.keyword,
-        keep_namespaces=args.keep_namespaces, timeout_scale=args.timeout_scale, image_registry=args.image_registry,
-        cluster_spec=args.cluster_spec, suites=tuple(args.suites), verbose=args.verbose)
+        target=args.target,
+        kube_context=args.kube_context,
+        kubeconfig=args.kubeconfig,
+        profile=args.profile,
+        reports_dir=args.reports_dir,
+        run_id=args.run_id,
+        markexpr=args.markexpr,
+        keyword=args.keyword,
+        keep_namespaces=args.keep_namespaces,
+        timeout_scale=args.timeout_scale,
+        image_registry=args.image_registry,
+        cluster_spec=args.cluster_spec,
+        suites=tuple(args.suites),
+        verbose=args.verbose,
+    )
     return run_suites(options)
 
 
@@ -160,8 +199,12 @@ def _report(args: argparse.Namespace) -> int:
     if args.report_command == "compare":
         from harness.reporting.compare import compare, format_comparison
 
-        result = compare(load_record(args.base), load_record(args.new),
-                         fail_on_regression_pct=args.fail_on_regression, allow_mismatch=args.allow_mismatch)
+        result = compare(
+            load_record(args.base),
+            load_record(args.new),
+            fail_on_regression_pct=args.fail_on_regression,
+            allow_mismatch=args.allow_mismatch,
+        )
         print(format_comparison(result, include_same=args.all))
         return result.exit_code
     if args.report_command == "history":
@@ -196,8 +239,13 @@ def _workloads(args: argparse.Namespace) -> int:
 def _doctor(args: argparse.Namespace) -> int:
     from harness.suite_run import RunOptions, doctor
 
-    options = RunOptions(target=args.target, kube_context=args.kube_context, kubeconfig=args.kubeconfig,
-                         cluster_spec=args.cluster_spec, reports_dir=str(Path(tempfile.gettempdir()) / "aibench-doctor"))
+    options = RunOptions(
+        target=args.target,
+        kube_context=args.kube_context,
+        kubeconfig=args.kubeconfig,
+        cluster_spec=args.cluster_spec,
+        reports_dir=str(Path(tempfile.gettempdir()) / "aibench-doctor"),
+    )
     return doctor(options)
 
 
@@ -220,8 +268,15 @@ def _sweep(args: argparse.Namespace) -> int:
     from harness.cluster.target import connect
     from harness.config import resolve
 
-    cfg = resolve({"target": "kube", "kube_context": args.kube_context,
-                   "kubeconfig": str(args.kubeconfig) if args.kubeconfig else None}, {}, {})
+    cfg = resolve(
+        {
+            "target": "kube",
+            "kube_context": args.kube_context,
+            "kubeconfig": str(args.kubeconfig) if args.kubeconfig else None,
+        },
+        {},
+        {},
+    )
     target = connect(cfg)
     try:
         result = sweep(target.api_client, args.reports_dir, everything=args.all)

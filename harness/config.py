@@ -82,7 +82,9 @@ def _run_id(text: str) -> str:
 def _registry(text: str) -> str:
     text = text.strip().rstrip("/")
     if not text or " " in text or "://" in text:
-        raise ValueError(f"must be a registry host and optional path such as mirror.example:5000/dockerhub (got {text!r})")
+        raise ValueError(
+            f"must be a registry host and optional path such as mirror.example:5000/dockerhub (got {text!r})"
+        )
     return text
 
 
@@ -100,25 +102,66 @@ def _text(text: str) -> str:
 
 
 OPTIONS: tuple[Option, ...] = (
-    Option(name="target", flag="--target", parse=_target, default=TargetKind.EMBEDDED,
-           help="cluster under test: the built-in embedded target, or a real cluster via --kube-context"),
-    Option(name="kube_context", flag="--kube-context", parse=_text,
-           help="kube context of the real cluster (required with --target kube; never taken implicitly)"),
-    Option(name="kubeconfig", flag="--kubeconfig", parse=_existing_file,
-           help="kubeconfig file holding --kube-context (default: ~/.kube/config)"),
-    Option(name="profile", flag="--profile", parse=_text,
-           help="threshold profile name or file (default: matched from the target's capabilities)"),
-    Option(name="reports_dir", flag="--reports-dir", parse=lambda t: Path(t).expanduser(), default=Path("reports"),
-           help="where run records are written (default: reports)"),
+    Option(
+        name="target",
+        flag="--target",
+        parse=_target,
+        default=TargetKind.EMBEDDED,
+        help="cluster under test: the built-in embedded target, or a real cluster via --kube-context",
+    ),
+    Option(
+        name="kube_context",
+        flag="--kube-context",
+        parse=_text,
+        help="kube context of the real cluster (required with --target kube; never taken implicitly)",
+    ),
+    Option(
+        name="kubeconfig",
+        flag="--kubeconfig",
+        parse=_existing_file,
+        help="kubeconfig file holding --kube-context (default: ~/.kube/config)",
+    ),
+    Option(
+        name="profile",
+        flag="--profile",
+        parse=_text,
+        help="threshold profile name or file (default: matched from the target's capabilities)",
+    ),
+    Option(
+        name="reports_dir",
+        flag="--reports-dir",
+        parse=lambda t: Path(t).expanduser(),
+        default=Path("reports"),
+        help="where run records are written (default: reports)",
+    ),
     Option(name="run_id", flag="--run-id", parse=_run_id, help="id of this run (default: timestamp + random)"),
-    Option(name="keep_namespaces", flag="--keep-namespaces", parse=_bool, default=False, is_flag=True,
-           help="leave each test's namespace in place for debugging"),
-    Option(name="timeout_scale", flag="--timeout-scale", parse=_positive_float, default=1.0,
-           help="multiply every workload timeout (slow clusters, image pulls)"),
-    Option(name="image_registry", flag="--image-registry", parse=_registry,
-           help="registry mirror prefix for air-gapped clusters (rewrites every workload image)"),
-    Option(name="cluster_spec", flag="--cluster-spec", parse=_existing_file,
-           help="embedded target only: cluster spec YAML adding emulated nodes"),
+    Option(
+        name="keep_namespaces",
+        flag="--keep-namespaces",
+        parse=_bool,
+        default=False,
+        is_flag=True,
+        help="leave each test's namespace in place for debugging",
+    ),
+    Option(
+        name="timeout_scale",
+        flag="--timeout-scale",
+        parse=_positive_float,
+        default=1.0,
+        help="multiply every workload timeout (slow clusters, image pulls)",
+    ),
+    Option(
+        name="image_registry",
+        flag="--image-registry",
+        parse=_registry,
+        help="registry mirror prefix for air-gapped clusters (rewrites every workload image)",
+    ),
+    Option(
+        name="cluster_spec",
+        flag="--cluster-spec",
+        parse=_existing_file,
+        help="embedded target only: cluster spec YAML adding emulated nodes",
+    ),
 )
 
 
@@ -157,9 +200,7 @@ def new_run_id(now: datetime | None = None) -> str:
     return f"{moment:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
 
 
-def resolve(
-    cli: Mapping[str, Any], env: Mapping[str, str], ini: Mapping[str, Any]
-) -> HarnessConfig:
+def resolve(cli: Mapping[str, Any], env: Mapping[str, str], ini: Mapping[str, Any]) -> HarnessConfig:
     """Merge the sources (CLI > env > ini > default), parse strictly, then check the combination.
 
     ``cli`` holds already-typed values or raw text (None = not given); ``env`` is the process environment;

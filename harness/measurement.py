@@ -36,13 +36,23 @@ class Measurement:
         return self.labels.get(key, default)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"metric": self.metric, "value": self.value, "unit": self.unit, "labels": dict(self.labels),
-                "emulated": self.emulated}
+        return {
+            "metric": self.metric,
+            "value": self.value,
+            "unit": self.unit,
+            "labels": dict(self.labels),
+            "emulated": self.emulated,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Measurement:
-        return cls(metric=data["metric"], value=float(data["value"]), unit=data["unit"],
-                   labels=data.get("labels") or {}, emulated=bool(data.get("emulated", False)))
+        return cls(
+            metric=data["metric"],
+            value=float(data["value"]),
+            unit=data["unit"],
+            labels=data.get("labels") or {},
+            emulated=bool(data.get("emulated", False)),
+        )
 
     def __str__(self) -> str:
         labels = ", ".join(f"{k}={v}" for k, v in sorted(self.labels.items()))

@@ -102,8 +102,9 @@ class HarnessSession:
             from harness.cluster.capabilities import discover
 
             target = self.target
-            self._capabilities = discover(target.api_client, server_version=target.server_version,
-                                          embedded=target.embedded is not None)
+            self._capabilities = discover(
+                target.api_client, server_version=target.server_version, embedded=target.embedded is not None
+            )
         return self._capabilities
 
     @property
@@ -133,8 +134,11 @@ class HarnessSession:
             "option_sources": dict(self.config.sources or {}),
         }
         if self._target is not None:
-            info["target"] = {"kind": str(self._target.kind), "name": self._target.name,
-                              "server_version": self._target.server_version}
+            info["target"] = {
+                "kind": str(self._target.kind),
+                "name": self._target.name,
+                "server_version": self._target.server_version,
+            }
         if self._capabilities is not None:
             info["capabilities"] = self._capabilities.to_dict()
         if self._profile is not None:
@@ -155,8 +159,14 @@ class HarnessSession:
 
 def _git_commit() -> str:
     try:
-        done = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False,
-                              cwd=Path(__file__).resolve().parent)
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+            cwd=Path(__file__).resolve().parent,
+        )
     except OSError:
         return ""
     return done.stdout.strip() if done.returncode == 0 else ""
@@ -167,13 +177,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("k8s-ai-bench", "k8s-ai-bench harness")
     for option in OPTIONS:
         if option.is_flag:
-            group.addoption(option.flag, action="store_const", const="true", default=None, dest=f"aibench_{option.name}",
-                            help=option.help)
+            group.addoption(
+                option.flag,
+                action="store_const",
+                const="true",
+                default=None,
+                dest=f"aibench_{option.name}",
+                help=option.help,
+            )
         else:
             group.addoption(option.flag, default=None, dest=f"aibench_{option.name}", help=option.help)
         parser.addini(option.ini, help=option.help, default="")
-    parser.addini("aibench_suite_run", help="start the target at session start and report it in the header",
-                  type="bool", default=False)
+    parser.addini(
+        "aibench_suite_run",
+        help="start the target at session start and report it in the header",
+        type="bool",
+        default=False,
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -297,8 +317,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     record = item.stash.get(RECORD_KEY, None)
     if record is not None:
         for measurement in record.measurements:
-            report.user_properties.append((f"{measurement.metric}{dict(measurement.labels)}",
-                                           f"{measurement.value:g} {measurement.unit}"))
+            report.user_properties.append(
+                (f"{measurement.metric}{dict(measurement.labels)}", f"{measurement.value:g} {measurement.unit}")
+            )
     state = _session(item.config)
     if record is None and not state.started:
         return  # not a harness test (the plugin stays inert)
@@ -326,8 +347,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         "doc": (getattr(item, "obj", None).__doc__ or "").strip() if getattr(item, "obj", None) else "",
         "area": _area(item),
         "markers": sorted({m.name for m in item.iter_markers()}),
-        "requirements": list(dict.fromkeys(str(a) for m in item.iter_markers("conformance_requirement")
-                                           for a in m.args)),
+        "requirements": list(
+            dict.fromkeys(str(a) for m in item.iter_markers("conformance_requirement") for a in m.args)
+        ),
         "status": str(status),
         "failure_kind": str(_failure_kind(call.excinfo, record)) if report.failed else "",
         "message": message,
@@ -380,14 +402,26 @@ def namespace(request: pytest.FixtureRequest, target: Any, harness_config: Harne
     """A namespace of this test only, labelled with run and test, deleted afterwards (unless --keep-namespaces)."""
     from harness.cluster.namespaces import scoped_namespace
 
-    with scoped_namespace(target.api_client, run_id=harness_config.run_id, test=request.node.nodeid,
-                          keep=harness_config.keep_namespaces,
-                          delete_timeout_s=harness_config.timeout(120)) as name:
+    with scoped_namespace(
+        target.api_client,
+        run_id=harness_config.run_id,
+        test=request.node.nodeid,
+        keep=harness_config.keep_namespaces,
+        delete_timeout_s=harness_config.timeout(120),
+    ) as name:
         yield name
 
 
-def _prepare(name: str, params: dict[str, Any], *, request: pytest.FixtureRequest, capabilities: Any,
-             namespace: str, harness_config: HarnessConfig, record: TestRecord) -> tuple[Any, Any, dict[str, str], Path]:
+def _prepare(
+    name: str,
+    params: dict[str, Any],
+    *,
+    request: pytest.FixtureRequest,
+    capabilities: Any,
+    namespace: str,
+    harness_config: HarnessConfig,
+    record: TestRecord,
+) -> tuple[Any, Any, dict[str, str], Path]:
     """Load and render a workload for this test; skip when the target lacks what the workload requires."""
     from harness.catalog.render import render
     from harness.catalog.spec import load_workload
@@ -398,8 +432,12 @@ def _prepare(name: str, params: dict[str, Any], *, request: pytest.FixtureReques
     for requirement in spec.requires:
         if reason := capabilities.missing(requirement):
             pytest.skip(f"workload {name} requires {requirement}: {reason}")
-    context = {"namespace": namespace, "run_id": harness_config.run_id,
-               "scripts_configmap": scripts_configmap_name(spec.name), "workload": spec.name}
+    context = {
+        "namespace": namespace,
+        "run_id": harness_config.run_id,
+        "scripts_configmap": scripts_configmap_name(spec.name),
+        "workload": spec.name,
+    }
     rendered = render(spec, params, context=context, image_registry=harness_config.image_registry)
     artifacts = harness_config.run_dir / "artifacts" / label_value(request.node.nodeid)
     record.add(workload=name, params=rendered.params)
@@ -408,34 +446,72 @@ def _prepare(name: str, params: dict[str, Any], *, request: pytest.FixtureReques
 
 
 @pytest.fixture
-def run_workload(request: pytest.FixtureRequest, target: Any, capabilities: Any, namespace: str,
-                 harness_config: HarnessConfig, record: TestRecord) -> Callable[..., Any]:
+def run_workload(
+    request: pytest.FixtureRequest,
+    target: Any,
+    capabilities: Any,
+    namespace: str,
+    harness_config: HarnessConfig,
+    record: TestRecord,
+) -> Callable[..., Any]:
     """``run_workload(name, **params)``: render, run to completion in this test's namespace, return the result."""
     from harness.runners.job import run_job
 
     def run(name: str, **params: Any) -> Any:
-        spec, rendered, labels, artifacts = _prepare(name, params, request=request, capabilities=capabilities,
-                                                     namespace=namespace, harness_config=harness_config,
-                                                     record=record)
-        return run_job(target.api_client, spec, rendered, namespace=namespace, labels=labels,
-                       timeout_s=harness_config.timeout(spec.timeout_s), artifacts_dir=artifacts,
-                       applier=target.applier)
+        spec, rendered, labels, artifacts = _prepare(
+            name,
+            params,
+            request=request,
+            capabilities=capabilities,
+            namespace=namespace,
+            harness_config=harness_config,
+            record=record,
+        )
+        return run_job(
+            target.api_client,
+            spec,
+            rendered,
+            namespace=namespace,
+            labels=labels,
+            timeout_s=harness_config.timeout(spec.timeout_s),
+            artifacts_dir=artifacts,
+            applier=target.applier,
+        )
 
     return run
 
 
 @pytest.fixture
-def deploy_service(request: pytest.FixtureRequest, target: Any, capabilities: Any, namespace: str,
-                   harness_config: HarnessConfig, record: TestRecord) -> Callable[..., Any]:
+def deploy_service(
+    request: pytest.FixtureRequest,
+    target: Any,
+    capabilities: Any,
+    namespace: str,
+    harness_config: HarnessConfig,
+    record: TestRecord,
+) -> Callable[..., Any]:
     """``with deploy_service(name, **params) as handle:`` -- a ready service workload in this test's namespace."""
     from harness.runners.service import run_service
 
     def deploy(name: str, **params: Any) -> Any:
-        spec, rendered, labels, artifacts = _prepare(name, params, request=request, capabilities=capabilities,
-                                                     namespace=namespace, harness_config=harness_config,
-                                                     record=record)
-        return run_service(target.api_client, spec, rendered, namespace=namespace, labels=labels,
-                           timeout_s=harness_config.timeout(spec.timeout_s), artifacts_dir=artifacts,
-                           applier=target.applier)
+        spec, rendered, labels, artifacts = _prepare(
+            name,
+            params,
+            request=request,
+            capabilities=capabilities,
+            namespace=namespace,
+            harness_config=harness_config,
+            record=record,
+        )
+        return run_service(
+            target.api_client,
+            spec,
+            rendered,
+            namespace=namespace,
+            labels=labels,
+            timeout_s=harness_config.timeout(spec.timeout_s),
+            artifacts_dir=artifacts,
+            applier=target.applier,
+        )
 
     return deploy

@@ -13,7 +13,8 @@ REDACTED = "<redacted>"
 _SECRET_KEY = re.compile(
     r"^(.*[_-])?(token|password|passwd|secret|credentials?|authorization|api[_-]?key|access[_-]?key|"
     r"client[_-]key(-data)?|client-certificate-data|certificate-authority-data|secret[_-]access[_-]key)$",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 _TEXT_PATTERNS = (
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"),
     re.compile(r"(?i)((?:token|password|passwd|secret|api[_-]?key)\s*[=:]\s*)[^\s,;&\"']+"),

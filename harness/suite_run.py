@@ -84,15 +84,33 @@ class RunOptions:
 
 
 def pytest_args(options: RunOptions, run_id: str) -> list[str]:
-    args = [*(options.suites or (str(SUITES_DIR),)), "-p", "no:locust", "-p", "no:cacheprovider",
-            "--strict-markers", "-o", "aibench_suite_run=true", "--run-id", run_id, "-rfEs"]
+    args = [
+        *(options.suites or (str(SUITES_DIR),)),
+        "-p",
+        "no:locust",
+        "-p",
+        "no:cacheprovider",
+        "--strict-markers",
+        "-o",
+        "aibench_suite_run=true",
+        "--run-id",
+        run_id,
+        "-rfEs",
+    ]
     if options.verbose:
         args.append("-v")
-    for flag, value in (("--target", options.target), ("--kube-context", options.kube_context),
-                        ("--kubeconfig", options.kubeconfig), ("--profile", options.profile),
-                        ("--reports-dir", options.reports_dir), ("--timeout-scale", options.timeout_scale),
-                        ("--image-registry", options.image_registry), ("--cluster-spec", options.cluster_spec),
-                        ("-m", options.markexpr), ("-k", options.keyword)):
+    for flag, value in (
+        ("--target", options.target),
+        ("--kube-context", options.kube_context),
+        ("--kubeconfig", options.kubeconfig),
+        ("--profile", options.profile),
+        ("--reports-dir", options.reports_dir),
+        ("--timeout-scale", options.timeout_scale),
+        ("--image-registry", options.image_registry),
+        ("--cluster-spec", options.cluster_spec),
+        ("-m", options.markexpr),
+        ("-k", options.keyword),
+    ):
         if value:
             args += [flag, value]
     if options.keep_namespaces:
@@ -115,7 +133,9 @@ class _Doctor:
         for item in session.items:
             missing = [f"{req}: {reason}" for req in requirements_of(item) if (reason := caps.missing(req))]
             runnable += not missing
-            self.lines.append(f"{'skip' if missing else 'run '}  {item.nodeid}" + (f"  ({missing[0]})" if missing else ""))
+            self.lines.append(
+                f"{'skip' if missing else 'run '}  {item.nodeid}" + (f"  ({missing[0]})" if missing else "")
+            )
         self.lines.append(f"{runnable} of {len(session.items)} tests will run on this target")
 
 
@@ -154,8 +174,10 @@ def run_suites(options: RunOptions, *, out: object = sys.stdout) -> int:
         paths = render_all(run_dir)
     counts = outcomes.counts
     verdict = "PASS" if counts["failed"] == counts["error"] == 0 else "FAIL"
-    write(f"k8s-ai-bench {verdict}: {counts['passed']} passed, {counts['failed']} failed, {counts['error']} errors, "
-          f"{counts['skipped']} skipped (run {run_id})\n")
+    write(
+        f"k8s-ai-bench {verdict}: {counts['passed']} passed, {counts['failed']} failed, {counts['error']} errors, "
+        f"{counts['skipped']} skipped (run {run_id})\n"
+    )
     for path in paths:
         write(f"  {path}\n")
     if code == pytest.ExitCode.INTERRUPTED:

@@ -33,17 +33,43 @@ _KI, _MI, _GI, _TI = 1024.0, 1024.0**2, 1024.0**3, 1024.0**4
 
 UNITS: dict[str, Unit] = {
     # bandwidth, base B/s
-    **{s: Unit(s, "bandwidth", f) for s, f in {
-        "B/s": 1.0, "KB/s": _K, "MB/s": _M, "GB/s": _G, "TB/s": _T,
-        "KiB/s": _KI, "MiB/s": _MI, "GiB/s": _GI, "TiB/s": _TI,
-        "bit/s": 1 / 8, "Kbit/s": _K / 8, "Mbit/s": _M / 8, "Gbit/s": _G / 8, "Gb/s": _G / 8, "Tbit/s": _T / 8,
-    }.items()},
+    **{
+        s: Unit(s, "bandwidth", f)
+        for s, f in {
+            "B/s": 1.0,
+            "KB/s": _K,
+            "MB/s": _M,
+            "GB/s": _G,
+            "TB/s": _T,
+            "KiB/s": _KI,
+            "MiB/s": _MI,
+            "GiB/s": _GI,
+            "TiB/s": _TI,
+            "bit/s": 1 / 8,
+            "Kbit/s": _K / 8,
+            "Mbit/s": _M / 8,
+            "Gbit/s": _G / 8,
+            "Gb/s": _G / 8,
+            "Tbit/s": _T / 8,
+        }.items()
+    },
     # time, base s
     **{s: Unit(s, "time", f) for s, f in {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "min": 60.0}.items()},
     # data size, base B
-    **{s: Unit(s, "size", f) for s, f in {
-        "B": 1.0, "KB": _K, "MB": _M, "GB": _G, "TB": _T, "KiB": _KI, "MiB": _MI, "GiB": _GI, "TiB": _TI,
-    }.items()},
+    **{
+        s: Unit(s, "size", f)
+        for s, f in {
+            "B": 1.0,
+            "KB": _K,
+            "MB": _M,
+            "GB": _G,
+            "TB": _T,
+            "KiB": _KI,
+            "MiB": _MI,
+            "GiB": _GI,
+            "TiB": _TI,
+        }.items()
+    },
     # event rates, base 1/s (IOPS, requests and tokens are rates of different things: separate dimensions)
     **_family("iops", IOPS=1.0, kIOPS=_K),
     **_family("request_rate", **{"req/s": 1.0}),

@@ -7,9 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kubernetes import client, config
-
 from eventually import eventually
+from kubernetes import client, config
 
 from harness.embedded.cluster import EmbeddedCluster, EmbeddedOptions
 
@@ -70,8 +69,10 @@ def _namespace(api_client: client.ApiClient) -> Iterator[str]:
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
     # The namespace controller adds kube-root-ca.crt and the default ServiceAccount; start once they exist so
     # watches and lists in tests see a settled namespace.
-    eventually(lambda: core.list_namespaced_config_map(name, field_selector="metadata.name=kube-root-ca.crt").items,
-               what=f"namespace {name} defaults")
+    eventually(
+        lambda: core.list_namespaced_config_map(name, field_selector="metadata.name=kube-root-ca.crt").items,
+        what=f"namespace {name} defaults",
+    )
     yield name
     core.delete_namespace(name)
 

@@ -42,8 +42,10 @@ def rewrite_image(image: str, registry: str | None) -> str:
 def effective_params(spec: WorkloadSpec, given: Mapping[str, Any]) -> dict[str, str]:
     unknown = sorted(set(given) - set(spec.params))
     if unknown:
-        raise ConfigError(f"workload {spec.name}: unknown parameter {unknown[0]!r} "
-                          f"(declared: {', '.join(sorted(spec.params)) or 'none'})")
+        raise ConfigError(
+            f"workload {spec.name}: unknown parameter {unknown[0]!r} "
+            f"(declared: {', '.join(sorted(spec.params)) or 'none'})"
+        )
     params: dict[str, str] = {}
     for name, param in spec.params.items():
         value = given.get(name, param.default)
@@ -51,14 +53,16 @@ def effective_params(spec: WorkloadSpec, given: Mapping[str, Any]) -> dict[str, 
             raise ConfigError(f"workload {spec.name}: parameter {name!r} has no default and was not given")
         text = str(value).lower() if isinstance(value, bool) else str(value)
         if param.choices and text not in param.choices:
-            raise ConfigError(f"workload {spec.name}: parameter {name}={text!r} must be one of "
-                              f"{', '.join(param.choices)}")
+            raise ConfigError(
+                f"workload {spec.name}: parameter {name}={text!r} must be one of {', '.join(param.choices)}"
+            )
         params[name] = text
     return params
 
 
-def render(spec: WorkloadSpec, given: Mapping[str, Any], *, context: Mapping[str, str],
-           image_registry: str | None = None) -> Rendered:
+def render(
+    spec: WorkloadSpec, given: Mapping[str, Any], *, context: Mapping[str, str], image_registry: str | None = None
+) -> Rendered:
     """Substitute parameters, images (``${image.<key>}``) and context values (``${namespace}``...)."""
     params = effective_params(spec, given)
     values: dict[str, str] = dict(context)
@@ -72,8 +76,9 @@ def render(spec: WorkloadSpec, given: Mapping[str, Any], *, context: Mapping[str
         def substitute(match: re.Match[str], where: str = str(path)) -> str:
             key = match.group(1)
             if key not in values:
-                raise ConfigError(f"{where}: unknown placeholder ${{{key}}} (parameters: "
-                                  f"{', '.join(sorted(params)) or 'none'})")
+                raise ConfigError(
+                    f"{where}: unknown placeholder ${{{key}}} (parameters: {', '.join(sorted(params)) or 'none'})"
+                )
             return values[key]
 
         rendered = _PLACEHOLDER.sub(substitute, text)

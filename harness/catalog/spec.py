@@ -31,8 +31,19 @@ from harness.errors import ConfigError
 
 KINDS = ("job", "service")
 PARSERS = ("sentinel", "fio", "nccl", "none")
-_TOP_KEYS = {"name", "kind", "description", "manifests", "scripts", "parser", "timeout_s", "requires", "images",
-             "params", "result_container"}
+_TOP_KEYS = {
+    "name",
+    "kind",
+    "description",
+    "manifests",
+    "scripts",
+    "parser",
+    "timeout_s",
+    "requires",
+    "images",
+    "params",
+    "result_container",
+}
 _PARAM_KEYS = {"default", "description", "choices"}
 
 
@@ -132,12 +143,24 @@ def load_spec(path: Path) -> WorkloadSpec:
         choices = tuple(str(c) for c in pdata.get("choices") or ())
         if default is not None and choices and str(default) not in choices:
             raise _fail(path, f"{where}.default", f"must be one of {', '.join(choices)}")
-        params[pname] = Param(name=pname, default=None if default is None else str(default),
-                              description=str(pdata.get("description", "")), choices=choices)
+        params[pname] = Param(
+            name=pname,
+            default=None if default is None else str(default),
+            description=str(pdata.get("description", "")),
+            choices=choices,
+        )
     return WorkloadSpec(
-        name=name, kind=kind, description=str(data.get("description", "")), directory=path.parent,
-        manifests=manifests, scripts=scripts, parser=parser, timeout_s=float(timeout),
-        requires=_strings(path, "requires", data.get("requires")), images=images, params=params,
+        name=name,
+        kind=kind,
+        description=str(data.get("description", "")),
+        directory=path.parent,
+        manifests=manifests,
+        scripts=scripts,
+        parser=parser,
+        timeout_s=float(timeout),
+        requires=_strings(path, "requires", data.get("requires")),
+        images=images,
+        params=params,
         result_container=str(data.get("result_container", "")),
     )
 

@@ -38,9 +38,17 @@ ADDONS: Mapping[str, tuple[str, str]] = {
     "multus": ("k8s.cni.cncf.io", "network-attachment-definitions"),
     "dra": ("resource.k8s.io", "deviceclasses"),
 }
-_CNI_MARKERS = {"cilium": "cilium", "calico": "calico-node", "flannel": "flannel", "weave": "weave-net",
-                "aws-vpc-cni": "aws-node", "azure-cni": "azure-cni", "antrea": "antrea-agent",
-                "multus": "multus", "sriov-device-plugin": "sriov-device-plugin"}
+_CNI_MARKERS = {
+    "cilium": "cilium",
+    "calico": "calico-node",
+    "flannel": "flannel",
+    "weave": "weave-net",
+    "aws-vpc-cni": "aws-node",
+    "azure-cni": "azure-cni",
+    "antrea": "antrea-agent",
+    "multus": "multus",
+    "sriov-device-plugin": "sriov-device-plugin",
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -133,20 +141,43 @@ class Capabilities:
         product = max(self.gpu_products.items(), key=lambda kv: kv[1])[0] if gpu_nodes else ""
         accelerator = "nvidia" if gpu_nodes else "tpu" if self.tpu_nodes else "none"
         tpu_type = next((n.labels.get("cloud.google.com/gke-tpu-accelerator", "") for n in self.tpu_nodes), "")
-        return {"accelerator": accelerator, "gpu_product": product, "gpu_count_per_node": per_node,
-                "tpu_type": tpu_type, "rdma": bool(self.rdma_nodes), "embedded": self.embedded,
-                "node_count": len(self.nodes)}
+        return {
+            "accelerator": accelerator,
+            "gpu_product": product,
+            "gpu_count_per_node": per_node,
+            "tpu_type": tpu_type,
+            "rdma": bool(self.rdma_nodes),
+            "embedded": self.embedded,
+            "node_count": len(self.nodes),
+        }
 
     def to_dict(self) -> dict[str, Any]:
         """The snapshot recorded in run.json."""
         return {
-            "server_version": self.server_version, "embedded": self.embedded, "accelerators": self.accelerators,
-            "nodes": [{"name": n.name, "ready": n.ready, "emulated": n.emulated, "gpus": n.gpus, "tpus": n.tpus,
-                       "rdma": n.rdma_resources, "labels": dict(n.labels), "allocatable": dict(n.allocatable),
-                       "taints": [dict(t) for t in n.taints]} for n in self.nodes],
-            "addons": sorted(self.addons), "cni": list(self.cni), "prometheus": list(self.prometheus),
-            "storage_classes": [{"name": s.name, "provisioner": s.provisioner, "binding_mode": s.binding_mode,
-                                 "default": s.default} for s in self.storage_classes],
+            "server_version": self.server_version,
+            "embedded": self.embedded,
+            "accelerators": self.accelerators,
+            "nodes": [
+                {
+                    "name": n.name,
+                    "ready": n.ready,
+                    "emulated": n.emulated,
+                    "gpus": n.gpus,
+                    "tpus": n.tpus,
+                    "rdma": n.rdma_resources,
+                    "labels": dict(n.labels),
+                    "allocatable": dict(n.allocatable),
+                    "taints": [dict(t) for t in n.taints],
+                }
+                for n in self.nodes
+            ],
+            "addons": sorted(self.addons),
+            "cni": list(self.cni),
+            "prometheus": list(self.prometheus),
+            "storage_classes": [
+                {"name": s.name, "provisioner": s.provisioner, "binding_mode": s.binding_mode, "default": s.default}
+                for s in self.storage_classes
+            ],
         }
 
     # ------------------------------------------------------------------ requirements
@@ -213,8 +244,14 @@ def _node_info(node: client.V1Node) -> NodeInfo:
     labels = dict(node.metadata.labels or {})
     ready = any(c.type == "Ready" and c.status == "True" for c in (node.status.conditions or []))
     taints = tuple({"key": t.key, "value": t.value or "", "effect": t.effect} for t in (node.spec.taints or []))
-    return NodeInfo(name=node.metadata.name, labels=labels, allocatable=dict(node.status.allocatable or {}),
-                    taints=taints, ready=ready, emulated=labels.get(EMULATED_LABEL) == "true")
+    return NodeInfo(
+        name=node.metadata.name,
+        labels=labels,
+        allocatable=dict(node.status.allocatable or {}),
+        taints=taints,
+        ready=ready,
+        emulated=labels.get(EMULATED_LABEL) == "true",
+    )
 
 
 def _served_addons(api_client: client.ApiClient, group_list: Iterable[client.V1APIGroup]) -> set[str]:
@@ -240,19 +277,36 @@ def discover(api_client: client.ApiClient, *, server_version: str, embedded: boo
     classes_list = _optional(client.StorageV1Api(api_client).list_storage_class, what="list storage classes")
     classes = tuple(
         StorageClassInfo(
-            name=sc.metadata.name, provisioner=sc.provisioner, binding_mode=sc.volume_binding_mode or "Immediate",
+            name=sc.metadata.name,
+            provisioner=sc.provisioner,
+            binding_mode=sc.volume_binding_mode or "Immediate",
             default=(sc.metadata.annotations or {}).get("storageclass.kubernetes.io/is-default-class") == "true",
-            parameters=dict(sc.parameters or {}))
-        for sc in (classes_list.items if classes_list else []))
-    daemonsets = _optional(client.AppsV1Api(api_client).list_namespaced_daemon_set, "kube-system",
-                           what="list kube-system DaemonSets")
+            parameters=dict(sc.parameters or {}),
+        )
+        for sc in (classes_list.items if classes_list else [])
+    )
+    daemonsets = _optional(
+        client.AppsV1Api(api_client).list_namespaced_daemon_set, "kube-system", what="list kube-system DaemonSets"
+    )
     ds_names = [d.metadata.name for d in (daemonsets.items if daemonsets else [])]
     cni = tuple(sorted(name for name, marker in _CNI_MARKERS.items() if any(marker in d for d in ds_names)))
     services = _optional(core.list_service_for_all_namespaces, what="list Services")
-    prometheus = tuple(sorted(
-        f"{s.metadata.namespace}/{s.metadata.name}:{p.port}"
-        for s in (services.items if services else [])
-        if "prometheus" in s.metadata.name and "operator" not in s.metadata.name
-        for p in (s.spec.ports or []) if p.port == 9090))
-    return Capabilities(server_version=server_version, embedded=embedded, nodes=nodes, api_groups=groups,
-                        addons=addons, storage_classes=classes, cni=cni, prometheus=prometheus)
+    prometheus = tuple(
+        sorted(
+            f"{s.metadata.namespace}/{s.metadata.name}:{p.port}"
+            for s in (services.items if services else [])
+            if "prometheus" in s.metadata.name and "operator" not in s.metadata.name
+            for p in (s.spec.ports or [])
+            if p.port == 9090
+        )
+    )
+    return Capabilities(
+        server_version=server_version,
+        embedded=embedded,
+        nodes=nodes,
+        api_groups=groups,
+        addons=addons,
+        storage_classes=classes,
+        cni=cni,
+        prometheus=prometheus,
+    )

@@ -40,8 +40,10 @@ class Evidence:
         parts = []
         for pod in self.pods:
             reasons = "; ".join(pod.reasons)
-            parts.append(f"pod {pod.name} {pod.phase}{' on ' + pod.node if pod.node else ''}"
-                         + (f" ({reasons})" if reasons else ""))
+            parts.append(
+                f"pod {pod.name} {pod.phase}{' on ' + pod.node if pod.node else ''}"
+                + (f" ({reasons})" if reasons else "")
+            )
         warnings = [e for e in self.events if e.startswith("Warning")][-max_events:]
         if warnings:
             parts.append("events: " + " | ".join(warnings))
@@ -61,20 +63,29 @@ def _pod_summary(pod: client.V1Pod) -> PodSummary:
     for cs in statuses:
         state = cs.state
         if state.waiting and state.waiting.reason not in (None, "ContainerCreating", "PodInitializing"):
-            reasons.append(f"{cs.name}: {state.waiting.reason}" + (f" ({state.waiting.message})"
-                                                                    if state.waiting.message else ""))
+            reasons.append(
+                f"{cs.name}: {state.waiting.reason}" + (f" ({state.waiting.message})" if state.waiting.message else "")
+            )
         if state.terminated and state.terminated.exit_code != 0:
-            reasons.append(f"{cs.name}: {state.terminated.reason} (exit {state.terminated.exit_code})"
-                           + (f": {state.terminated.message}" if state.terminated.message else ""))
+            reasons.append(
+                f"{cs.name}: {state.terminated.reason} (exit {state.terminated.exit_code})"
+                + (f": {state.terminated.message}" if state.terminated.message else "")
+            )
         if cs.restart_count:
             reasons.append(f"{cs.name}: {cs.restart_count} restart(s)")
     annotations = pod.metadata.annotations or {}
-    return PodSummary(name=pod.metadata.name, phase=pod.status.phase or "Unknown", node=pod.spec.node_name or "",
-                      reasons=tuple(reasons), emulated=annotations.get("aibench.io/emulated") == "true")
+    return PodSummary(
+        name=pod.metadata.name,
+        phase=pod.status.phase or "Unknown",
+        node=pod.spec.node_name or "",
+        reasons=tuple(reasons),
+        emulated=annotations.get("aibench.io/emulated") == "true",
+    )
 
 
-def gather(api_client: client.ApiClient, namespace: str, *, label_selector: str = "",
-           with_logs: bool = True) -> Evidence:
+def gather(
+    api_client: client.ApiClient, namespace: str, *, label_selector: str = "", with_logs: bool = True
+) -> Evidence:
     """Read pods, events and log tails of a namespace (reads only; safe on failure paths)."""
     core = client.CoreV1Api(api_client)
     evidence = Evidence()
@@ -86,8 +97,9 @@ def gather(api_client: client.ApiClient, namespace: str, *, label_selector: str 
         return evidence
     evidence.pods = [_pod_summary(p) for p in pods]
     events.sort(key=lambda e: str(e.last_timestamp or e.event_time or e.metadata.creation_timestamp or ""))
-    evidence.events = [f"{e.type} {e.reason} {e.involved_object.kind.lower()}/{e.involved_object.name}: {e.message}"
-                       for e in events]
+    evidence.events = [
+        f"{e.type} {e.reason} {e.involved_object.kind.lower()}/{e.involved_object.name}: {e.message}" for e in events
+    ]
     if with_logs:
         for pod in pods:
             for cs in (pod.status.init_container_statuses or []) + (pod.status.container_statuses or []):
@@ -95,7 +107,8 @@ def gather(api_client: client.ApiClient, namespace: str, *, label_selector: str 
                     continue
                 try:
                     evidence.logs[f"{pod.metadata.name}/{cs.name}"] = core.read_namespaced_pod_log(
-                        pod.metadata.name, namespace, container=cs.name, tail_lines=LOG_TAIL_LINES)
+                        pod.metadata.name, namespace, container=cs.name, tail_lines=LOG_TAIL_LINES
+                    )
                 except ApiException as exc:
                     log.debug("no log for %s/%s: %s", pod.metadata.name, cs.name, exc.reason)
     return evidence

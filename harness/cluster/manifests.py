@@ -52,7 +52,9 @@ class Applier:
             try:
                 return self.dynamic.resources.get(api_version=api_version, kind=kind)
             except ResourceNotFoundError:
-                raise WorkloadFailed(f"the target does not serve {kind} ({api_version}); is its CRD installed?") from None
+                raise WorkloadFailed(
+                    f"the target does not serve {kind} ({api_version}); is its CRD installed?"
+                ) from None
 
     def apply(self, docs: Iterable[dict[str, Any]], *, namespace: str, labels: Mapping[str, str]) -> list[AppliedRef]:
         """Create each object (server-side merge patch when it already exists); returns refs in order."""
@@ -80,8 +82,9 @@ class Applier:
         """Delete in reverse order, foreground; objects already gone are fine."""
         for ref in reversed(refs):
             try:
-                self.resource(ref.api_version, ref.kind).delete(name=ref.name, namespace=ref.namespace,
-                                                                propagation_policy="Foreground")
+                self.resource(ref.api_version, ref.kind).delete(
+                    name=ref.name, namespace=ref.namespace, propagation_policy="Foreground"
+                )
             except ApiException as exc:
                 if exc.status != 404:
                     raise

@@ -19,14 +19,31 @@ class ExecResult:
     stderr: str
 
 
-def exec_in_pod(api_client: client.ApiClient, namespace: str, pod: str, command: list[str], *,
-                container: str | None = None, timeout_s: float = 60.0) -> ExecResult:
+def exec_in_pod(
+    api_client: client.ApiClient,
+    namespace: str,
+    pod: str,
+    command: list[str],
+    *,
+    container: str | None = None,
+    timeout_s: float = 60.0,
+) -> ExecResult:
     """Run ``command`` to completion; a non-zero exit is returned, not raised (the caller judges it)."""
     core = client.CoreV1Api(api_client)
     kwargs = {"container": container} if container else {}
     try:
-        resp = stream(core.connect_get_namespaced_pod_exec, pod, namespace, command=command, stderr=True,
-                      stdin=False, stdout=True, tty=False, _preload_content=False, **kwargs)
+        resp = stream(
+            core.connect_get_namespaced_pod_exec,
+            pod,
+            namespace,
+            command=command,
+            stderr=True,
+            stdin=False,
+            stdout=True,
+            tty=False,
+            _preload_content=False,
+            **kwargs,
+        )
     except ApiException as exc:
         raise WorkloadFailed(f"exec in pod {namespace}/{pod}: {exc.status} {_message(exc)}") from None
     try:
@@ -34,8 +51,9 @@ def exec_in_pod(api_client: client.ApiClient, namespace: str, pod: str, command:
         if resp.is_open():
             raise WaitTimeout(f"exec {command!r} in pod {namespace}/{pod} did not finish within {timeout_s:g}s")
         code = resp.returncode
-        return ExecResult(exit_code=code if code is not None else -1, stdout=resp.read_stdout(),
-                          stderr=resp.read_stderr())
+        return ExecResult(
+            exit_code=code if code is not None else -1, stdout=resp.read_stdout(), stderr=resp.read_stderr()
+        )
     finally:
         resp.close()
 

@@ -50,8 +50,9 @@ class SweepResult:
     kept: tuple[str, ...]  # namespaces of live runs
 
 
-def sweep(api_client: client.ApiClient, reports_dir: Path, *, everything: bool = False,
-          timeout_s: float = 120.0) -> SweepResult:
+def sweep(
+    api_client: client.ApiClient, reports_dir: Path, *, everything: bool = False, timeout_s: float = 120.0
+) -> SweepResult:
     core = client.CoreV1Api(api_client)
     namespaces = core.list_namespace(label_selector=f"{RUN_LABEL},{MANAGED_LABEL}={MANAGER}").items
     deleted: list[str] = []

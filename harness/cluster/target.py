@@ -87,8 +87,15 @@ def _start_embedded(cfg: HarnessConfig, state_dir: Path | None) -> Target:
     except Exception:
         cluster.stop()
         raise
-    return Target(kind=TargetKind.EMBEDDED, name="embedded", api_client=api_client, server_version=version,
-                  kubeconfig=cluster.kubeconfig_path, embedded=cluster, emulated_nodes=emulated)
+    return Target(
+        kind=TargetKind.EMBEDDED,
+        name="embedded",
+        api_client=api_client,
+        server_version=version,
+        kubeconfig=cluster.kubeconfig_path,
+        embedded=cluster,
+        emulated_nodes=emulated,
+    )
 
 
 IN_CLUSTER = "in-cluster"
@@ -117,12 +124,18 @@ def _connect_kube(cfg: HarnessConfig) -> Target:
         raise ConfigError(f"--kubeconfig {path or '~/.kube/config'}: cannot read it ({exc})") from None
     names = [c["name"] for c in contexts or []]
     if cfg.kube_context not in names:
-        raise ConfigError(f"{where}: no such context in {path or '~/.kube/config'} "
-                          f"(available: {', '.join(names) or 'none'})")
+        raise ConfigError(
+            f"{where}: no such context in {path or '~/.kube/config'} (available: {', '.join(names) or 'none'})"
+        )
     try:
         api_client = config.new_client_from_config(config_file=path, context=cfg.kube_context)
     except ConfigException as exc:
         raise ConfigError(f"{where}: {exc}") from None
     version = _version(api_client, where)
-    return Target(kind=TargetKind.KUBE, name=str(cfg.kube_context), api_client=api_client, server_version=version,
-                  kubeconfig=Path(path) if path else None)
+    return Target(
+        kind=TargetKind.KUBE,
+        name=str(cfg.kube_context),
+        api_client=api_client,
+        server_version=version,
+        kubeconfig=Path(path) if path else None,
+    )

@@ -49,13 +49,15 @@ def validate_name(kind: str, name: str, field: str = "metadata.name") -> Causes:
         ok, rule, limit = bool(DNS1123_SUBDOMAIN.match(name)), "RFC 1123 subdomain", 253
     causes: Causes = []
     if len(name) > limit:
-        causes.append((field, f"Invalid value: \"{name}\": must be no more than {limit} characters"))
+        causes.append((field, f'Invalid value: "{name}": must be no more than {limit} characters'))
     if not ok:
-        causes.append((
-            field,
-            f"Invalid value: \"{name}\": a lowercase {rule} must consist of lower case alphanumeric characters, "
-            "'-' or '.', and must start and end with an alphanumeric character",
-        ))
+        causes.append(
+            (
+                field,
+                f'Invalid value: "{name}": a lowercase {rule} must consist of lower case alphanumeric characters, '
+                "'-' or '.', and must start and end with an alphanumeric character",
+            )
+        )
     return causes
 
 
@@ -70,11 +72,21 @@ def validate_labels(labels: Any, field: str) -> Causes:
         if (prefix and (len(prefix) > 253 or not DNS1123_SUBDOMAIN.match(prefix))) or not (
             0 < len(name) <= 63 and LABEL_NAME.match(name)
         ):
-            causes.append((f"{field}", f"Invalid value: \"{key}\": name part must consist of alphanumeric characters, "
-                           "'-', '_' or '.', and must start and end with an alphanumeric character"))
+            causes.append(
+                (
+                    f"{field}",
+                    f'Invalid value: "{key}": name part must consist of alphanumeric characters, '
+                    "'-', '_' or '.', and must start and end with an alphanumeric character",
+                )
+            )
         if not isinstance(value, str) or len(value) > 63 or not LABEL_VALUE.match(value):
-            causes.append((f"{field}", f"Invalid value: \"{value}\": a valid label must be an empty string or "
-                           "consist of alphanumeric characters, '-', '_' or '.' (at most 63)"))
+            causes.append(
+                (
+                    f"{field}",
+                    f'Invalid value: "{value}": a valid label must be an empty string or '
+                    "consist of alphanumeric characters, '-', '_' or '.' (at most 63)",
+                )
+            )
     return causes
 
 
@@ -150,9 +162,9 @@ def _validate_pod_spec(spec: Any, field: str) -> Causes:
                 continue
             cname = container.get("name")
             if not isinstance(cname, str) or not DNS1123_LABEL.match(cname):
-                causes.append((f"{path}.name", f"Invalid value: \"{cname}\": a lowercase RFC 1123 label is required"))
+                causes.append((f"{path}.name", f'Invalid value: "{cname}": a lowercase RFC 1123 label is required'))
             elif cname in seen:
-                causes.append((f"{path}.name", f"Duplicate value: \"{cname}\""))
+                causes.append((f"{path}.name", f'Duplicate value: "{cname}"'))
             else:
                 seen.add(cname)
             if not container.get("image"):
@@ -160,28 +172,39 @@ def _validate_pod_spec(spec: Any, field: str) -> Causes:
             for j, port in enumerate(container.get("ports") or []):
                 number = port.get("containerPort") if isinstance(port, dict) else None
                 if not isinstance(number, int) or not 0 < number < 65536:
-                    causes.append((f"{path}.ports[{j}].containerPort",
-                                   f"Invalid value: {number}: must be between 1 and 65535, inclusive"))
+                    causes.append(
+                        (
+                            f"{path}.ports[{j}].containerPort",
+                            f"Invalid value: {number}: must be between 1 and 65535, inclusive",
+                        )
+                    )
             for j, env in enumerate(container.get("env") or []):
                 if not isinstance(env, dict) or not env.get("name"):
                     causes.append((f"{path}.env[{j}].name", "Required value"))
     policy = spec.get("restartPolicy")
     if policy is not None and policy not in ("Always", "OnFailure", "Never"):
-        causes.append((f"{field}.restartPolicy", f'Unsupported value: "{policy}": supported values: "Always", "OnFailure", "Never"'))
+        causes.append(
+            (
+                f"{field}.restartPolicy",
+                f'Unsupported value: "{policy}": supported values: "Always", "OnFailure", "Never"',
+            )
+        )
     volumes = spec.get("volumes") or []
     names = [v.get("name") for v in volumes if isinstance(v, dict)]
     for i, vname in enumerate(names):
         if not isinstance(vname, str) or not DNS1123_LABEL.match(vname):
-            causes.append((f"{field}.volumes[{i}].name", f"Invalid value: \"{vname}\""))
+            causes.append((f"{field}.volumes[{i}].name", f'Invalid value: "{vname}"'))
         elif names.index(vname) != i:
-            causes.append((f"{field}.volumes[{i}].name", f"Duplicate value: \"{vname}\""))
+            causes.append((f"{field}.volumes[{i}].name", f'Duplicate value: "{vname}"'))
     for group in ("initContainers", "containers"):
         for i, container in enumerate(spec.get(group) or []):
             for j, mount in enumerate((container.get("volumeMounts") or []) if isinstance(container, dict) else []):
                 if mount.get("name") not in names:
-                    causes.append((f"{field}.{group}[{i}].volumeMounts[{j}].name", f"Not found: \"{mount.get('name')}\""))
+                    causes.append((f"{field}.{group}[{i}].volumeMounts[{j}].name", f'Not found: "{mount.get("name")}"'))
                 if not str(mount.get("mountPath", "")).startswith("/"):
-                    causes.append((f"{field}.{group}[{i}].volumeMounts[{j}].mountPath", "Invalid value: must be an absolute path"))
+                    causes.append(
+                        (f"{field}.{group}[{i}].volumeMounts[{j}].mountPath", "Invalid value: must be an absolute path")
+                    )
     return causes
 
 
@@ -198,8 +221,11 @@ def _validate_template(obj: dict[str, Any], *, restart: tuple[str, ...] | None =
         return [("spec.template", "Required value")]
     # A StatefulSet's volumeClaimTemplates are volumes of its pods (the controller adds them), so mounts of them
     # are valid although the template's own volume list does not name them.
-    claims = [{"name": t.get("metadata", {}).get("name"), "emptyDir": {}}
-              for t in spec.get("volumeClaimTemplates") or [] if isinstance(t, dict)]
+    claims = [
+        {"name": t.get("metadata", {}).get("name"), "emptyDir": {}}
+        for t in spec.get("volumeClaimTemplates") or []
+        if isinstance(t, dict)
+    ]
     pod_spec = template.get("spec")
     if claims and isinstance(pod_spec, dict):
         present = {v.get("name") for v in pod_spec.get("volumes") or [] if isinstance(v, dict)}
@@ -210,7 +236,9 @@ def _validate_template(obj: dict[str, Any], *, restart: tuple[str, ...] | None =
     policy = (template.get("spec") or {}).get("restartPolicy", "Always")
     if restart and policy not in restart:
         allowed = ", ".join(f'"{p}"' for p in restart)
-        causes.append(("spec.template.spec.restartPolicy", f'Unsupported value: "{policy}": supported values: {allowed}'))
+        causes.append(
+            ("spec.template.spec.restartPolicy", f'Unsupported value: "{policy}": supported values: {allowed}')
+        )
     return causes
 
 
@@ -219,7 +247,9 @@ def _validate_job(obj: dict[str, Any]) -> Causes:
     spec = obj.get("spec") or {}
     policy = ((spec.get("template") or {}).get("spec") or {}).get("restartPolicy")
     if policy not in ("OnFailure", "Never"):
-        causes.append(("spec.template.spec.restartPolicy", f'Required value: valid values: "OnFailure", "Never" (got "{policy}")'))
+        causes.append(
+            ("spec.template.spec.restartPolicy", f'Required value: valid values: "OnFailure", "Never" (got "{policy}")')
+        )
     for key in ("parallelism", "completions", "backoffLimit", "activeDeadlineSeconds"):
         value = spec.get(key)
         if value is not None and (not isinstance(value, int) or value < 0):
@@ -241,8 +271,9 @@ def _validate_selector_workload(obj: dict[str, Any]) -> Causes:
     labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
     for key, value in (selector.get("matchLabels") or {}).items():
         if labels.get(key) != value:
-            causes.append(("spec.template.metadata.labels",
-                           "Invalid value: `selector` does not match template `labels`"))
+            causes.append(
+                ("spec.template.metadata.labels", "Invalid value: `selector` does not match template `labels`")
+            )
             break
     replicas = spec.get("replicas")
     if replicas is not None and (not isinstance(replicas, int) or replicas < 0):
@@ -282,10 +313,17 @@ def _validate_crd(obj: dict[str, Any]) -> Causes:
     elif sum(1 for v in spec["versions"] if v.get("storage")) != 1:
         causes.append(("spec.versions", "Invalid value: must have exactly one version marked as storage version"))
     if spec.get("scope") not in ("Namespaced", "Cluster"):
-        causes.append(("spec.scope", f'Unsupported value: "{spec.get("scope")}": supported values: "Cluster", "Namespaced"'))
+        causes.append(
+            ("spec.scope", f'Unsupported value: "{spec.get("scope")}": supported values: "Cluster", "Namespaced"')
+        )
     expected = f"{names.get('plural')}.{spec.get('group')}"
     if obj["metadata"].get("name") != expected:
-        causes.append(("metadata.name", f'Invalid value: "{obj["metadata"].get("name")}": must be spec.names.plural+"."+spec.group'))
+        causes.append(
+            (
+                "metadata.name",
+                f'Invalid value: "{obj["metadata"].get("name")}": must be spec.names.plural+"."+spec.group',
+            )
+        )
     return causes
 
 
@@ -406,12 +444,14 @@ def _default_job(obj: dict[str, Any], ctx: AdmissionContext, uid: str, creating:
     default_pod_spec(template.setdefault("spec", {}))
     if creating and not spec.get("manualSelector"):
         labels = template.setdefault("metadata", {}).setdefault("labels", {})
-        labels.update({
-            "batch.kubernetes.io/controller-uid": uid,
-            "batch.kubernetes.io/job-name": obj["metadata"].get("name", ""),
-            "controller-uid": uid,
-            "job-name": obj["metadata"].get("name", ""),
-        })
+        labels.update(
+            {
+                "batch.kubernetes.io/controller-uid": uid,
+                "batch.kubernetes.io/job-name": obj["metadata"].get("name", ""),
+                "controller-uid": uid,
+                "job-name": obj["metadata"].get("name", ""),
+            }
+        )
         spec["selector"] = {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
     if creating:
         obj["status"] = {}
@@ -434,8 +474,9 @@ def _default_workload(obj: dict[str, Any], ctx: AdmissionContext, uid: str, crea
         spec.setdefault("updateStrategy", {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}})
         spec.setdefault("persistentVolumeClaimRetentionPolicy", {"whenDeleted": "Retain", "whenScaled": "Retain"})
     elif kind == "DaemonSet":
-        spec.setdefault("updateStrategy", {"type": "RollingUpdate",
-                                            "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}})
+        spec.setdefault(
+            "updateStrategy", {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}
+        )
     if creating:
         # kube serialises these status fields without omitempty, so a fresh object already carries them as 0
         # and the official client (which validates responses) requires them.
@@ -445,8 +486,7 @@ def _default_workload(obj: dict[str, Any], ctx: AdmissionContext, uid: str, crea
 _INITIAL_WORKLOAD_STATUS: dict[str, dict[str, int]] = {
     "ReplicaSet": {"replicas": 0},
     "StatefulSet": {"replicas": 0, "availableReplicas": 0},
-    "DaemonSet": {"currentNumberScheduled": 0, "numberMisscheduled": 0, "desiredNumberScheduled": 0,
-                  "numberReady": 0},
+    "DaemonSet": {"currentNumberScheduled": 0, "numberMisscheduled": 0, "desiredNumberScheduled": 0, "numberReady": 0},
 }
 
 
@@ -512,11 +552,20 @@ def _default_crd(obj: dict[str, Any], ctx: AdmissionContext, uid: str, creating:
             "acceptedNames": dict(names),
             "storedVersions": [v["name"] for v in spec["versions"] if v.get("storage")],
             "conditions": [
-                {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts",
-                 "message": "no conflicts found", "lastTransitionTime": rfc3339()},
-                {"type": "Established", "status": "True", "reason": "InitialNamesAccepted",
-                 "message": "the initial names have been accepted",
-                 "lastTransitionTime": rfc3339()},
+                {
+                    "type": "NamesAccepted",
+                    "status": "True",
+                    "reason": "NoConflicts",
+                    "message": "no conflicts found",
+                    "lastTransitionTime": rfc3339(),
+                },
+                {
+                    "type": "Established",
+                    "status": "True",
+                    "reason": "InitialNamesAccepted",
+                    "message": "the initial names have been accepted",
+                    "lastTransitionTime": rfc3339(),
+                },
             ],
         }
 

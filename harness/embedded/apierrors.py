@@ -66,9 +66,7 @@ def not_found(group: str, plural: str, name: str) -> ApiError:
 def already_exists(group: str, plural: str, name: str) -> ApiError:
     """409 AlreadyExists on a create of a name that is taken."""
     resource = f"{plural}.{group}" if group else plural
-    return ApiError(
-        409, "AlreadyExists", f'{resource} "{name}" already exists', details=_details(group, plural, name)
-    )
+    return ApiError(409, "AlreadyExists", f'{resource} "{name}" already exists', details=_details(group, plural, name))
 
 
 def conflict(group: str, plural: str, name: str, why: str) -> ApiError:
@@ -112,9 +110,17 @@ def unauthorized() -> ApiError:
 
 def method_not_allowed(verb: str, resource: str) -> ApiError:
     """405 for a verb the resource does not serve."""
-    return ApiError(405, "MethodNotAllowed", f"the server does not allow this method on the requested resource: {verb} {resource}")
+    return ApiError(
+        405, "MethodNotAllowed", f"the server does not allow this method on the requested resource: {verb} {resource}"
+    )
 
 
 def unsupported_media_type(content_type: str) -> ApiError:
     """415, e.g. a strategic merge patch sent to a custom resource (as kube answers)."""
-    return ApiError(415, "UnsupportedMediaType", f'the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got "{content_type}")')
+    return ApiError(
+        415,
+        "UnsupportedMediaType",
+        "the body of the request was in an unknown format - accepted media types include: "
+        "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml "
+        f'(got "{content_type}")',
+    )

@@ -24,7 +24,7 @@ from harness.embedded.objects import clone, rfc3339
 from harness.embedded.patch import PatchError, json_merge_patch, json_patch, strategic_merge_patch
 from harness.embedded.resources import Registry, ResourceType, crd_resource_types
 from harness.embedded.selectors import SelectorError, parse_field_selector, parse_label_selector
-from harness.embedded.store import Store, WatchEvent, Watcher
+from harness.embedded.store import Store, Watcher, WatchEvent
 
 log = logging.getLogger(__name__)
 
@@ -135,9 +135,16 @@ class ApiServer:
         key = (group, plural)
         for obj in list(self.store.iter(key)):
             metadata = obj["metadata"]
-            rtype = crd_resource_types({"spec": {"group": group, "names": {"plural": plural, "kind": obj["kind"]},
-                                                 "versions": [{"name": obj["apiVersion"].split("/")[-1]}],
-                                                 "scope": "Namespaced" if metadata.get("namespace") else "Cluster"}})[0]
+            rtype = crd_resource_types(
+                {
+                    "spec": {
+                        "group": group,
+                        "names": {"plural": plural, "kind": obj["kind"]},
+                        "versions": [{"name": obj["apiVersion"].split("/")[-1]}],
+                        "scope": "Namespaced" if metadata.get("namespace") else "Cluster",
+                    }
+                }
+            )[0]
             self.store.finish_delete(rtype, metadata.get("namespace", ""), metadata["name"])
 
     # ------------------------------------------------------------------ dispatch
@@ -201,38 +208,56 @@ class ApiServer:
                 after = (token["ns"], token["name"])
             except (ValueError, KeyError, TypeError) as exc:
                 raise apierrors.bad_request(f"invalid continue token: {exc}") from exc
-            start = next((i for i, o in enumerate(items)
-                          if (o["metadata"].get("namespace", ""), o["metadata"]["name"]) > after), len(items))
+            start = next(
+                (i for i, o in enumerate(items) if (o["metadata"].get("namespace", ""), o["metadata"]["name"]) > after),
+                len(items),
+            )
         limit = _int_param(req.query, "limit", 0)
-        page = items[start:start + limit] if limit > 0 else items[start:]
+        page = items[start : start + limit] if limit > 0 else items[start:]
         if limit > 0 and start + limit < len(items):
             last = page[-1]["metadata"]
-            list_meta["continue"] = base64.urlsafe_b64encode(json.dumps(
-                {"ns": last.get("namespace", ""), "name": last["name"], "rv": rv}).encode()).decode()
+            list_meta["continue"] = base64.urlsafe_b64encode(
+                json.dumps({"ns": last.get("namespace", ""), "name": last["name"], "rv": rv}).encode()
+            ).decode()
             list_meta["remainingItemCount"] = len(items) - start - limit
         if "as=Table" in req.accept:
             from harness.embedded.tables import to_table
 
             include = req.query.get("includeObject", "Metadata")
-            return Response(code=200, body=to_table(req.rtype.kind, page, now=datetime.now(UTC), list_meta=list_meta,
-                                                    include_object=include))
-        return Response(code=200, body={"kind": req.rtype.list_kind, "apiVersion": req.rtype.api_version,
-                                        "metadata": list_meta, "items": page})
+            return Response(
+                code=200,
+                body=to_table(req.rtype.kind, page, now=datetime.now(UTC), list_meta=list_meta, include_object=include),
+            )
+        return Response(
+            code=200,
+            body={
+                "kind": req.rtype.list_kind,
+                "apiVersion": req.rtype.api_version,
+                "metadata": list_meta,
+                "items": page,
+            },
+        )
 
     def table_for(self, req: Request, obj: dict[str, Any]) -> dict[str, Any]:
         """Table rendering of a single object (``kubectl get pod x``)."""
         from harness.embedded.tables import to_table
 
-        return to_table(req.rtype.kind, [obj], now=datetime.now(UTC),
-                        list_meta={"resourceVersion": obj["metadata"].get("resourceVersion", "")},
-                        include_object=req.query.get("includeObject", "Metadata"))
+        return to_table(
+            req.rtype.kind,
+            [obj],
+            now=datetime.now(UTC),
+            list_meta={"resourceVersion": obj["metadata"].get("resourceVersion", "")},
+            include_object=req.query.get("includeObject", "Metadata"),
+        )
 
     def _watch(self, req: Request) -> WatchStream:
         matches = self._selected(req)
         if req.name:
             base, name = matches, req.name
-            def matches(obj: dict[str, Any]) -> bool:  # noqa: E306 - a watch on one object is a name selector
+
+            def matches(obj: dict[str, Any]) -> bool:
                 return obj["metadata"]["name"] == name and base(obj)
+
         rv_text = req.query.get("resourceVersion", "")
         since = None
         if rv_text not in ("", "0"):
@@ -288,7 +313,9 @@ class ApiServer:
                 return yaml.safe_load(req.body)
             return json.loads(req.body)
         except (ValueError, yaml.YAMLError) as exc:
-            raise apierrors.bad_request(f"the body of the request could not be decoded: {str(exc).splitlines()[0]}") from exc
+            raise apierrors.bad_request(
+                f"the body of the request could not be decoded: {str(exc).splitlines()[0]}"
+            ) from exc
 
     def _dry_run(self, req: Request) -> bool:
         return req.query.get("dryRun") == "All"
@@ -331,13 +358,15 @@ class ApiServer:
             updated["spec"]["finalizers"] = (obj.get("spec") or {}).get("finalizers") or []
             return self.store.replace(rtype, req.namespace, req.name, updated)
         if not req.subresource:
-            obj = admit(rtype, obj, namespace=req.namespace, ctx=self.admission,
-                        uid=current["metadata"]["uid"], creating=False)
+            obj = admit(
+                rtype, obj, namespace=req.namespace, ctx=self.admission, uid=current["metadata"]["uid"], creating=False
+            )
         expect_rv = (obj.get("metadata") or {}).get("resourceVersion") or None
         if self._dry_run(req):
             return obj
-        return self.store.replace(rtype, req.namespace, req.name, obj, subresource=req.subresource or None,
-                                  expect_rv=expect_rv)
+        return self.store.replace(
+            rtype, req.namespace, req.name, obj, subresource=req.subresource or None, expect_rv=expect_rv
+        )
 
     def _patch(self, req: Request) -> Response:
         rtype = req.rtype
@@ -383,19 +412,33 @@ class ApiServer:
         _require_object(applied)
         existing = self.store.find(req.rtype.key, req.namespace if req.rtype.namespaced else "", req.name)
         if existing is None:
-            created = self._create(Request(verb="create", rtype=req.rtype, namespace=req.namespace,
-                                           query=req.query, body=json.dumps(applied).encode()))
+            created = self._create(
+                Request(
+                    verb="create",
+                    rtype=req.rtype,
+                    namespace=req.namespace,
+                    query=req.query,
+                    body=json.dumps(applied).encode(),
+                )
+            )
             return created
-        merged = (strategic_merge_patch(existing, applied, req.rtype.kind) if req.rtype.builtin
-                  else json_merge_patch(existing, applied))
+        merged = (
+            strategic_merge_patch(existing, applied, req.rtype.kind)
+            if req.rtype.builtin
+            else json_merge_patch(existing, applied)
+        )
         merged.setdefault("metadata", {})["resourceVersion"] = existing["metadata"]["resourceVersion"]
         return Response(code=200, body=self._write(req, merged))
 
     def _write_scale(self, req: Request, scale: dict[str, Any]) -> dict[str, Any]:
         replicas = (scale.get("spec") or {}).get("replicas")
         if not isinstance(replicas, int) or replicas < 0:
-            raise apierrors.invalid("autoscaling", "Scale", req.name,
-                                    [("spec.replicas", f"Invalid value: {replicas}: must be greater than or equal to 0")])
+            raise apierrors.invalid(
+                "autoscaling",
+                "Scale",
+                req.name,
+                [("spec.replicas", f"Invalid value: {replicas}: must be greater than or equal to 0")],
+            )
 
         def change(obj: dict[str, Any]) -> None:
             obj["spec"]["replicas"] = replicas
@@ -416,21 +459,24 @@ class ApiServer:
 
         def change(pod: dict[str, Any]) -> bool:
             if pod["spec"].get("nodeName"):
-                raise apierrors.conflict("", "pods", pod_name, f"pod {pod_name} is already assigned to node "
-                                         f"\"{pod['spec']['nodeName']}\"")
+                raise apierrors.conflict(
+                    "", "pods", pod_name, f'pod {pod_name} is already assigned to node "{pod["spec"]["nodeName"]}"'
+                )
             pod["spec"]["nodeName"] = target
             return True
 
         if self.store.mutate(pods, req.namespace, pod_name, change) is None:
             raise apierrors.not_found("", "pods", pod_name)
-        return Response(code=201, body={"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-                                        "code": 201})
+        return Response(
+            code=201, body={"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
+        )
 
     def _evict(self, req: Request) -> Response:
         self.store.get(req.rtype, req.namespace, req.name)
         self._delete(Request(verb="delete", rtype=req.rtype, namespace=req.namespace, name=req.name))
-        return Response(code=201, body={"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-                                        "code": 201})
+        return Response(
+            code=201, body={"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
+        )
 
     # ------------------------------------------------------------------ deletes
     def _delete_options(self, req: Request) -> dict[str, Any]:
@@ -446,10 +492,14 @@ class ApiServer:
             options["propagationPolicy"] = "Orphan"
         policy = options.get("propagationPolicy")
         if policy not in (None, "Orphan", "Background", "Foreground"):
-            raise apierrors.bad_request(f'unsupported propagationPolicy "{policy}": use Orphan, Background or Foreground')
+            raise apierrors.bad_request(
+                f'unsupported propagationPolicy "{policy}": use Orphan, Background or Foreground'
+            )
         return options
 
-    def _delete_one(self, rtype: ResourceType, namespace: str, name: str, options: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    def _delete_one(
+        self, rtype: ResourceType, namespace: str, name: str, options: dict[str, Any]
+    ) -> tuple[dict[str, Any], bool]:
         grace = options.get("gracePeriodSeconds")
         grace_s = int(grace) if grace not in (None, "") else None
         preconditions = options.get("preconditions") or {}
@@ -458,7 +508,9 @@ class ApiServer:
         if options.get("dryRun") in ("All", ["All"]):
             return current, False
         return self.store.delete(
-            rtype, namespace, name,
+            rtype,
+            namespace,
+            name,
             propagation=options.get("propagationPolicy"),
             precondition_uid=preconditions.get("uid"),
             precondition_rv=preconditions.get("resourceVersion"),
@@ -478,8 +530,10 @@ class ApiServer:
         details: dict[str, Any] = {"name": req.name, "kind": req.rtype.plural, "uid": obj["metadata"]["uid"]}
         if req.rtype.group:
             details["group"] = req.rtype.group
-        return Response(code=200, body={"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-                                        "details": details})
+        return Response(
+            code=200,
+            body={"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details},
+        )
 
     def _delete_collection(self, req: Request) -> Response:
         options = self._delete_options(req)
@@ -523,8 +577,11 @@ def _scale_of(obj: dict[str, Any]) -> dict[str, Any]:
     return {
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
-        "metadata": {k: metadata[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
-                     if k in metadata},
+        "metadata": {
+            k: metadata[k]
+            for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+            if k in metadata
+        },
         "spec": {"replicas": (obj.get("spec") or {}).get("replicas", 0)},
         "status": {"replicas": (obj.get("status") or {}).get("replicas", 0), "selector": text},
     }

@@ -196,21 +196,35 @@ class Binder:
             return
         with self.store.lock:
             nodes = list(self.store.iter(_NODES))
-            namespace_labels = {ns["metadata"]["name"]: ns["metadata"].get("labels") or {}
-                                for ns in self.store.iter(_NAMESPACES)}
-            decision = schedule(pod, nodes, _PodsByNode(self._bound), usage=self._usage,
-                                namespace_labels=namespace_labels)
+            namespace_labels = {
+                ns["metadata"]["name"]: ns["metadata"].get("labels") or {} for ns in self.store.iter(_NAMESPACES)
+            }
+            decision = schedule(
+                pod, nodes, _PodsByNode(self._bound), usage=self._usage, namespace_labels=namespace_labels
+            )
             if decision.node_name is None:
                 self._unschedulable.add((namespace, name))
 
                 def unschedulable(p: dict[str, Any]) -> bool:
-                    return set_condition(p.setdefault("status", {}), "PodScheduled", "False", "Unschedulable",
-                                         decision.message, probe_time=True)
+                    return set_condition(
+                        p.setdefault("status", {}),
+                        "PodScheduled",
+                        "False",
+                        "Unschedulable",
+                        decision.message,
+                        probe_time=True,
+                    )
 
                 updated = self.store.mutate(self._pods, namespace, name, unschedulable, subresource="status")
                 if updated is not None:
-                    record_event(self.store, updated, type_="Warning", reason="FailedScheduling",
-                                 message=decision.message, component="default-scheduler")
+                    record_event(
+                        self.store,
+                        updated,
+                        type_="Warning",
+                        reason="FailedScheduling",
+                        message=decision.message,
+                        component="default-scheduler",
+                    )
                 return
             node_name = decision.node_name
 
@@ -223,6 +237,11 @@ class Binder:
 
             updated = self.store.mutate(self._pods, namespace, name, bind, subresource="all")
         if updated is not None:
-            record_event(self.store, updated, type_="Normal", reason="Scheduled",
-                         message=f"Successfully assigned {namespace}/{name} to {node_name}",
-                         component="default-scheduler")
+            record_event(
+                self.store,
+                updated,
+                type_="Normal",
+                reason="Scheduled",
+                message=f"Successfully assigned {namespace}/{name} to {node_name}",
+                component="default-scheduler",
+            )

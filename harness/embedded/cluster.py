@@ -83,14 +83,28 @@ class EmbeddedCluster:
             allocate_node_port=self.node_ports.allocate,
             default_storage_class=self._default_storage_class,
         )
-        self.kubelets = KubeletSet(self.store, self.admission, state_dir=self.state_dir, faults=self.faults,
-                                   restart_backoff_s=self.options.backoff_s)
-        self.api = ApiServer(self.store, self.admission, logs=self.kubelets,
-                             graceful_delete=self.kubelets.graceful_delete, exec_hook=self.kubelets.exec_in_pod)
+        self.kubelets = KubeletSet(
+            self.store,
+            self.admission,
+            state_dir=self.state_dir,
+            faults=self.faults,
+            restart_backoff_s=self.options.backoff_s,
+        )
+        self.api = ApiServer(
+            self.store,
+            self.admission,
+            logs=self.kubelets,
+            graceful_delete=self.kubelets.graceful_delete,
+            exec_hook=self.kubelets.exec_in_pod,
+        )
         self.tls: ServingCert = make_serving_cert(self.state_dir / "pki")
-        self.controllers = ControllerManager(self.store, self.admission, graceful_delete=self.kubelets.graceful_delete,
-                                             job_backoff_s=self.options.backoff_s,
-                                             root_ca_pem=self.tls.ca_pem.decode())
+        self.controllers = ControllerManager(
+            self.store,
+            self.admission,
+            graceful_delete=self.kubelets.graceful_delete,
+            job_backoff_s=self.options.backoff_s,
+            root_ca_pem=self.tls.ca_pem.decode(),
+        )
         self.binder = Binder(self.store, faults=self.faults)
         self._http: EmbeddedHTTPServer | None = None
         self._http_thread: threading.Thread | None = None
@@ -123,10 +137,12 @@ class EmbeddedCluster:
             self.controllers.start()
             self.binder.start()
             self.kubelets.start()
-            self._http = EmbeddedHTTPServer(self.api, self.token, self.faults, self.options.bookmark_interval_s,
-                                            tls=self.tls.server_context())
-            self._http_thread = threading.Thread(target=self._http.serve_forever, kwargs={"poll_interval": 0.2},
-                                                 name="aibench-apiserver", daemon=True)
+            self._http = EmbeddedHTTPServer(
+                self.api, self.token, self.faults, self.options.bookmark_interval_s, tls=self.tls.server_context()
+            )
+            self._http_thread = threading.Thread(
+                target=self._http.serve_forever, kwargs={"poll_interval": 0.2}, name="aibench-apiserver", daemon=True
+            )
             self._http_thread.start()
             self._write_kubeconfig()
             serving = True
@@ -167,10 +183,8 @@ class EmbeddedCluster:
         rtype = self.registry.for_kind(api_version, kind)
         if rtype is None:
             raise apierrors.bad_request(f"no resource serves {api_version} {kind}")
-        if rtype.namespaced:
-            namespace = namespace or obj.get("metadata", {}).get("namespace") or "default"
-        else:
-            namespace = ""
+        own_namespace = namespace or obj.get("metadata", {}).get("namespace") or "default"
+        namespace = own_namespace if rtype.namespaced else ""
         uid = str(uuid.uuid4())
         admitted = admit(rtype, obj, namespace=namespace, ctx=self.admission, uid=uid, creating=True)
         return self.store.create(rtype, namespace, admitted, uid=uid)
@@ -186,16 +200,20 @@ class EmbeddedCluster:
     def _seed(self) -> None:
         for name in SYSTEM_NAMESPACES:
             self.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-        self.create({
-            "apiVersion": "storage.k8s.io/v1",
-            "kind": "StorageClass",
-            "metadata": {"name": LOCAL_PATH_CLASS,
-                         "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
-            "provisioner": LOCAL_PATH_PROVISIONER,
-            "reclaimPolicy": "Delete",
-            "volumeBindingMode": "Immediate",
-            "allowVolumeExpansion": False,
-        })
+        self.create(
+            {
+                "apiVersion": "storage.k8s.io/v1",
+                "kind": "StorageClass",
+                "metadata": {
+                    "name": LOCAL_PATH_CLASS,
+                    "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
+                },
+                "provisioner": LOCAL_PATH_PROVISIONER,
+                "reclaimPolicy": "Delete",
+                "volumeBindingMode": "Immediate",
+                "allowVolumeExpansion": False,
+            }
+        )
         nodes: list[dict[str, Any]] = []
         if self.options.include_host and (self.spec is None or self.spec.host.include):
             host = host_node(data_dir=self.state_dir)
@@ -206,13 +224,21 @@ class EmbeddedCluster:
             created = self.create(node)
             self.kubelets.register(created)
         self.service_ips.reserve(str(SERVICE_NETWORK.network_address + 1))
-        self.create({
-            "apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"component": "apiserver",
-                                                                                 "provider": "kubernetes"}},
-            "spec": {"ports": [{"name": "https", "port": 443, "targetPort": 6443}],
-                     "clusterIP": str(SERVICE_NETWORK.network_address + 1)},
-        })
+        self.create(
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {
+                    "name": "kubernetes",
+                    "namespace": "default",
+                    "labels": {"component": "apiserver", "provider": "kubernetes"},
+                },
+                "spec": {
+                    "ports": [{"name": "https", "port": 443, "targetPort": 6443}],
+                    "clusterIP": str(SERVICE_NETWORK.network_address + 1),
+                },
+            }
+        )
 
     def _check_kubeconfig_path(self) -> None:
         """Never overwrite a kubeconfig the user made: only our own (context aibench-embedded) may be replaced."""
@@ -224,21 +250,31 @@ class EmbeddedCluster:
         except (OSError, yaml.YAMLError):
             existing = {}
         if not isinstance(existing, dict) or existing.get("current-context") != "aibench-embedded":
-            raise ConfigError(f"kubeconfig {path}: exists and was not written by k8s-ai-bench; refusing to "
-                              "overwrite it (choose another --kubeconfig path)")
+            raise ConfigError(
+                f"kubeconfig {path}: exists and was not written by k8s-ai-bench; refusing to "
+                "overwrite it (choose another --kubeconfig path)"
+            )
 
     def _write_kubeconfig(self) -> None:
         config = {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": "aibench-embedded", "cluster": {
-                "server": self.server_url,
-                "certificate-authority-data": base64.b64encode(self.tls.ca_pem).decode(),
-            }}],
+            "clusters": [
+                {
+                    "name": "aibench-embedded",
+                    "cluster": {
+                        "server": self.server_url,
+                        "certificate-authority-data": base64.b64encode(self.tls.ca_pem).decode(),
+                    },
+                }
+            ],
             "users": [{"name": "aibench-embedded", "user": {"token": self.token}}],
-            "contexts": [{"name": "aibench-embedded",
-                          "context": {"cluster": "aibench-embedded", "user": "aibench-embedded",
-                                      "namespace": "default"}}],
+            "contexts": [
+                {
+                    "name": "aibench-embedded",
+                    "context": {"cluster": "aibench-embedded", "user": "aibench-embedded", "namespace": "default"},
+                }
+            ],
             "current-context": "aibench-embedded",
             "preferences": {},
         }

@@ -86,13 +86,15 @@ def resource_list(registry: Registry, group: str, version: str) -> dict[str, Any
     for rtype in types:
         resources.append(_resource_entry(rtype))
         for sub in sorted(rtype.subresources):
-            resources.append({
-                "name": f"{rtype.plural}/{sub}",
-                "singularName": "",
-                "namespaced": rtype.namespaced,
-                "kind": rtype.kind,
-                "verbs": _SUBRESOURCE_VERBS.get(sub, ["get"]),
-            })
+            resources.append(
+                {
+                    "name": f"{rtype.plural}/{sub}",
+                    "singularName": "",
+                    "namespaced": rtype.namespaced,
+                    "kind": rtype.kind,
+                    "verbs": _SUBRESOURCE_VERBS.get(sub, ["get"]),
+                }
+            )
     return {
         "kind": "APIResourceList",
         "apiVersion": "v1",
@@ -115,8 +117,11 @@ def openapi_v3_root(registry: Registry, build_date: str) -> dict[str, Any]:
     patches for custom resources, exactly as it does against CRDs without a schema.
     """
     gvs = sorted({(t.group, t.version) for t in registry.types()})
-    return {"paths": {_gv_path(g, v): {"serverRelativeURL": f"/openapi/v3/{_gv_path(g, v)}?hash={build_date}"}
-                      for g, v in gvs}}
+    return {
+        "paths": {
+            _gv_path(g, v): {"serverRelativeURL": f"/openapi/v3/{_gv_path(g, v)}?hash={build_date}"} for g, v in gvs
+        }
+    }
 
 
 def openapi_v3_group_version(registry: Registry, group: str, version: str) -> dict[str, Any] | None:
@@ -125,19 +130,29 @@ def openapi_v3_group_version(registry: Registry, group: str, version: str) -> di
     types = [t for t in registry.types() if t.group == group and t.version == version]
     if not types:
         return None
-    params = [{"name": name, "in": "query", "schema": {"type": "string", "uniqueItems": True}}
-              for name in ("dryRun", "fieldManager", "fieldValidation")]
+    params = [
+        {"name": name, "in": "query", "schema": {"type": "string", "uniqueItems": True}}
+        for name in ("dryRun", "fieldManager", "fieldValidation")
+    ]
     paths: dict[str, Any] = {}
     for rtype in types:
         gvk = {"group": group, "version": version, "kind": rtype.kind}
         base = "/" + _gv_path(group, version) + ("/namespaces/{namespace}" if rtype.namespaced else "")
-        operation = {"x-kubernetes-group-version-kind": gvk, "parameters": params,
-                     "responses": {"200": {"description": "OK"}}}
-        paths[f"{base}/{rtype.plural}"] = {"post": dict(operation, operationId=f"create{rtype.kind}",
-                                                        **{"x-kubernetes-action": "post"})}
+        operation = {
+            "x-kubernetes-group-version-kind": gvk,
+            "parameters": params,
+            "responses": {"200": {"description": "OK"}},
+        }
+        paths[f"{base}/{rtype.plural}"] = {
+            "post": dict(operation, operationId=f"create{rtype.kind}", **{"x-kubernetes-action": "post"})
+        }
         paths[f"{base}/{rtype.plural}/{{name}}"] = {
             "patch": dict(operation, operationId=f"patch{rtype.kind}", **{"x-kubernetes-action": "patch"}),
             "put": dict(operation, operationId=f"replace{rtype.kind}", **{"x-kubernetes-action": "put"}),
         }
-    return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": GIT_VERSION}, "paths": paths,
-            "components": {"schemas": {}}}
+    return {
+        "openapi": "3.0.0",
+        "info": {"title": "Kubernetes", "version": GIT_VERSION},
+        "paths": paths,
+        "components": {"schemas": {}},
+    }

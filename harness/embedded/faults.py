@@ -53,8 +53,12 @@ class FaultInjector:
         if roll >= self.error_rate:
             return None
         if self.error_code == 429:
-            return apierrors.ApiError(429, "TooManyRequests", "the server has received too many requests and has "
-                                      "asked us to try again later (injected)", retry_after_s=1)
+            return apierrors.ApiError(
+                429,
+                "TooManyRequests",
+                "the server has received too many requests and has asked us to try again later (injected)",
+                retry_after_s=1,
+            )
         return apierrors.ApiError(self.error_code, "InternalError", "Internal error occurred: injected fault")
 
     def watch_delay_s(self) -> float:

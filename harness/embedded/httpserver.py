@@ -37,8 +37,14 @@ class EmbeddedHTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, api: ApiServer, token: str, faults: FaultInjector, bookmark_interval_s: float,
-                 tls: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        api: ApiServer,
+        token: str,
+        faults: FaultInjector,
+        bookmark_interval_s: float,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.tls = tls
         self.api = api
         self.token = token
@@ -75,7 +81,7 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     server: EmbeddedHTTPServer
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.address_string(), *args)
 
     def do_GET(self) -> None:
@@ -100,8 +106,13 @@ class _Handler(BaseHTTPRequestHandler):
             raise apierrors.ApiError(413, "RequestEntityTooLarge", f"Request entity too large: {length} bytes")
         return self.rfile.read(length) if length > 0 else b""
 
-    def _send_json(self, code: int, body: dict[str, Any] | bytes, content_type: str = "application/json",
-                   extra_headers: dict[str, str] | None = None) -> None:
+    def _send_json(
+        self,
+        code: int,
+        body: dict[str, Any] | bytes,
+        content_type: str = "application/json",
+        extra_headers: dict[str, str] | None = None,
+    ) -> None:
         data = body if isinstance(body, bytes) else json.dumps(body, separators=(",", ":")).encode()
         self.send_response(code)
         self.send_header("Content-Type", content_type)
@@ -210,11 +221,9 @@ class _Handler(BaseHTTPRequestHandler):
         if subresource == "exec":
             self._exec(namespace, name, url_query=self.path)
             return
+        watching = watch_path or query.get("watch") in ("true", "True", "1")
         if self.command == "GET":
-            if watch_path or query.get("watch") in ("true", "True", "1"):
-                verb = "watch"
-            else:
-                verb = "get" if name else "list"
+            verb = "watch" if watching else "get" if name else "list"
         elif self.command == "DELETE" and not name:
             verb = "deletecollection"
         elif self.command == "POST" and name and not subresource:
@@ -224,8 +233,14 @@ class _Handler(BaseHTTPRequestHandler):
         if verb in ("update", "patch", "delete") and not name:
             raise apierrors.method_not_allowed(verb, rtype.plural)
         request = Request(
-            verb=verb, rtype=rtype, namespace=namespace, name=name, subresource=subresource, query=query,
-            body=body, content_type=self.headers.get("Content-Type", "application/json"),
+            verb=verb,
+            rtype=rtype,
+            namespace=namespace,
+            name=name,
+            subresource=subresource,
+            query=query,
+            body=body,
+            content_type=self.headers.get("Content-Type", "application/json"),
             accept=self.headers.get("Accept", "application/json"),
         )
         try:
@@ -261,8 +276,10 @@ class _Handler(BaseHTTPRequestHandler):
             raise apierrors.bad_request("the embedded target's exec supports neither stdin nor tty")
         upgrade = websocket.handshake_headers(self.headers)
         if upgrade is None:
-            raise apierrors.bad_request("Upgrade request required: the embedded target serves exec over WebSocket "
-                                        f"({', '.join(websocket.PROTOCOLS)}), not SPDY")
+            raise apierrors.bad_request(
+                "Upgrade request required: the embedded target serves exec over WebSocket "
+                f"({', '.join(websocket.PROTOCOLS)}), not SPDY"
+            )
         output, exit_code = self.server.api.exec_in_pod(namespace, name, container, command)
         accept, protocol = upgrade
         self.send_response(101, "Switching Protocols")

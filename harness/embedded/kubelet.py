@@ -91,18 +91,32 @@ class ScriptedRuntime:
 
 
 # ----------------------------------------------------------------------------- pod status helpers
-def _waiting(name: str, image: str, reason: str, message: str = "", restarts: int = 0,
-             last: dict[str, Any] | None = None) -> dict[str, Any]:
+def _waiting(
+    name: str, image: str, reason: str, message: str = "", restarts: int = 0, last: dict[str, Any] | None = None
+) -> dict[str, Any]:
     state: dict[str, Any] = {"reason": reason}
     if message:
         state["message"] = message
-    return {"name": name, "image": image, "imageID": "", "ready": False, "started": False,
-            "restartCount": restarts, "state": {"waiting": state}, "lastState": last or {}}
+    return {
+        "name": name,
+        "image": image,
+        "imageID": "",
+        "ready": False,
+        "started": False,
+        "restartCount": restarts,
+        "state": {"waiting": state},
+        "lastState": last or {},
+    }
 
 
 def _terminated_state(result: ContainerResult, started_at: str, container_id: str) -> dict[str, Any]:
-    state: dict[str, Any] = {"exitCode": result.exit_code, "reason": result.reason, "startedAt": started_at,
-                             "finishedAt": rfc3339(result.finished_at), "containerID": container_id}
+    state: dict[str, Any] = {
+        "exitCode": result.exit_code,
+        "reason": result.reason,
+        "startedAt": started_at,
+        "finishedAt": rfc3339(result.finished_at),
+        "containerID": container_id,
+    }
     if result.signal:
         state["signal"] = result.signal
     if result.message:
@@ -123,8 +137,11 @@ def _pod_conditions(status: dict[str, Any], *, initialized: bool, ready: bool, s
             entry["reason"] = reason
         return entry
 
-    scheduled = previous.get("PodScheduled") or {"type": "PodScheduled", "status": "True",
-                                                 "lastTransitionTime": scheduled_since}
+    scheduled = previous.get("PodScheduled") or {
+        "type": "PodScheduled",
+        "status": "True",
+        "lastTransitionTime": scheduled_since,
+    }
     status["conditions"] = [
         cond("PodReadyToStartContainers", True),
         cond("Initialized", initialized, "ContainersNotInitialized"),
@@ -157,11 +174,21 @@ class _Container:
     def status(self) -> dict[str, Any]:
         if self.waiting is not None and (self.proc is None or self.result is not None):
             return _waiting(self.name, self.image, *self.waiting, restarts=self.restarts, last=self.last_state)
-        base = {"name": self.name, "image": self.image, "imageID": "", "containerID": self.container_id,
-                "restartCount": self.restarts, "lastState": self.last_state}
+        base = {
+            "name": self.name,
+            "image": self.image,
+            "imageID": "",
+            "containerID": self.container_id,
+            "restartCount": self.restarts,
+            "lastState": self.last_state,
+        }
         if self.result is not None:
-            return {**base, "ready": False, "started": False,
-                    "state": _terminated_state(self.result, self.started_at, self.container_id)}
+            return {
+                **base,
+                "ready": False,
+                "started": False,
+                "state": _terminated_state(self.result, self.started_at, self.container_id),
+            }
         return {**base, "ready": self.ready, "started": True, "state": {"running": {"startedAt": self.started_at}}}
 
 
@@ -298,8 +325,11 @@ class PodWorker:
 
     def _fail_deadline(self, deadline_s: int) -> None:
         self._stop_all(0)
-        self._finish("Failed", reason="DeadlineExceeded",
-                     message=f"Pod was active on the node longer than the specified deadline ({deadline_s}s)")
+        self._finish(
+            "Failed",
+            reason="DeadlineExceeded",
+            message=f"Pod was active on the node longer than the specified deadline ({deadline_s}s)",
+        )
 
     # ------------------------------------------------------------------ volumes
     def _prepare_volumes(self) -> dict[str, Path] | None:
@@ -310,14 +340,17 @@ class PodWorker:
                     self.kubelets.finish_pod_delete(pod)
                 return None
             try:
-                return {v["name"]: prepare_volume(pod, v, self.dir, self.kubelets.lookup)
-                        for v in pod["spec"].get("volumes") or []}
+                return {
+                    v["name"]: prepare_volume(pod, v, self.dir, self.kubelets.lookup)
+                    for v in pod["spec"].get("volumes") or []
+                }
             except VolumeError as exc:
                 message = f"MountVolume.SetUp failed: {exc}"
                 if message not in self._mount_failures:
                     self._mount_failures.add(message)
-                    record_event(self.store, pod, type_="Warning", reason="FailedMount", message=message,
-                                 component="kubelet")
+                    record_event(
+                        self.store, pod, type_="Warning", reason="FailedMount", message=message, component="kubelet"
+                    )
                 if self.wake.wait(0.5):
                     self.wake.clear()
 
@@ -330,8 +363,9 @@ class PodWorker:
             env = self.kubelets.container_env(pod, c.spec, self.gpus)
         except ConfigError as exc:
             if c.waiting != ("CreateContainerConfigError", str(exc)):
-                record_event(self.store, pod, type_="Warning", reason="Failed",
-                             message=f"Error: {exc}", component="kubelet")
+                record_event(
+                    self.store, pod, type_="Warning", reason="Failed", message=f"Error: {exc}", component="kubelet"
+                )
             c.waiting = ("CreateContainerConfigError", str(exc))
             c.restart_at = time.monotonic() + 1.0
             return
@@ -342,16 +376,27 @@ class PodWorker:
         elif fault == "hang":
             argv = ("sleep", "infinity")
         if not argv:
-            c.waiting = ("CreateContainerError", "no command specified: the embedded target ignores images, so "
-                         "the container needs an explicit command")
+            c.waiting = (
+                "CreateContainerError",
+                "no command specified: the embedded target ignores images, so the container needs an explicit command",
+            )
             c.done = True
-            c.result = ContainerResult(exit_code=128, reason="ContainerCannotRun", message=c.waiting[1],
-                                       signal=None, finished_at=datetime.now(UTC))
+            c.result = ContainerResult(
+                exit_code=128,
+                reason="ContainerCannotRun",
+                message=c.waiting[1],
+                signal=None,
+                finished_at=datetime.now(UTC),
+            )
             return
         container_mounts = tuple(
-            Mount(source=mounts[m["name"]] / m["subPath"] if m.get("subPath") else mounts[m["name"]],
-                  target=m["mountPath"], read_only=bool(m.get("readOnly")))
-            for m in c.spec.get("volumeMounts") or [] if m.get("name") in mounts
+            Mount(
+                source=mounts[m["name"]] / m["subPath"] if m.get("subPath") else mounts[m["name"]],
+                target=m["mountPath"],
+                read_only=bool(m.get("readOnly")),
+            )
+            for m in c.spec.get("volumeMounts") or []
+            if m.get("name") in mounts
         )
         log_path = self.log_path(c.name)
         if c.restarts and log_path.exists():
@@ -359,9 +404,17 @@ class PodWorker:
         limits = (c.spec.get("resources") or {}).get("limits") or {}
         memory = int(parse_quantity(str(limits["memory"]))) if "memory" in limits else None
         cpu = int(parse_quantity(str(limits["cpu"])) * 1000) if "cpu" in limits else None
-        launch = ContainerLaunch(argv=argv, env=env, working_dir=c.spec.get("workingDir"), mounts=container_mounts,
-                                 hosts_file=self.hosts_path, log_path=log_path, memory_limit_bytes=memory,
-                                 cpu_limit_millis=cpu, cgroup_name=f"{self.uid}_{c.name}_{c.restarts}")
+        launch = ContainerLaunch(
+            argv=argv,
+            env=env,
+            working_dir=c.spec.get("workingDir"),
+            mounts=container_mounts,
+            hosts_file=self.hosts_path,
+            log_path=log_path,
+            memory_limit_bytes=memory,
+            cpu_limit_millis=cpu,
+            cgroup_name=f"{self.uid}_{c.name}_{c.restarts}",
+        )
         c.proc = self.kubelets.runtime.start(launch)
         c.started_at = rfc3339()
         c.started_mono = time.monotonic()
@@ -369,15 +422,29 @@ class PodWorker:
         c.result = c.proc.poll()
         c.waiting = None
         c.ready = False
-        c.probes = {kind: ProbeState(c.spec[f"{kind}Probe"], kind=kind, started_at=time.monotonic())  # type: ignore[arg-type]
-                    for kind in ("readiness", "liveness", "startup") if c.spec.get(f"{kind}Probe")}
+        c.probes = {
+            kind: ProbeState(c.spec[f"{kind}Probe"], kind=kind, started_at=time.monotonic())  # type: ignore[arg-type]
+            for kind in ("readiness", "liveness", "startup")
+            if c.spec.get(f"{kind}Probe")
+        }
         if c.result is not None and c.result.reason == "ContainerCannotRun":
-            record_event(self.store, pod, type_="Warning", reason="Failed",
-                         message=f"Error: failed to start container \"{c.name}\": {c.result.message}",
-                         component="kubelet")
+            record_event(
+                self.store,
+                pod,
+                type_="Warning",
+                reason="Failed",
+                message=f'Error: failed to start container "{c.name}": {c.result.message}',
+                component="kubelet",
+            )
         else:
-            record_event(self.store, pod, type_="Normal", reason="Started", message=f"Started container {c.name}",
-                         component="kubelet")
+            record_event(
+                self.store,
+                pod,
+                type_="Normal",
+                reason="Started",
+                message=f"Started container {c.name}",
+                component="kubelet",
+            )
 
     def _step(self, c: _Container, mounts: dict[str, Path], policy: str) -> None:
         now = time.monotonic()
@@ -401,15 +468,23 @@ class PodWorker:
             if not restart:
                 c.done = True
                 return
-            backoff = min(self.kubelets.restart_backoff_s * (2 ** c.restarts), MAX_BACKOFF_S)
+            backoff = min(self.kubelets.restart_backoff_s * (2**c.restarts), MAX_BACKOFF_S)
             c.restart_at = now + backoff
-            c.waiting = ("CrashLoopBackOff", f"back-off {backoff:g}s restarting failed container={c.name} "
-                         f"pod={self.name}_{self.namespace}({self.uid})")
+            c.waiting = (
+                "CrashLoopBackOff",
+                f"back-off {backoff:g}s restarting failed container={c.name} "
+                f"pod={self.name}_{self.namespace}({self.uid})",
+            )
             pod = self._pod()
             if pod is not None:
-                record_event(self.store, pod, type_="Warning", reason="BackOff",
-                             message=f"Back-off restarting failed container {c.name} in pod {self.name}",
-                             component="kubelet")
+                record_event(
+                    self.store,
+                    pod,
+                    type_="Warning",
+                    reason="BackOff",
+                    message=f"Back-off restarting failed container {c.name} in pod {self.name}",
+                    component="kubelet",
+                )
 
     def _probe(self, c: _Container, now: float) -> None:
         if not c.probes:
@@ -424,14 +499,26 @@ class PodWorker:
             if kind != "startup" and startup is not None and startup.state != "ready":
                 continue
             assert c.proc is not None
-            result = run_probe(c.spec[f"{kind}Probe"], pod_ip=self.pod_ip, env={}, exec_runner=c.proc.exec_runner,
-                               timeout_s=state.timeout_s, ports=ports)
+            result = run_probe(
+                c.spec[f"{kind}Probe"],
+                pod_ip=self.pod_ip,
+                env={},
+                exec_runner=c.proc.exec_runner,
+                timeout_s=state.timeout_s,
+                ports=ports,
+            )
             transition = state.record(result, time.monotonic())
             if transition == "failed":
                 pod = self._pod()
                 if pod is not None:
-                    record_event(self.store, pod, type_="Warning", reason="Unhealthy",
-                                 message=f"{kind.capitalize()} probe failed: {result.message}", component="kubelet")
+                    record_event(
+                        self.store,
+                        pod,
+                        type_="Warning",
+                        reason="Unhealthy",
+                        message=f"{kind.capitalize()} probe failed: {result.message}",
+                        component="kubelet",
+                    )
                 c.result = c.proc.terminate(float(c.spec.get("terminationGracePeriodSeconds") or 1))
                 c.restart_at = None
             elif transition in ("ready", "unready") and kind == "readiness":
@@ -444,8 +531,12 @@ class PodWorker:
         status = clone(pod.get("status") or {})
         initialized = all(c.done and c.result is not None and c.result.exit_code == 0 for c in self._init)
         ready = initialized and all(c.ready and c.result is None and c.proc is not None for c in self._main)
-        _pod_conditions(status, initialized=initialized, ready=ready,
-                        scheduled_since=pod["metadata"].get("creationTimestamp", rfc3339()))
+        _pod_conditions(
+            status,
+            initialized=initialized,
+            ready=ready,
+            scheduled_since=pod["metadata"].get("creationTimestamp", rfc3339()),
+        )
         if phase is None:
             running = initialized and any(c.proc is not None for c in self._main)
             phase = "Running" if running else "Pending"
@@ -461,8 +552,9 @@ class PodWorker:
         status["containerStatuses"] = [c.status() for c in self._main]
         return status
 
-    def _write_status(self, *, first: bool = False, phase: str | None = None, reason: str = "",
-                      message: str = "") -> None:
+    def _write_status(
+        self, *, first: bool = False, phase: str | None = None, reason: str = "", message: str = ""
+    ) -> None:
         def change(p: dict[str, Any]) -> bool:
             new = self._status(p, phase)
             if reason:
@@ -502,8 +594,15 @@ class PodWorker:
 class KubeletSet:
     """The kubelets of all nodes plus kube-proxy; also the log source of the API server."""
 
-    def __init__(self, store: Store, admission: AdmissionContext, *, state_dir: Path, faults: FaultInjector,
-                 restart_backoff_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        store: Store,
+        admission: AdmissionContext,
+        *,
+        state_dir: Path,
+        faults: FaultInjector,
+        restart_backoff_s: float = 1.0,
+    ) -> None:
         self.store = store
         self.admission = admission
         self.faults = faults
@@ -599,16 +698,21 @@ class KubeletSet:
             worker = self._workers.get(pod["metadata"]["uid"])
         target = worker.container(container) if worker is not None else None
         if target is None or target.proc is None or target.result is not None:
-            raise apierrors.bad_request(f"unable to upgrade connection: container {container} not found or not "
-                                        f"running in pod {name}")
+            raise apierrors.bad_request(
+                f"unable to upgrade connection: container {container} not found or not running in pod {name}"
+            )
         result = target.proc.run_exec(command, timeout_s=EXEC_TIMEOUT_S)
         if result.timed_out:
             return result.output + f"\n[aibench: exec timed out after {EXEC_TIMEOUT_S:g}s]\n".encode(), 137
         return result.output, result.exit_code
 
     def _container_log(self, pod: dict[str, Any], container: str, previous: bool) -> Path:
-        return self.pods_dir / pod["metadata"]["uid"] / "logs" / (
-            f"{container}.previous.log" if previous else f"{container}.log")
+        return (
+            self.pods_dir
+            / pod["metadata"]["uid"]
+            / "logs"
+            / (f"{container}.previous.log" if previous else f"{container}.log")
+        )
 
     def log_file(self, pod: dict[str, Any], container: str, previous: bool) -> Path:
         return self._container_log(pod, container, previous)
@@ -619,16 +723,24 @@ class KubeletSet:
             from harness.embedded import apierrors
 
             statuses = (pod.get("status", {}).get("containerStatuses") or []) + (
-                pod.get("status", {}).get("initContainerStatuses") or [])
-            waiting = next((s["state"]["waiting"] for s in statuses
-                            if s["name"] == container and "waiting" in s.get("state", {})), None)
+                pod.get("status", {}).get("initContainerStatuses") or []
+            )
+            waiting = next(
+                (s["state"]["waiting"] for s in statuses if s["name"] == container and "waiting" in s.get("state", {})),
+                None,
+            )
             if waiting is not None or not statuses:
                 reason = (waiting or {}).get("reason", "ContainerCreating")
                 raise apierrors.bad_request(
-                    f'container "{container}" in pod "{pod["metadata"]["name"]}" is waiting to start: {reason}')
+                    f'container "{container}" in pod "{pod["metadata"]["name"]}" is waiting to start: {reason}'
+                )
             return b""
-        return read_log(path, tail_lines=_opt_int(query, "tailLines"), limit_bytes=_opt_int(query, "limitBytes"),
-                        since_seconds=_opt_int(query, "sinceSeconds"))
+        return read_log(
+            path,
+            tail_lines=_opt_int(query, "tailLines"),
+            limit_bytes=_opt_int(query, "limitBytes"),
+            since_seconds=_opt_int(query, "sinceSeconds"),
+        )
 
     def stream(self, pod: dict[str, Any], container: str, query: Mapping[str, str]) -> Iterator[bytes]:
         uid = pod["metadata"]["uid"]
@@ -639,8 +751,9 @@ class KubeletSet:
                 worker = self._workers.get(uid)
             return worker is None or not worker.running(container)
 
-        return follow_log(path, stop, tail_lines=_opt_int(query, "tailLines"),
-                          limit_bytes=_opt_int(query, "limitBytes"))
+        return follow_log(
+            path, stop, tail_lines=_opt_int(query, "tailLines"), limit_bytes=_opt_int(query, "limitBytes")
+        )
 
     # ------------------------------------------------------------------ pod helpers used by workers
     def lookup(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
@@ -649,9 +762,14 @@ class KubeletSet:
     def container_env(self, pod: dict[str, Any], container: dict[str, Any], gpus: list[int]) -> dict[str, str]:
         node = self._process_nodes.get(pod["spec"].get("nodeName", ""), {})
         services = list(self.store.iter(_SERVICES, pod["metadata"]["namespace"]))
-        env = container_env(pod, container, lookup=self.lookup, base=self._base_env,
-                            service_env=service_links(services),
-                            node_allocatable=node.get("status", {}).get("allocatable", {}))
+        env = container_env(
+            pod,
+            container,
+            lookup=self.lookup,
+            base=self._base_env,
+            service_env=service_links(services),
+            node_allocatable=node.get("status", {}).get("allocatable", {}),
+        )
         uuids = (node.get("metadata", {}).get("annotations") or {}).get(GPU_UUIDS_ANNOTATION, "")
         uuid_list = [u for u in uuids.split(",") if u]
         wanted = _gpu_request(container)
@@ -745,7 +863,9 @@ class KubeletSet:
             shutil.rmtree(self.pods_dir / uid, ignore_errors=True)
             return
         if worker is None:
-            if pod.get("status", {}).get("phase") in ("Succeeded", "Failed") or pod["metadata"].get("deletionTimestamp"):
+            if pod.get("status", {}).get("phase") in ("Succeeded", "Failed") or pod["metadata"].get(
+                "deletionTimestamp"
+            ):
                 if pod["metadata"].get("deletionTimestamp"):
                     self.finish_pod_delete(pod)
                 return
@@ -775,8 +895,9 @@ class KubeletSet:
         for port in svc["spec"].get("ports") or []:
             backends: list[Backend] = []
             for subset in endpoints.get("subsets") or []:
-                ep_port = next((p["port"] for p in subset.get("ports") or []
-                                if p.get("name", "") == port.get("name", "")), None)
+                ep_port = next(
+                    (p["port"] for p in subset.get("ports") or [] if p.get("name", "") == port.get("name", "")), None
+                )
                 if ep_port is None:
                     continue
                 for address in subset.get("addresses") or []:
@@ -799,8 +920,10 @@ class KubeletSet:
         script = self.scripted.for_pod(pod["metadata"]["name"])
         ip = self.pod_ips.allocate()
         node = self._emulated_nodes[pod["spec"]["nodeName"]]
-        host_ip = next((a["address"] for a in node.get("status", {}).get("addresses", [])
-                        if a.get("type") == "InternalIP"), "127.1.0.1")
+        host_ip = next(
+            (a["address"] for a in node.get("status", {}).get("addresses", []) if a.get("type") == "InternalIP"),
+            "127.1.0.1",
+        )
         now = rfc3339()
 
         def start(p: dict[str, Any]) -> bool:
@@ -808,25 +931,43 @@ class KubeletSet:
                 return False
             p["metadata"].setdefault("annotations", {})[EMULATED_ANNOTATION] = "true"
             status = p.setdefault("status", {})
-            status.update(phase="Running", hostIP=host_ip, hostIPs=[{"ip": host_ip}], podIP=ip, podIPs=[{"ip": ip}],
-                          startTime=now)
+            status.update(
+                phase="Running", hostIP=host_ip, hostIPs=[{"ip": host_ip}], podIP=ip, podIPs=[{"ip": ip}], startTime=now
+            )
             status["containerStatuses"] = [
-                {"name": c["name"], "image": c.get("image", ""), "imageID": "", "containerID": f"emulated://{c['name']}",
-                 "ready": script.ready, "started": True, "restartCount": 0, "state": {"running": {"startedAt": now}}}
-                for c in p["spec"].get("containers") or []]
+                {
+                    "name": c["name"],
+                    "image": c.get("image", ""),
+                    "imageID": "",
+                    "containerID": f"emulated://{c['name']}",
+                    "ready": script.ready,
+                    "started": True,
+                    "restartCount": 0,
+                    "state": {"running": {"startedAt": now}},
+                }
+                for c in p["spec"].get("containers") or []
+            ]
             _pod_conditions(status, initialized=True, ready=script.ready, scheduled_since=now)
             return True
 
-        self.store.mutate(self.pods_type, pod["metadata"]["namespace"], pod["metadata"]["name"], start,
-                          subresource="all")
+        self.store.mutate(
+            self.pods_type, pod["metadata"]["namespace"], pod["metadata"]["name"], start, subresource="all"
+        )
         if script.log:
             path = self._container_log(pod, pod["spec"]["containers"][0]["name"], False)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(script.log)
         if script.exit_code is not None:
-            heapq.heappush(self._timers, (time.monotonic() + script.after_s, next(self._seq),
-                                          pod["metadata"]["namespace"], pod["metadata"]["name"],
-                                          pod["metadata"]["uid"]))
+            heapq.heappush(
+                self._timers,
+                (
+                    time.monotonic() + script.after_s,
+                    next(self._seq),
+                    pod["metadata"]["namespace"],
+                    pod["metadata"]["name"],
+                    pod["metadata"]["uid"],
+                ),
+            )
 
     def _finish_scripted(self, namespace: str, name: str, uid: str) -> None:
         script = self.scripted.for_pod(name)
@@ -840,8 +981,14 @@ class KubeletSet:
             status["phase"] = "Succeeded" if code == 0 else "Failed"
             for cs in status.get("containerStatuses") or []:
                 started = cs["state"].get("running", {}).get("startedAt", now)
-                cs["state"] = {"terminated": {"exitCode": code, "reason": "Completed" if code == 0 else "Error",
-                                              "startedAt": started, "finishedAt": now}}
+                cs["state"] = {
+                    "terminated": {
+                        "exitCode": code,
+                        "reason": "Completed" if code == 0 else "Error",
+                        "startedAt": started,
+                        "finishedAt": now,
+                    }
+                }
                 cs["ready"] = False
                 cs["started"] = False
             _pod_conditions(status, initialized=True, ready=False, scheduled_since=now)
@@ -853,7 +1000,8 @@ class KubeletSet:
 def _gpu_request(container: dict[str, Any]) -> int:
     resources = container.get("resources") or {}
     value = (resources.get("limits") or {}).get("nvidia.com/gpu") or (resources.get("requests") or {}).get(
-        "nvidia.com/gpu")
+        "nvidia.com/gpu"
+    )
     return int(value) if value else 0
 
 

@@ -90,9 +90,7 @@ class PortPool:
 
 
 # ----------------------------------------------------------------------------- name resolution
-def hosts_entries(
-    pod: dict[str, Any], services: Iterable[dict[str, Any]], endpoints: Iterable[dict[str, Any]]
-) -> str:
+def hosts_entries(pod: dict[str, Any], services: Iterable[dict[str, Any]], endpoints: Iterable[dict[str, Any]]) -> str:
     """The /etc/hosts a pod sees: itself, every Service (short name in its own namespace), headless pod names.
 
     A hosts file has no search path, so the short forms are written out: ``svc`` (own namespace only), ``svc.ns``,

@@ -131,8 +131,11 @@ def container_env(
                 if data is None or ref.get("key") not in data:
                     if ref.get("optional"):
                         break
-                    missing = (f'{kind.lower()} "{ref.get("name")}" not found' if data is None
-                               else f"couldn't find key {ref.get('key')} in {kind} {namespace}/{ref.get('name')}")
+                    missing = (
+                        f'{kind.lower()} "{ref.get("name")}" not found'
+                        if data is None
+                        else f"couldn't find key {ref.get('key')} in {kind} {namespace}/{ref.get('name')}"
+                    )
                     raise ConfigError(missing)
                 env[name] = data[ref["key"]]
                 break

@@ -74,11 +74,16 @@ class LocalPathProvisioner:
         if sc is None or sc.get("provisioner") != PROVISIONER:
             return
         if spec.get("volumeMode") == "Block":
-            record_event(self.store, current, type_="Warning", reason="ProvisioningFailed",
-                         message="failed to provision volume with StorageClass "
-                         f"\"{sc['metadata']['name']}\": volumeMode Block is not supported by the embedded "
-                         "target's local-path provisioner (it provides directories only)",
-                         component=PROVISIONER)
+            record_event(
+                self.store,
+                current,
+                type_="Warning",
+                reason="ProvisioningFailed",
+                message="failed to provision volume with StorageClass "
+                f'"{sc["metadata"]["name"]}": volumeMode Block is not supported by the embedded '
+                "target's local-path provisioner (it provides directories only)",
+                component=PROVISIONER,
+            )
             return
         name = f"pvc-{current['metadata']['uid']}"
         path = self.root / name
@@ -95,20 +100,35 @@ class LocalPathProvisioner:
                 "storageClassName": sc["metadata"]["name"],
                 "volumeMode": "Filesystem",
                 "hostPath": {"path": str(path), "type": "Directory"},
-                "claimRef": {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
-                             "namespace": current["metadata"]["namespace"], "name": current["metadata"]["name"],
-                             "uid": current["metadata"]["uid"]},
+                "claimRef": {
+                    "apiVersion": "v1",
+                    "kind": "PersistentVolumeClaim",
+                    "namespace": current["metadata"]["namespace"],
+                    "name": current["metadata"]["name"],
+                    "uid": current["metadata"]["uid"],
+                },
             },
         }
         pv_type = self.store.registry.get("", "persistentvolumes")
         uid = str(uuid.uuid4())
         if self.store.find(_PV, "", name) is None:
-            created = self.store.create(pv_type, "", admit(pv_type, pv, namespace="", ctx=self.admission, uid=uid,
-                                                          creating=True), uid=uid)
-            self.store.mutate(pv_type, "", name, lambda o: o.setdefault("status", {}).update(phase="Bound") or True,
-                              subresource="status")
-            log.info("provisioned %s at %s for %s/%s", created["metadata"]["name"], path,
-                     current["metadata"]["namespace"], current["metadata"]["name"])
+            created = self.store.create(
+                pv_type, "", admit(pv_type, pv, namespace="", ctx=self.admission, uid=uid, creating=True), uid=uid
+            )
+            self.store.mutate(
+                pv_type,
+                "",
+                name,
+                lambda o: o.setdefault("status", {}).update(phase="Bound") or True,
+                subresource="status",
+            )
+            log.info(
+                "provisioned %s at %s for %s/%s",
+                created["metadata"]["name"],
+                path,
+                current["metadata"]["namespace"],
+                current["metadata"]["name"],
+            )
         pvc_type = self.store.registry.get("", "persistentvolumeclaims")
 
         def bind(claim: dict[str, Any]) -> None:
@@ -116,20 +136,33 @@ class LocalPathProvisioner:
             annotations = claim["metadata"].setdefault("annotations", {})
             annotations["pv.kubernetes.io/bind-completed"] = "yes"
             annotations["volume.kubernetes.io/storage-provisioner"] = PROVISIONER
-            claim["status"] = {"phase": "Bound", "accessModes": list(spec.get("accessModes") or []),
-                               "capacity": {"storage": capacity}}
+            claim["status"] = {
+                "phase": "Bound",
+                "accessModes": list(spec.get("accessModes") or []),
+                "capacity": {"storage": capacity},
+            }
 
-        self.store.mutate(pvc_type, current["metadata"]["namespace"], current["metadata"]["name"], bind,
-                          subresource="all")
-        record_event(self.store, current, type_="Normal", reason="ProvisioningSucceeded",
-                     message=f"Successfully provisioned volume {name}", component=PROVISIONER)
+        self.store.mutate(
+            pvc_type, current["metadata"]["namespace"], current["metadata"]["name"], bind, subresource="all"
+        )
+        record_event(
+            self.store,
+            current,
+            type_="Normal",
+            reason="ProvisioningSucceeded",
+            message=f"Successfully provisioned volume {name}",
+            component=PROVISIONER,
+        )
 
     def _release(self, pvc: dict[str, Any]) -> None:
         volume = pvc["spec"].get("volumeName")
         if not volume:
             return
         pv = self.store.find(_PV, "", volume)
-        if pv is None or (pv["metadata"].get("annotations") or {}).get("pv.kubernetes.io/provisioned-by") != PROVISIONER:
+        if (
+            pv is None
+            or (pv["metadata"].get("annotations") or {}).get("pv.kubernetes.io/provisioned-by") != PROVISIONER
+        ):
             return
         pv_type = self.store.registry.get("", "persistentvolumes")
         if pv["spec"].get("persistentVolumeReclaimPolicy", "Delete") == "Delete":
@@ -138,5 +171,10 @@ class LocalPathProvisioner:
                 shutil.rmtree(path, ignore_errors=True)
             self.store.finish_delete(pv_type, "", volume)
         else:
-            self.store.mutate(pv_type, "", volume, lambda o: o.setdefault("status", {}).update(phase="Released")
-                              or True, subresource="status")
+            self.store.mutate(
+                pv_type,
+                "",
+                volume,
+                lambda o: o.setdefault("status", {}).update(phase="Released") or True,
+                subresource="status",
+            )

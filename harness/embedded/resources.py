@@ -108,7 +108,15 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _t("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", True, ("netpol",)),
     _t("storage.k8s.io", "v1", "StorageClass", "storageclasses", False, ("sc",), returns_object=True),
     _t("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", False, ("pc",)),
-    _t("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", False, ("crd", "crds"), ("status",)),
+    _t(
+        "apiextensions.k8s.io",
+        "v1",
+        "CustomResourceDefinition",
+        "customresourcedefinitions",
+        False,
+        ("crd", "crds"),
+        ("status",),
+    ),
 )
 
 

@@ -185,8 +185,10 @@ class Store:
             uid = new_meta.get("uid")
             if uid and uid != cur_meta["uid"]:
                 raise apierrors.conflict(
-                    rtype.group, rtype.plural, name, f"Precondition failed: UID in precondition: {uid}, "
-                    f"UID in object meta: {cur_meta['uid']}"
+                    rtype.group,
+                    rtype.plural,
+                    name,
+                    f"Precondition failed: UID in precondition: {uid}, UID in object meta: {cur_meta['uid']}",
                 )
             if subresource == "all":
                 pass  # trusted internal writers (scheduler binding) set spec and status in one version
@@ -203,16 +205,27 @@ class Store:
                         new["status"] = current["status"]
                     else:
                         new.pop("status", None)
-                for immutable in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
-                                  "generation", "namespace", "name"):
+                for immutable in (
+                    "uid",
+                    "creationTimestamp",
+                    "deletionTimestamp",
+                    "deletionGracePeriodSeconds",
+                    "generation",
+                    "namespace",
+                    "name",
+                ):
                     if immutable in cur_meta:
                         new_meta[immutable] = cur_meta[immutable]
                     else:
                         new_meta.pop(immutable, None)
                 if _spec_changed(current, new):
                     new_meta["generation"] = int(cur_meta.get("generation", 1)) + 1
-            if (new_meta.get("deletionTimestamp") and not new_meta.get("finalizers") and cur_meta.get("finalizers")
-                    and not new_meta.get("deletionGracePeriodSeconds")):
+            if (
+                new_meta.get("deletionTimestamp")
+                and not new_meta.get("finalizers")
+                and cur_meta.get("finalizers")
+                and not new_meta.get("deletionGracePeriodSeconds")
+            ):
                 # The last finalizer went: the object goes (graceful deletions are finished by their owner).
                 self._remove(rtype.key, namespace if rtype.namespaced else "", name, new)
                 return new
@@ -264,12 +277,17 @@ class Store:
             cur_meta = current["metadata"]
             if precondition_uid and precondition_uid != cur_meta["uid"]:
                 raise apierrors.conflict(
-                    rtype.group, rtype.plural, name,
-                    f"Precondition failed: UID in precondition: {precondition_uid}, UID in object meta: {cur_meta['uid']}",
+                    rtype.group,
+                    rtype.plural,
+                    name,
+                    f"Precondition failed: UID in precondition: {precondition_uid}, "
+                    f"UID in object meta: {cur_meta['uid']}",
                 )
             if precondition_rv and precondition_rv != cur_meta["resourceVersion"]:
                 raise apierrors.conflict(
-                    rtype.group, rtype.plural, name,
+                    rtype.group,
+                    rtype.plural,
+                    name,
                     f"Precondition failed: ResourceVersion in precondition: {precondition_rv}, "
                     f"ResourceVersion in object meta: {cur_meta['resourceVersion']}",
                 )
@@ -277,7 +295,11 @@ class Store:
             if policy == "Orphan":
                 self._orphan_dependents(cur_meta["uid"])
             finalizers = list(cur_meta.get("finalizers") or ())
-            if policy == "Foreground" and self._dependents.get(cur_meta["uid"]) and "foregroundDeletion" not in finalizers:
+            if (
+                policy == "Foreground"
+                and self._dependents.get(cur_meta["uid"])
+                and "foregroundDeletion" not in finalizers
+            ):
                 finalizers.append("foregroundDeletion")
             if finalizers or graceful:
                 if cur_meta.get("deletionTimestamp") and finalizers == list(cur_meta.get("finalizers") or ()):
@@ -329,9 +351,7 @@ class Store:
                 backlog.sort(key=lambda e: e.rv)
             else:
                 if since_rv < self._compacted_rv:
-                    raise apierrors.expired(
-                        f"too old resource version: {since_rv} ({self._compacted_rv + 1})"
-                    )
+                    raise apierrors.expired(f"too old resource version: {since_rv} ({self._compacted_rv + 1})")
                 backlog = [
                     e
                     for e in self._events_after(since_rv)
@@ -378,7 +398,9 @@ class Store:
 
     def _require_namespace(self, namespace: str) -> None:
         if not namespace:
-            raise apierrors.bad_request("the namespace of the provided object does not match the namespace sent on the request")
+            raise apierrors.bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request"
+            )
         ns = self.find(("", "namespaces"), "", namespace)
         if ns is None:
             raise apierrors.not_found("", "namespaces", namespace)
@@ -388,7 +410,14 @@ class Store:
             )
 
     def _commit(
-        self, key: Key, namespace: str, name: str, obj: dict[str, Any], etype: EventType, *, previous: dict[str, Any] | None
+        self,
+        key: Key,
+        namespace: str,
+        name: str,
+        obj: dict[str, Any],
+        etype: EventType,
+        *,
+        previous: dict[str, Any] | None,
     ) -> None:
         rv = next(self._rv)
         self._last_rv = rv
@@ -465,4 +494,3 @@ def _spec_changed(old: dict[str, Any], new: dict[str, Any]) -> bool:
         if old.get(field_name) != new.get(field_name):
             return True
     return False
-

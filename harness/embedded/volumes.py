@@ -79,9 +79,7 @@ def _source_files(pod: dict[str, Any], source: dict[str, Any], lookup: Lookup, n
     return files
 
 
-def prepare_volume(
-    pod: dict[str, Any], volume: dict[str, Any], pod_dir: Path, lookup: Lookup
-) -> Path:
+def prepare_volume(pod: dict[str, Any], volume: dict[str, Any], pod_dir: Path, lookup: Lookup) -> Path:
     """The host directory (or file) backing one pod volume, created if needed."""
     namespace = pod["metadata"].get("namespace", "default")
     name = volume["name"]
@@ -109,7 +107,7 @@ def prepare_volume(
             raise VolumeError(f'persistentvolumeclaim "{claim}" is not bound')
         pv = lookup("PersistentVolume", "", pvc["spec"].get("volumeName", ""))
         if pv is None:
-            raise VolumeError(f"persistentvolume of claim \"{claim}\" not found")
+            raise VolumeError(f'persistentvolume of claim "{claim}" not found')
         path = (pv["spec"].get("hostPath") or pv["spec"].get("local") or {}).get("path")
         if not path or not Path(path).is_dir():
             raise VolumeError(f"persistentvolume {pv['metadata']['name']} has no usable local path")

@@ -66,7 +66,7 @@ def exit_status(exit_code: int) -> dict[str, Any]:
 
 def send_exec_result(stream: BinaryIO, output: bytes, exit_code: int, *, chunk: int = 32 * 1024) -> None:
     for start in range(0, len(output), chunk):
-        stream.write(channel_message(STDOUT, output[start:start + chunk]))
+        stream.write(channel_message(STDOUT, output[start : start + chunk]))
     stream.write(channel_message(ERROR, json.dumps(exit_status(exit_code)).encode()))
     stream.write(close_frame())
     stream.flush()

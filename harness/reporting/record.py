@@ -53,8 +53,14 @@ class TestRecord:
     artifacts: str = ""
     notes: list[str] = field(default_factory=list)
 
-    def add(self, *, workload: str | None = None, params: Mapping[str, Any] | None = None,
-            measurements: Sequence[Measurement] = (), checks: Sequence[Any] = ()) -> None:
+    def add(
+        self,
+        *,
+        workload: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        measurements: Sequence[Measurement] = (),
+        checks: Sequence[Any] = (),
+    ) -> None:
         if workload:
             self.workload = workload
         if params:

@@ -6,8 +6,14 @@ from collections.abc import Iterable
 
 from kubernetes import client
 
-FATAL_WAITING = ("CreateContainerConfigError", "CreateContainerError", "ErrImagePull", "ImagePullBackOff",
-                 "InvalidImageName", "ErrImageNeverPull")
+FATAL_WAITING = (
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "InvalidImageName",
+    "ErrImageNeverPull",
+)
 CRASHLOOP_RESTARTS = 3
 
 
@@ -26,9 +32,11 @@ def pod_blocker(pods: Iterable[client.V1Pod]) -> str | None:
             for state in (cs.state, cs.last_state):
                 terminated = state.terminated if state is not None else None
                 if terminated is not None and terminated.reason in ("ContainerCannotRun", "StartError"):
-                    return (f"pod {pod.metadata.name} container {cs.name}: {terminated.reason}: "
-                            f"{terminated.message or ''}")
+                    return (
+                        f"pod {pod.metadata.name} container {cs.name}: {terminated.reason}: {terminated.message or ''}"
+                    )
             if waiting and waiting.reason == "CrashLoopBackOff" and cs.restart_count >= CRASHLOOP_RESTARTS:
-                return (f"pod {pod.metadata.name} container {cs.name}: CrashLoopBackOff after "
-                        f"{cs.restart_count} restarts")
+                return (
+                    f"pod {pod.metadata.name} container {cs.name}: CrashLoopBackOff after {cs.restart_count} restarts"
+                )
     return None

@@ -29,19 +29,34 @@ from harness.runners.failures import pod_blocker
 
 log = logging.getLogger(__name__)
 
+
 def scripts_configmap_name(workload: str) -> str:
     return f"{workload}-scripts"[:63]
 
 
-def apply_workload(api_client: client.ApiClient, spec: WorkloadSpec, rendered: Rendered, *, namespace: str,
-                   labels: Mapping[str, str], artifacts_dir: Path | None,
-                   applier: Applier | None = None) -> list[AppliedRef]:
+def apply_workload(
+    api_client: client.ApiClient,
+    spec: WorkloadSpec,
+    rendered: Rendered,
+    *,
+    namespace: str,
+    labels: Mapping[str, str],
+    artifacts_dir: Path | None,
+    applier: Applier | None = None,
+) -> list[AppliedRef]:
     """Apply the rendered manifests, preceded by the ConfigMap carrying the workload's scripts; the exact
     documents applied are saved as ``manifests.yaml`` among the test's artifacts."""
     documents: list[dict[str, Any]] = list(rendered.documents)
     if rendered.scripts:
-        documents.insert(0, {"apiVersion": "v1", "kind": "ConfigMap",
-                             "metadata": {"name": scripts_configmap_name(spec.name)}, "data": dict(rendered.scripts)})
+        documents.insert(
+            0,
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": scripts_configmap_name(spec.name)},
+                "data": dict(rendered.scripts),
+            },
+        )
     if artifacts_dir is not None:
         artifacts_dir.mkdir(parents=True, exist_ok=True)
         (artifacts_dir / "manifests.yaml").write_text(yaml.safe_dump_all(documents, sort_keys=False))
@@ -76,8 +91,9 @@ class _State:
         parts = []
         for job in self.jobs:
             s = job.status
-            parts.append(f"job {job.metadata.name}: active={s.active or 0} succeeded={s.succeeded or 0} "
-                         f"failed={s.failed or 0}")
+            parts.append(
+                f"job {job.metadata.name}: active={s.active or 0} succeeded={s.succeeded or 0} failed={s.failed or 0}"
+            )
         phases: dict[str, int] = {}
         for pod in self.pods:
             phases[pod.status.phase or "Unknown"] = phases.get(pod.status.phase or "Unknown", 0) + 1
@@ -113,8 +129,9 @@ def run_job(
     """
     started = time.monotonic()
     core, batch = client.CoreV1Api(api_client), client.BatchV1Api(api_client)
-    refs = apply_workload(api_client, spec, rendered, namespace=namespace, labels=labels,
-                          artifacts_dir=artifacts_dir, applier=applier)
+    refs = apply_workload(
+        api_client, spec, rendered, namespace=namespace, labels=labels, artifacts_dir=artifacts_dir, applier=applier
+    )
     job_names = [r.name for r in refs if r.kind == "Job"]
     pod_names = [r.name for r in refs if r.kind == "Pod"]
     if not job_names and not pod_names:
@@ -140,8 +157,14 @@ def run_job(
 
     failure: str | None = None
     try:
-        wait_for(probe, timeout_s=timeout_s, describe=f"workload {spec.name} to complete", done=finished,
-                 fail_if=bare_pod_failed, state=_State.describe)
+        wait_for(
+            probe,
+            timeout_s=timeout_s,
+            describe=f"workload {spec.name} to complete",
+            done=finished,
+            fail_if=bare_pod_failed,
+            state=_State.describe,
+        )
     except FailedWait as exc:
         failure = str(exc)
     except WaitTimeout as exc:
@@ -156,9 +179,18 @@ def run_job(
     for pod in evidence.pods:
         pod_obj = core.read_namespaced_pod(pod.name, namespace)
         for container in pod_obj.spec.containers:
-            logs[f"{pod.name}/{container.name}"] = core.read_namespaced_pod_log(pod.name, namespace,
-                                                                                 container=container.name)
+            logs[f"{pod.name}/{container.name}"] = core.read_namespaced_pod_log(
+                pod.name, namespace, container=container.name
+            )
     duration = time.monotonic() - started
     log.info("workload %s completed in %.2fs", spec.name, duration)
-    return RunResult(workload=spec.name, namespace=namespace, params=rendered.params, logs=logs, evidence=evidence,
-                     duration_s=duration, emulated=emulated, refs=refs)
+    return RunResult(
+        workload=spec.name,
+        namespace=namespace,
+        params=rendered.params,
+        logs=logs,
+        evidence=evidence,
+        duration_s=duration,
+        emulated=emulated,
+        refs=refs,
+    )

@@ -55,7 +55,8 @@ class _State:
 
     def ready(self) -> bool:
         return all(ready >= wanted for _, wanted, ready in self.controllers) and all(
-            n > 0 for n in self.endpoints.values())
+            n > 0 for n in self.endpoints.values()
+        )
 
     def describe(self) -> str:
         parts = [f"{name}: {ready}/{wanted} ready" for name, wanted, ready in self.controllers]
@@ -76,12 +77,15 @@ def run_service(
     applier: Applier | None = None,
 ) -> Iterator[ServiceHandle]:
     core, apps = client.CoreV1Api(api_client), client.AppsV1Api(api_client)
-    refs = apply_workload(api_client, spec, rendered, namespace=namespace, labels=labels,
-                          artifacts_dir=artifacts_dir, applier=applier)
+    refs = apply_workload(
+        api_client, spec, rendered, namespace=namespace, labels=labels, artifacts_dir=artifacts_dir, applier=applier
+    )
     selector = ",".join(f"{k}={v}" for k, v in labels.items())
     services = [r.name for r in refs if r.kind == "Service"]
-    readers = {"Deployment": apps.read_namespaced_deployment_status,
-               "StatefulSet": apps.read_namespaced_stateful_set_status}
+    readers = {
+        "Deployment": apps.read_namespaced_deployment_status,
+        "StatefulSet": apps.read_namespaced_stateful_set_status,
+    }
     workloads = [(r.kind, r.name) for r in refs if r.kind in readers]
 
     def probe() -> _State:
@@ -98,8 +102,14 @@ def run_service(
     handle = ServiceHandle(workload=spec.name, namespace=namespace, endpoints={}, refs=refs)
     try:
         try:
-            wait_for(probe, timeout_s=timeout_s, describe=f"service workload {spec.name} to be ready",
-                     done=_State.ready, fail_if=lambda s: pod_blocker(s.pods), state=_State.describe)
+            wait_for(
+                probe,
+                timeout_s=timeout_s,
+                describe=f"service workload {spec.name} to be ready",
+                done=_State.ready,
+                fail_if=lambda s: pod_blocker(s.pods),
+                state=_State.describe,
+            )
         except (FailedWait, WaitTimeout) as exc:
             evidence = gather(api_client, namespace, label_selector=selector)
             raise WorkloadFailed(f"{exc}. {evidence.explain()}") from None

@@ -28,8 +28,15 @@ def _status(exc: ApiException) -> dict[str, Any]:
     return json.loads(exc.body)
 
 
-def _raw(cluster: EmbeddedCluster, path: str, *, token: str | None = None, method: str = "GET",
-         body: bytes | None = None, content_type: str = "application/json") -> tuple[int, dict[str, Any] | str]:
+def _raw(
+    cluster: EmbeddedCluster,
+    path: str,
+    *,
+    token: str | None = None,
+    method: str = "GET",
+    body: bytes | None = None,
+    content_type: str = "application/json",
+) -> tuple[int, dict[str, Any] | str]:
     request = urllib.request.Request(cluster.server_url + path, data=body, method=method)
     if token is not None:
         request.add_header("Authorization", f"Bearer {token}")
@@ -71,12 +78,32 @@ def test_discovery_serves_every_required_group(api: client.ApiClient) -> None:
     core = client.CoreApi(api).get_api_versions()
     assert core.versions == ["v1"]
     groups = {g.name for g in client.ApisApi(api).get_api_versions().groups}
-    assert {"batch", "apps", "networking.k8s.io", "storage.k8s.io", "scheduling.k8s.io",
-            "apiextensions.k8s.io"} <= groups
+    assert {
+        "batch",
+        "apps",
+        "networking.k8s.io",
+        "storage.k8s.io",
+        "scheduling.k8s.io",
+        "apiextensions.k8s.io",
+    } <= groups
     resources = {r.name for r in client.CoreV1Api(api).get_api_resources().resources}
-    assert {"pods", "pods/status", "pods/log", "services", "endpoints", "configmaps", "secrets", "events",
-            "persistentvolumeclaims", "persistentvolumes", "serviceaccounts", "resourcequotas", "limitranges",
-            "namespaces", "nodes"} <= resources
+    assert {
+        "pods",
+        "pods/status",
+        "pods/log",
+        "services",
+        "endpoints",
+        "configmaps",
+        "secrets",
+        "events",
+        "persistentvolumeclaims",
+        "persistentvolumes",
+        "serviceaccounts",
+        "resourcequotas",
+        "limitranges",
+        "namespaces",
+        "nodes",
+    } <= resources
 
 
 def test_dynamic_client_resolves_kinds(api: client.ApiClient, ns: str) -> None:
@@ -84,8 +111,9 @@ def test_dynamic_client_resolves_kinds(api: client.ApiClient, ns: str) -> None:
     jobs = dyn.resources.get(api_version="batch/v1", kind="Job")
     assert jobs.namespaced and jobs.name == "jobs"
     cms = dyn.resources.get(api_version="v1", kind="ConfigMap")
-    cms.create(body={"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "dyn"}, "data": {"a": "1"}},
-               namespace=ns)
+    cms.create(
+        body={"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "dyn"}, "data": {"a": "1"}}, namespace=ns
+    )
     assert cms.get(name="dyn", namespace=ns).data.a == "1"
 
 
@@ -93,8 +121,9 @@ def test_dynamic_client_resolves_kinds(api: client.ApiClient, ns: str) -> None:
 def test_create_fills_metadata_and_global_resource_version(api: client.ApiClient, ns: str) -> None:
     core = client.CoreV1Api(api)
     first = core.create_namespaced_config_map(ns, _cm("a"))
-    second = core.create_namespaced_secret(ns, client.V1Secret(metadata=client.V1ObjectMeta(name="s"),
-                                                               string_data={"p": "x"}))
+    second = core.create_namespaced_secret(
+        ns, client.V1Secret(metadata=client.V1ObjectMeta(name="s"), string_data={"p": "x"})
+    )
     assert first.metadata.uid and first.metadata.creation_timestamp is not None
     assert first.metadata.generation == 1 and first.metadata.namespace == ns
     assert int(second.metadata.resource_version) > int(first.metadata.resource_version)
@@ -112,7 +141,9 @@ def test_status_errors_have_reason_and_code(api: client.ApiClient, ns: str) -> N
     with pytest.raises(ApiException) as exc:
         core.read_namespaced_config_map("missing", ns)
     body = _status(exc.value)
-    assert exc.value.status == 404 and body["reason"] == "NotFound" and body["message"] == 'configmaps "missing" not found'
+    assert (
+        exc.value.status == 404 and body["reason"] == "NotFound" and body["message"] == 'configmaps "missing" not found'
+    )
     with pytest.raises(ApiException) as exc:
         core.create_namespaced_config_map("no-such-namespace", _cm("x"))
     assert exc.value.status == 404 and _status(exc.value)["details"]["kind"] == "namespaces"
@@ -126,13 +157,20 @@ def test_invalid_objects_get_422_with_causes(api: client.ApiClient, ns: str) -> 
     assert exc.value.status == 422 and body["reason"] == "Invalid"
     assert body["details"]["causes"][0]["field"] == "metadata.name"
     with pytest.raises(ApiException) as exc:
-        core.create_namespaced_pod(ns, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
-                                        "spec": {"containers": []}})
+        core.create_namespaced_pod(
+            ns, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": []}}
+        )
     assert exc.value.status == 422 and "spec.containers" in _status(exc.value)["message"]
     with pytest.raises(ApiException) as exc:
-        client.BatchV1Api(api).create_namespaced_job(ns, {
-            "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j"},
-            "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "busybox:1.36"}]}}}})
+        client.BatchV1Api(api).create_namespaced_job(
+            ns,
+            {
+                "apiVersion": "batch/v1",
+                "kind": "Job",
+                "metadata": {"name": "j"},
+                "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "busybox:1.36"}]}}},
+            },
+        )
     assert exc.value.status == 422 and "restartPolicy" in _status(exc.value)["message"]
 
 
@@ -160,14 +198,19 @@ def test_bad_input_gets_4xx_and_server_keeps_serving(host_cluster: EmbeddedClust
 # ----------------------------------------------------------------------------- updates and patches
 def test_update_is_optimistic_and_status_is_a_subresource(api: client.ApiClient, ns: str) -> None:
     core = client.CoreV1Api(api)
-    svc = core.create_namespaced_service(ns, client.V1Service(
-        metadata=client.V1ObjectMeta(name="web"), spec=client.V1ServiceSpec(ports=[client.V1ServicePort(port=80)])))
+    svc = core.create_namespaced_service(
+        ns,
+        client.V1Service(
+            metadata=client.V1ObjectMeta(name="web"), spec=client.V1ServiceSpec(ports=[client.V1ServicePort(port=80)])
+        ),
+    )
     assert svc.spec.cluster_ip.startswith("127.") and svc.spec.type == "ClusterIP"
     assert svc.spec.ports[0].target_port == 80 and svc.spec.ports[0].protocol == "TCP"
     stale = svc.metadata.resource_version
     svc.metadata.labels = {"tier": "front"}
-    svc.status = client.V1ServiceStatus(load_balancer=client.V1LoadBalancerStatus(
-        ingress=[client.V1LoadBalancerIngress(ip="127.0.0.9")]))
+    svc.status = client.V1ServiceStatus(
+        load_balancer=client.V1LoadBalancerStatus(ingress=[client.V1LoadBalancerIngress(ip="127.0.0.9")])
+    )
     updated = core.replace_namespaced_service("web", ns, svc)
     assert updated.metadata.labels == {"tier": "front"}
     assert not updated.status.load_balancer.ingress, "status written through the main resource must be ignored"
@@ -175,35 +218,61 @@ def test_update_is_optimistic_and_status_is_a_subresource(api: client.ApiClient,
     with pytest.raises(ApiException) as exc:
         core.replace_namespaced_service("web", ns, svc)
     assert exc.value.status == 409 and _status(exc.value)["reason"] == "Conflict"
-    patched = core.patch_namespaced_service_status("web", ns, {"status": {"loadBalancer": {"ingress": [{"ip": "127.0.0.9"}]}}})
+    patched = core.patch_namespaced_service_status(
+        "web", ns, {"status": {"loadBalancer": {"ingress": [{"ip": "127.0.0.9"}]}}}
+    )
     assert patched.status.load_balancer.ingress[0].ip == "127.0.0.9"
 
 
 def test_merge_strategic_and_json_patch(api: client.ApiClient, host_cluster: EmbeddedCluster, ns: str) -> None:
     apps = client.AppsV1Api(api)
-    body = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "labels": {"a": "1"}},
-            "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "d"}},
-                     "template": {"metadata": {"labels": {"app": "d"}},
-                                  "spec": {"containers": [{"name": "one", "image": "x:1", "command": ["sleep", "1"]},
-                                                          {"name": "two", "image": "y:1", "command": ["sleep", "1"]}]}}}}
+    body = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "d", "labels": {"a": "1"}},
+        "spec": {
+            "replicas": 0,
+            "selector": {"matchLabels": {"app": "d"}},
+            "template": {
+                "metadata": {"labels": {"app": "d"}},
+                "spec": {
+                    "containers": [
+                        {"name": "one", "image": "x:1", "command": ["sleep", "1"]},
+                        {"name": "two", "image": "y:1", "command": ["sleep", "1"]},
+                    ]
+                },
+            },
+        },
+    }
     created = apps.create_namespaced_deployment(ns, body)
     assert created.spec.strategy.type == "RollingUpdate" and created.spec.revision_history_limit == 10
     # strategic merge: containers merge by name
-    smp = apps.patch_namespaced_deployment("d", ns, {"spec": {"template": {"spec": {"containers": [
-        {"name": "two", "image": "y:2"}]}}}})
+    smp = apps.patch_namespaced_deployment(
+        "d", ns, {"spec": {"template": {"spec": {"containers": [{"name": "two", "image": "y:2"}]}}}}
+    )
     images = {c.name: c.image for c in smp.spec.template.spec.containers}
     assert images == {"one": "x:1", "two": "y:2"}
     assert smp.metadata.generation == 2
     # JSON merge patch (sent raw: the client picks strategic merge for dict bodies): null deletes, lists replace
-    code, merged = _raw(host_cluster, f"/apis/apps/v1/namespaces/{ns}/deployments/d", token=host_cluster.token,
-                        method="PATCH", content_type="application/merge-patch+json",
-                        body=json.dumps({"metadata": {"labels": {"a": None, "b": "2"}}}).encode())
+    code, merged = _raw(
+        host_cluster,
+        f"/apis/apps/v1/namespaces/{ns}/deployments/d",
+        token=host_cluster.token,
+        method="PATCH",
+        content_type="application/merge-patch+json",
+        body=json.dumps({"metadata": {"labels": {"a": None, "b": "2"}}}).encode(),
+    )
     assert code == 200 and merged["metadata"]["labels"] == {"b": "2"}
     apps.patch_namespaced_deployment("d", ns, {"metadata": {"labels": {"a": "1", "b": None}}})
-    json_patched = apps.patch_namespaced_deployment("d", ns, [
-        {"op": "test", "path": "/metadata/labels/a", "value": "1"},
-        {"op": "replace", "path": "/spec/replicas", "value": 0},
-        {"op": "add", "path": "/metadata/labels/c", "value": "3"}])
+    json_patched = apps.patch_namespaced_deployment(
+        "d",
+        ns,
+        [
+            {"op": "test", "path": "/metadata/labels/a", "value": "1"},
+            {"op": "replace", "path": "/spec/replicas", "value": 0},
+            {"op": "add", "path": "/metadata/labels/c", "value": "3"},
+        ],
+    )
     assert json_patched.metadata.labels == {"a": "1", "c": "3"}
     with pytest.raises(ApiException) as exc:
         apps.patch_namespaced_deployment("d", ns, [{"op": "test", "path": "/metadata/labels/a", "value": "nope"}])
@@ -227,7 +296,11 @@ def test_label_and_field_selectors(api: client.ApiClient, ns: str) -> None:
     core.create_namespaced_config_map(ns, _cm("x3", {"env": "qa"}))
 
     def names(**kw: str) -> list[str]:
-        return [c.metadata.name for c in core.list_namespaced_config_map(ns, **kw).items if c.metadata.name != "kube-root-ca.crt"]
+        return [
+            c.metadata.name
+            for c in core.list_namespaced_config_map(ns, **kw).items
+            if c.metadata.name != "kube-root-ca.crt"
+        ]
 
     assert names(label_selector="env=prod") == ["x1"]
     assert names(label_selector="env!=prod,tier") == ["x2"]
@@ -263,12 +336,18 @@ def test_watch_resume_selectors_and_timeout(api: client.ApiClient, ns: str) -> N
     core.patch_namespaced_config_map("w1", ns, {"data": {"k": "v2"}})
     core.patch_namespaced_config_map("w1", ns, {"metadata": {"labels": {"w": "no"}}})
     core.delete_namespaced_config_map("w2", ns)
-    events = [(e["type"], e["object"].metadata.name) for e in watch.Watch().stream(
-        core.list_namespaced_config_map, ns, resource_version=start, label_selector="w=yes", timeout_seconds=1)]
+    events = [
+        (e["type"], e["object"].metadata.name)
+        for e in watch.Watch().stream(
+            core.list_namespaced_config_map, ns, resource_version=start, label_selector="w=yes", timeout_seconds=1
+        )
+    ]
     # w1 added, modified, then leaves the selector: kube reports that as DELETED
     assert events == [("ADDED", "w1"), ("MODIFIED", "w1"), ("DELETED", "w1")]
-    everything = [(e["type"], e["object"].metadata.name) for e in watch.Watch().stream(
-        core.list_namespaced_config_map, ns, resource_version=start, timeout_seconds=1)]
+    everything = [
+        (e["type"], e["object"].metadata.name)
+        for e in watch.Watch().stream(core.list_namespaced_config_map, ns, resource_version=start, timeout_seconds=1)
+    ]
     assert everything[-1] == ("DELETED", "w2") and len(everything) == 5
 
 
@@ -288,7 +367,7 @@ def test_watch_sees_live_events_and_bookmarks(api: client.ApiClient, ns: str) ->
     thread = threading.Thread(target=consume)
     thread.start()
     ready.wait()
-    eventually(lambda: ("ADDED", "kube-root-ca.crt") in seen or seen == [] , what="watch to start")
+    eventually(lambda: ("ADDED", "kube-root-ca.crt") in seen or seen == [], what="watch to start")
     core.create_namespaced_config_map(ns, _cm("live"))
     core.delete_namespaced_config_map("live", ns)
     thread.join(timeout=10)
@@ -322,8 +401,9 @@ def test_finalizers_hold_deletion(api: client.ApiClient, ns: str) -> None:
 def test_owner_reference_garbage_collection(api: client.ApiClient, ns: str, policy: str, dependents_left: int) -> None:
     core = client.CoreV1Api(api)
     owner = core.create_namespaced_config_map(ns, _cm("owner"))
-    ref = client.V1OwnerReference(api_version="v1", kind="ConfigMap", name="owner", uid=owner.metadata.uid,
-                                  block_owner_deletion=True)
+    ref = client.V1OwnerReference(
+        api_version="v1", kind="ConfigMap", name="owner", uid=owner.metadata.uid, block_owner_deletion=True
+    )
     for i in range(2):
         core.create_namespaced_config_map(ns, _cm(f"dep{i}", {"dep": "yes"}, owner_references=[ref]))
     core.delete_namespaced_config_map("owner", ns, propagation_policy=policy)
@@ -353,8 +433,9 @@ def test_namespace_deletion_cascades(api: client.ApiClient) -> None:
     core.create_namespaced_config_map("cascade-me", _cm("inside"))
     deleted = core.delete_namespace("cascade-me")
     assert deleted is not None
-    eventually(lambda: all(n.metadata.name != "cascade-me" for n in core.list_namespace().items),
-               what="namespace cascade")
+    eventually(
+        lambda: all(n.metadata.name != "cascade-me" for n in core.list_namespace().items), what="namespace cascade"
+    )
     assert core.list_config_map_for_all_namespaces(field_selector="metadata.namespace=cascade-me").items == []
 
 
@@ -367,9 +448,15 @@ CRD = {
         "group": "kubeflow.org",
         "scope": "Namespaced",
         "names": {"plural": "mpijobs", "singular": "mpijob", "kind": "MPIJob", "shortNames": ["mj"]},
-        "versions": [{"name": "v2beta1", "served": True, "storage": True,
-                      "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
-                      "subresources": {"status": {}}}],
+        "versions": [
+            {
+                "name": "v2beta1",
+                "served": True,
+                "storage": True,
+                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+                "subresources": {"status": {}},
+            }
+        ],
     },
 }
 
@@ -381,21 +468,28 @@ def test_custom_resources_of_any_crd(api: client.ApiClient, ns: str) -> None:
         groups = {g.name for g in client.ApisApi(api).get_api_versions().groups}
         assert "kubeflow.org" in groups
         custom = client.CustomObjectsApi(api)
-        body = {"apiVersion": "kubeflow.org/v2beta1", "kind": "MPIJob", "metadata": {"name": "allreduce"},
-                "spec": {"slotsPerWorker": 8, "mpiReplicaSpecs": {"Worker": {"replicas": 2}}}}
+        body = {
+            "apiVersion": "kubeflow.org/v2beta1",
+            "kind": "MPIJob",
+            "metadata": {"name": "allreduce"},
+            "spec": {"slotsPerWorker": 8, "mpiReplicaSpecs": {"Worker": {"replicas": 2}}},
+        }
         created = custom.create_namespaced_custom_object("kubeflow.org", "v2beta1", ns, "mpijobs", body)
         assert created["metadata"]["uid"] and created["spec"]["slotsPerWorker"] == 8
         listed = custom.list_namespaced_custom_object("kubeflow.org", "v2beta1", ns, "mpijobs")
         assert [o["metadata"]["name"] for o in listed["items"]] == ["allreduce"]
-        patched = custom.patch_namespaced_custom_object("kubeflow.org", "v2beta1", ns, "mpijobs", "allreduce",
-                                                        {"spec": {"slotsPerWorker": 4}})
+        patched = custom.patch_namespaced_custom_object(
+            "kubeflow.org", "v2beta1", ns, "mpijobs", "allreduce", {"spec": {"slotsPerWorker": 4}}
+        )
         assert patched["spec"]["slotsPerWorker"] == 4 and patched["spec"]["mpiReplicaSpecs"]
         dyn = dynamic.DynamicClient(api)
         assert dyn.resources.get(api_version="kubeflow.org/v2beta1", kind="MPIJob").namespaced
     finally:
         ext.delete_custom_resource_definition("mpijobs.kubeflow.org")
-    eventually(lambda: "kubeflow.org" not in {g.name for g in client.ApisApi(api).get_api_versions().groups},
-               what="CRD group to disappear")
+    eventually(
+        lambda: "kubeflow.org" not in {g.name for g in client.ApisApi(api).get_api_versions().groups},
+        what="CRD group to disappear",
+    )
 
 
 def test_system_objects_exist(api: client.ApiClient) -> None:
@@ -403,7 +497,11 @@ def test_system_objects_exist(api: client.ApiClient) -> None:
     names = {n.metadata.name for n in core.list_namespace().items}
     assert {"default", "kube-system", "kube-public", "kube-node-lease"} <= names
     classes = client.StorageV1Api(api).list_storage_class().items
-    default = [c for c in classes if (c.metadata.annotations or {}).get("storageclass.kubernetes.io/is-default-class") == "true"]
+    default = [
+        c
+        for c in classes
+        if (c.metadata.annotations or {}).get("storageclass.kubernetes.io/is-default-class") == "true"
+    ]
     assert [c.metadata.name for c in default] == ["local-path"]
     nodes = core.list_node().items
     assert len(nodes) == 1
@@ -416,7 +514,8 @@ def test_bookmarks_are_sent_when_allowed(host_cluster: EmbeddedCluster, ns: str)
     # The host cluster fixture sends a bookmark every 0.5 s of idle watch time.
     request = urllib.request.Request(
         f"{host_cluster.server_url}/api/v1/namespaces/{ns}/configmaps?watch=true&allowWatchBookmarks=true"
-        "&timeoutSeconds=2")
+        "&timeoutSeconds=2"
+    )
     request.add_header("Authorization", f"Bearer {host_cluster.token}")
     with urllib.request.urlopen(request, timeout=10, context=host_cluster.tls.client_context()) as response:
         lines = [json.loads(line) for line in response.read().splitlines() if line.strip()]
@@ -435,15 +534,21 @@ def test_terminating_namespace_refuses_new_content(api: client.ApiClient) -> Non
         core.create_namespaced_config_map("closing", _cm("late"))
     assert exc.value.status == 403 and _status(exc.value)["reason"] == "Forbidden"
     core.patch_namespaced_config_map("held", "closing", {"metadata": {"finalizers": None}})
-    eventually(lambda: "closing" not in {n.metadata.name for n in core.list_namespace().items},
-               what="namespace gone once the finalizer is released")
+    eventually(
+        lambda: "closing" not in {n.metadata.name for n in core.list_namespace().items},
+        what="namespace gone once the finalizer is released",
+    )
 
 
 def test_server_side_apply_creates_then_updates(api: client.ApiClient, ns: str) -> None:
     dyn = dynamic.DynamicClient(api)
     cms = dyn.resources.get(api_version="v1", kind="ConfigMap")
-    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "applied", "namespace": ns},
-            "data": {"a": "1"}}
+    body = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "applied", "namespace": ns},
+        "data": {"a": "1"},
+    }
     first = cms.server_side_apply(body=body, name="applied", namespace=ns, field_manager="aibench")
     body["data"] = {"a": "2", "b": "3"}
     second = cms.server_side_apply(body=body, name="applied", namespace=ns, field_manager="aibench")

@@ -35,8 +35,12 @@ spec:
 @pytest.fixture
 def cluster_up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path]]:
     kubeconfig = tmp_path / "kubeconfig"
-    proc = subprocess.Popen([*CLI, "cluster", "up", "--kubeconfig", str(kubeconfig)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*CLI, "cluster", "up", "--kubeconfig", str(kubeconfig)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
@@ -50,8 +54,14 @@ def cluster_up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path]]:
 
 def _kubectl(kubeconfig: Path, *args: str, stdin: str | None = None) -> str:
     assert KUBECTL is not None
-    done = subprocess.run([KUBECTL, "--kubeconfig", str(kubeconfig), *args], input=stdin, capture_output=True,
-                          text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [KUBECTL, "--kubeconfig", str(kubeconfig), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, f"kubectl {' '.join(args)} failed: {done.stderr}"
     return done.stdout
 
@@ -61,9 +71,15 @@ def test_cluster_up_serves_client_and_stops_cleanly_on_sigint(cluster_up: tuple[
     api = config.new_client_from_config(config_file=str(kubeconfig))
     core = client.CoreV1Api(api)
     assert len(core.list_node().items) == 1
-    core.create_namespaced_pod("default", {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "sleeper"},
-                                           "spec": {"containers": [{"name": "s", "image": "busybox:1.36",
-                                                                    "command": ["sleep", "300"]}]}})
+    core.create_namespaced_pod(
+        "default",
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "sleeper"},
+            "spec": {"containers": [{"name": "s", "image": "busybox:1.36", "command": ["sleep", "300"]}]},
+        },
+    )
     eventually(lambda: core.read_namespaced_pod("sleeper", "default").status.phase == "Running", what="pod running")
     descendants = psutil.Process(proc.pid).children(recursive=True)
     assert any("sleep" in " ".join(p.cmdline()) for p in descendants)
@@ -100,11 +116,14 @@ def test_kubectl_works_unchanged(cluster_up: tuple[subprocess.Popen[str], Path],
 
 def test_bad_spec_exits_2_with_file_and_key(tmp_path: Path) -> None:
     spec = tmp_path / "spec.yaml"
-    spec.write_text("apiVersion: aibench.io/v1\nkind: ClusterSpec\nnodePools:\n"
-                    "  - {name: a, count: 1, capacity: {cpu: '1', memory: 1Gi},"
-                    " taints: [{key: k, effect: Never}]}\n")
-    done = subprocess.run([*CLI, "cluster", "up", "--spec", str(spec)], capture_output=True, text=True, timeout=60,
-                          check=False)
+    spec.write_text(
+        "apiVersion: aibench.io/v1\nkind: ClusterSpec\nnodePools:\n"
+        "  - {name: a, count: 1, capacity: {cpu: '1', memory: 1Gi},"
+        " taints: [{key: k, effect: Never}]}\n"
+    )
+    done = subprocess.run(
+        [*CLI, "cluster", "up", "--spec", str(spec)], capture_output=True, text=True, timeout=60, check=False
+    )
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and str(spec) in lines[0] and "nodePools[0].taints[0].effect" in lines[0]
@@ -114,13 +133,15 @@ def test_bad_spec_exits_2_with_file_and_key(tmp_path: Path) -> None:
 def test_foreign_kubeconfig_is_never_overwritten(tmp_path: Path) -> None:
     mine = tmp_path / "config"
     mine.write_text("apiVersion: v1\nkind: Config\ncurrent-context: prod\n")
-    done = subprocess.run([*CLI, "cluster", "up", "--kubeconfig", str(mine)], capture_output=True, text=True,
-                          timeout=60, check=False)
+    done = subprocess.run(
+        [*CLI, "cluster", "up", "--kubeconfig", str(mine)], capture_output=True, text=True, timeout=60, check=False
+    )
     assert done.returncode == 2 and "refusing to overwrite" in done.stderr
     assert mine.read_text().endswith("current-context: prod\n")
 
 
 def test_usage_errors_are_one_line_exit_2() -> None:
-    done = subprocess.run([*CLI, "cluster", "up", "--no-such-option"], capture_output=True, text=True, timeout=60,
-                          check=False)
+    done = subprocess.run(
+        [*CLI, "cluster", "up", "--no-such-option"], capture_output=True, text=True, timeout=60, check=False
+    )
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1 and "--no-such-option" in done.stderr

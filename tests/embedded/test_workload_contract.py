@@ -17,17 +17,32 @@ PY = sys.executable
 
 
 def _job(name: str, command: list[str], **spec: Any) -> dict[str, Any]:
-    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name},
-            "spec": {"backoffLimit": 0, **spec, "template": {"spec": {
-                "restartPolicy": "Never", "containers": [{"name": "main", "image": "python:3.11-slim",
-                                                          "command": command}]}}}}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name},
+        "spec": {
+            "backoffLimit": 0,
+            **spec,
+            "template": {
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [{"name": "main", "image": "python:3.11-slim", "command": command}],
+                }
+            },
+        },
+    }
 
 
 def _pod(name: str, command: list[str], **spec: Any) -> dict[str, Any]:
     container = {"name": "main", "image": "python:3.11-slim", "command": command}
     container.update(spec.pop("container", {}))
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
-            "spec": {"restartPolicy": "Never", "containers": [container], **spec}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {"restartPolicy": "Never", "containers": [container], **spec},
+    }
 
 
 def _job_condition(batch: client.BatchV1Api, name: str, ns: str) -> str | None:
@@ -60,8 +75,16 @@ def test_job_runs_to_completion_and_logs_are_readable(api: client.ApiClient, ns:
 
 def test_indexed_job_parallelism_and_env(api: client.ApiClient, ns: str) -> None:
     batch, core = client.BatchV1Api(api), client.CoreV1Api(api)
-    batch.create_namespaced_job(ns, _job("idx", ["sh", "-c", "echo index=$JOB_COMPLETION_INDEX pod=$POD_NAME"],
-                                         completions=3, parallelism=2, completionMode="Indexed"))
+    batch.create_namespaced_job(
+        ns,
+        _job(
+            "idx",
+            ["sh", "-c", "echo index=$JOB_COMPLETION_INDEX pod=$POD_NAME"],
+            completions=3,
+            parallelism=2,
+            completionMode="Indexed",
+        ),
+    )
     job = batch.read_namespaced_job("idx", ns)
     job.spec.template.spec.containers[0].env = None  # (env is set through the template below)
     assert eventually(lambda: _job_condition(batch, "idx", ns), what="indexed job") == "Complete"
@@ -75,31 +98,47 @@ def test_failing_job_hits_backoff_limit(api: client.ApiClient, ns: str) -> None:
     batch.create_namespaced_job(ns, _job("fails", ["sh", "-c", "echo boom >&2; exit 3"], backoffLimit=1))
     assert eventually(lambda: _job_condition(batch, "fails", ns), what="job to fail") == "Failed"
     job = batch.read_namespaced_job_status("fails", ns)
-    failed = [c for c in job.status.conditions if c.type == "Failed"][0]
+    failed = next(c for c in job.status.conditions if c.type == "Failed")
     assert failed.reason == "BackoffLimitExceeded" and job.status.failed == 2
 
 
 def test_downward_api_configmap_secret_env_and_volumes(api: client.ApiClient, ns: str) -> None:
     core = client.CoreV1Api(api)
-    core.create_namespaced_config_map(ns, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="cfg"),
-                                                             data={"mode": "fast", "app.conf": "threads=4\n"}))
-    core.create_namespaced_secret(ns, client.V1Secret(metadata=client.V1ObjectMeta(name="sec"),
-                                                      string_data={"token": "s3cret"}))
-    script = "echo $MY_POD $MY_NS $MODE $TOKEN $CPU_LIMIT; cat /etc/aibench/cfg/app.conf; cat /etc/aibench/sec/token; echo; echo hi > /scratch/x; cat /scratch/x"
-    pod = _pod("env", ["sh", "-c", script], container={
-        "env": [
-            {"name": "MY_POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-            {"name": "MY_NS", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
-            {"name": "MODE", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "mode"}}},
-            {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "sec", "key": "token"}}},
-            {"name": "CPU_LIMIT", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu", "divisor": "1m"}}},
+    core.create_namespaced_config_map(
+        ns,
+        client.V1ConfigMap(metadata=client.V1ObjectMeta(name="cfg"), data={"mode": "fast", "app.conf": "threads=4\n"}),
+    )
+    core.create_namespaced_secret(
+        ns, client.V1Secret(metadata=client.V1ObjectMeta(name="sec"), string_data={"token": "s3cret"})
+    )
+    script = (
+        "echo $MY_POD $MY_NS $MODE $TOKEN $CPU_LIMIT; cat /etc/aibench/cfg/app.conf; cat /etc/aibench/sec/token; "
+        "echo; echo hi > /scratch/x; cat /scratch/x"
+    )
+    pod = _pod(
+        "env",
+        ["sh", "-c", script],
+        container={
+            "env": [
+                {"name": "MY_POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                {"name": "MY_NS", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+                {"name": "MODE", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "mode"}}},
+                {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "sec", "key": "token"}}},
+                {"name": "CPU_LIMIT", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu", "divisor": "1m"}}},
+            ],
+            "resources": {"limits": {"cpu": "500m", "memory": "256Mi"}},
+            "volumeMounts": [
+                {"name": "cfg", "mountPath": "/etc/aibench/cfg"},
+                {"name": "sec", "mountPath": "/etc/aibench/sec", "readOnly": True},
+                {"name": "scratch", "mountPath": "/scratch"},
+            ],
+        },
+        volumes=[
+            {"name": "cfg", "configMap": {"name": "cfg"}},
+            {"name": "sec", "secret": {"secretName": "sec"}},
+            {"name": "scratch", "emptyDir": {}},
         ],
-        "resources": {"limits": {"cpu": "500m", "memory": "256Mi"}},
-        "volumeMounts": [{"name": "cfg", "mountPath": "/etc/aibench/cfg"},
-                         {"name": "sec", "mountPath": "/etc/aibench/sec", "readOnly": True},
-                         {"name": "scratch", "mountPath": "/scratch"}]},
-        volumes=[{"name": "cfg", "configMap": {"name": "cfg"}}, {"name": "sec", "secret": {"secretName": "sec"}},
-                 {"name": "scratch", "emptyDir": {}}])
+    )
     core.create_namespaced_pod(ns, pod)
     eventually(lambda: core.read_namespaced_pod("env", ns).status.phase in ("Succeeded", "Failed"), what="pod end")
     out = core.read_namespaced_pod_log("env", ns)
@@ -111,22 +150,33 @@ def test_downward_api_configmap_secret_env_and_volumes(api: client.ApiClient, ns
 def test_missing_command_is_reported_like_a_runtime(api: client.ApiClient, ns: str) -> None:
     core = client.CoreV1Api(api)
     core.create_namespaced_pod(ns, _pod("nocmd", ["definitely-not-a-command-aibench"]))
-    pod = eventually(lambda: (p := core.read_namespaced_pod("nocmd", ns)).status.phase == "Failed" and p,
-                     what="pod to fail")
+    pod = eventually(
+        lambda: (p := core.read_namespaced_pod("nocmd", ns)).status.phase == "Failed" and p, what="pod to fail"
+    )
     terminated = pod.status.container_statuses[0].state.terminated
     assert terminated.reason == "ContainerCannotRun"
-    assert 'executable file not found in $PATH' in terminated.message
+    assert "executable file not found in $PATH" in terminated.message
     events = core.list_namespaced_event(ns, field_selector="involvedObject.name=nocmd").items
     assert any(e.reason == "Failed" and "definitely-not-a-command-aibench" in e.message for e in events)
 
 
 def test_init_containers_restart_policy_and_exit_codes(api: client.ApiClient, ns: str) -> None:
     core = client.CoreV1Api(api)
-    pod = _pod("init", ["sh", "-c", "cat /work/ready; exit 2"], restartPolicy="OnFailure",
-               initContainers=[{"name": "prep", "image": "busybox:1.36", "command": ["sh", "-c", "echo prepared > /work/ready"],
-                                "volumeMounts": [{"name": "work", "mountPath": "/work"}]}],
-               volumes=[{"name": "work", "emptyDir": {}}],
-               container={"volumeMounts": [{"name": "work", "mountPath": "/work"}]})
+    pod = _pod(
+        "init",
+        ["sh", "-c", "cat /work/ready; exit 2"],
+        restartPolicy="OnFailure",
+        initContainers=[
+            {
+                "name": "prep",
+                "image": "busybox:1.36",
+                "command": ["sh", "-c", "echo prepared > /work/ready"],
+                "volumeMounts": [{"name": "work", "mountPath": "/work"}],
+            }
+        ],
+        volumes=[{"name": "work", "emptyDir": {}}],
+        container={"volumeMounts": [{"name": "work", "mountPath": "/work"}]},
+    )
     core.create_namespaced_pod(ns, pod)
 
     def restarted() -> client.V1Pod | None:
@@ -153,22 +203,56 @@ def test_service_clusterip_forwards_and_names_resolve(api: client.ApiClient, ns:
             def log_message(self, *a): pass
         http.server.HTTPServer((os.environ["POD_IP"], 8080), H).serve_forever()
     """)
-    apps.create_namespaced_deployment(ns, {
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
-        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
-                 "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{
-                     "name": "web", "image": "python:3.11-slim", "command": [PY, "-c", server],
-                     "ports": [{"name": "http", "containerPort": 8080}],
-                     "env": [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
-                             {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
-                     "readinessProbe": {"httpGet": {"path": "/", "port": "http"}, "periodSeconds": 1}}]}}}})
-    core.create_namespaced_service(ns, {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
-                                        "spec": {"selector": {"app": "web"},
-                                                 "ports": [{"port": 80, "targetPort": "http"}]}})
-    eventually(lambda: (apps.read_namespaced_deployment_status("web", ns).status.ready_replicas or 0) == 2,
-               timeout_s=20, what="2 ready replicas")
-    endpoints = eventually(lambda: (ep := core.read_namespaced_endpoints("web", ns)).subsets
-                           and len(ep.subsets[0].addresses or []) == 2 and ep, what="2 endpoints")
+    apps.create_namespaced_deployment(
+        ns,
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "web"},
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {
+                    "metadata": {"labels": {"app": "web"}},
+                    "spec": {
+                        "containers": [
+                            {
+                                "name": "web",
+                                "image": "python:3.11-slim",
+                                "command": [PY, "-c", server],
+                                "ports": [{"name": "http", "containerPort": 8080}],
+                                "env": [
+                                    {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+                                    {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                                ],
+                                "readinessProbe": {"httpGet": {"path": "/", "port": "http"}, "periodSeconds": 1},
+                            }
+                        ]
+                    },
+                },
+            },
+        },
+    )
+    core.create_namespaced_service(
+        ns,
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "web"},
+            "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": "http"}]},
+        },
+    )
+    eventually(
+        lambda: (apps.read_namespaced_deployment_status("web", ns).status.ready_replicas or 0) == 2,
+        timeout_s=20,
+        what="2 ready replicas",
+    )
+    endpoints = eventually(
+        lambda: (
+            (ep := core.read_namespaced_endpoints("web", ns)).subsets and len(ep.subsets[0].addresses or []) == 2 and ep
+        ),
+        what="2 endpoints",
+    )
     assert endpoints.subsets[0].ports[0].port == 8080
     client_script = textwrap.dedent(f"""
         import urllib.request
@@ -178,8 +262,11 @@ def test_service_clusterip_forwards_and_names_resolve(api: client.ApiClient, ns:
         print(len(seen))
     """)
     core.create_namespaced_pod(ns, _pod("client", [PY, "-c", client_script]))
-    eventually(lambda: core.read_namespaced_pod("client", ns).status.phase in ("Succeeded", "Failed"),
-               timeout_s=20, what="client pod")
+    eventually(
+        lambda: core.read_namespaced_pod("client", ns).status.phase in ("Succeeded", "Failed"),
+        timeout_s=20,
+        what="client pod",
+    )
     log = core.read_namespaced_pod_log("client", ns)
     assert core.read_namespaced_pod("client", ns).status.phase == "Succeeded", log
     assert log.strip() == "2", "round robin over both ready endpoints"
@@ -187,25 +274,42 @@ def test_service_clusterip_forwards_and_names_resolve(api: client.ApiClient, ns:
 
 def test_pvc_binds_and_block_mode_is_refused(api: client.ApiClient, ns: str) -> None:
     core = client.CoreV1Api(api)
-    claim = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data"},
-             "spec": {"accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": "1Gi"}}}}
+    claim = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "data"},
+        "spec": {"accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": "1Gi"}}},
+    }
     core.create_namespaced_persistent_volume_claim(ns, claim)
-    bound = eventually(lambda: (c := core.read_namespaced_persistent_volume_claim("data", ns)).status.phase == "Bound"
-                       and c, what="PVC bound")
+    bound = eventually(
+        lambda: (c := core.read_namespaced_persistent_volume_claim("data", ns)).status.phase == "Bound" and c,
+        what="PVC bound",
+    )
     assert bound.spec.storage_class_name == "local-path" and bound.status.capacity["storage"] == "1Gi"
     pv = core.read_persistent_volume(bound.spec.volume_name)
     assert pv.spec.claim_ref.name == "data" and pv.spec.access_modes == ["ReadWriteMany"]
     for name, text in (("writer", "echo model-bytes > /models/w.bin"), ("reader", "cat /models/w.bin")):
-        core.create_namespaced_pod(ns, _pod(name, ["sh", "-c", text],
-                                            volumes=[{"name": "m", "persistentVolumeClaim": {"claimName": "data"}}],
-                                            container={"volumeMounts": [{"name": "m", "mountPath": "/models"}]}))
+        core.create_namespaced_pod(
+            ns,
+            _pod(
+                name,
+                ["sh", "-c", text],
+                volumes=[{"name": "m", "persistentVolumeClaim": {"claimName": "data"}}],
+                container={"volumeMounts": [{"name": "m", "mountPath": "/models"}]},
+            ),
+        )
         eventually(lambda n=name: core.read_namespaced_pod(n, ns).status.phase == "Succeeded", what=name)
     assert core.read_namespaced_pod_log("reader", ns) == "model-bytes\n"
     block = dict(claim, metadata={"name": "raw"}, spec=dict(claim["spec"], volumeMode="Block"))
     core.create_namespaced_persistent_volume_claim(ns, block)
-    event = eventually(lambda: [e for e in core.list_namespaced_event(ns).items
-                                if e.involved_object.name == "raw" and e.reason == "ProvisioningFailed"],
-                       what="ProvisioningFailed event")[0]
+    event = eventually(
+        lambda: [
+            e
+            for e in core.list_namespaced_event(ns).items
+            if e.involved_object.name == "raw" and e.reason == "ProvisioningFailed"
+        ],
+        what="ProvisioningFailed event",
+    )[0]
     assert "Block" in event.message
     assert core.read_namespaced_persistent_volume_claim("raw", ns).status.phase == "Pending"
 
@@ -214,10 +318,17 @@ def test_memory_limit_is_enforced_as_oomkilled(api: client.ApiClient, host_clust
     if host_cluster.kubelets.runtime.limits not in ("cgroup-v1", "cgroup-v2"):
         pytest.skip(f"memory limits need cgroups; this host offers {host_cluster.kubelets.runtime.limits}")
     core = client.CoreV1Api(api)
-    core.create_namespaced_pod(ns, _pod("hog", [PY, "-c", "x = bytearray(400 * 1024 * 1024); print(len(x))"],
-                                        container={"resources": {"limits": {"memory": "64Mi"}}}))
-    pod = eventually(lambda: (p := core.read_namespaced_pod("hog", ns)).status.phase == "Failed" and p,
-                     timeout_s=20, what="OOM kill")
+    core.create_namespaced_pod(
+        ns,
+        _pod(
+            "hog",
+            [PY, "-c", "x = bytearray(400 * 1024 * 1024); print(len(x))"],
+            container={"resources": {"limits": {"memory": "64Mi"}}},
+        ),
+    )
+    pod = eventually(
+        lambda: (p := core.read_namespaced_pod("hog", ns)).status.phase == "Failed" and p, timeout_s=20, what="OOM kill"
+    )
     assert pod.status.container_statuses[0].state.terminated.reason == "OOMKilled"
     assert "limits=cgroup" in pod.metadata.annotations["aibench.io/runtime"]
 
@@ -249,10 +360,30 @@ def test_follow_logs_stream_until_the_container_exits(api: client.ApiClient, ns:
 
 def test_liveness_probe_failure_restarts_the_container(api: client.ApiClient, ns: str) -> None:
     core = client.CoreV1Api(api)
-    core.create_namespaced_pod(ns, _pod("unhealthy", ["sleep", "300"], restartPolicy="Always", container={
-        "livenessProbe": {"exec": {"command": ["sh", "-c", "exit 1"]}, "periodSeconds": 1, "failureThreshold": 1}}))
-    pod = eventually(lambda: (p := core.read_namespaced_pod("unhealthy", ns)).status.container_statuses
-                     and p.status.container_statuses[0].restart_count >= 1 and p, timeout_s=15, what="restart")
+    core.create_namespaced_pod(
+        ns,
+        _pod(
+            "unhealthy",
+            ["sleep", "300"],
+            restartPolicy="Always",
+            container={
+                "livenessProbe": {
+                    "exec": {"command": ["sh", "-c", "exit 1"]},
+                    "periodSeconds": 1,
+                    "failureThreshold": 1,
+                }
+            },
+        ),
+    )
+    pod = eventually(
+        lambda: (
+            (p := core.read_namespaced_pod("unhealthy", ns)).status.container_statuses
+            and p.status.container_statuses[0].restart_count >= 1
+            and p
+        ),
+        timeout_s=15,
+        what="restart",
+    )
     assert pod.status.container_statuses[0].last_state.terminated is not None
     events = core.list_namespaced_event(ns, field_selector="involvedObject.name=unhealthy").items
     assert any(e.reason == "Unhealthy" and "Liveness probe failed" in e.message for e in events)
@@ -262,14 +393,41 @@ def test_exec_runs_in_the_container_over_websocket(api: client.ApiClient, ns: st
     from kubernetes.stream import stream
 
     core = client.CoreV1Api(api)
-    core.create_namespaced_pod(ns, _pod("shell", ["sleep", "300"], restartPolicy="Always", container={
-        "env": [{"name": "GREETING", "value": "hello"}],
-        "volumeMounts": [{"name": "scratch", "mountPath": "/data"}]}, volumes=[{"name": "scratch", "emptyDir": {}}]))
+    core.create_namespaced_pod(
+        ns,
+        _pod(
+            "shell",
+            ["sleep", "300"],
+            restartPolicy="Always",
+            container={
+                "env": [{"name": "GREETING", "value": "hello"}],
+                "volumeMounts": [{"name": "scratch", "mountPath": "/data"}],
+            },
+            volumes=[{"name": "scratch", "emptyDir": {}}],
+        ),
+    )
     eventually(lambda: core.read_namespaced_pod("shell", ns).status.phase == "Running", what="running")
-    out = stream(core.connect_get_namespaced_pod_exec, "shell", ns, command=["sh", "-c", "echo $GREETING; ls /data"],
-                 stderr=True, stdin=False, stdout=True, tty=False)
+    out = stream(
+        core.connect_get_namespaced_pod_exec,
+        "shell",
+        ns,
+        command=["sh", "-c", "echo $GREETING; ls /data"],
+        stderr=True,
+        stdin=False,
+        stdout=True,
+        tty=False,
+    )
     assert out == "hello\n"
-    resp = stream(core.connect_get_namespaced_pod_exec, "shell", ns, command=["sh", "-c", "exit 3"],
-                  stderr=True, stdin=False, stdout=True, tty=False, _preload_content=False)
+    resp = stream(
+        core.connect_get_namespaced_pod_exec,
+        "shell",
+        ns,
+        command=["sh", "-c", "exit 3"],
+        stderr=True,
+        stdin=False,
+        stdout=True,
+        tty=False,
+        _preload_content=False,
+    )
     resp.run_forever(timeout=10)
     assert resp.returncode == 3

@@ -21,18 +21,21 @@ def _write(tmp_path: Path, body: str, manifest: str = "apiVersion: v1\nkind: Pod
     return directory / "workload.yaml"
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    ("name: w\nkind: job\nmanifests: [pod.yaml]\ntimeout: 3\n", "timeout: unknown key"),
-    ("name: other\nkind: job\nmanifests: [pod.yaml]\n", "name: must equal the directory name 'w'"),
-    ("name: w\nkind: cron\nmanifests: [pod.yaml]\n", "kind: must be one of job, service (got 'cron')"),
-    ("name: w\nkind: job\nmanifests: [missing.yaml]\n", "manifests[0]: no such file"),
-    ("name: w\nkind: job\nmanifests: [pod.yaml]\nimages: {x: 'busybox'}\n", "images.x: must be pinned"),
-    ("name: w\nkind: job\nmanifests: [pod.yaml]\nimages: {x: 'busybox:latest'}\n", "images.x: must not use"),
-    ("name: w\nkind: job\nmanifests: [pod.yaml]\nparams: {n: {defualt: 1}}\n", "params.n.defualt: unknown key"),
-    ("name: w\nkind: job\nmanifests: [pod.yaml]\ntimeout_s: -1\n", "timeout_s: must be a positive number"),
-    ("name: w\nkind: job\nmanifests: [pod.yaml\n", "invalid YAML"),
-    ("name: w\nkind: job\n", "manifests: required"),
-])
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("name: w\nkind: job\nmanifests: [pod.yaml]\ntimeout: 3\n", "timeout: unknown key"),
+        ("name: other\nkind: job\nmanifests: [pod.yaml]\n", "name: must equal the directory name 'w'"),
+        ("name: w\nkind: cron\nmanifests: [pod.yaml]\n", "kind: must be one of job, service (got 'cron')"),
+        ("name: w\nkind: job\nmanifests: [missing.yaml]\n", "manifests[0]: no such file"),
+        ("name: w\nkind: job\nmanifests: [pod.yaml]\nimages: {x: 'busybox'}\n", "images.x: must be pinned"),
+        ("name: w\nkind: job\nmanifests: [pod.yaml]\nimages: {x: 'busybox:latest'}\n", "images.x: must not use"),
+        ("name: w\nkind: job\nmanifests: [pod.yaml]\nparams: {n: {defualt: 1}}\n", "params.n.defualt: unknown key"),
+        ("name: w\nkind: job\nmanifests: [pod.yaml]\ntimeout_s: -1\n", "timeout_s: must be a positive number"),
+        ("name: w\nkind: job\nmanifests: [pod.yaml\n", "invalid YAML"),
+        ("name: w\nkind: job\n", "manifests: required"),
+    ],
+)
 def test_spec_errors_name_file_and_key(tmp_path: Path, body: str, message: str) -> None:
     path = _write(tmp_path, body)
     with pytest.raises(ConfigError) as exc:
@@ -45,13 +48,16 @@ def test_unknown_workload_lists_the_known_ones() -> None:
         load_workload("nope", WORKLOADS)
 
 
-@pytest.mark.parametrize(("image", "expected"), [
-    ("python:3.11-slim", "mirror.lab:5000/library/python:3.11-slim"),
-    ("docker.io/library/python:3.11-slim", "mirror.lab:5000/library/python:3.11-slim"),
-    ("nvcr.io/nvidia/pytorch:24.05-py3", "mirror.lab:5000/nvidia/pytorch:24.05-py3"),
-    ("ghcr.io/org/tool@sha256:abc", "mirror.lab:5000/org/tool@sha256:abc"),
-    ("org/tool:1.0", "mirror.lab:5000/org/tool:1.0"),
-])
+@pytest.mark.parametrize(
+    ("image", "expected"),
+    [
+        ("python:3.11-slim", "mirror.lab:5000/library/python:3.11-slim"),
+        ("docker.io/library/python:3.11-slim", "mirror.lab:5000/library/python:3.11-slim"),
+        ("nvcr.io/nvidia/pytorch:24.05-py3", "mirror.lab:5000/nvidia/pytorch:24.05-py3"),
+        ("ghcr.io/org/tool@sha256:abc", "mirror.lab:5000/org/tool@sha256:abc"),
+        ("org/tool:1.0", "mirror.lab:5000/org/tool:1.0"),
+    ],
+)
 def test_images_are_rewritten_for_a_mirror(image: str, expected: str) -> None:
     assert rewrite_image(image, "mirror.lab:5000") == expected
     assert rewrite_image(image, None) == image
@@ -59,8 +65,9 @@ def test_images_are_rewritten_for_a_mirror(image: str, expected: str) -> None:
 
 def test_render_substitutes_params_images_and_context() -> None:
     spec = load_spec(WORKLOADS / "echo-result" / "workload.yaml")
-    rendered = render(spec, {"value": 3, "completions": 2}, context={"scripts_configmap": "cm"},
-                      image_registry="mirror.lab")
+    rendered = render(
+        spec, {"value": 3, "completions": 2}, context={"scripts_configmap": "cm"}, image_registry="mirror.lab"
+    )
     job = rendered.documents[0]
     container = job["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == "mirror.lab/library/python:3.11-slim"

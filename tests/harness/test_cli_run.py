@@ -47,8 +47,14 @@ def test_gpu(target):
 def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     suite = tmp_path / "suite_demo.py"
     suite.write_text(SUITE)
-    return subprocess.run([*CLI, "run", str(suite), "--reports-dir", str(tmp_path / "reports"), "--run-id", "r1",
-                           *args], capture_output=True, text=True, timeout=180, check=False, cwd=tmp_path)
+    return subprocess.run(
+        [*CLI, "run", str(suite), "--reports-dir", str(tmp_path / "reports"), "--run-id", "r1", *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+        cwd=tmp_path,
+    )
 
 
 def test_run_writes_a_complete_record_and_fails_on_a_failed_check(tmp_path: Path) -> None:
@@ -82,11 +88,14 @@ def test_selection_that_passes_exits_0(tmp_path: Path) -> None:
     assert "k8s-ai-bench PASS: 1 passed, 0 failed, 0 errors, 0 skipped" in done.stdout
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (("--timeout-scale", "soon"), "--timeout-scale: must be a positive number"),
-    (("--profile", "no-such-profile"), "no-such-profile"),
-    (("--target", "kube"), "--target kube: needs --kube-context"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--timeout-scale", "soon"), "--timeout-scale: must be a positive number"),
+        (("--profile", "no-such-profile"), "no-such-profile"),
+        (("--target", "kube"), "--target kube: needs --kube-context"),
+    ],
+)
 def test_usage_and_config_errors_exit_2(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
     done = _run(tmp_path, *args)
     assert done.returncode == 2, done.stdout + done.stderr

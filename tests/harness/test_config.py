@@ -28,17 +28,20 @@ def test_precedence_cli_over_env_over_ini() -> None:
     assert cfg.timeout(10) == 40.0
 
 
-@pytest.mark.parametrize(("cli", "env", "message"), [
-    ({"timeout_scale": "fast"}, {}, "--timeout-scale: must be a positive number (got 'fast')"),
-    ({}, {"AIBENCH_TIMEOUT_SCALE": "-1"}, "AIBENCH_TIMEOUT_SCALE: must be a positive number (got '-1')"),
-    ({"target": "k3s"}, {}, "--target: must be one of embedded, kube (got 'k3s')"),
-    ({"target": "kube"}, {}, "--target kube: needs --kube-context"),
-    ({"kube_context": "prod"}, {}, "--kube-context: given with --target embedded"),
-    ({"run_id": "bad id!"}, {}, "--run-id: must be 1-63 letters"),
-    ({"cluster_spec": "/no/such/spec.yaml"}, {}, "--cluster-spec: no such file: /no/such/spec.yaml"),
-    ({"image_registry": "https://mirror"}, {}, "--image-registry: must be a registry host"),
-    ({}, {"AIBENCH_KEEP_NAMESPACES": "maybe"}, "AIBENCH_KEEP_NAMESPACES: must be true or false (got 'maybe')"),
-])
+@pytest.mark.parametrize(
+    ("cli", "env", "message"),
+    [
+        ({"timeout_scale": "fast"}, {}, "--timeout-scale: must be a positive number (got 'fast')"),
+        ({}, {"AIBENCH_TIMEOUT_SCALE": "-1"}, "AIBENCH_TIMEOUT_SCALE: must be a positive number (got '-1')"),
+        ({"target": "k3s"}, {}, "--target: must be one of embedded, kube (got 'k3s')"),
+        ({"target": "kube"}, {}, "--target kube: needs --kube-context"),
+        ({"kube_context": "prod"}, {}, "--kube-context: given with --target embedded"),
+        ({"run_id": "bad id!"}, {}, "--run-id: must be 1-63 letters"),
+        ({"cluster_spec": "/no/such/spec.yaml"}, {}, "--cluster-spec: no such file: /no/such/spec.yaml"),
+        ({"image_registry": "https://mirror"}, {}, "--image-registry: must be a registry host"),
+        ({}, {"AIBENCH_KEEP_NAMESPACES": "maybe"}, "AIBENCH_KEEP_NAMESPACES: must be true or false (got 'maybe')"),
+    ],
+)
 def test_bad_values_are_one_line_errors(cli: dict, env: dict, message: str) -> None:
     with pytest.raises(ConfigError) as exc:
         resolve(cli, env, {})

@@ -21,15 +21,23 @@ WORKLOADS = Path(__file__).resolve().parents[1] / "data" / "workloads"
 def _run(api: client.ApiClient, ns: str, tmp_path: Path, timeout_s: float = 30, **params: str):
     spec = load_spec(WORKLOADS / "echo-result" / "workload.yaml")
     rendered = render(spec, params, context={"scripts_configmap": scripts_configmap_name(spec.name)})
-    return run_job(api, spec, rendered, namespace=ns, labels=run_labels("run-1", "test-x"), timeout_s=timeout_s,
-                   artifacts_dir=tmp_path / "artifacts")
+    return run_job(
+        api,
+        spec,
+        rendered,
+        namespace=ns,
+        labels=run_labels("run-1", "test-x"),
+        timeout_s=timeout_s,
+        artifacts_dir=tmp_path / "artifacts",
+    )
 
 
 def test_indexed_job_runs_and_its_result_blocks_parse(api: client.ApiClient, ns: str, tmp_path: Path) -> None:
     result = _run(api, ns, tmp_path, value="7.5", completions="3")
     assert sorted(result.logs) == sorted(f"{p.name}/main" for p in result.evidence.pods) and len(result.logs) == 3
-    values = sorted((m.labels["index"], m.value) for log in result.logs.values()
-                    for m in parse_sentinel(log).measurements)
+    values = sorted(
+        (m.labels["index"], m.value) for log in result.logs.values() for m in parse_sentinel(log).measurements
+    )
     assert values == [("0", 7.5), ("1", 7.5), ("2", 7.5)]
     assert not result.emulated and result.params["value"] == "7.5"
     assert (tmp_path / "artifacts" / "manifests.yaml").read_text().count("kind: ConfigMap") == 1
@@ -45,8 +53,9 @@ def test_failing_container_is_a_workload_failure_with_log_tail(api: client.ApiCl
     assert "BackoffLimitExceeded" in message and "exit 3" in message and "===AIBENCH-RESULT-END===" in message
 
 
-def test_unschedulable_is_reported_at_once_with_the_scheduler_reason(api: client.ApiClient, ns: str,
-                                                                      tmp_path: Path) -> None:
+def test_unschedulable_is_reported_at_once_with_the_scheduler_reason(
+    api: client.ApiClient, ns: str, tmp_path: Path
+) -> None:
     with pytest.raises(WorkloadFailed) as exc:
         _run(api, ns, tmp_path, gpus="64", timeout_s=20)
     message = str(exc.value)
@@ -54,8 +63,9 @@ def test_unschedulable_is_reported_at_once_with_the_scheduler_reason(api: client
     assert "timed out" not in message
 
 
-def test_container_fault_injection_fails_the_run(api: client.ApiClient, host_cluster: EmbeddedCluster, ns: str,
-                                                 tmp_path: Path) -> None:
+def test_container_fault_injection_fails_the_run(
+    api: client.ApiClient, host_cluster: EmbeddedCluster, ns: str, tmp_path: Path
+) -> None:
     host_cluster.faults.container_faults["main"] = "fail"
     try:
         with pytest.raises(WorkloadFailed, match="injected container failure"):
@@ -64,8 +74,9 @@ def test_container_fault_injection_fails_the_run(api: client.ApiClient, host_clu
         host_cluster.faults.reset()
 
 
-def test_api_errors_surface_as_failures_not_hangs(api: client.ApiClient, host_cluster: EmbeddedCluster, ns: str,
-                                                  tmp_path: Path) -> None:
+def test_api_errors_surface_as_failures_not_hangs(
+    api: client.ApiClient, host_cluster: EmbeddedCluster, ns: str, tmp_path: Path
+) -> None:
     host_cluster.faults.error_rate, host_cluster.faults.error_code = 1.0, 500
     host_cluster.faults.error_path_contains = "/jobs"
     try:
@@ -75,8 +86,9 @@ def test_api_errors_surface_as_failures_not_hangs(api: client.ApiClient, host_cl
         host_cluster.faults.reset()
 
 
-def test_pending_forever_times_out_with_last_state(api: client.ApiClient, host_cluster: EmbeddedCluster, ns: str,
-                                                   tmp_path: Path) -> None:
+def test_pending_forever_times_out_with_last_state(
+    api: client.ApiClient, host_cluster: EmbeddedCluster, ns: str, tmp_path: Path
+) -> None:
     host_cluster.faults.pending_pod_prefixes.add("echo-result")
     try:
         with pytest.raises(WorkloadFailed) as exc:
@@ -109,9 +121,15 @@ def test_exec_in_pod_returns_output_and_exit_code(api: client.ApiClient, ns: str
     from harness.cluster.podexec import exec_in_pod
 
     core = client.CoreV1Api(api)
-    core.create_namespaced_pod(ns, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "box"},
-                                    "spec": {"containers": [{"name": "c", "image": "busybox:1.36",
-                                                             "command": ["sleep", "120"]}]}})
+    core.create_namespaced_pod(
+        ns,
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "box"},
+            "spec": {"containers": [{"name": "c", "image": "busybox:1.36", "command": ["sleep", "120"]}]},
+        },
+    )
     eventually(lambda: core.read_namespaced_pod("box", ns).status.phase == "Running", what="running")
     result = exec_in_pod(api, ns, "box", ["sh", "-c", "echo out; exit 4"])
     assert result.exit_code == 4 and result.stdout == "out\n"

@@ -102,15 +102,17 @@ def _kubeconfig(path: Path, server: str) -> Path:
         "apiVersion: v1\nkind: Config\ncurrent-context: lab\n"
         f"clusters: [{{name: lab, cluster: {{server: '{server}'}}}}]\n"
         "users: [{name: lab, user: {token: secret-token}}]\n"
-        "contexts: [{name: lab, context: {cluster: lab, user: lab}}]\n")
+        "contexts: [{name: lab, context: {cluster: lab, user: lab}}]\n"
+    )
     return path
 
 
 def test_unreachable_cluster_exits_3_without_traceback(pytester: pytest.Pytester) -> None:
     kubeconfig = _kubeconfig(pytester.path / "kubeconfig", "https://127.0.0.1:9")
     pytester.makepyfile("def test_needs_target(target): pass")
-    result = pytester.runpytest_subprocess("--target", "kube", "--kube-context", "lab", "--kubeconfig",
-                                           str(kubeconfig), "-o", "aibench_suite_run=true")
+    result = pytester.runpytest_subprocess(
+        "--target", "kube", "--kube-context", "lab", "--kubeconfig", str(kubeconfig), "-o", "aibench_suite_run=true"
+    )
     assert result.ret == 3
     out = result.stdout.str() + result.stderr.str()
     assert "target unavailable: --kube-context lab: API server unreachable" in out
@@ -120,7 +122,8 @@ def test_unreachable_cluster_exits_3_without_traceback(pytester: pytest.Pytester
 def test_missing_context_is_a_configuration_error(pytester: pytest.Pytester) -> None:
     kubeconfig = _kubeconfig(pytester.path / "kubeconfig", "https://127.0.0.1:9")
     pytester.makepyfile("def test_needs_target(target): pass")
-    result = pytester.runpytest_subprocess("--target", "kube", "--kube-context", "prod", "--kubeconfig",
-                                           str(kubeconfig), "-o", "aibench_suite_run=true")
+    result = pytester.runpytest_subprocess(
+        "--target", "kube", "--kube-context", "prod", "--kubeconfig", str(kubeconfig), "-o", "aibench_suite_run=true"
+    )
     assert result.ret == 2
     assert "--kube-context prod: no such context" in result.stdout.str() + result.stderr.str()

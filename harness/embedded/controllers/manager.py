@@ -67,8 +67,9 @@ class ControllerManager:
         from harness.embedded.controllers.statefulset import StatefulSetController
 
         self.store = store
-        self.ctx = ControllerContext(store=store, admission=admission_ctx, graceful_delete=graceful_delete,
-                                     root_ca_pem=root_ca_pem)
+        self.ctx = ControllerContext(
+            store=store, admission=admission_ctx, graceful_delete=graceful_delete, root_ca_pem=root_ca_pem
+        )
         self.resync_s = resync_s
         every: list[Controller] = [
             JobController(self.ctx, backoff_base_s=job_backoff_s),

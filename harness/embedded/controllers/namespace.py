@@ -65,8 +65,9 @@ class NamespaceController:
             self._create(SERVICEACCOUNTS, namespace, {"metadata": {"name": "default"}})
         if store.find(CONFIGMAPS, namespace, ROOT_CA) is None:
             # The CA that signed the API server's serving certificate, as kube's root-ca-cert-publisher does.
-            self._create(CONFIGMAPS, namespace, {"metadata": {"name": ROOT_CA},
-                                                 "data": {"ca.crt": self.ctx.root_ca_pem}})
+            self._create(
+                CONFIGMAPS, namespace, {"metadata": {"name": ROOT_CA}, "data": {"ca.crt": self.ctx.root_ca_pem}}
+            )
 
     def _create(self, key: Key, namespace: str, obj: dict[str, Any]) -> None:
         rtype = self.ctx.rtype(key)
