@@ -80,6 +80,21 @@ class NodeInfo:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ServiceRef:
+    """Where a platform service answers, and what it is."""
+
+    namespace: str
+    name: str
+    cluster_ip: str
+    port: int
+    description: str = ""
+
+    @property
+    def address(self) -> str:
+        return f"{self.cluster_ip}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StorageClassInfo:
     name: str
     provisioner: str
@@ -100,6 +115,8 @@ class Capabilities:
     storage_classes: tuple[StorageClassInfo, ...]
     cni: tuple[str, ...]
     prometheus: tuple[str, ...]  # "namespace/service:port"
+    # Services labelled aibench.io/system-service (the embedded target's S3, Redis...): name -> ServiceRef
+    system_services: Mapping[str, ServiceRef] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ derived facts
     @property
@@ -186,7 +203,8 @@ class Capabilities:
 
         Requirements: ``gpu``, ``gpus>=N`` (on one node), ``gpu-nodes>=N``, ``tpu``, ``rdma``, ``nodes>=N``,
         ``real-hardware`` (no emulated nodes involved), ``embedded``, ``storageclass``, ``prometheus``,
-        ``cni:<name>``, ``api:<group>``, and every add-on name in :data:`ADDONS`.
+        ``cni:<name>``, ``api:<group>``, ``service:<name>`` (a labelled platform service such as s3 or redis),
+        and every add-on name in :data:`ADDONS`.
         """
         req = requirement.strip()
         names = ", ".join(n.name for n in self.nodes[:5]) + ("..." if len(self.nodes) > 5 else "")

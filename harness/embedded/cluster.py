@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from harness.embedded import apierrors
+from harness.embedded import apierrors, system_services
 from harness.embedded.admission import AdmissionContext, admit
 from harness.embedded.apiserver import ApiServer
 from harness.embedded.binder import Binder
@@ -52,6 +52,7 @@ class EmbeddedOptions:
     kubeconfig_path: Path | None = None  # None: <state_dir>/kubeconfig
     spec_path: Path | None = None  # cluster spec with emulated nodes
     include_host: bool = True  # mirror this machine as a node that runs pods as local processes
+    system_services: bool = True  # run installed host servers (S3, Redis...) as kube-system pods
     bookmark_interval_s: float = 10.0
     # Base of the exponential back-off for container restarts and Job pod replacement. kube uses 10 s; one
     # machine running short benchmark jobs is better served by 1 s (the doubling and the 5 min cap are kept).
@@ -239,6 +240,10 @@ class EmbeddedCluster:
                 },
             }
         )
+        if self.options.system_services and self.kubelets.has_process_node:
+            for service, command in system_services.available():
+                for manifest in service.manifests(command):
+                    self.create(manifest)
 
     def _check_kubeconfig_path(self) -> None:
         """Never overwrite a kubeconfig the user made: only our own (context aibench-embedded) may be replaced."""

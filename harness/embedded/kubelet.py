@@ -641,6 +641,11 @@ class KubeletSet:
         return f"process; isolation={d['isolation']}; limits={d['limits']}; cpu={d['cpu']}; gpu=env-only"
 
     @property
+    def has_process_node(self) -> bool:
+        """True when pods can run as real processes (the host node is part of the cluster)."""
+        return bool(self._process_nodes)
+
+    @property
     def emulated_node_names(self) -> list[str]:
         return list(self._emulated_nodes)
 

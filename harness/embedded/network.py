@@ -59,12 +59,12 @@ class AddressPool:
                 if address not in self._used:
                     self._used.add(address)
                     return address
-            try:
-                address = str(next(self._next))  # type: ignore[call-overload]
-            except StopIteration as exc:
-                raise RuntimeError(f"address pool {self.network} is exhausted") from exc
-            self._used.add(address)
-            return address
+            for candidate in self._next:
+                address = str(candidate)
+                if address not in self._used:  # skip addresses reserved explicitly (the kubernetes Service)
+                    self._used.add(address)
+                    return address
+            raise RuntimeError(f"address pool {self.network} is exhausted")
 
     def reserve(self, address: str) -> None:
         with self._lock:

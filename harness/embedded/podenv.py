@@ -10,8 +10,10 @@ from __future__ import annotations
 import base64
 import os
 import re
+import sys
 from collections.abc import Callable, Mapping
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 from harness.embedded.quantity import parse_quantity
@@ -167,5 +169,10 @@ def host_base_env() -> dict[str, str]:
     keep = ("PATH", "LANG", "LC_ALL", "TZ", "VIRTUAL_ENV", "PYTHONPATH", "LD_LIBRARY_PATH")
     env = {k: os.environ[k] for k in keep if k in os.environ}
     env.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    # The node's Python is the harness's own environment, so workload scripts find their libraries (an image
+    # would provide them on a real cluster); it goes first on PATH.
+    interpreter_dir = str(Path(sys.executable).parent)
+    if env["PATH"].split(":")[0] != interpreter_dir:
+        env["PATH"] = f"{interpreter_dir}:{env['PATH']}"
     env["HOME"] = "/root" if os.geteuid() == 0 else os.environ.get("HOME", "/tmp")
     return env

@@ -553,3 +553,13 @@ def test_server_side_apply_creates_then_updates(api: client.ApiClient, ns: str) 
     body["data"] = {"a": "2", "b": "3"}
     second = cms.server_side_apply(body=body, name="applied", namespace=ns, field_manager="aibench")
     assert first.metadata.uid == second.metadata.uid and dict(second.data) == {"a": "2", "b": "3"}
+
+
+def test_cluster_ips_never_collide_with_reserved_ones(api: client.ApiClient, ns: str) -> None:
+    core = client.CoreV1Api(api)
+    reserved = core.read_namespaced_service("kubernetes", "default").spec.cluster_ip
+    ips = {core.list_service_for_all_namespaces().items[i].spec.cluster_ip
+           for i in range(len(core.list_service_for_all_namespaces().items))}
+    created = core.create_namespaced_service(ns, client.V1Service(
+        metadata=client.V1ObjectMeta(name="fresh"), spec=client.V1ServiceSpec(ports=[client.V1ServicePort(port=80)])))
+    assert created.spec.cluster_ip != reserved and created.spec.cluster_ip not in ips
