@@ -16,6 +16,9 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from harness.embedded.system_services import SYSTEM_SERVICE_LABEL
+from harness.embedded.system_services import missing_hint as system_service_hint
+
 log = logging.getLogger(__name__)
 
 GPU = "nvidia.com/gpu"
@@ -191,6 +194,10 @@ class Capabilities:
             "addons": sorted(self.addons),
             "cni": list(self.cni),
             "prometheus": list(self.prometheus),
+            "system_services": {
+                k: {"service": f"{v.namespace}/{v.name}", "address": v.address, "description": v.description}
+                for k, v in self.system_services.items()
+            },
             "storage_classes": [
                 {"name": s.name, "provisioner": s.provisioner, "binding_mode": s.binding_mode, "default": s.default}
                 for s in self.storage_classes
@@ -234,6 +241,14 @@ class Capabilities:
             return None if self.storage_classes else "no StorageClass exists"
         if req == "prometheus":
             return None if self.prometheus else "no Prometheus Service found (pass --prometheus-url or install one)"
+        if req.startswith("service:"):
+            name = req[8:]
+            if name in self.system_services:
+                return None
+            hint = system_service_hint(name) if self.embedded else ""
+            return f"no {name} service (label {SYSTEM_SERVICE_LABEL}={name})" + (
+                f"; on the embedded target install it: {hint}" if hint else ""
+            )
         if req.startswith("cni:"):
             cni = req[4:]
             return None if cni in self.cni else f"CNI {cni} not detected (detected: {', '.join(self.cni) or 'none'})"
@@ -318,7 +333,19 @@ def discover(api_client: client.ApiClient, *, server_version: str, embedded: boo
             if p.port == 9090
         )
     )
+    system = {}
+    for svc in services.items if services else []:
+        name = (svc.metadata.labels or {}).get(SYSTEM_SERVICE_LABEL)
+        if name and svc.spec.ports and svc.spec.cluster_ip not in (None, "None"):
+            system[name] = ServiceRef(
+                namespace=svc.metadata.namespace,
+                name=svc.metadata.name,
+                cluster_ip=svc.spec.cluster_ip,
+                port=svc.spec.ports[0].port,
+                description=(svc.metadata.annotations or {}).get("aibench.io/description", ""),
+            )
     return Capabilities(
+        system_services=system,
         server_version=server_version,
         embedded=embedded,
         nodes=nodes,
