@@ -70,7 +70,19 @@ class LocalPathProvisioner:
         if current is None or current.get("status", {}).get("phase") == "Bound":
             return
         spec = current["spec"]
-        sc = self.store.find(_SC, "", spec.get("storageClassName") or "")
+        class_name = spec.get("storageClassName") or ""
+        sc = self.store.find(_SC, "", class_name)
+        if sc is None and class_name:
+            # what kube's persistentvolume-controller reports for a claim naming a class that does not exist
+            record_event(
+                self.store,
+                current,
+                type_="Warning",
+                reason="ProvisioningFailed",
+                message=f'storageclass.storage.k8s.io "{class_name}" not found',
+                component="persistentvolume-controller",
+            )
+            return
         if sc is None or sc.get("provisioner") != PROVISIONER:
             return
         if spec.get("volumeMode") == "Block":

@@ -17,6 +17,31 @@ FATAL_WAITING = (
 CRASHLOOP_RESTARTS = 3
 
 
+def pvc_blocker(core: client.CoreV1Api, namespace: str, claims: Iterable[str], bound: set[str]) -> str | None:
+    """A claim that can never bind: its provisioner said so (ProvisioningFailed), e.g. an unknown StorageClass or
+    a volume mode the class cannot provide. Claims seen Bound are remembered in ``bound`` and not read again;
+    events are read only while some claim is unbound."""
+    pending = []
+    for claim in claims:
+        if claim in bound:
+            continue
+        if core.read_namespaced_persistent_volume_claim(claim, namespace).status.phase == "Bound":
+            bound.add(claim)
+        else:
+            pending.append(claim)
+    if not pending:
+        return None
+    for event in core.list_namespaced_event(namespace).items:
+        if (
+            event.involved_object.kind == "PersistentVolumeClaim"
+            and event.involved_object.name in pending
+            and event.type == "Warning"
+            and event.reason == "ProvisioningFailed"
+        ):
+            return f"PersistentVolumeClaim {event.involved_object.name} cannot be provisioned: {event.message}"
+    return None
+
+
 def pod_blocker(pods: Iterable[client.V1Pod]) -> str | None:
     """The first reason a pod can never become useful: unschedulable (with the scheduler's message), an image or
     configuration error, a command that cannot start (retrying cannot help), or a crash loop past

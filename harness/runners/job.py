@@ -25,7 +25,7 @@ from harness.cluster.collect import Evidence, gather, write_artifacts
 from harness.cluster.manifests import AppliedRef, Applier
 from harness.cluster.wait import FailedWait, wait_for
 from harness.errors import WaitTimeout, WorkloadFailed
-from harness.runners.failures import pod_blocker
+from harness.runners.failures import pod_blocker, pvc_blocker
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,7 @@ class RunResult:
 class _State:
     jobs: list[client.V1Job]
     pods: list[client.V1Pod]
+    volume_problem: str | None = None
 
     def describe(self) -> str:
         parts = []
@@ -106,6 +107,8 @@ def _job_condition(job: client.V1Job, kind: str) -> client.V1JobCondition | None
 
 
 def _impossible(state: _State) -> str | None:
+    if state.volume_problem:
+        return state.volume_problem
     for job in state.jobs:
         if cond := _job_condition(job, "Failed"):
             return f"job {job.metadata.name} failed: {cond.reason}: {cond.message}"
@@ -138,10 +141,14 @@ def run_job(
         raise WorkloadFailed(f"workload {spec.name}: its manifests define no Job or Pod to run")
     run_selector = ",".join(f"{k}={v}" for k, v in labels.items())
 
+    claim_names = [r.name for r in refs if r.kind == "PersistentVolumeClaim"]
+    bound_claims: set[str] = set()
+
     def probe() -> _State:
         jobs = [batch.read_namespaced_job_status(name, namespace) for name in job_names]
         pods = core.list_namespaced_pod(namespace, label_selector=run_selector).items
-        return _State(jobs=jobs, pods=pods)
+        volume_problem = pvc_blocker(core, namespace, claim_names, bound_claims) if claim_names else None
+        return _State(jobs=jobs, pods=pods, volume_problem=volume_problem)
 
     def finished(state: _State) -> bool:
         jobs_done = all(_job_condition(j, "Complete") for j in state.jobs)
