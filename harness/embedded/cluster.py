@@ -40,6 +40,7 @@ from harness.errors import ConfigError
 log = logging.getLogger(__name__)
 
 LOCAL_PATH_CLASS = "local-path"
+LOCAL_MEMORY_CLASS = "local-memory"
 LOCAL_PATH_PROVISIONER = "aibench.io/local-path"
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
@@ -210,6 +211,22 @@ class EmbeddedCluster:
                     "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
                 },
                 "provisioner": LOCAL_PATH_PROVISIONER,
+                "reclaimPolicy": "Delete",
+                "volumeBindingMode": "Immediate",
+                "allowVolumeExpansion": False,
+            }
+        )
+        # A second, faster tier: tmpfs (RAM) volumes, as a node-local model cache would use.
+        self.create(
+            {
+                "apiVersion": "storage.k8s.io/v1",
+                "kind": "StorageClass",
+                "metadata": {
+                    "name": LOCAL_MEMORY_CLASS,
+                    "annotations": {"aibench.io/description": "tmpfs (RAM) directories on this machine"},
+                },
+                "provisioner": LOCAL_PATH_PROVISIONER,
+                "parameters": {"medium": "Memory"},
                 "reclaimPolicy": "Delete",
                 "volumeBindingMode": "Immediate",
                 "allowVolumeExpansion": False,

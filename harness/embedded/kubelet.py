@@ -13,10 +13,12 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import os
 import queue
 import shutil
 import threading
 import time
+import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -610,7 +612,9 @@ class KubeletSet:
         self.pods_dir = state_dir / "pods"
         self.pods_dir.mkdir(parents=True, exist_ok=True)
         self.scripted = ScriptedRuntime()
-        self.provisioner = LocalPathProvisioner(store, admission, state_dir / "volumes")
+        shm = Path("/dev/shm")
+        memory_root = shm / f"aibench-{uuid.uuid4().hex[:12]}" if shm.is_dir() and os.access(shm, os.W_OK) else None
+        self.provisioner = LocalPathProvisioner(store, admission, state_dir / "volumes", memory_root)
         self.pods_type: ResourceType = store.registry.get("", "pods")
         self.pod_ips = AddressPool(POD_NETWORK)
         self.host_ip = "127.0.0.1"

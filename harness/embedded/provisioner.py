@@ -31,10 +31,12 @@ _SC = ("storage.k8s.io", "storageclasses")
 class LocalPathProvisioner:
     """Binds claims of local-path classes; one worker thread, fed by store events."""
 
-    def __init__(self, store: Store, admission: AdmissionContext, root: Path) -> None:
+    def __init__(self, store: Store, admission: AdmissionContext, root: Path, memory_root: Path | None = None) -> None:
         self.store = store
         self.admission = admission
         self.root = root
+        # Claims of a class with parameter medium=Memory get tmpfs directories (RAM: the fast tier of this machine).
+        self.memory_root = memory_root
         self._queue: queue.SimpleQueue[WatchEvent | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         store.add_listener(self._on_event)
@@ -54,6 +56,8 @@ class LocalPathProvisioner:
             self._queue.put(None)
             self._thread.join(timeout=5)
             self._thread = None
+        if self.memory_root is not None:
+            shutil.rmtree(self.memory_root, ignore_errors=True)  # RAM is not given back by anyone else
 
     def _run(self) -> None:
         while (event := self._queue.get()) is not None:
@@ -98,7 +102,18 @@ class LocalPathProvisioner:
             )
             return
         name = f"pvc-{current['metadata']['uid']}"
-        path = self.root / name
+        in_memory = (sc.get("parameters") or {}).get("medium") == "Memory"
+        if in_memory and self.memory_root is None:
+            record_event(
+                self.store,
+                current,
+                type_="Warning",
+                reason="ProvisioningFailed",
+                message="this machine has no tmpfs at /dev/shm for medium=Memory volumes",
+                component=PROVISIONER,
+            )
+            return
+        path = (self.memory_root if in_memory and self.memory_root is not None else self.root) / name
         path.mkdir(parents=True, exist_ok=True)
         capacity = spec["resources"]["requests"]["storage"]
         pv = {
@@ -179,7 +194,8 @@ class LocalPathProvisioner:
         pv_type = self.store.registry.get("", "persistentvolumes")
         if pv["spec"].get("persistentVolumeReclaimPolicy", "Delete") == "Delete":
             path = Path((pv["spec"].get("hostPath") or {}).get("path", ""))
-            if path.is_dir() and self.root in path.parents:
+            roots = [r for r in (self.root, self.memory_root) if r is not None]
+            if path.is_dir() and any(root in path.parents for root in roots):
                 shutil.rmtree(path, ignore_errors=True)
             self.store.finish_delete(pv_type, "", volume)
         else:

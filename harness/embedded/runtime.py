@@ -223,6 +223,11 @@ class ContainerProcess:
                 self._ns_id = (st.st_dev, st.st_ino)
 
     @property
+    def host_helper_paths(self) -> tuple[Path, ...]:
+        """Host-side helpers of this container (the mount-namespace staging directory...), removed on exit."""
+        return self._cleanup_paths
+
+    @property
     def pid(self) -> int | None:
         """PID of the container's main process; ``None`` when it never ran (ContainerCannotRun)."""
         return self._popen.pid if self._popen is not None else None

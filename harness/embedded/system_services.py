@@ -53,8 +53,12 @@ class SystemService:
             {
                 "apiVersion": "apps/v1",
                 "kind": "Deployment",
-                "metadata": {"name": f"aibench-{self.name}", "namespace": SYSTEM_NAMESPACE, "labels": labels,
-                             "annotations": {"aibench.io/description": self.description}},
+                "metadata": {
+                    "name": f"aibench-{self.name}",
+                    "namespace": SYSTEM_NAMESPACE,
+                    "labels": labels,
+                    "annotations": {"aibench.io/description": self.description},
+                },
                 "spec": {
                     "replicas": 1,
                     "selector": {"matchLabels": {"app.kubernetes.io/name": self.name}},
@@ -64,10 +68,16 @@ class SystemService:
             {
                 "apiVersion": "v1",
                 "kind": "Service",
-                "metadata": {"name": self.name, "namespace": SYSTEM_NAMESPACE, "labels": labels,
-                             "annotations": {"aibench.io/description": self.description}},
-                "spec": {"selector": {"app.kubernetes.io/name": self.name},
-                         "ports": [{"name": "main", "port": self.port, "targetPort": "main"}]},
+                "metadata": {
+                    "name": self.name,
+                    "namespace": SYSTEM_NAMESPACE,
+                    "labels": labels,
+                    "annotations": {"aibench.io/description": self.description},
+                },
+                "spec": {
+                    "selector": {"app.kubernetes.io/name": self.name},
+                    "ports": [{"name": "main", "port": self.port, "targetPort": "main"}],
+                },
             },
         ]
 
@@ -109,8 +119,18 @@ SERVICES: tuple[SystemService, ...] = (
         description="redis-server from this machine (no persistence) as the cache tier",
         port=6379,
         find=_on_path("redis-server"),
-        args=lambda port: ["--bind", "$(POD_IP)", "--port", str(port), "--save", "", "--appendonly", "no",
-                           "--protected-mode", "no"],
+        args=lambda port: [
+            "--bind",
+            "$(POD_IP)",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--protected-mode",
+            "no",
+        ],
         install_hint="apt-get install -y redis-server",
     ),
 )
@@ -122,8 +142,11 @@ def available(services: tuple[SystemService, ...] = SERVICES) -> list[tuple[Syst
     for service in services:
         command = service.find()
         if command is None:
-            log.info("embedded system service %s not offered: %s", service.name,
-                     service.install_hint or "program not installed")
+            log.info(
+                "embedded system service %s not offered: %s",
+                service.name,
+                service.install_hint or "program not installed",
+            )
             continue
         found.append((service, command))
     return found
@@ -135,5 +158,3 @@ def missing_hint(name: str) -> str:
         if service.name == name:
             return service.install_hint
     return ""
-
-
