@@ -101,6 +101,37 @@ def _text(text: str) -> str:
     return text.strip()
 
 
+_HOST_PORT = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?):([0-9]{1,5})")
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
+
+
+def _s3_endpoint(text: str) -> str:
+    """``host:port`` of an S3 endpoint (no scheme: HTTPS unless --s3-insecure)."""
+    text = text.strip()
+    match = _HOST_PORT.fullmatch(text)
+    if not match or not 0 < int(match.group(1)) < 65536:
+        raise ValueError(f"must be host:port such as minio.storage.svc:9000, without a scheme (got {text!r})")
+    return text
+
+
+def _s3_bucket(text: str) -> str:
+    text = text.strip()
+    if not _BUCKET.fullmatch(text) or ".." in text:
+        raise ValueError(f"must be an S3 bucket name: 3-63 lowercase letters, digits, '.' or '-' (got {text!r})")
+    return text
+
+
+def _namespaced_name(text: str) -> str:
+    """``namespace/name`` of a Kubernetes object (a Secret the suite copies; its content is never read out)."""
+    text = text.strip()
+    namespace, slash, name = text.partition("/")
+    if not slash or not _DNS_LABEL.fullmatch(namespace) or not _DNS_SUBDOMAIN.fullmatch(name):
+        raise ValueError(f"must be namespace/name of a Secret, such as storage/s3-credentials (got {text!r})")
+    return text
+
+
 OPTIONS: tuple[Option, ...] = (
     Option(
         name="target",
@@ -162,6 +193,32 @@ OPTIONS: tuple[Option, ...] = (
         parse=_existing_file,
         help="embedded target only: cluster spec YAML adding emulated nodes",
     ),
+    Option(
+        name="s3_endpoint",
+        flag="--s3-endpoint",
+        parse=_s3_endpoint,
+        help="S3 model store to test as host:port (HTTPS unless --s3-insecure); default: the target's s3 service",
+    ),
+    Option(
+        name="s3_bucket",
+        flag="--s3-bucket",
+        parse=_s3_bucket,
+        help="bucket for the S3 tests (created and removed when missing; default: aibench-models)",
+    ),
+    Option(
+        name="s3_secret",
+        flag="--s3-secret",
+        parse=_namespaced_name,
+        help="namespace/name of a Secret with keys accessKey and secretKey for the S3 store (never printed)",
+    ),
+    Option(
+        name="s3_insecure",
+        flag="--s3-insecure",
+        parse=_bool,
+        default=False,
+        is_flag=True,
+        help="talk plain HTTP to --s3-endpoint instead of HTTPS",
+    ),
 )
 
 
@@ -179,6 +236,10 @@ class HarnessConfig:
     timeout_scale: float = 1.0
     image_registry: str | None = None
     cluster_spec: Path | None = None
+    s3_endpoint: str | None = None
+    s3_bucket: str | None = None
+    s3_secret: str | None = None
+    s3_insecure: bool = False
     sources: Mapping[str, str] | None = None  # option name -> "cli" | "env" | "ini" | "default"
 
     def timeout(self, seconds: float) -> float:
@@ -244,3 +305,7 @@ def _check_combination(config: HarnessConfig) -> None:
             raise ConfigError("--kube-context: given with --target embedded; add --target kube to test that cluster")
         if config.kubeconfig is not None:
             raise ConfigError("--kubeconfig: given with --target embedded; add --target kube and --kube-context")
+    if config.s3_endpoint and not config.s3_secret:
+        raise ConfigError("--s3-endpoint: needs --s3-secret namespace/name (a Secret with accessKey and secretKey)")
+    if config.s3_insecure and not config.s3_endpoint:
+        raise ConfigError("--s3-insecure: only applies with --s3-endpoint (the target's s3 service is plain HTTP)")

@@ -57,3 +57,13 @@ class Measurement:
     def __str__(self) -> str:
         labels = ", ".join(f"{k}={v}" for k, v in sorted(self.labels.items()))
         return f"{self.metric} {self.value:g} {self.unit}" + (f" {{{labels}}}" if labels else "")
+
+
+def marked_emulated(measurements: list[Measurement], emulated: bool) -> list[Measurement]:
+    """The measurements, flagged emulated when the run that produced them was (parsers do not know)."""
+    if not emulated:
+        return measurements
+    return [
+        m if m.emulated else Measurement(metric=m.metric, value=m.value, unit=m.unit, labels=m.labels, emulated=True)
+        for m in measurements
+    ]

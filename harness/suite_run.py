@@ -90,6 +90,8 @@ def pytest_args(options: RunOptions, run_id: str) -> list[str]:
         "no:locust",
         "-p",
         "no:cacheprovider",
+        "-p",
+        "no:timeout",  # workloads carry their own timeouts (scaled by --timeout-scale); no per-test kill
         "--strict-markers",
         "-o",
         "aibench_suite_run=true",

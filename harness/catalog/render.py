@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -91,7 +92,8 @@ def render(
                 raise ConfigError(f"{path}: every document needs apiVersion and kind")
             _rewrite_images(doc, image_registry)
             documents.append(doc)
-    scripts = {rel.replace("/", "_"): (spec.directory / rel).read_text() for rel in spec.scripts}
+    # ConfigMap keys are file names: a workload may share a sibling's scripts (``../fio/matrix.fio``)
+    scripts = {Path(rel).name: (spec.directory / rel).read_text() for rel in spec.scripts}
     return Rendered(documents=tuple(documents), scripts=scripts, params=params)
 
 

@@ -123,6 +123,9 @@ def load_spec(path: Path) -> WorkloadSpec:
         for i, rel in enumerate(files):
             if not (path.parent / rel).is_file():
                 raise _fail(path, f"{key}[{i}]", f"no such file {path.parent / rel}")
+    names = [Path(rel).name for rel in scripts]
+    if len(set(names)) != len(names):
+        raise _fail(path, "scripts", "two scripts share a file name (they become keys of one ConfigMap)")
     images = data.get("images") or {}
     if not isinstance(images, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in images.items()):
         raise _fail(path, "images", "must map names to image references")

@@ -107,6 +107,7 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _t("apps", "v1", "StatefulSet", "statefulsets", True, ("sts",), ("status", "scale"), _ALL),
     _t("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", True, ("netpol",)),
     _t("storage.k8s.io", "v1", "StorageClass", "storageclasses", False, ("sc",), returns_object=True),
+    _t("storage.k8s.io", "v1", "CSIDriver", "csidrivers", False, (), returns_object=True),
     _t("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", False, ("pc",)),
     _t(
         "apiextensions.k8s.io",

@@ -76,6 +76,11 @@ class RunResult:
     emulated: bool
     refs: list[AppliedRef] = field(default_factory=list)
 
+    def node_of(self, container: str = "") -> str:
+        """The node(s) the run's pods (those with ``container``) ran on, comma-joined."""
+        pods = {key.split("/", 1)[0] for key in self.logs if not container or key.endswith("/" + container)}
+        return ",".join(sorted({p.node for p in self.evidence.pods if p.name in pods and p.node}))
+
     def log_of(self, container: str = "") -> str:
         """All logs of ``container`` (every pod), or of every container, joined in pod order."""
         keys = sorted(k for k in self.logs if not container or k.endswith("/" + container))

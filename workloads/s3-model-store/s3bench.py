@@ -37,10 +37,10 @@ from typing import Any
 
 import urllib3
 from minio import Minio
-from minio.commonconfig import ENABLED, SUSPENDED
+from minio.commonconfig import ENABLED
 from minio.deleteobjects import DeleteObject
 from minio.error import InvalidResponseError, S3Error
-from minio.versioningconfig import OFF, VersioningConfig
+from minio.versioningconfig import OFF, SUSPENDED, VersioningConfig
 
 MIB = 1024 * 1024
 KIB = 1024
@@ -121,7 +121,8 @@ class Config:
         self.part_size = _env_int("PART_SIZE_MIB", 16, MIN_PART_MIB) * MIB
         self.small_objects = _env_int("SMALL_OBJECTS", 200, 1)
         self.small_size = _env_int("SMALL_OBJECT_KIB", 4, 1) * KIB
-        self.prefix = f"aibench-{os.environ.get('RUN_TAG', '') or uuid.uuid4().hex[:12]}/"
+        tag = os.environ.get("RUN_TAG", "").strip()
+        self.prefix = f"aibench-{tag + '-' if tag else ''}{uuid.uuid4().hex[:8]}/"
 
     def public(self) -> dict[str, Any]:
         return {

@@ -1,0 +1,175 @@
+"""Storage facts and probes the storage suite needs beyond running workloads: which classes exist, whether a
+claim of a class binds (and how fast, or why not), where a WaitForFirstConsumer volume landed, the CSI drivers."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from harness.cluster.wait import wait_for
+from harness.errors import WaitTimeout
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BindResult:
+    storage_class: str
+    bound: bool
+    seconds: float
+    volume: str
+    problem: str  # the provisioner's event text when it did not bind
+
+
+def _events_for(core: client.CoreV1Api, namespace: str, kind: str, name: str) -> list[str]:
+    events = core.list_namespaced_event(namespace, field_selector=f"involvedObject.name={name}").items
+    return [f"{e.reason}: {e.message}" for e in events if e.involved_object.kind == kind and e.type == "Warning"]
+
+
+def probe_binding(
+    api_client: client.ApiClient,
+    namespace: str,
+    storage_class: str,
+    *,
+    size: str = "64Mi",
+    access_mode: str = "ReadWriteOnce",
+    timeout_s: float = 60.0,
+) -> BindResult:
+    """Create a claim of ``storage_class`` and wait until it binds or its provisioner gives up.
+
+    Only meaningful for Immediate-binding classes: a WaitForFirstConsumer claim binds when a pod uses it
+    (:func:`probe_first_consumer`).
+    """
+    core = client.CoreV1Api(api_client)
+    name = f"bind-{storage_class}"[:63].rstrip("-.")
+    core.create_namespaced_persistent_volume_claim(
+        namespace,
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": name},
+            "spec": {
+                "storageClassName": storage_class,
+                "accessModes": [access_mode],
+                "resources": {"requests": {"storage": size}},
+            },
+        },
+    )
+    started = time.monotonic()
+
+    def state() -> tuple[client.V1PersistentVolumeClaim, list[str]]:
+        pvc = core.read_namespaced_persistent_volume_claim(name, namespace)
+        problems = [] if pvc.status.phase == "Bound" else _events_for(core, namespace, "PersistentVolumeClaim", name)
+        return pvc, [p for p in problems if p.startswith("ProvisioningFailed")]
+
+    try:
+        pvc, problems = wait_for(
+            state,
+            timeout_s=timeout_s,
+            describe=f"claim of class {storage_class} to bind",
+            done=lambda s: s[0].status.phase == "Bound" or bool(s[1]),
+            state=lambda s: f"phase {s[0].status.phase}",
+        )
+    except WaitTimeout as exc:
+        return BindResult(storage_class=storage_class, bound=False, seconds=timeout_s, volume="", problem=str(exc))
+    bound = pvc.status.phase == "Bound"
+    return BindResult(
+        storage_class=storage_class,
+        bound=bound,
+        seconds=time.monotonic() - started,
+        volume=pvc.spec.volume_name or "",
+        problem="" if bound else "; ".join(problems),
+    )
+
+
+def csi_drivers(api_client: client.ApiClient) -> list[str]:
+    """Names of the CSI drivers the cluster lists (empty when the API is not served or not readable)."""
+    try:
+        return sorted(d.metadata.name for d in client.StorageV1Api(api_client).list_csi_driver().items)
+    except ApiException as exc:
+        if exc.status in (403, 404):
+            return []
+        raise
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FirstConsumerResult:
+    storage_class: str
+    bound: bool
+    pod_node: str
+    volume_nodes: tuple[str, ...]  # nodes the PV's nodeAffinity allows (empty: not node-bound)
+    problem: str
+
+
+def probe_first_consumer(
+    api_client: client.ApiClient,
+    namespace: str,
+    storage_class: str,
+    *,
+    image: str,
+    size: str = "64Mi",
+    timeout_s: float = 120.0,
+) -> FirstConsumerResult:
+    """For a WaitForFirstConsumer class: a claim used by a pod binds on the node the pod was scheduled to."""
+    core = client.CoreV1Api(api_client)
+    name = f"wffc-{storage_class}"[:63].rstrip("-.")
+    core.create_namespaced_persistent_volume_claim(
+        namespace,
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": name},
+            "spec": {
+                "storageClassName": storage_class,
+                "accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": size}},
+            },
+        },
+    )
+    core.create_namespaced_pod(
+        namespace,
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name},
+            "spec": {
+                "restartPolicy": "Never",
+                "containers": [
+                    {
+                        "name": "consumer",
+                        "image": image,
+                        "command": ["sh", "-c", "true"],
+                        "volumeMounts": [{"name": "v", "mountPath": "/v"}],
+                    }
+                ],
+                "volumes": [{"name": "v", "persistentVolumeClaim": {"claimName": name}}],
+            },
+        },
+    )
+
+    def state() -> tuple[client.V1PersistentVolumeClaim, client.V1Pod]:
+        return core.read_namespaced_persistent_volume_claim(name, namespace), core.read_namespaced_pod(name, namespace)
+
+    try:
+        pvc, pod = wait_for(
+            state,
+            timeout_s=timeout_s,
+            describe=f"first-consumer claim of class {storage_class}",
+            done=lambda s: s[0].status.phase == "Bound" and bool(s[1].spec.node_name),
+            state=lambda s: f"claim {s[0].status.phase}, pod on {s[1].spec.node_name or 'no node'}",
+        )
+    except WaitTimeout as exc:
+        return FirstConsumerResult(
+            storage_class=storage_class, bound=False, pod_node="", volume_nodes=(), problem=str(exc)
+        )
+    pv = core.read_persistent_volume(pvc.spec.volume_name)
+    nodes: list[str] = []
+    affinity = pv.spec.node_affinity.required if pv.spec.node_affinity else None
+    for term in affinity.node_selector_terms if affinity else []:
+        for expr in term.match_expressions or []:
+            if expr.key == "kubernetes.io/hostname" and expr.operator == "In":
+                nodes.extend(expr.values or [])
+    return FirstConsumerResult(
+        storage_class=storage_class, bound=True, pod_node=pod.spec.node_name, volume_nodes=tuple(nodes), problem=""
+    )

@@ -1,0 +1,134 @@
+"""Storage classes as tiers: how fio is run on each, the headline numbers, the ranking and the tiering verdict.
+
+The "storage tiering" practice asks for at least two classes whose speeds differ enough to matter (a fast tier
+for model caches and checkpoints, a capacity tier for datasets). "Faster" is judged on the two numbers that
+decide model-loading time and random-access time: 1 MiB sequential read bandwidth and 4 KiB random-read IOPS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from harness.cluster.capabilities import Capabilities, StorageClassInfo
+from harness.errors import ConfigError
+from harness.measurement import Measurement
+
+# Project rule: a tier must beat the next one by at least this factor on one headline number to count as a
+# separate tier (below that, run-to-run noise of cloud disks, ~10-20 %, could make two equal classes look ordered).
+TIER_FACTOR = 1.5
+
+
+def class_info(capabilities: Capabilities, name: str) -> StorageClassInfo:
+    for sc in capabilities.storage_classes:
+        if sc.name == name:
+            return sc
+    raise ConfigError(
+        f"StorageClass {name!r} does not exist (classes: "
+        f"{', '.join(s.name for s in capabilities.storage_classes) or 'none'})"
+    )
+
+
+def fio_params(info: StorageClassInfo, *, block: bool = False) -> dict[str, str]:
+    """Workload parameters for a class: tmpfs-backed classes (``medium: Memory``) have no O_DIRECT, so fio runs
+    buffered there (the page cache *is* that medium)."""
+    params = {"storage_class": info.name}
+    if not block and info.parameters.get("medium") == "Memory":
+        params["direct"] = "0"
+    return params
+
+
+def headline(measurements: list[Measurement]) -> dict[str, Any]:
+    """Sequential-read MiB/s and random-read IOPS of one class's matrix (None when the job is missing)."""
+
+    def pick(metric: str, job: str) -> float | None:
+        return next(
+            (
+                m.value
+                for m in measurements
+                if m.metric == metric and m.label("job") == job and m.label("direction") == "read"
+            ),
+            None,
+        )
+
+    return {
+        "seqread_bw": pick("bw", "seqread"),
+        "randread_iops": pick("iops", "randread"),
+        "emulated": any(m.emulated for m in measurements),
+    }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Tier:
+    storage_class: str
+    rank: int
+    seqread_bw: float
+    randread_iops: float
+    measurements: tuple[Measurement, ...]
+
+
+def rank_tiers(by_class: Mapping[str, Mapping[str, Any]]) -> list[Tier]:
+    """Classes ordered fastest first (sequential read bandwidth, then random-read IOPS)."""
+    usable = {
+        name: h
+        for name, h in by_class.items()
+        if h.get("seqread_bw") is not None and h.get("randread_iops") is not None
+    }
+    ordered = sorted(usable.items(), key=lambda kv: (-kv[1]["seqread_bw"], -kv[1]["randread_iops"], kv[0]))
+    tiers = []
+    for rank, (name, h) in enumerate(ordered, 1):
+        labels = {"storage_class": name, "rank": str(rank)}
+        emulated = bool(h.get("emulated"))
+        tiers.append(
+            Tier(
+                storage_class=name,
+                rank=rank,
+                seqread_bw=h["seqread_bw"],
+                randread_iops=h["randread_iops"],
+                measurements=(
+                    Measurement(
+                        metric="tier_seqread_bw", value=h["seqread_bw"], unit="MiB/s", labels=labels, emulated=emulated
+                    ),
+                    Measurement(
+                        metric="tier_randread_iops",
+                        value=h["randread_iops"],
+                        unit="IOPS",
+                        labels=labels,
+                        emulated=emulated,
+                    ),
+                ),
+            )
+        )
+    return tiers
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TierVerdict:
+    ok: bool
+    message: str
+
+
+def tier_verdict(tiers: list[Tier]) -> TierVerdict:
+    ranking = ", ".join(
+        f"{t.rank}. {t.storage_class} ({t.seqread_bw:.0f} MiB/s, {t.randread_iops:.0f} IOPS)" for t in tiers
+    )
+    if len(tiers) < 2:
+        only = tiers[0].storage_class if tiers else "none measured"
+        return TierVerdict(
+            ok=False,
+            message=f"only one storage tier ({only}): add a faster class for model caches "
+            "(local NVMe) or a capacity class for datasets",
+        )
+    fast, slow = tiers[0], tiers[-1]
+    seq = fast.seqread_bw / slow.seqread_bw if slow.seqread_bw else float("inf")
+    rnd = fast.randread_iops / slow.randread_iops if slow.randread_iops else float("inf")
+    if max(seq, rnd) < TIER_FACTOR:
+        return TierVerdict(
+            ok=False,
+            message=f"classes do not form tiers: the fastest ({fast.storage_class}) is only "
+            f"{seq:.2f}x the slowest ({slow.storage_class}) in sequential read and "
+            f"{rnd:.2f}x in random-read IOPS (needs {TIER_FACTOR}x on one); "
+            f"ranking: {ranking}",
+        )
+    return TierVerdict(ok=True, message=f"tiers: {ranking}; fastest/slowest = {seq:.2f}x seq read, {rnd:.2f}x IOPS")

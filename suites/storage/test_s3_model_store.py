@@ -1,0 +1,166 @@
+"""S3 model store: multipart PUT/GET throughput, small-object latency and TTFB, versioning and read-back integrity.
+
+The store is the one named with ``--s3-endpoint`` (credentials from ``--s3-secret namespace/name``), else the
+target's ``s3`` platform service (label ``aibench.io/system-service=s3``; on the embedded target moto's S3 server).
+The recorded params say which server answered, so the report never passes off a stand-in as a real store.
+
+Credentials travel only as a Secret in the test's namespace, mounted as environment through ``secretKeyRef``:
+they are never rendered into manifests, printed, or recorded.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from harness.errors import ConfigError
+from harness.parsers.sentinel import parse_sentinel
+from harness.thresholds.assertions import assert_passed
+from harness.thresholds.evaluate import evaluate
+
+pytestmark = [pytest.mark.storage]
+
+WORKLOAD = "s3-model-store"
+SECRET_NAME = "aibench-s3-credentials"
+DEFAULT_BUCKET = "aibench-models"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class S3Store:
+    """Where the workload goes and what it is (never the credentials)."""
+
+    endpoint: str
+    bucket: str
+    secret_name: str
+    secure: bool
+    server: str  # what answers, for the report: the service's description or "user endpoint"
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "endpoint": self.endpoint,
+            "bucket": self.bucket,
+            "secret_name": self.secret_name,
+            "secure": self.secure,
+        }
+
+
+def _create_secret(api_client: Any, namespace: str, labels: dict[str, str], data: dict[str, str]) -> None:
+    """The workload's credential Secret in the test namespace (``data`` is already base64, as the API returns it)."""
+    from kubernetes import client
+
+    body = client.V1Secret(
+        metadata=client.V1ObjectMeta(name=SECRET_NAME, labels=labels),
+        type="Opaque",
+        data=data,
+    )
+    client.CoreV1Api(api_client).create_namespaced_secret(namespace, body)
+
+
+def _copy_user_secret(api_client: Any, ref: str) -> dict[str, str]:
+    """accessKey/secretKey of the user's Secret ``namespace/name``, base64 as stored; errors name keys, not values."""
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    source_ns, _, name = ref.partition("/")
+    try:
+        secret = client.CoreV1Api(api_client).read_namespaced_secret(name, source_ns)
+    except ApiException as exc:
+        if exc.status == 404:
+            raise ConfigError(f"--s3-secret {ref}: no such Secret") from None
+        if exc.status == 403:
+            raise ConfigError(f"--s3-secret {ref}: the harness may not read it (RBAC: get secrets)") from None
+        raise ConfigError(f"--s3-secret {ref}: cannot read it (HTTP {exc.status} {exc.reason})") from None
+    data = secret.data or {}
+    missing = [key for key in ("accessKey", "secretKey") if not data.get(key)]
+    if missing:
+        raise ConfigError(
+            f"--s3-secret {ref}: lacks key(s) {', '.join(missing)} (has: {', '.join(sorted(data)) or 'none'})"
+        )
+    return {"accessKey": data["accessKey"], "secretKey": data["secretKey"]}
+
+
+@pytest.fixture
+def s3_store(
+    request: pytest.FixtureRequest, target: Any, capabilities: Any, namespace: str, harness_config: Any
+) -> Iterator[S3Store]:
+    """The store under test, with its credential Secret created in this test's namespace."""
+    import base64
+
+    from harness.cluster.namespaces import run_labels
+
+    labels = run_labels(harness_config.run_id, request.node.nodeid)
+    bucket = harness_config.s3_bucket or DEFAULT_BUCKET
+    if harness_config.s3_endpoint:
+        store = S3Store(
+            endpoint=harness_config.s3_endpoint,
+            bucket=bucket,
+            secret_name=SECRET_NAME,
+            secure=not harness_config.s3_insecure,
+            server=f"user endpoint {harness_config.s3_endpoint} (--s3-endpoint)",
+        )
+        data = _copy_user_secret(target.api_client, harness_config.s3_secret)
+    else:
+        if reason := capabilities.missing("service:s3"):
+            pytest.skip(f"requires service:s3: {reason}; or name a store with --s3-endpoint and --s3-secret")
+        service = capabilities.system_services["s3"]
+        store = S3Store(
+            endpoint=service.address,
+            bucket=bucket,
+            secret_name=SECRET_NAME,
+            secure=False,
+            server=f"{service.namespace}/{service.name}: {service.description or 'S3 service'}",
+        )
+        if harness_config.s3_secret:
+            data = _copy_user_secret(target.api_client, harness_config.s3_secret)
+        elif capabilities.embedded:
+            # moto accepts any well-formed credentials; fresh random ones keep the path identical to a real store
+            keys = {"accessKey": "AKIA" + secrets.token_hex(8).upper(), "secretKey": secrets.token_urlsafe(30)}
+            data = {k: base64.b64encode(v.encode()).decode() for k, v in keys.items()}
+        else:
+            pytest.skip(f"the target's s3 service ({store.server}) needs credentials: pass --s3-secret namespace/name")
+    _create_secret(target.api_client, namespace, labels, data)
+    yield store
+
+
+def _run(run_workload: Any, record: Any, store: S3Store, **params: Any) -> Any:
+    result = run_workload(WORKLOAD, **store.params(), **params)
+    parsed = parse_sentinel(result.log_of("s3bench"))
+    record.add(params={"server": store.server, "server_header": parsed.info.get("server", "")})
+    return parsed
+
+
+@pytest.mark.perf
+def test_s3_model_store_throughput(run_workload: Any, record: Any, profile: Any, s3_store: S3Store) -> None:
+    """The S3 model store moves model-sized objects fast enough: multipart PUT and GET bandwidth at the workload's
+    concurrency, small-object GET latency and time-to-first-byte percentiles clear the profile's bars."""
+    parsed = _run(run_workload, record, s3_store)
+    checks = evaluate(profile, WORKLOAD, parsed.measurements)
+    record.add(measurements=parsed.measurements, checks=checks)
+    assert_passed(checks)
+
+
+@pytest.mark.conformance
+def test_s3_model_store_versioning_and_integrity(run_workload: Any, record: Any, s3_store: S3Store) -> None:
+    """Bucket versioning can be enabled, two versions of a model object are retrievable by version id, and every
+    object written (multipart and small) reads back byte-identical."""
+    parsed = _run(run_workload, record, s3_store, object_size_mib=12, objects=2, part_size_mib=5, small_objects=20)
+    record.add(measurements=parsed.measurements)
+    values = {
+        m.metric: m.value for m in parsed.measurements if m.metric in ("versions_retrievable", "integrity_errors")
+    }
+    info = parsed.info
+    assert values.get("integrity_errors") == 0, (
+        f"{values.get('integrity_errors')} object(s) read back differ from what was written "
+        f"(large verified: {info.get('large_objects_verified')}, small verified: {info.get('small_objects_verified')})"
+    )
+    assert values.get("versions_retrievable") == 2, (
+        f"{values.get('versions_retrievable', 0):g} of 2 versions of model/weights.bin retrievable by version id "
+        f"(versioning status {info.get('versioning_status')!r}, written {info.get('versions_written')}, "
+        f"listed {info.get('versions_listed')}"
+        + (f", error: {info['versioning_error']}" if info.get("versioning_error") else "")
+        + ")"
+    )
