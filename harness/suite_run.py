@@ -86,13 +86,12 @@ class RunOptions:
 def pytest_args(options: RunOptions, run_id: str) -> list[str]:
     args = [
         *(options.suites or (str(SUITES_DIR),)),
-        "-p",
-        "no:locust",
-        "-p",
-        "no:cacheprovider",
-        "-p",
-        "no:timeout",  # workloads carry their own timeouts (scaled by --timeout-scale); no per-test kill
-        "--strict-markers",
+        # the suites' own pytest.ini (no per-test timeout plugin: workloads carry their own timeouts), not the
+        # harness's test configuration in pyproject.toml
+        "-c",
+        str(SUITES_DIR / "pytest.ini"),
+        "--rootdir",
+        str(SUITES_DIR),
         "-o",
         "aibench_suite_run=true",
         "--run-id",

@@ -93,6 +93,22 @@ def test_unknown_storage_class_fails_at_once_naming_the_class(api: client.ApiCli
     assert "model-share" in message and "timed out" not in message
     assert elapsed < 10, f"a claim that can never bind must fail fast, took {elapsed:.1f}s"
 
+    # The suite turns exactly this failure into a conformance finding about the class, not an error.
+    suite = _suite()
+    nfs = StorageClassInfo(name="no-such-class", provisioner="nfs.csi.k8s.io", binding_mode="Immediate", default=False)
+    caps = _Caps(nfs)
+
+    def run_workload(name: str, **params: Any) -> RunResult:
+        assert name == "model-share" and params["storage_class"] == "no-such-class"
+        assert params["access_mode"] == "ReadWriteMany"
+        raise exc.value
+
+    with pytest.raises(AssertionError) as finding:
+        suite.test_model_share("no-such-class", run_workload, caps, None, None)
+    assert str(finding.value).startswith(
+        'class no-such-class cannot provide ReadWriteMany: storageclass.storage.k8s.io "no-such-class" not found'
+    )
+
 
 # ------------------------------------------------------------------------------------------ the script on its own
 def _script(data: Path, role: str, **env: str) -> subprocess.Popen[str]:
@@ -159,6 +175,7 @@ def _suite() -> ModuleType:
 class _Caps:
     def __init__(self, *classes: StorageClassInfo) -> None:
         self.storage_classes = classes
+        self.nodes = ()
 
 
 def test_suite_skips_block_only_classes_with_the_exact_reason() -> None:
