@@ -132,6 +132,15 @@ def _namespaced_name(text: str) -> str:
     return text
 
 
+def _service_ref(text: str) -> str:
+    """``namespace/name`` of a Service the suite measures (its ClusterIP and first port are read from the API)."""
+    text = text.strip()
+    namespace, slash, name = text.partition("/")
+    if not slash or not _DNS_LABEL.fullmatch(namespace) or not _DNS_LABEL.fullmatch(name):
+        raise ValueError(f"must be namespace/name of a Service, such as cache/redis-master (got {text!r})")
+    return text
+
+
 OPTIONS: tuple[Option, ...] = (
     Option(
         name="target",
@@ -219,6 +228,12 @@ OPTIONS: tuple[Option, ...] = (
         is_flag=True,
         help="talk plain HTTP to --s3-endpoint instead of HTTPS",
     ),
+    Option(
+        name="redis_service",
+        flag="--redis-service",
+        parse=_service_ref,
+        help="namespace/name of the Redis Service for the cache-tier test (default: the target's redis service)",
+    ),
 )
 
 
@@ -240,6 +255,7 @@ class HarnessConfig:
     s3_bucket: str | None = None
     s3_secret: str | None = None
     s3_insecure: bool = False
+    redis_service: str | None = None
     sources: Mapping[str, str] | None = None  # option name -> "cli" | "env" | "ini" | "default"
 
     def timeout(self, seconds: float) -> float:

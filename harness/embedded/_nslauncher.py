@@ -29,6 +29,7 @@ import ctypes
 import marshal
 import os
 import resource
+import signal
 import stat
 import sys
 from typing import Any
@@ -246,8 +247,21 @@ def _run(spec: dict[str, Any]) -> None:
         raise SetupError(f'exec: "{argv[0]}": {(exc.strerror or str(exc)).lower()}') from exc
 
 
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> None:
+    """The container is SIGKILLed if the embedded target's process dies (even by SIGKILL), so no pod process
+    outlives its cluster; the setting survives ``execve``."""
+    LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(137)
+
+
 def main() -> int:
     spec_fd, err_fd = int(sys.argv[1]), int(sys.argv[2])
+    if len(sys.argv) > 3:
+        _die_with_parent(int(sys.argv[3]))
     os.set_inheritable(err_fd, False)
     with os.fdopen(spec_fd, "rb") as fh:
         spec = marshal.loads(fh.read())

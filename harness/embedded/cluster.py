@@ -31,7 +31,7 @@ from harness.embedded.faults import FaultInjector
 from harness.embedded.httpserver import EmbeddedHTTPServer
 from harness.embedded.inventory import host_node
 from harness.embedded.kubelet import KubeletSet
-from harness.embedded.network import SERVICE_NETWORK, AddressPool, PortPool
+from harness.embedded.network import SERVICE_NETWORK, AddressPool, PortPool, pick_subnet
 from harness.embedded.resources import Registry
 from harness.embedded.store import Store
 from harness.embedded.tls import ServingCert, make_serving_cert
@@ -78,7 +78,8 @@ class EmbeddedCluster:
         self.token = secrets.token_urlsafe(32)
         self.registry = Registry.with_builtins()
         self.store = Store(self.registry, event_window=self.options.event_window)
-        self.service_ips = AddressPool(SERVICE_NETWORK)
+        self.service_network = pick_subnet(SERVICE_NETWORK)
+        self.service_ips = AddressPool(self.service_network)
         self.node_ports = PortPool()
         self.admission = AdmissionContext(
             allocate_cluster_ip=self.service_ips.allocate,
@@ -241,7 +242,7 @@ class EmbeddedCluster:
         for node in nodes:
             created = self.create(node)
             self.kubelets.register(created)
-        self.service_ips.reserve(str(SERVICE_NETWORK.network_address + 1))
+        self.service_ips.reserve(str(self.service_network.network_address + 1))
         self.create(
             {
                 "apiVersion": "v1",
@@ -253,7 +254,7 @@ class EmbeddedCluster:
                 },
                 "spec": {
                     "ports": [{"name": "https", "port": 443, "targetPort": 6443}],
-                    "clusterIP": str(SERVICE_NETWORK.network_address + 1),
+                    "clusterIP": str(self.service_network.network_address + 1),
                 },
             }
         )

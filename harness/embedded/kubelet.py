@@ -29,7 +29,7 @@ from harness.embedded.admission import AdmissionContext
 from harness.embedded.events import record_event
 from harness.embedded.faults import FaultInjector
 from harness.embedded.inventory import GPU_UUIDS_ANNOTATION
-from harness.embedded.network import POD_NETWORK, AddressPool, Backend, ServiceProxy, hosts_entries
+from harness.embedded.network import POD_NETWORK, AddressPool, Backend, ServiceProxy, hosts_entries, pick_subnet
 from harness.embedded.objects import clone, rfc3339
 from harness.embedded.podenv import ConfigError, container_env, expand, host_base_env, service_links
 from harness.embedded.podlogs import follow_log, read_log
@@ -616,7 +616,7 @@ class KubeletSet:
         memory_root = shm / f"aibench-{uuid.uuid4().hex[:12]}" if shm.is_dir() and os.access(shm, os.W_OK) else None
         self.provisioner = LocalPathProvisioner(store, admission, state_dir / "volumes", memory_root)
         self.pods_type: ResourceType = store.registry.get("", "pods")
-        self.pod_ips = AddressPool(POD_NETWORK)
+        self.pod_ips = AddressPool(pick_subnet(POD_NETWORK))
         self.host_ip = "127.0.0.1"
         self._runtime: ProcessRuntime | None = None
         self._process_nodes: dict[str, dict[str, Any]] = {}

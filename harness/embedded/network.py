@@ -4,8 +4,8 @@ Every address lives in 127.0.0.0/8, which Linux routes to ``lo`` without any ali
 own IP and no packet can leave the machine (a project safety rule). Ranges:
 
 - 127.1.0.0/16   emulated nodes (see clusterspec)
-- 127.80.0.0/12  pod IPs (127.80.0.1 ... 127.95.255.254)
-- 127.96.0.0/12  Service ClusterIPs
+- 127.80.0.0/12  pod IPs (127.80.0.1 ... 127.95.255.254); each cluster takes a random /18 of it
+- 127.96.0.0/12  Service ClusterIPs; each cluster takes a random /18 of it
 
 A ClusterIP is made real by a userspace TCP forwarder listening on ``clusterIP:port`` that relays each connection
 to a ready endpoint (round robin), which is what kube-proxy's userspace mode did.
@@ -16,6 +16,7 @@ from __future__ import annotations
 import ipaddress
 import itertools
 import logging
+import random
 import selectors
 import socket
 import threading
@@ -29,6 +30,16 @@ POD_NETWORK = ipaddress.IPv4Network("127.80.0.0/12")
 SERVICE_NETWORK = ipaddress.IPv4Network("127.96.0.0/12")
 NODE_PORT_RANGE = range(30000, 32768)
 CLUSTER_DOMAIN = "cluster.local"
+
+
+CLUSTER_SUBNET_PREFIX = 18  # 16,382 addresses: enough for the 10,000-pod scale benchmark
+
+
+def pick_subnet(network: ipaddress.IPv4Network, rng: random.Random | None = None) -> ipaddress.IPv4Network:
+    """A random /18 of ``network`` for one cluster, so embedded clusters running side by side on one machine
+    (a test session and a ``cluster up``) rarely hand out the same pod or Service addresses (1 in 64)."""
+    subnets = list(network.subnets(new_prefix=CLUSTER_SUBNET_PREFIX))
+    return (rng or random.SystemRandom()).choice(subnets)
 
 
 def is_loopback(address: str) -> bool:

@@ -366,7 +366,7 @@ def _spawn(
     err_r, err_w = os.pipe()
     try:
         proc = subprocess.Popen(
-            [python, "-I", "-S", str(LAUNCHER), str(spec_r), str(err_w)],
+            [python, "-I", "-S", str(LAUNCHER), str(spec_r), str(err_w), str(os.getpid())],
             stdin=subprocess.DEVNULL,
             stdout=stdout,
             stderr=stderr,

@@ -47,6 +47,7 @@ WORKLOADS: frozenset[str] = frozenset(
         "fio",
         "model-share",
         "s3-model-store",
+        "redis-cache",
         "inference-server",
         "tpu-jax",
         "pod-startup",

@@ -1,9 +1,9 @@
 """Shared model volume: one writer, N concurrent readers on different nodes, every byte verified.
 
-One test per StorageClass of the target (``storage_class`` is parametrized by ``suites/storage/conftest.py`` from the
-session's capabilities). A class whose provisioner is known to provide
-ReadWriteOnce volumes only is skipped with that reason; any other class is asked for a ReadWriteMany claim, and a
-class that cannot provide one fails as a conformance finding carrying the provisioner's event text.
+One test per StorageClass of the target (``storage_class`` is parametrized by ``suites/storage/conftest.py`` from
+the session's capabilities). A class whose provisioner is known to provide ReadWriteOnce volumes only is skipped
+with that reason; any other class is asked for a ReadWriteMany claim, and a class that cannot provide one fails as
+a conformance finding carrying the provisioner's event text (the runner fails fast on ProvisioningFailed).
 """
 
 from __future__ import annotations

@@ -361,7 +361,9 @@ class Bench:
                 object_size_kib=size,
             )
         for pct in (50, 90, 99):
-            self.measure("ttfb", percentile(ttfbs, pct), "ms", stat="percentile", percentile=str(pct), object_size_kib=size)
+            self.measure(
+                "ttfb", percentile(ttfbs, pct), "ms", stat="percentile", percentile=str(pct), object_size_kib=size
+            )
         say(
             f"small GET {len(keys)} x {size} KiB at QD1: latency p50 {percentile(latencies, 50):.2f} ms "
             f"p99 {percentile(latencies, 99):.2f} ms; TTFB p50 {percentile(ttfbs, 50):.2f} ms"
