@@ -15,7 +15,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from harness import __version__
 from harness.errors import ConfigError, HarnessError
@@ -29,6 +29,22 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         sys.stderr.write(f"{self.prog}: error: {message}\n")
         raise SystemExit(EXIT_USAGE)
+
+
+def _add_harness_options(parser: argparse.ArgumentParser) -> None:
+    """Every harness option (:data:`harness.config.OPTIONS`), so ``run`` and ``doctor`` accept what pytest does."""
+    from harness.config import OPTIONS
+
+    for option in OPTIONS:
+        if option.is_flag:
+            parser.add_argument(option.flag, dest=f"opt_{option.name}", action="store_true", help=option.help)
+        else:
+            metavar = option.name.upper()
+            parser.add_argument(option.flag, dest=f"opt_{option.name}", default=None, metavar=metavar, help=option.help)
+
+
+def _harness_values(args: argparse.Namespace) -> dict[str, Any]:
+    return {key[4:]: value for key, value in vars(args).items() if key.startswith("opt_")}
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -57,23 +73,9 @@ def _build_parser() -> argparse.ArgumentParser:
     up.add_argument("--no-host-node", action="store_true", help="do not mirror this machine as a node")
 
     run = commands.add_parser("run", help="run the suites and write the run record and reports (the main job)")
-    run.add_argument(
-        "--target",
-        choices=["embedded", "kube"],
-        default=None,
-        help="embedded (default) or a real cluster via --kube-context",
-    )
-    run.add_argument("--kube-context", default=None, help="kube context of the real cluster (with --target kube)")
-    run.add_argument("--kubeconfig", default=None, help="kubeconfig holding --kube-context")
-    run.add_argument("--profile", default=None, help="threshold profile (default: matched from capabilities)")
+    _add_harness_options(run)
     run.add_argument("-m", dest="markexpr", default=None, metavar="MARKEXPR", help="select tests by marker")
     run.add_argument("-k", dest="keyword", default=None, metavar="EXPR", help="select tests by name")
-    run.add_argument("--reports-dir", default=None, help="where run records go (default: reports)")
-    run.add_argument("--run-id", default=None, help="id of this run (default: timestamp + random)")
-    run.add_argument("--keep-namespaces", action="store_true", help="leave test namespaces for debugging")
-    run.add_argument("--timeout-scale", default=None, help="multiply every workload timeout")
-    run.add_argument("--image-registry", default=None, help="registry mirror prefix for every workload image")
-    run.add_argument("--cluster-spec", default=None, help="embedded only: cluster spec with emulated nodes")
     run.add_argument("-v", "--verbose", action="store_true", help="one line per test")
     run.add_argument("suites", nargs="*", help="suite files or directories (default: all suites)")
 
@@ -105,10 +107,8 @@ def _build_parser() -> argparse.ArgumentParser:
     workloads_commands.add_parser("list", help="each workload with its kind and requirements")
 
     doctor = commands.add_parser("doctor", help="what the target offers and which tests will run or skip")
-    doctor.add_argument("--target", choices=["embedded", "kube"], default=None)
-    doctor.add_argument("--kube-context", default=None)
-    doctor.add_argument("--kubeconfig", default=None)
-    doctor.add_argument("--cluster-spec", default=None)
+    _add_harness_options(doctor)
+    doctor.add_argument("suites", nargs="*", help="suite files or directories (default: all suites)")
 
     profile = commands.add_parser("profile", help="threshold profiles")
     profile_commands = profile.add_subparsers(dest="profile_command", required=True, parser_class=_Parser)
@@ -168,23 +168,15 @@ def _cluster_up(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from harness.suite_run import RunOptions, run_suites
 
-    options = RunOptions(
-        target=args.target,
-        kube_context=args.kube_context,
-        kubeconfig=args.kubeconfig,
-        profile=args.profile,
-        reports_dir=args.reports_dir,
-        run_id=args.run_id,
-        markexpr=args.markexpr,
-        keyword=args.keyword,
-        keep_namespaces=args.keep_namespaces,
-        timeout_scale=args.timeout_scale,
-        image_registry=args.image_registry,
-        cluster_spec=args.cluster_spec,
-        suites=tuple(args.suites),
-        verbose=args.verbose,
+    return run_suites(
+        RunOptions(
+            harness=_harness_values(args),
+            markexpr=args.markexpr,
+            keyword=args.keyword,
+            suites=tuple(args.suites),
+            verbose=args.verbose,
+        )
     )
-    return run_suites(options)
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -239,14 +231,9 @@ def _workloads(args: argparse.Namespace) -> int:
 def _doctor(args: argparse.Namespace) -> int:
     from harness.suite_run import RunOptions, doctor
 
-    options = RunOptions(
-        target=args.target,
-        kube_context=args.kube_context,
-        kubeconfig=args.kubeconfig,
-        cluster_spec=args.cluster_spec,
-        reports_dir=str(Path(tempfile.gettempdir()) / "aibench-doctor"),
-    )
-    return doctor(options)
+    values = _harness_values(args)
+    values["reports_dir"] = values.get("reports_dir") or str(Path(tempfile.gettempdir()) / "aibench-doctor")
+    return doctor(RunOptions(harness=values, suites=tuple(args.suites)))
 
 
 def _profile(args: argparse.Namespace) -> int:

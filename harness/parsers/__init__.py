@@ -14,6 +14,7 @@ Modules (import the one you need; nothing heavy is imported here):
   and the transports named by ``NCCL_DEBUG=INFO`` lines.
 - :mod:`harness.parsers.locust`: locust ``--csv`` stats files and our raw per-request JSON-lines samples.
 - :mod:`harness.parsers.nvidia_smi`: ``nvidia-smi --query-gpu=... --format=csv`` and ``nvidia-smi -L``.
+- :mod:`harness.parsers.redis_benchmark`: ``redis-benchmark --csv`` (Redis 7 with latency columns, and older).
 """
 
 from __future__ import annotations
@@ -26,4 +27,5 @@ MODULES: tuple[str, ...] = (
     "harness.parsers.nccl",
     "harness.parsers.locust",
     "harness.parsers.nvidia_smi",
+    "harness.parsers.redis_benchmark",
 )
