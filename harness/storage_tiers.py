@@ -7,11 +7,13 @@ decide model-loading time and random-access time: 1 MiB sequential read bandwidt
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from harness.cluster.capabilities import Capabilities, StorageClassInfo
+from harness.embedded.quantity import parse_quantity
 from harness.errors import ConfigError
 from harness.measurement import Measurement
 
@@ -37,6 +39,29 @@ def fio_params(info: StorageClassInfo, *, block: bool = False) -> dict[str, str]
     if not block and info.parameters.get("medium") == "Memory":
         params["direct"] = "0"
     return params
+
+
+_FIO_SUFFIX = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+def fio_size_bytes(text: str) -> int:
+    """fio's size syntax (``256m``, ``1g``, ``512k``, plain bytes; binary multiples as fio uses by default)."""
+    match = re.fullmatch(r"(\d+)([kmgt]?)i?b?", text.strip().lower())
+    if not match:
+        raise ConfigError(f"fio size {text!r}: expected a number with an optional k/m/g/t suffix")
+    return int(match.group(1)) * _FIO_SUFFIX[match.group(2)]
+
+
+def check_fio_fits(params: Mapping[str, str]) -> None:
+    """The fio working set must fit the claim, checked before anything is created (a full volume mid-run would
+    measure the error path, not the storage)."""
+    need = fio_size_bytes(params["file_size"])
+    have = int(parse_quantity(params["pvc_size"]))
+    if need > have:
+        raise ConfigError(
+            f"fio working set file_size={params['file_size']} ({need} bytes) does not fit the claim "
+            f"pvc_size={params['pvc_size']} ({have} bytes): raise pvc_size or lower file_size"
+        )
 
 
 def headline(measurements: list[Measurement]) -> dict[str, Any]:

@@ -6,12 +6,18 @@ from typing import Any
 
 import pytest
 
+from harness.catalog.render import effective_params
+from harness.catalog.spec import load_workload
 from harness.errors import WorkloadFailed
 from harness.measurement import marked_emulated
 from harness.parsers.fio import fio_measurements, parse_fio
-from harness.storage_tiers import class_info, fio_params, headline, rank_tiers, tier_verdict
+from harness.storage_tiers import check_fio_fits, class_info, fio_params, headline, rank_tiers, tier_verdict
 from harness.thresholds.assertions import assert_passed
 from harness.thresholds.evaluate import evaluate
+
+
+def workload_params(name: str, given: dict[str, str]) -> dict[str, str]:
+    return effective_params(load_workload(name), given)
 
 
 @pytest.mark.perf
@@ -26,7 +32,9 @@ def test_fio_matrix(
 ) -> None:
     """fio's matrix on a fresh PVC of the class clears the profile's bandwidth, IOPS and latency bars."""
     info = class_info(capabilities, storage_class)
-    result = run_workload("fio", **fio_params(info))
+    params = fio_params(info)
+    check_fio_fits(workload_params("fio", params))
+    result = run_workload("fio", **params)
     parsed = parse_fio(result.log_of("fio"))
     labels = {"storage_class": storage_class, "volume_mode": "Filesystem", "node": result.node_of("fio")}
     measurements = marked_emulated(fio_measurements(parsed, extra_labels=labels), result.emulated)
@@ -43,8 +51,10 @@ def test_fio_matrix(
 def test_fio_block(storage_class: str, run_workload: Any, record: Any, profile: Any, capabilities: Any) -> None:
     """fio's matrix on a raw block volume (volumeMode: Block) of the class clears the same bars."""
     info = class_info(capabilities, storage_class)
+    params = fio_params(info, block=True)
+    check_fio_fits(workload_params("fio-block", params))
     try:
-        result = run_workload("fio-block", **fio_params(info, block=True))
+        result = run_workload("fio-block", **params)
     except WorkloadFailed as exc:
         reason = str(exc).partition("cannot be provisioned: ")[2]
         if reason and "Block" in reason:

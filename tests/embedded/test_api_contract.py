@@ -558,8 +558,14 @@ def test_server_side_apply_creates_then_updates(api: client.ApiClient, ns: str) 
 def test_cluster_ips_never_collide_with_reserved_ones(api: client.ApiClient, ns: str) -> None:
     core = client.CoreV1Api(api)
     reserved = core.read_namespaced_service("kubernetes", "default").spec.cluster_ip
-    ips = {core.list_service_for_all_namespaces().items[i].spec.cluster_ip
-           for i in range(len(core.list_service_for_all_namespaces().items))}
-    created = core.create_namespaced_service(ns, client.V1Service(
-        metadata=client.V1ObjectMeta(name="fresh"), spec=client.V1ServiceSpec(ports=[client.V1ServicePort(port=80)])))
+    ips = {
+        core.list_service_for_all_namespaces().items[i].spec.cluster_ip
+        for i in range(len(core.list_service_for_all_namespaces().items))
+    }
+    created = core.create_namespaced_service(
+        ns,
+        client.V1Service(
+            metadata=client.V1ObjectMeta(name="fresh"), spec=client.V1ServiceSpec(ports=[client.V1ServicePort(port=80)])
+        ),
+    )
     assert created.spec.cluster_ip != reserved and created.spec.cluster_ip not in ips

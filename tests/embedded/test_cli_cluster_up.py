@@ -86,6 +86,7 @@ def test_cluster_up_serves_client_and_stops_cleanly_on_sigint(cluster_up: tuple[
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=30) == 0
     _, _ = proc.communicate(timeout=5)
+
     def left() -> list[psutil.Process]:
         return [p for p in descendants if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
 
@@ -153,13 +154,22 @@ def test_usage_errors_are_one_line_exit_2() -> None:
 def test_pod_processes_die_with_a_killed_cluster(cluster_up: tuple[subprocess.Popen[str], Path]) -> None:
     proc, kubeconfig = cluster_up
     core = client.CoreV1Api(config.new_client_from_config(config_file=str(kubeconfig)))
-    core.create_namespaced_pod("default", {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "orphan"},
-                                           "spec": {"containers": [{"name": "s", "image": "busybox:1.36",
-                                                                    "command": ["sleep", "300"]}]}})
+    core.create_namespaced_pod(
+        "default",
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "orphan"},
+            "spec": {"containers": [{"name": "s", "image": "busybox:1.36", "command": ["sleep", "300"]}]},
+        },
+    )
     eventually(lambda: core.read_namespaced_pod("orphan", "default").status.phase == "Running", what="pod running")
     sleepers = [p for p in psutil.Process(proc.pid).children(recursive=True) if "sleep" in " ".join(p.cmdline())]
     assert sleepers
     proc.kill()  # SIGKILL: no clean shutdown at all
     proc.wait(timeout=10)
-    eventually(lambda: not [p for p in sleepers if p.is_running() and p.status() != psutil.STATUS_ZOMBIE],
-               timeout_s=5, what="container processes to die with their cluster")
+    eventually(
+        lambda: not [p for p in sleepers if p.is_running() and p.status() != psutil.STATUS_ZOMBIE],
+        timeout_s=5,
+        what="container processes to die with their cluster",
+    )
