@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from harness.errors import ConfigError
+from harness.cluster.references import resolve_service
 from harness.measurement import marked_emulated
 from harness.parsers.redis_benchmark import parse_redis_benchmark, redis_benchmark_measurements
 from harness.thresholds.assertions import assert_passed
@@ -24,40 +24,17 @@ WORKLOAD = "redis-cache"
 REDIS_PORT_NAMES = ("redis", "tcp-redis", "main")
 
 
-def _named_service(api_client: Any, ref: str) -> Any:
-    """The ServiceRef of ``--redis-service namespace/name``: its ClusterIP and Redis port, read from the API."""
-    from kubernetes import client
-    from kubernetes.client.exceptions import ApiException
-
-    from harness.cluster.capabilities import ServiceRef
-
-    namespace, _, name = ref.partition("/")
-    try:
-        service = client.CoreV1Api(api_client).read_namespaced_service(name, namespace)
-    except ApiException as exc:
-        if exc.status == 404:
-            raise ConfigError(f"--redis-service {ref}: no such Service") from None
-        if exc.status == 403:
-            raise ConfigError(f"--redis-service {ref}: the harness may not read it (RBAC: get services)") from None
-        raise ConfigError(f"--redis-service {ref}: cannot read it (HTTP {exc.status} {exc.reason})") from None
-    ip = service.spec.cluster_ip
-    if not ip or ip == "None":
-        raise ConfigError(f"--redis-service {ref}: a headless Service has no ClusterIP; name a ClusterIP Service")
-    ports = service.spec.ports or []
-    if not ports:
-        raise ConfigError(f"--redis-service {ref}: the Service exposes no port")
-    port = next((p for p in ports if p.name in REDIS_PORT_NAMES), None) or next(
-        (p for p in ports if p.port == 6379), ports[0]
-    )
-    description = (service.metadata.annotations or {}).get("aibench.io/description") or "named with --redis-service"
-    return ServiceRef(namespace=namespace, name=name, cluster_ip=ip, port=port.port, description=description)
-
-
 @pytest.fixture
 def redis_service(target: Any, capabilities: Any, harness_config: Any) -> Any:
     """The Redis under test: the user's Service, else the target's redis platform service (skip when neither)."""
     if harness_config.redis_service:
-        return _named_service(target.api_client, harness_config.redis_service)
+        return resolve_service(
+            target.api_client,
+            harness_config.redis_service,
+            option="--redis-service",
+            port_names=REDIS_PORT_NAMES,
+            default_port=6379,
+        )
     if reason := capabilities.missing("service:redis"):
         pytest.skip(f"requires service:redis: {reason}; or name one with --redis-service namespace/name")
     return capabilities.system_services["redis"]

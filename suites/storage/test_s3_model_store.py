@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from harness.errors import ConfigError
+from harness.cluster.references import create_secret, read_secret_keys
 from harness.parsers.sentinel import parse_sentinel
 from harness.thresholds.assertions import assert_passed
 from harness.thresholds.evaluate import evaluate
@@ -26,6 +26,7 @@ pytestmark = [pytest.mark.storage]
 
 WORKLOAD = "s3-model-store"
 SECRET_NAME = "aibench-s3-credentials"
+S3_KEYS = ("accessKey", "secretKey")
 DEFAULT_BUCKET = "aibench-models"
 
 
@@ -48,41 +49,6 @@ class S3Store:
         }
 
 
-def _create_secret(api_client: Any, namespace: str, labels: dict[str, str], data: dict[str, str]) -> None:
-    """The workload's credential Secret in the test namespace (``data`` is already base64, as the API returns it)."""
-    from kubernetes import client
-
-    body = client.V1Secret(
-        metadata=client.V1ObjectMeta(name=SECRET_NAME, labels=labels),
-        type="Opaque",
-        data=data,
-    )
-    client.CoreV1Api(api_client).create_namespaced_secret(namespace, body)
-
-
-def _copy_user_secret(api_client: Any, ref: str) -> dict[str, str]:
-    """accessKey/secretKey of the user's Secret ``namespace/name``, base64 as stored; errors name keys, not values."""
-    from kubernetes import client
-    from kubernetes.client.exceptions import ApiException
-
-    source_ns, _, name = ref.partition("/")
-    try:
-        secret = client.CoreV1Api(api_client).read_namespaced_secret(name, source_ns)
-    except ApiException as exc:
-        if exc.status == 404:
-            raise ConfigError(f"--s3-secret {ref}: no such Secret") from None
-        if exc.status == 403:
-            raise ConfigError(f"--s3-secret {ref}: the harness may not read it (RBAC: get secrets)") from None
-        raise ConfigError(f"--s3-secret {ref}: cannot read it (HTTP {exc.status} {exc.reason})") from None
-    data = secret.data or {}
-    missing = [key for key in ("accessKey", "secretKey") if not data.get(key)]
-    if missing:
-        raise ConfigError(
-            f"--s3-secret {ref}: lacks key(s) {', '.join(missing)} (has: {', '.join(sorted(data)) or 'none'})"
-        )
-    return {"accessKey": data["accessKey"], "secretKey": data["secretKey"]}
-
-
 @pytest.fixture
 def s3_store(
     request: pytest.FixtureRequest, target: Any, capabilities: Any, namespace: str, harness_config: Any
@@ -102,7 +68,7 @@ def s3_store(
             secure=not harness_config.s3_insecure,
             server=f"user endpoint {harness_config.s3_endpoint} (--s3-endpoint)",
         )
-        data = _copy_user_secret(target.api_client, harness_config.s3_secret)
+        data = read_secret_keys(target.api_client, harness_config.s3_secret, S3_KEYS, option="--s3-secret")
     else:
         if reason := capabilities.missing("service:s3"):
             pytest.skip(f"requires service:s3: {reason}; or name a store with --s3-endpoint and --s3-secret")
@@ -115,14 +81,14 @@ def s3_store(
             server=f"{service.namespace}/{service.name}: {service.description or 'S3 service'}",
         )
         if harness_config.s3_secret:
-            data = _copy_user_secret(target.api_client, harness_config.s3_secret)
+            data = read_secret_keys(target.api_client, harness_config.s3_secret, S3_KEYS, option="--s3-secret")
         elif capabilities.embedded:
             # moto accepts any well-formed credentials; fresh random ones keep the path identical to a real store
             keys = {"accessKey": "AKIA" + secrets.token_hex(8).upper(), "secretKey": secrets.token_urlsafe(30)}
             data = {k: base64.b64encode(v.encode()).decode() for k, v in keys.items()}
         else:
             pytest.skip(f"the target's s3 service ({store.server}) needs credentials: pass --s3-secret namespace/name")
-    _create_secret(target.api_client, namespace, labels, data)
+    create_secret(target.api_client, namespace, SECRET_NAME, data, labels=labels)
     yield store
 
 
