@@ -87,7 +87,20 @@ class LocalPathProvisioner:
                 component="persistentvolume-controller",
             )
             return
-        if sc is None or sc.get("provisioner") != PROVISIONER:
+        if sc is not None and sc.get("provisioner") != PROVISIONER:
+            # kube's persistentvolume-controller says the same and waits for that provisioner, which is not here
+            record_event(
+                self.store,
+                current,
+                type_="Normal",
+                reason="ExternalProvisioning",
+                message="Waiting for a volume to be created either by the external provisioner "
+                f"'{sc.get('provisioner')}' or manually by the system administrator. If volume creation is "
+                "delayed, please verify that the provisioner is running and correctly registered.",
+                component="persistentvolume-controller",
+            )
+            return
+        if sc is None:
             return
         if spec.get("volumeMode") == "Block":
             record_event(

@@ -15,12 +15,23 @@ FATAL_WAITING = (
     "ErrImageNeverPull",
 )
 CRASHLOOP_RESTARTS = 3
+# kube-scheduler's reason while a pod's claims are still being provisioned: transient, judged by pvc_blocker
+UNBOUND_CLAIMS = "unbound immediate PersistentVolumeClaims"
 
 
-def pvc_blocker(core: client.CoreV1Api, namespace: str, claims: Iterable[str], bound: set[str]) -> str | None:
+def pvc_blocker(
+    core: client.CoreV1Api,
+    namespace: str,
+    claims: Iterable[str],
+    bound: set[str],
+    *,
+    waited_s: float = 0.0,
+    bind_deadline_s: float = float("inf"),
+) -> str | None:
     """A claim that can never bind: its provisioner said so (ProvisioningFailed), e.g. an unknown StorageClass or
-    a volume mode the class cannot provide. Claims seen Bound are remembered in ``bound`` and not read again;
-    events are read only while some claim is unbound."""
+    a volume mode the class cannot provide; or it is still Pending after ``bind_deadline_s`` (no provisioner acts on
+    it), reported with its last event. Claims seen Bound are remembered in ``bound`` and not read again; events are
+    read only while some claim is unbound."""
     pending = []
     for claim in claims:
         if claim in bound:
@@ -31,14 +42,21 @@ def pvc_blocker(core: client.CoreV1Api, namespace: str, claims: Iterable[str], b
             pending.append(claim)
     if not pending:
         return None
-    for event in core.list_namespaced_event(namespace).items:
-        if (
-            event.involved_object.kind == "PersistentVolumeClaim"
-            and event.involved_object.name in pending
-            and event.type == "Warning"
-            and event.reason == "ProvisioningFailed"
-        ):
+    events = [
+        e
+        for e in core.list_namespaced_event(namespace).items
+        if e.involved_object.kind == "PersistentVolumeClaim" and e.involved_object.name in pending
+    ]
+    for event in events:
+        if event.type == "Warning" and event.reason == "ProvisioningFailed":
             return f"PersistentVolumeClaim {event.involved_object.name} cannot be provisioned: {event.message}"
+    if waited_s > bind_deadline_s:
+        last = {e.involved_object.name: f"{e.reason}: {e.message}" for e in events}
+        claim = pending[0]
+        return (
+            f"PersistentVolumeClaim {claim} is still Pending after {waited_s:.0f}s: "
+            f"{last.get(claim, 'no provisioner acted on it (no events)')}"
+        )
     return None
 
 
@@ -48,7 +66,12 @@ def pod_blocker(pods: Iterable[client.V1Pod]) -> str | None:
     :data:`CRASHLOOP_RESTARTS` restarts."""
     for pod in pods:
         for cond in pod.status.conditions or []:
-            if cond.type == "PodScheduled" and cond.status == "False" and cond.reason == "Unschedulable":
+            if (
+                cond.type == "PodScheduled"
+                and cond.status == "False"
+                and cond.reason == "Unschedulable"
+                and UNBOUND_CLAIMS not in (cond.message or "")
+            ):
                 return f"pod {pod.metadata.name} is Unschedulable: {cond.message}"
         for cs in (pod.status.init_container_statuses or []) + (pod.status.container_statuses or []):
             waiting = cs.state.waiting

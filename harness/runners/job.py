@@ -30,6 +30,10 @@ from harness.runners.failures import pod_blocker, pvc_blocker
 log = logging.getLogger(__name__)
 
 
+# A dynamically provisioned claim Pending this long is stuck (kube's own e2e storage tests give claims 5 minutes).
+CLAIM_BIND_DEADLINE_S = 300.0
+
+
 def scripts_configmap_name(workload: str) -> str:
     return f"{workload}-scripts"[:63]
 
@@ -152,7 +156,18 @@ def run_job(
     def probe() -> _State:
         jobs = [batch.read_namespaced_job_status(name, namespace) for name in job_names]
         pods = core.list_namespaced_pod(namespace, label_selector=run_selector).items
-        volume_problem = pvc_blocker(core, namespace, claim_names, bound_claims) if claim_names else None
+        volume_problem = (
+            pvc_blocker(
+                core,
+                namespace,
+                claim_names,
+                bound_claims,
+                waited_s=time.monotonic() - started,
+                bind_deadline_s=min(CLAIM_BIND_DEADLINE_S, timeout_s),
+            )
+            if claim_names
+            else None
+        )
         return _State(jobs=jobs, pods=pods, volume_problem=volume_problem)
 
     def finished(state: _State) -> bool:

@@ -135,3 +135,24 @@ def test_exec_in_pod_returns_output_and_exit_code(api: client.ApiClient, ns: str
     assert result.exit_code == 4 and result.stdout == "out\n"
     with pytest.raises(WorkloadFailed, match="not valid for pod box"):
         exec_in_pod(api, ns, "box", ["true"], container="nope")
+
+
+def test_claim_no_provisioner_serves_fails_at_the_bind_deadline(api: client.ApiClient, ns: str, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.catalog.spec import load_workload
+    from harness.runners import job as job_runner
+
+    client.StorageV1Api(api).create_storage_class({
+        "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": f"foreign-{ns}"},
+        "provisioner": "ebs.csi.aws.com"})
+    monkeypatch.setattr(job_runner, "CLAIM_BIND_DEADLINE_S", 1.0)
+    spec = load_workload("fio")
+    rendered = render(spec, {"storage_class": f"foreign-{ns}"}, context={"scripts_configmap": "fio-scripts"})
+    try:
+        with pytest.raises(WorkloadFailed) as exc:
+            run_job(api, spec, rendered, namespace=ns, labels=run_labels("run-3", "pvc"), timeout_s=20)
+    finally:
+        client.StorageV1Api(api).delete_storage_class(f"foreign-{ns}")
+    message = str(exc.value)
+    assert "PersistentVolumeClaim fio-data is still Pending after" in message
+    assert "external provisioner 'ebs.csi.aws.com'" in message
