@@ -439,6 +439,10 @@ def _prepare(
         "workload": spec.name,
     }
     rendered = render(spec, params, context=context, image_registry=harness_config.image_registry)
+    if any(n.emulated for n in capabilities.nodes) and any(not n.emulated for n in capabilities.nodes):
+        from harness.cluster.placement import keep_off_emulated_nodes
+
+        keep_off_emulated_nodes(list(rendered.documents))  # measurements need real nodes
     artifacts = harness_config.run_dir / "artifacts" / label_value(request.node.nodeid)
     record.add(workload=name, params=rendered.params)
     record.artifacts = str(artifacts)

@@ -137,14 +137,20 @@ def test_exec_in_pod_returns_output_and_exit_code(api: client.ApiClient, ns: str
         exec_in_pod(api, ns, "box", ["true"], container="nope")
 
 
-def test_claim_no_provisioner_serves_fails_at_the_bind_deadline(api: client.ApiClient, ns: str, tmp_path: Path,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_claim_no_provisioner_serves_fails_at_the_bind_deadline(
+    api: client.ApiClient, ns: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from harness.catalog.spec import load_workload
     from harness.runners import job as job_runner
 
-    client.StorageV1Api(api).create_storage_class({
-        "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": f"foreign-{ns}"},
-        "provisioner": "ebs.csi.aws.com"})
+    client.StorageV1Api(api).create_storage_class(
+        {
+            "apiVersion": "storage.k8s.io/v1",
+            "kind": "StorageClass",
+            "metadata": {"name": f"foreign-{ns}"},
+            "provisioner": "ebs.csi.aws.com",
+        }
+    )
     monkeypatch.setattr(job_runner, "CLAIM_BIND_DEADLINE_S", 1.0)
     spec = load_workload("fio")
     rendered = render(spec, {"storage_class": f"foreign-{ns}"}, context={"scripts_configmap": "fio-scripts"})
