@@ -32,6 +32,7 @@ from typing import Any
 
 from harness.reporting.html_plots import plots_for, to_number
 from harness.reporting.load import load_record
+from harness.reporting.svg import compact_number
 
 __all__ = [
     "AREAS",
@@ -139,20 +140,6 @@ def _fv(value: float | None) -> str:
     if value is None:
         return "-"
     return f"{value:.4g}"
-
-
-def _short(value: float) -> str:
-    """Heat-table cell: at most 4 characters of digits (980, 2930, 12.5k, 0.031)."""
-    magnitude = abs(value)
-    if magnitude >= 1e9:
-        return f"{value / 1e9:.3g}G"
-    if magnitude >= 1e6:
-        return f"{value / 1e6:.3g}M"
-    if magnitude >= 1e4:
-        return f"{value / 1e3:.3g}k"
-    if magnitude >= 100:
-        return f"{value:.0f}"
-    return f"{value:.3g}"
 
 
 def _labels(item: Mapping[str, Any]) -> dict[str, str]:
@@ -648,9 +635,8 @@ def _heat_table(results: Sequence[Mapping[str, Any]], emulated_nodes: set[str]) 
                     tds.append("<td></td>")
                     continue
                 mark = "<sup>e</sup>" if cell.emulated and not node_emulated else ""
-                tds.append(
-                    f'<td class="{_cell_class(cell)}">{"-" if cell.value is None else _short(cell.value)}{mark}</td>'
-                )
+                text = "-" if cell.value is None else compact_number(cell.value)
+                tds.append(f'<td class="{_cell_class(cell)}">{text}{mark}</td>')
             out.append(f"<tr><th>{_e(node)}{_emu(node_emulated)}</th>{''.join(tds)}</tr>")
         return "".join(out)
 

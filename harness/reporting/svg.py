@@ -31,12 +31,12 @@ class Series:
     dashed: bool = False
 
 
-def _fmt(value: float) -> str:
-    """Compact number for tick labels: 3 significant digits, k/M/G above 10,000."""
+def compact_number(value: float) -> str:
+    """A number in at most ~4 characters (980, 2930, 12.5k, 3.2M, 0.031): tick labels and heat-table cells."""
     magnitude = abs(value)
-    if magnitude >= 1e10:
+    if magnitude >= 1e9:
         return f"{value / 1e9:.3g}G"
-    if magnitude >= 1e7:
+    if magnitude >= 1e6:
         return f"{value / 1e6:.3g}M"
     if magnitude >= 1e4:
         return f"{value / 1e3:.3g}k"
@@ -166,7 +166,7 @@ def _xy_chart(
         x_ticks = [(sx(e), x_format(2.0**e)) for e in x_tick_values]
     else:
         x_ticks = [(sx(v), x_format(v)) for v in nice_ticks(x_low, x_high, 6) if x_low <= v <= x_high]
-    body = _axes(x_ticks, [(sy(v), _fmt(v)) for v in y_ticks if y_low <= v <= y_high], x_label, y_label)
+    body = _axes(x_ticks, [(sy(v), compact_number(v)) for v in y_ticks if y_low <= v <= y_high], x_label, y_label)
     legend: list[tuple[str, str, bool]] = []
     for index, s in enumerate(series):
         colour = PALETTE[index % len(PALETTE)]
@@ -195,7 +195,7 @@ def line_chart(
     x_label: str,
     y_label: str,
     x_log2: bool = False,
-    x_format: Callable[[float], str] = _fmt,
+    x_format: Callable[[float], str] = compact_number,
 ) -> str:
     """Lines with point markers; ``x_log2`` puts x on a log2 axis (message sizes)."""
     return _xy_chart(
@@ -219,7 +219,7 @@ def scatter_chart(series: Sequence[Series], *, title: str, x_label: str, y_label
         x_label=x_label,
         y_label=y_label,
         x_log2=False,
-        x_format=_fmt,
+        x_format=compact_number,
         y_zero=True,
         markers=True,
         lines=False,
@@ -244,7 +244,7 @@ def cdf_chart(samples: Sequence[tuple[str, Sequence[float]]], *, title: str, x_l
         x_label=x_label,
         y_label="fraction ≤ x",
         x_log2=False,
-        x_format=_fmt,
+        x_format=compact_number,
         y_zero=True,
         markers=False,
         lines=True,
@@ -274,7 +274,7 @@ def bar_chart(
     if len(categories) > 12:  # too many labels to read: label every k-th group
         stride = math.ceil(len(categories) / 12)
         x_ticks = x_ticks[::stride]
-    body = _axes(x_ticks, [(sy(v), _fmt(v)) for v in y_ticks], "", y_label)
+    body = _axes(x_ticks, [(sy(v), compact_number(v)) for v in y_ticks], "", y_label)
     legend = []
     zero = sy(max(y_low, 0.0))
     for s_index, (name, vs) in enumerate(series):
@@ -288,6 +288,6 @@ def bar_chart(
             y, h = min(top, zero), abs(zero - top)
             body.append(
                 f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_w:.1f}" height="{max(h, 0.5):.1f}" fill="{colour}">'
-                f"<title>{escape(categories[c_index])} {escape(name)}: {_fmt(v)}</title></rect>"
+                f"<title>{escape(categories[c_index])} {escape(name)}: {compact_number(v)}</title></rect>"
             )
     return _frame(title, legend if len(series) > 1 else [], body, _height(len(legend) if len(series) > 1 else 0))

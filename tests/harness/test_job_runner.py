@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kubernetes import client
+from workload_runs import run_spec
 
 from harness.catalog.render import render
 from harness.catalog.spec import load_spec
@@ -13,23 +15,14 @@ from harness.cluster.namespaces import RUN_LABEL, run_labels, scoped_namespace
 from harness.embedded.cluster import EmbeddedCluster
 from harness.errors import ConfigError, WorkloadFailed
 from harness.parsers.sentinel import parse_sentinel
-from harness.runners.job import run_job, scripts_configmap_name
+from harness.runners.job import RunResult, run_job
 
 WORKLOADS = Path(__file__).resolve().parents[1] / "data" / "workloads"
 
 
-def _run(api: client.ApiClient, ns: str, tmp_path: Path, timeout_s: float = 30, **params: str):
+def _run(api: client.ApiClient, ns: str, tmp_path: Path, timeout_s: float = 30, **params: Any) -> RunResult:
     spec = load_spec(WORKLOADS / "echo-result" / "workload.yaml")
-    rendered = render(spec, params, context={"scripts_configmap": scripts_configmap_name(spec.name)})
-    return run_job(
-        api,
-        spec,
-        rendered,
-        namespace=ns,
-        labels=run_labels("run-1", "test-x"),
-        timeout_s=timeout_s,
-        artifacts_dir=tmp_path / "artifacts",
-    )
+    return run_spec(api, spec, ns, tmp_path, timeout_s=timeout_s, run_id="run-1", **params)
 
 
 def test_indexed_job_runs_and_its_result_blocks_parse(api: client.ApiClient, ns: str, tmp_path: Path) -> None:

@@ -19,14 +19,13 @@ from typing import Any
 import pytest
 from eventually import eventually
 from kubernetes import client
+from workload_runs import run_spec
 
-from harness.catalog.render import render
 from harness.catalog.spec import catalog_root, load_workload
-from harness.cluster.namespaces import run_labels
 from harness.config import resolve
 from harness.errors import ConfigError, WorkloadFailed
 from harness.parsers.redis_benchmark import parse_redis_benchmark, redis_benchmark_measurements
-from harness.runners.job import RunResult, run_job, scripts_configmap_name
+from harness.runners.job import RunResult
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which("redis-server") and shutil.which("redis-benchmark") and shutil.which("redis-cli")),
@@ -63,17 +62,7 @@ def redis_address(api: client.ApiClient) -> tuple[str, int]:
 
 
 def _run(api: client.ApiClient, ns: str, tmp_path: Path, timeout_s: float = 120, **params: Any) -> RunResult:
-    spec = load_workload("redis-cache")
-    rendered = render(spec, params, context={"scripts_configmap": scripts_configmap_name(spec.name)})
-    return run_job(
-        api,
-        spec,
-        rendered,
-        namespace=ns,
-        labels=run_labels("run-redis", "test-redis"),
-        timeout_s=timeout_s,
-        artifacts_dir=tmp_path / "artifacts",
-    )
+    return run_spec(api, load_workload("redis-cache"), ns, tmp_path, timeout_s=timeout_s, **params)
 
 
 def _free_port() -> int:

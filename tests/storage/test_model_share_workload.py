@@ -17,30 +17,21 @@ from typing import Any
 
 import pytest
 from kubernetes import client
+from workload_runs import run_spec
 
-from harness.catalog.render import render
 from harness.catalog.spec import catalog_root, load_spec
 from harness.cluster.capabilities import StorageClassInfo
-from harness.cluster.namespaces import run_labels
 from harness.errors import WorkloadFailed
 from harness.parsers.sentinel import SentinelResult, parse_sentinel
-from harness.runners.job import RunResult, run_job, scripts_configmap_name
+from harness.runners.job import RunResult
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = catalog_root() / "model-share" / "model_share.py"
 
 
 def _run(api: client.ApiClient, ns: str, tmp_path: Path, timeout_s: float = 120, **params: Any) -> RunResult:
-    spec = load_spec(catalog_root() / "model-share" / "workload.yaml")
-    rendered = render(spec, params, context={"scripts_configmap": scripts_configmap_name(spec.name)})
-    return run_job(
-        api,
-        spec,
-        rendered,
-        namespace=ns,
-        labels=run_labels("run-ms", "test-model-share"),
-        timeout_s=timeout_s,
-        artifacts_dir=tmp_path / "artifacts",
+    return run_spec(
+        api, load_spec(catalog_root() / "model-share" / "workload.yaml"), ns, tmp_path, timeout_s=timeout_s, **params
     )
 
 
