@@ -51,6 +51,8 @@ WORKLOADS: frozenset[str] = frozenset(
         "inference-server",
         "tpu-jax",
         "pod-startup",
+        "api-latency",
+        "trivial-job",
         "dcgm-metrics",
     }
 )

@@ -1,0 +1,181 @@
+"""Client-observed control-plane latencies: pod startup, API calls, a trivial Job to completion.
+
+Timestamps in Kubernetes objects have one-second resolution, too coarse for a control plane that starts a pod in
+a few hundred milliseconds, so every latency here is observed by the client on a monotonic clock: from the create
+call to the moment a watch delivers the state (Running with every container ready, or Job Complete). On a real
+cluster this includes image pulls unless the image is present on the nodes; the suite runs one warm-up pod per
+node first so the measured pods find the image cached (kubelet's IfNotPresent).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes import client, watch
+
+from harness.errors import WaitTimeout, WorkloadFailed
+from harness.runners.failures import pod_blocker
+
+MAX_PODS = 1000  # bounded: a mistyped batch size must not flood a production cluster
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StartupSamples:
+    seconds: Mapping[str, float]  # pod name -> create call to Running and ready
+    pods: int
+    failed: tuple[str, ...]  # pods that could not start, with the reason
+
+
+def _pod(name: str, image: str, labels: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": dict(labels)},
+        "spec": {
+            "restartPolicy": "Never",
+            "terminationGracePeriodSeconds": 0,
+            "securityContext": {"runAsNonRoot": True, "runAsUser": 65534, "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [
+                {
+                    "name": "pause",
+                    "image": image,
+                    "command": ["sleep", "3600"],
+                    "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}},
+                    "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+                }
+            ],
+        },
+    }
+
+
+def _started(pod: client.V1Pod) -> bool:
+    statuses = pod.status.container_statuses or []
+    return pod.status.phase == "Running" and bool(statuses) and all(s.ready for s in statuses)
+
+
+def pod_startup(
+    api_client: client.ApiClient, namespace: str, *, pods: int, image: str, labels: Mapping[str, str], timeout_s: float
+) -> StartupSamples:
+    """Create ``pods`` pods one after another and time each from its create call to Running+ready (watched)."""
+    if not 0 < pods <= MAX_PODS:
+        raise WorkloadFailed(f"pod startup batch of {pods} pods is outside 1..{MAX_PODS}")
+    core = client.CoreV1Api(api_client)
+    selector = ",".join(f"{k}={v}" for k, v in labels.items())
+    created: dict[str, float] = {}
+    started: dict[str, float] = {}
+    blocked: dict[str, str] = {}
+    lock = threading.Lock()
+    done = threading.Event()
+    resource_version = core.list_namespaced_pod(namespace, label_selector=selector).metadata.resource_version
+    stream = watch.Watch()
+
+    def consume() -> None:
+        for event in stream.stream(
+            core.list_namespaced_pod,
+            namespace,
+            label_selector=selector,
+            resource_version=resource_version,
+            timeout_seconds=int(timeout_s) + 1,
+        ):
+            pod = event["object"]
+            seen = time.monotonic()
+            name = pod.metadata.name
+            with lock:
+                if name not in started and _started(pod):
+                    started[name] = seen
+                elif (reason := pod_blocker([pod])) and name not in blocked:
+                    blocked[name] = reason
+                if len(started) + len(blocked) >= pods:
+                    done.set()
+                    stream.stop()
+
+    reader = threading.Thread(target=consume, name="pod-startup-watch", daemon=True)
+    reader.start()
+    try:
+        for i in range(pods):
+            name = f"startup-{i:04d}"
+            before = time.monotonic()
+            core.create_namespaced_pod(namespace, _pod(name, image, labels))
+            with lock:
+                created[name] = before
+        if not done.wait(timeout_s):
+            with lock:
+                waiting = sorted(set(created) - set(started) - set(blocked))
+            raise WaitTimeout(
+                f"timed out after {timeout_s:g}s waiting for {pods} pods to start; "
+                f"{len(waiting)} not running yet (first: {', '.join(waiting[:3])})"
+            )
+    finally:
+        stream.stop()
+        reader.join(timeout=5)
+    with lock:
+        seconds = {n: started[n] - created[n] for n in sorted(started) if n in created}
+        failed = tuple(f"{n}: {r}" for n, r in sorted(blocked.items()))
+    return StartupSamples(seconds=seconds, pods=pods, failed=failed)
+
+
+_PULLED = re.compile(r"Successfully pulled image \"[^\"]+\" in ((?:\d+(?:\.\d+)?(?:ms|us|µs|ns|h|m|s))+)")
+_GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s|us|µs|ns)")
+_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+
+
+def go_duration_seconds(text: str) -> float:
+    """A Go ``time.Duration`` string (``1m2.5s``, ``823.4ms``) in seconds."""
+    return sum(float(value) * _SECONDS[unit] for value, unit in _GO_DURATION.findall(text))
+
+
+def image_pull_seconds(api_client: client.ApiClient, namespace: str) -> dict[str, float]:
+    """Per pod, how long the kubelet says it spent pulling images (its ``Pulled`` events), to separate image pulls
+    from startup latency as the upstream SLO does. Pods whose image was already present have no entry."""
+    pulls: dict[str, float] = {}
+    for event in client.CoreV1Api(api_client).list_namespaced_event(namespace).items:
+        if (
+            event.reason == "Pulled"
+            and event.involved_object.kind == "Pod"
+            and (match := _PULLED.search(event.message or ""))
+        ):
+            name = event.involved_object.name
+            pulls[name] = pulls.get(name, 0.0) + go_duration_seconds(match.group(1))
+    return pulls
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallSamples:
+    verb: str
+    milliseconds: tuple[float, ...]
+
+
+def api_call_latency(
+    api_client: client.ApiClient, namespace: str, *, calls: int, labels: Mapping[str, str]
+) -> list[CallSamples]:
+    """Mutating (create, patch, delete) and read (get, list) calls on ConfigMaps, each timed ``calls`` times."""
+    if not 0 < calls <= MAX_PODS:
+        raise WorkloadFailed(f"API latency batch of {calls} calls is outside 1..{MAX_PODS}")
+    core = client.CoreV1Api(api_client)
+    samples: dict[str, list[float]] = {"create": [], "get": [], "list": [], "patch": [], "delete": []}
+
+    def timed(verb: str, call: Callable[[], object]) -> None:
+        start = time.perf_counter()
+        call()
+        samples[verb].append((time.perf_counter() - start) * 1000)
+
+    for i in range(calls):
+        name = f"latency-{i:04d}"
+        body = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": name, "labels": dict(labels)},
+            "data": {"payload": "x" * 256},
+        }
+        timed("create", lambda body=body: core.create_namespaced_config_map(namespace, body))
+        timed("get", lambda name=name: core.read_namespaced_config_map(name, namespace))
+        change = {"data": {"i": str(i)}}
+        timed("patch", lambda name=name, change=change: core.patch_namespaced_config_map(name, namespace, change))
+        timed("list", lambda: core.list_namespaced_config_map(namespace, label_selector="aibench.io/run-id", limit=50))
+        timed("delete", lambda name=name: core.delete_namespaced_config_map(name, namespace))
+    return [CallSamples(verb=verb, milliseconds=tuple(values)) for verb, values in samples.items()]
