@@ -27,7 +27,7 @@ SUITES_DIR = Path(__file__).resolve().parents[1] / "suites"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # pluggy keeps plugin objects in sets
 class _Outcomes:
     """pytest plugin object collecting per-test outcomes for the summary line."""
 
@@ -115,7 +115,7 @@ def pytest_args(options: RunOptions, run_id: str) -> list[str]:
     return args
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # pluggy keeps plugin objects in sets
 class _Doctor:
     """For ``doctor``: after collection, say per test whether the target lets it run, and why not."""
 
