@@ -232,6 +232,7 @@ class ServiceProxy:
         self._wake_r.setblocking(False)
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
         self._relays: dict[socket.socket, _Relay] = {}
+        self._interest: dict[socket.socket, int] = {}  # what each relayed socket is registered for
         # listener changes are handed to the proxy thread, which alone touches the selector
         self._pending_register: list[_Listener] = []
         self._pending_close: list[_Listener] = []
@@ -328,33 +329,32 @@ class ServiceProxy:
         relay = _Relay(client, upstream)
         self._relays[client] = self._relays[upstream] = relay
         self._selector.register(upstream, selectors.EVENT_WRITE, relay)  # connected once writable
+        self._interest[upstream] = selectors.EVENT_WRITE
 
     def _close(self, relay: _Relay) -> None:
         for sock in (relay.client, relay.upstream):
             self._relays.pop(sock, None)
-            try:
+            if self._interest.pop(sock, 0):
                 self._selector.unregister(sock)
-            except (KeyError, ValueError):
-                pass
             sock.close()
 
     def _update(self, relay: _Relay) -> None:
+        """Tell the selector what each socket waits for now; only changes cost a system call (epoll_ctl)."""
         for sock in (relay.client, relay.upstream):
             events = relay.interest(sock)
-            registered = self._registered(sock)
-            if events and registered:
+            current = self._interest.get(sock, 0)
+            if events == current:
+                continue
+            if events and current:
                 self._selector.modify(sock, events, relay)
             elif events:
                 self._selector.register(sock, events, relay)
-            elif registered:
+            else:
                 self._selector.unregister(sock)
-
-    def _registered(self, sock: socket.socket) -> bool:
-        try:
-            self._selector.get_key(sock)
-        except KeyError:
-            return False
-        return True
+            if events:
+                self._interest[sock] = events
+            else:
+                self._interest.pop(sock, None)
 
     def _service(self, sock: socket.socket, relay: _Relay, mask: int) -> None:
         if not relay.connected:
