@@ -27,6 +27,19 @@ def _events_for(core: client.CoreV1Api, namespace: str, kind: str, name: str) ->
     return [f"{e.reason}: {e.message}" for e in events if e.involved_object.kind == kind and e.type == "Warning"]
 
 
+def _claim(name: str, storage_class: str, access_mode: str, size: str) -> dict[str, object]:
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": name},
+        "spec": {
+            "storageClassName": storage_class,
+            "accessModes": [access_mode],
+            "resources": {"requests": {"storage": size}},
+        },
+    }
+
+
 def probe_binding(
     api_client: client.ApiClient,
     namespace: str,
@@ -43,19 +56,7 @@ def probe_binding(
     """
     core = client.CoreV1Api(api_client)
     name = f"bind-{storage_class}"[:63].rstrip("-.")
-    core.create_namespaced_persistent_volume_claim(
-        namespace,
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolumeClaim",
-            "metadata": {"name": name},
-            "spec": {
-                "storageClassName": storage_class,
-                "accessModes": [access_mode],
-                "resources": {"requests": {"storage": size}},
-            },
-        },
-    )
+    core.create_namespaced_persistent_volume_claim(namespace, _claim(name, storage_class, access_mode, size))
     started = time.monotonic()
 
     def state() -> tuple[client.V1PersistentVolumeClaim, list[str]]:
@@ -114,19 +115,7 @@ def probe_first_consumer(
     """For a WaitForFirstConsumer class: a claim used by a pod binds on the node the pod was scheduled to."""
     core = client.CoreV1Api(api_client)
     name = f"wffc-{storage_class}"[:63].rstrip("-.")
-    core.create_namespaced_persistent_volume_claim(
-        namespace,
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolumeClaim",
-            "metadata": {"name": name},
-            "spec": {
-                "storageClassName": storage_class,
-                "accessModes": ["ReadWriteOnce"],
-                "resources": {"requests": {"storage": size}},
-            },
-        },
-    )
+    core.create_namespaced_persistent_volume_claim(namespace, _claim(name, storage_class, "ReadWriteOnce", size))
     core.create_namespaced_pod(
         namespace,
         {
