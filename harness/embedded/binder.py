@@ -58,7 +58,10 @@ class Binder:
         self._bound: dict[str, dict[str, dict[str, Any]]] = {}  # node -> uid -> pod
         self._bound_node: dict[str, str] = {}  # uid -> node
         self._unschedulable: set[tuple[str, str]] = set()
-        self._held: set[tuple[str, str]] = set()  # skipped by fault injection; guarded by the store lock
+        self._held: set[tuple[str, str]] = set()  # skipped by fault injection
+        # Guards usage, bound pods and the retry sets. Taken inside the store lock by the listener, and alone by the
+        # scheduling thread, which therefore computes a decision without holding the store lock (API writes go on).
+        self._state = threading.RLock()
         self._next_held_check = 0.0
         self._pending = 0
         self._idle = threading.Condition()
@@ -130,6 +133,10 @@ class Binder:
             self._usage.remove(pod)
 
     def _on_event(self, event: WatchEvent) -> None:
+        with self._state:
+            self._apply_event(event)
+
+    def _apply_event(self, event: WatchEvent) -> None:
         if event.key == _PODS:
             if event.type == "DELETED":
                 freed = event.obj["metadata"]["uid"] in self._bound_node
@@ -157,7 +164,7 @@ class Binder:
     def _release_held(self) -> None:
         """Requeue held pods whose fault-injection prefix has been removed."""
         self._next_held_check = time.monotonic() + _HELD_POLL_S
-        with self.store.lock:
+        with self._state:
             released = [key for key in self._held if not self.faults.keeps_pending(key[1])]
             self._held.difference_update(released)
         for key in released:
@@ -189,54 +196,55 @@ class Binder:
             return
         if self.faults.keeps_pending(name):
             log.info("fault injection keeps pod %s/%s Pending", namespace, name)
-            with self.store.lock:
+            with self._state:
                 if not self._held:
                     self._next_held_check = time.monotonic() + _HELD_POLL_S
                 self._held.add((namespace, name))
             return
-        with self.store.lock:
-            nodes = list(self.store.iter(_NODES))
-            namespace_labels = {
-                ns["metadata"]["name"]: ns["metadata"].get("labels") or {} for ns in self.store.iter(_NAMESPACES)
-            }
+        nodes = list(self.store.iter(_NODES))
+        namespace_labels = {
+            ns["metadata"]["name"]: ns["metadata"].get("labels") or {} for ns in self.store.iter(_NAMESPACES)
+        }
+        with self._state:
             decision = schedule(
                 pod, nodes, _PodsByNode(self._bound), usage=self._usage, namespace_labels=namespace_labels
             )
             if decision.node_name is None:
                 self._unschedulable.add((namespace, name))
+        if decision.node_name is None:
 
-                def unschedulable(p: dict[str, Any]) -> bool:
-                    return set_condition(
-                        p.setdefault("status", {}),
-                        "PodScheduled",
-                        "False",
-                        "Unschedulable",
-                        decision.message,
-                        probe_time=True,
-                    )
+            def unschedulable(p: dict[str, Any]) -> bool:
+                return set_condition(
+                    p.setdefault("status", {}),
+                    "PodScheduled",
+                    "False",
+                    "Unschedulable",
+                    decision.message,
+                    probe_time=True,
+                )
 
-                updated = self.store.mutate(self._pods, namespace, name, unschedulable, subresource="status")
-                if updated is not None:
-                    record_event(
-                        self.store,
-                        updated,
-                        type_="Warning",
-                        reason="FailedScheduling",
-                        message=decision.message,
-                        component="default-scheduler",
-                    )
-                return
-            node_name = decision.node_name
+            updated = self.store.mutate(self._pods, namespace, name, unschedulable, subresource="status")
+            if updated is not None:
+                record_event(
+                    self.store,
+                    updated,
+                    type_="Warning",
+                    reason="FailedScheduling",
+                    message=decision.message,
+                    component="default-scheduler",
+                )
+            return
+        node_name = decision.node_name
 
-            def bind(p: dict[str, Any]) -> bool:
-                if p["spec"].get("nodeName"):
-                    return False
-                p["spec"]["nodeName"] = node_name
-                set_condition(p.setdefault("status", {}), "PodScheduled", "True")
-                return True
+        def bind(p: dict[str, Any]) -> bool:
+            if p["spec"].get("nodeName") or p["metadata"].get("deletionTimestamp"):
+                return False  # bound or deleted since the decision: nothing to do
+            p["spec"]["nodeName"] = node_name
+            set_condition(p.setdefault("status", {}), "PodScheduled", "True")
+            return True
 
-            updated = self.store.mutate(self._pods, namespace, name, bind, subresource="all")
-        if updated is not None:
+        updated = self.store.mutate(self._pods, namespace, name, bind, subresource="all")
+        if updated is not None and updated["spec"].get("nodeName") == node_name:
             record_event(
                 self.store,
                 updated,
