@@ -11,6 +11,7 @@ Exit codes: 0 nothing failed or errored, 1 a check or test failed (or errored), 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -87,6 +88,15 @@ class RunOptions:
         return self.harness.get("reports_dir")
 
 
+def _rootdir(suites: tuple[str, ...]) -> Path:
+    """Test ids are relative to this: the suites directory, or the common directory of the suites given."""
+    if not suites:
+        return SUITES_DIR
+    paths = [Path(s).resolve() for s in suites]
+    common = Path(os.path.commonpath([p if p.is_dir() else p.parent for p in paths]))
+    return SUITES_DIR if common == SUITES_DIR or SUITES_DIR in common.parents else common
+
+
 def pytest_args(options: RunOptions, run_id: str) -> list[str]:
     args = [
         *(options.suites or (str(SUITES_DIR),)),
@@ -95,7 +105,7 @@ def pytest_args(options: RunOptions, run_id: str) -> list[str]:
         "-c",
         str(SUITES_DIR / "pytest.ini"),
         "--rootdir",
-        str(SUITES_DIR),
+        str(_rootdir(options.suites)),
         "-o",
         "aibench_suite_run=true",
         "--run-id",
@@ -125,7 +135,22 @@ class _Doctor:
         from harness.pytest_plugin import SESSION_KEY, requirements_of
 
         state = session.config.stash[SESSION_KEY]
-        caps = state.capabilities
+        caps, target = state.capabilities, state.target
+        self.lines += [
+            f"target: {target.kind} {target.name}, server {target.server_version}, {len(caps.nodes)} node(s)"
+            + (f" ({sum(n.emulated for n in caps.nodes)} emulated)" if any(n.emulated for n in caps.nodes) else ""),
+            f"accelerators: {caps.accelerators}",
+            f"profile: {state.profile.name} ({state.profile_reason})",
+            "storage classes: "
+            + (
+                ", ".join(f"{s.name} ({s.provisioner}{', default' if s.default else ''})" for s in caps.storage_classes)
+                or "none"
+            ),
+            "platform services: "
+            + (", ".join(f"{k} at {v.address}" for k, v in caps.system_services.items()) or "none"),
+            "add-ons: " + (", ".join(sorted(caps.addons)) or "none") + "; CNI: " + (", ".join(caps.cni) or "unknown"),
+            "",
+        ]
         runnable = 0
         for item in session.items:
             missing = [f"{req}: {reason}" for req in requirements_of(item) if (reason := caps.missing(req))]
@@ -139,7 +164,9 @@ class _Doctor:
 def doctor(options: RunOptions, *, out: object = sys.stdout) -> int:
     """Connect, report capabilities (the pytest header), and list which tests would run or skip."""
     plugin = _Doctor()
-    code = pytest.main([*pytest_args(options, options.run_id or new_run_id()), "--collect-only"], plugins=[plugin])
+    code = pytest.main(
+        [*pytest_args(options, options.run_id or new_run_id()), "--collect-only", "-qq"], plugins=[plugin]
+    )
     for line in plugin.lines:
         out.write(line + "\n")  # type: ignore[attr-defined]
     if code == pytest.ExitCode.USAGE_ERROR:

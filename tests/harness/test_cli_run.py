@@ -101,3 +101,15 @@ def test_usage_and_config_errors_exit_2(tmp_path: Path, args: tuple[str, ...], m
     assert done.returncode == 2, done.stdout + done.stderr
     assert message in done.stdout + done.stderr
     assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_doctor_lists_what_runs_and_why_not(tmp_path: Path) -> None:
+    suite = tmp_path / "suite_demo.py"
+    suite.write_text(SUITE)
+    done = subprocess.run(
+        [*CLI, "doctor", str(suite)], capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "target: embedded embedded" in done.stdout and "profile: cpu-only" in done.stdout
+    assert "skip  suite_demo.py::test_gpu  (gpu: no node has allocatable nvidia.com/gpu" in done.stdout
+    assert "2 of 3 tests will run on this target" in done.stdout
