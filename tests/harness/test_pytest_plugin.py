@@ -127,3 +127,26 @@ def test_missing_context_is_a_configuration_error(pytester: pytest.Pytester) -> 
     )
     assert result.ret == 2
     assert "--kube-context prod: no such context" in result.stdout.str() + result.stderr.str()
+
+
+def test_rejected_credentials_exit_3_and_say_so(pytester: pytest.Pytester, host_cluster) -> None:
+    import yaml
+
+    config = yaml.safe_load(host_cluster.kubeconfig_path.read_text())
+    config["users"][0]["user"]["token"] = "expired-token-value"
+    kubeconfig = pytester.path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump(config))
+    pytester.makepyfile("def test_needs_target(target): pass")
+    result = pytester.runpytest_subprocess(
+        "--target",
+        "kube",
+        "--kube-context",
+        "aibench-embedded",
+        "--kubeconfig",
+        str(kubeconfig),
+        "-o",
+        "aibench_suite_run=true",
+    )
+    out = result.stdout.str() + result.stderr.str()
+    assert result.ret == 3, out
+    assert "credentials rejected (401" in out and "expired-token-value" not in out
