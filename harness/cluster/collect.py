@@ -10,7 +10,6 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from kubernetes import client
 from kubernetes.client.rest import ApiException
@@ -128,11 +127,3 @@ def write_artifacts(api_client: client.ApiClient, namespace: str, directory: Pat
     for key, text in evidence.logs.items():
         logs.mkdir(exist_ok=True)
         (logs / (key.replace("/", "_") + ".log")).write_text(text)
-
-
-def summary_of(pods: list[PodSummary]) -> dict[str, Any]:
-    """Phase counts, for progress lines."""
-    counts: dict[str, int] = {}
-    for pod in pods:
-        counts[pod.phase] = counts.get(pod.phase, 0) + 1
-    return counts

@@ -723,9 +723,6 @@ class KubeletSet:
             / (f"{container}.previous.log" if previous else f"{container}.log")
         )
 
-    def log_file(self, pod: dict[str, Any], container: str, previous: bool) -> Path:
-        return self._container_log(pod, container, previous)
-
     def read(self, pod: dict[str, Any], container: str, query: Mapping[str, str]) -> bytes:
         path = self._container_log(pod, container, query.get("previous") in ("true", "1"))
         if not path.exists():

@@ -51,7 +51,6 @@ class TestRecord:
     measurements: list[Measurement] = field(default_factory=list)
     checks: list[Any] = field(default_factory=list)  # harness.thresholds Check objects (with to_dict())
     artifacts: str = ""
-    notes: list[str] = field(default_factory=list)
 
     def add(
         self,
@@ -85,20 +84,10 @@ class RunRecord:
     def write_info(self, info: Mapping[str, Any]) -> None:
         _atomic_write(self.dir / RUN_INFO, json.dumps(redact(dict(info)), indent=2, sort_keys=True, default=str))
 
-    def read_info(self) -> dict[str, Any]:
-        path = self.dir / RUN_INFO
-        return json.loads(path.read_text()) if path.exists() else {}
-
     def add_result(self, result: Mapping[str, Any]) -> None:
         line = json.dumps(redact(dict(result)), sort_keys=True, default=str)
         with self._lock, open(self.dir / RESULTS, "a", encoding="utf-8") as handle:
             handle.write(line + "\n")
-
-    def results(self) -> list[dict[str, Any]]:
-        path = self.dir / RESULTS
-        if not path.exists():
-            return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
     def point_latest(self) -> None:
         """``reports/latest`` -> this run (a relative symlink, replaced atomically)."""
