@@ -123,22 +123,21 @@ def _s3_bucket(text: str) -> str:
     return text
 
 
-def _namespaced_name(text: str) -> str:
-    """``namespace/name`` of a Kubernetes object (a Secret the suite copies; its content is never read out)."""
-    text = text.strip()
-    namespace, slash, name = text.partition("/")
-    if not slash or not _DNS_LABEL.fullmatch(namespace) or not _DNS_SUBDOMAIN.fullmatch(name):
-        raise ValueError(f"must be namespace/name of a Secret, such as storage/s3-credentials (got {text!r})")
-    return text
+def _object_ref(kind: str, name_pattern: re.Pattern[str], example: str) -> Callable[[str], str]:
+    """Parser of a ``namespace/name`` option naming a Kubernetes object (read from the API, never printed)."""
+
+    def parse(text: str) -> str:
+        text = text.strip()
+        namespace, slash, name = text.partition("/")
+        if not slash or not _DNS_LABEL.fullmatch(namespace) or not name_pattern.fullmatch(name):
+            raise ValueError(f"must be namespace/name of a {kind}, such as {example} (got {text!r})")
+        return text
+
+    return parse
 
 
-def _service_ref(text: str) -> str:
-    """``namespace/name`` of a Service the suite measures (its ClusterIP and first port are read from the API)."""
-    text = text.strip()
-    namespace, slash, name = text.partition("/")
-    if not slash or not _DNS_LABEL.fullmatch(namespace) or not _DNS_LABEL.fullmatch(name):
-        raise ValueError(f"must be namespace/name of a Service, such as cache/redis-master (got {text!r})")
-    return text
+_namespaced_name = _object_ref("Secret", _DNS_SUBDOMAIN, "storage/s3-credentials")
+_service_ref = _object_ref("Service", _DNS_LABEL, "cache/redis-master")
 
 
 OPTIONS: tuple[Option, ...] = (

@@ -449,6 +449,41 @@ def _prepare(
     return spec, rendered, run_labels(harness_config.run_id, request.node.nodeid), artifacts
 
 
+def _workload_caller(
+    runner: Callable[..., Any],
+    request: pytest.FixtureRequest,
+    target: Any,
+    capabilities: Any,
+    namespace: str,
+    harness_config: HarnessConfig,
+    record: TestRecord,
+) -> Callable[..., Any]:
+    """``call(name, **params)``: prepare the workload for this test, then hand it to ``runner`` (job or service)."""
+
+    def call(name: str, **params: Any) -> Any:
+        spec, rendered, labels, artifacts = _prepare(
+            name,
+            params,
+            request=request,
+            capabilities=capabilities,
+            namespace=namespace,
+            harness_config=harness_config,
+            record=record,
+        )
+        return runner(
+            target.api_client,
+            spec,
+            rendered,
+            namespace=namespace,
+            labels=labels,
+            timeout_s=harness_config.timeout(spec.timeout_s),
+            artifacts_dir=artifacts,
+            applier=target.applier,
+        )
+
+    return call
+
+
 @pytest.fixture
 def run_workload(
     request: pytest.FixtureRequest,
@@ -461,28 +496,7 @@ def run_workload(
     """``run_workload(name, **params)``: render, run to completion in this test's namespace, return the result."""
     from harness.runners.job import run_job
 
-    def run(name: str, **params: Any) -> Any:
-        spec, rendered, labels, artifacts = _prepare(
-            name,
-            params,
-            request=request,
-            capabilities=capabilities,
-            namespace=namespace,
-            harness_config=harness_config,
-            record=record,
-        )
-        return run_job(
-            target.api_client,
-            spec,
-            rendered,
-            namespace=namespace,
-            labels=labels,
-            timeout_s=harness_config.timeout(spec.timeout_s),
-            artifacts_dir=artifacts,
-            applier=target.applier,
-        )
-
-    return run
+    return _workload_caller(run_job, request, target, capabilities, namespace, harness_config, record)
 
 
 @pytest.fixture
@@ -497,25 +511,4 @@ def deploy_service(
     """``with deploy_service(name, **params) as handle:`` -- a ready service workload in this test's namespace."""
     from harness.runners.service import run_service
 
-    def deploy(name: str, **params: Any) -> Any:
-        spec, rendered, labels, artifacts = _prepare(
-            name,
-            params,
-            request=request,
-            capabilities=capabilities,
-            namespace=namespace,
-            harness_config=harness_config,
-            record=record,
-        )
-        return run_service(
-            target.api_client,
-            spec,
-            rendered,
-            namespace=namespace,
-            labels=labels,
-            timeout_s=harness_config.timeout(spec.timeout_s),
-            artifacts_dir=artifacts,
-            applier=target.applier,
-        )
-
-    return deploy
+    return _workload_caller(run_service, request, target, capabilities, namespace, harness_config, record)

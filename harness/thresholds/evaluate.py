@@ -300,52 +300,34 @@ def _absolute(threshold: Threshold, matched: Sequence[Measurement], converter: _
     bar = threshold.value if threshold.value is not None else 0.0
     comparison = threshold.comparison
     assert comparison is not None  # guaranteed by Threshold.__post_init__
-    if _each(threshold):
-        for m, observed in zip(matched, converter.values(threshold, matched, unit), strict=True):
-            checks.append(
-                Check(
-                    threshold_id=threshold.id,
-                    workload=threshold.workload,
-                    metric=threshold.metric,
-                    kind=threshold.kind,
-                    status=_status(threshold, comparison.holds(observed, bar)),
-                    severity=threshold.severity,
-                    source=threshold.source,
-                    selector=threshold.labels,
-                    observed=observed,
-                    unit=unit,
-                    comparison=comparison,
-                    bar=bar,
-                    labels=m.labels,
-                    matched=1,
-                    emulated=m.emulated,
-                    description=threshold.description,
-                    hint=threshold.hint,
-                )
+    values = converter.values(threshold, matched, unit)
+    if _each(threshold):  # one check per measurement (e.g. per node)
+        judged = [(observed, m.labels, 1, m.emulated) for m, observed in zip(matched, values, strict=True)]
+    else:
+        observed, labels, emulated = _reduce(threshold, values, matched)
+        judged = [(observed, labels, len(matched), emulated)]
+    for observed, labels, count, emulated in judged:
+        checks.append(
+            Check(
+                threshold_id=threshold.id,
+                workload=threshold.workload,
+                metric=threshold.metric,
+                kind=threshold.kind,
+                status=_status(threshold, comparison.holds(observed, bar)),
+                severity=threshold.severity,
+                source=threshold.source,
+                selector=threshold.labels,
+                observed=observed,
+                unit=unit,
+                comparison=comparison,
+                bar=bar,
+                labels=labels,
+                matched=count,
+                emulated=emulated,
+                description=threshold.description,
+                hint=threshold.hint,
             )
-        return
-    observed, labels, emulated = _reduce(threshold, converter.values(threshold, matched, unit), matched)
-    checks.append(
-        Check(
-            threshold_id=threshold.id,
-            workload=threshold.workload,
-            metric=threshold.metric,
-            kind=threshold.kind,
-            status=_status(threshold, comparison.holds(observed, bar)),
-            severity=threshold.severity,
-            source=threshold.source,
-            selector=threshold.labels,
-            observed=observed,
-            unit=unit,
-            comparison=comparison,
-            bar=bar,
-            labels=labels,
-            matched=len(matched),
-            emulated=emulated,
-            description=threshold.description,
-            hint=threshold.hint,
         )
-    )
 
 
 def _regression_bar(threshold: Threshold, baseline_value: float) -> float:
