@@ -54,6 +54,9 @@ WORKLOADS: frozenset[str] = frozenset(
         "api-latency",
         "trivial-job",
         "dcgm-metrics",
+        "collective-allreduce",
+        "net-iperf3",
+        "net-latency",
     }
 )
 

@@ -1,0 +1,107 @@
+"""Judging collective results beyond bars: where the ranks ran, data corruption, and the transport NCCL used.
+
+Why these live apart from the parsers: a parser reads one tool's text; these combine a parsed result with where the
+pods ran and what the cluster offers (RDMA present or not), which is what turns "busbw 12 GB/s" into "NCCL fell
+back to TCP sockets although the nodes have InfiniBand".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from harness.measurement import Measurement
+from harness.parsers.nccl import Transport
+
+__all__ = [
+    "TransportVerdict",
+    "corruption",
+    "scope_of",
+    "transport_verdict",
+    "with_labels",
+]
+
+#: Transports that mean "the traffic between nodes went through RDMA verbs" (InfiniBand or RoCE).
+RDMA_TRANSPORTS = frozenset({Transport.NET_IB, Transport.NET_IB_GDRDMA})
+#: Transports that stay inside one node.
+INTRA_NODE_TRANSPORTS = frozenset(
+    {Transport.NVLS, Transport.P2P_IPC, Transport.P2P_CUMEM, Transport.P2P_DIRECT, Transport.SHM}
+)
+
+
+def scope_of(nodes: Iterable[str]) -> str:
+    """``intra-node`` when every rank ran on one node, else ``inter-node`` (the profiles' ``scope`` label)."""
+    distinct = {n for n in nodes if n}
+    if not distinct:
+        raise ValueError("no node is known for any rank")
+    return "intra-node" if len(distinct) == 1 else "inter-node"
+
+
+def with_labels(measurements: Iterable[Measurement], *, emulated: bool = False, **labels: str) -> list[Measurement]:
+    """The measurements with ``labels`` added (and marked emulated when the run was)."""
+    return [
+        dataclasses.replace(m, labels={**m.labels, **labels}, emulated=m.emulated or emulated) for m in measurements
+    ]
+
+
+def corruption(measurements: Sequence[Measurement]) -> str | None:
+    """A sentence naming every size with wrong elements (nccl-tests' ``#wrong``), or None when all are exact.
+
+    Wrong results are data corruption: a failure whatever the bandwidth, so callers check this before any bar.
+    """
+    bad = [m for m in measurements if m.metric == "wrong" and m.value > 0]
+    if not bad:
+        return None
+    parts = [
+        f"{int(m.value)} wrong element(s) at size {m.labels.get('size', '?')} B"
+        + (f" ({m.labels['placement']})" if "placement" in m.labels else "")
+        for m in bad
+    ]
+    return "data corruption: " + "; ".join(parts)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TransportVerdict:
+    """What NCCL used between nodes and whether that is acceptable for this cluster."""
+
+    transports: frozenset[str]
+    ok: bool
+    message: str
+
+
+def transport_verdict(found: Iterable[str], *, scope: str, rdma_available: bool) -> TransportVerdict:
+    """Judge the transports parsed from ``NCCL_DEBUG=INFO`` (see :func:`harness.parsers.nccl.transports`).
+
+    - no transport line at all: not judgeable (NCCL_DEBUG was not INFO, or the log was cut) -> not ok;
+    - inter-node on a cluster with RDMA resources: NET/IB is required; NET/Socket is the silent fallback that costs
+      an order of magnitude, so it fails with the usual causes as a hint. NET/IB without GDRDMA passes, noted;
+    - intra-node: NET/* between GPUs of one node means P2P/SHM were unavailable; reported, not failed here (the
+      intra-node busbw bar catches the cost).
+    """
+    transports = frozenset(found)
+    names = ", ".join(sorted(transports)) or "none"
+    if not transports:
+        return TransportVerdict(
+            transports=transports,
+            ok=False,
+            message="no NCCL transport lines in the log (run with NCCL_DEBUG=INFO to see which path NCCL used)",
+        )
+    if scope == "inter-node":
+        if rdma_available and not transports & RDMA_TRANSPORTS:
+            hint = (
+                "NCCL fell back to TCP sockets although the nodes have RDMA resources: check the pods requested the "
+                "rdma/* or SR-IOV resource, IPC_LOCK and a large memlock limit, NCCL_IB_HCA names existing HCAs, "
+                "NCCL_IB_GID_INDEX suits RoCE, and that no NCCL_IB_DISABLE=1 or NCCL_NET=Socket is set"
+            )
+            return TransportVerdict(transports=transports, ok=False, message=f"transports {names}: {hint}")
+        if transports & RDMA_TRANSPORTS and Transport.NET_IB_GDRDMA not in transports:
+            return TransportVerdict(
+                transports=transports,
+                ok=True,
+                message=f"transports {names}: RDMA without GPUDirect (GDRDMA): check nvidia-peermem / dmabuf",
+            )
+        return TransportVerdict(transports=transports, ok=True, message=f"transports {names}")
+    net = sorted(t for t in transports if t.startswith("NET/"))
+    note = f"; inter-GPU traffic inside the node went over {', '.join(net)}" if net else ""
+    return TransportVerdict(transports=transports, ok=True, message=f"transports {names}{note}")
