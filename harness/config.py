@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from harness.errors import ConfigError
 
@@ -136,6 +137,26 @@ def _object_ref(kind: str, name_pattern: re.Pattern[str], example: str) -> Calla
     return parse
 
 
+_PROMETHEUS_REF = re.compile(
+    r"([a-z0-9][-a-z0-9]{0,62})/([a-z0-9][-a-z0-9]{0,62})(?::([0-9]{1,5}|[a-z][-a-z0-9]{0,14}))?"
+)
+
+
+def _prometheus_url(text: str) -> str:
+    """``http(s)://host:port[/prefix]`` (reachable from where the harness runs), or ``namespace/service[:port]``
+    (reached through the API server's service proxy, which needs nothing but the kubeconfig)."""
+    text = text.strip().rstrip("/")
+    parsed = urlsplit(text)
+    if parsed.scheme in ("http", "https") and parsed.hostname:
+        return text
+    if _PROMETHEUS_REF.fullmatch(text):
+        return text
+    raise ValueError(
+        "must be a URL such as http://127.0.0.1:9090 or namespace/service[:port] such as "
+        f"monitoring/prometheus-k8s:9090 (got {text!r})"
+    )
+
+
 _namespaced_name = _object_ref("Secret", _DNS_SUBDOMAIN, "storage/s3-credentials")
 _service_ref = _object_ref("Service", _DNS_LABEL, "cache/redis-master")
 
@@ -233,6 +254,13 @@ OPTIONS: tuple[Option, ...] = (
         parse=_service_ref,
         help="namespace/name of the Redis Service for the cache-tier test (default: the target's redis service)",
     ),
+    Option(
+        name="prometheus_url",
+        flag="--prometheus-url",
+        parse=_prometheus_url,
+        help="Prometheus to check and query: a URL, or namespace/service[:port] reached through the API server's "
+        "service proxy (default: a discovered Prometheus Service)",
+    ),
 )
 
 
@@ -255,6 +283,7 @@ class HarnessConfig:
     s3_secret: str | None = None
     s3_insecure: bool = False
     redis_service: str | None = None
+    prometheus_url: str | None = None
     sources: Mapping[str, str] | None = None  # option name -> "cli" | "env" | "ini" | "default"
 
     def timeout(self, seconds: float) -> float:

@@ -195,6 +195,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         else:
             raise apierrors.ApiError(404, "NotFound", "the server could not find the requested resource")
+        if group == "" and len(rest) >= 5 and rest[0] == "namespaces" and rest[2] == "services" and rest[4] == "proxy":
+            self._service_proxy(rest[1], rest[3], "/".join(rest[5:]), body)
+            return
         if not rest:
             doc = discovery.resource_list(registry, group, version)
             if doc is None:
@@ -262,6 +265,23 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(result.code, body_out, result.content_type)
         else:
             self._stream_chunks(result, "text/plain")
+
+    def _service_proxy(self, namespace: str, service: str, path: str, body: bytes) -> None:
+        from harness.embedded.serviceproxy import proxy
+
+        if self.command not in ("GET", "POST", "HEAD"):
+            raise apierrors.method_not_allowed(self.command.lower(), "services/proxy")
+        answer = proxy(
+            self.server.api.store,
+            namespace=namespace,
+            service=service,
+            path=path,
+            query_string=urlsplit(self.path).query,
+            method=self.command,
+            body=body,
+            headers=dict(self.headers.items()),
+        )
+        self._send_json(answer.status, answer.body, answer.content_type)
 
     # ------------------------------------------------------------------ exec (WebSocket channel protocol)
     def _exec(self, namespace: str, name: str, url_query: str) -> None:

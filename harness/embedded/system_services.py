@@ -35,9 +35,44 @@ class SystemService:
     args: Callable[[int], list[str]]  # extra arguments given the port; $(POD_IP) is expanded by the kubelet
     env: Mapping[str, str] = field(default_factory=dict)
     install_hint: str = ""
+    files: Mapping[str, str] = field(default_factory=dict)  # config files, mounted from a ConfigMap at config_dir
+    scratch: bool = False  # an emptyDir at data_dir (a TSDB, a cache)
+    #: which HTTP path answers when the service is ready (a TCP connect only says the port is open)
+    ready_path: str = ""
+
+    @property
+    def config_dir(self) -> str:
+        return f"/etc/aibench/{self.name}"
+
+    @property
+    def data_dir(self) -> str:
+        return f"/var/lib/aibench/{self.name}"
 
     def manifests(self, command: list[str]) -> list[dict[str, Any]]:
         labels = {"app.kubernetes.io/name": self.name, SYSTEM_SERVICE_LABEL: self.name}
+        mounts: list[dict[str, Any]] = []
+        volumes: list[dict[str, Any]] = []
+        extra: list[dict[str, Any]] = []
+        if self.files:
+            config_map = f"aibench-{self.name}-config"
+            volumes.append({"name": "config", "configMap": {"name": config_map}})
+            mounts.append({"name": "config", "mountPath": self.config_dir, "readOnly": True})
+            extra.append(
+                {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "metadata": {"name": config_map, "namespace": SYSTEM_NAMESPACE, "labels": labels},
+                    "data": dict(self.files),
+                }
+            )
+        if self.scratch:
+            volumes.append({"name": "data", "emptyDir": {}})
+            mounts.append({"name": "data", "mountPath": self.data_dir})
+        probe: dict[str, Any] = (
+            {"httpGet": {"path": self.ready_path, "port": self.port}}
+            if self.ready_path
+            else {"tcpSocket": {"port": self.port}}
+        )
         container = {
             "name": self.name,
             "image": f"aibench.io/host/{self.name}:host",  # the embedded kubelet runs the host program
@@ -47,9 +82,12 @@ class SystemService:
                 *({"name": k, "value": v} for k, v in self.env.items()),
             ],
             "ports": [{"name": "main", "containerPort": self.port}],
-            "readinessProbe": {"tcpSocket": {"port": self.port}, "periodSeconds": 1},
+            "readinessProbe": {**probe, "periodSeconds": 1},
+            **({"volumeMounts": mounts} if mounts else {}),
         }
+        pod_spec: dict[str, Any] = {"containers": [container], **({"volumes": volumes} if volumes else {})}
         return [
+            *extra,
             {
                 "apiVersion": "apps/v1",
                 "kind": "Deployment",
@@ -62,7 +100,7 @@ class SystemService:
                 "spec": {
                     "replicas": 1,
                     "selector": {"matchLabels": {"app.kubernetes.io/name": self.name}},
-                    "template": {"metadata": {"labels": labels}, "spec": {"containers": [container]}},
+                    "template": {"metadata": {"labels": labels}, "spec": pod_spec},
                 },
             },
             {
@@ -105,7 +143,7 @@ def _tools_venv_program(program: str, env_var: str) -> Callable[[], list[str] | 
     return find
 
 
-SERVICES: tuple[SystemService, ...] = (
+_DATA_SERVICES: tuple[SystemService, ...] = (
     SystemService(
         name="s3",
         description="moto S3-compatible server (moto[server], in-memory) standing in for MinIO/Ceph RGW",
@@ -134,6 +172,54 @@ SERVICES: tuple[SystemService, ...] = (
         install_hint="apt-get install -y redis-server",
     ),
 )
+
+
+PROMETHEUS_SCRAPE_INTERVAL_S = 5  # short, so a suite sees fresh samples within seconds (clusters use 15-60 s)
+
+
+def _prometheus_config() -> str:
+    """Scrape jobs named like kube-prometheus-stack's, so checks written for clusters read the same job names."""
+    domain = f"{SYSTEM_NAMESPACE}.svc.cluster.local"
+    jobs = {"prometheus": f"prometheus.{domain}:9090", "node-exporter": f"node-exporter.{domain}:9100"}
+    lines = [
+        "global:",
+        f"  scrape_interval: {PROMETHEUS_SCRAPE_INTERVAL_S}s",
+        f"  evaluation_interval: {PROMETHEUS_SCRAPE_INTERVAL_S}s",
+        "  external_labels: {cluster: aibench-embedded}",
+        "scrape_configs:",
+    ]
+    for job, target in jobs.items():
+        lines += [f"  - job_name: {job}", "    static_configs:", f"      - targets: ['{target}']"]
+    return "\n".join(lines) + "\n"
+
+
+_PROMETHEUS = SystemService(
+    name="prometheus",
+    description="Prometheus from this machine (Debian's prometheus), scraping itself and node-exporter",
+    port=9090,
+    find=_on_path("prometheus"),
+    args=lambda port: [
+        "--config.file=/etc/aibench/prometheus/prometheus.yml",
+        "--storage.tsdb.path=/var/lib/aibench/prometheus",
+        "--storage.tsdb.retention.time=2h",
+        f"--web.listen-address=$(POD_IP):{port}",
+        "--log.level=warn",
+    ],
+    files={"prometheus.yml": _prometheus_config()},
+    scratch=True,
+    ready_path="/-/ready",
+    install_hint="apt-get install -y prometheus",
+)
+_NODE_EXPORTER = SystemService(
+    name="node-exporter",
+    description="prometheus-node-exporter from this machine: the host node's CPU, memory, disk and network metrics",
+    port=9100,
+    find=_on_path("prometheus-node-exporter"),
+    args=lambda port: [f"--web.listen-address=$(POD_IP):{port}", "--log.level=warn"],
+    ready_path="/",
+    install_hint="apt-get install -y prometheus-node-exporter",
+)
+SERVICES: tuple[SystemService, ...] = (*_DATA_SERVICES, _NODE_EXPORTER, _PROMETHEUS)
 
 
 def available(services: tuple[SystemService, ...] = SERVICES) -> list[tuple[SystemService, list[str]]]:

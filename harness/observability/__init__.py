@@ -1,0 +1,1 @@
+"""What a platform's monitoring shows: GPU metrics coverage and attribution, and the capacity panel."""
