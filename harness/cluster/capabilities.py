@@ -120,6 +120,8 @@ class Capabilities:
     prometheus: tuple[str, ...]  # "namespace/service:port"
     # Services labelled aibench.io/system-service (the embedded target's S3, Redis...): name -> ServiceRef
     system_services: Mapping[str, ServiceRef] = field(default_factory=dict)
+    # monitoring components found by Service name/labels: kind -> ("namespace/service:port", ...)
+    monitoring: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ derived facts
     @property
@@ -194,6 +196,7 @@ class Capabilities:
             "addons": sorted(self.addons),
             "cni": list(self.cni),
             "prometheus": list(self.prometheus),
+            "monitoring": {k: list(v) for k, v in self.monitoring.items()},
             "system_services": {
                 k: {"service": f"{v.namespace}/{v.name}", "address": v.address, "description": v.description}
                 for k, v in self.system_services.items()
@@ -211,6 +214,7 @@ class Capabilities:
         Requirements: ``gpu``, ``gpus>=N`` (on one node), ``gpu-nodes>=N``, ``tpu``, ``rdma``, ``nodes>=N``,
         ``real-hardware`` (no emulated nodes involved), ``embedded``, ``storageclass``, ``prometheus``,
         ``cni:<name>``, ``api:<group>``, ``service:<name>`` (a labelled platform service such as s3 or redis),
+        ``monitoring:<component>`` (a component of :data:`MONITORING_COMPONENTS`),
         and every add-on name in :data:`ADDONS`.
         """
         req = requirement.strip()
@@ -249,6 +253,12 @@ class Capabilities:
             return f"no {name} service (label {SYSTEM_SERVICE_LABEL}={name})" + (
                 f"; on the embedded target install it: {hint}" if hint else ""
             )
+        if req.startswith("monitoring:"):
+            kind = req[len("monitoring:") :]
+            if kind not in MONITORING_COMPONENTS:
+                raise ValueError(f"unknown monitoring component {kind!r}")
+            marker = MONITORING_COMPONENTS[kind][0]
+            return None if self.monitoring.get(kind) else f"no {kind} Service (no Service named or labelled *{marker}*)"
         if req.startswith("cni:"):
             cni = req[4:]
             return None if cni in self.cni else f"CNI {cni} not detected (detected: {', '.join(self.cni) or 'none'})"
@@ -333,6 +343,7 @@ def discover(api_client: client.ApiClient, *, server_version: str, embedded: boo
             if p.port == 9090
         )
     )
+    monitoring = _monitoring_services(services.items if services else [])
     system = {}
     for svc in services.items if services else []:
         name = (svc.metadata.labels or {}).get(SYSTEM_SERVICE_LABEL)
@@ -354,4 +365,27 @@ def discover(api_client: client.ApiClient, *, server_version: str, embedded: boo
         storage_classes=classes,
         cni=cni,
         prometheus=prometheus,
+        monitoring=monitoring,
     )
+
+
+#: monitoring component -> (substring of the Service name or app.kubernetes.io/name label, its usual port)
+MONITORING_COMPONENTS: Mapping[str, tuple[str, int]] = {
+    "dcgm-exporter": ("dcgm-exporter", 9400),
+    "kube-state-metrics": ("kube-state-metrics", 8080),
+    "node-exporter": ("node-exporter", 9100),
+    "grafana": ("grafana", 80),
+}
+
+
+def _monitoring_services(services: Iterable[client.V1Service]) -> dict[str, tuple[str, ...]]:
+    """Where the well-known monitoring components are (kube-prometheus-stack, GPU Operator and Debian names)."""
+    found: dict[str, list[str]] = {}
+    for svc in services:
+        names = {svc.metadata.name, (svc.metadata.labels or {}).get("app.kubernetes.io/name", "")}
+        ports = svc.spec.ports or []
+        for kind, (marker, usual_port) in MONITORING_COMPONENTS.items():
+            if ports and any(marker in n for n in names):
+                port = next((p.port for p in ports if p.port == usual_port), ports[0].port)
+                found.setdefault(kind, []).append(f"{svc.metadata.namespace}/{svc.metadata.name}:{port}")
+    return {kind: tuple(sorted(refs)) for kind, refs in found.items()}

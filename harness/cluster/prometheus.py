@@ -24,9 +24,12 @@ from urllib.parse import urlencode
 
 from kubernetes import client
 
-from harness.errors import HarnessError
+from harness.cluster.wait import wait_for
+from harness.errors import HarnessError, WaitTimeout
 
 QUERY_TIMEOUT_S = 30.0
+#: how long a check gives Prometheus to produce a first sample (two scrape intervals of a 30 s default)
+FIRST_SAMPLE_S = 60.0
 _BODY_EXCERPT = 300
 
 
@@ -147,6 +150,22 @@ class Prometheus:
         else:
             raise MetricsUnavailable(f"{self.describe}: query {promql!r} returned a {result_type}, not a vector")
         return QueryResult(query=promql, series=series, elapsed_s=elapsed)
+
+    def query_with_data(self, promql: str, *, within_s: float) -> QueryResult:
+        """Query until series come back or ``within_s`` passes, then return the last answer (empty or not).
+
+        Why wait at all: a Prometheus that just started, or an exporter that was just scheduled, has no sample
+        until its first scrape; one or two scrape intervals is the fair time to give it before calling it no-data.
+        """
+        try:
+            return wait_for(
+                lambda: self.query(promql),
+                timeout_s=within_s,
+                describe=f"series for {promql!r}",
+                done=lambda result: bool(result.series),
+            )
+        except WaitTimeout:
+            return self.query(promql)
 
     def targets(self) -> list[ScrapeTarget]:
         data, _ = self._api("/api/v1/targets", [("state", "active")], what="the targets request")

@@ -54,6 +54,7 @@ WORKLOADS: frozenset[str] = frozenset(
         "api-latency",
         "trivial-job",
         "dcgm-metrics",
+        "prometheus",
         "collective-allreduce",
         "net-iperf3",
         "net-latency",

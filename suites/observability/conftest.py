@@ -1,0 +1,22 @@
+"""Fixtures of the observability suite: the Prometheus under test, found once per session."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from harness.cluster.prometheus import Prometheus, choose_endpoint
+
+
+@pytest.fixture(scope="session")
+def prometheus(target: Any, capabilities: Any, harness_config: Any) -> Prometheus:
+    """``--prometheus-url`` when given, else the first discovered Prometheus Service (skip when there is none)."""
+    endpoint = choose_endpoint(harness_config.prometheus_url, capabilities.prometheus)
+    if endpoint is None:
+        hint = " (embedded target: apt-get install -y prometheus)" if capabilities.embedded else ""
+        pytest.skip(
+            "no Prometheus: no Service named *prometheus* with port 9090 was found and --prometheus-url was not "
+            f"given{hint}"
+        )
+    return Prometheus(endpoint, api_client=target.api_client)
