@@ -1,0 +1,478 @@
+"""Accelerators as the cluster exposes them: node pools (CPU/GPU/TPU), how a pod reaches each pool, GPU sharing
+modes, TPU slices and resource forms, and per-node GPU health read from what is already there.
+
+Why here and not in the suites: the compute suite's questions ("which pool is this node in", "what must a pod
+tolerate to land on it", "is this node's GPU healthy according to the operator") need node objects, labels and a
+few reads; the suites only ask and judge. Everything here is **read-only** toward nodes: like NVIDIA's Cluster
+Readiness Engine, the suite never cordons, taints or labels a node; it reads GPU Operator validator pods, node
+conditions, device-plugin allocatable and Autopilot-style health labels when they exist.
+
+Label vocabulary (as the components write them):
+
+* GPU Feature Discovery: ``nvidia.com/gpu.product`` (product name, spaces as ``-``), ``nvidia.com/gpu.count``,
+  ``nvidia.com/gpu.replicas`` and ``nvidia.com/gpu.sharing-strategy`` (time-slicing / mps),
+  ``nvidia.com/mig.strategy`` (single / mixed), ``nvidia.com/mig.config.state``.
+* GKE: ``cloud.google.com/gke-accelerator`` (GPU type), ``cloud.google.com/gke-tpu-accelerator`` and
+  ``cloud.google.com/gke-tpu-topology`` (TPU slice), ``cloud.google.com/gke-nodepool``.
+* IBM Autopilot: ``autopilot.ibm.com/gpuhealth`` = PASS / WARN / EVICT / TESTING.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from harness.cluster.capabilities import GPU, LEGACY_TPU_PREFIX, TPU, Capabilities, NodeInfo
+
+log = logging.getLogger(__name__)
+
+PRODUCT_LABEL = "nvidia.com/gpu.product"
+GKE_GPU_LABEL = "cloud.google.com/gke-accelerator"
+TPU_ACCELERATOR_LABEL = "cloud.google.com/gke-tpu-accelerator"
+TPU_TOPOLOGY_LABEL = "cloud.google.com/gke-tpu-topology"
+REPLICAS_LABEL = "nvidia.com/gpu.replicas"
+SHARING_LABEL = "nvidia.com/gpu.sharing-strategy"
+MIG_STRATEGY_LABEL = "nvidia.com/mig.strategy"
+MIG_STATE_LABEL = "nvidia.com/mig.config.state"
+AUTOPILOT_HEALTH_LABEL = "autopilot.ibm.com/gpuhealth"
+#: node-pool labels of the managed offerings and of the embedded target's cluster spec, most specific first
+POOL_LABELS = (
+    "cloud.google.com/gke-nodepool",
+    "eks.amazonaws.com/nodegroup",
+    "karpenter.sh/nodepool",
+    "kubernetes.azure.com/agentpool",
+    "agentpool",
+    "aibench.io/node-pool",
+)
+_MIG_RESOURCE = re.compile(r"^nvidia\.com/mig-(?P<profile>\d+g\.\d+gb(?:\+me)?)$")
+_TOPOLOGY = re.compile(r"^\d+(?:x\d+)*$")
+
+PoolKind = Literal["cpu", "gpu", "tpu"]
+
+
+# ----------------------------------------------------------------------------------------------------- node pools
+def accelerator_kind(node: NodeInfo) -> PoolKind:
+    """gpu when the node advertises NVIDIA GPUs or MIG instances, tpu for TPU chips, else cpu."""
+    if node.gpus > 0 or mig_resources(node):
+        return "gpu"
+    if node.tpus > 0:
+        return "tpu"
+    return "cpu"
+
+
+def mig_resources(node: NodeInfo) -> dict[str, int]:
+    """MIG instances advertised under the mixed strategy: ``nvidia.com/mig-1g.10gb`` -> count."""
+    return {r: node.count(r) for r in node.allocatable if _MIG_RESOURCE.match(r) and node.count(r) > 0}
+
+
+def _pool_name(node: NodeInfo, kind: PoolKind) -> str:
+    for label in POOL_LABELS:
+        if node.labels.get(label):
+            return node.labels[label]
+    product = accelerator_of(node)
+    return f"{kind}:{product}" if product else kind
+
+
+def accelerator_of(node: NodeInfo) -> str:
+    """The node's accelerator as labelled: GPU product (GFD, else GKE's label) or TPU type and topology."""
+    kind = accelerator_kind(node)
+    if kind == "gpu":
+        return node.labels.get(PRODUCT_LABEL) or node.labels.get(GKE_GPU_LABEL) or "unlabelled NVIDIA GPU"
+    if kind == "tpu":
+        accel = node.labels.get(TPU_ACCELERATOR_LABEL, "")
+        topology = node.labels.get(TPU_TOPOLOGY_LABEL, "")
+        return f"{accel} {topology}".strip() or "unlabelled TPU"
+    return ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodePool:
+    """Nodes of one pool: same kind and pool label (or, without pool labels, the same accelerator)."""
+
+    name: str
+    kind: PoolKind
+    accelerator: str
+    nodes: tuple[str, ...]
+    ready: int
+    emulated: int
+    devices_per_node: int
+    taints: tuple[str, ...]
+
+    @property
+    def reserved(self) -> bool:
+        """Tainted NoSchedule/NoExecute: only pods that tolerate it (accelerator pods) land here."""
+        return any(t.endswith((":NoSchedule", ":NoExecute")) for t in self.taints)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "accelerator": self.accelerator,
+            "nodes": list(self.nodes),
+            "ready": self.ready,
+            "emulated": self.emulated,
+            "devices_per_node": self.devices_per_node,
+            "taints": list(self.taints),
+        }
+
+
+def _taint_text(taint: Mapping[str, str]) -> str:
+    value = f"={taint['value']}" if taint.get("value") else ""
+    return f"{taint['key']}{value}:{taint['effect']}"
+
+
+def node_pools(capabilities: Capabilities) -> tuple[NodePool, ...]:
+    """Every node grouped into pools, CPU pools first, then GPU, then TPU (the report's inventory table)."""
+    groups: dict[tuple[PoolKind, str], list[NodeInfo]] = {}
+    for node in capabilities.nodes:
+        kind = accelerator_kind(node)
+        groups.setdefault((kind, _pool_name(node, kind)), []).append(node)
+    order = {"cpu": 0, "gpu": 1, "tpu": 2}
+    pools = []
+    for (kind, name), nodes in sorted(groups.items(), key=lambda kv: (order[kv[0][0]], kv[0][1])):
+        devices = max(
+            (n.gpus + sum(mig_resources(n).values()) if kind == "gpu" else n.tpus if kind == "tpu" else 0)
+            for n in nodes
+        )
+        taints = sorted({_taint_text(t) for n in nodes for t in n.taints})
+        pools.append(
+            NodePool(
+                name=name,
+                kind=kind,
+                accelerator=accelerator_of(nodes[0]),
+                nodes=tuple(n.name for n in nodes),
+                ready=sum(n.ready for n in nodes),
+                emulated=sum(n.emulated for n in nodes),
+                devices_per_node=devices,
+                taints=tuple(taints),
+            )
+        )
+    return tuple(pools)
+
+
+# ------------------------------------------------------------------------------------------------------ placement
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Placement:
+    """How a pod reaches one node's pool: the node selector and the tolerations for the pool's taints."""
+
+    node_selector: Mapping[str, str]
+    tolerations: tuple[Mapping[str, str], ...] = ()
+
+    def params(self) -> dict[str, str]:
+        """Workload parameters (JSON flow values the manifests embed as ``nodeSelector: ${node_selector}``)."""
+        return {
+            "node_selector": json.dumps(dict(self.node_selector), sort_keys=True),
+            "tolerations": json.dumps([dict(t) for t in self.tolerations]),
+        }
+
+
+def tolerations_for(node: NodeInfo) -> tuple[dict[str, str], ...]:
+    """Tolerations for each NoSchedule/NoExecute taint of ``node`` (exact key, value and effect)."""
+    out = []
+    for taint in node.taints:
+        if taint.get("effect") not in ("NoSchedule", "NoExecute"):
+            continue
+        toleration = {"key": taint["key"], "effect": taint["effect"]}
+        if taint.get("value"):
+            toleration.update(operator="Equal", value=taint["value"])
+        else:
+            toleration["operator"] = "Exists"
+        out.append(toleration)
+    return tuple(out)
+
+
+def placement_for(node: NodeInfo, *, pin_node: bool = False) -> Placement:
+    """Select ``node``'s accelerator label (the way a user targets a GPU type or TPU slice) and tolerate its taints;
+    ``pin_node`` adds ``kubernetes.io/hostname`` (two pods that must share one node)."""
+    kind = accelerator_kind(node)
+    selector: dict[str, str] = {}
+    if kind == "gpu":
+        for label in (PRODUCT_LABEL, GKE_GPU_LABEL):
+            if node.labels.get(label):
+                selector[label] = node.labels[label]
+                break
+    elif kind == "tpu":
+        for label in (TPU_ACCELERATOR_LABEL, TPU_TOPOLOGY_LABEL):
+            if node.labels.get(label):
+                selector[label] = node.labels[label]
+    if pin_node or not selector:
+        selector["kubernetes.io/hostname"] = node.labels.get("kubernetes.io/hostname", node.name)
+    return Placement(node_selector=selector, tolerations=tolerations_for(node))
+
+
+def cpu_pod_lands_on(node: NodeInfo) -> bool:
+    """Whether a pod with no tolerations and no accelerator request may be placed on ``node`` at all."""
+    return node.ready and not any(t.get("effect") in ("NoSchedule", "NoExecute") for t in node.taints)
+
+
+# -------------------------------------------------------------------------------------------------------- products
+def _normalise(product: str) -> str:
+    return re.sub(r"[\s_-]+", "-", product.strip()).lower()
+
+
+def product_matches(label: str, reported: str) -> bool:
+    """GFD's product label vs the name nvidia-smi/NVML reports: GFD writes the name with spaces as ``-``."""
+    return bool(label) and _normalise(label) == _normalise(reported)
+
+
+def profile_gpu_mismatch(profile: Any, capabilities: Capabilities) -> str | None:
+    """Why the chosen profile's GPU conditions do not describe this target (None when they do, or it has none).
+
+    A profile chosen with ``--profile h100-...`` on an A100 cluster would judge A100s against H100 bars; the
+    mismatch is named so the failure says "wrong profile", not "slow GPU"."""
+    match = getattr(profile, "match", None)
+    if match is None or match.gpu_product_regex is None:
+        return None
+    products = sorted(capabilities.gpu_products)
+    if not products:
+        return f"profile {profile.name} is for GPUs matching {match.gpu_product_regex!r}, the target has no GPU"
+    wrong = [p for p in products if not re.search(match.gpu_product_regex, p)]
+    if not wrong:
+        return None
+    return (
+        f"profile {profile.name} expects GPU products matching {match.gpu_product_regex!r}, "
+        f"the target's GPU nodes report {', '.join(wrong)}"
+    )
+
+
+# --------------------------------------------------------------------------------------------------------- sharing
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Sharing:
+    """How a GPU node shares its GPUs, from GFD labels and advertised resources."""
+
+    strategy: str  # none | time-slicing | mps | mig-single | mig-mixed
+    replicas: int = 1
+    physical_gpus: int = 0
+    mig_resources: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def shared(self) -> bool:
+        """Several pods may get the same physical GPU (time-slicing/MPS), so disjointness is not expected."""
+        return self.strategy in ("time-slicing", "mps") and self.replicas > 1
+
+    def describe(self) -> str:
+        if self.strategy in ("time-slicing", "mps"):
+            return f"{self.strategy}: {self.physical_gpus} GPU(s) x {self.replicas} replicas"
+        if self.strategy.startswith("mig"):
+            parts = ", ".join(f"{k.removeprefix('nvidia.com/')}={v}" for k, v in sorted(self.mig_resources.items()))
+            return f"{self.strategy}" + (f": {parts}" if parts else "")
+        return "none (whole GPUs)"
+
+
+def gpu_sharing(node: NodeInfo) -> Sharing:
+    labels = node.labels
+    try:
+        replicas = max(1, int(labels.get(REPLICAS_LABEL, "1")))
+    except ValueError:
+        replicas = 1
+    strategy = labels.get(SHARING_LABEL, "")
+    migs = mig_resources(node)
+    mig_strategy = labels.get(MIG_STRATEGY_LABEL, "")
+    try:
+        physical = int(labels.get("nvidia.com/gpu.count", "0")) or node.gpus // replicas
+    except ValueError:
+        physical = node.gpus // replicas
+    if migs or (mig_strategy in ("single", "mixed") and labels.get(MIG_STATE_LABEL) == "success"):
+        return Sharing(strategy=f"mig-{mig_strategy or 'mixed'}", physical_gpus=physical, mig_resources=migs)
+    if replicas > 1:
+        return Sharing(strategy=strategy or "time-slicing", replicas=replicas, physical_gpus=physical)
+    return Sharing(strategy="none", physical_gpus=node.gpus)
+
+
+# ------------------------------------------------------------------------------------------------------------ TPUs
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TpuSlice:
+    """One TPU node pool's slice shape: accelerator type, topology, chips per host and hosts per slice."""
+
+    accelerator: str
+    topology: str
+    resource: str
+    chips_per_host: int
+    nodes: tuple[str, ...]
+    deprecated: str = ""
+
+    @property
+    def chips(self) -> int:
+        """Chips in the slice, from the topology (``2x4`` -> 8); the per-host count when no topology label."""
+        if _TOPOLOGY.match(self.topology):
+            return math.prod(int(d) for d in self.topology.split("x"))
+        return self.chips_per_host
+
+    @property
+    def hosts(self) -> int:
+        return max(1, self.chips // max(1, self.chips_per_host))
+
+    @property
+    def multi_host(self) -> bool:
+        return self.hosts > 1
+
+
+def tpu_resource(node: NodeInfo) -> tuple[str, str]:
+    """(resource name, deprecation note) for the TPU chips ``node`` advertises.
+
+    ``google.com/tpu`` is the GKE form; ``cloud-tpus.google.com/v2``/``v3`` (and ``preemptible-v*``) is the
+    legacy TPU-as-a-service form of the first Kubernetes TPU integration, removed when Cloud TPU Nodes were
+    retired: still usable where advertised, reported as deprecated."""
+    if node.count(TPU) > 0:
+        return TPU, ""
+    legacy = sorted(r for r in node.allocatable if r.startswith(LEGACY_TPU_PREFIX) and node.count(r) > 0)
+    if legacy:
+        return legacy[0], (
+            f"node {node.name} advertises the legacy {legacy[0]} resource (Cloud TPU Nodes, deprecated); "
+            f"GKE TPU VMs use {TPU} with {TPU_ACCELERATOR_LABEL}/{TPU_TOPOLOGY_LABEL} node selectors"
+        )
+    return TPU, ""
+
+
+def tpu_slices(capabilities: Capabilities) -> tuple[TpuSlice, ...]:
+    """One entry per (accelerator, topology, resource) among the TPU nodes."""
+    groups: dict[tuple[str, str, str], list[NodeInfo]] = {}
+    notes: dict[tuple[str, str, str], str] = {}
+    for node in capabilities.tpu_nodes:
+        resource, note = tpu_resource(node)
+        key = (node.labels.get(TPU_ACCELERATOR_LABEL, ""), node.labels.get(TPU_TOPOLOGY_LABEL, ""), resource)
+        groups.setdefault(key, []).append(node)
+        notes[key] = notes.get(key) or note
+    return tuple(
+        TpuSlice(
+            accelerator=accel,
+            topology=topology,
+            resource=resource,
+            chips_per_host=max(n.count(resource) for n in nodes),
+            nodes=tuple(n.name for n in nodes),
+            deprecated=notes[(accel, topology, resource)],
+        )
+        for (accel, topology, resource), nodes in sorted(groups.items())
+    )
+
+
+# ---------------------------------------------------------------------------------------------------- GPU health
+HealthStatus = Literal["healthy", "degraded", "unhealthy", "unknown"]
+_VALIDATOR_SELECTOR = "app=nvidia-operator-validator"
+#: node conditions that mean the node is in trouble when True (node-problem-detector and kubelet pressure)
+_BAD_CONDITIONS = ("MemoryPressure", "DiskPressure", "PIDPressure", "NetworkUnavailable")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeHealth:
+    """What the cluster already says about one GPU node's health, and which signals were there to read."""
+
+    node: str
+    status: HealthStatus
+    reasons: tuple[str, ...] = ()
+    signals: Mapping[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"node": self.node, "status": self.status, "reasons": list(self.reasons), "signals": dict(self.signals)}
+
+
+def _validator_pods(api_client: client.ApiClient) -> dict[str, list[client.V1Pod]] | None:
+    """GPU Operator validator pods by node; None when they cannot be listed (RBAC) or none exist."""
+    try:
+        pods = client.CoreV1Api(api_client).list_pod_for_all_namespaces(label_selector=_VALIDATOR_SELECTOR).items
+    except ApiException as exc:
+        if exc.status in (403, 404):
+            log.info("gpu health: cannot list operator validator pods (%s)", exc.status)
+            return None
+        raise
+    by_node: dict[str, list[client.V1Pod]] = {}
+    for pod in pods:
+        by_node.setdefault(pod.spec.node_name or "", []).append(pod)
+    return by_node or None
+
+
+def node_health(node: client.V1Node, validators: Mapping[str, Sequence[client.V1Pod]] | None) -> NodeHealth:
+    """One GPU node's health from its conditions, device-plugin counts, Autopilot label and validator pod."""
+    name = node.metadata.name
+    labels = node.metadata.labels or {}
+    signals: dict[str, str] = {}
+    bad: list[str] = []
+    warn: list[str] = []
+    conditions = {c.type: c for c in node.status.conditions or []}
+    ready = conditions.get("Ready")
+    signals["Ready"] = ready.status if ready else "missing"
+    if ready is None or ready.status != "True":
+        bad.append(f"node not Ready ({ready.reason if ready else 'no Ready condition'})")
+    for ctype, cond in conditions.items():
+        if ctype in _BAD_CONDITIONS and cond.status == "True":
+            signals[ctype] = "True"
+            bad.append(f"{ctype}: {cond.message or cond.reason or 'True'}")
+        elif ctype not in ("Ready", *_BAD_CONDITIONS) and "gpu" in ctype.lower():
+            signals[ctype] = cond.status  # node-problem-detector GPU conditions (e.g. GpuUnhealthy)
+            if cond.status == "True":
+                bad.append(f"{ctype}: {cond.message or cond.reason or 'True'}")
+    capacity = int((node.status.capacity or {}).get(GPU, "0") or 0)
+    allocatable = int((node.status.allocatable or {}).get(GPU, "0") or 0)
+    if capacity:
+        signals["device-plugin"] = f"{allocatable}/{capacity} allocatable"
+        if allocatable < capacity:
+            warn.append(f"device plugin reports {capacity - allocatable} of {capacity} GPU(s) unhealthy")
+    autopilot = labels.get(AUTOPILOT_HEALTH_LABEL)
+    if autopilot:
+        signals[AUTOPILOT_HEALTH_LABEL] = autopilot
+        if autopilot == "EVICT":
+            bad.append(f"{AUTOPILOT_HEALTH_LABEL}=EVICT (a fatal DCGM category failed)")
+        elif autopilot in ("WARN", "TESTING"):
+            warn.append(f"{AUTOPILOT_HEALTH_LABEL}={autopilot}")
+    if validators is not None:
+        pods = validators.get(name, [])
+        if not pods:
+            signals["operator-validator"] = "absent"
+            warn.append("no nvidia-operator-validator pod on this node")
+        else:
+            pod = pods[0]
+            ok = pod.status.phase == "Running" and all(cs.ready for cs in pod.status.container_statuses or [])
+            signals["operator-validator"] = "ready" if ok else (pod.status.phase or "Unknown")
+            if not ok:
+                bad.append(f"nvidia-operator-validator {pod.metadata.name} is {pod.status.phase}, not ready")
+    if bad:
+        status: HealthStatus = "unhealthy"
+    elif warn:
+        status = "degraded"
+    elif len(signals) <= 1 and validators is None and not autopilot:
+        status = "healthy" if signals.get("Ready") == "True" and capacity else "unknown"
+    else:
+        status = "healthy"
+    return NodeHealth(node=name, status=status, reasons=tuple(bad + warn), signals=signals)
+
+
+def gpu_health(api_client: client.ApiClient, gpu_nodes: Iterable[str]) -> tuple[NodeHealth, ...]:
+    """Health of each named GPU node, read-only (node objects and validator pods)."""
+    wanted = set(gpu_nodes)
+    nodes = [n for n in client.CoreV1Api(api_client).list_node().items if n.metadata.name in wanted]
+    validators = _validator_pods(api_client)
+    return tuple(node_health(n, validators) for n in sorted(nodes, key=lambda n: n.metadata.name))
+
+
+# ----------------------------------------------------------------------------------------------------------- DRA
+GPU_DRA_DRIVER = "gpu.nvidia.com"
+
+
+def gpu_device_classes(api_client: client.ApiClient) -> tuple[tuple[str, str], ...]:
+    """(DeviceClass name, served resource.k8s.io version) of classes selecting NVIDIA GPUs (by the driver name in
+    their CEL selectors, or ``gpu.nvidia.com`` in the class name, as the NVIDIA DRA driver installs them)."""
+    custom = client.CustomObjectsApi(api_client)
+    groups = {g.name: [v.version for v in g.versions] for g in client.ApisApi(api_client).get_api_versions().groups}
+    for version in groups.get("resource.k8s.io", []):
+        try:
+            listing = custom.list_cluster_custom_object("resource.k8s.io", version, "deviceclasses")
+        except ApiException as exc:
+            if exc.status in (403, 404):
+                continue
+            raise
+        found = []
+        for item in listing.get("items", []):
+            name = item["metadata"]["name"]
+            text = json.dumps(item.get("spec", {}))
+            if GPU_DRA_DRIVER in name or f"'{GPU_DRA_DRIVER}'" in text or f'\\"{GPU_DRA_DRIVER}\\"' in text:
+                found.append((name, version))
+        return tuple(found)
+    return ()
