@@ -30,7 +30,7 @@ import yaml
 from harness.errors import ConfigError
 
 KINDS = ("job", "service")
-PARSERS = ("sentinel", "fio", "nccl", "none")
+PARSERS = ("sentinel", "fio", "nccl", "none", "cuda", "jax-tpu", "iperf3", "perftest")
 _TOP_KEYS = {
     "name",
     "kind",
@@ -43,6 +43,7 @@ _TOP_KEYS = {
     "images",
     "params",
     "result_container",
+    "placement_only",
 }
 _PARAM_KEYS = {"default", "description", "choices"}
 
@@ -71,6 +72,9 @@ class WorkloadSpec:
     images: Mapping[str, str] = field(default_factory=dict)
     params: Mapping[str, Param] = field(default_factory=dict)
     result_container: str = ""
+    # True for workloads that measure nothing and only check where pods land (gang/topology placement): the
+    # harness then lets them onto emulated nodes, which exist exactly for such scheduler checks.
+    placement_only: bool = False
 
 
 def _fail(path: Path, key: str, message: str) -> ConfigError:
@@ -165,7 +169,14 @@ def load_spec(path: Path) -> WorkloadSpec:
         images=images,
         params=params,
         result_container=str(data.get("result_container", "")),
+        placement_only=_flag(path, "placement_only", data.get("placement_only", False)),
     )
+
+
+def _flag(path: Path, key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _fail(path, key, f"must be true or false (got {value!r})")
+    return value
 
 
 def catalog_root() -> Path:

@@ -19,13 +19,14 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from harness.embedded.admission import AdmissionContext
+from harness.embedded.deviceplugin import DEVICES_ANNOTATION, AllocationError, EmulatedDevicePlugin, ScriptContext
 from harness.embedded.events import record_event
 from harness.embedded.faults import FaultInjector
 from harness.embedded.inventory import GPU_UUIDS_ANNOTATION
@@ -61,12 +62,21 @@ EXEC_TIMEOUT_S = 600.0
 # ----------------------------------------------------------------------------- scripted runtime (emulated nodes)
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Script:
-    """What an emulated pod does: stay running, or finish with ``exit_code`` after ``after_s``, writing ``log``."""
+    """What an emulated pod does: stay running, or finish with ``exit_code`` after ``after_s``, writing ``log``.
+
+    ``render`` (when given) writes the log instead, from the pod's :class:`ScriptContext` (its node and the devices
+    the emulated device plugin gave each container), so a scripted pod can print ``nvidia-smi -L`` lines for exactly
+    its devices. ``waiting`` keeps the containers waiting (e.g. ``("ContainerCreating", "")``) with a Warning
+    ``event`` (reason, message) recorded by the kubelet, as a node whose device plugin or runtime hook fails does.
+    """
 
     exit_code: int | None = None
     after_s: float = 0.0
     log: str = ""
     ready: bool = True
+    render: Callable[[ScriptContext], str] | None = None
+    waiting: tuple[str, str] | None = None
+    event: tuple[str, str] | None = None
 
 
 class ScriptedRuntime:
@@ -612,6 +622,7 @@ class KubeletSet:
         self.pods_dir = state_dir / "pods"
         self.pods_dir.mkdir(parents=True, exist_ok=True)
         self.scripted = ScriptedRuntime()
+        self.devices = EmulatedDevicePlugin()
         shm = Path("/dev/shm")
         memory_root = shm / f"aibench-{uuid.uuid4().hex[:12]}" if shm.is_dir() and os.access(shm, os.W_OK) else None
         self.provisioner = LocalPathProvisioner(store, admission, state_dir / "volumes", memory_root)
@@ -657,6 +668,7 @@ class KubeletSet:
         name = node["metadata"]["name"]
         if (node["metadata"].get("annotations") or {}).get(EMULATED_ANNOTATION) == "true":
             self._emulated_nodes[name] = node
+            self.devices.register(node)
         else:
             self._process_nodes[name] = node
 
@@ -915,16 +927,22 @@ class KubeletSet:
     def _emulated_pod(self, event: WatchEvent) -> None:
         pod = event.obj
         if event.type == "DELETED":
+            self.devices.release(pod["metadata"].get("uid", ""))
             if pod["metadata"].get("uid") and pod.get("status", {}).get("podIP"):
                 self.pod_ips.release(pod["status"]["podIP"])
             return
         if pod["metadata"].get("deletionTimestamp"):
             self.finish_pod_delete(pod)
             return
-        if pod.get("status", {}).get("podIP"):
-            return  # already started
+        if pod.get("status", {}).get("podIP") or pod.get("status", {}).get("phase") in ("Failed", "Succeeded"):
+            return  # already started (or rejected at admission)
         script = self.scripted.for_pod(pod["metadata"]["name"])
-        ip = self.pod_ips.allocate()
+        try:
+            devices = self.devices.allocate(pod)
+        except AllocationError as exc:
+            self._reject_emulated(pod, "UnexpectedAdmissionError", str(exc))
+            return
+        ip = self.pod_ips.allocate() if script.waiting is None else ""
         node = self._emulated_nodes[pod["spec"]["nodeName"]]
         host_ip = next(
             (a["address"] for a in node.get("status", {}).get("addresses", []) if a.get("type") == "InternalIP"),
@@ -932,10 +950,25 @@ class KubeletSet:
         )
         now = rfc3339()
 
+        changed: list[bool] = []
+
         def start(p: dict[str, Any]) -> bool:
             if p.get("status", {}).get("podIP"):
                 return False
             p["metadata"].setdefault("annotations", {})[EMULATED_ANNOTATION] = "true"
+            if any(devices.values()):
+                p["metadata"]["annotations"][DEVICES_ANNOTATION] = EmulatedDevicePlugin.annotation(devices)
+            if script.waiting is not None:
+                status = p.setdefault("status", {})
+                if status.get("containerStatuses"):
+                    return False  # already reported waiting
+                changed.append(True)
+                status.update(phase="Pending", hostIP=host_ip, hostIPs=[{"ip": host_ip}], startTime=now)
+                status["containerStatuses"] = [
+                    _waiting(c["name"], c.get("image", ""), *script.waiting) for c in p["spec"].get("containers") or []
+                ]
+                _pod_conditions(status, initialized=True, ready=False, scheduled_since=now)
+                return True
             status = p.setdefault("status", {})
             status.update(
                 phase="Running", hostIP=host_ip, hostIPs=[{"ip": host_ip}], podIP=ip, podIPs=[{"ip": ip}], startTime=now
@@ -959,10 +992,32 @@ class KubeletSet:
         self.store.mutate(
             self.pods_type, pod["metadata"]["namespace"], pod["metadata"]["name"], start, subresource="all"
         )
-        if script.log:
+        if script.event is not None and (changed or script.waiting is None):
+            record_event(
+                self.store, pod, type_="Warning", reason=script.event[0], message=script.event[1], component="kubelet"
+            )
+        if script.waiting is not None:
+            return
+        text = script.log
+        if script.render is not None:
+            node_meta = node.get("metadata") or {}
+            context = ScriptContext(
+                namespace=pod["metadata"]["namespace"],
+                pod=pod["metadata"]["name"],
+                node=pod["spec"]["nodeName"],
+                node_labels=dict(node_meta.get("labels") or {}),
+                devices=devices,
+                env={
+                    e["name"]: str(e.get("value", ""))
+                    for e in (pod["spec"]["containers"][0].get("env") or [])
+                    if "value" in e
+                },
+            )
+            text = script.render(context)
+        if text:
             path = self._container_log(pod, pod["spec"]["containers"][0]["name"], False)
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(script.log)
+            path.write_text(text)
         if script.exit_code is not None:
             heapq.heappush(
                 self._timers,
@@ -975,7 +1030,23 @@ class KubeletSet:
                 ),
             )
 
+    def _reject_emulated(self, pod: dict[str, Any], reason: str, message: str) -> None:
+        """Fail a pod at admission, as the kubelet does when its device manager cannot allocate."""
+
+        def reject(p: dict[str, Any]) -> bool:
+            status = p.setdefault("status", {})
+            if status.get("phase") == "Failed":
+                return False
+            p["metadata"].setdefault("annotations", {})[EMULATED_ANNOTATION] = "true"
+            status.update(phase="Failed", reason=reason, message=message, startTime=rfc3339())
+            return True
+
+        meta = pod["metadata"]
+        self.store.mutate(self.pods_type, meta["namespace"], meta["name"], reject, subresource="all")
+        record_event(self.store, pod, type_="Warning", reason=reason, message=message, component="kubelet")
+
     def _finish_scripted(self, namespace: str, name: str, uid: str) -> None:
+        self.devices.release(uid)
         script = self.scripted.for_pod(name)
         code = script.exit_code or 0
         now = rfc3339()
