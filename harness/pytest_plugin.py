@@ -439,7 +439,8 @@ def _prepare(
         "workload": spec.name,
     }
     rendered = render(spec, params, context=context, image_registry=harness_config.image_registry)
-    if any(n.emulated for n in capabilities.nodes) and any(not n.emulated for n in capabilities.nodes):
+    mixed = any(n.emulated for n in capabilities.nodes) and any(not n.emulated for n in capabilities.nodes)
+    if mixed and not spec.placement_only:
         from harness.cluster.placement import keep_off_emulated_nodes
 
         keep_off_emulated_nodes(list(rendered.documents))  # measurements need real nodes

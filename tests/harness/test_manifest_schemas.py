@@ -22,6 +22,8 @@ REQUIRED_EXAMPLES = {
     "endpoint": "http://minio.minio.svc:9000",
     "bucket": "models",
     "secret": "s3-credentials",
+    "server_node": "node-a",
+    "client_node": "node-b",
 }
 
 

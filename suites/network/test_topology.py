@@ -1,0 +1,73 @@
+"""Topology-aware placement: the topology labels nodes carry, and a gang that must share one topology domain.
+
+Collective bandwidth falls with every switch hop between ranks, so training jobs ask the scheduler to keep a gang
+inside one block, rack or zone. These checks show the levels the cluster labels and prove the scheduler honours a
+required co-location on the narrowest one. With a cluster spec, the embedded target's emulated nodes carry the
+topology, and results say they are emulated.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from harness.cluster.topology import (
+    TOPOLOGY_KEYS,
+    colocation_key,
+    colocation_verdict,
+    placement_of,
+    topology_table,
+)
+from harness.measurement import Measurement
+
+ZONE = "topology.kubernetes.io/zone"
+MAX_GANG = 4
+
+
+@pytest.mark.network
+@pytest.mark.conformance
+def test_nodes_carry_topology_labels(capabilities: Any, record: Any) -> None:
+    """Every node of a multi-node cluster names its zone, and the report lists each node's topology labels
+    (zone and any block/rack/spine level)."""
+    rows = topology_table(capabilities.nodes)
+    record.add(
+        measurements=[
+            Measurement(
+                metric="topology_labels",
+                value=len(row) - 2,
+                unit="count",
+                labels={k.rsplit("/", 1)[-1]: v for k, v in row.items()},
+                emulated=row["emulated"] == "true",
+            )
+            for row in rows
+        ]
+    )
+    if len(rows) < 2:
+        pytest.skip(f"one node ({rows[0]['node'] if rows else 'none'}): no topology to place a gang across")
+    missing = [row["node"] for row in rows if ZONE not in row]
+    assert not missing, f"nodes without {ZONE}: {', '.join(missing)} (levels looked for: {', '.join(TOPOLOGY_KEYS)})"
+
+
+@pytest.mark.network
+@pytest.mark.conformance
+def test_gang_lands_in_one_topology_domain(deploy_service: Any, target: Any, capabilities: Any, record: Any) -> None:
+    """A gang of pods with required pod affinity on the narrowest labelled topology level all land inside one
+    domain of it."""
+    key, domain, domain_nodes = colocation_key(capabilities.nodes)
+    size = max(2, min(MAX_GANG, len(domain_nodes)))
+    with deploy_service("net-gang", size=size, topology_key=key) as handle:
+        placements = placement_of(target.api_client, handle.namespace, "app.kubernetes.io/name=net-gang")
+    emulated = any(p.emulated for p in placements)
+    verdict = colocation_verdict(placements, capabilities.nodes, key=key, expected=size)
+    labels = {"topology_key": key, "largest_domain": domain}
+    record.add(
+        params={"topology_key": key},
+        measurements=[
+            Measurement(metric="gang_domains", value=len(verdict.domains), unit="count", labels=labels,
+                        emulated=emulated),
+            Measurement(metric="gang_nodes", value=len({p.node for p in placements if p.node}), unit="count",
+                        labels=labels, emulated=emulated),
+        ],
+    )  # fmt: skip
+    assert verdict.ok, verdict.message
