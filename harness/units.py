@@ -77,6 +77,7 @@ UNITS: dict[str, Unit] = {
     **_family("flops", **{"FLOP/s": 1.0, "GFLOP/s": _G, "TFLOP/s": _T, "PFLOP/s": 1e15}),
     **_family("ratio", ratio=1.0, **{"%": 0.01}),
     **_family("count", count=1.0),
+    **_family("cpu", cores=1.0, millicores=1e-3),
     **_family("temperature", C=1.0),
     **_family("power", W=1.0, kW=_K),
 }

@@ -68,23 +68,24 @@ class ScrapeTarget:
     labels: Mapping[str, str] = field(default_factory=dict)
 
 
-class Prometheus:
-    """Ask one Prometheus; build one per test session and reuse it."""
+class ServiceHttp:
+    """GET from an in-cluster HTTP service: a URL directly, or ``namespace/service[:port]`` through the API server's
+    service proxy. Prometheus, exporters and Grafana are all reached through one of these."""
 
-    def __init__(self, endpoint: str, *, api_client: client.ApiClient | None = None) -> None:
+    def __init__(self, endpoint: str, *, api_client: client.ApiClient | None = None, what: str = "service") -> None:
         self.endpoint = endpoint.rstrip("/")
         self._api_client = api_client
         self._proxied = not self.endpoint.startswith(("http://", "https://"))
         if self._proxied and api_client is None:
-            raise ValueError("a namespace/service Prometheus endpoint needs an API client")
+            raise ValueError("a namespace/service endpoint needs an API client")
+        self.what = what
 
     @property
     def describe(self) -> str:
         if self._proxied:
-            return f"Prometheus Service {self.endpoint} (through the API server's service proxy)"
-        return f"Prometheus at {self.endpoint}"
+            return f"{self.what} Service {self.endpoint} (through the API server's service proxy)"
+        return f"{self.what} at {self.endpoint}"
 
-    # ------------------------------------------------------------------ transport
     def _proxy_path(self, path: str) -> str:
         namespace, _, service = self.endpoint.partition("/")
         return f"/api/v1/namespaces/{namespace}/services/{service}/proxy{path}"
@@ -93,14 +94,14 @@ class Prometheus:
         """(status, body, seconds) of GET ``path``; raises MetricsUnavailable when there is no HTTP answer."""
         started = time.monotonic()
         if self._proxied:
-            assert self._api_client is not None
-            method, url, headers, _, _ = self._api_client.param_serialize(
+            api_client = self._api_client
+            if api_client is None:  # excluded by __init__; keeps the type checker honest
+                raise MetricsUnavailable(f"{self.describe}: no API client")
+            method, url, headers, _, _ = api_client.param_serialize(
                 "GET", self._proxy_path(path), query_params=list(params), auth_settings=["BearerToken"]
             )
             try:
-                response = self._api_client.call_api(
-                    method, url, header_params=headers, _request_timeout=QUERY_TIMEOUT_S
-                )
+                response = api_client.call_api(method, url, header_params=headers, _request_timeout=QUERY_TIMEOUT_S)
                 response.read()
             except Exception as exc:  # urllib3 and client errors alike mean "no answer"
                 raise MetricsUnavailable(f"{self.describe} is unreachable: {exc}") from None
@@ -113,6 +114,29 @@ class Prometheus:
             return exc.code, exc.read(), time.monotonic() - started
         except (urllib.error.URLError, OSError) as exc:
             raise MetricsUnavailable(f"{self.describe} is unreachable: {exc}") from None
+
+    def text(self, path: str) -> str:
+        """The body of a GET that must answer 200 (an exporter's ``/metrics``)."""
+        status, body, _ = self.get(path)
+        if status != 200:
+            excerpt = body[:_BODY_EXCERPT].decode(errors="replace").strip()
+            raise MetricsUnavailable(f"{self.describe} answered HTTP {status} to GET {path}: {excerpt}")
+        return body.decode(errors="replace")
+
+
+class Prometheus:
+    """Ask one Prometheus; build one per test session and reuse it."""
+
+    def __init__(self, endpoint: str, *, api_client: client.ApiClient | None = None) -> None:
+        self.http = ServiceHttp(endpoint, api_client=api_client, what="Prometheus")
+        self.endpoint = self.http.endpoint
+
+    @property
+    def describe(self) -> str:
+        return self.http.describe
+
+    def get(self, path: str, params: Sequence[tuple[str, str]] = ()) -> tuple[int, bytes, float]:
+        return self.http.get(path, params)
 
     def _api(self, path: str, params: Sequence[tuple[str, str]] = (), *, what: str) -> tuple[Any, float]:
         status, body, elapsed = self.get(path, params)
@@ -195,5 +219,6 @@ __all__ = [
     "QueryResult",
     "ScrapeTarget",
     "Series",
+    "ServiceHttp",
     "choose_endpoint",
 ]

@@ -20,3 +20,10 @@ def prometheus(target: Any, capabilities: Any, harness_config: Any) -> Prometheu
             f"given{hint}"
         )
     return Prometheus(endpoint, api_client=target.api_client)
+
+
+@pytest.fixture(scope="session")
+def prometheus_if_any(target: Any, capabilities: Any, harness_config: Any) -> Prometheus | None:
+    """The same Prometheus, or None: for tests that still report something useful without one."""
+    endpoint = choose_endpoint(harness_config.prometheus_url, capabilities.prometheus)
+    return Prometheus(endpoint, api_client=target.api_client) if endpoint else None
