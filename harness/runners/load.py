@@ -1,0 +1,394 @@
+"""Load against an OpenAI-compatible endpoint with locust: shapes, where locust runs, and the raw samples back.
+
+Why locust always runs in its own process: ``import locust`` monkey-patches the whole interpreter with gevent
+(sockets, threads, subprocess), which breaks the kubernetes client and anything else in the harness process
+(../shared/research/ecosystem-baselines.md section 3d). So the harness never imports it; it starts
+``python -m locust`` as a local subprocess (the embedded target, whose Service addresses are loopback addresses
+reachable from here) or runs the ``inference-load`` workload, an in-cluster Job with locust's own image, on a
+real cluster (ClusterIPs are reachable only from inside). Both run the same user classes
+(``workloads/inference-load/locustfile.py``), which time every stream themselves and write one raw sample per
+request; the harness parses those (:mod:`harness.parsers.stream_samples`), never locust's rounded percentiles.
+
+Shapes: ``concurrency`` (closed loop, C streams always in flight), ``rate`` (open loop, Poisson arrivals at R/s,
+at most ``max_inflight`` at once; waiting is measured as client-side queueing), and ``sweep`` (closed-loop levels
+run one after another until throughput stops growing: the saturation point). Every run is bounded in time
+(``duration_s``) and in count (``max_requests``).
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from harness.catalog.spec import load_workload
+from harness.errors import ConfigError, WorkloadFailed
+from harness.parsers.stream_samples import Slo, StreamSample, StreamSummary, parse_stream_samples, summarise
+
+log = logging.getLogger(__name__)
+
+WORKLOAD = "inference-load"
+LOCUSTFILE = "locustfile.py"
+SAMPLES_BEGIN = "===AIBENCH-SAMPLES-BEGIN==="
+SAMPLES_END = "===AIBENCH-SAMPLES-END==="
+SHAPES = ("concurrency", "rate", "sweep")
+APIS = {"completions": "/v1/completions", "chat": "/v1/chat/completions"}
+MAX_DURATION_S = 3600.0
+MAX_CONCURRENCY = 4096
+STOP_TIMEOUT_S = 30.0  # locust lets running requests finish this long after the duration
+SWEEP_MIN_GAIN = 0.05  # a level that adds less than 5 % throughput is saturation
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoadShape:
+    """How much load, for how long. Build with :func:`load_shape`, which checks every field."""
+
+    kind: str
+    duration_s: float
+    max_requests: int
+    concurrency: int = 1
+    rate: float = 0.0
+    max_inflight: int = 256
+    levels: tuple[int, ...] = ()
+    warmup_s: float = 1.0
+    processes: int = 1
+    seed: int = 0
+
+    def describe(self) -> str:
+        if self.kind == "rate":
+            return f"Poisson arrivals at {self.rate:g} req/s (at most {self.max_inflight} in flight)"
+        if self.kind == "sweep":
+            return f"concurrency sweep {','.join(map(str, self.levels))}"
+        return f"{self.concurrency} concurrent streams"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestProfile:
+    """What each request asks for."""
+
+    api: str = "completions"
+    model: str = "aibench-tokenstream"
+    prompt_words: int = 128
+    max_tokens: int = 32
+    headers: Mapping[str, str] = field(default_factory=dict)
+    timeout_s: float = 60.0
+
+    @property
+    def path(self) -> str:
+        return APIS[self.api]
+
+
+@dataclass(slots=True, kw_only=True)
+class LoadRun:
+    """One locust run: where it ran, its samples, and what it was asked to do."""
+
+    shape: LoadShape
+    url: str
+    where: str  # "local subprocess" | "in-cluster job"
+    samples: tuple[StreamSample, ...]
+    command: list[str]
+    wall_s: float
+    artifacts: Path | None = None
+
+    def summary(self, slo: Slo | None = None) -> StreamSummary:
+        return summarise(self.samples, warmup_s=self.shape.warmup_s, slo=slo)
+
+
+def _fail(source: str, key: str, message: str) -> ConfigError:
+    return ConfigError(f"{source}: {key}: {message}")
+
+
+def _number(source: str, key: str, value: Any, *, integer: bool, low: float, high: float) -> Any:
+    kind = int if integer else float
+    try:
+        number = kind(value)
+        if integer and isinstance(value, float) and not value.is_integer():
+            raise ValueError
+    except (TypeError, ValueError):
+        raise _fail(source, key, f"must be {'an integer' if integer else 'a number'} (got {value!r})") from None
+    if not low <= number <= high:
+        raise _fail(source, key, f"must be in {low:g}..{high:g} (got {value!r})")
+    return number
+
+
+def load_shape(fields: Mapping[str, Any], *, source: str = "load shape") -> LoadShape:
+    """A checked :class:`LoadShape` from a mapping (a profile entry, CLI values, a test's parameters): unknown
+    keys, out-of-range values and impossible combinations are ConfigError lines naming the field (exit 2)."""
+    allowed = {f for f in LoadShape.__dataclass_fields__}
+    unknown = sorted(set(fields) - allowed)
+    if unknown:
+        raise _fail(source, unknown[0], f"unknown field (allowed: {', '.join(sorted(allowed))})")
+    kind = fields.get("kind", "concurrency")
+    if kind not in SHAPES:
+        raise _fail(source, "kind", f"must be one of {', '.join(SHAPES)} (got {kind!r})")
+    duration = _number(source, "duration_s", fields.get("duration_s", 10), integer=False, low=1, high=MAX_DURATION_S)
+    max_requests = _number(source, "max_requests", fields.get("max_requests", 100_000), integer=True, low=1, high=10**7)
+    warmup = _number(source, "warmup_s", fields.get("warmup_s", 1.0), integer=False, low=0, high=MAX_DURATION_S)
+    if warmup >= duration:
+        raise _fail(
+            source, "warmup_s", f"must be shorter than duration_s ({warmup:g} >= {duration:g}): nothing measured"
+        )
+    processes = _number(source, "processes", fields.get("processes", 1), integer=True, low=1, high=64)
+    concurrency = _number(
+        source, "concurrency", fields.get("concurrency", 1), integer=True, low=1, high=MAX_CONCURRENCY
+    )
+    rate = fields.get("rate", 0.0)
+    max_inflight = _number(
+        source, "max_inflight", fields.get("max_inflight", 256), integer=True, low=1, high=MAX_CONCURRENCY
+    )
+    levels: tuple[int, ...] = ()
+    if kind == "rate":
+        rate = _number(source, "rate", rate, integer=False, low=0.001, high=100_000)
+        if processes != 1:
+            raise _fail(source, "processes", "a rate shape runs one arrival process (Poisson arrivals are one stream)")
+    elif "rate" in fields:
+        raise _fail(source, "rate", f"only for kind rate (this shape is {kind})")
+    if kind == "concurrency" and concurrency < processes:
+        raise _fail(source, "concurrency", f"must be at least processes ({concurrency} < {processes})")
+    if kind == "sweep":
+        raw = fields.get("levels")
+        if isinstance(raw, str):
+            raw = [p for p in raw.split(",") if p.strip()]
+        if not isinstance(raw, list | tuple) or len(raw) < 2:
+            raise _fail(source, "levels", f"a sweep needs at least two concurrency levels (got {raw!r})")
+        levels = tuple(
+            _number(source, f"levels[{i}]", v, integer=True, low=1, high=MAX_CONCURRENCY) for i, v in enumerate(raw)
+        )
+        if list(levels) != sorted(set(levels)):
+            raise _fail(source, "levels", f"must increase strictly (got {list(levels)})")
+    elif "levels" in fields:
+        raise _fail(source, "levels", f"only for kind sweep (this shape is {kind})")
+    return LoadShape(
+        kind=kind,
+        duration_s=duration,
+        max_requests=max_requests,
+        concurrency=concurrency,
+        rate=float(rate),
+        max_inflight=max_inflight,
+        levels=levels,
+        warmup_s=warmup,
+        processes=processes,
+        seed=int(fields.get("seed", 0)),
+    )
+
+
+def locust_environment(shape: LoadShape, request: RequestProfile, samples_dir: str) -> dict[str, str]:
+    """The LG_* variables the user classes read (one place, used by the subprocess and the Job alike)."""
+    per_process = -(-shape.max_requests // shape.processes)  # the budget is per load process
+    return {
+        "LG_PATH": request.path,
+        "LG_MODEL": request.model,
+        "LG_PROMPT_WORDS": str(request.prompt_words),
+        "LG_MAX_TOKENS": str(request.max_tokens),
+        "LG_HEADERS": json.dumps(dict(request.headers)),
+        "LG_SAMPLES_DIR": samples_dir,
+        "LG_MAX_REQUESTS": str(per_process),
+        "LG_RATE": f"{shape.rate:g}",
+        "LG_MAX_INFLIGHT": str(shape.max_inflight),
+        "LG_TIMEOUT_S": f"{request.timeout_s:g}",
+        "LG_SEED": str(shape.seed),
+        "LG_DURATION_S": f"{shape.duration_s:g}" if shape.kind == "rate" else "0",
+    }
+
+
+def locust_arguments(shape: LoadShape, url: str) -> list[str]:
+    """locust's command-line arguments after ``-f locustfile``: user class, users, spawn rate, bounds."""
+    if shape.kind == "rate":
+        user, users = "ArrivalUser", 1
+    else:
+        user, users = "ConcurrencyUser", shape.concurrency
+    args = [
+        user,
+        "--headless",
+        "--users",
+        str(users),
+        "--spawn-rate",
+        str(users),  # all streams start at once; the warm-up keeps the connection burst out of the figures
+        "--run-time",
+        f"{max(1, round(shape.duration_s))}s",
+        "--host",
+        url,
+        "--only-summary",
+        "--stop-timeout",
+        f"{STOP_TIMEOUT_S:g}",
+        "--exit-code-on-error",
+        "0",  # failed requests are samples the harness counts, not a failed run
+        "--loglevel",
+        "WARNING",
+    ]
+    if shape.processes > 1:
+        args += ["--processes", str(shape.processes)]
+    return args
+
+
+def locustfile_path() -> Path:
+    return load_workload(WORKLOAD).directory / LOCUSTFILE
+
+
+def _stop_group(proc: subprocess.Popen[bytes]) -> None:
+    """Stop the locust process and its workers (its own session/group), SIGTERM first."""
+    for sig, wait_s in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait_s)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def run_local(url: str, shape: LoadShape, request: RequestProfile, *, workdir: Path) -> LoadRun:
+    """locust as a subprocess of this machine (own process group, stopped by its PID); samples read from files."""
+    if shape.kind == "sweep":
+        raise ValueError("run_local runs one level; use run_sweep for a sweep")
+    workdir.mkdir(parents=True, exist_ok=True)
+    for old in workdir.glob("samples-*.jsonl"):
+        old.unlink()
+    command = [sys.executable, "-m", "locust", "-f", str(locustfile_path()), *locust_arguments(shape, url)]
+    env = {**os.environ, **locust_environment(shape, request, str(workdir)), "PYTHONUNBUFFERED": "1"}
+    limit = shape.duration_s + STOP_TIMEOUT_S + 30.0
+    log.info("load: %s against %s for %gs (local locust)", shape.describe(), url, shape.duration_s)
+    started = time.monotonic()
+    with (workdir / "locust.log").open("wb") as out:
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        try:
+            code = proc.wait(timeout=limit)
+        except subprocess.TimeoutExpired:
+            _stop_group(proc)
+            raise WorkloadFailed(
+                f"locust did not finish within {limit:g} s (duration {shape.duration_s:g} s); stopped it. "
+                f"Last output:\n{_tail(workdir / 'locust.log')}"
+            ) from None
+        finally:
+            if proc.poll() is None:
+                _stop_group(proc)
+    wall = time.monotonic() - started
+    if code != 0:
+        raise WorkloadFailed(f"locust exited {code}. Last output:\n{_tail(workdir / 'locust.log')}")
+    text = "".join(p.read_text() for p in sorted(workdir.glob("samples-*.jsonl")))
+    if not text.strip():
+        raise WorkloadFailed(
+            f"locust ran {wall:.1f} s against {url} but wrote no sample. Last output:\n{_tail(workdir / 'locust.log')}"
+        )
+    return LoadRun(
+        shape=shape,
+        url=url,
+        where="local subprocess",
+        samples=parse_stream_samples(text),
+        command=command,
+        wall_s=wall,
+        artifacts=workdir,
+    )
+
+
+def job_params(shape: LoadShape, request: RequestProfile, url: str) -> dict[str, str]:
+    """Parameters of the ``inference-load`` workload (the in-cluster Job) for one run."""
+    env = locust_environment(shape, request, "/tmp/samples")
+    return {
+        "host_url": url,
+        "locust_args": " ".join(locust_arguments(shape, url)),
+        "lg_env": json.dumps({k: v for k, v in env.items() if k != "LG_SAMPLES_DIR"}),
+        "deadline_s": str(round(shape.duration_s + STOP_TIMEOUT_S + 120)),
+    }
+
+
+def samples_from_log(log_text: str) -> str:
+    """The samples the Job printed: gzip+base64 JSON lines between the markers (pod logs rotate at 10 MiB,
+    so they travel compressed)."""
+    begin = log_text.find(SAMPLES_BEGIN)
+    end = log_text.find(SAMPLES_END, begin + 1)
+    if begin < 0 or end < 0:
+        raise WorkloadFailed(f"the load Job printed no {SAMPLES_BEGIN} block; log tail:\n{log_text[-1500:]}")
+    blob = "".join(log_text[begin + len(SAMPLES_BEGIN) : end].split())
+    try:
+        return gzip.decompress(base64.b64decode(blob, validate=True)).decode()
+    except (ValueError, OSError) as exc:
+        raise WorkloadFailed(f"the load Job's samples block is corrupt ({exc})") from None
+
+
+def run_job(run_workload: Callable[..., Any], url: str, shape: LoadShape, request: RequestProfile) -> LoadRun:
+    """locust inside the cluster: the ``inference-load`` Job (master + ``processes`` workers in one pod)."""
+    if shape.kind == "sweep":
+        raise ValueError("run_job runs one level; use run_sweep for a sweep")
+    started = time.monotonic()
+    result = run_workload(WORKLOAD, **job_params(shape, request, url))
+    text = samples_from_log(result.log_of("locust"))
+    return LoadRun(
+        shape=shape,
+        url=url,
+        where="in-cluster job",
+        samples=parse_stream_samples(text),
+        command=["locust", *locust_arguments(shape, url)],
+        wall_s=time.monotonic() - started,
+    )
+
+
+def run_sweep(run_one: Callable[[LoadShape], LoadRun], shape: LoadShape) -> list[LoadRun]:
+    """Closed-loop levels in order until throughput grows by less than 5 % (saturation) or errors appear;
+    every level run is kept (the report plots them)."""
+    if shape.kind != "sweep":
+        raise ValueError("run_sweep needs a sweep shape")
+    runs: list[LoadRun] = []
+    best = 0.0
+    for level in shape.levels:
+        run = run_one(replace(shape, kind="concurrency", concurrency=level, levels=()))
+        runs.append(run)
+        summary = run.summary()
+        if summary.failures:
+            break
+        if best and summary.requests_per_s < best * (1 + SWEEP_MIN_GAIN):
+            break
+        best = max(best, summary.requests_per_s)
+    return runs
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoadDriver:
+    """Runs load where it can reach the Service: a local subprocess on the embedded target (ClusterIPs are
+    loopback addresses here), the in-cluster Job elsewhere. Built by the serving suite's ``load`` fixture."""
+
+    local: bool
+    workdir: Path
+    run_workload: Callable[..., Any] | None = None
+
+    @property
+    def where(self) -> str:
+        return "local subprocess" if self.local else "in-cluster job"
+
+    def one(self, url: str, shape: LoadShape, request: RequestProfile, *, tag: str = "load") -> LoadRun:
+        if self.local:
+            return run_local(url, shape, request, workdir=self.workdir / tag)
+        if self.run_workload is None:
+            raise ValueError("an in-cluster load run needs the run_workload fixture")
+        return run_job(self.run_workload, url, shape, request)
+
+    def sweep(self, url: str, shape: LoadShape, request: RequestProfile) -> list[LoadRun]:
+        return run_sweep(lambda level: self.one(url, level, request, tag=f"c{level.concurrency}"), shape)
+
+
+def failure_report(summary: StreamSummary, samples: tuple[StreamSample, ...], *, limit: int = 3) -> str:
+    """Why requests failed, with the server's own error bodies (the first few distinct ones)."""
+    lines = [f"{summary.failures} of {summary.requests} requests failed"]
+    lines += [f"  {count} x {reason}" for reason, count in sorted(summary.errors.items(), key=lambda kv: -kv[1])]
+    bodies = list(dict.fromkeys(s.body.strip() for s in samples if s.body.strip()))
+    lines += [f"  server said: {body}" for body in bodies[:limit]]
+    return "\n".join(lines)

@@ -1,0 +1,140 @@
+"""Serving: an OpenAI-compatible inference server behind a Service, under locust load.
+
+The CPU flavour of ``inference-server`` (a token streamer with a set TTFT/TPOT) runs everywhere, so what is
+measured is the serving path -- Service routing, the network, the load generator -- and every figure can be
+compared with the latency the server was told to keep. TTFT, TPOT, ITL, requests/s, output tokens/s, error rate
+and goodput come from raw per-request samples (definitions: docs/serving-metrics.md); the profile's bars judge
+them. On the embedded target locust runs as a local subprocess through the Service's ClusterIP (a loopback
+address); elsewhere as an in-cluster Job.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from harness.measurement import Measurement
+from harness.parsers.stream_samples import Slo, stream_measurements
+from harness.runners.load import RequestProfile, failure_report, load_shape
+from harness.thresholds.assertions import assert_passed
+from harness.thresholds.evaluate import evaluate_thresholds
+
+pytestmark = [pytest.mark.serving]
+
+WORKLOAD = "inference-server"
+SERVER = {"ttft_ms": "100", "tpot_ms": "20", "output_tokens": "32"}
+REQUEST = RequestProfile(max_tokens=32, prompt_words=128)
+# The goodput SLO: MLPerf Inference's interactive pair for Llama-3.1-8B, TTFT p99 500 ms with TPOT p99 30 ms
+# (mlcommons/inference loadgen/mlperf.conf; ../shared/research/mission-anchors.md).
+INTERACTIVE_SLO = Slo(ttft_s=0.5, tpot_s=0.03, source="MLPerf Inference interactive, Llama-3.1-8B (mlperf.conf)")
+MODEL = "aibench-tokenstream"
+
+
+def _checks(profile: Any, measurements: list[Measurement]) -> list[Any]:
+    """The profile's inference-server bars that apply to the token streamer: a bar naming a model (the MLPerf
+    pairs for llama-3.1-8b on GPU profiles) judges that model only."""
+    thresholds = []
+    for threshold in profile.thresholds_for(WORKLOAD):
+        wanted = threshold.labels.equals.get("model")
+        if wanted is None or MODEL in wanted:
+            thresholds.append(threshold)
+    return evaluate_thresholds(thresholds, measurements)
+
+
+def _url(handle: Any) -> str:
+    return handle.endpoints["inference-server"].url("http")
+
+
+@pytest.mark.perf
+@pytest.mark.parametrize("api", ["completions", "chat"])
+def test_streaming_latency_and_goodput(deploy_service: Any, load: Any, record: Any, profile: Any, api: str) -> None:
+    """16 concurrent streams through the Service for 8 s: TTFT/TPOT percentiles, throughput, error rate and
+    goodput against the MLPerf interactive pair clear the profile's bars, with 16 requests really in flight."""
+    shape = load_shape({"kind": "concurrency", "concurrency": 16, "duration_s": 8, "warmup_s": 1, "max_requests": 5000})
+    request = RequestProfile(api=api, max_tokens=REQUEST.max_tokens, prompt_words=REQUEST.prompt_words)
+    with deploy_service(WORKLOAD, **SERVER) as handle:
+        run = load.one(_url(handle), shape, request, tag=api)
+    summary = run.summary(INTERACTIVE_SLO)
+    record.add(
+        params={
+            "load": f"{shape.describe()}, {shape.duration_s:g} s, warm-up {shape.warmup_s:g} s, {run.where}",
+            "api": request.path,
+            "server": "token streamer TTFT 100 ms, TPOT 20 ms, 32 tokens",
+            "goodput_slo": f"TTFT <= 500 ms and TPOT <= 30 ms ({INTERACTIVE_SLO.source})",
+        }
+    )
+    labels = {"api": api, "concurrency": str(shape.concurrency), "model": MODEL}
+    measurements = stream_measurements(summary, labels)
+    checks = _checks(profile, measurements)
+    record.add(measurements=measurements, checks=checks)
+    assert summary.failures == 0, failure_report(summary, run.samples)
+    # closed loop: the asked concurrency was on the wire (Little's law), not queued inside the client
+    assert summary.inflight_mean == pytest.approx(shape.concurrency, rel=0.1), (
+        f"{summary.inflight_mean:.1f} requests in flight on average, {shape.concurrency} asked: the load generator "
+        "could not keep up"
+    )
+    assert_passed(checks)
+
+
+@pytest.mark.perf
+def test_poisson_arrivals_at_fixed_rate(deploy_service: Any, load: Any, record: Any, profile: Any) -> None:
+    """Open loop at 20 requests/s (Poisson arrivals) for 8 s: the request count is what a Poisson process of that
+    rate gives (within 4 standard deviations), nothing waits client-side, and the latency bars hold."""
+    shape = load_shape({"kind": "rate", "rate": 20, "duration_s": 8, "warmup_s": 1, "max_inflight": 64, "seed": 7})
+    with deploy_service(WORKLOAD, **SERVER) as handle:
+        run = load.one(_url(handle), shape, REQUEST, tag="rate")
+    summary = run.summary(INTERACTIVE_SLO)
+    record.add(params={"load": f"{shape.describe()}, {shape.duration_s:g} s, {run.where}"})
+    measurements = stream_measurements(summary, {"api": "completions", "rate": f"{shape.rate:g}", "model": MODEL})
+    checks = _checks(profile, measurements)
+    record.add(measurements=measurements, checks=checks)
+    assert summary.failures == 0, failure_report(summary, run.samples)
+    sent = len(run.samples)
+    expected = shape.rate * shape.duration_s
+    assert abs(sent - expected) <= 4 * math.sqrt(expected), (
+        f"{sent} requests sent in {shape.duration_s:g} s at {shape.rate:g}/s (Poisson mean {expected:g}, sd "
+        f"{math.sqrt(expected):.1f}): the arrival process did not keep its rate"
+    )
+    assert summary.queue[99] == 0.0, f"requests waited client-side (queue p99 {summary.queue[99] * 1e3:.1f} ms)"
+    assert_passed(checks)
+
+
+@pytest.mark.perf
+def test_saturation_sweep(deploy_service: Any, load: Any, record: Any) -> None:
+    """Concurrency 1, 4, 16 against a zero-latency streamer through the Service until throughput stops growing:
+    the serving path's maximum requests/s (32-token streams) is measured, and no request fails on the way."""
+    shape = load_shape({"kind": "sweep", "levels": [1, 4, 16], "duration_s": 4, "warmup_s": 1})
+    with deploy_service(WORKLOAD, ttft_ms="0", tpot_ms="0", output_tokens="32") as handle:
+        runs = load.sweep(_url(handle), shape, REQUEST)
+    measurements: list[Measurement] = []
+    best = 0.0
+    for run in runs:
+        summary = run.summary()
+        assert summary.failures == 0, failure_report(summary, run.samples)
+        labels = {"api": "completions", "concurrency": str(run.shape.concurrency), "server": "zero-latency"}
+        measurements += stream_measurements(summary, labels)
+        best = max(best, summary.requests_per_s)
+    measurements.append(
+        Measurement(metric="max_requests_per_s", value=best, unit="req/s", labels={"server": "zero-latency"})
+    )
+    record.add(
+        params={"load": f"{shape.describe()}, {shape.duration_s:g} s per level, {runs[0].where}"},
+        measurements=measurements,
+    )
+    assert best > 0
+
+
+@pytest.mark.conformance
+def test_unknown_model_is_refused_with_an_error_body(deploy_service: Any, load: Any, record: Any) -> None:
+    """A request for a model the server does not serve fails with HTTP 404 and an OpenAI error body naming the
+    model, on every request (no silent fallback to another model)."""
+    shape = load_shape({"kind": "concurrency", "concurrency": 2, "duration_s": 2, "warmup_s": 0, "max_requests": 10})
+    wrong = RequestProfile(model="no-such-model", max_tokens=8)
+    with deploy_service(WORKLOAD, **SERVER) as handle:
+        run = load.one(_url(handle), shape, wrong, tag="bad-model")
+    statuses = {s.status for s in run.samples}
+    record.add(params={"model asked": wrong.model, "statuses": ",".join(map(str, sorted(statuses)))})
+    assert statuses == {404}, f"expected HTTP 404 for every request, got {sorted(statuses)}"
+    assert all("no-such-model" in s.body and "does not exist" in s.body for s in run.samples), run.samples[0].body
