@@ -1,0 +1,121 @@
+"""The seed's best practices, checked read-only: GPU reservation with taints, priorities and quotas, network
+isolation, topology labels for co-location, storage tiering and Pod Security. Each check says what it found."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from harness.cluster.namespaces import run_labels
+from harness.practices.checks import (
+    accelerator_count,
+    accelerator_nodes,
+    isolation_findings,
+    pod_security_findings,
+    priority_findings,
+    quota_findings,
+    reservation_findings,
+    storage_tier_findings,
+    topology_findings,
+)
+from harness.practices.snapshot import PlatformSnapshot, untolerated_pod_outcome
+
+pytestmark = [pytest.mark.practices]
+
+SCHEDULING_DECISION_S = 60
+
+
+@pytest.fixture
+def accelerator_node_objects(platform: PlatformSnapshot) -> list[dict[str, Any]]:
+    nodes = accelerator_nodes(platform.nodes)
+    if not nodes:
+        pytest.skip("no node has allocatable nvidia.com/gpu, google.com/tpu or amd.com/gpu")
+    return nodes
+
+
+def _names(nodes: list[dict[str, Any]]) -> str:
+    return ", ".join(n["metadata"]["name"] for n in nodes)
+
+
+def test_accelerator_nodes_are_reserved_with_taints(accelerator_node_objects: Any, record: Any) -> None:
+    """Every GPU/TPU node carries a NoSchedule or NoExecute taint (resource reservation)."""
+    findings = reservation_findings(accelerator_node_objects)
+    record.add(params={"accelerator_nodes": _names(accelerator_node_objects)})
+    assert not findings, "; ".join(findings)
+
+
+def test_pod_without_toleration_is_kept_off_accelerator_nodes(
+    request: pytest.FixtureRequest,
+    accelerator_node_objects: Any,
+    target: Any,
+    namespace: str,
+    harness_config: Any,
+    record: Any,
+) -> None:
+    """A pod that asks for a GPU/TPU node by name but tolerates nothing stays Pending, and the scheduler says the
+    taint is why (checked once the scheduler has decided, not waited out)."""
+    reserved = [n for n in accelerator_node_objects if not reservation_findings([n])]
+    node = (reserved or accelerator_node_objects)[0]["metadata"]["name"]  # an untainted one fails, as it should
+    outcome = untolerated_pod_outcome(
+        target.api_client,
+        namespace,
+        node=node,
+        labels=run_labels(harness_config.run_id, request.node.nodeid),
+        timeout_s=harness_config.timeout(SCHEDULING_DECISION_S),
+    )
+    record.add(params={"node": node, "outcome": outcome})
+    assert outcome.startswith("Unschedulable"), f"a pod without tolerations was {outcome}: node {node} is not reserved"
+    assert "taint" in outcome, f"the pod was kept off {node}, but not by a taint: {outcome}"
+
+
+def test_accelerator_nodes_have_topology_labels(accelerator_node_objects: Any, record: Any) -> None:
+    """GPU/TPU nodes carry a zone label and a fabric label (block, rack, spine or NVLink clique), so gangs can be
+    co-located with node affinity or topology-aware scheduling."""
+    findings = topology_findings(accelerator_node_objects)
+    record.add(
+        params={
+            "nodes": "; ".join(
+                f"{n['metadata']['name']}: {', '.join(f'{r}={c}' for r, c in accelerator_count(n).items())}"
+                for n in accelerator_node_objects
+            )
+        }
+    )
+    assert not findings, "; ".join(findings)
+
+
+def test_priority_classes_exist_for_ai_workloads(platform: PlatformSnapshot, ai_namespace_names: Any) -> None:
+    """AI workloads can be prioritised: at least one PriorityClass besides the built-in system ones."""
+    findings = priority_findings(platform.priority_classes)
+    assert not findings, "; ".join(findings)
+
+
+def test_ai_namespaces_cap_accelerators_with_quotas(
+    platform: PlatformSnapshot, ai_namespace_names: Any, record: Any
+) -> None:
+    """Every namespace that runs accelerator pods caps them with a ResourceQuota."""
+    record.add(params={"ai_namespaces": ", ".join(ai_namespace_names)})
+    findings = [f for ns in ai_namespace_names for f in quota_findings(ns, platform.in_namespace("quotas", ns))]
+    assert not findings, "; ".join(findings)
+
+
+def test_ai_namespaces_deny_ingress_by_default(platform: PlatformSnapshot, ai_namespace_names: Any) -> None:
+    """Network isolation: every namespace that runs accelerator pods has a default-deny ingress NetworkPolicy."""
+    findings = [
+        f for ns in ai_namespace_names for f in isolation_findings(ns, platform.in_namespace("network_policies", ns))
+    ]
+    assert not findings, "; ".join(findings)
+
+
+def test_ai_namespaces_enforce_restricted_pod_security(platform: PlatformSnapshot, ai_namespace_names: Any) -> None:
+    """Every namespace that runs accelerator pods enforces the restricted Pod Security Standard."""
+    findings = [f for ns in ai_namespace_names for f in pod_security_findings(platform.namespace(ns))]
+    assert not findings, "; ".join(findings)
+
+
+def test_storage_is_tiered(platform: PlatformSnapshot, record: Any) -> None:
+    """At least two distinct storage classes (provisioner or parameters differ): a fast tier and a capacity tier;
+    the storage suite measures and ranks them."""
+    tiers = storage_tier_findings(platform.storage_classes)
+    record.add(params={"storage_classes": ", ".join(tiers.classes), "distinct": str(tiers.distinct)})
+    assert not tiers.findings, "; ".join(tiers.findings)
