@@ -45,7 +45,7 @@ def binomial_interval(n: int, p: float, alpha: float = DEFAULT_ALPHA) -> tuple[i
 
 def requests_for(p: float, margin: float, alpha: float = DEFAULT_ALPHA) -> int:
     """Requests needed so the accepted share lies within +-``margin`` of ``p`` (normal approximation), e.g. for
-    sizing a routing test: p=0.2, margin=0.05, alpha=1e-3 -> 700."""
+    sizing a routing test: p=0.2, margin=0.05, alpha=1e-3 -> 693."""
     if not 0.0 < p < 1.0 or not 0.0 < margin < 1.0:
         raise ValueError(f"requests_for: need 0 < p < 1 and 0 < margin < 1 (got {p}, {margin})")
     z = _z(1 - alpha / 2)
