@@ -10,8 +10,9 @@ Modes (first argument):
   (paired with a client Job); otherwise serves until killed (a Deployment behind a Service).
 - ``rr``: connect to ``TARGET:PORT``, ``WARMUP`` untimed then ``COUNT`` timed round trips of ``MSG_BYTES``, bounded
   by ``DURATION_S``; prints one result block with RTT percentiles (us) and the TCP connect time.
-- ``reach``: try to connect and exchange one message within ``CONNECT_TIMEOUT_S``; prints one result block with
-  ``reachable`` 1/0 and why. Exit code 0 either way: being blocked is the expected outcome of a policy test.
+- ``reach``: try to connect and exchange one message within ``CONNECT_TIMEOUT_S``, again until the ``EXPECT``ed
+  outcome or ``SETTLE_S``; prints one result block with ``reachable`` 1/0 and why. Exit code 0 either way: being
+  blocked is the expected outcome of a policy test.
 
 Every wait is bounded; the client retries the first connection until ``WAIT_S`` (the server pod may start later).
 """
@@ -169,26 +170,46 @@ def round_trips() -> int:
     return 0 if len(samples) == count else 1
 
 
-def reach() -> int:
-    target, port = os.environ["TARGET"], int(env_num("PORT", 5201))
-    timeout_s = env_num("CONNECT_TIMEOUT_S", 5)
-    started = time.perf_counter()
+def attempt(target: str, port: int, timeout_s: float) -> tuple[int, str]:
+    """(1, how) when a connection to target:port echoes one message within timeout_s, else (0, why not)."""
     try:
         sock = socket.create_connection((target, port), timeout=timeout_s)
         sock.settimeout(timeout_s)
         exchange(sock, b"reach")
         sock.sendall((0).to_bytes(HEADER, "big"))
         sock.close()
-        reachable, why = 1, "connected and echoed one message"
+        return 1, "connected and echoed one message"
     except (OSError, ConnectionError) as exc:
-        reachable, why = 0, f"{type(exc).__name__}: {exc}"
-    elapsed_ms = (time.perf_counter() - started) * 1e3
-    log(f"{target}:{port} reachable={reachable} ({why}) in {elapsed_ms:.0f} ms")
+        return 0, f"{type(exc).__name__}: {exc}"
+
+
+def reach() -> int:
+    """Probe until the outcome is the ``EXPECT``ed one (reachable/unreachable) or ``SETTLE_S`` passes: policies
+    take effect asynchronously on real CNIs, so one early probe would misjudge them. The last outcome is reported
+    whatever it is."""
+    target, port = os.environ["TARGET"], int(env_num("PORT", 5201))
+    timeout_s, settle_s = env_num("CONNECT_TIMEOUT_S", 3), env_num("SETTLE_S", 20)
+    expect = os.environ.get("EXPECT", "any")
+    if expect not in ("reachable", "unreachable", "any"):
+        raise SystemExit(f"tcp_probe: EXPECT={expect!r} must be reachable, unreachable or any")
+    wanted = {"reachable": 1, "unreachable": 0}.get(expect)
+    started, attempts = time.monotonic(), 0
+    while True:
+        attempts += 1
+        reachable, why = attempt(target, port, timeout_s)
+        log(f"attempt {attempts}: {target}:{port} reachable={reachable} ({why})")
+        if wanted is None or reachable == wanted or time.monotonic() - started + timeout_s > settle_s:
+            break
+        time.sleep(1)
     labels = {"probe": "python-tcp-connect", "phase": os.environ.get("PHASE", "")}
     emit(
-        [{"metric": "reachable", "value": reachable, "unit": "count", "labels": labels}],
-        {"target": target, "port": port, "detail": why, "elapsed_ms": round(elapsed_ms, 1)},
-    )
+        [
+            {"metric": "reachable", "value": reachable, "unit": "count", "labels": labels},
+            {"metric": "attempts", "value": attempts, "unit": "count", "labels": labels},
+        ],
+        {"target": target, "port": port, "detail": why, "expect": expect,
+         "elapsed_s": round(time.monotonic() - started, 2)},
+    )  # fmt: skip
     return 0
 
 

@@ -1,0 +1,81 @@
+"""Network isolation (the "network isolation" best practice): a default-deny NetworkPolicy in the test namespace
+blocks pod traffic, and an allow rule admits exactly the pods it names.
+
+The check really applies the policies and really probes: a CNI that does not enforce NetworkPolicy (the embedded
+target among them) fails with that reason; it is never skipped or assumed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from harness.cluster.namespaces import run_labels
+from harness.cluster.netpolicy import (
+    IsolationProbe,
+    allow_ingress_from,
+    apply_policies,
+    default_deny_ingress,
+    isolation_verdict,
+)
+from harness.collectives import with_labels
+from harness.parsers.sentinel import parse_sentinel
+
+ECHO_LABELS = {"app.kubernetes.io/name": "net-echo"}
+PORT = 5401
+CLIENT = {"aibench.io/probe-role": "client"}
+SETTLE_S = 10  # policy agents (Cilium, Calico) program a new policy within seconds
+#: (phase, probe role, should connect, policies applied before the probe)
+PHASES = (
+    ("baseline", "client", True, ()),
+    ("denied", "client", False, (default_deny_ingress(),)),
+    (
+        "allowed",
+        "client",
+        True,
+        (allow_ingress_from(name="allow-probe-clients", to=ECHO_LABELS, from_pods=CLIENT, port=PORT),),
+    ),
+    ("other-denied", "other", False, ()),
+)
+
+
+@pytest.mark.network
+@pytest.mark.practices
+@pytest.mark.conformance
+def test_default_deny_blocks_and_allow_rule_admits(
+    deploy_service: Any,
+    run_workload: Any,
+    target: Any,
+    namespace: str,
+    harness_config: Any,
+    capabilities: Any,
+    request: pytest.FixtureRequest,
+    record: Any,
+) -> None:
+    """Traffic reaches an echo service; after a default-deny ingress policy it does not; an allow rule for the
+    probe's label admits it again while pods without that label stay blocked."""
+    probes, measurements = [], []
+    labels = run_labels(harness_config.run_id, request.node.nodeid)
+    with deploy_service("net-echo", port=PORT):
+        for phase, role, should_connect, policies in PHASES:
+            if policies:
+                apply_policies(target.api_client, policies, namespace=namespace, labels=labels, applier=target.applier)
+            run = run_workload(
+                "net-reach",
+                phase=phase,
+                role=role,
+                port=PORT,
+                expect="reachable" if should_connect else "unreachable",
+                settle_s=SETTLE_S,
+            )
+            # the run's logs cover every probe pod of this test so far: read this phase's Job only
+            result = parse_sentinel("".join(t for k, t in run.logs.items() if k.startswith(f"reach-{phase}-")))
+            reachable = next(m.value for m in result.measurements if m.metric == "reachable") == 1
+            probes.append(
+                IsolationProbe(phase=phase, expected=should_connect, reachable=reachable, detail=result.info["detail"])
+            )
+            measurements += with_labels(result.measurements, emulated=run.emulated, expected=str(int(should_connect)))
+    record.add(measurements=measurements)
+    verdict = isolation_verdict(probes, cni=capabilities.cni, embedded=capabilities.embedded)
+    assert verdict.ok, verdict.message
