@@ -30,6 +30,7 @@ REQUEST = RequestProfile(max_tokens=32, prompt_words=128)
 # (mlcommons/inference loadgen/mlperf.conf; ../shared/research/mission-anchors.md).
 INTERACTIVE_SLO = Slo(ttft_s=0.5, tpot_s=0.03, source="MLPerf Inference interactive, Llama-3.1-8B (mlperf.conf)")
 MODEL = "aibench-tokenstream"
+QUEUE_P99_MAX_S = 0.05  # half the streamer's TTFT: a generator later than that distorts the offered load
 
 
 def _checks(profile: Any, measurements: list[Measurement]) -> list[Any]:
@@ -81,7 +82,8 @@ def test_streaming_latency_and_goodput(deploy_service: Any, load: Any, record: A
 @pytest.mark.perf
 def test_poisson_arrivals_at_fixed_rate(deploy_service: Any, load: Any, record: Any, profile: Any) -> None:
     """Open loop at 20 requests/s (Poisson arrivals) for 8 s: the request count is what a Poisson process of that
-    rate gives (within 4 standard deviations), nothing waits client-side, and the latency bars hold."""
+    rate gives (within 4 standard deviations), client-side waiting stays under 50 ms at the p99, and the latency
+    bars hold."""
     shape = load_shape({"kind": "rate", "rate": 20, "duration_s": 8, "warmup_s": 1, "max_inflight": 64, "seed": 7})
     with deploy_service(WORKLOAD, **SERVER) as handle:
         run = load.one(_url(handle), shape, REQUEST, tag="rate")
@@ -97,7 +99,12 @@ def test_poisson_arrivals_at_fixed_rate(deploy_service: Any, load: Any, record: 
         f"{sent} requests sent in {shape.duration_s:g} s at {shape.rate:g}/s (Poisson mean {expected:g}, sd "
         f"{math.sqrt(expected):.1f}): the arrival process did not keep its rate"
     )
-    assert summary.queue[99] == 0.0, f"requests waited client-side (queue p99 {summary.queue[99] * 1e3:.1f} ms)"
+    # below its in-flight cap nothing waits for a slot; what remains is the generator waking late for an arrival
+    # (milliseconds on a busy machine), measured as queue_delay and kept out of TTFT
+    assert summary.queue[99] < QUEUE_P99_MAX_S, (
+        f"requests waited {summary.queue[99] * 1e3:.1f} ms client-side at the p99 (bound "
+        f"{QUEUE_P99_MAX_S * 1e3:g} ms): the load generator could not keep the arrival times"
+    )
     assert_passed(checks)
 
 
