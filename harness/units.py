@@ -74,6 +74,7 @@ UNITS: dict[str, Unit] = {
     **_family("iops", IOPS=1.0, kIOPS=_K),
     **_family("request_rate", **{"req/s": 1.0}),
     **_family("token_rate", **{"tok/s": 1.0}),
+    **_family("call_rate", **{"calls/s": 1.0}),  # remote calls: Ray tasks and actor methods
     **_family("flops", **{"FLOP/s": 1.0, "GFLOP/s": _G, "TFLOP/s": _T, "PFLOP/s": 1e15}),
     **_family("ratio", ratio=1.0, **{"%": 0.01}),
     **_family("count", count=1.0),

@@ -168,10 +168,20 @@ def _mirror(parent: str, wanted: list[tuple[list[str], bool]], staging: str | No
 
 def _apply_mounts(mounts: list[dict[str, Any]], staging: str | None) -> None:
     pending = sorted(mounts, key=lambda m: m["target"].count("/"))
+    # Every source is opened (O_PATH) before the first mount: a volume mounted at /tmp would otherwise hide the
+    # sources of later volumes that live under the host's /tmp. Mounting from /proc/self/fd/N is what runc does.
+    handles: list[int] = []
+    for mnt in pending:
+        try:
+            handles.append(os.open(mnt["source"], os.O_PATH | os.O_CLOEXEC))
+        except OSError as exc:
+            raise SetupError(f"error mounting {mnt['source']!r} to rootfs at {mnt['target']!r}: {exc}") from exc
+    is_dir = [stat.S_ISDIR(os.fstat(fd).st_mode) for fd in handles]
     done: set[int] = set()
     for idx, mnt in enumerate(pending):
         target = mnt["target"]
         source = mnt["source"]
+        handle = f"/proc/self/fd/{handles[idx]}"
         if idx not in done:
             parent, missing = _split_existing(target)
             if missing:
@@ -181,14 +191,14 @@ def _apply_mounts(mounts: list[dict[str, Any]], staging: str | None) -> None:
                     other = pending[j]
                     o_parent, o_missing = _split_existing(other["target"])
                     if o_missing and o_parent == parent:
-                        wanted.append((o_missing, os.path.isdir(other["source"])))
+                        wanted.append((o_missing, is_dir[j]))
                         done.add(j)
                 try:
                     _mirror(parent, wanted, staging)
                 except OSError as exc:
                     raise SetupError(f"creating mount point {target!r}: {exc}") from exc
         try:
-            _mount(source, target, None, MS_BIND | MS_REC)
+            _mount(handle, target, None, MS_BIND | MS_REC)
             if mnt.get("read_only"):
                 _mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
         except SetupError as exc:

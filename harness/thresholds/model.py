@@ -55,6 +55,7 @@ WORKLOADS: frozenset[str] = frozenset(
         "trivial-job",
         "dcgm-metrics",
         "prometheus",
+        "ray-bench",
         "collective-allreduce",
         "net-iperf3",
         "net-latency",

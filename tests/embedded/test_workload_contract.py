@@ -191,6 +191,27 @@ def test_init_containers_restart_policy_and_exit_codes(api: client.ApiClient, ns
     assert core.read_namespaced_pod_log("init", ns, previous=True) == "prepared\n"
 
 
+def test_a_volume_at_tmp_does_not_hide_the_sources_of_other_volumes(api: client.ApiClient, ns: str) -> None:
+    """Pod directories live under the host's /tmp: mounting an emptyDir at /tmp first must not hide the rest
+    (Ray mounts emptyDirs at both /tmp and /dev/shm)."""
+    core = client.CoreV1Api(api)
+    pod = _pod(
+        "tmp-and-shm",
+        ["sh", "-c", "echo a > /tmp/a && echo b > /dev/shm/b && cat /tmp/a /dev/shm/b"],
+        volumes=[{"name": "tmp", "emptyDir": {}}, {"name": "shm", "emptyDir": {"medium": "Memory"}}],
+        container={"volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, {"name": "shm", "mountPath": "/dev/shm"}]},
+    )
+    core.create_namespaced_pod(ns, pod)
+    done = eventually(
+        lambda: core.read_namespaced_pod("tmp-and-shm", ns).status.phase in ("Succeeded", "Failed") or None,
+        timeout_s=15,
+        what="pod to finish",
+    )
+    assert done
+    assert core.read_namespaced_pod("tmp-and-shm", ns).status.phase == "Succeeded"
+    assert core.read_namespaced_pod_log("tmp-and-shm", ns) == "a\nb\n"
+
+
 def test_service_clusterip_forwards_and_names_resolve(api: client.ApiClient, ns: str) -> None:
     core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
     server = textwrap.dedent("""
