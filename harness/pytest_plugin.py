@@ -501,6 +501,36 @@ def run_workload(
 
 
 @pytest.fixture
+def run_mpijob(
+    request: pytest.FixtureRequest,
+    target: Any,
+    capabilities: Any,
+    namespace: str,
+    harness_config: HarnessConfig,
+    record: TestRecord,
+) -> Callable[..., Any]:
+    """``run_mpijob(name, **params)``: an MPIJob workload (MPI Operator) run to success in this test's namespace."""
+    from harness.runners.mpijob import run_mpijob as runner
+
+    return _workload_caller(runner, request, target, capabilities, namespace, harness_config, record)
+
+
+@pytest.fixture
+def run_rayjob(
+    request: pytest.FixtureRequest,
+    target: Any,
+    capabilities: Any,
+    namespace: str,
+    harness_config: HarnessConfig,
+    record: TestRecord,
+) -> Callable[..., Any]:
+    """``run_rayjob(name, **params)``: a KubeRay RayJob workload run to completion (driver logs on failure)."""
+    from harness.runners.ray import run_rayjob as runner
+
+    return _workload_caller(runner, request, target, capabilities, namespace, harness_config, record)
+
+
+@pytest.fixture
 def deploy_service(
     request: pytest.FixtureRequest,
     target: Any,

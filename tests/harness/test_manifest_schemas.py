@@ -24,6 +24,7 @@ REQUIRED_EXAMPLES = {
     "secret": "s3-credentials",
     "server_node": "node-a",
     "client_node": "node-b",
+    "node": "gpu-node-1",
 }
 
 
