@@ -6,7 +6,7 @@ file and key path, because a typo in a workload must fail the run's set-up, not 
 Example::
 
     name: cpu-burn
-    kind: job                     # job | service
+    kind: job                     # job | service | rayjob (KubeRay)
     description: ...
     manifests: [job.yaml]         # plain YAML with ${param} placeholders
     scripts: [burn.py]            # shipped to pods in a ConfigMap named ${workload_config}
@@ -29,7 +29,7 @@ import yaml
 
 from harness.errors import ConfigError
 
-KINDS = ("job", "service")
+KINDS = ("job", "service", "rayjob")
 PARSERS = ("sentinel", "fio", "nccl", "none", "cuda", "jax-tpu", "iperf3", "perftest")
 _TOP_KEYS = {
     "name",

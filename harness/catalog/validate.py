@@ -13,7 +13,7 @@ A kind with no schema is an error, not a silent pass: every manifest we ship mus
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from importlib import resources
@@ -50,6 +50,7 @@ class ManifestValidator:
         self._versions = tuple(versions)
         self._crd_dir = crd_dir
         self._validators: dict[tuple[str, str, str], Any] = {}
+        self._crd_schemas: dict[tuple[str, str], Any] = {}
         self._registries: dict[str, Any] = {}
 
     @cached_property
@@ -109,6 +110,7 @@ class ManifestValidator:
             return None
         document = json.loads(path.read_text())
         schema = document.get("openAPIV3Schema", document)
+        self._crd_schemas[(api_version, kind)] = schema
         return jsonschema.Draft4Validator(_openapi_to_jsonschema(schema))
 
     def _validator(self, version: str, api_version: str, kind: str) -> Any:
@@ -123,6 +125,17 @@ class ManifestValidator:
             self._validators[key] = validator
         return self._validators[key]
 
+    def _embedded_error(self, version: str, key: tuple[str, str], document: Mapping[str, Any]) -> Any | None:
+        """The first error inside the core objects a CRD embeds (pod templates), with the full path."""
+        schema = self._crd_schemas.get(key)
+        for path, core_type, sub in _embedded_core_objects(schema, document) if schema is not None else ():
+            validator = self._validator(version, "v1", core_type)
+            error = next(iter(sorted(validator.iter_errors(sub), key=lambda e: list(e.path))), None)
+            if error is not None:
+                error.path.extendleft(reversed(path))
+                return error
+        return None
+
     def problems(self, document: Mapping[str, Any], *, source: str) -> list[SchemaProblem]:
         """Every supported version's first error for ``document`` (empty when it is valid everywhere)."""
         kind = str(document.get("kind", ""))
@@ -132,6 +145,8 @@ class ManifestValidator:
         for version in self._versions:
             validator = self._validator(version, api_version, kind)
             error = next(iter(sorted(validator.iter_errors(document), key=lambda e: list(e.path))), None)
+            if error is None:
+                error = self._embedded_error(version, (api_version, kind), document)
             if error is not None:
                 found.append(
                     SchemaProblem(
@@ -144,6 +159,28 @@ class ManifestValidator:
                     )
                 )
         return found
+
+
+def _embedded_core_objects(
+    schema: Any, document: Any, path: tuple[Any, ...] = ()
+) -> Iterator[tuple[tuple[Any, ...], str, Any]]:
+    """(path, core type, sub-document) for each field a CRD schema marks ``x-aibench-core: <Type>``.
+
+    Why: operators' CRDs (KubeRay, MPI Operator) embed pod templates, and a hand-kept CRD schema should not copy
+    the whole PodSpec; marked fields are validated against the core type of the Kubernetes version instead.
+    """
+    if not isinstance(schema, dict):
+        return
+    if core := schema.get("x-aibench-core"):
+        yield path, str(core), document
+        return
+    if isinstance(document, dict):
+        for key, sub in (schema.get("properties") or {}).items():
+            if key in document:
+                yield from _embedded_core_objects(sub, document[key], (*path, key))
+    elif isinstance(document, list) and isinstance(schema.get("items"), dict):
+        for index, item in enumerate(document):
+            yield from _embedded_core_objects(schema["items"], item, (*path, index))
 
 
 def _minor_tuple(version: str) -> tuple[int, int]:
