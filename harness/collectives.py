@@ -12,11 +12,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from harness.measurement import Measurement
-from harness.parsers.nccl import Transport
+from harness.parsers.nccl import NcclResult, Transport, nccl_measurements, parse_nccl_tests, transports
 
 __all__ = [
+    "NcclRun",
     "TransportVerdict",
     "corruption",
+    "largest_busbw",
+    "nccl_run",
     "scope_of",
     "transport_verdict",
     "with_labels",
@@ -105,3 +108,28 @@ def transport_verdict(found: Iterable[str], *, scope: str, rdma_available: bool)
     net = sorted(t for t in transports if t.startswith("NET/"))
     note = f"; inter-GPU traffic inside the node went over {', '.join(net)}" if net else ""
     return TransportVerdict(transports=transports, ok=True, message=f"transports {names}{note}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NcclRun:
+    """One nccl-tests log read: the table, its measurements (with the caller's labels) and the transports."""
+
+    result: NcclResult
+    measurements: list[Measurement]
+    transports: frozenset[str]
+
+
+def nccl_run(text: str, *, program: str, emulated: bool = False, **labels: str) -> NcclRun:
+    """Parse a pod's nccl-tests output (table plus NCCL_DEBUG=INFO lines) into labelled measurements."""
+    result = parse_nccl_tests(text, program=program)
+    measurements = with_labels(nccl_measurements(result, extra_labels=labels), emulated=emulated)
+    return NcclRun(result=result, measurements=measurements, transports=frozenset(transports(text)))
+
+
+def largest_busbw(measurements: Sequence[Measurement], *, placement: str = "out-of-place") -> float | None:
+    """busbw at the largest message size measured (None when the sweep has no busbw): the per-node number that
+    attribution compares, never the sweep average."""
+    rows = [m for m in measurements if m.metric == "busbw" and m.labels.get("placement") == placement]
+    if not rows:
+        return None
+    return max(rows, key=lambda m: int(m.labels.get("size", "0"))).value

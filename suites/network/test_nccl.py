@@ -1,0 +1,180 @@
+"""NCCL collectives (nvidia nccl-tests): intra-node on every GPU node, across nodes through the MPI Operator, and
+pairwise across nodes to name a slow one.
+
+Bars judge busbw at the largest message sizes, never the sweep's "Avg bus bandwidth" (DESIGN.md section 6). Wrong
+results (#wrong > 0) are data corruption: a failure whatever the bandwidth. The NCCL_DEBUG=INFO lines say which
+transport NCCL used; between nodes of a cluster with RDMA resources a fall-back to TCP sockets fails with the usual
+causes as a hint.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from harness.attribution import Mode, Verdict, attribute, plan
+from harness.cluster.topology import hostname_of
+from harness.collectives import corruption, largest_busbw, nccl_run, transport_verdict
+from harness.measurement import Measurement
+from harness.parsers.nccl import Transport, transports
+from harness.thresholds.assertions import assert_passed
+from harness.thresholds.evaluate import evaluate
+
+WORKLOAD, MPI_WORKLOAD = "nccl-allreduce", "nccl-allreduce-mpijob"
+INTRA = "nccl-intra-node"
+
+
+def _rdma(node: Any) -> dict[str, str]:
+    """The RDMA resource a pod on ``node`` should request (the first the node offers), or none."""
+    resources = node.rdma_resources
+    if not resources:
+        return {"rdma_count": "0"}
+    name = sorted(resources)[0]
+    return {"rdma_resource": name, "rdma_count": "1"}
+
+
+def _job_name(prefix: str, node: str) -> str:
+    """A Job name derived from a node name (node names may hold dots; Job names become pod-name prefixes)."""
+    return f"{prefix}-{re.sub(r'[^a-z0-9-]+', '-', node.lower())}"[:52].rstrip("-")
+
+
+def _real_gpu_nodes(capabilities: Any) -> list[Any]:
+    return [n for n in capabilities.gpu_nodes if not n.emulated and n.ready]
+
+
+@pytest.mark.network
+@pytest.mark.perf
+@pytest.mark.gpu
+def test_nccl_intra_node(
+    gpu_node: Any,
+    run_workload: Any,
+    profile: Any,
+    record: Any,
+    per_node_results: dict[str, dict[tuple[str, ...], float]],
+) -> None:
+    """all_reduce_perf over every GPU of the node is exact, uses NVLink/P2P (or NVLS), and its large-message busbw
+    clears the profile's intra-node bar."""
+    run = run_workload(
+        WORKLOAD,
+        node=hostname_of(gpu_node),
+        run_name=_job_name("nccl", gpu_node.name),
+        gpus=gpu_node.gpus,
+        **_rdma(gpu_node),
+    )
+    text = run.log_of("nccl")
+    nvls = "on" if Transport.NVLS in transports(text) else "off"
+    parsed = nccl_run(
+        text, program="all_reduce_perf", emulated=run.emulated, scope="intra-node", node=gpu_node.name, nvls=nvls
+    )
+    verdict = transport_verdict(parsed.transports, scope="intra-node", rdma_available=False)
+    record.add(
+        measurements=[
+            *parsed.measurements,
+            *(Measurement(metric="transport", value=1, unit="count", labels={"transport": t, "node": gpu_node.name})
+              for t in sorted(parsed.transports)),
+        ]
+    )  # fmt: skip
+    if problem := corruption(parsed.measurements):
+        raise AssertionError(f"{gpu_node.name}: {problem}")
+    if (busbw := largest_busbw(parsed.measurements)) is not None:
+        per_node_results.setdefault(INTRA, {})[(gpu_node.name,)] = busbw
+    assert verdict.ok, f"{gpu_node.name}: {verdict.message}"
+    checks = evaluate(profile, WORKLOAD, parsed.measurements)
+    record.add(checks=checks)
+    if not checks:
+        pytest.skip(f"measured, not judged: profile {profile.name} has no {WORKLOAD} thresholds ({verdict.message})")
+    assert_passed(checks)
+
+
+@pytest.mark.network
+@pytest.mark.perf
+@pytest.mark.gpu
+def test_nccl_intra_node_attribution(per_node_results: dict[str, dict[tuple[str, ...], float]], record: Any) -> None:
+    """No GPU node's intra-node busbw is an outlier against the others (median - 10%): the per-node table names
+    any slow node."""
+    results = per_node_results.get(INTRA, {})
+    if len(results) < 2:
+        pytest.skip(f"needs intra-node results from 2+ GPU nodes in this run, got {len(results)}")
+    bar, rows = attribute(results, mode=Mode.SINGLE)
+    record.add(
+        measurements=[
+            Measurement(metric="busbw", value=r.worst, unit="GB/s",
+                        labels={"node": r.node, "verdict": str(r.verdict), "scope": "intra-node", "bar": f"{bar:.1f}"})
+            for r in rows
+        ]
+    )  # fmt: skip
+    slow = [f"{r.node} ({r.worst:.1f} GB/s)" for r in rows if r.verdict is Verdict.SLOW]
+    assert not slow, f"slow nodes (bar {bar:.1f} GB/s = median - 10%): {', '.join(slow)}"
+
+
+@pytest.mark.network
+@pytest.mark.perf
+@pytest.mark.gpu
+@pytest.mark.requires("mpijob", "gpu-nodes>=2")
+def test_nccl_inter_node(run_mpijob: Any, capabilities: Any, profile: Any, record: Any) -> None:
+    """all_reduce_perf across two GPU nodes (one rank per GPU, MPI Operator) is exact, runs over RDMA (NET/IB) when
+    the nodes have RDMA resources, and its large-message busbw clears the profile's inter-node bar."""
+    nodes = _real_gpu_nodes(capabilities)[:2]
+    if len(nodes) < 2:
+        pytest.skip(f"needs 2 real GPU nodes, the target has {len(nodes)}")
+    gpus = min(n.gpus for n in nodes)
+    run = run_mpijob(
+        MPI_WORKLOAD,
+        workers=2,
+        gpus_per_worker=gpus,
+        ranks=2 * gpus,
+        node_operator="In",
+        worker_nodes=", ".join(hostname_of(n) for n in nodes),
+        **_rdma(nodes[0]),
+    )
+    parsed = nccl_run(run.log_of("launcher"), program="all_reduce_perf", emulated=run.emulated, scope="inter-node")
+    record.add(measurements=parsed.measurements)
+    if problem := corruption(parsed.measurements):
+        raise AssertionError(problem)
+    verdict = transport_verdict(parsed.transports, scope="inter-node", rdma_available=bool(capabilities.rdma_nodes))
+    assert verdict.ok, verdict.message
+    checks = evaluate(profile, WORKLOAD, parsed.measurements)
+    record.add(checks=checks)
+    if not checks:
+        pytest.skip(f"measured, not judged: profile {profile.name} has no {WORKLOAD} thresholds ({verdict.message})")
+    assert_passed(checks)
+
+
+@pytest.mark.network
+@pytest.mark.perf
+@pytest.mark.gpu
+@pytest.mark.slow
+@pytest.mark.requires("mpijob", "gpu-nodes>=3")
+def test_nccl_pairwise(run_mpijob: Any, capabilities: Any, record: Any) -> None:
+    """Every GPU node paired with a reference node (NCCL_ALGO=RING, so the pair's NICs set the pace): no node's
+    pair is an outlier; the per-node table names the slow node."""
+    nodes = _real_gpu_nodes(capabilities)
+    if len(nodes) < 3:
+        pytest.skip(f"needs 3 real GPU nodes for a reference and two others, the target has {len(nodes)}")
+    gpus = min(n.gpus for n in nodes)
+    results: dict[tuple[str, ...], float] = {}
+    for i, pair in enumerate(plan([n.name for n in nodes], Mode.REFERENCE)):
+        chosen = [n for n in nodes if n.name in pair]
+        run = run_mpijob(
+            MPI_WORKLOAD,
+            run_name=f"nccl-pair-{i}",
+            workers=2,
+            gpus_per_worker=gpus,
+            ranks=2 * gpus,
+            node_operator="In",
+            worker_nodes=", ".join(hostname_of(n) for n in chosen),
+            nccl_algo="RING",
+            **_rdma(chosen[0]),
+        )
+        text = "".join(t for k, t in run.logs.items() if k.startswith(f"nccl-pair-{i}-launcher"))
+        parsed = nccl_run(text, program="all_reduce_perf", emulated=run.emulated, scope="pair", pair="+".join(pair))
+        record.add(measurements=parsed.measurements)
+        if problem := corruption(parsed.measurements):
+            raise AssertionError(f"pair {'+'.join(pair)}: {problem}")
+        if (busbw := largest_busbw(parsed.measurements)) is not None:
+            results[pair] = busbw
+    bar, rows = attribute(results, mode=Mode.REFERENCE, reference=nodes[0].name)
+    slow = [f"{r.node} ({r.worst:.1f} GB/s with {', '.join(r.partners)})" for r in rows if r.verdict is Verdict.SLOW]
+    assert not slow, f"slow nodes (bar {bar:.1f} GB/s = median - 10%): {', '.join(slow)}"
