@@ -476,3 +476,102 @@ def gpu_device_classes(api_client: client.ApiClient) -> tuple[tuple[str, str], .
                 found.append((name, version))
         return tuple(found)
     return ()
+
+
+# ------------------------------------------------------------------------------------------------ node selection
+def measurement_nodes(capabilities: Capabilities, nodes: Sequence[NodeInfo]) -> list[NodeInfo]:
+    """The accelerator nodes a *measuring* workload may use: real ones when the target has any real node (the
+    harness keeps measurements off emulated nodes then), else all (an emulated-only target, results emulated)."""
+    if any(not n.emulated for n in capabilities.nodes):
+        return [n for n in nodes if not n.emulated]
+    return list(nodes)
+
+
+def gpu_node_for(
+    capabilities: Capabilities, *, min_gpus: int = 1, exclusive: bool = False, measuring: bool = False
+) -> NodeInfo | None:
+    """A ready GPU node with at least ``min_gpus`` allocatable GPUs: the one with the most GPUs, by name.
+    ``exclusive`` skips time-sliced/MPS nodes (whose pods share GPUs by design); ``measuring`` keeps to nodes a
+    measuring workload may use (:func:`measurement_nodes`)."""
+    nodes = [n for n in capabilities.gpu_nodes if n.ready and n.gpus >= min_gpus]
+    if exclusive:
+        nodes = [n for n in nodes if not gpu_sharing(n).shared]
+    if measuring:
+        nodes = measurement_nodes(capabilities, nodes)
+    return min(nodes, key=lambda n: (-n.gpus, n.name), default=None)
+
+
+def nodes_by_product(capabilities: Capabilities, *, measuring: bool = False) -> dict[str, NodeInfo]:
+    """One ready node per GPU product label (the first by name), for per-product checks and benchmarks."""
+    nodes = [n for n in capabilities.gpu_nodes if n.ready and n.gpus > 0]
+    if measuring:
+        nodes = measurement_nodes(capabilities, nodes)
+    out: dict[str, NodeInfo] = {}
+    for node in sorted(nodes, key=lambda n: n.name):
+        out.setdefault(accelerator_of(node), node)
+    return out
+
+
+def isolation_problem(probes: Mapping[str, Any], sharing: Sharing) -> str | None:
+    """Why pods on one node are not shown isolated from each other's GPUs: two pods that held devices at the same
+    time list the same device (unless the node time-slices its GPUs, where sharing is the design), or the pods
+    never held their devices at the same time, so isolation was not exercised (a GPU freed by a finished pod is
+    rightly handed to the next). ``probes`` maps pod name -> :class:`harness.parsers.cuda.DeviceProbe`."""
+    pods = sorted(probes)
+    for i, first in enumerate(pods):
+        for second in pods[i + 1 :]:
+            a, b = probes[first], probes[second]
+            if a.window and b.window and (a.window[1] < b.window[0] or b.window[1] < a.window[0]):
+                return (
+                    f"pods {first} and {second} did not hold their GPUs at the same time "
+                    f"({a.window[0]:.0f}-{a.window[1]:.0f} vs {b.window[0]:.0f}-{b.window[1]:.0f}): isolation was "
+                    "not exercised; raise hold_s"
+                )
+            shared = sorted(set(a.uuids) & set(b.uuids))
+            if shared and not sharing.shared:
+                return (
+                    f"pods {first} and {second} can both reach {shared[0]} "
+                    f"({first}: {a.describe()}; {second}: {b.describe()})"
+                )
+    return None
+
+
+def dra_claim_template(name: str, *, device_class: str, api_version: str, count: int) -> dict[str, Any]:
+    """A ResourceClaimTemplate asking for ``count`` devices of ``device_class`` in the schema of ``api_version``
+    (``v1alpha3``/``v1beta1`` name the class in the request; ``v1beta2``/``v1`` nest it under ``exactly``)."""
+    request: dict[str, Any] = {"name": "gpu"}
+    selection = {"deviceClassName": device_class, "allocationMode": "ExactCount", "count": count}
+    if api_version in ("v1alpha3", "v1beta1"):
+        request.update(selection)
+    else:
+        request["exactly"] = selection
+    return {
+        "apiVersion": f"resource.k8s.io/{api_version}",
+        "kind": "ResourceClaimTemplate",
+        "metadata": {"name": name},
+        "spec": {"spec": {"devices": {"requests": [request]}}},
+    }
+
+
+def dra_probe(spec: Any, *, device_class: str, api_version: str, count: int = 1) -> Any:
+    """The gpu-device-probe workload rewritten to get its GPU through DRA: a ResourceClaimTemplate plus the Job
+    with a pod-level ``resourceClaims`` entry and a container ``resources.claims`` reference instead of
+    ``nvidia.com/gpu`` limits. Returns a :class:`~harness.catalog.render.Rendered` for the job runner."""
+    from harness.catalog.render import Rendered, render
+    from harness.runners.job import scripts_configmap_name
+
+    base = render(spec, {"gpus": "0"}, context={"scripts_configmap": scripts_configmap_name(spec.name)})
+    template = dra_claim_template("gpu-probe-claim", device_class=device_class, api_version=api_version, count=count)
+    documents: list[dict[str, Any]] = [template]
+    for original in base.documents:
+        doc = json.loads(json.dumps(original))
+        pod = doc["spec"]["template"]["spec"]
+        pod["resourceClaims"] = [{"name": "gpu", "resourceClaimTemplateName": "gpu-probe-claim"}]
+        for container in pod["containers"]:
+            resources = container.setdefault("resources", {})
+            resources.get("limits", {}).pop(GPU, None)
+            resources["claims"] = [{"name": "gpu"}]
+        documents.append(doc)
+    return Rendered(
+        documents=tuple(documents), scripts=base.scripts, params={**base.params, "device_class": device_class}
+    )

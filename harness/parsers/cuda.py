@@ -15,6 +15,10 @@ or the container toolkit).
     aibench-probe: env CUDA_VISIBLE_DEVICES=
     aibench-probe: dev /dev/nvidia0
     aibench-probe: driver 550.54.15
+    aibench-probe: window 1764340000 1764340015
+
+The window line (start of the listing, end of the hold) tells whether two probe pods held their devices at the same
+time: only then must their devices differ (a GPU freed by a finished pod is rightly handed to the next).
 
 ``rc=127`` means nvidia-smi is not in the container (no driver libraries were injected: the pod got no GPU).
 
@@ -49,6 +53,7 @@ _END = re.compile(r"^aibench-probe: end nvidia-smi -L rc=(?P<rc>\d+)\s*$")
 _ENV = re.compile(r"^aibench-probe: env (?P<name>[A-Z_]+)=(?P<value>.*)$")
 _DEV = re.compile(r"^aibench-probe: dev(?P<nodes>(?: \S+)*)\s*$")
 _DRIVER = re.compile(r"^aibench-probe: driver ?(?P<version>\S*)\s*$")
+_WINDOW = re.compile(r"^aibench-probe: window (?P<start>\d+(?:\.\d+)?) (?P<end>\d+(?:\.\d+)?)\s*$")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -61,6 +66,7 @@ class DeviceProbe:
     env: Mapping[str, str] = field(default_factory=dict)
     dev_nodes: tuple[str, ...] = ()
     driver_version: str = ""
+    window: tuple[float, float] | None = None  # epoch seconds the container held its devices (listing to exit)
 
     @property
     def uuids(self) -> tuple[str, ...]:
@@ -113,6 +119,7 @@ def parse_device_probe(text: str) -> DeviceProbe:
     env: dict[str, str] = {}
     dev: tuple[str, ...] = ()
     driver = ""
+    window: tuple[float, float] | None = None
     seen_dev = False
     for line in lines[end + 1 :]:
         if m := _ENV.match(line):
@@ -121,9 +128,13 @@ def parse_device_probe(text: str) -> DeviceProbe:
             dev, seen_dev = tuple(m["nodes"].split()), True
         elif m := _DRIVER.match(line):
             driver = m["version"]
+        elif m := _WINDOW.match(line):
+            window = (float(m["start"]), float(m["end"]))
     if not seen_dev:
         raise parse_error(_TOOL, "no 'aibench-probe: dev' line after the nvidia-smi section", end + 1, lines[end])
-    return DeviceProbe(gpus=gpus, smi_rc=rc, smi_output=body, env=env, dev_nodes=dev, driver_version=driver)
+    return DeviceProbe(
+        gpus=gpus, smi_rc=rc, smi_output=body, env=env, dev_nodes=dev, driver_version=driver, window=window
+    )
 
 
 def _last(text: str) -> str:
@@ -244,7 +255,7 @@ _FAILURES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("out of GPU memory", re.compile(r"CUDA out of memory|CUDA error: out of memory")),
     ("CUDA error", re.compile(r"CUDA error: [^\n]+|cudaError\w* = \d+")),
 )
-_DRIVER_LINE = re.compile(r"(?:^|\n)(?:aibench-probe: driver |aibench: driver_version=)(?P<v>\d[\d.]+)")
+_DRIVER_LINE = re.compile(r"(?:aibench-probe: driver |aibench: driver_version=)(?P<v>\d[\d.]+)")
 _SMI_DRIVER = re.compile(r"Driver Version: (?P<v>\d[\d.]+)")
 
 
@@ -267,7 +278,8 @@ def cuda_failure(text: str) -> CudaFailure | None:
         found_driver = groups.get("driver") or driver
         required = groups.get("required") or ""
         if groups.get("cuda_api"):
-            found_driver = found_driver or f"supports up to {_cuda_api_version(groups['cuda_api'])}"
+            supports = f"supports up to {_cuda_api_version(groups['cuda_api'])}"
+            found_driver = f"{found_driver} ({supports})" if found_driver else supports
         line = next((ln for ln in match.group(0).splitlines() if ln.strip()), match.group(0))
         return CudaFailure(kind=kind, line=" ".join(line.split()), driver_version=found_driver, required=required)
     return None

@@ -43,6 +43,7 @@ WORKLOADS: frozenset[str] = frozenset(
         "cuda-gemm",
         "cuda-membw",
         "cuda-pcie",
+        "cuda-burn",
         "perftest-ib",
         "fio",
         "model-share",

@@ -18,7 +18,15 @@ from harness.thresholds import (
 from harness.thresholds.loader import DEFAULT_PROFILES_DIR
 from harness.units import UNITS
 
-SHIPPED = ["a100-sxm-8x-ib200", "cpu-only", "h100-sxm-8x-ib400", "h200-sxm-8x-ib400", "nvidia-gpu-common", "tpu-v5e"]
+SHIPPED = [
+    "a100-sxm-8x-ib200",
+    "cpu-only",
+    "h100-sxm-8x-ib400",
+    "h200-sxm-8x-ib400",
+    "nvidia-gpu-common",
+    "tpu-v5e",
+    "tpu-v5p",
+]
 
 H100_NODE = {
     "accelerator": "nvidia",
@@ -75,6 +83,7 @@ def test_embedded_target_matches_cpu_only():
         ({**H100_NODE, "gpu_product": "NVIDIA-H200-141GB-HBM3e"}, "h200-sxm-8x-ib400"),
         ({**H100_NODE, "gpu_product": "NVIDIA-A100-SXM4-80GB"}, "a100-sxm-8x-ib200"),
         ({"accelerator": "tpu", "tpu_type": "tpu-v5-lite-podslice"}, "tpu-v5e"),
+        ({"accelerator": "tpu", "tpu_type": "tpu-v5p-slice"}, "tpu-v5p"),
         ({**H100_NODE, "gpu_product": "NVIDIA-H100-PCIe"}, "cpu-only"),  # no PCIe profile yet: fallback
         ({**H100_NODE, "rdma": False}, "cpu-only"),
     ],
