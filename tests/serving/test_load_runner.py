@@ -62,14 +62,17 @@ def test_impossible_shapes_are_config_errors_naming_the_field(fields, needle):
 def test_locust_command_and_environment():
     shape = load_shape({"concurrency": 64, "duration_s": 20, "max_requests": 1001, "processes": 2})
     args = locust_arguments(shape, "http://127.96.0.5:8000")
-    assert args[:6] == ["ConcurrencyUser", "--headless", "--users", "64", "--spawn-rate", "64"]
-    assert args[args.index("--run-time") + 1] == "20s" and args[-2:] == ["--processes", "2"]
+    # streams start over the first half of the 1 s warm-up
+    assert args[:6] == ["ConcurrencyUser", "--headless", "--users", "64", "--spawn-rate", "128"]
+    assert args[args.index("--run-time") + 1] == "35s" and args[-2:] == ["--processes", "2"]
     env = locust_environment(shape, RequestProfile(api="chat", headers={"x-model": "a"}), "/tmp/x")
     assert env["LG_PATH"] == "/v1/chat/completions" and json.loads(env["LG_HEADERS"]) == {"x-model": "a"}
     assert env["LG_MAX_REQUESTS"] == "501"  # the count bound is split over the load processes
     rate = load_shape({"kind": "rate", "rate": 20, "duration_s": 8})
     assert locust_arguments(rate, "http://h:1")[:4] == ["ArrivalUser", "--headless", "--users", "1"]
     assert locust_environment(rate, RequestProfile(), "/x")["LG_DURATION_S"] == "8"
+    assert load_shape({"concurrency": 8, "warmup_s": 2}).concurrency == 8
+    assert locust_arguments(load_shape({"concurrency": 8, "warmup_s": 2}), "http://h:1")[5] == "8"
     params = job_params(shape, RequestProfile(), "http://svc:8000")
     assert "LG_SAMPLES_DIR" not in json.loads(params["lg_env"]) and params["host_url"] == "http://svc:8000"
 
