@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 _PODS = ("", "pods")
 _SERVICES = ("", "services")
 _ENDPOINTS = ("", "endpoints")
+_CONFIGMAPS = ("", "configmaps")
+_SECRETS = ("", "secrets")
 EMULATED_ANNOTATION = "aibench.io/emulated"
 RUNTIME_ANNOTATION = "aibench.io/runtime"
 _LOOKUP_KEYS = {
@@ -828,6 +830,10 @@ class KubeletSet:
             node = event.obj["spec"].get("nodeName")
             if node and (node in self._process_nodes or node in self._emulated_nodes):
                 self._queue.put(("pod", event))
+        elif event.key in (_CONFIGMAPS, _SECRETS) and event.type == "MODIFIED":
+            self._queue.put(
+                ("volume-source", (event.key, event.obj["metadata"]["namespace"], event.obj["metadata"]["name"]))
+            )
         elif event.key in (_SERVICES, _ENDPOINTS):
             self._queue.put(("service", (event.obj["metadata"]["namespace"], event.obj["metadata"]["name"])))
             if event.key == _SERVICES and event.type == "DELETED":
@@ -855,6 +861,8 @@ class KubeletSet:
         elif kind == "service":
             self._sync_service(*payload)
             self._refresh_all_hosts()
+        elif kind == "volume-source":
+            self._refresh_volumes(*payload)
         elif kind == "service-gone":
             ip = payload.get("spec", {}).get("clusterIP")
             if ip and ip != "None" and self._proxy is not None:
@@ -864,6 +872,28 @@ class KubeletSet:
             while self._timers and self._timers[0][0] <= now:
                 _, _, namespace, name, uid = heapq.heappop(self._timers)
                 self._finish_scripted(namespace, name, uid)
+
+    def _refresh_volumes(self, key: tuple[str, str], namespace: str, name: str) -> None:
+        """A changed ConfigMap or Secret reaches the pods that mount it, as kubelet's periodic sync does (files are
+        replaced atomically; subPath mounts, as in kube, keep the old content)."""
+        field, ref = ("configMap", "name") if key == _CONFIGMAPS else ("secret", "secretName")
+        with self._lock:
+            workers = [w for w in self._workers.values() if w.live and w.namespace == namespace]
+        for worker in workers:
+            pod = self.store.find(_PODS, worker.namespace, worker.name)
+            if pod is None or pod["metadata"]["uid"] != worker.uid:
+                continue
+            for volume in pod["spec"].get("volumes") or []:
+                direct = (volume.get(field) or {}).get(ref) == name
+                projected = any(
+                    (source.get(field) or {}).get("name") == name
+                    for source in (volume.get("projected") or {}).get("sources") or []
+                )
+                if direct or projected:
+                    try:
+                        prepare_volume(pod, volume, worker.dir, self.lookup)
+                    except VolumeError as exc:
+                        log.info("pod %s/%s: volume %s not refreshed: %s", namespace, worker.name, volume["name"], exc)
 
     def _pod_event(self, event: WatchEvent) -> None:
         pod = event.obj

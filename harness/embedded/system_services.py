@@ -190,6 +190,14 @@ def _prometheus_config() -> str:
     ]
     for job, target in jobs.items():
         lines += [f"  - job_name: {job}", "    static_configs:", f"      - targets: ['{target}']"]
+    # Services annotated prometheus.io/scrape=true, listed by the embedded controller scrape-targets (Debian's
+    # build has no kubernetes_sd_configs); each target's own job label names its Service.
+    lines += [
+        "  - job_name: annotated-services",
+        "    file_sd_configs:",
+        "      - files: ['/etc/aibench/prometheus/targets.json']",
+        f"        refresh_interval: {PROMETHEUS_SCRAPE_INTERVAL_S}s",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -205,7 +213,7 @@ _PROMETHEUS = SystemService(
         f"--web.listen-address=$(POD_IP):{port}",
         "--log.level=warn",
     ],
-    files={"prometheus.yml": _prometheus_config()},
+    files={"prometheus.yml": _prometheus_config(), "targets.json": "[]\n"},
     scratch=True,
     ready_path="/-/ready",
     install_hint="apt-get install -y prometheus",

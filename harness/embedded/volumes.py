@@ -28,8 +28,10 @@ def _write_files(target: Path, files: dict[str, bytes], mode: int) -> None:
     for rel, data in files.items():
         path = target / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        os.chmod(path, mode)
+        staged = path.with_name(f".{path.name}.tmp")  # readers never see a half-written file on refresh
+        staged.write_bytes(data)
+        os.chmod(staged, mode)
+        os.replace(staged, path)
 
 
 def _object_files(obj: dict[str, Any], kind: str, items: list[dict[str, Any]] | None) -> dict[str, bytes]:

@@ -14,6 +14,7 @@ import pytest
 from kubernetes import client
 
 from harness.cluster.prometheus import MetricsUnavailable, Prometheus, ScrapeTarget, choose_endpoint
+from harness.observability.gpu_metrics import coverage, coverage_problems
 from harness.observability.scrape import job_problems, node_coverage_problems
 
 VECTOR = {
@@ -164,3 +165,57 @@ def test_embedded_prometheus_scrapes_node_exporter_through_the_proxy(api: client
     up = prom.query_with_data('up{job="node-exporter"}', within_s=30)
     assert [s.value for s in up.series] == [1.0]
     assert job_problems(prom.targets(), job_pattern="node-exporter", what="node-exporter") == []
+
+
+@pytest.mark.skipif(shutil.which("prometheus") is None, reason="Debian's prometheus is not installed")
+def test_annotated_exporter_is_discovered_and_its_gpu_series_checked(api: client.ApiClient, ns: str) -> None:
+    """A scripted dcgm-exporter (real exposition text served by a pod) behind a Service annotated
+    prometheus.io/scrape: the embedded target lists it for Prometheus, Prometheus scrapes it, and the GPU-metrics
+    rules run on what Prometheus returns."""
+    exposition = "".join(
+        f'{metric}{{gpu="{g}",UUID="GPU-{g}",modelName="NVIDIA H100 80GB HBM3",Hostname="gpu-a-0"}} {value}\n'
+        for metric, value in (
+            ("DCGM_FI_DEV_GPU_UTIL", 97),
+            ("DCGM_FI_DEV_FB_USED", 1024),
+            ("DCGM_FI_DEV_POWER_USAGE", 650.5),
+            ("DCGM_FI_DEV_GPU_TEMP", 61),
+            ("DCGM_FI_DEV_XID_ERRORS", 0),
+        )
+        for g in range(2)
+    )
+    core = client.CoreV1Api(api)
+    core.create_namespaced_config_map(ns, {"metadata": {"name": "exposition"}, "data": {"metrics": exposition}})
+    labels = {"app": "dcgm-exporter"}
+    core.create_namespaced_pod(
+        ns,
+        {
+            "metadata": {"name": "exporter", "labels": labels},
+            "spec": {
+                "containers": [
+                    {
+                        "name": "exporter",
+                        "image": "python:3.11-slim",
+                        "command": ["python", "-m", "http.server", "9400", "--bind", "$(POD_IP)", "-d", "/srv"],
+                        "env": [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}],
+                        "ports": [{"containerPort": 9400, "name": "metrics"}],
+                        "readinessProbe": {"tcpSocket": {"port": 9400}, "periodSeconds": 1},
+                        "volumeMounts": [{"name": "exposition", "mountPath": "/srv"}],
+                    }
+                ],
+                "volumes": [{"name": "exposition", "configMap": {"name": "exposition"}}],
+            },
+        },
+    )
+    core.create_namespaced_service(
+        ns,
+        {
+            "metadata": {"name": "dcgm-exporter", "annotations": {"prometheus.io/scrape": "true"}},
+            "spec": {"selector": labels, "ports": [{"name": "metrics", "port": 9400, "targetPort": "metrics"}]},
+        },
+    )
+    prom = Prometheus("kube-system/prometheus:9090", api_client=api)
+    result = prom.query_with_data(f'{{__name__=~"DCGM_FI_DEV_.*", namespace="{ns}"}}', within_s=60)
+    assert {s.labels["job"] for s in result.series} == {"dcgm-exporter"}
+    assert {s.labels["pod"] for s in result.series} == {"exporter"}
+    nodes = coverage(result.series, {"gpu-a-0": 2, "gpu-a-1": 2})
+    assert coverage_problems(nodes) == ["node gpu-a-1: no DCGM metrics at all (is dcgm-exporter scheduled on it?)"]

@@ -64,6 +64,7 @@ class ControllerManager:
         from harness.embedded.controllers.job import JobController
         from harness.embedded.controllers.namespace import NamespaceController
         from harness.embedded.controllers.replicaset import ReplicaSetController
+        from harness.embedded.controllers.scrape_targets import ScrapeTargetsController
         from harness.embedded.controllers.statefulset import StatefulSetController
 
         self.store = store
@@ -80,6 +81,7 @@ class ControllerManager:
             EndpointsController(self.ctx),
             GarbageCollector(self.ctx),
             NamespaceController(self.ctx),
+            ScrapeTargetsController(self.ctx),
         ]
         wanted = set(controllers) if controllers is not None else None
         self.controllers: dict[str, Controller] = {c.name: c for c in every if wanted is None or c.name in wanted}
