@@ -63,6 +63,13 @@ def test_configmap_volumes_follow_updates(api: client.ApiClient, ns: str) -> Non
             },
         },
     )
-    eventually(lambda: "one" in core.read_namespaced_pod_log("reader", ns), timeout_s=15, what="first content")
+
+    def log_has(text: str) -> bool:
+        try:
+            return text in core.read_namespaced_pod_log("reader", ns)
+        except client.ApiException:  # not started yet
+            return False
+
+    eventually(lambda: log_has("one"), timeout_s=15, what="first content")
     core.patch_namespaced_config_map("conf", ns, {"data": {"value": "two"}})
-    eventually(lambda: "two" in core.read_namespaced_pod_log("reader", ns), timeout_s=15, what="updated content")
+    eventually(lambda: log_has("two"), timeout_s=15, what="updated content")
