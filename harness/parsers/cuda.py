@@ -280,6 +280,7 @@ def cuda_failure(text: str) -> CudaFailure | None:
         if groups.get("cuda_api"):
             supports = f"supports up to {_cuda_api_version(groups['cuda_api'])}"
             found_driver = f"{found_driver} ({supports})" if found_driver else supports
-        line = next((ln for ln in match.group(0).splitlines() if ln.strip()), match.group(0))
-        return CudaFailure(kind=kind, line=" ".join(line.split()), driver_version=found_driver, required=required)
+        return CudaFailure(
+            kind=kind, line=" ".join(match.group(0).split()), driver_version=found_driver, required=required
+        )
     return None
