@@ -28,6 +28,7 @@ __all__ = [
     "hostname_of",
     "measurable_nodes",
     "node_pairs",
+    "over_capacity_gang",
     "placement_of",
     "topology_table",
 ]
@@ -186,3 +187,20 @@ def colocation_verdict(
 def describe_placements(placements: Iterable[PodPlacement]) -> list[dict[str, Any]]:
     """Rows for the report: pod, node, phase, emulated."""
     return [{"pod": p.pod, "node": p.node, "phase": p.phase, "emulated": p.emulated} for p in placements]
+
+
+def _cpu_millis(quantity: str) -> int:
+    text = quantity.strip()
+    return int(float(text[:-1])) if text.endswith("m") else int(float(text) * 1000)
+
+
+def over_capacity_gang(nodes: Sequence[NodeInfo]) -> tuple[int, str]:
+    """(gang size, CPU request per pod) for a gang that cannot fit as a whole but would partly fit without gang
+    scheduling: each pod takes 60% of the largest schedulable node's CPU (one pod per node at most), and the gang
+    has one pod more than there are schedulable nodes. A scheduler that starts some of its pods is not all-or-nothing.
+    """
+    schedulable = [n for n in nodes if _schedulable(n)]
+    if not schedulable:
+        raise ValueError("no ready, untainted node")
+    largest = max(_cpu_millis(n.allocatable.get("cpu", "0")) for n in schedulable)
+    return len(schedulable) + 1, f"{largest * 6 // 10}m"

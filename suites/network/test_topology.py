@@ -16,9 +16,11 @@ from harness.cluster.topology import (
     TOPOLOGY_KEYS,
     colocation_key,
     colocation_verdict,
+    over_capacity_gang,
     placement_of,
     topology_table,
 )
+from harness.errors import WorkloadFailed
 from harness.measurement import Measurement
 
 ZONE = "topology.kubernetes.io/zone"
@@ -71,3 +73,37 @@ def test_gang_lands_in_one_topology_domain(deploy_service: Any, target: Any, cap
         ],
     )  # fmt: skip
     assert verdict.ok, verdict.message
+
+
+@pytest.mark.network
+@pytest.mark.conformance
+@pytest.mark.requires("volcano")
+def test_gang_scheduling_is_all_or_nothing(deploy_service: Any, target: Any, capabilities: Any, record: Any) -> None:
+    """Volcano gang scheduling: a gang that fits starts all its pods together, and a gang one pod larger than the
+    cluster can hold starts none of them."""
+    selector = "app.kubernetes.io/name=net-gang-volcano"
+    with deploy_service("net-gang-volcano", size=2, gang_id="fits") as handle:
+        fits = placement_of(target.api_client, handle.namespace, selector + ",aibench.io/gang=fits")
+    running = [p for p in fits if p.phase == "Running"]
+    size, cpu = over_capacity_gang(capabilities.nodes)
+    try:
+        with deploy_service("net-gang-volcano", size=size, cpu=cpu, gang_id="too-big"):
+            pass
+    except WorkloadFailed:
+        pass  # expected: the gang cannot become ready
+    too_big = placement_of(target.api_client, handle.namespace, selector + ",aibench.io/gang=too-big")
+    started = [p for p in too_big if p.phase == "Running" or p.node]
+    emulated = any(p.emulated for p in fits + too_big)
+    record.add(
+        measurements=[
+            Measurement(metric="gang_running", value=len(running), unit="count", labels={"gang": "fits", "size": "2"},
+                        emulated=emulated),
+            Measurement(metric="gang_running", value=len(started), unit="count",
+                        labels={"gang": "too-big", "size": str(size), "cpu": cpu}, emulated=emulated),
+        ]
+    )  # fmt: skip
+    assert len(running) == 2, f"a gang of 2 that fits: {len(running)} pod(s) Running"
+    assert not started, (
+        f"an over-capacity gang of {size} x {cpu} CPU started {len(started)} pod(s) "
+        f"({', '.join(f'{p.pod} on {p.node}' for p in started)}): scheduling is not all-or-nothing"
+    )

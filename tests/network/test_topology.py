@@ -16,6 +16,7 @@ from harness.cluster.topology import (
     colocation_verdict,
     domains,
     node_pairs,
+    over_capacity_gang,
     placement_of,
     topology_table,
 )
@@ -103,3 +104,12 @@ def test_gang_bigger_than_a_block_is_not_split(
     placed = placement_of(fabric_api, fabric_ns, "app.kubernetes.io/name=net-gang")
     assert any(not p.node for p in placed), "some pod must be left Pending"
     assert len({block_of[p.node] for p in placed if p.node}) == 1
+
+
+def test_over_capacity_gang_fits_one_pod_per_node_and_one_too_many() -> None:
+    nodes = [
+        NodeInfo(name="a", labels={}, allocatable={"cpu": "16"}, taints=(), ready=True, emulated=False),
+        NodeInfo(name="b", labels={}, allocatable={"cpu": "7500m"}, taints=(), ready=True, emulated=False),
+        _node("tainted", taint="NoSchedule"),
+    ]
+    assert over_capacity_gang(nodes) == (3, "9600m")  # 60% of 16 cores: one per node; 3 pods for 2 nodes
