@@ -6,12 +6,17 @@ from typing import Any
 
 import pytest
 
+from harness.cluster.accelerators import placement_for
 from harness.cluster.prometheus import FIRST_SAMPLE_S, Prometheus
+from harness.measurement import Measurement
+from harness.observability.gpu_load import observe_gpu_load
 from harness.observability.gpu_metrics import (
     REQUIRED_METRICS,
+    UTIL,
     coverage,
     coverage_problems,
     profiling_metrics,
+    utilisation_problems,
     xid_problems,
 )
 
@@ -43,4 +48,48 @@ def test_gpu_metrics_cover_every_gpu_node(prometheus: Prometheus, capabilities: 
     )
     assert result.series, f"query {DCGM_SERIES!r} returned no series: dcgm-exporter is not scraped"
     problems = coverage_problems(nodes) + xid_problems(result.series)
+    assert not problems, "; ".join(problems)
+
+
+LOAD_WORKLOAD = "cuda-burn"
+LOAD_SECONDS = 60  # several scrape intervals of a 15-30 s Prometheus, so the load is sampled at least twice
+
+
+@pytest.mark.requires("gpu", "real-hardware")
+@pytest.mark.conformance_requirement("accelerator_metrics")
+def test_gpu_utilisation_follows_a_pod_and_is_attributed(
+    prometheus: Prometheus, run_workload: Any, namespace: str, capabilities: Any, record: Any
+) -> None:
+    """While a test pod burns one GPU, DCGM_FI_DEV_GPU_UTIL of that GPU carries the pod's namespace, pod and
+    container labels and rises; after the pod ends it falls back."""
+    node = capabilities.gpu_nodes[0]
+    result, seen = observe_gpu_load(
+        prometheus,
+        lambda: run_workload(
+            LOAD_WORKLOAD, gpus="1", burn_s=str(LOAD_SECONDS), **placement_for(node, pin_node=True).params()
+        ),
+        namespace=namespace,
+        pod_prefix=f"{LOAD_WORKLOAD}-",
+    )
+    record.add(
+        params={
+            "node": node.name,
+            "pod": seen.pod or "(not seen in any series)",
+            "gpus": ", ".join(sorted(seen.gpus)) or "none attributed",
+            "polls": str(seen.polls),
+        },
+        measurements=[
+            Measurement(
+                metric=UTIL, value=value, unit="%", labels={"phase": phase, "pod": seen.pod, "namespace": namespace}
+            )
+            for phase, value in (("idle", seen.idle_before), ("load", seen.under_load), ("after", seen.idle_after))
+            if value is not None
+        ],
+    )
+    problems = seen.attribution_problems(container="bench")
+    if seen.gpus:
+        problems += utilisation_problems(
+            idle_before=seen.idle_before or 0.0, under_load=seen.under_load, idle_after=seen.idle_after or 0.0
+        )
+    assert result is not None
     assert not problems, "; ".join(problems)
