@@ -16,11 +16,10 @@ import pytest
 
 from harness.attribution import Mode, Verdict, attribute, plan
 from harness.cluster.topology import hostname_of
-from harness.collectives import corruption, largest_busbw, nccl_run, transport_verdict
+from harness.collectives import corruption, largest_busbw, nccl_run, scoped_checks, transport_verdict
 from harness.measurement import Measurement
 from harness.parsers.nccl import Transport, transports
 from harness.thresholds.assertions import assert_passed
-from harness.thresholds.evaluate import evaluate
 
 WORKLOAD, MPI_WORKLOAD = "nccl-allreduce", "nccl-allreduce-mpijob"
 INTRA = "nccl-intra-node"
@@ -81,10 +80,43 @@ def test_nccl_intra_node(
     if (busbw := largest_busbw(parsed.measurements)) is not None:
         per_node_results.setdefault(INTRA, {})[(gpu_node.name,)] = busbw
     assert verdict.ok, f"{gpu_node.name}: {verdict.message}"
-    checks = evaluate(profile, WORKLOAD, parsed.measurements)
+    checks = scoped_checks(profile, WORKLOAD, parsed.measurements, scope="intra-node")
     record.add(checks=checks)
     if not checks:
         pytest.skip(f"measured, not judged: profile {profile.name} has no {WORKLOAD} thresholds ({verdict.message})")
+    assert_passed(checks)
+
+
+@pytest.mark.network
+@pytest.mark.perf
+@pytest.mark.gpu
+@pytest.mark.rdma
+def test_nccl_ib_loopback(gpu_node: Any, run_workload: Any, profile: Any, record: Any) -> None:
+    """all_reduce_perf on one node with P2P and SHM disabled goes through the node's own HCAs (NET/IB): it is exact
+    and clears the profile's IB-loopback bar, proving every GPU-NIC pairing carries RDMA traffic."""
+    if not gpu_node.rdma_resources:
+        pytest.skip(f"{gpu_node.name} has no RDMA resource: no IB loopback to test")
+    run = run_workload(
+        WORKLOAD,
+        node=hostname_of(gpu_node),
+        run_name=_job_name("nccl-ibl", gpu_node.name),
+        gpus=gpu_node.gpus,
+        p2p_disable="1",
+        shm_disable="1",
+        **_rdma(gpu_node),
+    )
+    parsed = nccl_run(
+        run.log_of("nccl"), program="all_reduce_perf", emulated=run.emulated, scope="ib-loopback", node=gpu_node.name
+    )
+    record.add(measurements=parsed.measurements)
+    if problem := corruption(parsed.measurements):
+        raise AssertionError(f"{gpu_node.name}: {problem}")
+    verdict = transport_verdict(parsed.transports, scope="inter-node", rdma_available=True)
+    assert verdict.ok, f"{gpu_node.name} IB loopback: {verdict.message}"
+    checks = scoped_checks(profile, WORKLOAD, parsed.measurements, scope="ib-loopback")
+    record.add(checks=checks)
+    if not checks:
+        pytest.skip(f"measured, not judged: profile {profile.name} has no IB-loopback bar ({verdict.message})")
     assert_passed(checks)
 
 
@@ -135,7 +167,7 @@ def test_nccl_inter_node(run_mpijob: Any, capabilities: Any, profile: Any, recor
         raise AssertionError(problem)
     verdict = transport_verdict(parsed.transports, scope="inter-node", rdma_available=bool(capabilities.rdma_nodes))
     assert verdict.ok, verdict.message
-    checks = evaluate(profile, WORKLOAD, parsed.measurements)
+    checks = scoped_checks(profile, WORKLOAD, parsed.measurements, scope="inter-node")
     record.add(checks=checks)
     if not checks:
         pytest.skip(f"measured, not judged: profile {profile.name} has no {WORKLOAD} thresholds ({verdict.message})")

@@ -14,11 +14,13 @@ from workload_runs import run_spec
 
 from harness.attribution import Mode, Verdict, attribute
 from harness.catalog.spec import load_workload
-from harness.collectives import corruption, largest_busbw, nccl_run, transport_verdict
+from harness.collectives import corruption, largest_busbw, nccl_run, scoped_checks, transport_verdict
 from harness.embedded.cluster import EmbeddedCluster
 from harness.embedded.kubelet import Script
 from harness.errors import WorkloadFailed
 from harness.parsers.nccl import Transport
+from harness.thresholds.loader import load_profile
+from harness.thresholds.model import Status
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 A100_8GPU = (DATA / "nccl-tests_allreduce_1node-8gpu_a100_2020-format-redop-noroot_superbench.log").read_text()
@@ -98,3 +100,11 @@ def test_hung_ranks_time_out_with_their_last_log_lines(
     message = str(failure.value)
     assert "timed out" in message or "did not" in message, message
     assert "via P2P/IPC/read" in message  # the last NCCL line the hung rank printed
+
+
+def test_scoped_checks_judge_only_the_runs_scope() -> None:
+    parsed = nccl_run(A100_8GPU, program="all_reduce_perf", scope="intra-node", nvls="off")
+    checks = scoped_checks(load_profile("a100-sxm-8x-ib200"), "nccl-allreduce", parsed.measurements, scope="intra-node")
+    assert {c.threshold_id: c.status for c in checks} == {"nccl-intra-busbw": Status.PASSED}  # 235.26 >= 228
+    ib = scoped_checks(load_profile("a100-sxm-8x-ib200"), "nccl-allreduce", parsed.measurements, scope="ib-loopback")
+    assert [c.threshold_id for c in ib] == ["nccl-ib-loopback-busbw"] and ib[0].status is Status.NO_DATA
