@@ -516,6 +516,21 @@ def run_mpijob(
 
 
 @pytest.fixture
+def run_jobset(
+    request: pytest.FixtureRequest,
+    target: Any,
+    capabilities: Any,
+    namespace: str,
+    harness_config: HarnessConfig,
+    record: TestRecord,
+) -> Callable[..., Any]:
+    """``run_jobset(name, **params)``: a JobSet workload (jobset.x-k8s.io) run to completion in the test namespace."""
+    from harness.runners.jobset import run_jobset as runner
+
+    return _workload_caller(runner, request, target, capabilities, namespace, harness_config, record)
+
+
+@pytest.fixture
 def run_rayjob(
     request: pytest.FixtureRequest,
     target: Any,

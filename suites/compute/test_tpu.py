@@ -17,10 +17,8 @@ from harness.thresholds.evaluate import evaluate
 pytestmark = [pytest.mark.compute, pytest.mark.tpu]
 
 
-@pytest.mark.perf
-def test_tpu_slice_runs_jax(tpu_slice: Any, capabilities: Any, run_workload: Any, profile: Any, record: Any) -> None:
-    """JAX on every host of the slice sees exactly the slice's chips (jax.device_count()), runs a psum across them
-    and a bf16 matmul per chip; TFLOP/s, HBM and all-reduce bandwidth clear the profile's bars."""
+def _measurable(tpu_slice: Any, capabilities: Any) -> Any:
+    """A node of the slice a measuring workload may use (skips otherwise, saying why)."""
     if tpu_slice is None:
         pytest.skip("no ready TPU node")
     nodes = measurement_nodes(capabilities, [n for n in capabilities.nodes if n.name in tpu_slice.nodes])
@@ -28,26 +26,24 @@ def test_tpu_slice_runs_jax(tpu_slice: Any, capabilities: Any, run_workload: Any
         pytest.skip(
             f"TPU nodes are emulated ({', '.join(tpu_slice.nodes[:5])}); the JAX benchmark needs real TPU chips"
         )
-    result = run_workload(
-        "tpu-jax",
-        hosts=str(tpu_slice.hosts),
-        chips_per_host=str(tpu_slice.chips_per_host),
-        expected_chips=str(tpu_slice.chips),
-        tpu_resource=tpu_slice.resource,
-        **placement_for(nodes[0]).params(),
-    )
+    return nodes[0]
+
+
+def _judge(result: Any, tpu_slice: Any, profile: Any, record: Any, *, pods: int) -> None:
+    """Parse every JAX pod's block, check the slice shape first, then the profile's bars."""
     labels = {"accelerator": tpu_slice.accelerator, "topology": tpu_slice.topology or "single-host"}
     measurements: list[Measurement] = []
     shape_problems = []
     for key in sorted(result.logs):
-        parsed = parse_tpu_result(result.logs[key], extra_labels={**labels, "pod": key.split("/", 1)[0]})
+        pod = key.split("/", 1)[0]
+        parsed = parse_tpu_result(result.logs[key], extra_labels={**labels, "pod": pod})
         measurements += marked_emulated(list(parsed.measurements), result.emulated)
         measurements.append(
             Measurement(
                 metric="jax_device_count",
                 value=parsed.device_count,
                 unit="count",
-                labels={**labels, "expected": str(parsed.expected_chips), "pod": key.split("/", 1)[0]},
+                labels={**labels, "expected": str(parsed.expected_chips), "pod": pod},
                 emulated=result.emulated,
             )
         )
@@ -55,11 +51,53 @@ def test_tpu_slice_runs_jax(tpu_slice: Any, capabilities: Any, run_workload: Any
             shape_problems.append(f"{key}: {parsed.describe()}")
     checks = evaluate(profile, "tpu-jax", measurements)
     record.add(measurements=measurements, checks=checks)
-    assert len(result.logs) == tpu_slice.hosts, f"expected {tpu_slice.hosts} JAX pods, got {sorted(result.logs)}"
+    assert len(result.logs) == pods, f"expected {pods} JAX pods, got {sorted(result.logs)}"
     assert not shape_problems, "JAX does not see the slice it asked for: " + "; ".join(shape_problems)
     if not checks:
         pytest.skip(f"measured, not judged: profile {profile.name} has no tpu-jax thresholds")
     assert_passed(checks)
+
+
+@pytest.mark.perf
+def test_tpu_slice_runs_jax(tpu_slice: Any, capabilities: Any, run_workload: Any, profile: Any, record: Any) -> None:
+    """JAX on every host of the slice (an Indexed Job, one pod per host) sees exactly the slice's chips
+    (jax.device_count()), runs a psum across them and a bf16 matmul per chip; TFLOP/s, HBM and all-reduce bandwidth
+    clear the profile's bars."""
+    node = _measurable(tpu_slice, capabilities)
+    result = run_workload(
+        "tpu-jax",
+        hosts=str(tpu_slice.hosts),
+        chips_per_host=str(tpu_slice.chips_per_host),
+        expected_chips=str(tpu_slice.chips),
+        tpu_resource=tpu_slice.resource,
+        **placement_for(node).params(),
+    )
+    _judge(result, tpu_slice, profile, record, pods=tpu_slice.hosts)
+
+
+@pytest.mark.perf
+@pytest.mark.requires("jobset")
+def test_tpu_multihost_slice_via_jobset(
+    tpu_slice: Any, capabilities: Any, run_jobset: Any, profile: Any, record: Any
+) -> None:
+    """A multi-host slice run as a JobSet (one replicated Indexed Job, one pod per host): every host's JAX sees the
+    whole slice, and the chips clear the same bars."""
+    node = _measurable(tpu_slice, capabilities)
+    if not tpu_slice.multi_host:
+        pytest.skip(
+            f"slice {tpu_slice.accelerator} {tpu_slice.topology} has {tpu_slice.chips} chips on one host: "
+            "single-host slices need no JobSet"
+        )
+    result = run_jobset(
+        "tpu-jax-jobset",
+        slices="1",
+        hosts=str(tpu_slice.hosts),
+        chips_per_host=str(tpu_slice.chips_per_host),
+        expected_chips=str(tpu_slice.chips),
+        tpu_resource=tpu_slice.resource,
+        **placement_for(node).params(),
+    )
+    _judge(result, tpu_slice, profile, record, pods=tpu_slice.hosts)
 
 
 @pytest.mark.practices
