@@ -157,6 +157,9 @@ def test_scheduling_conformance_on_emulated_gpu_and_tpu_nodes(pytester: pytest.P
     # measuring workloads stay off emulated nodes while a real node exists: skipped with the reason
     for name in [n for n in records if n.startswith(("test_gpu_benchmark", "test_tpu_slice_runs_jax"))]:
         assert records[name]["status"] == "skipped" and "emulated" in records[name]["message"], records[name]
+    jobset = records["test_tpu_multihost_slice_via_jobset[tpu-v5-lite-podslice-2x4]"]
+    assert jobset["status"] == "skipped"
+    assert jobset["message"].endswith("jobset is not installed (jobsets.jobset.x-k8s.io is not served)")
     dra = records["test_gpu_through_a_dra_resource_claim"]
     assert dra["status"] == "skipped"
     assert dra["message"].endswith("requires dra: dra is not installed (deviceclasses.resource.k8s.io is not served)")
