@@ -307,10 +307,11 @@ def run_local(url: str, shape: LoadShape, request: RequestProfile, *, workdir: P
     )
 
 
-def job_params(shape: LoadShape, request: RequestProfile, url: str) -> dict[str, str]:
+def job_params(shape: LoadShape, request: RequestProfile, url: str, *, mesh: bool = False) -> dict[str, str]:
     """Parameters of the ``inference-load`` workload (the in-cluster Job) for one run."""
     env = locust_environment(shape, request, "/tmp/samples")
     return {
+        "mesh": "true" if mesh else "false",
         "host_url": url,
         "locust_args": " ".join(locust_arguments(shape, url)),
         "lg_env": json.dumps({k: v for k, v in env.items() if k != "LG_SAMPLES_DIR"}),
@@ -332,12 +333,14 @@ def samples_from_log(log_text: str) -> str:
         raise WorkloadFailed(f"the load Job's samples block is corrupt ({exc})") from None
 
 
-def run_job(run_workload: Callable[..., Any], url: str, shape: LoadShape, request: RequestProfile) -> LoadRun:
+def run_job(
+    run_workload: Callable[..., Any], url: str, shape: LoadShape, request: RequestProfile, *, mesh: bool = False
+) -> LoadRun:
     """locust inside the cluster: the ``inference-load`` Job (master + ``processes`` workers in one pod)."""
     if shape.kind == "sweep":
         raise ValueError("run_job runs one level; use run_sweep for a sweep")
     started = time.monotonic()
-    result = run_workload(WORKLOAD, **job_params(shape, request, url))
+    result = run_workload(WORKLOAD, **job_params(shape, request, url, mesh=mesh))
     text = samples_from_log(result.log_of("locust"))
     return LoadRun(
         shape=shape,
@@ -381,12 +384,17 @@ class LoadDriver:
     def where(self) -> str:
         return "local subprocess" if self.local else "in-cluster job"
 
-    def one(self, url: str, shape: LoadShape, request: RequestProfile, *, tag: str = "load") -> LoadRun:
+    def one(
+        self, url: str, shape: LoadShape, request: RequestProfile, *, tag: str = "load", mesh: bool = False
+    ) -> LoadRun:
+        """One run; ``mesh``: from a pod with Istio's sidecar (in-cluster only: no mesh on the embedded target)."""
         if self.local:
+            if mesh:
+                raise ValueError("a load run through the mesh needs the in-cluster Job (no sidecar runs here)")
             return run_local(url, shape, request, workdir=self.workdir / tag)
         if self.run_workload is None:
             raise ValueError("an in-cluster load run needs the run_workload fixture")
-        return run_job(self.run_workload, url, shape, request)
+        return run_job(self.run_workload, url, shape, request, mesh=mesh)
 
     def sweep(self, url: str, shape: LoadShape, request: RequestProfile) -> list[LoadRun]:
         return run_sweep(lambda level: self.one(url, level, request, tag=f"c{level.concurrency}"), shape)

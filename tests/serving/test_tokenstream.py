@@ -100,3 +100,14 @@ def test_not_ready_until_ready_after(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_error_percent_refuses_that_share(tmp_path):
+    proc, url = start_streamer(tmp_path, "--error-percent", "30", "--ttft-ms", "0", "--tpot-ms", "0")
+    try:
+        body = {"model": "aibench-tokenstream", "prompt": "x", "max_tokens": 1}
+        statuses = [post(url + "/v1/completions", body)[0] for _ in range(200)]
+        assert set(statuses) == {200, 503} and 30 <= statuses.count(503) <= 90  # Bin(200, 0.3): mean 60, sd 6.5
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -147,8 +147,10 @@ class StreamClient:
         self.sock: socket.socket | None = None
         body = request_body()
         headers = "".join(f"{k}: {v}\r\n" for k, v in EXTRA_HEADERS.items())
+        if not any(k.lower() == "host" for k in EXTRA_HEADERS):  # a Host header given routes through a gateway
+            headers = f"Host: {self.host_header}\r\n" + headers
         self.request = (
-            f"POST {PATH} HTTP/1.1\r\nHost: {self.host_header}\r\nContent-Type: application/json\r\n"
+            f"POST {PATH} HTTP/1.1\r\nContent-Type: application/json\r\n"
             f"Accept: text/event-stream\r\nContent-Length: {len(body)}\r\n{headers}\r\n"
         ).encode() + body
 

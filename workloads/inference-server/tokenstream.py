@@ -34,6 +34,7 @@ import bisect
 import gc
 import json
 import os
+import random
 import signal
 import socket
 import sys
@@ -69,6 +70,7 @@ class Options:
     version: str
     pod: str
     ready_after_s: float
+    error_percent: float = 0.0
 
 
 @dataclass(slots=True)
@@ -126,6 +128,7 @@ class Server:
 
     def __init__(self, options: Options) -> None:
         self.options = options
+        self.rng = random.Random(0)
         self.metrics = Metrics()
         self.started = time.monotonic()
         self.token_json = json.dumps(options.token_text)
@@ -318,6 +321,11 @@ class Connection(asyncio.Protocol):
         if model != server.options.model:
             self._error(404, f"The model `{model}` does not exist.", "NotFoundError", path, param="model")
             return
+        if options_error := server.options.error_percent:
+            if server.rng.random() * 100.0 < options_error:
+                # a share of failing requests, so a mesh's retry policy has something to retry (routing tests)
+                self._error(503, "injected failure (--error-percent)", "ServiceUnavailableError", path)
+                return
         chat = path == "/v1/chat/completions"
         if chat and not isinstance(request.get("messages"), list):
             self._error(400, "messages: a list of chat messages is required", "BadRequestError", path, "messages")
@@ -466,6 +474,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[Options, str, int]:
     parser.add_argument("--model", default="aibench-tokenstream")
     parser.add_argument("--version", default="v1", help="label reported in x-aibench-version (routing tests)")
     parser.add_argument("--ready-after-s", type=float, default=0.0, help="/health answers 503 until then")
+    parser.add_argument("--error-percent", type=float, default=0.0, help="share of completions refused with 503")
     args = parser.parse_args(argv)
     problems = [
         name
@@ -476,6 +485,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[Options, str, int]:
             ("--max-output-tokens", args.max_output_tokens < 1),
             ("--port", not 0 < args.port < 65536),
             ("--ready-after-s", args.ready_after_s < 0),
+            ("--error-percent", not 0 <= args.error_percent <= 100),
         )
         if bad
     ]
@@ -491,6 +501,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[Options, str, int]:
         version=args.version,
         pod=os.environ.get("POD_NAME") or socket.gethostname(),
         ready_after_s=args.ready_after_s,
+        error_percent=args.error_percent,
     )
     return options, args.host, args.port
 
