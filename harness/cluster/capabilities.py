@@ -51,6 +51,11 @@ _CNI_MARKERS = {
     "antrea": "antrea-agent",
     "multus": "multus",
     "sriov-device-plugin": "sriov-device-plugin",
+    "rdma-shared-device-plugin": "rdma-shared-dp",
+    "gke-dataplane-v2": "anetd",
+    "kube-ovn": "kube-ovn-cni",
+    "ovn-kubernetes": "ovnkube-node",
+    "kindnet": "kindnet",
 }
 
 
@@ -328,8 +333,11 @@ def discover(api_client: client.ApiClient, *, server_version: str, embedded: boo
         )
         for sc in (classes_list.items if classes_list else [])
     )
-    daemonsets = _optional(
-        client.AppsV1Api(api_client).list_namespaced_daemon_set, "kube-system", what="list kube-system DaemonSets"
+    # CNIs run their node agents as DaemonSets, not always in kube-system (the Tigera operator puts calico-node in
+    # calico-system): all namespaces when the account may list them, else kube-system alone.
+    apps = client.AppsV1Api(api_client)
+    daemonsets = _optional(apps.list_daemon_set_for_all_namespaces, what="list DaemonSets") or _optional(
+        apps.list_namespaced_daemon_set, "kube-system", what="list kube-system DaemonSets"
     )
     ds_names = [d.metadata.name for d in (daemonsets.items if daemonsets else [])]
     cni = tuple(sorted(name for name, marker in _CNI_MARKERS.items() if any(marker in d for d in ds_names)))

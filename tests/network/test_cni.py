@@ -10,6 +10,7 @@ from pathlib import Path
 
 from kubernetes import client
 
+from harness.cluster.capabilities import discover
 from harness.cluster.cni import data_path
 from harness.parsers.sentinel import parse_sentinel
 
@@ -73,3 +74,24 @@ def test_device_probe_reads_sriov_environment() -> None:
                  RESOURCE="nvidia.com/sriov_ib")  # fmt: skip
     assert found["measurements"]["pci_devices"] == 2
     assert found["info"]["pcidevice_env"] == {"PCIDEVICE_NVIDIA_COM_SRIOV_IB": "0000:3b:00.2,0000:3b:00.3"}
+
+
+def test_cni_agents_outside_kube_system_are_found(fabric_api: client.ApiClient) -> None:
+    """The Tigera operator runs calico-node in calico-system: discovery lists DaemonSets in every namespace."""
+    core, apps = client.CoreV1Api(fabric_api), client.AppsV1Api(fabric_api)
+    core.create_namespace({"metadata": {"name": "calico-system"}})
+    ds = {
+        "metadata": {"name": "calico-node"},
+        "spec": {
+            "selector": {"matchLabels": {"k8s-app": "calico-node"}},
+            "template": {"metadata": {"labels": {"k8s-app": "calico-node"}},
+                         "spec": {"containers": [{"name": "calico-node", "image": "quay.io/calico/node:v3.29.1",
+                                                  "command": ["sleep", "60"]}]}},
+        },
+    }  # fmt: skip
+    apps.create_namespaced_daemon_set("calico-system", ds)
+    try:
+        caps = discover(fabric_api, server_version="v1.33.0", embedded=True)
+        assert "calico" in caps.cni and caps.missing("cni:calico") is None
+    finally:
+        core.delete_namespace("calico-system")
