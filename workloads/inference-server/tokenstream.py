@@ -321,11 +321,10 @@ class Connection(asyncio.Protocol):
         if model != server.options.model:
             self._error(404, f"The model `{model}` does not exist.", "NotFoundError", path, param="model")
             return
-        if options_error := server.options.error_percent:
-            if server.rng.random() * 100.0 < options_error:
-                # a share of failing requests, so a mesh's retry policy has something to retry (routing tests)
-                self._error(503, "injected failure (--error-percent)", "ServiceUnavailableError", path)
-                return
+        if server.options.error_percent and server.rng.random() * 100.0 < server.options.error_percent:
+            # a share of failing requests, so a mesh's retry policy has something to retry (routing tests)
+            self._error(503, "injected failure (--error-percent)", "ServiceUnavailableError", path)
+            return
         chat = path == "/v1/chat/completions"
         if chat and not isinstance(request.get("messages"), list):
             self._error(400, "messages: a list of chat messages is required", "BadRequestError", path, "messages")
