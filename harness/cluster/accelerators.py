@@ -575,3 +575,21 @@ def dra_probe(spec: Any, *, device_class: str, api_version: str, count: int = 1)
     return Rendered(
         documents=tuple(documents), scripts=base.scripts, params={**base.params, "device_class": device_class}
     )
+
+
+def labelled_driver(node: NodeInfo) -> str:
+    """The node's NVIDIA driver and the newest CUDA it supports, from GPU Feature Discovery labels
+    (``nvidia.com/cuda.driver-version.full`` / ``cuda.runtime-version.full``, or the older ``cuda.driver.*``);
+    empty when the node carries none."""
+    labels = node.labels
+    driver = labels.get("nvidia.com/cuda.driver-version.full") or ".".join(
+        labels[k]
+        for k in ("nvidia.com/cuda.driver.major", "nvidia.com/cuda.driver.minor", "nvidia.com/cuda.driver.rev")
+        if labels.get(k)
+    )
+    cuda = labels.get("nvidia.com/cuda.runtime-version.full") or ".".join(
+        labels[k] for k in ("nvidia.com/cuda.runtime.major", "nvidia.com/cuda.runtime.minor") if labels.get(k)
+    )
+    if driver and cuda:
+        return f"{driver} (CUDA {cuda})"
+    return driver

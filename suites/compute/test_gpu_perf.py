@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from harness.cluster.accelerators import accelerator_of, placement_for
+from harness.cluster.accelerators import accelerator_of, labelled_driver, placement_for
 from harness.errors import WorkloadFailed
 from harness.measurement import marked_emulated
 from harness.parsers.cuda import GEMM_DTYPES, cuda_failure, cuda_measurements
@@ -41,7 +41,9 @@ def test_gpu_benchmark(
         failure = cuda_failure(str(exc))
         if failure is None:
             raise
-        raise WorkloadFailed(f"{workload} on {node.name} ({label}): {failure.describe()}. {exc}") from None
+        labelled = labelled_driver(node)
+        node_driver = f" (node label: driver {labelled})" if labelled else ""
+        raise WorkloadFailed(f"{workload} on {node.name} ({label}): {failure.describe()}{node_driver}. {exc}") from None
     parsed = cuda_measurements(
         result.log_of("bench"),
         mode=BENCHMARKS[workload],

@@ -19,6 +19,7 @@ from harness.cluster.accelerators import (
     gpu_node_for,
     gpu_sharing,
     isolation_problem,
+    labelled_driver,
     measurement_nodes,
     node_health,
     node_pools,
@@ -251,3 +252,14 @@ def test_dra_claim_template_shapes():
     assert beta["spec"]["spec"]["devices"]["requests"][0]["count"] == 2
     ga = dra_claim_template("c", device_class="gpu.nvidia.com", api_version="v1", count=1)
     assert ga["spec"]["spec"]["devices"]["requests"][0]["exactly"]["allocationMode"] == "ExactCount"
+
+
+def test_labelled_driver_from_gfd_labels():
+    new = make(
+        "n", {"nvidia.com/cuda.driver-version.full": "550.54.15", "nvidia.com/cuda.runtime-version.full": "12.4"}
+    )
+    assert labelled_driver(new) == "550.54.15 (CUDA 12.4)"
+    old = make("o", {"nvidia.com/cuda.driver.major": "470", "nvidia.com/cuda.driver.minor": "57",
+                     "nvidia.com/cuda.driver.rev": "02"})  # fmt: skip
+    assert labelled_driver(old) == "470.57.02"
+    assert labelled_driver(CPU) == ""

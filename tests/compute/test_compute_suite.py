@@ -60,7 +60,8 @@ nodePools:
   - name: h100
     count: 1
     capacity: {cpu: "96", memory: 1Ti, nvidia.com/gpu: "2", pods: "110"}
-    labels: {nvidia.com/gpu.product: NVIDIA-H100-80GB-HBM3}
+    labels: {nvidia.com/gpu.product: NVIDIA-H100-80GB-HBM3, nvidia.com/cuda.driver-version.full: 470.57.02,
+             nvidia.com/cuda.runtime-version.full: "11.4"}
     taints: [{key: nvidia.com/gpu, value: present, effect: NoSchedule}]
   - name: tpu-v5e
     count: 1
@@ -250,7 +251,8 @@ def test_cuda_driver_error_and_stuck_sandbox_fail_with_driver_version_and_events
     assert gemm["status"] == "error" and gemm["failure_kind"] == "workload", gemm
     assert gemm["message"].startswith(
         "cuda-gemm on h100-0 (NVIDIA-H100-80GB-HBM3): driver too old for the image: The NVIDIA driver on your system "
-        "is too old (found version 11040); node driver 470.57.02"
+        "is too old (found version 11040); node driver 470.57.02 (supports up to CUDA 11.4) "
+        "(node label: driver 470.57.02 (CUDA 11.4))"
     ), gemm["message"]
     membw = records["test_gpu_benchmark[NVIDIA-H100-80GB-HBM3-cuda-membw]"]
     assert membw["status"] == "error", membw
