@@ -65,6 +65,17 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _batch(text: str) -> int:
+    """A batch size for the control-plane SLO tests: bounded, so a typo cannot flood a production cluster."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"must be a whole number from 1 to 1000 (got {text!r})") from None
+    if not 1 <= value <= 1000:
+        raise ValueError(f"must be a whole number from 1 to 1000 (got {text!r})")
+    return value
+
+
 def _bool(text: str) -> bool:
     lowered = text.strip().lower()
     if lowered in ("1", "true", "yes", "on"):
@@ -255,6 +266,20 @@ OPTIONS: tuple[Option, ...] = (
         help="namespace/name of the Redis Service for the cache-tier test (default: the target's redis service)",
     ),
     Option(
+        name="startup_pods",
+        flag="--startup-pods",
+        parse=_batch,
+        default=20,
+        help="pods created for the pod-startup SLO (1..1000; 20 gives a p99 that means the slowest pod)",
+    ),
+    Option(
+        name="api_calls",
+        flag="--api-calls",
+        parse=_batch,
+        default=50,
+        help="timed calls per API verb for the API call-latency SLO (1..1000)",
+    ),
+    Option(
         name="prometheus_url",
         flag="--prometheus-url",
         parse=_prometheus_url,
@@ -284,6 +309,8 @@ class HarnessConfig:
     s3_insecure: bool = False
     redis_service: str | None = None
     prometheus_url: str | None = None
+    startup_pods: int = 20
+    api_calls: int = 50
     sources: Mapping[str, str] | None = None  # option name -> "cli" | "env" | "ini" | "default"
 
     def timeout(self, seconds: float) -> float:

@@ -9,6 +9,7 @@ node first so the measured pods find the image cached (kubelet's IfNotPresent).
 
 from __future__ import annotations
 
+import itertools
 import re
 import threading
 import time
@@ -144,38 +145,53 @@ def image_pull_seconds(api_client: client.ApiClient, namespace: str) -> dict[str
     return pulls
 
 
+VERBS: tuple[str, ...] = ("create", "get", "patch", "list", "delete")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
-class CallSamples:
+class ApiCall:
+    """One API verb in the form pytest-benchmark's ``pedantic`` takes: ``setup()`` (untimed) returns the call's
+    ``(args, kwargs)``, ``call`` is what is timed. Every object is a small labelled ConfigMap in ``namespace``."""
+
     verb: str
-    milliseconds: tuple[float, ...]
+    setup: Callable[[], tuple[tuple[Any, ...], dict[str, Any]]]
+    call: Callable[..., object]
 
 
-def api_call_latency(
-    api_client: client.ApiClient, namespace: str, *, calls: int, labels: Mapping[str, str]
-) -> list[CallSamples]:
-    """Mutating (create, patch, delete) and read (get, list) calls on ConfigMaps, each timed ``calls`` times."""
-    if not 0 < calls <= MAX_PODS:
-        raise WorkloadFailed(f"API latency batch of {calls} calls is outside 1..{MAX_PODS}")
+def api_calls(api_client: client.ApiClient, namespace: str, *, labels: Mapping[str, str]) -> dict[str, ApiCall]:
+    """Mutating (create, patch, delete) and read (get, list) calls, each round on its own object so that no
+    round waits on the previous one's side effects; objects left over go with the namespace."""
     core = client.CoreV1Api(api_client)
-    samples: dict[str, list[float]] = {"create": [], "get": [], "list": [], "patch": [], "delete": []}
+    names = itertools.count()
+    selector = ",".join(labels) or "aibench.io/run-id"
 
-    def timed(verb: str, call: Callable[[], object]) -> None:
-        start = time.perf_counter()
-        call()
-        samples[verb].append((time.perf_counter() - start) * 1000)
+    def body(name: str) -> dict[str, Any]:
+        return {"metadata": {"name": name, "labels": dict(labels)}, "data": {"payload": "x" * 256}}
 
-    for i in range(calls):
-        name = f"latency-{i:04d}"
-        body = {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": name, "labels": dict(labels)},
-            "data": {"payload": "x" * 256},
-        }
-        timed("create", lambda body=body: core.create_namespaced_config_map(namespace, body))
-        timed("get", lambda name=name: core.read_namespaced_config_map(name, namespace))
-        change = {"data": {"i": str(i)}}
-        timed("patch", lambda name=name, change=change: core.patch_namespaced_config_map(name, namespace, change))
-        timed("list", lambda: core.list_namespaced_config_map(namespace, label_selector="aibench.io/run-id", limit=50))
-        timed("delete", lambda name=name: core.delete_namespaced_config_map(name, namespace))
-    return [CallSamples(verb=verb, milliseconds=tuple(values)) for verb, values in samples.items()]
+    def fresh() -> tuple[tuple[Any, ...], dict[str, Any]]:
+        return (f"latency-{next(names):05d}",), {}
+
+    def existing() -> tuple[tuple[Any, ...], dict[str, Any]]:
+        (name,), _ = fresh()
+        core.create_namespaced_config_map(namespace, body(name))
+        return (name,), {}
+
+    return {
+        "create": ApiCall(
+            verb="create", setup=fresh, call=lambda name: core.create_namespaced_config_map(namespace, body(name))
+        ),
+        "get": ApiCall(verb="get", setup=existing, call=lambda name: core.read_namespaced_config_map(name, namespace)),
+        "patch": ApiCall(
+            verb="patch",
+            setup=existing,
+            call=lambda name: core.patch_namespaced_config_map(name, namespace, {"data": {"patched": "1"}}),
+        ),
+        "list": ApiCall(
+            verb="list",
+            setup=lambda: ((), {}),
+            call=lambda: core.list_namespaced_config_map(namespace, label_selector=selector, limit=50),
+        ),
+        "delete": ApiCall(
+            verb="delete", setup=existing, call=lambda name: core.delete_namespaced_config_map(name, namespace)
+        ),
+    }

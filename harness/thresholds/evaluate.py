@@ -166,15 +166,23 @@ def evaluate(
     measurements: Iterable[Measurement],
     *,
     baseline: Mapping[str, Iterable[Measurement]] | None = None,
+    scope: Mapping[str, str] | None = None,
 ) -> list[Check]:
     """Checks for every threshold ``profile`` has for ``workload``, in the profile's order.
+
+    ``scope`` narrows the thresholds to those a test's measurements can answer: a test that measures only
+    ``verb=get`` passes ``{"verb": "get"}`` and bars selecting other verbs are left out instead of reading no-data.
 
     ``baseline`` maps workload names to the baseline run's measurements (a run record's results grouped by
     workload); regression rules compare against ``baseline[workload]``. Raises :class:`ConfigError` when a bar's
     unit cannot be compared with a measurement's. A workload without thresholds gives an empty list: the caller
     decides whether "no bar for this hardware" is a skip.
     """
-    thresholds = profile.thresholds_for(workload)
+    thresholds = [
+        t
+        for t in profile.thresholds_for(workload)
+        if all(key not in t.labels.equals or value in t.labels.equals[key] for key, value in (scope or {}).items())
+    ]
     if not thresholds:
         log.info("profile %s has no thresholds for workload %s", profile.name, workload)
         return []

@@ -7,7 +7,7 @@ from kubernetes import client
 
 from harness.cluster.namespaces import run_labels
 from harness.errors import WorkloadFailed
-from harness.runners.latency import api_call_latency, go_duration_seconds, image_pull_seconds, pod_startup
+from harness.runners.latency import VERBS, api_calls, go_duration_seconds, image_pull_seconds, pod_startup
 
 
 @pytest.mark.parametrize(
@@ -51,8 +51,16 @@ def test_pod_startup_samples_every_pod(api: client.ApiClient, ns: str) -> None:
         pod_startup(api, ns, pods=5000, image="busybox:1.36.1", labels={}, timeout_s=1)
 
 
-def test_api_call_latency_covers_mutating_and_read_verbs(api: client.ApiClient, ns: str) -> None:
-    results = {c.verb: c.milliseconds for c in api_call_latency(api, ns, calls=5, labels=run_labels("lat", "api"))}
-    assert set(results) == {"create", "get", "list", "patch", "delete"}
-    assert all(len(v) == 5 and min(v) > 0 for v in results.values())
-    assert client.CoreV1Api(api).list_namespaced_config_map(ns, label_selector="aibench.io/run-id").items == []
+def test_api_calls_time_each_verb_on_its_own_object(api: client.ApiClient, ns: str) -> None:
+    calls = api_calls(api, ns, labels=run_labels("lat", "api"))
+    assert tuple(calls) == VERBS
+    core = client.CoreV1Api(api)
+    for verb in VERBS:
+        args, kwargs = calls[verb].setup()
+        calls[verb].call(*args, **kwargs)
+    names = sorted(
+        c.metadata.name for c in core.list_namespaced_config_map(ns, label_selector="aibench.io/run-id").items
+    )
+    # create made one, get and patch each set one up, delete set one up and removed it
+    assert names == ["latency-00000", "latency-00001", "latency-00002"]
+    assert core.read_namespaced_config_map("latency-00002", ns).data["patched"] == "1"

@@ -327,3 +327,22 @@ class TestProfileEvaluate:
         profile = Profile(name="p", description="d", thresholds={"nccl-allreduce": (a, b)})
         checks = profile.evaluate("nccl-allreduce", [m(1.0, metric="algbw"), m(500.0)])
         assert [c.threshold_id for c in checks] == ["a", "b"]
+
+    def test_scope_leaves_out_bars_for_other_label_values(self):
+        get = bar(id="get", metric="lat", unit="ms", cmp="<=", value=1000, labels={"verb": "get"}, workload="api")
+        mutating = bar(
+            id="mut",
+            metric="lat",
+            unit="ms",
+            cmp="<=",
+            value=1000,
+            labels={"verb": ["create", "patch"]},
+            workload="api",
+        )
+        anyverb = bar(id="any", metric="lat", unit="ms", cmp="<=", value=1000, workload="api")
+        profile = Profile(name="p", description="d", thresholds={"api": (get, mutating, anyverb)})
+        measured = [m(5.0, metric="lat", unit="ms", verb="get")]
+        scoped = evaluate(profile, "api", measured, scope={"verb": "get"})
+        assert [(c.threshold_id, c.status) for c in scoped] == [("get", Status.PASSED), ("any", Status.PASSED)]
+        unscoped = evaluate(profile, "api", measured)
+        assert [c.threshold_id for c in unscoped if c.status is Status.NO_DATA] == ["mut"]
