@@ -76,7 +76,7 @@ def test_tpu_slice_runs_jax(tpu_slice: Any, capabilities: Any, run_workload: Any
 
 
 @pytest.mark.perf
-@pytest.mark.requires("jobset")
+@pytest.mark.requires("tpu", "jobset")
 def test_tpu_multihost_slice_via_jobset(
     tpu_slice: Any, capabilities: Any, run_jobset: Any, profile: Any, record: Any
 ) -> None:
