@@ -1,6 +1,7 @@
 """The plots of one test in the HTML report, chosen from the metrics its measurements carry.
 
-- ``busbw`` (nccl-tests): bus bandwidth vs message size on a log2 axis, one line per (op, nodes, placement),
+- ``busbw`` (nccl-tests, the TCP/gloo baseline...): bus bandwidth vs message size on a log2 axis, titled with the
+  data path (``backend``/``transport`` labels), one line per (op, nodes, placement),
   with the bar of a ``busbw`` check as a dashed line;
 - fio ``bw`` / ``iops``: bars per job and direction, and a table of ``clat`` percentiles;
 - inference latencies (``ttft``, ``tpot``, ``itl``, ``latency``, ``e2e_latency`` with percentiles): grouped bars per
@@ -87,8 +88,10 @@ def busbw_plot(measurements: Sequence[Mapping[str, Any]], checks: Sequence[Mappi
         groups[key][size].append(float(m["value"]))
         if m.get("emulated"):
             emulated.add(key)
-    if not groups:
-        return []
+    if not groups or len({size for sizes in groups.values() for size in sizes}) < 2:
+        return []  # one message size is a number in the table, not a curve
+    # name the data path the numbers came from: NCCL, the TCP/gloo baseline or Ray's object store are not alike
+    paths = sorted({_labels(m)[k] for m in rows for k in ("backend", "transport") if _labels(m).get(k)})
     series = []
     for key in sorted(groups)[:MAX_SERIES]:
         points = sorted((size, sum(vs) / len(vs)) for size, vs in groups[key].items())
@@ -104,7 +107,9 @@ def busbw_plot(measurements: Sequence[Mapping[str, Any]], checks: Sequence[Mappi
     for bar, comparison, source in bars:
         name = f"bar {comparison} {bar:g} {_unit(rows)}" + (f" ({source})" if source else "")
         series.append(Series(name=name, points=[(min(sizes), bar), (max(sizes), bar)], dashed=True))
-    title = "NCCL bus bandwidth vs message size" + (_EMULATED if emulated else "")
+    title = (
+        "Bus bandwidth vs message size" + (f" ({', '.join(paths)})" if paths else "") + (_EMULATED if emulated else "")
+    )
     svg = line_chart(
         series,
         title=title,

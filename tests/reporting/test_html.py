@@ -304,7 +304,7 @@ def test_no_fetched_resources() -> None:
 def test_plots_for_nccl_fio_inference_and_startup() -> None:
     page = build_html(_info(), _records())
     assert page.count("<svg") >= 6
-    assert "NCCL bus bandwidth vs message size [emulated]" in page
+    assert "Bus bandwidth vs message size [emulated]" in page
     assert "op=all_reduce nodes=2 placement=out-of-place [emulated]" in page
     assert "bar &gt;= 400 GB/s" in page  # the bar as a dashed reference line
     assert ">1K<" in page and ">2G<" in page  # log2 byte ticks
@@ -497,3 +497,15 @@ def test_renders_in_headless_chromium(tmp_path: Path) -> None:
     )
     assert "<h1>FAIL</h1>" in dom.stdout
     assert "<b>3</b> passed · <b>1</b> failed · <b>1</b> error · <b>3</b> skipped" in dom.stdout
+
+
+def test_busbw_plot_names_the_data_path_and_needs_two_sizes() -> None:
+    from harness.reporting.html_plots import busbw_plot
+
+    def row(size: int, value: float, **labels: str) -> dict:
+        return {"metric": "busbw", "value": value, "unit": "GB/s", "labels": {"size": str(size), **labels}}
+
+    baseline = [row(1 << 20, 0.6, backend="tcp-ring"), row(1 << 26, 1.0, backend="tcp-ring")]
+    (svg,) = busbw_plot(baseline, [])
+    assert "Bus bandwidth vs message size (tcp-ring)" in svg and "NCCL" not in svg
+    assert busbw_plot([row(1 << 24, 0.5, transport="ray-object-store")], []) == []
