@@ -522,6 +522,16 @@ class PodWorker:
                 ports=ports,
             )
             transition = state.record(result, time.monotonic())
+            if kind == "readiness" and not result.success and (pod := self._pod()) is not None:
+                # the kubelet's event for every failed readiness probe (aggregated into one Event with a count)
+                record_event(
+                    self.store,
+                    pod,
+                    type_="Warning",
+                    reason="Unhealthy",
+                    message=f"Readiness probe failed: {result.message}",
+                    component="kubelet",
+                )
             if transition == "failed":
                 pod = self._pod()
                 if pod is not None:

@@ -1,0 +1,43 @@
+"""The inference-server workload on the in-process embedded target: ready behind its Service and streaming, or,
+when it never becomes ready, a failure that shows the readiness probe's events."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+import pytest
+from kubernetes import client
+
+from harness.catalog.render import render
+from harness.catalog.spec import load_workload
+from harness.cluster.namespaces import run_labels
+from harness.errors import WorkloadFailed
+from harness.runners.job import scripts_configmap_name
+from harness.runners.service import run_service
+
+
+def _server(api: client.ApiClient, ns: str, timeout_s: float = 60, **params: str):
+    spec = load_workload("inference-server")
+    context = {"scripts_configmap": scripts_configmap_name(spec.name), "namespace": ns}
+    rendered = render(spec, params, context=context)
+    return run_service(api, spec, rendered, namespace=ns, labels=run_labels("run-s", "inference"), timeout_s=timeout_s)
+
+
+def test_server_streams_through_its_services(api: client.ApiClient, ns: str) -> None:
+    with _server(api, ns, version="v2", ttft_ms="10", tpot_ms="1", output_tokens="3") as handle:
+        assert set(handle.endpoints) == {"inference-server", "inference-server-v2"}
+        body = json.dumps({"model": "aibench-tokenstream", "prompt": "hi", "stream": True}).encode()
+        request = urllib.request.Request(handle.endpoints["inference-server"].url() + "/v1/completions", data=body)
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            text = answer.read().decode()
+            assert answer.headers["x-aibench-version"] == "v2"
+    assert text.count('"text":" hello"') == 3 and text.endswith("data: [DONE]\n\n")
+
+
+def test_never_ready_fails_with_the_readiness_events(api: client.ApiClient, ns: str) -> None:
+    with pytest.raises(WorkloadFailed) as info, _server(api, ns, timeout_s=6, ready_after_s="3600"):
+        pass
+    message = str(info.value)
+    assert "deployment inference-server-v1: 0/1 ready" in message, message
+    assert "Readiness probe failed" in message and "503" in message, message
