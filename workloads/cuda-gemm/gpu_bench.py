@@ -8,8 +8,9 @@ Modes (env ``BENCH_MODE``):
   STREAM's Copy does, so the number compares with the HBM spec.
 * ``pcie``  host<->device bandwidth from pinned host memory (``BENCH_PCIE_MB``), each direction separately, as
   cuda-samples bandwidthTest does with ``--memory=pinned``.
-* ``burn``  bf16 matmuls for ``BENCH_BURN_S`` seconds, throughput per one-second window, with temperature and
-  power sampled from NVML (nvidia-ml-py) or nvidia-smi each window: mean, coefficient of variation, maxima.
+* ``burn``  bf16 matmuls for ``BENCH_BURN_S`` seconds, throughput per window of about ``BENCH_BURN_WINDOW_S``
+  (1 s: as many products as fit), with temperature and power sampled from NVML (nvidia-ml-py) or nvidia-smi each
+  window: mean, coefficient of variation, maxima.
 
 Every visible GPU is measured in turn (label ``gpu`` = its index in this container, plus ``uuid`` and ``product``).
 On a CUDA or driver error the script prints the error and the driver version (``aibench: driver_version=...``),
@@ -170,10 +171,12 @@ def burn(torch, labels: dict, out: list, telemetry: Telemetry) -> None:  # noqa:
     a = torch.randn(n, n, dtype=torch.bfloat16, device="cuda")
     b = torch.randn(n, n, dtype=torch.bfloat16, device="cuda")
     c = torch.empty(n, n, dtype=torch.bfloat16, device="cuda")
-    per_window = max(1, env_int("BENCH_BURN_MATMULS", 20))
+    timed(torch, lambda: torch.matmul(a, b, out=c), 5)  # warm-up
+    # about one second of matmuls per window, so each throughput sample pairs with one telemetry sample
+    per_product = timed(torch, lambda: torch.matmul(a, b, out=c), 5) / 5
+    per_window = max(1, int(float(os.environ.get("BENCH_BURN_WINDOW_S", "1.0")) / max(per_product, 1e-6)))
     rates, temps, powers = [], [], []
     deadline = time.monotonic() + seconds
-    timed(torch, lambda: torch.matmul(a, b, out=c), 5)
     while time.monotonic() < deadline:
         window = timed(torch, lambda: torch.matmul(a, b, out=c), per_window)
         rates.append(2.0 * n**3 * per_window / window / 1e12)
