@@ -173,6 +173,17 @@ class Placement:
             "tolerations": json.dumps([dict(t) for t in self.tolerations]),
         }
 
+    def affinity_params(self) -> dict[str, str]:
+        """The same placement as a required node affinity (``affinity: ${affinity}``), the form schedulers and
+        admission webhooks (GKE's ComputeClasses, Kueue's ResourceFlavors) often write instead of a nodeSelector."""
+        expressions = [{"key": k, "operator": "In", "values": [v]} for k, v in sorted(self.node_selector.items())]
+        required = {"nodeSelectorTerms": [{"matchExpressions": expressions}]}
+        return {
+            "node_selector": "{}",
+            "affinity": json.dumps({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": required}}),
+            "tolerations": json.dumps([dict(t) for t in self.tolerations]),
+        }
+
 
 def tolerations_for(node: NodeInfo) -> tuple[dict[str, str], ...]:
     """Tolerations for each NoSchedule/NoExecute taint of ``node`` (exact key, value and effect)."""

@@ -100,14 +100,14 @@ def test_accelerator_pools_are_reserved(capabilities: Any, record: Any) -> None:
 def test_pod_with_tolerations_reaches_each_gpu_pool(
     gpu_pool: Any, capabilities: Any, run_workload: Any, record: Any
 ) -> None:
-    """A GPU pod with the pool's tolerations and a selector on its accelerator label lands in that pool (asking for
-    the resource the pool advertises: a whole GPU, or a MIG instance on MIG-partitioned pools)."""
+    """A GPU pod with the pool's tolerations and a required node affinity on its accelerator label lands in that pool
+    (asking for the resource the pool advertises: a whole GPU, or a MIG instance on MIG-partitioned pools)."""
     if gpu_pool is None:
         pytest.skip("no GPU node pool")
     node = next(n for n in capabilities.nodes if n.name == gpu_pool.nodes[0])
     placement = placement_for(node)
     resource = "nvidia.com/gpu" if node.gpus else sorted(mig_resources(node))[0]
-    result = run_workload("gpu-device-probe", gpus="1", resource=resource, **placement.params())
+    result = run_workload("gpu-device-probe", gpus="1", resource=resource, **placement.affinity_params())
     ran_on = result.node_of("probe")
     record.add(
         measurements=[
@@ -121,7 +121,7 @@ def test_pod_with_tolerations_reaches_each_gpu_pool(
         ]
     )
     assert ran_on in gpu_pool.nodes, (
-        f"pod for pool {gpu_pool.name} (selector {dict(placement.node_selector)}) ran on {ran_on}"
+        f"pod for pool {gpu_pool.name} (node affinity {dict(placement.node_selector)}) ran on {ran_on}"
     )
 
 

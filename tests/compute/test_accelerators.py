@@ -3,6 +3,7 @@ objects, the isolation verdict and the DRA claim documents (validated against th
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -112,6 +113,11 @@ def test_placement_selects_the_accelerator_label_and_tolerates_exactly_the_taint
         "tolerations": '[{"key": "nvidia.com/gpu", "effect": "NoSchedule", "operator": "Equal", "value": "present"}]',
     }
     assert placement_for(H100, pin_node=True).node_selector["kubernetes.io/hostname"] == "gpu-a"
+    affinity = json.loads(placement.affinity_params()["affinity"])
+    (term,) = affinity["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    assert term == {"matchExpressions": [{"key": "nvidia.com/gpu.product", "operator": "In",
+                                          "values": ["NVIDIA-H100-80GB-HBM3"]}]}  # fmt: skip
+    assert placement.affinity_params()["node_selector"] == "{}"
     assert placement_for(TPU).node_selector == {
         "cloud.google.com/gke-tpu-accelerator": "tpu-v5-lite-podslice",
         "cloud.google.com/gke-tpu-topology": "4x4",
