@@ -41,3 +41,23 @@ def test_never_ready_fails_with_the_readiness_events(api: client.ApiClient, ns: 
     message = str(info.value)
     assert "deployment inference-server-v1: 0/1 ready" in message, message
     assert "Readiness probe failed" in message and "503" in message, message
+
+
+def test_in_cluster_load_job_measures_the_server(api: client.ApiClient, ns: str) -> None:
+    """The in-cluster path (the inference-load Job, as on a real cluster) runs here too, since host pods are real
+    processes: locust in the Job's pod, samples decoded from its log."""
+    from harness.runners import job
+    from harness.runners.load import RequestProfile, load_shape, run_job
+
+    def run_workload(name: str, **params: str):
+        spec = load_workload(name)
+        context = {"scripts_configmap": scripts_configmap_name(spec.name), "namespace": ns}
+        rendered = render(spec, params, context=context)
+        return job.run_job(api, spec, rendered, namespace=ns, labels=run_labels("run-s", "load-job"), timeout_s=120)
+
+    shape = load_shape({"concurrency": 2, "duration_s": 3, "warmup_s": 0.5, "max_requests": 500})
+    with _server(api, ns, ttft_ms="20", tpot_ms="5", output_tokens="6") as handle:
+        run = run_job(run_workload, handle.endpoints["inference-server"].url(), shape, RequestProfile(max_tokens=6))
+    summary = run.summary()
+    assert run.where == "in-cluster job" and summary.failures == 0 and summary.requests > 20
+    assert 0.019 <= summary.ttft[50] <= 0.03 and all(s.output_tokens == 6 for s in run.samples)
