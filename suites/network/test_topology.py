@@ -12,6 +12,9 @@ from typing import Any
 
 import pytest
 
+from harness.catalog.render import rewrite_image
+from harness.cluster.kueue import dedicated_queue, gang_job, submit_gang
+from harness.cluster.namespaces import run_labels
 from harness.cluster.topology import (
     colocation_key,
     colocation_verdict,
@@ -24,6 +27,8 @@ from harness.measurement import Measurement
 
 ZONE = "topology.kubernetes.io/zone"
 MAX_GANG = 4
+KUEUE_GANG = 2
+BUSYBOX = "docker.io/library/busybox:1.36.1"
 
 
 @pytest.mark.network
@@ -106,4 +111,45 @@ def test_gang_scheduling_is_all_or_nothing(deploy_service: Any, target: Any, cap
     assert not started, (
         f"an over-capacity gang of {size} x {cpu} CPU started {len(started)} pod(s) "
         f"({', '.join(f'{p.pod} on {p.node}' for p in started)}): scheduling is not all-or-nothing"
+    )
+
+
+@pytest.mark.network
+@pytest.mark.conformance
+@pytest.mark.requires("kueue")
+def test_kueue_admission_is_all_or_nothing(
+    target: Any, namespace: str, harness_config: Any, request: pytest.FixtureRequest, record: Any
+) -> None:
+    """Kueue gang admission: with a queue whose quota holds exactly N pods, a Job of N pods starts all of them
+    together, and a Job of N+1 pods in an equal queue starts none (it stays suspended)."""
+    labels = run_labels(harness_config.run_id, request.node.nodeid)
+    image = rewrite_image(BUSYBOX, harness_config.image_registry)
+    outcomes = {}
+    for case, size, expect in (("fits", KUEUE_GANG, True), ("too-big", KUEUE_GANG + 1, False)):
+        name = f"aibench-{namespace}-{case}"[:63]
+        with dedicated_queue(target.api_client, name=name, namespace=namespace, pods=KUEUE_GANG, labels=labels,
+                             applier=target.applier) as queue:  # fmt: skip
+            outcomes[case] = submit_gang(
+                target.api_client,
+                gang_job(name=f"gang-{case}", queue=queue, size=size, image=image),
+                namespace=namespace,
+                labels=labels,
+                settle_s=harness_config.timeout(120 if expect else 30),
+                expect_admission=expect,
+                applier=target.applier,
+            )
+    record.add(
+        measurements=[
+            Measurement(metric="gang_running", value=a.most_running, unit="count",
+                        labels={"gang": case, "size": str(a.size), "quota_pods": str(KUEUE_GANG)})
+            for case, a in outcomes.items()
+        ]
+    )  # fmt: skip
+    fits, too_big = outcomes["fits"], outcomes["too-big"]
+    assert fits.admitted and fits.running == fits.size, (
+        f"a gang of {fits.size} within the quota: admitted={fits.admitted}, {fits.running} pod(s) Running"
+    )
+    assert too_big.most_running == 0 and not too_big.admitted, (
+        f"a gang of {too_big.size} over a {KUEUE_GANG}-pod quota: admitted={too_big.admitted}, up to "
+        f"{too_big.most_running} pod(s) Running: admission is not all-or-nothing"
     )
