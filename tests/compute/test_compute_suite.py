@@ -168,11 +168,15 @@ def test_scheduling_conformance_on_emulated_gpu_and_tpu_nodes(pytester: pytest.P
 
 @pytest.mark.timeout(300)
 def test_broken_isolation_and_a_wrong_profile_fail_with_the_evidence(pytester: pytest.Pytester) -> None:
+    legacy_tpu = (
+        "  - name: tpu-v3-legacy\n    count: 1\n"
+        '    capacity: {cpu: "8", memory: 32Gi, cloud-tpus.google.com/v3: "8", pods: "110"}\n'
+    )
     records = _run(
         pytester,
-        MIXED_SPEC,
+        MIXED_SPEC + legacy_tpu,
         "-k",
-        "without_gpu_request or each_others or product",
+        "without_gpu_request or each_others or product or resource_form",
         "--profile",
         "a100-sxm-8x-ib200",
         scenario="leak,overlap,wrong-product",
@@ -185,7 +189,13 @@ def test_broken_isolation_and_a_wrong_profile_fail_with_the_evidence(pytester: p
         "test_gpu_product_label_matches_what_the_pod_reports[NVIDIA-L4]": "failed",
         "test_profile_gpu_product_matches_the_target": "failed",
         "test_gpu_nodes_carry_product_labels": "passed",
+        "test_tpu_resource_form_is_current": "failed",
     }, {n: r["message"] for n, r in records.items()}
+    legacy = records["test_tpu_resource_form_is_current"]["message"]
+    assert legacy.startswith(
+        "deprecated TPU resource form in use: node tpu-v3-legacy-0 advertises the legacy cloud-tpus.google.com/v3 "
+        "resource (Cloud TPU Nodes, deprecated)"
+    ), legacy
     leak = records["test_pod_without_gpu_request_sees_no_gpu"]["message"]
     assert "without a GPU request on h100-" in leak and "can reach 1 GPU(s)" in leak and "/dev/nvidia0" in leak
     overlap = records["test_pods_on_one_node_cannot_reach_each_others_gpus"]["message"]
