@@ -9,6 +9,7 @@ A suite test reads: arrange (workload + params), act (``run_workload``), parse, 
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import platform
@@ -485,76 +486,49 @@ def _workload_caller(
     return call
 
 
-@pytest.fixture
-def run_workload(
-    request: pytest.FixtureRequest,
-    target: Any,
-    capabilities: Any,
-    namespace: str,
-    harness_config: HarnessConfig,
-    record: TestRecord,
-) -> Callable[..., Any]:
-    """``run_workload(name, **params)``: render, run to completion in this test's namespace, return the result."""
-    from harness.runners.job import run_job
+def _runner_fixture(name: str, runner_path: str, doc: str) -> Any:
+    """A fixture ``name(workload, **params)`` that prepares the workload and hands it to the runner at
+    ``runner_path`` (``module:function``, imported on first use: the runners pull in what only some tests need)."""
+    module_name, _, attr = runner_path.partition(":")
 
-    return _workload_caller(run_job, request, target, capabilities, namespace, harness_config, record)
+    def fixture(
+        request: pytest.FixtureRequest,
+        target: Any,
+        capabilities: Any,
+        namespace: str,
+        harness_config: HarnessConfig,
+        record: TestRecord,
+    ) -> Callable[..., Any]:
+        runner = getattr(importlib.import_module(module_name), attr)
+        return _workload_caller(runner, request, target, capabilities, namespace, harness_config, record)
 
-
-@pytest.fixture
-def run_mpijob(
-    request: pytest.FixtureRequest,
-    target: Any,
-    capabilities: Any,
-    namespace: str,
-    harness_config: HarnessConfig,
-    record: TestRecord,
-) -> Callable[..., Any]:
-    """``run_mpijob(name, **params)``: an MPIJob workload (MPI Operator) run to success in this test's namespace."""
-    from harness.runners.mpijob import run_mpijob as runner
-
-    return _workload_caller(runner, request, target, capabilities, namespace, harness_config, record)
+    fixture.__doc__ = doc
+    fixture.__name__ = name
+    return pytest.fixture(name=name)(fixture)
 
 
-@pytest.fixture
-def run_jobset(
-    request: pytest.FixtureRequest,
-    target: Any,
-    capabilities: Any,
-    namespace: str,
-    harness_config: HarnessConfig,
-    record: TestRecord,
-) -> Callable[..., Any]:
-    """``run_jobset(name, **params)``: a JobSet workload (jobset.x-k8s.io) run to completion in the test namespace."""
-    from harness.runners.jobset import run_jobset as runner
-
-    return _workload_caller(runner, request, target, capabilities, namespace, harness_config, record)
-
-
-@pytest.fixture
-def run_rayjob(
-    request: pytest.FixtureRequest,
-    target: Any,
-    capabilities: Any,
-    namespace: str,
-    harness_config: HarnessConfig,
-    record: TestRecord,
-) -> Callable[..., Any]:
-    """``run_rayjob(name, **params)``: a KubeRay RayJob workload run to completion (driver logs on failure)."""
-    from harness.runners.ray import run_rayjob as runner
-
-    return _workload_caller(runner, request, target, capabilities, namespace, harness_config, record)
-
-
-@pytest.fixture
-def deploy_service(
-    request: pytest.FixtureRequest,
-    target: Any,
-    capabilities: Any,
-    namespace: str,
-    harness_config: HarnessConfig,
-    record: TestRecord,
-) -> Callable[..., Any]:
-    """``with deploy_service(name, **params) as handle:`` -- a ready service workload in this test's namespace."""
-    from harness.runners.service import run_service
-
-    return _workload_caller(run_service, request, target, capabilities, namespace, harness_config, record)
+run_workload = _runner_fixture(
+    "run_workload",
+    "harness.runners.job:run_job",
+    "``run_workload(name, **params)``: render, run to completion in this test's namespace, return the result.",
+)
+run_mpijob = _runner_fixture(
+    "run_mpijob",
+    "harness.runners.mpijob:run_mpijob",
+    "``run_mpijob(name, **params)``: an MPIJob workload (MPI Operator) run to success in this test's namespace.",
+)
+run_jobset = _runner_fixture(
+    "run_jobset",
+    "harness.runners.jobset:run_jobset",
+    "``run_jobset(name, **params)``: a JobSet workload (jobset.x-k8s.io) run to completion in the test namespace.",
+)
+run_rayjob = _runner_fixture(
+    "run_rayjob",
+    "harness.runners.ray:run_rayjob",
+    "``run_rayjob(name, **params)``: a KubeRay RayJob workload run to completion (driver logs on failure).",
+)
+deploy_service = _runner_fixture(
+    "deploy_service",
+    "harness.runners.service:run_service",
+    "``with deploy_service(name, **params) as handle:`` -- a ready service workload in this test's namespace.",
+)
