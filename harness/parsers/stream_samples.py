@@ -18,15 +18,19 @@ Definitions (docs/serving-metrics.md maps them to inference-perf's and guidellm'
 - **e2e**: send to the end of the response.
 - **queue**: how long a request waited client-side before it could be sent (open-loop shapes at their in-flight
   cap); 0 in closed-loop shapes.
-- **in-flight**: requests on the wire, by Little's law = sum of e2e / window; it must equal the asked
-  concurrency in closed-loop runs, or the client was the bottleneck.
-- **window**: from the first send after the warm-up to the last end; requests sent during the warm-up
-  (connection set-up burst) are excluded from every figure and counted in ``warmup_excluded``.
-- **requests/s, output tokens/s**: successful requests (their tokens) in the window / window length.
+- **in-flight**: the time-average of requests on the wire during the window (every request's time inside it,
+  warm-up requests included; Little's law); it must equal the asked concurrency in closed-loop runs, or the
+  client was the bottleneck.
+- **window**: from the first send after the warm-up to the last send (the steady state: the ramp before it and
+  the drain after it are left out); requests sent during the warm-up are excluded from every latency figure
+  and counted in ``warmup_excluded``. A run with a single send uses that request's duration.
+- **requests/s, output tokens/s**: successful requests sent in the window before its last send (n - 1 send
+  intervals; their tokens) / window length.
 - **error rate**: failed requests / requests (a failure is a non-200 status, a transport error or a stream
   without any content token).
 - **goodput**: requests that succeeded *and* met the SLO pair (TTFT <= bar and TPOT <= bar), as a share of all
-  requests (``goodput_ratio``, %) and per second of the window (``goodput``, req/s, vLLM's "request goodput").
+  requests (``goodput_ratio``, %) and per second of the window, counted like requests/s (``goodput``, req/s,
+  vLLM's "request goodput").
 
 Percentiles interpolate linearly between closest ranks (numpy's default), shared with :mod:`harness.parsers.locust`.
 """
@@ -53,7 +57,7 @@ __all__ = [
 ]
 
 _TOOL = "stream samples"
-_KEYS = frozenset({"t", "q", "ttft", "e2e", "n", "chunks", "itl", "status", "err", "ver", "pod", "f", "body"})
+_KEYS = frozenset({"t", "q", "ttft", "e2e", "n", "chunks", "itl", "status", "err", "ver", "pod", "f", "body", "sl"})
 _REQUIRED = ("t", "q", "ttft", "e2e", "n", "status")
 QUANTILES: tuple[float, ...] = (50, 90, 99)
 
@@ -75,6 +79,7 @@ class StreamSample:
     pod: str = ""
     inflight: int = 0
     body: str = ""
+    server_late: float | None = None  # the reference server's own first-token lateness, when it reports it
 
     @property
     def ok(self) -> bool:
@@ -127,7 +132,8 @@ class StreamSummary:
     queue: Mapping[float, float] = field(default_factory=dict)
     ttft_mean: float | None = None
     tpot_mean: float | None = None
-    goodput_requests: int | None = None
+    goodput_requests: int | None = None  # of all requests in the window
+    goodput_counted: int | None = None  # of those counted towards the rates (sent before the last send)
     slo: Slo | None = None
     errors: Mapping[str, int] = field(default_factory=dict)  # error text -> count
     versions: Mapping[str, int] = field(default_factory=dict)  # backend version -> successful requests
@@ -144,9 +150,9 @@ class StreamSummary:
 
     @property
     def goodput_per_s(self) -> float | None:
-        if self.goodput_requests is None or self.window_s <= 0:
+        if self.goodput_counted is None or self.window_s <= 0:
             return None
-        return self.goodput_requests / self.window_s
+        return self.goodput_counted / self.window_s
 
 
 def _number(value: Any) -> bool:
@@ -190,6 +196,7 @@ def _sample(obj: Any, line_no: int, line: str) -> StreamSample:
         pod=str(obj.get("pod") or ""),
         inflight=int(obj.get("f") or 0),
         body=str(obj.get("body") or ""),
+        server_late=float(obj["sl"]) if _number(obj.get("sl")) else None,
     )
 
 
@@ -230,8 +237,18 @@ def summarise(
         raise ValueError(f"no request was sent after the {warmup_s:g} s warm-up ({len(samples)} during it)")
     ok = [s for s in kept if s.ok]
     begin = min(s.start for s in kept)
-    end = max(s.start + s.queue + s.e2e for s in kept)
-    window = end - begin
+    last_send = max(s.start for s in kept)
+    if last_send > begin:
+        # steady state: the span of the sends; a request counts towards the rates when it was sent before the
+        # last send (n - 1 intervals), and in-flight integrates every request's time on the wire inside the span
+        # (also those sent during the warm-up), so the ramp and the drain at the edges do not bias either
+        window = last_send - begin
+        counted = [s for s in ok if s.start < last_send]
+        busy = sum(max(0.0, min(s.start + s.queue + s.e2e, last_send) - max(s.start + s.queue, begin)) for s in samples)
+    else:  # a single send: the rate over its own duration
+        window = max(s.start + s.queue + s.e2e for s in kept) - begin
+        counted = ok
+        busy = sum(s.e2e for s in kept)
     errors: dict[str, int] = {}
     for s in kept:
         if not s.ok:
@@ -247,9 +264,9 @@ def summarise(
         failures=len(kept) - len(ok),
         warmup_excluded=len(samples) - len(kept),
         window_s=window,
-        requests_per_s=len(ok) / window if window > 0 else 0.0,
-        output_tokens_per_s=sum(s.output_tokens for s in ok) / window if window > 0 else 0.0,
-        inflight_mean=sum(s.e2e for s in kept) / window if window > 0 else 0.0,
+        requests_per_s=len(counted) / window if window > 0 else 0.0,
+        output_tokens_per_s=sum(s.output_tokens for s in counted) / window if window > 0 else 0.0,
+        inflight_mean=busy / window if window > 0 else 0.0,
         ttft=_ranked(ttfts, qs),
         tpot=_ranked(tpots, qs),
         itl=_ranked((g for s in ok for g in s.itl), qs),
@@ -259,6 +276,7 @@ def summarise(
         ttft_mean=sum(ttfts) / len(ttfts) if ttfts else None,
         tpot_mean=sum(tpots) / len(tpots) if tpots else None,
         goodput_requests=None if slo is None else sum(1 for s in kept if slo.met_by(s)),
+        goodput_counted=None if slo is None else sum(1 for s in counted if slo.met_by(s)),
         slo=slo,
         errors=errors,
         versions=versions,

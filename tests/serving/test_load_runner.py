@@ -62,17 +62,17 @@ def test_impossible_shapes_are_config_errors_naming_the_field(fields, needle):
 def test_locust_command_and_environment():
     shape = load_shape({"concurrency": 64, "duration_s": 20, "max_requests": 1001, "processes": 2})
     args = locust_arguments(shape, "http://127.96.0.5:8000")
-    # streams start over the first half of the 1 s warm-up
-    assert args[:6] == ["ConcurrencyUser", "--headless", "--users", "64", "--spawn-rate", "128"]
+    assert args[:6] == ["ConcurrencyUser", "--headless", "--users", "64", "--spawn-rate", "64"]
     assert args[args.index("--run-time") + 1] == "35s" and args[-2:] == ["--processes", "2"]
     env = locust_environment(shape, RequestProfile(api="chat", headers={"x-model": "a"}), "/tmp/x")
     assert env["LG_PATH"] == "/v1/chat/completions" and json.loads(env["LG_HEADERS"]) == {"x-model": "a"}
     assert env["LG_MAX_REQUESTS"] == "501"  # the count bound is split over the load processes
+    assert (env["LG_RAMP_S"], env["LG_USERS"]) == ("0.5", "32")  # first requests spread over half the warm-up
     rate = load_shape({"kind": "rate", "rate": 20, "duration_s": 8})
     assert locust_arguments(rate, "http://h:1")[:4] == ["ArrivalUser", "--headless", "--users", "1"]
     assert locust_environment(rate, RequestProfile(), "/x")["LG_DURATION_S"] == "8"
     assert load_shape({"concurrency": 8, "warmup_s": 2}).concurrency == 8
-    assert locust_arguments(load_shape({"concurrency": 8, "warmup_s": 2}), "http://h:1")[5] == "8"
+    assert locust_environment(load_shape({"concurrency": 8, "warmup_s": 2}), RequestProfile(), "/x")["LG_RAMP_S"] == "1"
     params = job_params(shape, RequestProfile(), "http://svc:8000")
     assert "LG_SAMPLES_DIR" not in json.loads(params["lg_env"]) and params["host_url"] == "http://svc:8000"
 
@@ -121,6 +121,8 @@ def test_real_closed_loop_run_against_the_streamer(streamer, tmp_path):
     assert summary.tpot[50] == pytest.approx(0.010, rel=0.02)
     assert summary.inflight_mean == pytest.approx(4, rel=0.1)
     assert summary.versions.keys() == {"v2"} and all(s.output_tokens == 8 for s in run.samples)
+    # the server's own lateness came back with every stream, and the client saw the token after it was written
+    assert all(s.server_late is not None and s.ttft >= 0.05 + s.server_late for s in run.samples)
     assert (tmp_path / "load" / "locust.log").exists()
 
 

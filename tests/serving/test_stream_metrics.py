@@ -44,22 +44,24 @@ def test_summary_percentiles_rates_goodput_and_warmup():
     summary = summarise(parse_stream_samples("\n".join(lines)), warmup_s=1.0, slo=Slo(ttft_s=0.05, tpot_s=0.021))
     assert summary.warmup_excluded == 1 and summary.requests == 11 and summary.failures == 1
     assert summary.error_rate == pytest.approx(1 / 11)
-    # window: first send after warm-up (t=1) to the last end (the failure: t=10.5 + 0.5)
-    assert summary.window_s == pytest.approx(10.0)
-    assert summary.requests_per_s == pytest.approx(10 / 10.0)
-    assert summary.output_tokens_per_s == pytest.approx(110 / 10.0)
+    # window: first send after the warm-up (t=1) to the last send (the failure at t=10.5); the 10 successes were
+    # all sent before the last send
+    assert summary.window_s == pytest.approx(9.5)
+    assert summary.requests_per_s == pytest.approx(10 / 9.5)
+    assert summary.output_tokens_per_s == pytest.approx(110 / 9.5)
     # numpy-default linear interpolation over TTFT 10..100 ms
-    assert summary.ttft[50] == pytest.approx(0.055)
+    assert summary.ttft[50] == pytest.approx(0.055)  # percentiles: every request of the window
     assert summary.ttft[90] == pytest.approx(0.091)
     assert summary.tpot[50] == pytest.approx(0.02)
     assert summary.itl[99] == pytest.approx(0.02)
     # goodput: TTFT <= 50 ms -> requests 1..5 of 11 (the failure never counts)
     assert summary.goodput_requests == 5
     assert summary.goodput_ratio == pytest.approx(5 / 11)
-    assert summary.goodput_per_s == pytest.approx(5 / 10.0)
-    # Little's law: sum of e2e over the window
-    e2e = sum(0.01 * i + 0.2 for i in range(1, 11)) + 0.5
-    assert summary.inflight_mean == pytest.approx(e2e / 10.0)
+    assert summary.goodput_per_s == pytest.approx(5 / 9.5)
+    # in flight: time on the wire inside [1, 10.5]: the ten requests whole, the warm-up request's [1, 5], the
+    # failure (sent at the window's end) nothing
+    busy = sum(0.01 * i + 0.2 for i in range(1, 11)) + 4.0
+    assert summary.inflight_mean == pytest.approx(busy / 9.5)
     assert summary.errors == {"HTTP 503": 1} and summary.versions == {"v1": 10}
 
 
@@ -116,3 +118,11 @@ def test_sample_dataclass_is_frozen():
     s = StreamSample(start=0, queue=0, ttft=0.1, e2e=0.2, output_tokens=2, status=200)
     with pytest.raises(AttributeError):
         s.e2e = 1.0  # type: ignore[misc]
+
+
+def test_closed_loop_steady_state_in_flight_and_rate_have_no_edge_bias():
+    # 4 streams, each request 0.7 s back to back, phases 0.1 s apart, 20 s; warm-up 1 s
+    lines = [line(0.1 * k + 0.7 * i, 0.1, 0.7, 32) for k in range(4) for i in range(int((20 - 0.1 * k) / 0.7))]
+    summary = summarise(parse_stream_samples("\n".join(lines)), warmup_s=1.0)
+    assert summary.inflight_mean == pytest.approx(4.0, rel=0.02)
+    assert summary.requests_per_s == pytest.approx(4 / 0.7, rel=0.03)

@@ -36,7 +36,9 @@ def test_chat_stream_role_chunk_tokens_usage_done(streamer):
     assert status == 200 and headers["Content-Type"] == "text/event-stream" and headers["x-aibench-version"] == "v2"
     ev = events(raw)
     assert ev[-1] == "[DONE]"
-    chunks = [json.loads(e) for e in ev[:-1]]
+    comments = [e for e in ev if e.startswith(":")]
+    assert len(comments) == 1 and comments[0].startswith(": aibench first_token_late_us=")
+    chunks = [json.loads(e) for e in ev[:-1] if not e.startswith(":")]
     assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}  # vLLM's role-only delta
     tokens = [c for c in chunks if c["choices"] and c["choices"][0]["delta"].get("content")]
     assert len(tokens) == 4 and tokens[-1]["choices"][0]["finish_reason"] == "length"

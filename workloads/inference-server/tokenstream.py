@@ -22,8 +22,10 @@ dashboard or HPA metric works for both flavours of the workload), ``GET /stats``
 against its deadlines: ground truth for fidelity checks).
 
 A request for another model is refused as vLLM refuses it: 404 with an OpenAI error body naming the model.
-Every response carries ``x-aibench-version`` (the --version label, v1/v2 in routing tests) and
-``x-aibench-pod`` so a client can tell which backend answered.
+After the last token a stream carries an SSE comment (``: aibench first_token_late_us=N``, ignored by SSE
+clients) with the server's own lateness of that request's first token, so a load generator's timing error can be
+separated from the server's. Every response carries ``x-aibench-version`` (the --version label, v1/v2 in routing
+tests) and ``x-aibench-pod`` so a client can tell which backend answered.
 """
 
 from __future__ import annotations
@@ -419,7 +421,7 @@ class Connection(asyncio.Protocol):
         self.transport.write(status_line + server.common_headers + b"\r\n" + (_chunk(first) if first else b""))
         self.busy = True
         server.metrics.running += 1
-        state = {"next": 0, "previous": 0.0}
+        state = {"next": 0, "late": 0.0}
 
         def emit() -> None:
             if self.transport is None:
@@ -434,6 +436,7 @@ class Connection(asyncio.Protocol):
             payload = b"".join(out)
             if i == 0:
                 late = now - (t0 + options.ttft_s)
+                state["late"] = late
                 server.metrics.observe_ttft(now - t0)
                 if len(server.metrics.first_late) < STATS_CAP:
                     server.metrics.first_late.append(late)
@@ -445,7 +448,10 @@ class Connection(asyncio.Protocol):
                 when = t0 + options.ttft_s + due_count * options.tpot_s
                 self.timers = [self.loop.call_at(when, emit)]
                 return
-            self.transport.write(_chunk(payload + tail) + b"0\r\n\r\n")
+            # an SSE comment (ignored by SSE clients) with this request's own first-token lateness, so a load
+            # generator's error can be told apart from the server's
+            timing = b": aibench first_token_late_us=%d\n\n" % round(state["late"] * 1e6)
+            self.transport.write(_chunk(payload + timing + tail) + b"0\r\n\r\n")
             self.timers = []
             self.busy = False
             server.metrics.running -= 1
