@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -127,3 +128,27 @@ def write_artifacts(api_client: client.ApiClient, namespace: str, directory: Pat
     for key, text in evidence.logs.items():
         logs.mkdir(exist_ok=True)
         (logs / (key.replace("/", "_") + ".log")).write_text(text)
+
+
+def pod_phases(pods: Iterable[client.V1Pod]) -> str:
+    """``2 Running, 1 Pending`` (or ``none``): the pod part of every runner's timeout message."""
+    phases: dict[str, int] = {}
+    for pod in pods:
+        phases[pod.status.phase or "Unknown"] = phases.get(pod.status.phase or "Unknown", 0) + 1
+    return ", ".join(f"{n} {phase}" for phase, n in sorted(phases.items())) or "none"
+
+
+def container_logs(core: client.CoreV1Api, namespace: str, pod_names: Iterable[str]) -> dict[str, str]:
+    """``pod/container`` -> log of every container; pods already gone (an operator's clean-up policy, a TTL) are
+    skipped with a note in the harness log rather than failing a finished run."""
+    logs: dict[str, str] = {}
+    for name in pod_names:
+        try:
+            pod = core.read_namespaced_pod(name, namespace)
+            for container in pod.spec.containers:
+                logs[f"{name}/{container.name}"] = core.read_namespaced_pod_log(
+                    name, namespace, container=container.name
+                )
+        except ApiException as exc:
+            log.info("no log for %s: %s", name, exc.reason)
+    return logs

@@ -21,7 +21,7 @@ from kubernetes import client
 
 from harness.catalog.render import Rendered
 from harness.catalog.spec import WorkloadSpec
-from harness.cluster.collect import Evidence, gather, write_artifacts
+from harness.cluster.collect import Evidence, container_logs, gather, pod_phases, write_artifacts
 from harness.cluster.manifests import AppliedRef, Applier
 from harness.cluster.wait import FailedWait, wait_for
 from harness.errors import WaitTimeout, WorkloadFailed
@@ -104,10 +104,7 @@ class _State:
             parts.append(
                 f"job {job.metadata.name}: active={s.active or 0} succeeded={s.succeeded or 0} failed={s.failed or 0}"
             )
-        phases: dict[str, int] = {}
-        for pod in self.pods:
-            phases[pod.status.phase or "Unknown"] = phases.get(pod.status.phase or "Unknown", 0) + 1
-        parts.append("pods: " + (", ".join(f"{v} {k}" for k, v in sorted(phases.items())) or "none"))
+        parts.append("pods: " + pod_phases(self.pods))
         return "; ".join(parts)
 
 
@@ -202,13 +199,7 @@ def run_job(
     emulated = any(p.emulated for p in evidence.pods)
     if failure is not None:
         raise WorkloadFailed(f"{failure}. {evidence.explain()}")
-    logs: dict[str, str] = {}
-    for pod in evidence.pods:
-        pod_obj = core.read_namespaced_pod(pod.name, namespace)
-        for container in pod_obj.spec.containers:
-            logs[f"{pod.name}/{container.name}"] = core.read_namespaced_pod_log(
-                pod.name, namespace, container=container.name
-            )
+    logs = container_logs(core, namespace, [p.name for p in evidence.pods])
     duration = time.monotonic() - started
     log.info("workload %s completed in %.2fs", spec.name, duration)
     return RunResult(

@@ -22,7 +22,7 @@ from kubernetes import client
 
 from harness.catalog.render import Rendered
 from harness.catalog.spec import WorkloadSpec
-from harness.cluster.collect import gather, write_artifacts
+from harness.cluster.collect import container_logs, gather, pod_phases, write_artifacts
 from harness.cluster.manifests import Applier
 from harness.cluster.wait import FailedWait, wait_for
 from harness.errors import WaitTimeout, WorkloadFailed
@@ -51,10 +51,7 @@ class _RayJobState:
 
     def describe(self) -> str:
         s = self.status
-        phases: dict[str, int] = {}
-        for pod in self.pods:
-            phases[pod.status.phase or "Unknown"] = phases.get(pod.status.phase or "Unknown", 0) + 1
-        pods = ", ".join(f"{n} {p}" for p, n in sorted(phases.items())) or "none"
+        pods = pod_phases(self.pods)
         return (
             f"deployment {s.get('jobDeploymentStatus') or 'none'}, job {s.get('jobStatus') or 'none'}, "
             f"cluster {s.get('rayClusterName') or 'not created'}; pods: {pods}"
@@ -63,19 +60,6 @@ class _RayJobState:
 
 def _tail(text: str, lines: int = DRIVER_LOG_LINES) -> str:
     return "\n".join(text.rstrip().splitlines()[-lines:])
-
-
-def _pod_logs(core: client.CoreV1Api, namespace: str, pods: list[client.V1Pod]) -> dict[str, str]:
-    logs: dict[str, str] = {}
-    for pod in pods:
-        for container in pod.spec.containers:
-            try:
-                logs[f"{pod.metadata.name}/{container.name}"] = core.read_namespaced_pod_log(
-                    pod.metadata.name, namespace, container=container.name
-                )
-            except client.ApiException as exc:  # a container that never started has no log
-                logs[f"{pod.metadata.name}/{container.name}"] = f"(no log: HTTP {exc.status})"
-    return logs
 
 
 def driver_log(logs: Mapping[str, str], rayjob: str) -> str:
@@ -137,7 +121,7 @@ def run_rayjob(
     except (FailedWait, WaitTimeout) as exc:
         failure = str(exc)
     pods = core.list_namespaced_pod(namespace).items
-    logs = _pod_logs(core, namespace, pods)
+    logs = container_logs(core, namespace, [p.metadata.name for p in pods])
     evidence = gather(api_client, namespace, label_selector="")
     if artifacts_dir is not None:
         write_artifacts(api_client, namespace, artifacts_dir, evidence)

@@ -150,5 +150,5 @@ def test_hang_times_out_with_the_launchers_last_lines(
     finally:
         fabric_cluster.kubelets.scripted.clear()
     message = str(failure.value)
-    assert "MPIJob workload nccl-allreduce-mpijob to succeed" in message
+    assert "MPIJob workload nccl-allreduce-mpijob to reach Succeeded" in message
     assert "last lines of nccl-hang-launcher-abcde/launcher" in message and "via NET/IB/0/GDRDMA" in message
