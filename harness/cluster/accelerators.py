@@ -73,12 +73,17 @@ def mig_resources(node: NodeInfo) -> dict[str, int]:
     return {r: node.count(r) for r in node.allocatable if _MIG_RESOURCE.match(r) and node.count(r) > 0}
 
 
-def _pool_name(node: NodeInfo, kind: PoolKind) -> str:
+def pool_name(labels: Mapping[str, str], kind: str, product: str) -> str:
+    """A node's pool: its managed node-pool label, else its kind and accelerator (``gpu:NVIDIA-H100-80GB-HBM3``),
+    else its kind. One naming for the inventory and the capacity panel."""
     for label in POOL_LABELS:
-        if node.labels.get(label):
-            return node.labels[label]
-    product = accelerator_of(node)
+        if labels.get(label):
+            return labels[label]
     return f"{kind}:{product}" if product else kind
+
+
+def _pool_name(node: NodeInfo, kind: PoolKind) -> str:
+    return pool_name(node.labels, kind, accelerator_of(node))
 
 
 def accelerator_of(node: NodeInfo) -> str:

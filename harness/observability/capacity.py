@@ -17,21 +17,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.cluster.accelerators import accelerator_kind, accelerator_of, pool_name
+from harness.cluster.capabilities import NodeInfo
 from harness.embedded.quantity import parse_quantity
 
 GPU = "nvidia.com/gpu"
 TPU = "google.com/tpu"
 RESOURCES: tuple[str, ...] = ("cpu", "memory", GPU, TPU)
-#: node-pool labels of GKE, EKS, AKS, Karpenter, OpenShift machine sets and the embedded target, in that order
-POOL_LABELS: tuple[str, ...] = (
-    "cloud.google.com/gke-nodepool",
-    "eks.amazonaws.com/nodegroup",
-    "kubernetes.azure.com/agentpool",
-    "karpenter.sh/nodepool",
-    "machine.openshift.io/cluster-api-machineset",
-    "aibench.io/node-pool",
-)
-DEFAULT_POOL = "(no pool label)"
 GANG_SIZES: tuple[int, ...] = (1, 2, 4, 8)
 _TERMINAL = ("Succeeded", "Failed")
 
@@ -67,8 +59,17 @@ class PoolRow:
         return self.requested / self.allocatable if self.allocatable else 0.0
 
 
-def pool_of(labels: Mapping[str, str]) -> str:
-    return next((labels[k] for k in POOL_LABELS if labels.get(k)), DEFAULT_POOL)
+def pool_of(labels: Mapping[str, str], allocatable: Mapping[str, Any]) -> str:
+    """The node's pool exactly as the node-pool inventory names it (managed pool label, else kind:accelerator)."""
+    node = NodeInfo(
+        name="",
+        labels=dict(labels),
+        allocatable={k: str(v) for k, v in allocatable.items()},
+        taints=(),
+        ready=True,
+        emulated=False,
+    )
+    return pool_name(labels, accelerator_kind(node), accelerator_of(node))
 
 
 def _amount(resource: str, text: str) -> float:
@@ -121,7 +122,7 @@ def node_capacities(
         out.append(
             NodeCapacity(
                 name=name,
-                pool=pool_of(labels),
+                pool=pool_of(labels, allocatable),
                 allocatable={r: _amount(r, allocatable[r]) for r in RESOURCES if r in allocatable},
                 requested=dict(requested.get(name, {})),
                 used=dict((used or {}).get(name, {})),
@@ -196,9 +197,7 @@ def bottlenecks(rows: Sequence[PoolRow], *, threshold: float = 0.9) -> list[str]
 
 
 __all__ = [
-    "DEFAULT_POOL",
     "GANG_SIZES",
-    "POOL_LABELS",
     "RESOURCES",
     "Fragmentation",
     "NodeCapacity",

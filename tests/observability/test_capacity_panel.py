@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from harness.observability.capacity import (
-    DEFAULT_POOL,
     GPU,
     bottlenecks,
     fragmentation,
@@ -55,8 +54,8 @@ def test_pool_rows_and_usage() -> None:
     table = {(r.pool, r.resource): (r.nodes, r.allocatable, r.requested, r.used) for r in rows}
     assert table[("gpu-a", GPU)] == (2, 16.0, 11.0, None)  # finished pods hold nothing; no GPU usage measured
     assert table[("gpu-a", "cpu")] == (2, 192.0, 9.0, 8.0)
-    assert table[(DEFAULT_POOL, "cpu")] == (1, 96.0, 1.0, None)
-    assert (DEFAULT_POOL, GPU) not in table
+    assert table[("cpu", "cpu")] == (1, 96.0, 1.0, None)  # no pool label: named by kind, as the inventory does
+    assert ("cpu", GPU) not in table
 
 
 def test_fragmentation_and_idle_gpus() -> None:
