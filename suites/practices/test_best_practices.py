@@ -1,5 +1,6 @@
-"""The seed's best practices, checked read-only: GPU reservation with taints, priorities and quotas, network
-isolation, topology labels for co-location, storage tiering and Pod Security. Each check says what it found."""
+"""The seed's best practices, checked read-only: accelerator reservation (the taint itself is checked per pool in
+compute/test_placement.py; here a pod without toleration is shown to be kept off), fabric labels for co-location,
+priorities, quotas, default-deny ingress, Pod Security on AI namespaces, and storage tiering."""
 
 from __future__ import annotations
 
@@ -38,13 +39,6 @@ def _names(nodes: list[dict[str, Any]]) -> str:
     return ", ".join(n["metadata"]["name"] for n in nodes)
 
 
-def test_accelerator_nodes_are_reserved_with_taints(accelerator_node_objects: Any, record: Any) -> None:
-    """Every GPU/TPU node carries a NoSchedule or NoExecute taint (resource reservation)."""
-    findings = reservation_findings(accelerator_node_objects)
-    record.add(params={"accelerator_nodes": _names(accelerator_node_objects)})
-    assert not findings, "; ".join(findings)
-
-
 def test_pod_without_toleration_is_kept_off_accelerator_nodes(
     request: pytest.FixtureRequest,
     accelerator_node_objects: Any,
@@ -69,9 +63,9 @@ def test_pod_without_toleration_is_kept_off_accelerator_nodes(
     assert "taint" in outcome, f"the pod was kept off {node}, but not by a taint: {outcome}"
 
 
-def test_accelerator_nodes_have_topology_labels(accelerator_node_objects: Any, record: Any) -> None:
-    """GPU/TPU nodes carry a zone label and a fabric label (block, rack, spine or NVLink clique), so gangs can be
-    co-located with node affinity or topology-aware scheduling."""
+def test_accelerator_nodes_have_fabric_labels(accelerator_node_objects: Any, record: Any) -> None:
+    """GPU/TPU nodes carry a fabric label (block, rack, spine or NVLink clique), so gangs can be co-located with
+    node affinity or topology-aware scheduling (zone labels on every node: network/test_topology.py)."""
     findings = topology_findings(accelerator_node_objects)
     record.add(
         params={
