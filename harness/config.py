@@ -168,6 +168,15 @@ def _prometheus_url(text: str) -> str:
     )
 
 
+def _serving_load(text: str) -> str:
+    """Checked now (a bad shape is a one-line exit 2 before anything runs), kept as text for the run record."""
+    from harness.runners.load import shape_from_text
+
+    if shape_from_text(text).kind == "sweep":
+        raise ValueError("kind: the latency test runs one concurrency or rate shape (the sweep has its own test)")
+    return text.strip()
+
+
 _namespaced_name = _object_ref("Secret", _DNS_SUBDOMAIN, "storage/s3-credentials")
 _service_ref = _object_ref("Service", _DNS_LABEL, "cache/redis-master")
 
@@ -280,6 +289,13 @@ OPTIONS: tuple[Option, ...] = (
         help="timed calls per API verb for the API call-latency SLO (1..1000)",
     ),
     Option(
+        name="serving_load",
+        flag="--serving-load",
+        parse=_serving_load,
+        help="load shape of the serving suite's latency test, key=value pairs such as concurrency=64,duration_s=30 "
+        "or kind=rate,rate=20 (fields: harness/runners/load.py LoadShape; default: 16 streams for 8 s)",
+    ),
+    Option(
         name="prometheus_url",
         flag="--prometheus-url",
         parse=_prometheus_url,
@@ -308,6 +324,7 @@ class HarnessConfig:
     s3_secret: str | None = None
     s3_insecure: bool = False
     redis_service: str | None = None
+    serving_load: str | None = None
     prometheus_url: str | None = None
     startup_pods: int = 20
     api_calls: int = 50

@@ -409,3 +409,19 @@ def failure_report(summary: StreamSummary, samples: tuple[StreamSample, ...], *,
     bodies = list(dict.fromkeys(s.body.strip() for s in samples if s.body.strip()))
     lines += [f"  server said: {body}" for body in bodies[:limit]]
     return "\n".join(lines)
+
+
+def shape_from_text(text: str) -> LoadShape:
+    """A shape from ``key=value,...`` text (the ``--serving-load`` option), e.g. ``concurrency=64,duration_s=30``
+    or ``kind=sweep,levels=1;4;16``; raises ValueError naming the field (the option parser makes it exit 2)."""
+    fields: dict[str, Any] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, eq, value = part.partition("=")
+        if not eq or not key.strip():
+            raise ValueError(f"expected key=value pairs separated by commas (got {part!r})")
+        key, value = key.strip(), value.strip()
+        fields[key] = [v for v in value.split(";") if v] if key == "levels" else value
+    try:
+        return load_shape(fields, source="load shape")
+    except ConfigError as exc:
+        raise ValueError(str(exc).removeprefix("load shape: ")) from None

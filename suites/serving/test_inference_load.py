@@ -17,7 +17,7 @@ import pytest
 
 from harness.measurement import Measurement
 from harness.parsers.stream_samples import Slo, stream_measurements
-from harness.runners.load import RequestProfile, failure_report, load_shape
+from harness.runners.load import RequestProfile, failure_report, load_shape, shape_from_text
 from harness.thresholds.assertions import assert_passed
 from harness.thresholds.evaluate import evaluate_thresholds
 
@@ -30,6 +30,7 @@ REQUEST = RequestProfile(max_tokens=32, prompt_words=128)
 # (mlcommons/inference loadgen/mlperf.conf; ../shared/research/mission-anchors.md).
 INTERACTIVE_SLO = Slo(ttft_s=0.5, tpot_s=0.03, source="MLPerf Inference interactive, Llama-3.1-8B (mlperf.conf)")
 MODEL = "aibench-tokenstream"
+DEFAULT_LOAD = "concurrency=16,duration_s=8,warmup_s=1,max_requests=5000"  # --serving-load overrides it
 QUEUE_P99_MAX_S = 0.05  # half the streamer's TTFT: a generator later than that distorts the offered load
 
 
@@ -53,10 +54,13 @@ def _url(handle: Any) -> str:
 
 @pytest.mark.perf
 @pytest.mark.parametrize("api", ["completions", "chat"])
-def test_streaming_latency_and_goodput(deploy_service: Any, load: Any, record: Any, profile: Any, api: str) -> None:
-    """16 concurrent streams through the Service for 8 s: TTFT/TPOT percentiles, throughput, error rate and
-    goodput against the MLPerf interactive pair clear the profile's bars, with 16 requests really in flight."""
-    shape = load_shape({"kind": "concurrency", "concurrency": 16, "duration_s": 8, "warmup_s": 1, "max_requests": 5000})
+def test_streaming_latency_and_goodput(
+    deploy_service: Any, load: Any, record: Any, profile: Any, harness_config: Any, api: str
+) -> None:
+    """16 concurrent streams (or the --serving-load shape) through the Service for 8 s: TTFT/TPOT percentiles,
+    throughput, error rate and goodput against the MLPerf interactive pair clear the profile's bars, with the
+    asked number of requests really in flight."""
+    shape = shape_from_text(harness_config.serving_load or DEFAULT_LOAD)
     request = RequestProfile(api=api, max_tokens=REQUEST.max_tokens, prompt_words=REQUEST.prompt_words)
     with deploy_service(WORKLOAD, **SERVER) as handle:
         run = load.one(_url(handle), shape, request, tag=api)
@@ -69,13 +73,14 @@ def test_streaming_latency_and_goodput(deploy_service: Any, load: Any, record: A
             "goodput_slo": f"TTFT <= 500 ms and TPOT <= 30 ms ({INTERACTIVE_SLO.source})",
         }
     )
-    labels = {"api": api, "concurrency": str(shape.concurrency), "model": MODEL}
+    load_label = {"rate": f"{shape.rate:g}"} if shape.kind == "rate" else {"concurrency": str(shape.concurrency)}
+    labels = {"api": api, **load_label, "model": MODEL}
     measurements = stream_measurements(summary, labels)
     checks = _checks(profile, measurements)
     record.add(measurements=measurements, checks=checks)
     assert summary.failures == 0, failure_report(summary, run.samples)
     # closed loop: the asked concurrency was on the wire (Little's law), not queued inside the client
-    assert summary.inflight_mean == pytest.approx(shape.concurrency, rel=0.1), (
+    assert shape.kind == "rate" or summary.inflight_mean == pytest.approx(shape.concurrency, rel=0.1), (
         f"{summary.inflight_mean:.1f} requests in flight on average, {shape.concurrency} asked: the load generator "
         "could not keep up"
     )

@@ -24,6 +24,7 @@ from harness.runners.load import (
     locust_environment,
     run_local,
     samples_from_log,
+    shape_from_text,
 )
 
 
@@ -131,3 +132,17 @@ def test_real_run_with_a_rejected_model_keeps_the_error_body(streamer, tmp_path)
     run = run_local(streamer, shape, RequestProfile(model="nope"), workdir=tmp_path / "bad")
     assert len(run.samples) == 3 and {s.status for s in run.samples} == {404}
     assert "The model `nope` does not exist." in failure_report(run.summary(), run.samples)
+
+
+def test_shape_from_text_and_the_serving_load_option():
+    from harness.config import resolve
+
+    assert shape_from_text("kind=sweep,levels=1;4;16,duration_s=3").levels == (1, 4, 16)
+    assert shape_from_text("concurrency=64, duration_s=30").concurrency == 64
+    with pytest.raises(ValueError, match="expected key=value"):
+        shape_from_text("concurrency")
+    assert resolve({"serving_load": "kind=rate,rate=20"}, {}, {}).serving_load == "kind=rate,rate=20"
+    with pytest.raises(ConfigError, match=r"^--serving-load: concurrency: must be in 1\.\.4096"):
+        resolve({"serving_load": "concurrency=0"}, {}, {})
+    with pytest.raises(ConfigError, match="AIBENCH_SERVING_LOAD: kind: the latency test runs one"):
+        resolve({}, {"AIBENCH_SERVING_LOAD": "kind=sweep,levels=1;2"}, {})
