@@ -181,7 +181,7 @@ def load_shape(fields: Mapping[str, Any], *, source: str = "load shape") -> Load
         levels=levels,
         warmup_s=warmup,
         processes=processes,
-        seed=int(fields.get("seed", 0)),
+        seed=_number(source, "seed", fields.get("seed", 0), integer=True, low=0, high=2**32 - 1),
     )
 
 

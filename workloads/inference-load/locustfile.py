@@ -190,7 +190,7 @@ class StreamClient:
         }
         try:
             self._exchange(sample, start)
-        except (OSError, ValueError) as exc:  # socket.timeout is an OSError
+        except (OSError, ValueError, IndexError) as exc:  # socket.timeout is an OSError; IndexError: bad status line
             self.close()
             sample["err"] = sample["err"] or f"{type(exc).__name__}: {exc}"[:300]
         finally:
