@@ -34,7 +34,7 @@ DEFAULT_LOAD = "concurrency=16,duration_s=8,warmup_s=1,max_requests=5000"  # --s
 QUEUE_P99_MAX_S = 0.05  # half the streamer's TTFT: a generator later than that distorts the offered load
 
 
-def _checks(profile: Any, measurements: list[Measurement]) -> list[Any]:
+def _checks(profile: Any, measurements: list[Measurement], model: str = MODEL) -> list[Any]:
     """The profile's inference-server bars that apply to the token streamer: a bar naming a model (the MLPerf
     pairs for llama-3.1-8b on GPU profiles) judges that model only; the mesh-overhead bar belongs to the routing
     test, which measures it."""
@@ -43,7 +43,7 @@ def _checks(profile: Any, measurements: list[Measurement]) -> list[Any]:
         if threshold.metric == "mesh_overhead":
             continue
         wanted = threshold.labels.equals.get("model")
-        if wanted is None or MODEL in wanted:
+        if wanted is None or model in wanted:
             thresholds.append(threshold)
     return evaluate_thresholds(thresholds, measurements)
 
@@ -153,3 +153,24 @@ def test_unknown_model_is_refused_with_an_error_body(deploy_service: Any, load: 
     record.add(params={"model asked": wrong.model, "statuses": ",".join(map(str, sorted(statuses)))})
     assert statuses == {404}, f"expected HTTP 404 for every request, got {sorted(statuses)}"
     assert all("no-such-model" in s.body and "does not exist" in s.body for s in run.samples), run.samples[0].body
+
+
+@pytest.mark.perf
+@pytest.mark.gpu
+def test_vllm_streaming_latency_and_goodput(deploy_service: Any, load: Any, record: Any, profile: Any) -> None:
+    """The GPU flavour: vLLM with a small model behind the same Service, 8 concurrent streams for 30 s: TTFT/TPOT
+    percentiles, error rate and goodput against the MLPerf interactive pair (bars naming another model do not
+    apply to this one)."""
+    shape = load_shape({"kind": "concurrency", "concurrency": 8, "duration_s": 30, "warmup_s": 5})
+    served = "aibench-model"
+    request = RequestProfile(model=served, max_tokens=128, prompt_words=256, timeout_s=120)
+    with deploy_service("inference-server-vllm", served_model_name=served) as handle:
+        run = load.one(_url(handle), shape, request, tag="vllm")
+    summary = run.summary(INTERACTIVE_SLO)
+    model = str(record.params.get("model", "")).rsplit("/", 1)[-1].lower()
+    record.add(params={"load": f"{shape.describe()}, {shape.duration_s:g} s, {run.where}", "served_as": served})
+    measurements = stream_measurements(summary, {"api": "completions", "concurrency": "8", "model": model})
+    checks = _checks(profile, measurements, model)
+    record.add(measurements=measurements, checks=checks)
+    assert summary.failures == 0, failure_report(summary, run.samples)
+    assert_passed(checks)
