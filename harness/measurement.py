@@ -6,6 +6,7 @@ nodes=2}``. Parsers produce these, thresholds select them by metric and labels, 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -34,6 +35,12 @@ class Measurement:
 
     def label(self, key: str, default: str = "") -> str:
         return self.labels.get(key, default)
+
+    def with_labels(self, extra: Mapping[str, str] | None) -> Measurement:
+        """The same measurement with ``extra`` labels added (they win over existing ones of the same key)."""
+        if not extra:
+            return self
+        return dataclasses.replace(self, labels={**self.labels, **extra})
 
     def to_dict(self) -> dict[str, Any]:
         return {

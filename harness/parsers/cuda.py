@@ -175,16 +175,7 @@ def cuda_measurements(
     reported_mode = str(result.info.get("mode", ""))
     if reported_mode != mode:
         raise parse_error(where, f"info.mode is {reported_mode!r}, expected {mode!r}", result.begin_line, "")
-    measurements = [
-        Measurement(
-            metric=m.metric,
-            value=m.value,
-            unit=m.unit,
-            labels={**m.labels, **(extra_labels or {})},
-            emulated=m.emulated,
-        )
-        for m in result.measurements
-    ]
+    measurements = [m.with_labels(extra_labels) for m in result.measurements]
     gpus = sorted({m.label("gpu") for m in measurements if m.label("gpu")})
     if len(gpus) != expect_gpus:
         raise parse_error(

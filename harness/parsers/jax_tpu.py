@@ -65,16 +65,7 @@ def parse_tpu_result(text: str, *, extra_labels: Mapping[str, str] | None = None
     platform = info.get("platform")
     if not isinstance(platform, str) or not platform:
         raise parse_error(_TOOL, f"info.platform must name the JAX backend (got {platform!r})", block.begin_line, "")
-    measurements = tuple(
-        Measurement(
-            metric=m.metric,
-            value=m.value,
-            unit=m.unit,
-            labels={**m.labels, **(extra_labels or {})},
-            emulated=m.emulated,
-        )
-        for m in block.measurements
-    )
+    measurements = tuple(m.with_labels(extra_labels) for m in block.measurements)
     if platform == "tpu":
         chips = {m.label("chip") for m in measurements if m.metric == "tflops"}
         if len(chips) != values["local_device_count"]:
