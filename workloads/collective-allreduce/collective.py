@@ -109,9 +109,7 @@ def resolve(host: str, deadline: float) -> str:
 class Ring:
     """Two TCP connections per rank: to the next rank (send) and from the previous one (receive)."""
 
-    def __init__(
-        self, rank: int, world: int, peer: str, bind_ip: str, port: int, wait_s: float, step_s: float
-    ) -> None:
+    def __init__(self, rank: int, world: int, peer: str, bind_ip: str, port: int, wait_s: float, step_s: float) -> None:
         self.rank, self.world = rank, world
         deadline = time.monotonic() + wait_s
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
