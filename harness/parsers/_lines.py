@@ -6,6 +6,10 @@ the line itself, shortened to one line of bounded length.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from typing import Any
+
 from harness.errors import ParseError
 
 _MAX_EXCERPT = 160
@@ -36,3 +40,15 @@ def line_at(text: str, offset: int) -> tuple[int, str]:
     start = text.rfind("\n", 0, offset) + 1
     end = text.find("\n", offset)
     return line_no, text[start : end if end != -1 else len(text)]
+
+
+def json_lines(text: str, tool: str) -> Iterator[tuple[int, str, Any]]:
+    """(line number, line, decoded value) of every non-blank line of a JSON-lines text; a line that is not JSON
+    is a ParseError naming it."""
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            yield line_no, line, json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise parse_error(tool, f"invalid JSON ({exc.msg})", line_no, line) from None

@@ -22,14 +22,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from harness.measurement import Measurement
-from harness.parsers._lines import parse_error
+from harness.parsers._lines import json_lines, parse_error
 
 __all__ = [
     "AGGREGATED",
@@ -217,13 +216,7 @@ def parse_raw_samples(text: str) -> tuple[RawSample, ...]:
     """Samples from JSON lines ``{"t", "name", "ok", "latency_ms", "ttft_ms"|null, "tokens"|null}``; blank lines
     are skipped, anything else malformed is a ParseError naming the line."""
     out: list[RawSample] = []
-    for line_no, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise parse_error(_RAW, f"invalid JSON ({exc.msg})", line_no, line) from None
+    for line_no, line, obj in json_lines(text, _RAW):
         if not isinstance(obj, dict):
             raise parse_error(_RAW, "each line must be a JSON object", line_no, line)
         missing = {"t", "name", "ok", "latency_ms"} - set(obj)

@@ -37,14 +37,13 @@ Percentiles interpolate linearly between closest ranks (numpy's default), shared
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from harness.measurement import Measurement
-from harness.parsers._lines import parse_error
+from harness.parsers._lines import json_lines, parse_error
 from harness.parsers.locust import percentiles
 
 __all__ = [
@@ -203,15 +202,7 @@ def _sample(obj: Any, line_no: int, line: str) -> StreamSample:
 def parse_stream_samples(text: str) -> tuple[StreamSample, ...]:
     """Samples from the JSON lines the load user classes write (one file per load process, concatenated); blank
     lines are skipped; anything malformed is a ParseError naming the line; no sample at all is a ParseError."""
-    out: list[StreamSample] = []
-    for line_no, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise parse_error(_TOOL, f"invalid JSON ({exc.msg})", line_no, line) from None
-        out.append(_sample(obj, line_no, line))
+    out = [_sample(obj, line_no, line) for line_no, line, obj in json_lines(text, _TOOL)]
     if not out:
         raise parse_error(_TOOL, "no samples (the load generator sent no request)", None, text[:80] or "<empty>")
     return tuple(out)
