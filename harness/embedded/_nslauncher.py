@@ -166,8 +166,35 @@ def _mirror(parent: str, wanted: list[tuple[list[str], bool]], staging: str | No
     os.chown(parent, st.st_uid, st.st_gid)
 
 
-def _apply_mounts(mounts: list[dict[str, Any]], staging: str | None) -> None:
+def _keep_visible(handles: dict[str, int]) -> None:
+    """Bind each host path in ``handles`` (opened before any mount) back where a volume over a parent hid it.
+
+    The mount point is created inside the covering volume (the pod's own emptyDir, for instance); a path that is
+    still visible as itself, or that cannot be re-created (a read-only volume), is left alone.
+    """
+    for path, fd in handles.items():
+        original = os.fstat(fd)
+        try:
+            current = os.stat(path)
+            if (current.st_dev, current.st_ino) == (original.st_dev, original.st_ino):
+                continue
+        except OSError:
+            pass
+        try:
+            os.makedirs(path, exist_ok=True)
+            _mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
+        except (OSError, SetupError):
+            continue
+
+
+def _apply_mounts(mounts: list[dict[str, Any]], staging: str | None, keep: list[str] | None = None) -> None:
     pending = sorted(mounts, key=lambda m: m["target"].count("/"))
+    kept: dict[str, int] = {}
+    for path in keep or []:
+        try:
+            kept[path] = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        except OSError:
+            continue
     # Every source is opened (O_PATH) before the first mount: a volume mounted at /tmp would otherwise hide the
     # sources of later volumes that live under the host's /tmp. Mounting from /proc/self/fd/N is what runc does.
     handles: list[int] = []
@@ -203,6 +230,7 @@ def _apply_mounts(mounts: list[dict[str, Any]], staging: str | None) -> None:
                 _mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
         except SetupError as exc:
             raise SetupError(f"error mounting {source!r} to rootfs at {target!r}: {exc}") from exc
+    _keep_visible(kept)
 
 
 def _is_executable(path: str) -> bool:
@@ -239,7 +267,7 @@ def _run(spec: dict[str, Any]) -> None:
         _join_mount_namespace(int(spec["join_pid"]))
     elif spec.get("namespace"):
         _new_mount_namespace()
-        _apply_mounts(spec.get("mounts", []), spec.get("staging"))
+        _apply_mounts(spec.get("mounts", []), spec.get("staging"), spec.get("keep_visible"))
     workdir = spec.get("working_dir")
     if workdir:
         try:

@@ -675,6 +675,9 @@ class ProcessRuntime:
             if launch.hosts_file is not None:
                 mounts.append({"source": str(launch.hosts_file), "target": "/etc/hosts", "read_only": False})
             spec["mounts"] = mounts
+            # The interpreter environment pods run with (podenv puts it first on PATH) must stay visible even when
+            # a volume covers its parent, e.g. an emptyDir at /tmp while the harness was cloned under /tmp.
+            spec["keep_visible"] = sorted({sys.prefix, str(Path(sys.executable).parent)})
             staging = Path(tempfile.mkdtemp(prefix="aibench-ns-"))
             cleanup.append(staging)
             spec["staging"] = str(staging)

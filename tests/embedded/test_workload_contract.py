@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import textwrap
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -210,6 +211,28 @@ def test_a_volume_at_tmp_does_not_hide_the_sources_of_other_volumes(api: client.
     assert done
     assert core.read_namespaced_pod("tmp-and-shm", ns).status.phase == "Succeeded"
     assert core.read_namespaced_pod_log("tmp-and-shm", ns) == "a\nb\n"
+
+
+def test_a_volume_over_the_harness_environment_keeps_it_visible(api: client.ApiClient, ns: str) -> None:
+    """A clone under /tmp puts the harness's venv under a pod's /tmp emptyDir: the environment pods run with
+    (first on PATH) must still be there, with its packages."""
+    covering = str(Path(sys.prefix).parent)
+    core = client.CoreV1Api(api)
+    pod = _pod(
+        "covered-venv",
+        ["python", "-c", "import sys, kubernetes; print(sys.prefix)"],
+        volumes=[{"name": "cover", "emptyDir": {}}],
+        container={"volumeMounts": [{"name": "cover", "mountPath": covering}]},
+    )
+    core.create_namespaced_pod(ns, pod)
+    eventually(
+        lambda: core.read_namespaced_pod("covered-venv", ns).status.phase in ("Succeeded", "Failed") or None,
+        timeout_s=15,
+        what="pod to finish",
+    )
+    log = core.read_namespaced_pod_log("covered-venv", ns)
+    assert core.read_namespaced_pod("covered-venv", ns).status.phase == "Succeeded", log
+    assert log.strip() == sys.prefix
 
 
 def test_service_clusterip_forwards_and_names_resolve(api: client.ApiClient, ns: str) -> None:
