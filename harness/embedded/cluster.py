@@ -115,6 +115,7 @@ class EmbeddedCluster:
         self._http_thread: threading.Thread | None = None
         self._started = False
         self._kubeconfig_written = False
+        self._state_metrics: Any = None  # StateMetricsServer once started
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> EmbeddedCluster:
@@ -142,6 +143,8 @@ class EmbeddedCluster:
             self.controllers.start()
             self.binder.start()
             self.kubelets.start()
+            if self.options.system_services and self.kubelets.has_process_node:
+                self._offer_state_metrics()
             self._http = EmbeddedHTTPServer(
                 self.api, self.token, self.faults, self.options.bookmark_interval_s, tls=self.tls.server_context()
             )
@@ -170,6 +173,9 @@ class EmbeddedCluster:
             self._http.server_close()
         if self._http_thread is not None:
             self._http_thread.join(timeout=5)
+        if self._state_metrics is not None:
+            self._state_metrics.stop()
+            self._state_metrics = None
         self.kubelets.stop()
         self.binder.stop()
         self.controllers.stop()
@@ -265,6 +271,45 @@ class EmbeddedCluster:
             for service, command in system_services.available():
                 for manifest in service.manifests(command):
                     self.create(manifest)
+
+    def _offer_state_metrics(self) -> None:
+        """kube-state-metrics' families, served by this process, as the Service kube-system/kube-state-metrics
+        (no selector: its Endpoints point at the server on 127.0.0.1, as for any service outside the pod network)."""
+        from harness.embedded.state_metrics import StateMetricsServer
+
+        self._state_metrics = StateMetricsServer(self.store)
+        self._state_metrics.start()
+        name, namespace = "kube-state-metrics", system_services.SYSTEM_NAMESPACE
+        labels = {"app.kubernetes.io/name": name, system_services.SYSTEM_SERVICE_LABEL: name}
+        self.create(
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {
+                    "name": name,
+                    "namespace": namespace,
+                    "labels": labels,
+                    "annotations": {
+                        "aibench.io/description": "kube-state-metrics families served by the embedded control plane",
+                        "prometheus.io/scrape": "true",
+                    },
+                },
+                "spec": {"ports": [{"name": "http-metrics", "port": 8080, "targetPort": self._state_metrics.port}]},
+            }
+        )
+        self.create(
+            {
+                "apiVersion": "v1",
+                "kind": "Endpoints",
+                "metadata": {"name": name, "namespace": namespace, "labels": labels},
+                "subsets": [
+                    {
+                        "addresses": [{"ip": "127.0.0.1"}],
+                        "ports": [{"name": "http-metrics", "port": self._state_metrics.port}],
+                    }
+                ],
+            }
+        )
 
     def _await_system_services(self, timeout_s: float) -> None:
         """Wait until every system service has a ready endpoint, so the first test can use it; one that does not
