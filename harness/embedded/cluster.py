@@ -135,10 +135,10 @@ class EmbeddedCluster:
         """Serve; on any failure everything already started is stopped again before the error propagates."""
         if self._started:
             return self
-        self._check_kubeconfig_path()
         self._started = True
         serving = False
         try:
+            self._check_kubeconfig_path()  # inside: a refusal still removes the private state made so far
             self._seed()
             self.controllers.start()
             self.binder.start()

@@ -35,8 +35,9 @@ spec:
 @pytest.fixture
 def cluster_up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path]]:
     kubeconfig = tmp_path / "kubeconfig"
+    # state under tmp_path: the SIGKILL test leaves it behind by design, and pytest's tmp_path clean-up takes it
     proc = subprocess.Popen(
-        [*CLI, "cluster", "up", "--kubeconfig", str(kubeconfig)],
+        [*CLI, "cluster", "up", "--kubeconfig", str(kubeconfig), "--state-dir", str(tmp_path / "state")],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -48,8 +49,12 @@ def cluster_up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path]]:
         yield proc, kubeconfig
     finally:
         if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
+            proc.send_signal(signal.SIGINT)  # a clean stop removes what the cluster made
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
 
 
 def _kubectl(kubeconfig: Path, *args: str, stdin: str | None = None) -> str:
