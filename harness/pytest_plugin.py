@@ -242,12 +242,18 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
     signal.signal(signal.SIGTERM, on_term)
     state = _session(session.config)
-    _ = state.target, state.capabilities
+    ready = False
     try:
-        _ = state.profile
-    except ConfigError as exc:
-        state.failure = f"configuration error: {exc}"
-        pytest.exit(state.failure, returncode=2)
+        _ = state.target, state.capabilities
+        try:
+            _ = state.profile
+        except ConfigError as exc:
+            state.failure = f"configuration error: {exc}"
+            pytest.exit(state.failure, returncode=2)
+        ready = True
+    finally:
+        if not ready:  # pytest skips sessionfinish when sessionstart exits: stop what was started here
+            state.close()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
