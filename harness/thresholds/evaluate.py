@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from harness.errors import ConfigError
 from harness.measurement import Measurement
@@ -218,6 +219,23 @@ def evaluate_thresholds(
     return checks
 
 
+def _check(threshold: Threshold, **fields: Any) -> Check:
+    """A Check that carries its threshold's identity (id, workload, metric, kind, severity, source, selector,
+    description, hint) plus the ``fields`` of this outcome: one place for what every check repeats."""
+    return Check(
+        threshold_id=threshold.id,
+        workload=threshold.workload,
+        metric=threshold.metric,
+        kind=threshold.kind,
+        severity=threshold.severity,
+        source=threshold.source,
+        selector=threshold.labels,
+        description=threshold.description,
+        hint=threshold.hint,
+        **fields,
+    )
+
+
 def _status(threshold: Threshold, holds: bool) -> Status:
     if holds:
         return Status.PASSED
@@ -227,22 +245,14 @@ def _status(threshold: Threshold, holds: bool) -> Status:
 def _no_data(
     threshold: Threshold, *, labels: Mapping[str, str] | None = None, detail: str = "", unit: str | None = None
 ) -> Check:
-    return Check(
-        threshold_id=threshold.id,
-        workload=threshold.workload,
-        metric=threshold.metric,
-        kind=threshold.kind,
+    return _check(
+        threshold,
         status=Status.NO_DATA,
-        severity=threshold.severity,
-        source=threshold.source,
-        selector=threshold.labels,
         unit=unit or threshold.unit,
         comparison=threshold.comparison,
         bar=threshold.value,
         regression_pct=threshold.regression_pct,
         labels=labels or {},
-        description=threshold.description,
-        hint=threshold.hint,
         detail=detail,
     )
 
@@ -250,19 +260,11 @@ def _no_data(
 def _presence(threshold: Threshold, matched: Sequence[Measurement]) -> Check:
     if not matched:
         return _no_data(threshold)
-    return Check(
-        threshold_id=threshold.id,
-        workload=threshold.workload,
-        metric=threshold.metric,
-        kind=threshold.kind,
+    return _check(
+        threshold,
         status=Status.PASSED,
-        severity=threshold.severity,
-        source=threshold.source,
-        selector=threshold.labels,
         matched=len(matched),
         emulated=any(m.emulated for m in matched),
-        description=threshold.description,
-        hint=threshold.hint,
     )
 
 
@@ -316,15 +318,9 @@ def _absolute(threshold: Threshold, matched: Sequence[Measurement], converter: _
         judged = [(observed, labels, len(matched), emulated)]
     for observed, labels, count, emulated in judged:
         checks.append(
-            Check(
-                threshold_id=threshold.id,
-                workload=threshold.workload,
-                metric=threshold.metric,
-                kind=threshold.kind,
+            _check(
+                threshold,
                 status=_status(threshold, comparison.holds(observed, bar)),
-                severity=threshold.severity,
-                source=threshold.source,
-                selector=threshold.labels,
                 observed=observed,
                 unit=unit,
                 comparison=comparison,
@@ -332,8 +328,6 @@ def _absolute(threshold: Threshold, matched: Sequence[Measurement], converter: _
                 labels=labels,
                 matched=count,
                 emulated=emulated,
-                description=threshold.description,
-                hint=threshold.hint,
             )
         )
 
@@ -359,15 +353,9 @@ def _regression(
 
     def check(observed: float, baseline_value: float, labels: Mapping[str, str], n: int, emulated: bool) -> Check:
         bar = _regression_bar(threshold, baseline_value)
-        return Check(
-            threshold_id=threshold.id,
-            workload=threshold.workload,
-            metric=threshold.metric,
-            kind=threshold.kind,
+        return _check(
+            threshold,
             status=_status(threshold, comparison.holds(observed, bar)),
-            severity=threshold.severity,
-            source=threshold.source,
-            selector=threshold.labels,
             observed=observed,
             unit=unit,
             comparison=comparison,
@@ -377,8 +365,6 @@ def _regression(
             labels=labels,
             matched=n,
             emulated=emulated,
-            description=threshold.description,
-            hint=threshold.hint,
         )
 
     if _each(threshold):
