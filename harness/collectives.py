@@ -13,8 +13,6 @@ from dataclasses import dataclass
 
 from harness.measurement import Measurement
 from harness.parsers.nccl import NcclResult, Transport, nccl_measurements, parse_nccl_tests, transports
-from harness.thresholds.evaluate import evaluate_thresholds
-from harness.thresholds.model import Check, Profile
 
 __all__ = [
     "NcclRun",
@@ -23,7 +21,6 @@ __all__ = [
     "largest_busbw",
     "nccl_run",
     "scope_of",
-    "scoped_checks",
     "transport_verdict",
     "with_labels",
 ]
@@ -136,15 +133,3 @@ def largest_busbw(measurements: Sequence[Measurement], *, placement: str = "out-
     if not rows:
         return None
     return max(rows, key=lambda m: int(m.labels.get("size", "0"))).value
-
-
-def scoped_checks(profile: Profile, workload: str, measurements: Sequence[Measurement], *, scope: str) -> list[Check]:
-    """The profile's checks for ``workload`` that apply to a run of this ``scope`` (intra-node, inter-node,
-    ib-loopback...): bars selecting another scope are left out, since one run cannot measure every scope and a
-    missing scope there would read as no-data. Bars without a scope selector apply to every run."""
-    thresholds = [
-        t
-        for t in profile.thresholds_for(workload)
-        if "scope" not in t.labels.equals or scope in t.labels.equals["scope"]
-    ]
-    return evaluate_thresholds(thresholds, measurements) if thresholds else []

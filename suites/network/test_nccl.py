@@ -16,10 +16,11 @@ import pytest
 
 from harness.attribution import Mode, Verdict, attribute, plan
 from harness.cluster.topology import hostname_of
-from harness.collectives import corruption, largest_busbw, nccl_run, scoped_checks, transport_verdict
+from harness.collectives import corruption, largest_busbw, nccl_run, transport_verdict
 from harness.measurement import Measurement
 from harness.parsers.nccl import Transport, transports
 from harness.thresholds.assertions import assert_passed
+from harness.thresholds.evaluate import evaluate
 
 WORKLOAD, MPI_WORKLOAD = "nccl-allreduce", "nccl-allreduce-mpijob"
 INTRA = "nccl-intra-node"
@@ -80,7 +81,7 @@ def test_nccl_intra_node(
     if (busbw := largest_busbw(parsed.measurements)) is not None:
         per_node_results.setdefault(INTRA, {})[(gpu_node.name,)] = busbw
     assert verdict.ok, f"{gpu_node.name}: {verdict.message}"
-    checks = scoped_checks(profile, WORKLOAD, parsed.measurements, scope="intra-node")
+    checks = evaluate(profile, WORKLOAD, parsed.measurements, scope={"scope": "intra-node"})
     record.add(checks=checks)
     if not checks:
         pytest.skip(f"measured, not judged: profile {profile.name} has no {WORKLOAD} thresholds ({verdict.message})")
@@ -113,7 +114,7 @@ def test_nccl_ib_loopback(gpu_node: Any, run_workload: Any, profile: Any, record
         raise AssertionError(f"{gpu_node.name}: {problem}")
     verdict = transport_verdict(parsed.transports, scope="inter-node", rdma_available=True)
     assert verdict.ok, f"{gpu_node.name} IB loopback: {verdict.message}"
-    checks = scoped_checks(profile, WORKLOAD, parsed.measurements, scope="ib-loopback")
+    checks = evaluate(profile, WORKLOAD, parsed.measurements, scope={"scope": "ib-loopback"})
     record.add(checks=checks)
     if not checks:
         pytest.skip(f"measured, not judged: profile {profile.name} has no IB-loopback bar ({verdict.message})")
@@ -167,7 +168,7 @@ def test_nccl_inter_node(run_mpijob: Any, capabilities: Any, profile: Any, recor
         raise AssertionError(problem)
     verdict = transport_verdict(parsed.transports, scope="inter-node", rdma_available=bool(capabilities.rdma_nodes))
     assert verdict.ok, verdict.message
-    checks = scoped_checks(profile, WORKLOAD, parsed.measurements, scope="inter-node")
+    checks = evaluate(profile, WORKLOAD, parsed.measurements, scope={"scope": "inter-node"})
     record.add(checks=checks)
     if not checks:
         pytest.skip(f"measured, not judged: profile {profile.name} has no {WORKLOAD} thresholds ({verdict.message})")

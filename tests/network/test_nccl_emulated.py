@@ -14,11 +14,12 @@ from workload_runs import run_spec
 
 from harness.attribution import Mode, Verdict, attribute
 from harness.catalog.spec import load_workload
-from harness.collectives import corruption, largest_busbw, nccl_run, scoped_checks, transport_verdict
+from harness.collectives import corruption, largest_busbw, nccl_run, transport_verdict
 from harness.embedded.cluster import EmbeddedCluster
 from harness.embedded.kubelet import Script
 from harness.errors import WorkloadFailed
 from harness.parsers.nccl import Transport
+from harness.thresholds.evaluate import evaluate
 from harness.thresholds.loader import load_profile
 from harness.thresholds.model import Status
 
@@ -102,9 +103,10 @@ def test_hung_ranks_time_out_with_their_last_log_lines(
     assert "via P2P/IPC/read" in message  # the last NCCL line the hung rank printed
 
 
-def test_scoped_checks_judge_only_the_runs_scope() -> None:
+def test_scope_judges_only_the_runs_bars() -> None:
     parsed = nccl_run(A100_8GPU, program="all_reduce_perf", scope="intra-node", nvls="off")
-    checks = scoped_checks(load_profile("a100-sxm-8x-ib200"), "nccl-allreduce", parsed.measurements, scope="intra-node")
+    profile = load_profile("a100-sxm-8x-ib200")
+    checks = evaluate(profile, "nccl-allreduce", parsed.measurements, scope={"scope": "intra-node"})
     assert {c.threshold_id: c.status for c in checks} == {"nccl-intra-busbw": Status.PASSED}  # 235.26 >= 228
-    ib = scoped_checks(load_profile("a100-sxm-8x-ib200"), "nccl-allreduce", parsed.measurements, scope="ib-loopback")
+    ib = evaluate(profile, "nccl-allreduce", parsed.measurements, scope={"scope": "ib-loopback"})
     assert [c.threshold_id for c in ib] == ["nccl-ib-loopback-busbw"] and ib[0].status is Status.NO_DATA
