@@ -4,7 +4,7 @@ count of a Deployment an autoscaler drives.
 Why through the Service and not a pod: the check is that the server's metrics are discoverable the way a scraper
 finds them. On the embedded target the ClusterIP is a loopback address the harness reaches directly; elsewhere
 the API server's service proxy carries the GET (nothing but the kubeconfig needed). The HTTP and proxy handling
-is :class:`harness.cluster.prometheus.Prometheus`'s, reused; the text is read by
+is :class:`harness.cluster.prometheus.ServiceHttp`'s, reused; the text is read by
 :mod:`harness.parsers.exposition`.
 """
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from kubernetes import client
 
-from harness.cluster.prometheus import MetricsUnavailable, Prometheus, Series
+from harness.cluster.prometheus import Prometheus, Series, ServiceHttp
 from harness.cluster.wait import wait_for
 from harness.errors import WaitTimeout
 from harness.parsers.exposition import parse_exposition
@@ -28,10 +28,8 @@ def scrape(api_client: client.ApiClient, endpoint: Endpoint, *, namespace: str, 
     """Every series the Service's ``/metrics`` returns (``direct``: GET the ClusterIP from here)."""
     port = next(iter(endpoint.ports.values()))
     where = endpoint.url() if direct else f"{namespace}/{endpoint.service}:{port}"
-    status, body, _ = Prometheus(where, api_client=None if direct else api_client).get("/metrics")
-    if status != 200:
-        raise MetricsUnavailable(f"GET /metrics of service {endpoint.service}: HTTP {status}: {body[:200]!r}")
-    return parse_exposition(body.decode("utf-8", "replace"))
+    service = ServiceHttp(where, api_client=None if direct else api_client, what=f"service {endpoint.service}")
+    return parse_exposition(service.text("/metrics"))
 
 
 def total(series: list[Series], name: str, **labels: str) -> float | None:
