@@ -23,8 +23,6 @@ from harness.embedded.store import Store
 _SERVICES = ("", "services")
 _ENDPOINTS = ("", "endpoints")
 PROXY_TIMEOUT_S = 30.0
-#: hop-by-hop and length headers are the proxy's own business (RFC 9110 section 7.6.1)
-_DROPPED_HEADERS = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length", "upgrade"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -47,7 +47,6 @@ __all__ = [
 ]
 
 _TOOL = "gpu device probe"
-_PREFIX = "aibench-probe: "
 _BEGIN = re.compile(r"^aibench-probe: begin nvidia-smi -L\s*$")
 _END = re.compile(r"^aibench-probe: end nvidia-smi -L rc=(?P<rc>\d+)\s*$")
 _ENV = re.compile(r"^aibench-probe: env (?P<name>[A-Z_]+)=(?P<value>.*)$")
