@@ -57,9 +57,16 @@ def _build_parser() -> argparse.ArgumentParser:
         help="library log level (default WARNING)",
     )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    cluster = commands.add_parser("cluster", help="the embedded one-machine target")
+    cluster = commands.add_parser("cluster", help="a one-machine target: the embedded one or a real control plane")
     cluster_commands = cluster.add_subparsers(dest="cluster_command", required=True, parser_class=_Parser)
-    up = cluster_commands.add_parser("up", help="run the embedded target in the foreground until Ctrl-C")
+    up = cluster_commands.add_parser("up", help="run a one-machine target in the foreground until Ctrl-C")
+    up.add_argument(
+        "--control-plane",
+        choices=["embedded", "real"],
+        default="embedded",
+        help="embedded (built in) or real: etcd, kube-apiserver, controller-manager, scheduler, kwok nodes and the "
+        "real operators, built by `bash deploy/local-kube/build.sh`",
+    )
     up.add_argument(
         "--kubeconfig", type=Path, default=None, help="where to write the kubeconfig (default: <state dir>/kubeconfig)"
     )
@@ -134,6 +141,8 @@ def _cluster_up(args: argparse.Namespace) -> int:
 
     if args.kubeconfig is not None and args.kubeconfig.is_dir():
         raise ConfigError(f"--kubeconfig {args.kubeconfig}: is a directory, expected a file path")
+    if args.control_plane == "real":
+        return _real_cluster_up(args)
     options = EmbeddedOptions(
         state_dir=args.state_dir,
         kubeconfig_path=args.kubeconfig,
@@ -162,6 +171,52 @@ def _cluster_up(args: argparse.Namespace) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     print("embedded cluster stopped", flush=True)
+    return EXIT_OK
+
+
+def _real_cluster_up(args: argparse.Namespace) -> int:
+    """``cluster up --control-plane real``: admin context first, the suite's ServiceAccount context beside it."""
+    from harness.localkube.controlplane import LocalKube, LocalKubeOptions
+    from harness.localkube.identity import SUITE_ACCOUNT, SUITE_CONTEXT, apply_rbac, suite_token
+
+    if args.no_host_node:
+        raise ConfigError("--no-host-node: only applies to --control-plane embedded (the real one has kwok nodes only)")
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    cluster = LocalKube(
+        LocalKubeOptions(state_dir=args.state_dir, kubeconfig_path=args.kubeconfig, spec_path=args.spec)
+    )
+    try:
+        cluster.start()
+        assert cluster.rest is not None
+        apply_rbac(cluster.rest)
+        token = suite_token(cluster.rest)
+        cluster.add_token_context(
+            cluster.kubeconfig_path, context=SUITE_CONTEXT, token=token, namespace=SUITE_ACCOUNT[0]
+        )
+        print(
+            f"real control plane ready: kubeconfig={cluster.kubeconfig_path} server={cluster.server_url} "
+            f"nodes={len(cluster.node_names)} operators={','.join(cluster.options.operators)} "
+            f"in {cluster.timings.marks['ready']:.1f} s (kwok nodes: emulated)",
+            flush=True,
+        )
+        print(f"  try: kubectl --kubeconfig {cluster.kubeconfig_path} get nodes", flush=True)
+        print(
+            f"  suite as its ServiceAccount: k8s-ai-bench run --target kube --kubeconfig {cluster.kubeconfig_path} "
+            f"--kube-context {SUITE_CONTEXT}",
+            flush=True,
+        )
+        while not stop.wait(0.5):
+            cluster.supervisor.check_alive()
+    finally:
+        cluster.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    print("real control plane stopped", flush=True)
     return EXIT_OK
 
 

@@ -25,6 +25,7 @@ __all__ = ["OPTIONS", "HarnessConfig", "Option", "TargetKind", "new_run_id", "re
 
 class TargetKind(StrEnum):
     EMBEDDED = "embedded"
+    LOCAL_KUBE = "local-kube"  # the real control plane of harness/localkube, started for the run
     KUBE = "kube"
 
 
@@ -187,7 +188,9 @@ OPTIONS: tuple[Option, ...] = (
         flag="--target",
         parse=_target,
         default=TargetKind.EMBEDDED,
-        help="cluster under test: the built-in embedded target, or a real cluster via --kube-context",
+        help="cluster under test: the built-in embedded target, local-kube (a real Kubernetes control plane with kwok "
+        "nodes and the real operators, started on this machine; build it with `bash deploy/local-kube/build.sh`), or "
+        "a real cluster via --kube-context",
     ),
     Option(
         name="kube_context",
@@ -240,7 +243,7 @@ OPTIONS: tuple[Option, ...] = (
         name="cluster_spec",
         flag="--cluster-spec",
         parse=_existing_file,
-        help="embedded target only: cluster spec YAML adding emulated nodes",
+        help="--target embedded or local-kube: cluster spec YAML adding emulated nodes",
     ),
     Option(
         name="s3_endpoint",
@@ -387,12 +390,13 @@ def _check_combination(config: HarnessConfig) -> None:
         if not config.kube_context:
             raise ConfigError("--target kube: needs --kube-context (the ambient kubeconfig is never used implicitly)")
         if config.cluster_spec is not None:
-            raise ConfigError("--cluster-spec: only applies to --target embedded")
+            raise ConfigError("--cluster-spec: only applies to --target embedded or local-kube")
     else:
+        target = config.target.value
         if config.kube_context:
-            raise ConfigError("--kube-context: given with --target embedded; add --target kube to test that cluster")
+            raise ConfigError(f"--kube-context: given with --target {target}; add --target kube to test that cluster")
         if config.kubeconfig is not None:
-            raise ConfigError("--kubeconfig: given with --target embedded; add --target kube and --kube-context")
+            raise ConfigError(f"--kubeconfig: given with --target {target}; add --target kube and --kube-context")
     if config.s3_endpoint and not config.s3_secret:
         raise ConfigError("--s3-endpoint: needs --s3-secret namespace/name (a Secret with accessKey and secretKey)")
     if config.s3_insecure and not config.s3_endpoint:

@@ -35,6 +35,7 @@ class Target:
     server_version: str
     kubeconfig: Path | None = None
     embedded: Any = None  # the EmbeddedCluster when kind is embedded
+    control_plane: Any = None  # the LocalKube when kind is local-kube (stopped with the target)
     emulated_nodes: frozenset[str] = field(default_factory=frozenset)
     _applier: Any = None
 
@@ -48,12 +49,13 @@ class Target:
         return self._applier
 
     def stop(self) -> None:
-        """Close connections; an embedded target is stopped (every pod process ends)."""
+        """Close connections; an embedded target or a local control plane is stopped (every process ends)."""
         try:
             self.api_client.close()
         finally:
-            if self.embedded is not None:
-                self.embedded.stop()
+            for owned in (self.embedded, self.control_plane):
+                if owned is not None:
+                    owned.stop()
 
 
 def _version(api_client: client.ApiClient, what: str) -> str:
@@ -72,6 +74,8 @@ def connect(cfg: HarnessConfig, *, state_dir: Path | None = None) -> Target:
     """Start or reach the target ``cfg`` names."""
     if cfg.target is TargetKind.EMBEDDED:
         return _start_embedded(cfg, state_dir)
+    if cfg.target is TargetKind.LOCAL_KUBE:
+        return _start_local_kube(cfg, state_dir)
     return _connect_kube(cfg)
 
 
@@ -95,6 +99,37 @@ def _start_embedded(cfg: HarnessConfig, state_dir: Path | None) -> Target:
         kubeconfig=cluster.kubeconfig_path,
         embedded=cluster,
         emulated_nodes=emulated,
+    )
+
+
+def _start_local_kube(cfg: HarnessConfig, state_dir: Path | None) -> Target:
+    """Start the real control plane, apply deploy/rbac.yaml and connect as the suite's ServiceAccount (not admin)."""
+    from harness.localkube.controlplane import LocalKube, LocalKubeOptions
+    from harness.localkube.identity import SUITE_ACCOUNT, SUITE_CONTEXT, apply_rbac, suite_token
+
+    cluster = LocalKube(LocalKubeOptions(state_dir=state_dir, spec_path=cfg.cluster_spec))
+    cluster.start()
+    connected = False
+    try:  # stopped on any failure, Ctrl-C included: nothing the run started may outlive it
+        assert cluster.rest is not None
+        apply_rbac(cluster.rest)
+        cluster.add_token_context(
+            cluster.kubeconfig_path, context=SUITE_CONTEXT, token=suite_token(cluster.rest), namespace=SUITE_ACCOUNT[0]
+        )
+        api_client = config.new_client_from_config(config_file=str(cluster.kubeconfig_path), context=SUITE_CONTEXT)
+        version = _version(api_client, "real control plane (as the suite's ServiceAccount)")
+        connected = True
+    finally:
+        if not connected:
+            cluster.stop()
+    return Target(
+        kind=TargetKind.LOCAL_KUBE,
+        name="local-kube",
+        api_client=api_client,
+        server_version=version,
+        kubeconfig=cluster.kubeconfig_path,
+        control_plane=cluster,
+        emulated_nodes=frozenset(cluster.node_names),
     )
 
 

@@ -1,0 +1,62 @@
+"""Emulated nodes on the real control plane: the cluster spec's node pools as kwok-managed Nodes.
+
+The same ``ClusterSpec`` file drives both control planes (DESIGN.md §4b). kwok keeps these nodes Ready (Lease
+heartbeats) and moves their pods through kwok's own Stages, copied by the build from the kwok module: pods become
+Running and Ready, pods owned by a Job complete, deleted pods go away. Nothing runs: every node carries
+``aibench.io/emulated=true`` like the embedded target's emulated nodes, so results say so.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from harness.embedded.clusterspec import ClusterSpec, emulated_nodes, parse_cluster_spec
+from harness.errors import ClusterSpecError
+
+__all__ = ["DEFAULT_SPEC", "KWOK_ANNOTATION", "check_expressible", "default_spec", "kwok_nodes"]
+
+KWOK_ANNOTATION = "kwok.x-k8s.io/node"
+
+DEFAULT_SPEC = """\
+apiVersion: aibench.io/v1
+kind: ClusterSpec
+host: {include: false}
+nodePools:
+  - name: cpu
+    count: 2
+    capacity: {cpu: "32", memory: 128Gi, ephemeral-storage: 500Gi}
+  - name: h100
+    count: 2
+    capacity: {cpu: "192", memory: 2Ti, ephemeral-storage: 7Ti, nvidia.com/gpu: "8", rdma/ib: "8"}
+    labels:
+      nvidia.com/gpu.product: NVIDIA-H100-80GB-HBM3
+      nvidia.com/gpu.memory: "81559"
+    taints: [{key: nvidia.com/gpu, value: present, effect: NoSchedule}]
+    topology: {zone: z1, block: b1, rack: "r{i//2}"}
+"""
+"""Used when ``cluster up --control-plane real`` gets no ``--spec``: two CPU nodes and two 8-GPU nodes."""
+
+
+def default_spec() -> ClusterSpec:
+    return parse_cluster_spec(DEFAULT_SPEC, Path("<default real control-plane spec>"))
+
+
+def check_expressible(spec: ClusterSpec) -> None:
+    """Refuse what kwok cannot stand for, naming the key: the host as a node needs a node agent, not kwok."""
+    if spec.host.include:
+        raise ClusterSpecError(
+            spec.path or Path("<memory>"),
+            "host.include",
+            "the real control plane has no node for this machine (kwok only emulates nodes); set include: false",
+        )
+
+
+def kwok_nodes(spec: ClusterSpec) -> list[dict[str, Any]]:
+    """The spec's Node objects, marked for kwok to manage; status is kept (kwok fills conditions and leases)."""
+    nodes = emulated_nodes(spec)
+    for node in nodes:
+        node["metadata"].setdefault("annotations", {})[KWOK_ANNOTATION] = "fake"
+        for key in ("uid", "resourceVersion", "creationTimestamp"):
+            node["metadata"].pop(key, None)
+    return nodes
