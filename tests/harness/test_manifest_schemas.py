@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ import yaml
 
 from harness.catalog.render import render
 from harness.catalog.spec import catalog_root, load_spec
-from harness.catalog.validate import ManifestValidator
+from harness.catalog.validate import CRD_SCHEMA_DIR, SUPPORTED_VERSIONS, ManifestValidator
 from harness.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -87,3 +88,116 @@ def test_crd_schemas_validate_custom_resources(tmp_path: Path) -> None:
     bad = {"apiVersion": "example.com/v1", "kind": "Widget", "spec": {"size": "big"}}
     assert v.problems(ok, source="ok") == []
     assert v.problems(bad, source="bad")[0].path == "spec.size"
+
+
+WIDGET = {
+    "openAPIV3Schema": {
+        "type": "object",
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"type": "object"},
+            "spec": {
+                "type": "object",
+                "x-kubernetes-validations": [{"rule": "self.size > 0", "message": "ignored offline"}],
+                "properties": {
+                    "mode": {"type": "string", "enum": ["A", "B"], "nullable": True},
+                    "tags": {"type": "array", "items": {"type": "string"}, "x-kubernetes-list-type": "set"},
+                    "extra": {"type": "object", "x-kubernetes-preserve-unknown-fields": True,
+                              "properties": {"known": {"type": "object", "properties": {"n": {"type": "integer"}}}}},
+                    "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                    "child": {"type": "object", "x-kubernetes-embedded-resource": True,
+                              "properties": {"spec": {"type": "object"}}},
+                    "match": {"type": "object",
+                              "properties": {"exact": {"type": "string"}, "prefix": {"type": "string"}},
+                              "oneOf": [{"required": ["exact"]}, {"required": ["prefix"]}]},
+                    "description": {"type": "string", "description": "a field named like a keyword stays a field"},
+                },
+            },
+        },
+    }
+}  # fmt: skip
+
+
+@pytest.fixture
+def widgets(tmp_path: Path) -> ManifestValidator:
+    (tmp_path / "example.com").mkdir()
+    (tmp_path / "example.com" / "widget_v1.json").write_text(json.dumps(WIDGET))
+    return ManifestValidator(crd_dir=tmp_path)
+
+
+def widget(**spec: object) -> dict:
+    return {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w", "labels": {"a": "b"}},
+            "spec": spec}  # fmt: skip
+
+
+def first_problem(validator: ManifestValidator, doc: dict) -> tuple[str, str] | None:
+    problems = validator.problems(doc, source="w")
+    return (problems[0].path, problems[0].message) if problems else None
+
+
+def test_fields_the_crd_does_not_name_are_flagged_because_the_server_prunes_them(widgets: ManifestValidator) -> None:
+    assert first_problem(widgets, widget(mode="A", tags=["x"], labels={"k": "v"}, description="d")) is None
+    path, message = first_problem(widgets, widget(mdoe="A"))
+    assert path == "spec" and "'mdoe' was unexpected" in message
+    # an object that names no fields keeps none of them on a real server either
+    path, message = first_problem(widgets, widget(child={"spec": {"x": 1}}))
+    assert path == "spec.child.spec" and "'x' was unexpected" in message
+
+
+def test_preserve_unknown_fields_and_embedded_resources_stay_open_where_the_server_keeps_fields(
+    widgets: ManifestValidator,
+) -> None:
+    assert first_problem(widgets, widget(extra={"anything": {"goes": 1}, "known": {"n": 1}})) is None
+    # below a preserved object, the fields it names are still structural (and pruned)
+    assert first_problem(widgets, widget(extra={"known": {"m": 1}}))[0] == "spec.extra.known"
+    child = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "labels": {"a": "b"}}, "spec": {}}
+    assert first_problem(widgets, widget(child=child)) is None
+
+
+def test_openapi_keywords_map_to_json_schema(widgets: ManifestValidator) -> None:
+    assert first_problem(widgets, widget(mode=None)) is None  # nullable enum
+    assert "is not one of" in first_problem(widgets, widget(mode="C"))[1]
+    assert "non-unique" in first_problem(widgets, widget(tags=["x", "x"]))[1]  # list-type set
+    # oneOf branches only validate values: they do not close the object to the fields they mention
+    assert first_problem(widgets, widget(match={"exact": "a"})) is None
+    assert "valid under each of" in first_problem(widgets, widget(match={"exact": "a", "prefix": "b"}))[1]
+
+
+def test_a_crd_validator_is_built_once_and_shared_by_every_kubernetes_version(widgets: ManifestValidator) -> None:
+    assert first_problem(widgets, widget()) is None
+    validators = {id(widgets._validator(version, "example.com/v1", "Widget")) for version in SUPPORTED_VERSIONS}
+    assert len(validators) == 1
+
+
+def test_shipped_crd_schemas_name_their_source_and_flag_pruned_fields(validator: ManifestValidator) -> None:
+    for path in sorted(CRD_SCHEMA_DIR.glob("*/*.json")):
+        document = json.loads(path.read_text())
+        assert set(document) == {"x-aibench-source", "openAPIV3Schema"}, path
+        source = document["x-aibench-source"]
+        assert "\n" not in source and (source.startswith("HAND-KEPT SUBSET") or ", version " in source), path
+    job = {
+        "apiVersion": "jobset.x-k8s.io/v1alpha2",
+        "kind": "JobSet",
+        "metadata": {"name": "j"},
+        "spec": {
+            "replicatedJobs": [
+                {
+                    "name": "w",
+                    "template": {
+                        "spec": {
+                            "template": {
+                                "spec": {
+                                    "restartPolicy": "Never",
+                                    "containers": [{"name": "c", "image": "i", "imagePullPolcy": "Always"}],
+                                }
+                            }
+                        }
+                    },
+                }
+            ]
+        },
+    }
+    problems = validator.problems(job, source="jobset")
+    assert problems[0].path == "spec.replicatedJobs.0.template.spec.template.spec.containers.0"
+    assert "'imagePullPolcy' was unexpected" in problems[0].message

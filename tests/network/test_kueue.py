@@ -55,7 +55,17 @@ def test_objects_have_the_quota_for_exactly_the_gang() -> None:
     assert cluster_queue["spec"]["namespaceSelector"] == {"matchLabels": {"kubernetes.io/metadata.name": "ns-a"}}
     job = gang_job(name="g", queue="q", size=3, image="docker.io/library/busybox:1.36.1")
     assert job["metadata"]["labels"] == {QUEUE_LABEL: "q"} and job["spec"]["suspend"] is True
-    assert not ManifestValidator().problems(job, source="kueue gang")
+    validator = ManifestValidator()
+    assert not validator.problems(job, source="kueue gang")
+    for obj in (flavor, cluster_queue, local_queue):  # against Kueue's real CRD schemas (harness/catalog/crd_regen)
+        assert not validator.problems(obj, source="kueue queues"), obj["kind"]
+
+
+def test_a_misspelt_queue_field_is_what_kueue_would_prune() -> None:
+    _, cluster_queue, _ = queue_objects(name="q", namespace="ns-a", pods=3)
+    cluster_queue["spec"]["namespaceSelecter"] = cluster_queue["spec"].pop("namespaceSelector")
+    problems = ManifestValidator().problems(cluster_queue, source="kueue queues")
+    assert problems and "'namespaceSelecter' was unexpected" in problems[0].message
 
 
 def test_queue_is_created_and_removed(kueue_crds: None, fabric_api: client.ApiClient, fabric_ns: str) -> None:
