@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 __all__ = [
+    "AccessDenied",
     "ClusterSpecError",
     "ConfigError",
     "HarnessError",
@@ -33,6 +34,11 @@ class TargetUnavailable(HarnessError):
 
 class WorkloadFailed(HarnessError):
     """Raised when a workload's pods or jobs fail (non-zero exit, crash loop, backoff limit) before measuring."""
+
+
+class AccessDenied(HarnessError):
+    """Raised when the API server refuses a request of the harness (RBAC or an admission policy): a defect of
+    ``deploy/rbac.yaml``, not of the cluster, so the message names the missing grant and the rule that adds it."""
 
 
 class WaitTimeout(HarnessError):

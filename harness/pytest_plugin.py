@@ -317,6 +317,14 @@ def _failure_kind(excinfo: pytest.ExceptionInfo[BaseException] | None, record: T
     return FailureKind.HARNESS
 
 
+def _failure_message(exc: BaseException) -> str:
+    """The report's one-line reason; a Forbidden ``ApiException`` that reached the test (an API call with no
+    handling of its own) becomes the missing grant and the rule to add, instead of headers and a JSON body."""
+    from harness.cluster.forbidden import explain_forbidden
+
+    return explain_forbidden(exc) or str(exc).strip()
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     outcome = yield
@@ -347,7 +355,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if report.skipped and isinstance(report.longrepr, tuple):
         message = str(report.longrepr[2])
     elif report.failed and call.excinfo is not None:
-        message = str(call.excinfo.value).strip()
+        message = _failure_message(call.excinfo.value)
     result = {
         "id": item.nodeid,
         "name": item.name,

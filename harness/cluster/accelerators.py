@@ -31,6 +31,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from harness.cluster.capabilities import GPU, LEGACY_TPU_PREFIX, TPU, Capabilities, NodeInfo
+from harness.cluster.forbidden import explain_forbidden
 
 log = logging.getLogger(__name__)
 
@@ -396,7 +397,8 @@ def _validator_pods(api_client: client.ApiClient) -> dict[str, list[client.V1Pod
         pods = client.CoreV1Api(api_client).list_pod_for_all_namespaces(label_selector=_VALIDATOR_SELECTOR).items
     except ApiException as exc:
         if exc.status in (403, 404):
-            log.info("gpu health: cannot list operator validator pods (%s)", exc.status)
+            level = logging.WARNING if exc.status == 403 else logging.INFO
+            log.log(level, "gpu health: cannot list validator pods (%s)", explain_forbidden(exc) or exc.status)
             return None
         raise
     by_node: dict[str, list[client.V1Pod]] = {}
@@ -481,6 +483,8 @@ def gpu_device_classes(api_client: client.ApiClient) -> tuple[tuple[str, str], .
         try:
             listing = custom.list_cluster_custom_object("resource.k8s.io", version, "deviceclasses")
         except ApiException as exc:
+            if exc.status == 403:
+                log.warning("DRA: cannot list deviceclasses %s: %s", version, explain_forbidden(exc) or exc.reason)
             if exc.status in (403, 404):
                 continue
             raise

@@ -16,6 +16,7 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from harness.cluster.forbidden import explain_forbidden
 from harness.embedded.system_services import SYSTEM_SERVICE_LABEL
 from harness.embedded.system_services import missing_hint as system_service_hint
 
@@ -283,7 +284,10 @@ def _optional(call: Any, *args: Any, what: str, **kwargs: Any) -> Any:
         return call(*args, **kwargs)
     except ApiException as exc:
         if exc.status in (403, 404):
-            log.info("capability discovery: cannot %s (%s)", what, exc.status)
+            # a refusal is logged loudly: the suite's own account (deploy/rbac.yaml) should never get one
+            explanation = explain_forbidden(exc)
+            log.log(logging.WARNING if exc.status == 403 else logging.INFO, "capability discovery: cannot %s (%s)",
+                    what, explanation or exc.status)  # fmt: skip
             return None
         raise
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from harness.cluster.forbidden import explain_forbidden
+
 log = logging.getLogger(__name__)
 
 __all__ = ["DataPath", "data_path"]
@@ -44,7 +46,9 @@ def _read(call: object, *args: str, what: str) -> object | None:
         return call(*args)  # type: ignore[operator]
     except ApiException as exc:
         if exc.status in (403, 404):
-            log.info("CNI data path: cannot read %s (%s)", what, exc.status)
+            explanation = explain_forbidden(exc)
+            log.log(logging.WARNING if exc.status == 403 else logging.INFO, "CNI data path: cannot read %s (%s)", what,
+                    explanation or exc.status)  # fmt: skip
             return None
         raise
 

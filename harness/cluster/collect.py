@@ -15,6 +15,8 @@ from pathlib import Path
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from harness.cluster.forbidden import access_denied, explain_forbidden
+
 log = logging.getLogger(__name__)
 
 LOG_TAIL_LINES = 200
@@ -93,7 +95,7 @@ def gather(
         pods = core.list_namespaced_pod(namespace, label_selector=label_selector).items
         events = core.list_namespaced_event(namespace).items
     except ApiException as exc:
-        log.warning("cannot gather evidence from %s: %s", namespace, exc.reason)
+        log.warning("cannot gather evidence from %s: %s", namespace, explain_forbidden(exc) or exc.reason)
         return evidence
     evidence.pods = [_pod_summary(p) for p in pods]
     events.sort(key=lambda e: str(e.last_timestamp or e.event_time or e.metadata.creation_timestamp or ""))
@@ -110,7 +112,8 @@ def gather(
                         pod.metadata.name, namespace, container=cs.name, tail_lines=LOG_TAIL_LINES
                     )
                 except ApiException as exc:
-                    log.debug("no log for %s/%s: %s", pod.metadata.name, cs.name, exc.reason)
+                    log.log(logging.WARNING if exc.status == 403 else logging.DEBUG, "no log for %s/%s: %s",
+                            pod.metadata.name, cs.name, explain_forbidden(exc) or exc.reason)  # fmt: skip
     return evidence
 
 
@@ -122,7 +125,7 @@ def write_artifacts(api_client: client.ApiClient, namespace: str, directory: Pat
         pods = core.list_namespaced_pod(namespace)
         (directory / "pods.json").write_text(json.dumps(api_client.sanitize_for_serialization(pods), indent=1))
     except ApiException as exc:
-        log.warning("cannot save pods of %s: %s", namespace, exc.reason)
+        log.warning("cannot save pods of %s: %s", namespace, explain_forbidden(exc) or exc.reason)
     (directory / "events.txt").write_text("\n".join(evidence.events) + ("\n" if evidence.events else ""))
     logs = directory / "logs"
     for key, text in evidence.logs.items():
@@ -150,5 +153,7 @@ def container_logs(core: client.CoreV1Api, namespace: str, pod_names: Iterable[s
                     name, namespace, container=container.name
                 )
         except ApiException as exc:
+            if denied := access_denied(exc, f"reading the log of pod {namespace}/{name}"):
+                raise denied from None  # measurements come from logs: losing them quietly hides the cause
             log.info("no log for %s: %s", name, exc.reason)
     return logs

@@ -23,7 +23,16 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Forbidden", "explain_forbidden", "forbidden_from_body", "forbidden_of", "parse_forbidden"]
+from harness.errors import AccessDenied
+
+__all__ = [
+    "Forbidden",
+    "access_denied",
+    "explain_forbidden",
+    "forbidden_from_body",
+    "forbidden_of",
+    "parse_forbidden",
+]
 
 RBAC_FILE = "deploy/rbac.yaml"
 
@@ -188,3 +197,12 @@ def explain_forbidden(exc: BaseException) -> str | None:
     """:meth:`Forbidden.explain` of ``exc``, or None when it is not a Forbidden answer."""
     found = forbidden_of(exc)
     return found.explain() if found is not None else None
+
+
+def access_denied(exc: BaseException, doing: str = "") -> AccessDenied | None:
+    """An :class:`AccessDenied` for ``exc`` when it is a Forbidden answer (raise it ``from None``), else None;
+    ``doing`` says what the harness was about (``creating Job x``)."""
+    found = forbidden_of(exc)
+    if found is None:
+        return None
+    return AccessDenied(f"{doing}: {found.explain()}" if doing else found.explain())

@@ -19,6 +19,7 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from harness.cluster.forbidden import explain_forbidden
 from harness.cluster.manifests import Applier
 from harness.cluster.wait import wait_for
 from harness.errors import WaitTimeout
@@ -121,7 +122,12 @@ def dedicated_queue(
                 applier.resource(obj["apiVersion"], obj["kind"]).delete(name=obj["metadata"]["name"])
             except ApiException as exc:
                 if exc.status != 404:
-                    log.warning("cannot delete %s %s: %s", obj["kind"], obj["metadata"]["name"], exc.reason)
+                    log.warning(
+                        "cannot delete %s %s: %s",
+                        obj["kind"],
+                        obj["metadata"]["name"],
+                        explain_forbidden(exc) or exc.reason,
+                    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

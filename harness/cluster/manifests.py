@@ -15,6 +15,7 @@ from kubernetes import client, dynamic
 from kubernetes.client.rest import ApiException
 from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
+from harness.cluster.forbidden import access_denied
 from harness.errors import WorkloadFailed
 
 log = logging.getLogger(__name__)
@@ -71,9 +72,16 @@ class Applier:
                 created = resource.create(body=obj, namespace=ns)
                 name = created.metadata.name
             except ApiException as exc:
+                if denied := access_denied(exc, f"creating {kind} {name}"):
+                    raise denied from None
                 if exc.status != 409:
                     raise WorkloadFailed(f"creating {kind} {name}: {exc.status} {_reason(exc)}") from None
-                resource.patch(body=obj, name=name, namespace=ns, content_type="application/merge-patch+json")
+                try:
+                    resource.patch(body=obj, name=name, namespace=ns, content_type="application/merge-patch+json")
+                except ApiException as patch_exc:
+                    if denied := access_denied(patch_exc, f"patching existing {kind} {name}"):
+                        raise denied from None
+                    raise
             refs.append(AppliedRef(api_version=api_version, kind=kind, name=name, namespace=ns))
             log.debug("applied %s %s/%s", kind, ns, name)
         return refs
@@ -86,6 +94,8 @@ class Applier:
                     name=ref.name, namespace=ref.namespace, propagation_policy="Foreground"
                 )
             except ApiException as exc:
+                if denied := access_denied(exc, f"deleting {ref.kind} {ref.name}"):
+                    raise denied from None
                 if exc.status != 404:
                     raise
 

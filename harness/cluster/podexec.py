@@ -9,6 +9,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 from kubernetes.stream import stream
 
+from harness.cluster.forbidden import access_denied
 from harness.errors import WaitTimeout, WorkloadFailed
 
 
@@ -45,6 +46,8 @@ def exec_in_pod(
             **kwargs,
         )
     except ApiException as exc:
+        if denied := access_denied(exc, f"exec in pod {namespace}/{pod}"):
+            raise denied from None
         raise WorkloadFailed(f"exec in pod {namespace}/{pod}: {exc.status} {_message(exc)}") from None
     try:
         resp.run_forever(timeout=timeout_s)

@@ -24,8 +24,9 @@ from urllib.parse import urlencode
 
 from kubernetes import client
 
+from harness.cluster.forbidden import forbidden_from_body
 from harness.cluster.wait import wait_for
-from harness.errors import HarnessError, WaitTimeout
+from harness.errors import AccessDenied, HarnessError, WaitTimeout
 
 QUERY_TIMEOUT_S = 30.0
 #: how long a check gives Prometheus to produce a first sample (two scrape intervals of a 30 s default)
@@ -105,7 +106,10 @@ class ServiceHttp:
                 response.read()
             except Exception as exc:  # urllib3 and client errors alike mean "no answer"
                 raise MetricsUnavailable(f"{self.describe} is unreachable: {exc}") from None
-            return response.status, response.data or b"", time.monotonic() - started
+            body = response.data or b""
+            if forbidden := forbidden_from_body(response.status, body):  # the API server refused the proxy itself
+                raise AccessDenied(f"GET {path} from {self.describe}: {forbidden.explain()}")
+            return response.status, body, time.monotonic() - started
         url = self.endpoint + path + (f"?{urlencode(list(params))}" if params else "")
         try:
             with urllib.request.urlopen(url, timeout=QUERY_TIMEOUT_S) as answer:

@@ -10,6 +10,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from harness.cluster.capabilities import ServiceRef
+from harness.cluster.forbidden import explain_forbidden
 from harness.errors import ConfigError
 
 
@@ -17,7 +18,8 @@ def _read_error(option: str, ref: str, kind: str, exc: ApiException) -> ConfigEr
     if exc.status == 404:
         return ConfigError(f"{option} {ref}: no such {kind}")
     if exc.status == 403:
-        return ConfigError(f"{option} {ref}: the harness may not read it (RBAC: get {kind.lower()}s)")
+        explanation = explain_forbidden(exc) or f"RBAC: get {kind.lower()}s"
+        return ConfigError(f"{option} {ref}: the harness may not read it. {explanation}")
     return ConfigError(f"{option} {ref}: cannot read it (HTTP {exc.status} {exc.reason})")
 
 

@@ -3,14 +3,18 @@ claim of a class binds (and how fast, or why not), where a WaitForFirstConsumer 
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from harness.cluster.forbidden import explain_forbidden
 from harness.cluster.wait import wait_for
 from harness.errors import WaitTimeout
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -89,6 +93,8 @@ def csi_drivers(api_client: client.ApiClient) -> list[str]:
     try:
         return sorted(d.metadata.name for d in client.StorageV1Api(api_client).list_csi_driver().items)
     except ApiException as exc:
+        if exc.status == 403:
+            log.warning("cannot list CSI drivers: %s", explain_forbidden(exc) or exc.reason)
         if exc.status in (403, 404):
             return []
         raise

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from harness.cluster.forbidden import access_denied
+
 GROUP, VERSION = "gateway.networking.k8s.io", "v1"
 
 
@@ -32,6 +34,8 @@ def programmed_gateway(api_client: client.ApiClient) -> tuple[GatewayRef | None,
     try:
         items = custom.list_cluster_custom_object(GROUP, VERSION, "gateways").get("items", [])
     except ApiException as exc:
+        if denied := access_denied(exc, "listing Gateways"):
+            raise denied from None  # a refusal is an RBAC defect, not a missing Gateway: no skip
         return None, f"cannot list Gateways ({exc.status} {exc.reason})"
     if not items:
         return None, "no Gateway exists (the routing tests attach an HTTPRoute to the platform's Gateway)"

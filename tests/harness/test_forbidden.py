@@ -4,6 +4,7 @@ turn into verb / group / resource / namespace and the rule to add to deploy/rbac
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from kubernetes.client.exceptions import ApiException
@@ -135,3 +136,93 @@ def test_from_api_exception() -> None:
 def test_from_body(status: int, body: str | bytes, policy: bool | None) -> None:
     found = forbidden_from_body(status, body)
     assert (found.by_policy if found else None) == policy
+
+
+# ------------------------------------------------------------------------------------------ where 403s surface
+def _forbidden_exc(message: str = EXEC) -> ApiException:
+    exc = ApiException(status=403, reason="Forbidden")
+    exc.body = _status(message)
+    return exc
+
+
+class _RefusingResource:
+    namespaced = True
+
+    def create(self, **_: object) -> None:
+        raise _forbidden_exc(
+            'jobs.batch "trivial" is forbidden: User "system:serviceaccount:k8s-ai-bench:k8s-ai-bench" cannot create '
+            'resource "jobs" in API group "batch" in the namespace "aib-x-1234"'
+        )
+
+
+def test_applier_names_the_missing_grant() -> None:
+    from harness.cluster.manifests import Applier
+    from harness.errors import AccessDenied
+
+    applier = Applier.__new__(Applier)
+    applier.resource = lambda api_version, kind: _RefusingResource()  # type: ignore[method-assign]
+    doc = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "trivial"}}
+    with pytest.raises(AccessDenied) as caught:
+        applier.apply([doc], namespace="aib-x-1234", labels={})
+    text = str(caught.value)
+    assert text.startswith("creating Job trivial: Forbidden for system:serviceaccount:k8s-ai-bench:k8s-ai-bench")
+    assert 'in namespace "aib-x-1234"' in text
+    assert "- apiGroups: [batch]\n  resources: [jobs]\n  verbs: [create]" in text
+
+
+class _Answer:
+    def __init__(self, status: int, data: bytes) -> None:
+        self.status, self.data = status, data
+
+    def read(self) -> bytes:
+        return self.data
+
+
+class _ProxyClient:
+    def __init__(self, answer: _Answer) -> None:
+        self.answer = answer
+
+    def param_serialize(self, method: str, path: str, **_: object) -> tuple[str, str, dict[str, str], None, None]:
+        return method, path, {}, None, None
+
+    def call_api(self, *_: object, **__: object) -> _Answer:
+        return self.answer
+
+
+def test_service_proxy_refusal_is_access_denied_not_no_data() -> None:
+    from harness.cluster.prometheus import ServiceHttp
+    from harness.errors import AccessDenied
+
+    refused = (
+        'services "prometheus-k8s:9090" is forbidden: User "system:serviceaccount:k8s-ai-bench:k8s-ai-bench" cannot '
+        'get resource "services/proxy" in API group "" in the namespace "monitoring"'
+    )
+    proxy: Any = _ProxyClient(_Answer(403, _status(refused).encode()))
+    http = ServiceHttp("monitoring/prometheus-k8s:9090", api_client=proxy)
+    with pytest.raises(AccessDenied, match=r"resources: \[services/proxy\]"):
+        http.get("/api/v1/query")
+    grafana: Any = _ProxyClient(_Answer(403, b"<html>login</html>"))
+    upstream = ServiceHttp("monitoring/grafana:80", api_client=grafana)
+    assert upstream.get("/api/health")[0] == 403  # the service's own 403 passes through
+
+
+def test_lost_logs_are_not_quiet() -> None:
+    from harness.cluster.collect import container_logs
+    from harness.errors import AccessDenied
+
+    class Core:
+        def read_namespaced_pod(self, name: str, namespace: str) -> object:
+            raise _forbidden_exc(
+                f'pods "{name}" is forbidden: User "u" cannot get resource "pods" in API group "" in the namespace '
+                f'"{namespace}"'
+            )
+
+    with pytest.raises(AccessDenied, match=r"reading the log of pod ns/p"):
+        container_logs(Core(), "ns", ["p"])  # type: ignore[arg-type]
+
+
+def test_report_message_of_an_unhandled_forbidden() -> None:
+    from harness.pytest_plugin import _failure_message
+
+    assert _failure_message(_forbidden_exc()).startswith("Forbidden for system:serviceaccount:default:config-db-sa")
+    assert _failure_message(ValueError(" plain ")) == "plain"
