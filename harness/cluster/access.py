@@ -27,6 +27,7 @@ __all__ = [
     "Access",
     "Role",
     "Verb",
+    "markdown_table",
     "needed",
 ]
 
@@ -273,3 +274,13 @@ NOT_GRANTED: Mapping[str, str] = {
 def needed(role: Role | None = None) -> set[tuple[str, str, str]]:
     """(group, resource, verb) triples of :data:`ACCESSES`, of one role or all."""
     return {(a.group, a.resource, v) for a in ACCESSES if role is None or a.role == role for v in a.verbs}
+
+
+def markdown_table() -> str:
+    """The table of ``docs/rbac.md`` (a test keeps the two equal): one row per :class:`Access`."""
+    rows = ["| role | apiGroup | resource | verbs | used by | why |", "|---|---|---|---|---|---|"]
+    for a in ACCESSES:
+        group = f"`{a.group}`" if a.group else '`""` (core)'
+        used_by = ", ".join(f"`{m}`" for m in a.used_by)
+        rows.append(f"| {a.role} | {group} | `{a.resource}` | {', '.join(a.verbs)} | {used_by} | {a.why} |")
+    return "\n".join(rows)

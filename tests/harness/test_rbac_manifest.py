@@ -189,3 +189,10 @@ def test_suite_labels_match_the_policy() -> None:
     assert run_labels("r", "t")[MANAGED_LABEL] == MANAGER
     text = RBAC.read_text()
     assert f'labels["{MANAGED_LABEL}"] == "{MANAGER}"' in text
+
+
+def test_docs_table_is_generated_from_access_list() -> None:
+    """docs/rbac.md carries harness.cluster.access.markdown_table() verbatim: regenerate it when the list changes."""
+    from harness.cluster.access import markdown_table
+
+    assert markdown_table() in (ROOT / "docs" / "rbac.md").read_text()
