@@ -29,8 +29,8 @@ ROOT = Path(__file__).resolve().parents[2]
 RBAC = ROOT / "deploy" / "rbac.yaml"
 SA = ("k8s-ai-bench", "k8s-ai-bench")
 ROLES = {"read": "k8s-ai-bench-read", "write": "k8s-ai-bench-write", "secret-read": "k8s-ai-bench-secret-read"}
-# typed-client method names: <verb>_<thing>; the non-API look-alikes are excluded by name
-_CALL = re.compile(r"\.((?:list|read|create|delete|patch|replace|connect_[a-z]+|get)_[a-z_]+)\(")
+# typed-client methods, called or passed on (to stream(), watch, _optional()): <verb>_<thing>; look-alikes by name
+_CALL = re.compile(r"\.((?:list|read|create|delete|patch|replace|connect_[a-z]+|get)_[a-z_]+)\s*[(,)]")
 _NOT_API = {"read_text", "read_stdout", "read_stderr", "list_kube_config_contexts", "get_closest_marker",
             "get_result", "get_close_matches", "read_bytes", "get_json", "get_logger"}  # fmt: skip
 
@@ -101,11 +101,15 @@ def test_no_verb_the_code_never_uses() -> None:
 
 def test_every_typed_client_call_is_listed() -> None:
     unknown: dict[str, list[str]] = {}
+    seen: set[str] = set()
     for path in _sources():
         for method in _CALL.findall(path.read_text()):
+            seen.add(method)
             if method not in _NOT_API and method not in CLIENT_CALLS:
                 unknown.setdefault(method, []).append(path.relative_to(ROOT).as_posix())
     assert not unknown, f"API calls missing from harness/cluster/access.py CLIENT_CALLS: {unknown}"
+    stale = sorted(set(CLIENT_CALLS) - seen)
+    assert not stale, f"CLIENT_CALLS lists calls no code makes any more (drop them and their grants): {stale}"
 
 
 def test_every_listed_client_call_is_granted() -> None:
