@@ -462,7 +462,7 @@ def _prepare(
     artifacts = harness_config.run_dir / "artifacts" / label_value(request.node.nodeid)
     record.add(workload=name, params=rendered.params)
     record.artifacts = str(artifacts)
-    return spec, rendered, run_labels(harness_config.run_id, request.node.nodeid), artifacts
+    return spec, rendered, run_labels(harness_config.run_id, request.node.nodeid, workload=spec.name), artifacts
 
 
 def _workload_caller(

@@ -21,6 +21,9 @@ log = logging.getLogger(__name__)
 
 RUN_LABEL = "aibench.io/run-id"
 TEST_LABEL = "aibench.io/test"
+# which catalog workload an object (and its pods) belongs to: readable in kubectl, and how the embedded target picks
+# a pod's emulated output on emulated nodes (harness.embedded.emulated_workloads reads the same key)
+WORKLOAD_LABEL = "aibench.io/workload"
 MANAGED_LABEL = "app.kubernetes.io/managed-by"
 MANAGER = "k8s-ai-bench"
 
@@ -41,8 +44,12 @@ def namespace_name(run_id: str, test: str) -> str:
     return f"aib-{short}-{digest}" if short else f"aib-{digest}"
 
 
-def run_labels(run_id: str, test: str) -> dict[str, str]:
-    return {RUN_LABEL: label_value(run_id), TEST_LABEL: label_value(test), MANAGED_LABEL: MANAGER}
+def run_labels(run_id: str, test: str, *, workload: str = "") -> dict[str, str]:
+    """The labels of everything a test creates; ``workload`` (a catalog name) also for what a workload run applies."""
+    labels = {RUN_LABEL: label_value(run_id), TEST_LABEL: label_value(test), MANAGED_LABEL: MANAGER}
+    if workload:
+        labels[WORKLOAD_LABEL] = label_value(workload)
+    return labels
 
 
 def delete_namespace(api_client: client.ApiClient, name: str, *, timeout_s: float, wait: bool = True) -> None:

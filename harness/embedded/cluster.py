@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from harness.embedded.apiserver import ApiServer
 from harness.embedded.binder import Binder
 from harness.embedded.clusterspec import ClusterSpec, apply_host_overrides, emulated_nodes, load_cluster_spec
 from harness.embedded.controllers import ControllerManager
+from harness.embedded.emulated_workloads import emulated_workloads, script_for
 from harness.embedded.faults import FaultInjector
 from harness.embedded.httpserver import EmbeddedHTTPServer
 from harness.embedded.inventory import host_node
@@ -140,6 +142,8 @@ class EmbeddedCluster:
         try:
             self._check_kubeconfig_path()  # inside: a refusal still removes the private state made so far
             self._seed()
+            if self.kubelets.emulated_node_names:  # workload pods there finish with their emulated output
+                self.kubelets.scripted.emulate(partial(script_for, table=emulated_workloads()))
             self.controllers.start()
             self.binder.start()
             self.kubelets.start()

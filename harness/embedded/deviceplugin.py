@@ -95,6 +95,7 @@ class ScriptContext:
     node_labels: Mapping[str, str] = field(default_factory=dict)
     devices: Mapping[str, tuple[EmulatedDevice, ...]] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)  # the pod's (e.g. a Job's completion index)
 
     def container_devices(self, container: str = "") -> tuple[EmulatedDevice, ...]:
         """The devices of ``container`` (default: the first container)."""

@@ -1,5 +1,6 @@
 """The embedded target's node agents: pods bound to the host node run as local processes, pods bound to emulated
-nodes run through a scripted runtime that tests control, and a userspace kube-proxy makes Service ClusterIPs work.
+nodes run through a scripted runtime (the workload emulations, plus what tests layer on top), and a userspace
+kube-proxy makes Service ClusterIPs work.
 
 One :class:`PodWorker` thread per host pod drives its lifecycle like the kubelet's pod worker: volumes, init
 containers in order, containers with restartPolicy and back-off, readiness/liveness/startup probes, graceful
@@ -70,6 +71,7 @@ class Script:
     the emulated device plugin gave each container), so a scripted pod can print ``nvidia-smi -L`` lines for exactly
     its devices. ``waiting`` keeps the containers waiting (e.g. ``("ContainerCreating", "")``) with a Warning
     ``event`` (reason, message) recorded by the kubelet, as a node whose device plugin or runtime hook fails does.
+    ``message`` goes into the terminated state, as a container's termination message does.
     """
 
     exit_code: int | None = None
@@ -79,13 +81,21 @@ class Script:
     render: Callable[[ScriptContext], str] | None = None
     waiting: tuple[str, str] | None = None
     event: tuple[str, str] | None = None
+    message: str = ""  # the terminated containers' message (why a scripted pod failed)
 
 
 class ScriptedRuntime:
-    """Rules by pod-name prefix (first match wins); the default keeps pods Running and Ready."""
+    """Which :class:`Script` each emulated pod follows.
+
+    Rules by pod-name prefix come first (first match wins; later rules go first): tests set them, fault scenarios
+    included. Then the workload emulations installed with :meth:`emulate` (the embedded cluster installs
+    :mod:`harness.embedded.emulated_workloads` whenever it has emulated nodes, so a suite run completes there).
+    Otherwise the pod stays Running and Ready, as a kwok node's pods do.
+    """
 
     def __init__(self) -> None:
         self._rules: list[tuple[str, Script]] = []
+        self._workloads: Callable[[Mapping[str, str]], Script | None] | None = None
         self._lock = threading.Lock()
 
     def script(self, name_prefix: str, script: Script) -> None:
@@ -93,15 +103,25 @@ class ScriptedRuntime:
             self._rules.insert(0, (name_prefix, script))
 
     def clear(self) -> None:
+        """Drop the prefix rules (the workload emulations stay)."""
         with self._lock:
             self._rules.clear()
 
-    def for_pod(self, name: str) -> Script:
+    def emulate(self, workloads: Callable[[Mapping[str, str]], Script | None] | None) -> None:
+        """Install (or with None remove) the workload emulations: pod labels -> script, None for no opinion."""
+        with self._lock:
+            self._workloads = workloads
+
+    def for_pod(self, pod: Mapping[str, Any]) -> Script:
+        meta = pod.get("metadata") or {}
+        name = meta.get("name", "")
         with self._lock:
             for prefix, script in self._rules:
                 if name.startswith(prefix):
                     return script
-        return Script()
+            workloads = self._workloads
+        chosen = workloads(meta.get("labels") or {}) if workloads is not None else None
+        return chosen if chosen is not None else Script()
 
 
 # ----------------------------------------------------------------------------- pod status helpers
@@ -648,7 +668,7 @@ class KubeletSet:
         self._gpu_owner: dict[int, str] = {}
         self._lock = threading.RLock()
         self._queue: queue.SimpleQueue[tuple[str, Any] | None] = queue.SimpleQueue()
-        self._timers: list[tuple[float, int, str, str, str]] = []
+        self._timers: list[tuple[float, int, str, str, str, Script]] = []
         self._seq = itertools.count()
         self._thread: threading.Thread | None = None
         self._proxy: ServiceProxy | None = None
@@ -880,8 +900,8 @@ class KubeletSet:
         elif kind == "timer":
             now = time.monotonic()
             while self._timers and self._timers[0][0] <= now:
-                _, _, namespace, name, uid = heapq.heappop(self._timers)
-                self._finish_scripted(namespace, name, uid)
+                _, _, namespace, name, uid, script = heapq.heappop(self._timers)
+                self._finish_scripted(namespace, name, uid, script)
 
     def _refresh_volumes(self, key: tuple[str, str], namespace: str, name: str) -> None:
         """A changed ConfigMap or Secret reaches the pods that mount it, as kubelet's periodic sync does (files are
@@ -976,7 +996,7 @@ class KubeletSet:
             return
         if pod.get("status", {}).get("podIP") or pod.get("status", {}).get("phase") in ("Failed", "Succeeded"):
             return  # already started (or rejected at admission)
-        script = self.scripted.for_pod(pod["metadata"]["name"])
+        script = self.scripted.for_pod(pod)
         try:
             devices = self.devices.allocate(pod)
         except AllocationError as exc:
@@ -1047,6 +1067,7 @@ class KubeletSet:
                 node=pod["spec"]["nodeName"],
                 node_labels=dict(node_meta.get("labels") or {}),
                 devices=devices,
+                annotations=dict(pod["metadata"].get("annotations") or {}),
                 env={
                     e["name"]: str(e.get("value", ""))
                     for e in (pod["spec"]["containers"][0].get("env") or [])
@@ -1067,6 +1088,7 @@ class KubeletSet:
                     pod["metadata"]["namespace"],
                     pod["metadata"]["name"],
                     pod["metadata"]["uid"],
+                    script,
                 ),
             )
 
@@ -1085,9 +1107,8 @@ class KubeletSet:
         self.store.mutate(self.pods_type, meta["namespace"], meta["name"], reject, subresource="all")
         record_event(self.store, pod, type_="Warning", reason=reason, message=message, component="kubelet")
 
-    def _finish_scripted(self, namespace: str, name: str, uid: str) -> None:
+    def _finish_scripted(self, namespace: str, name: str, uid: str, script: Script) -> None:
         self.devices.release(uid)
-        script = self.scripted.for_pod(name)
         code = script.exit_code or 0
         now = rfc3339()
 
@@ -1098,14 +1119,15 @@ class KubeletSet:
             status["phase"] = "Succeeded" if code == 0 else "Failed"
             for cs in status.get("containerStatuses") or []:
                 started = cs["state"].get("running", {}).get("startedAt", now)
-                cs["state"] = {
-                    "terminated": {
-                        "exitCode": code,
-                        "reason": "Completed" if code == 0 else "Error",
-                        "startedAt": started,
-                        "finishedAt": now,
-                    }
+                terminated = {
+                    "exitCode": code,
+                    "reason": "Completed" if code == 0 else "Error",
+                    "startedAt": started,
+                    "finishedAt": now,
                 }
+                if script.message:
+                    terminated["message"] = script.message
+                cs["state"] = {"terminated": terminated}
                 cs["ready"] = False
                 cs["started"] = False
             _pod_conditions(status, initialized=True, ready=False, scheduled_since=now)

@@ -203,7 +203,7 @@ def test_gpu_through_a_dra_resource_claim(
         spec,
         rendered,
         namespace=namespace,
-        labels=run_labels(harness_config.run_id, request.node.nodeid),
+        labels=run_labels(harness_config.run_id, request.node.nodeid, workload=spec.name),
         timeout_s=harness_config.timeout(spec.timeout_s),
         applier=target.applier,
     )

@@ -1,5 +1,6 @@
 """The compute suite against the embedded target: the real scheduler and kubelet, emulated GPU/TPU nodes whose pods
-print, in the real formats, what the emulated device plugin gave them (tests/compute/emulated_scripts.py).
+print, in the real formats, what the emulated device plugin gave them (harness/embedded/emulated_workloads.py;
+tests/compute/emulated_scripts.py layers fault scenarios on top).
 
 Each run is a separate pytest process (as ``k8s-ai-bench run`` would be) whose results are read back from its run
 record, so what is asserted here is exactly what a report would show: status, message, and emulated labels.

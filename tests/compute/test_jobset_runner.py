@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from emulated_scripts import _tpu
 from kubernetes import client, config
 
 from harness.catalog.render import render
@@ -19,6 +18,7 @@ from harness.catalog.spec import load_workload
 from harness.catalog.validate import ManifestValidator
 from harness.cluster.namespaces import run_labels
 from harness.embedded.cluster import EmbeddedCluster, EmbeddedOptions
+from harness.embedded.emulated_workloads import tpu_bench_log
 from harness.embedded.kubelet import Script
 from harness.errors import WorkloadFailed
 from harness.parsers.jax_tpu import parse_tpu_result
@@ -72,7 +72,7 @@ def tpu_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedCl
     state = tmp_path_factory.mktemp("tpu-cluster")
     (state / "spec.yaml").write_text(SPEC)
     with EmbeddedCluster(EmbeddedOptions(state_dir=state / "state", spec_path=state / "spec.yaml")) as cluster:
-        cluster.kubelets.scripted.script("tpu-jax-", Script(exit_code=0, after_s=0.2, render=_tpu))
+        cluster.kubelets.scripted.script("tpu-jax-", Script(exit_code=0, after_s=0.2, render=tpu_bench_log))
         yield cluster
 
 
