@@ -42,24 +42,39 @@ run "module download" go mod download -x
 version_flags="-X k8s.io/component-base/version.gitVersion=$kube_version -X k8s.io/component-base/version.gitMajor=1"
 version_flags+=" -X k8s.io/component-base/version.gitMinor=37 -X k8s.io/component-base/version.gitTreeState=clean"
 version_flags+=" -X k8s.io/client-go/pkg/version.gitVersion=$kube_version"
+# Built from this module's graph (k8s.io/kubernetes needs its staging replaces, which only a main module can give).
 programs=(
   "etcd aibench.io/local-kube/etcd"
   "kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver"
   "kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager"
   "kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler"
-  "kwok sigs.k8s.io/kwok/cmd/kwok"
-  "jobset sigs.k8s.io/jobset"
-  "kueue sigs.k8s.io/kueue/cmd/kueue"
-  "kuberay github.com/ray-project/kuberay/ray-operator"
-  "mpi-operator github.com/kubeflow/mpi-operator/cmd/mpi-operator"
 )
-i=0
+# Built as upstream releases them: `go install <package>@<version pinned in go.mod>`, from each module's own go.mod.
+installs=(
+  "kwok sigs.k8s.io/kwok sigs.k8s.io/kwok/cmd/kwok"
+  "jobset sigs.k8s.io/jobset sigs.k8s.io/jobset"
+  "kueue sigs.k8s.io/kueue sigs.k8s.io/kueue/cmd/kueue"
+  "kuberay github.com/ray-project/kuberay/ray-operator github.com/ray-project/kuberay/ray-operator"
+  "mpi-operator github.com/kubeflow/mpi-operator github.com/kubeflow/mpi-operator/cmd/mpi-operator"
+)
+total=$(( ${#programs[@]} + ${#installs[@]} )); i=0
 for entry in "${programs[@]}"; do
   read -r name pkg <<<"$entry"; i=$((i + 1))
-  step "[$i/${#programs[@]}] building $name ($pkg)"
+  step "[$i/$total] building $name ($pkg)"
   start=$SECONDS
   run "build $name" go build -trimpath -ldflags "-s -w $version_flags" -o "$assets/bin/$name" "$pkg"
-  step "[$i/${#programs[@]}] $name built in $((SECONDS - start)) s"
+  step "[$i/$total] $name built in $((SECONDS - start)) s"
+done
+gobin=$(mktemp -d); trap 'rm -rf "$log" "$gobin"' EXIT
+for entry in "${installs[@]}"; do
+  read -r name module pkg <<<"$entry"; i=$((i + 1))
+  version=$(go list -m -f '{{.Version}}' "$module" 2>/dev/null) || fail "step 'build $name': $module is not pinned in go.mod"
+  step "[$i/$total] building $name ($pkg@$version)"
+  start=$SECONDS
+  # Outside this module (cd /), so that the upstream go.mod alone decides the dependency graph.
+  run "build $name" env -C / GOFLAGS= GOBIN="$gobin" go install -trimpath -ldflags "-s -w" "$pkg@$version"
+  mv -f "$gobin/$(basename "$pkg")" "$assets/bin/$name" || fail "step 'build $name': go install left no binary"
+  step "[$i/$total] $name built in $((SECONDS - start)) s"
 done
 
 # Real CRDs and stages, from the module downloads go.mod pins (never from a copy kept in this repository).

@@ -4,7 +4,25 @@ module aibench.io/local-kube
 
 go 1.26.0
 
-require go.etcd.io/etcd/server/v3 v3.7.0
+// The pins. Kubernetes components and etcd are built from this module's graph (see the tool block); kwok and the
+// operators are built by build.sh with `go install <package>@<version from here>`, each from its own upstream
+// go.mod (how their releases are built: Kueue v0.17 does not compile against k8s.io/api v0.37); CRDs of every
+// module below are copied from these exact module downloads. Nothing imports the operator modules: do not
+// `go mod tidy` them away.
+require (
+	github.com/k8snetworkplumbingwg/network-attachment-definition-client v1.7.7 // CRD only: Multus' NetworkAttachmentDefinition
+	github.com/kubeflow/mpi-operator v0.8.0 // MPI Operator v2 and the MPIJob CRD
+	github.com/prometheus-operator/prometheus-operator v0.85.0 // CRD only: ServiceMonitor
+	github.com/ray-project/kuberay/ray-operator v1.6.0 // KubeRay operator and CRDs
+	go.etcd.io/etcd/server/v3 v3.7.0 // etcd (etcd/main.go; the release kube-apiserver v1.37.2 itself requires)
+	istio.io/api v1.32.0 // CRDs only: Istio networking/security
+	k8s.io/kubernetes v1.37.2 // etcd client, kube-apiserver, kube-controller-manager, kube-scheduler (built in this module)
+	sigs.k8s.io/gateway-api v1.6.3 // CRDs only: Gateway API (standard channel)
+	sigs.k8s.io/gateway-api-inference-extension v1.6.2 // CRDs only: InferencePool (GA and alpha groups)
+	sigs.k8s.io/jobset v0.12.0 // JobSet controller and CRD
+	sigs.k8s.io/kueue v0.17.1 // Kueue controller and CRDs
+	sigs.k8s.io/kwok v0.8.0 // kwok; stages from kustomize/stage
+)
 
 require (
 	cel.dev/expr v0.25.2 // indirect
@@ -82,8 +100,6 @@ require (
 	github.com/itchyny/timefmt-go v0.1.8 // indirect
 	github.com/jonboulle/clockwork v0.5.0 // indirect
 	github.com/json-iterator/go v1.1.12 // indirect
-	github.com/k8snetworkplumbingwg/network-attachment-definition-client v1.7.7 // indirect
-	github.com/kubeflow/mpi-operator v0.8.0 // indirect
 	github.com/kubeflow/spark-operator/v2 v2.5.0 // indirect
 	github.com/kubeflow/trainer/v2 v2.2.0 // indirect
 	github.com/kubeflow/training-operator v1.9.3 // indirect
@@ -113,12 +129,10 @@ require (
 	github.com/pmezard/go-difflib v1.0.1-0.20181226105442-5d4384ee4fb2 // indirect
 	github.com/pquerna/cachecontrol v0.1.0 // indirect
 	github.com/project-codeflare/appwrapper v1.2.0 // indirect
-	github.com/prometheus-operator/prometheus-operator v0.85.0 // indirect
 	github.com/prometheus/client_golang v1.24.0 // indirect
 	github.com/prometheus/client_model v0.6.2 // indirect
 	github.com/prometheus/common v0.70.0 // indirect
 	github.com/prometheus/procfs v0.21.1 // indirect
-	github.com/ray-project/kuberay/ray-operator v1.6.0 // indirect
 	github.com/robfig/cron/v3 v3.0.1 // indirect
 	github.com/shopspring/decimal v1.4.0 // indirect
 	github.com/sirupsen/logrus v1.9.4 // indirect
@@ -181,7 +195,6 @@ require (
 	gopkg.in/inf.v0 v0.9.1 // indirect
 	gopkg.in/natefinch/lumberjack.v2 v2.2.1 // indirect
 	gopkg.in/yaml.v3 v3.0.1 // indirect
-	istio.io/api v1.32.0 // indirect
 	k8s.io/api v0.37.2 // indirect
 	k8s.io/apiextensions-apiserver v0.36.3 // indirect
 	k8s.io/apimachinery v0.37.2 // indirect
@@ -211,7 +224,6 @@ require (
 	k8s.io/kube-scheduler v0.34.1 // indirect
 	k8s.io/kubectl v0.35.3 // indirect
 	k8s.io/kubelet v0.37.2 // indirect
-	k8s.io/kubernetes v1.37.2 // indirect
 	k8s.io/metrics v0.37.2 // indirect
 	k8s.io/mount-utils v0.0.0 // indirect
 	k8s.io/pod-security-admission v0.0.0 // indirect
@@ -220,14 +232,9 @@ require (
 	sigs.k8s.io/apiserver-network-proxy/konnectivity-client v0.36.0 // indirect
 	sigs.k8s.io/cluster-inventory-api v0.0.0-20251028164203-2e3fabb46733 // indirect
 	sigs.k8s.io/controller-runtime v0.24.1 // indirect
-	sigs.k8s.io/gateway-api v1.6.3 // indirect
-	sigs.k8s.io/gateway-api-inference-extension v1.6.2 // indirect
-	sigs.k8s.io/jobset v0.11.1 // indirect
 	sigs.k8s.io/json v0.0.0-20250730193827-2d320260d730 // indirect
-	sigs.k8s.io/kueue v0.17.0 // indirect
 	sigs.k8s.io/kustomize/api v0.21.1 // indirect
 	sigs.k8s.io/kustomize/kyaml v0.21.1 // indirect
-	sigs.k8s.io/kwok v0.8.0 // indirect
 	sigs.k8s.io/lws v0.8.0 // indirect
 	sigs.k8s.io/randfill v1.0.0 // indirect
 	sigs.k8s.io/scheduler-plugins v0.34.1-devel // indirect
@@ -238,14 +245,9 @@ require (
 
 tool (
 	aibench.io/local-kube/etcd
-	github.com/kubeflow/mpi-operator/cmd/mpi-operator
-	github.com/ray-project/kuberay/ray-operator
 	k8s.io/kubernetes/cmd/kube-apiserver
 	k8s.io/kubernetes/cmd/kube-controller-manager
 	k8s.io/kubernetes/cmd/kube-scheduler
-	sigs.k8s.io/jobset
-	sigs.k8s.io/kueue/cmd/kueue
-	sigs.k8s.io/kwok/cmd/kwok
 )
 
 // k8s.io/kubernetes replaces its staging modules with local directories; a module that depends on it names

@@ -33,7 +33,7 @@ def test_precedence_cli_over_env_over_ini() -> None:
     [
         ({"timeout_scale": "fast"}, {}, "--timeout-scale: must be a positive number (got 'fast')"),
         ({}, {"AIBENCH_TIMEOUT_SCALE": "-1"}, "AIBENCH_TIMEOUT_SCALE: must be a positive number (got '-1')"),
-        ({"target": "k3s"}, {}, "--target: must be one of embedded, kube (got 'k3s')"),
+        ({"target": "k3s"}, {}, "--target: must be one of embedded, local-kube, kube (got 'k3s')"),
         ({"target": "kube"}, {}, "--target kube: needs --kube-context"),
         ({"kube_context": "prod"}, {}, "--kube-context: given with --target embedded"),
         ({"run_id": "bad id!"}, {}, "--run-id: must be 1-63 letters"),

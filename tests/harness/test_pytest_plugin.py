@@ -20,7 +20,7 @@ def test_bad_option_is_a_usage_error(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_x(): pass")
     result = pytester.runpytest("--target", "k3s")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--target: must be one of embedded, kube (got 'k3s')*"])
+    result.stderr.fnmatch_lines(["*--target: must be one of embedded, local-kube, kube (got 'k3s')*"])
 
 
 def test_markers_are_registered_and_strict(pytester: pytest.Pytester) -> None:
