@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import pytest
+from pytest_benchmark.fixture import BenchmarkFixture
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MAX_WALL_S = 60.0
@@ -84,7 +85,7 @@ def _run(tmp_path: Path, nodes: int) -> tuple[float, Path]:
 
 
 @pytest.mark.timeout(900)
-def test_cluster_spec_run_at_1000_nodes(benchmark, tmp_path: Path) -> None:
+def test_cluster_spec_run_at_1000_nodes(benchmark: BenchmarkFixture, tmp_path: Path) -> None:
     """1,000 x 8 H100 emulated nodes: the compute suite and capacity panel finish <= 60 s, report.html <= 5 MB."""
     small_s, _ = _run(tmp_path, 16)
     walls: list[float] = []
@@ -96,7 +97,7 @@ def test_cluster_spec_run_at_1000_nodes(benchmark, tmp_path: Path) -> None:
         record.append(run_dir)
 
     (tmp_path / "round0").mkdir()
-    benchmark.pedantic(once, rounds=1, iterations=1)
+    benchmark.pedantic(once, rounds=1, iterations=1)  # type: ignore[no-untyped-call]
     wall, run_dir = walls[0], record[0]
     results = {r["name"]: r for r in map(json.loads, (run_dir / "results.jsonl").read_text().splitlines())}
     report_bytes = (run_dir / "report.html").stat().st_size

@@ -210,7 +210,7 @@ class EmbeddedCluster:
         for sc in self.store.iter(("storage.k8s.io", "storageclasses")):
             annotations = sc["metadata"].get("annotations") or {}
             if annotations.get("storageclass.kubernetes.io/is-default-class") == "true":
-                return sc["metadata"]["name"]
+                return str(sc["metadata"]["name"])
         return None
 
     def _seed(self) -> None:

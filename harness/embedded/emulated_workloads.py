@@ -252,8 +252,8 @@ def _bytes(text: str, default: int) -> int:
     m = _SIZE.match(text or "")
     if not m:
         return default
-    power: int = " KMGT".index((m.group(2) or " ").upper())
-    return int(m.group(1)) * 1024**power
+    shift = 10 * " KMGT".index((m.group(2) or " ").upper())
+    return int(m.group(1)) << shift
 
 
 def nccl_tests_log(ctx: ScriptContext) -> str:

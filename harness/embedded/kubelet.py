@@ -235,7 +235,7 @@ class PodWorker:
         self.namespace: str = pod["metadata"]["namespace"]
         self.name: str = pod["metadata"]["name"]
         self.uid: str = pod["metadata"]["uid"]
-        self.dir = kubelets.pods_dir / self.uid
+        self.dir: Path = kubelets.pods_dir / self.uid
         self.wake = threading.Event()
         self.killed = threading.Event()
         self.hosts_path = self.dir / "hosts"
@@ -457,7 +457,7 @@ class PodWorker:
         c.waiting = None
         c.ready = False
         c.probes = {
-            kind: ProbeState(c.spec[f"{kind}Probe"], kind=kind, started_at=time.monotonic())  # type: ignore[arg-type]
+            kind: ProbeState(c.spec[f"{kind}Probe"], kind=kind, started_at=time.monotonic())
             for kind in ("readiness", "liveness", "startup")
             if c.spec.get(f"{kind}Probe")
         }
@@ -572,7 +572,7 @@ class PodWorker:
 
     # ------------------------------------------------------------------ status
     def _status(self, pod: dict[str, Any], phase: str | None = None) -> dict[str, Any]:
-        status = clone(pod.get("status") or {})
+        status: dict[str, Any] = clone(pod.get("status") or {})
         initialized = all(c.done and c.result is not None and c.result.exit_code == 0 for c in self._init)
         ready = initialized and all(c.ready and c.result is None and c.proc is not None for c in self._main)
         _pod_conditions(
@@ -762,7 +762,7 @@ class KubeletSet:
     def _container_log(self, pod: dict[str, Any], container: str, previous: bool) -> Path:
         return (
             self.pods_dir
-            / pod["metadata"]["uid"]
+            / str(pod["metadata"]["uid"])
             / "logs"
             / (f"{container}.previous.log" if previous else f"{container}.log")
         )
