@@ -49,13 +49,15 @@ programs=(
   "kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager"
   "kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler"
 )
-# Built as upstream releases them: `go install <package>@<version pinned in go.mod>`, from each module's own go.mod.
+# Built as upstream releases them: inside each module's own download (go.mod and go.sum as released), at the
+# version pinned in go.mod; `go install <pkg>@<version>` would do the same but needs the proxy's version list,
+# which is not served for every module.
 installs=(
-  "kwok sigs.k8s.io/kwok sigs.k8s.io/kwok/cmd/kwok"
-  "jobset sigs.k8s.io/jobset sigs.k8s.io/jobset"
-  "kueue sigs.k8s.io/kueue sigs.k8s.io/kueue/cmd/kueue"
-  "kuberay github.com/ray-project/kuberay/ray-operator github.com/ray-project/kuberay/ray-operator"
-  "mpi-operator github.com/kubeflow/mpi-operator github.com/kubeflow/mpi-operator/cmd/mpi-operator"
+  "kwok sigs.k8s.io/kwok cmd/kwok"
+  "jobset sigs.k8s.io/jobset ."
+  "kueue sigs.k8s.io/kueue cmd/kueue"
+  "kuberay github.com/ray-project/kuberay/ray-operator ."
+  "mpi-operator github.com/kubeflow/mpi-operator cmd/mpi-operator"
 )
 total=$(( ${#programs[@]} + ${#installs[@]} )); i=0
 for entry in "${programs[@]}"; do
@@ -65,15 +67,14 @@ for entry in "${programs[@]}"; do
   run "build $name" go build -trimpath -ldflags "-s -w $version_flags" -o "$assets/bin/$name" "$pkg"
   step "[$i/$total] $name built in $((SECONDS - start)) s"
 done
-gobin=$(mktemp -d); trap 'rm -rf "$log" "$gobin"' EXIT
 for entry in "${installs[@]}"; do
-  read -r name module pkg <<<"$entry"; i=$((i + 1))
-  version=$(go list -m -f '{{.Version}}' "$module" 2>/dev/null) || fail "step 'build $name': $module is not pinned in go.mod"
-  step "[$i/$total] building $name ($pkg@$version)"
+  read -r name module sub <<<"$entry"; i=$((i + 1))
+  dir=$(go list -m -f '{{.Dir}}' "$module" 2>/dev/null)
+  version=$(go list -m -f '{{.Version}}' "$module" 2>/dev/null)
+  [[ -n "$dir" && -n "$version" ]] || fail "step 'build $name': $module is not pinned in go.mod or not downloaded"
+  step "[$i/$total] building $name ($module@$version ./$sub, with its own go.mod)"
   start=$SECONDS
-  # Outside this module (cd /), so that the upstream go.mod alone decides the dependency graph.
-  run "build $name" env -C / GOFLAGS= GOBIN="$gobin" go install -trimpath -ldflags "-s -w" "$pkg@$version"
-  mv -f "$gobin/$(basename "$pkg")" "$assets/bin/$name" || fail "step 'build $name': go install left no binary"
+  run "build $name" env -C "$dir" GOFLAGS=-mod=readonly go build -trimpath -ldflags "-s -w" -o "$assets/bin/$name" "./$sub"
   step "[$i/$total] $name built in $((SECONDS - start)) s"
 done
 

@@ -242,6 +242,8 @@ class LocalKube:
                 "--allow-privileged=true",
                 # The "kubernetes" Service's endpoints would be 127.0.0.1, which Endpoints validation refuses.
                 "--endpoint-reconciler-type=none",
+                # kwok's nodes all name 127.0.0.1 as InternalIP, where kwok serves their kubelet API.
+                "--kubelet-preferred-address-types=InternalIP",
                 "--profiling=false",
                 "--v=1",
             ],
@@ -356,7 +358,9 @@ class LocalKube:
             self._operator_ports[name] = ports
 
     def _start_kwok(self) -> None:
+        assert self.pki is not None
         kubeconfig = self._component_kubeconfig("kwok")
+        kubelet_port = _free_port()
         stages = sorted((self.assets.root / "stages").glob("*.yaml"))
         if not stages:
             raise ConfigError(f"real control plane: no kwok stages in {self.assets.root / 'stages'}; run the build")
@@ -369,7 +373,10 @@ class LocalKube:
                 "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
                 f"--cidr={POD_CIDR}",
                 "--node-ip=127.0.0.1",
-                f"--server-address=127.0.0.1:{_free_port()}",
+                f"--node-port={kubelet_port}",
+                f"--server-address=127.0.0.1:{kubelet_port}",
+                f"--tls-cert-file={self.pki.webhook.cert}",
+                f"--tls-private-key-file={self.pki.webhook.key}",
                 "--node-lease-duration-seconds=40",
             ],
             cwd=self.state_dir,

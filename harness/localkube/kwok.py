@@ -52,11 +52,20 @@ def check_expressible(spec: ClusterSpec) -> None:
         )
 
 
-def kwok_nodes(spec: ClusterSpec) -> list[dict[str, Any]]:
-    """The spec's Node objects, marked for kwok to manage; status is kept (kwok fills conditions and leases)."""
+def kwok_nodes(spec: ClusterSpec, *, kubelet_ip: str = "127.0.0.1") -> list[dict[str, Any]]:
+    """The spec's Node objects, marked for kwok to manage; capacity and labels are kept (kwok fills conditions and
+    leases). Every node's InternalIP is ``kubelet_ip``, where kwok serves the kubelet API the API server proxies
+    ``pods/log`` to (one kwok process stands in for every node's kubelet)."""
     nodes = emulated_nodes(spec)
     for node in nodes:
         node["metadata"].setdefault("annotations", {})[KWOK_ANNOTATION] = "fake"
         for key in ("uid", "resourceVersion", "creationTimestamp"):
             node["metadata"].pop(key, None)
+        status = node.setdefault("status", {})
+        status["addresses"] = [
+            {"type": "InternalIP", "address": kubelet_ip},
+            {"type": "Hostname", "address": node["metadata"]["name"]},
+        ]
+        status.pop("daemonEndpoints", None)  # kwok sets its own port
+        status.pop("conditions", None)  # kwok reports them (Ready once it manages the node)
     return nodes
