@@ -1,0 +1,225 @@
+"""The real lane: Kubernetes v1.37.2 components, kwok nodes and the real operators, driven as the suite's
+ServiceAccount through the harness's own helpers.
+
+What each test proves is a behaviour of a real component the embedded target only imitates: RBAC and the
+ValidatingAdmissionPolicy of ``deploy/rbac.yaml``, the real scheduler's taints and extended resources, the Job
+controller, Kueue's quota admission, the JobSet, MPI Operator and KubeRay controllers' reconciliation.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from eventually import eventually
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from harness.cluster.forbidden import explain_forbidden
+from harness.cluster.kueue import dedicated_queue, gang_job, submit_gang
+from harness.cluster.manifests import Applier
+from harness.cluster.namespaces import run_labels
+from harness.runners.custom import condition
+from harness.runners.ray import scale_worker_group
+
+BUSYBOX = "docker.io/library/busybox:1.36.1"
+SETTLE_S = 90.0
+
+
+@pytest.fixture
+def namespace(lane: Any, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A namespace the suite's ServiceAccount creates (labelled as its own, as the admission policy requires)."""
+    name = f"aibench-lane-{uuid.uuid4().hex[:8]}"
+    labels = run_labels("lane", request.node.name)
+    core = client.CoreV1Api(lane.suite)
+    core.create_namespace({"metadata": {"name": name, "labels": labels}})
+    try:
+        yield name
+    finally:
+        core.delete_namespace(name)
+
+
+def _labels(request: pytest.FixtureRequest) -> dict[str, str]:
+    return run_labels("lane", request.node.name)
+
+
+def test_the_components_are_the_pinned_release_and_kwok_nodes_are_ready(lane: Any) -> None:
+    version = client.VersionApi(lane.suite).get_code()
+    assert version.git_version == "v1.37.2"
+    nodes = client.CoreV1Api(lane.suite).list_node().items
+    assert sorted(n.metadata.name for n in nodes) == sorted(lane.cluster.node_names)
+    assert len(nodes) == 8
+    for node in nodes:
+        ready = [c for c in node.status.conditions if c.type == "Ready"]
+        assert ready and ready[0].status == "True", node.metadata.name
+        assert node.metadata.labels["aibench.io/emulated"] == "true"
+        assert node.metadata.annotations["kwok.x-k8s.io/node"] == "fake"
+    assert set(lane.cluster.timings.marks) >= {"etcd", "kube-apiserver", "crds-established", "nodes-ready", "ready"}
+
+
+def test_suite_account_reads_cluster_facts_and_writes_only_its_own_namespaces(lane: Any, namespace: str) -> None:
+    core = client.CoreV1Api(lane.suite)
+    assert core.list_node().items
+    core.create_namespaced_config_map(namespace, {"metadata": {"name": "ok"}, "data": {"a": "b"}})
+    with pytest.raises(ApiException) as outside:
+        core.create_namespaced_config_map("default", {"metadata": {"name": "not-ours"}, "data": {"a": "b"}})
+    assert outside.value.status == 403
+    explained = explain_forbidden(outside.value) or ""
+    assert "k8s-ai-bench-own-namespaces-only" in explained, explained
+    with pytest.raises(ApiException) as unlabelled:
+        core.create_namespace({"metadata": {"name": f"plain-{uuid.uuid4().hex[:6]}"}})
+    assert unlabelled.value.status == 403
+    with pytest.raises(ApiException) as secrets:
+        core.list_namespaced_secret("kube-system")
+    assert secrets.value.status == 403
+    explained = explain_forbidden(secrets.value) or ""
+    assert "list" in explained and "secrets" in explained and "deploy/rbac.yaml" in explained, explained
+
+
+def test_real_scheduler_places_a_gpu_job_on_a_tainted_pool_and_the_job_controller_completes_it(
+    lane: Any, namespace: str, request: pytest.FixtureRequest
+) -> None:
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "gpu"},
+        "spec": {
+            "backoffLimit": 0,
+            "template": {
+                "spec": {
+                    "restartPolicy": "Never",
+                    "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+                    "containers": [{"name": "c", "image": BUSYBOX, "resources": {"limits": {"nvidia.com/gpu": "8"}}}],
+                }
+            },
+        },
+    }
+    Applier(lane.suite).apply([job], namespace=namespace, labels=_labels(request))
+    batch, core = client.BatchV1Api(lane.suite), client.CoreV1Api(lane.suite)
+    done = eventually(
+        lambda: batch.read_namespaced_job("gpu", namespace).status.succeeded == 1, timeout_s=SETTLE_S, what="Job gpu"
+    )
+    assert done
+    pods = core.list_namespaced_pod(namespace, label_selector="batch.kubernetes.io/job-name=gpu").items
+    assert len(pods) == 1 and pods[0].spec.node_name.startswith("h100-")
+
+
+def test_kueue_admits_a_gang_that_fits_and_holds_back_one_that_does_not(
+    lane: Any, namespace: str, request: pytest.FixtureRequest
+) -> None:
+    labels = _labels(request)
+    outcomes: dict[str, Any] = {}
+    for case, size, expect in (("fits", 3, True), ("too-big", 4, False)):
+        name = f"{namespace}-{case}"
+        with dedicated_queue(lane.suite, name=name, namespace=namespace, pods=3, labels=labels) as queue:
+            outcomes[case] = submit_gang(
+                lane.suite,
+                gang_job(name=f"gang-{case}", queue=queue, size=size, image=BUSYBOX),
+                namespace=namespace,
+                labels=labels,
+                settle_s=SETTLE_S if expect else 20.0,
+                expect_admission=expect,
+            )
+    assert outcomes["fits"].admitted and outcomes["fits"].running == 3, outcomes["fits"]
+    assert not outcomes["too-big"].admitted and outcomes["too-big"].most_running == 0, outcomes["too-big"]
+    workloads = client.CustomObjectsApi(lane.admin).list_namespaced_custom_object(
+        "kueue.x-k8s.io", "v1beta2", namespace, "workloads"
+    )["items"]
+    assert workloads, "the real Kueue controller made no Workload for the gang Jobs"
+
+
+def test_jobset_controller_runs_replicated_jobs_to_completed(
+    lane: Any, namespace: str, request: pytest.FixtureRequest
+) -> None:
+    template = {
+        "spec": {
+            "parallelism": 2,
+            "completions": 2,
+            "backoffLimit": 0,
+            "template": {
+                "spec": {
+                    "restartPolicy": "Never",
+                    "tolerations": [{"key": "google.com/tpu", "operator": "Exists", "effect": "NoSchedule"}],
+                    "nodeSelector": {"cloud.google.com/gke-tpu-accelerator": "tpu-v5-lite-podslice"},
+                    "containers": [{"name": "c", "image": BUSYBOX, "resources": {"limits": {"google.com/tpu": "4"}}}],
+                }
+            },
+        }
+    }
+    jobset = {
+        "apiVersion": "jobset.x-k8s.io/v1alpha2",
+        "kind": "JobSet",
+        "metadata": {"name": "slice"},
+        "spec": {"replicatedJobs": [{"name": "workers", "replicas": 1, "template": template}]},
+    }
+    Applier(lane.suite).apply([jobset], namespace=namespace, labels=_labels(request))
+    custom = client.CustomObjectsApi(lane.suite)
+
+    def completed() -> Any:
+        obj = custom.get_namespaced_custom_object("jobset.x-k8s.io", "v1alpha2", namespace, "jobsets", "slice")
+        return condition(obj, "Completed")
+
+    eventually(completed, timeout_s=SETTLE_S, what="JobSet slice Completed")
+    jobs = client.BatchV1Api(lane.suite).list_namespaced_job(namespace).items
+    assert [j.metadata.name for j in jobs] == ["slice-workers-0"]
+    assert jobs[0].metadata.labels["jobset.sigs.k8s.io/jobset-name"] == "slice"
+
+
+def test_mpi_operator_runs_an_mpijob_to_succeeded(lane: Any, namespace: str, request: pytest.FixtureRequest) -> None:
+    def replica(count: int, gpus: int) -> dict[str, Any]:
+        container: dict[str, Any] = {"name": "mpi", "image": "docker.io/mpioperator/openmpi:v0.6.0"}
+        spec: dict[str, Any] = {"containers": [container]}
+        if gpus:
+            container["resources"] = {"limits": {"nvidia.com/gpu": str(gpus)}}
+            spec["tolerations"] = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+        return {"replicas": count, "template": {"spec": spec}}
+
+    mpijob = {
+        "apiVersion": "kubeflow.org/v2beta1",
+        "kind": "MPIJob",
+        "metadata": {"name": "allreduce"},
+        "spec": {
+            "slotsPerWorker": 8,
+            "runPolicy": {"cleanPodPolicy": "Running"},
+            "mpiReplicaSpecs": {"Launcher": replica(1, 0), "Worker": replica(2, 8)},
+        },
+    }
+    Applier(lane.suite).apply([mpijob], namespace=namespace, labels=_labels(request))
+    custom = client.CustomObjectsApi(lane.suite)
+
+    def succeeded() -> Any:
+        obj = custom.get_namespaced_custom_object("kubeflow.org", "v2beta1", namespace, "mpijobs", "allreduce")
+        return condition(obj, "Succeeded")
+
+    eventually(succeeded, timeout_s=SETTLE_S, what="MPIJob allreduce Succeeded")
+    launcher = client.BatchV1Api(lane.suite).read_namespaced_job("allreduce-launcher", namespace)
+    assert launcher.status.succeeded == 1
+
+
+def test_kuberay_scales_a_worker_group(lane: Any, namespace: str, request: pytest.FixtureRequest) -> None:
+    container = {"name": "ray", "image": "docker.io/rayproject/ray:2.52.0", "resources": {"limits": {"cpu": "1"}}}
+    raycluster = {
+        "apiVersion": "ray.io/v1",
+        "kind": "RayCluster",
+        "metadata": {"name": "rc"},
+        "spec": {
+            "headGroupSpec": {"rayStartParams": {}, "template": {"spec": {"containers": [container]}}},
+            "workerGroupSpecs": [
+                {
+                    "groupName": "workers",
+                    "replicas": 1,
+                    "minReplicas": 0,
+                    "maxReplicas": 3,
+                    "rayStartParams": {},
+                    "template": {"spec": {"containers": [{**container, "name": "ray-worker"}]}},
+                }
+            ],
+        },
+    }
+    Applier(lane.suite).apply([raycluster], namespace=namespace, labels=_labels(request))
+    first, _ = scale_worker_group(lane.suite, namespace, "rc", "workers", 1, timeout_s=SETTLE_S)
+    scaled, _ = scale_worker_group(lane.suite, namespace, "rc", "workers", 3, timeout_s=SETTLE_S)
+    assert len(first.names) == 1 and len(scaled.names) == 3
+    assert set(first.names) <= set(scaled.names)
