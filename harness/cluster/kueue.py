@@ -135,8 +135,8 @@ class Admission:
     """What became of a submitted gang within the settle time."""
 
     admitted: bool  # the Job was unsuspended
-    running: int  # pods Running at the last look
-    most_running: int  # the most pods seen Running at one look
+    running: int  # pods started (Running or Succeeded) at the last look
+    most_running: int  # the most pods seen started at one look
     size: int
 
     @property
@@ -164,7 +164,9 @@ def submit_gang(
     def probe() -> tuple[bool, int]:
         current = batch.read_namespaced_job(name, namespace)
         pods = core.list_namespaced_pod(namespace, label_selector=f"aibench.io/gang={name}").items
-        running = sum(1 for p in pods if p.status.phase == "Running")
+        # Started = Running or already Succeeded: on emulated nodes (kwok) a Job's pods complete after a few
+        # seconds whatever their command, so "all Running at one look" would miss a gang that was admitted whole.
+        running = sum(1 for p in pods if p.status.phase in ("Running", "Succeeded"))
         seen["most"] = max(seen["most"], running)
         return not current.spec.suspend, running
 

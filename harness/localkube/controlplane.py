@@ -113,6 +113,7 @@ class LocalKube:
         self.rest: AdminRest | None = None
         self.node_names: list[str] = []
         self._operator_ports: dict[str, dict[str, int]] = {}
+        self._created_paths: list[Path] = []
 
     def __enter__(self) -> LocalKube:
         return self.start()
@@ -160,6 +161,12 @@ class LocalKube:
     def stop(self) -> None:
         """Stop every process (newest first) and remove a private state directory."""
         self.supervisor.stop()
+        for path in self._created_paths:
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        self._created_paths.clear()
         if self._owns_state_dir:
             shutil.rmtree(self.state_dir, ignore_errors=True)
 
@@ -324,7 +331,7 @@ class LocalKube:
                 for item in items
                 if any(
                     c["type"] == "Established" and c["status"] == "True"
-                    for c in item.get("status", {}).get("conditions", [])
+                    for c in (item.get("status") or {}).get("conditions") or []
                 )
             }
             return set(names) <= ready
@@ -341,6 +348,8 @@ class LocalKube:
         os.chmod(cert_dir / "tls.key", 0o600)
         for name in self.options.operators:
             operator: Operator = OPERATORS[name]
+            if operator.fixed_cert_dir is not None:
+                self._place_fixed_certs(operator.fixed_cert_dir, cert_dir)
             ports = operator.ports(_free_port)
             for namespace in operator.namespaces:
                 self.rest.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
@@ -356,6 +365,25 @@ class LocalKube:
             for config in webhook_configurations(self.assets, operator, ports, self.pki.ca_pem):
                 self.rest.apply(config)
             self._operator_ports[name] = ports
+
+    def _place_fixed_certs(self, target: Path, source: Path) -> None:
+        """Put the webhook certificate where a binary insists on reading one. Only what this start creates is
+        removed on stop; certificates already there are used as they are."""
+        if (target / "tls.crt").is_file() and (target / "tls.key").is_file():
+            return
+        top = target
+        while not top.parent.exists():
+            top = top.parent
+        created = [top] if not top.exists() else [target / "tls.crt", target / "tls.key"]
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source / "tls.crt", target / "tls.crt")
+            shutil.copyfile(source / "tls.key", target / "tls.key")
+            os.chmod(target / "tls.key", 0o600)
+        except OSError as exc:
+            raise ConfigError(f"real control plane: cannot write {target} ({exc.strerror}; run as root)") from None
+        finally:
+            self._created_paths.extend(created)
 
     def _start_kwok(self) -> None:
         assert self.pki is not None
@@ -403,7 +431,8 @@ class LocalKube:
                 n["metadata"]["name"]
                 for n in items
                 if any(
-                    c["type"] == "Ready" and c["status"] == "True" for c in n.get("status", {}).get("conditions", [])
+                    c["type"] == "Ready" and c["status"] == "True"
+                    for c in (n.get("status") or {}).get("conditions") or []
                 )
             }
             return wanted <= ok
