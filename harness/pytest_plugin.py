@@ -16,7 +16,7 @@ import platform
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -256,8 +256,18 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             state.close()
 
 
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+@pytest.hookimpl(wrapper=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> Generator[None, None, None]:
+    """Around every other sessionfinish: pytest's own tears down the fixtures still set up after a Ctrl-C (the
+    test's namespace among them), which needs the target alive; the target stops after that, always."""
     state = _session(session.config)
+    try:
+        yield
+    finally:
+        _finish(state, exitstatus)
+
+
+def _finish(state: Any, exitstatus: int) -> None:
     try:
         if state.started or state._record is not None:
             info = state.run_info()

@@ -14,7 +14,7 @@ from typing import Any
 from harness.embedded.clusterspec import ClusterSpec, emulated_nodes, parse_cluster_spec
 from harness.errors import ClusterSpecError
 
-__all__ = ["DEFAULT_SPEC", "KWOK_ANNOTATION", "check_expressible", "default_spec", "kwok_nodes"]
+__all__ = ["DEFAULT_SPEC", "EMULATED_POD_STAGE", "KWOK_ANNOTATION", "check_expressible", "default_spec", "kwok_nodes"]
 
 KWOK_ANNOTATION = "kwok.x-k8s.io/node"
 
@@ -36,6 +36,35 @@ nodePools:
     topology: {zone: z1, block: b1, rack: "r{i//2}"}
 """
 """Used when ``cluster up --control-plane real`` gets no ``--spec``: two CPU nodes and two 8-GPU nodes."""
+
+
+EMULATED_POD_STAGE = """\
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata:
+  name: aibench-emulated-pod
+spec:
+  resourceRef:
+    apiGroup: v1
+    kind: Pod
+  selector:
+    matchExpressions:
+    - key: '.spec.nodeName'
+      operator: 'Exists'
+    - key: '.metadata.annotations["aibench.io/emulated"]'
+      operator: 'DoesNotExist'
+  weight: 1000
+  next:
+    patches:
+    - type: merge
+      root: metadata
+      template: |
+        annotations:
+          aibench.io/emulated: "true"
+"""
+"""Our one Stage beside kwok's own: a pod bound to a kwok node is annotated ``aibench.io/emulated=true`` before
+anything else happens to it, the mark the embedded target's kubelet puts on pods of its emulated nodes, so that
+results and reports call whatever such a pod "produced" emulated on both control planes."""
 
 
 def default_spec() -> ClusterSpec:
