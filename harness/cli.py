@@ -12,7 +12,7 @@ import signal
 import sys
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any, NoReturn
@@ -149,14 +149,9 @@ def _cluster_up(args: argparse.Namespace) -> int:
         spec_path=args.spec,
         include_host=not args.no_host_node,
     )
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     cluster = EmbeddedCluster(options)
-    try:
+
+    def start() -> None:
         cluster.start()
         nodes = cluster.store.count(("", "nodes"))
         print(
@@ -164,14 +159,29 @@ def _cluster_up(args: argparse.Namespace) -> int:
             flush=True,
         )
         print(f"  try: kubectl --kubeconfig {cluster.kubeconfig_path} get nodes", flush=True)
-        while not stop.wait(0.5):
-            pass
-    finally:
-        cluster.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+
+    _in_foreground(start, lambda: None, cluster.stop)
     print("embedded cluster stopped", flush=True)
     return EXIT_OK
+
+
+def _in_foreground(start: Callable[[], None], poll: Callable[[], None], stop: Callable[[], None]) -> None:
+    """Run a one-machine target until SIGINT/SIGTERM: ``start`` (which prints the ready line), ``poll`` twice a
+    second, ``stop`` always; the previous signal handlers come back afterwards."""
+    stopping = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stopping.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        start()
+        while not stopping.wait(0.5):
+            poll()
+    finally:
+        stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _real_cluster_up(args: argparse.Namespace) -> int:
@@ -181,16 +191,11 @@ def _real_cluster_up(args: argparse.Namespace) -> int:
 
     if args.no_host_node:
         raise ConfigError("--no-host-node: only applies to --control-plane embedded (the real one has kwok nodes only)")
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     cluster = LocalKube(
         LocalKubeOptions(state_dir=args.state_dir, kubeconfig_path=args.kubeconfig, spec_path=args.spec)
     )
-    try:
+
+    def start() -> None:
         cluster.start()
         assert cluster.rest is not None
         apply_rbac(cluster.rest)
@@ -210,12 +215,8 @@ def _real_cluster_up(args: argparse.Namespace) -> int:
             f"--kube-context {SUITE_CONTEXT}",
             flush=True,
         )
-        while not stop.wait(0.5):
-            cluster.supervisor.check_alive()
-    finally:
-        cluster.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+
+    _in_foreground(start, cluster.supervisor.check_alive, cluster.stop)
     print("real control plane stopped", flush=True)
     return EXIT_OK
 

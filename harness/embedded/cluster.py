@@ -7,9 +7,7 @@ stops every pod process it started and removes what it wrote under its state dir
 
 from __future__ import annotations
 
-import base64
 import logging
-import os
 import secrets
 import shutil
 import tempfile
@@ -20,8 +18,6 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from harness.embedded import apierrors, system_services
 from harness.embedded.admission import AdmissionContext, admit
@@ -38,7 +34,7 @@ from harness.embedded.network import SERVICE_NETWORK, AddressPool, PortPool, pic
 from harness.embedded.resources import Registry
 from harness.embedded.store import Store
 from harness.embedded.tls import ServingCert, make_serving_cert
-from harness.errors import ConfigError
+from harness.kubeconfig import refuse_foreign, write_kubeconfig
 
 log = logging.getLogger(__name__)
 
@@ -337,46 +333,14 @@ class EmbeddedCluster:
 
     def _check_kubeconfig_path(self) -> None:
         """Never overwrite a kubeconfig the user made: only our own (context aibench-embedded) may be replaced."""
-        path = self.kubeconfig_path
-        if not path.exists():
-            return
-        try:
-            existing = yaml.safe_load(path.read_text()) or {}
-        except (OSError, yaml.YAMLError):
-            existing = {}
-        if not isinstance(existing, dict) or existing.get("current-context") != "aibench-embedded":
-            raise ConfigError(
-                f"kubeconfig {path}: exists and was not written by k8s-ai-bench; refusing to "
-                "overwrite it (choose another --kubeconfig path)"
-            )
+        refuse_foreign(self.kubeconfig_path, "aibench-embedded")
 
     def _write_kubeconfig(self) -> None:
-        config = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [
-                {
-                    "name": "aibench-embedded",
-                    "cluster": {
-                        "server": self.server_url,
-                        "certificate-authority-data": base64.b64encode(self.tls.ca_pem).decode(),
-                    },
-                }
-            ],
-            "users": [{"name": "aibench-embedded", "user": {"token": self.token}}],
-            "contexts": [
-                {
-                    "name": "aibench-embedded",
-                    "context": {"cluster": "aibench-embedded", "user": "aibench-embedded", "namespace": "default"},
-                }
-            ],
-            "current-context": "aibench-embedded",
-            "preferences": {},
-        }
-        path = self.kubeconfig_path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            yaml.safe_dump(config, handle, sort_keys=False)
-        os.chmod(path, 0o600)
+        write_kubeconfig(
+            self.kubeconfig_path,
+            server=self.server_url,
+            ca_pem=self.tls.ca_pem,
+            context="aibench-embedded",
+            user={"token": self.token},
+        )
         self._kubeconfig_written = True

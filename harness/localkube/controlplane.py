@@ -27,6 +27,7 @@ import yaml
 
 from harness.embedded.clusterspec import ClusterSpec, load_cluster_spec
 from harness.errors import ConfigError, TargetUnavailable
+from harness.kubeconfig import refuse_foreign, write_kubeconfig
 from harness.localkube.assets import Assets, find_assets
 from harness.localkube.emulation import KwokLogEmulator
 from harness.localkube.kwok import EMULATED_POD_STAGE, check_expressible, default_spec, kwok_nodes
@@ -75,6 +76,18 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _require_free_port(port: int, who: str) -> None:
+    """A program that always binds ``port`` would die on start if it is taken: say so first, naming both."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("0.0.0.0", port))
+        except OSError:
+            raise TargetUnavailable(
+                f"real control plane: {who} always listens on port {port}, which is taken (another real control "
+                "plane on this machine? one at a time)"
+            ) from None
+
+
 def ensure_blackhole_route() -> None:
     """Install (root) or require (otherwise) a blackhole route for 198.18.0.0/15 before any address is handed out."""
     shown = subprocess.run(["ip", "route", "show", BENCHMARK_RANGE], capture_output=True, text=True, check=False)
@@ -108,7 +121,7 @@ class LocalKube:
         self._owns_state_dir = self.options.state_dir is None
         self.state_dir = self.options.state_dir or Path(tempfile.mkdtemp(prefix="aibench-local-kube-"))
         self.kubeconfig_path = self.options.kubeconfig_path or self.state_dir / "kubeconfig"
-        self.supervisor = Supervisor(self.state_dir / "logs")
+        self.supervisor = Supervisor(self.state_dir / "logs", cwd=self.state_dir)
         self.timings = Timings()
         self.pki: ClusterPki | None = None
         self.port = 0
@@ -117,6 +130,7 @@ class LocalKube:
         self._operator_ports: dict[str, dict[str, int]] = {}
         self._created_paths: list[Path] = []
         self.emulator: KwokLogEmulator | None = None
+        self._kubeconfig_written = False
 
     def __enter__(self) -> LocalKube:
         return self.start()
@@ -142,6 +156,7 @@ class LocalKube:
             self._start_apiserver(etcd_url)
             self.timings.mark("kube-apiserver", began)
             self._write_kubeconfig(self.kubeconfig_path, "admin", CONTEXT_ADMIN)
+            self._kubeconfig_written = True
             self._start_controller_manager()
             self._start_scheduler()
             self._install_crds()
@@ -173,6 +188,9 @@ class LocalKube:
             else:
                 path.unlink(missing_ok=True)
         self._created_paths.clear()
+        if self._kubeconfig_written:  # its credentials die with this start; a stale file would only mislead
+            self.kubeconfig_path.unlink(missing_ok=True)
+            self._kubeconfig_written = False
         if self._owns_state_dir:
             shutil.rmtree(self.state_dir, ignore_errors=True)
 
@@ -364,6 +382,8 @@ class LocalKube:
         os.chmod(cert_dir / "tls.key", 0o600)
         for name in self.options.operators:
             operator: Operator = OPERATORS[name]
+            if operator.fixed_port is not None:
+                _require_free_port(operator.fixed_port, f"operator {name}")
             if operator.fixed_cert_dir is not None:
                 self._place_fixed_certs(operator.fixed_cert_dir, cert_dir)
             ports = operator.ports(_free_port)
@@ -377,7 +397,7 @@ class LocalKube:
                 config_dir=self.state_dir / "operators",
             )
             env = {**os.environ, "KUBECONFIG": str(kubeconfig), **operator.env}
-            self.supervisor.start(name, argv, env=env, cwd=self.state_dir)
+            self.supervisor.start(name, argv, env=env)
             for config in webhook_configurations(self.assets, operator, ports, self.pki.ca_pem):
                 self.rest.apply(config)
             self._operator_ports[name] = ports
@@ -427,7 +447,6 @@ class LocalKube:
                 "--node-lease-duration-seconds=40",
                 "--enable-crds=Logs",  # the emulated workload output (harness.localkube.emulation)
             ],
-            cwd=self.state_dir,
         )
 
     def _register_nodes(self) -> None:
@@ -498,18 +517,7 @@ class LocalKube:
     # ------------------------------------------------------------------------------------------------ kubeconfig
     def _check_kubeconfig_path(self) -> None:
         """Never overwrite a kubeconfig the user made: only our own (context aibench-local-kube) may be replaced."""
-        path = self.kubeconfig_path
-        if not path.exists():
-            return
-        try:
-            existing = yaml.safe_load(path.read_text()) or {}
-        except (OSError, yaml.YAMLError):
-            existing = {}
-        if not isinstance(existing, dict) or existing.get("current-context") != CONTEXT_ADMIN:
-            raise ConfigError(
-                f"kubeconfig {path}: exists and was not written by k8s-ai-bench; refusing to overwrite it "
-                "(choose another --kubeconfig path)"
-            )
+        refuse_foreign(self.kubeconfig_path, CONTEXT_ADMIN)
 
     def _write_kubeconfig(self, path: Path, role: str, context: str) -> None:
         assert self.pki is not None
@@ -532,38 +540,3 @@ class LocalKube:
             namespace=namespace,
             merge=True,
         )
-
-
-def write_kubeconfig(
-    path: Path,
-    *,
-    server: str,
-    ca_pem: bytes,
-    context: str,
-    user: dict[str, str],
-    namespace: str = "default",
-    merge: bool = False,
-) -> None:
-    """Write (or, with ``merge``, add a context to) a kubeconfig, mode 0600; the first context stays current."""
-    config: dict[str, Any] = {"apiVersion": "v1", "kind": "Config", "clusters": [], "users": [], "contexts": []}
-    if merge and path.exists():
-        config = yaml.safe_load(path.read_text())
-    for section, entry in (
-        (
-            "clusters",
-            {
-                "name": context,
-                "cluster": {"server": server, "certificate-authority-data": base64.b64encode(ca_pem).decode()},
-            },
-        ),
-        ("users", {"name": context, "user": user}),
-        ("contexts", {"name": context, "context": {"cluster": context, "user": context, "namespace": namespace}}),
-    ):
-        config[section] = [e for e in config[section] if e["name"] != context] + [entry]
-    config.setdefault("current-context", context)
-    config.setdefault("preferences", {})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        yaml.safe_dump(config, handle, sort_keys=False)
-    os.chmod(path, 0o600)

@@ -37,6 +37,8 @@ class Operator:
     #: a directory the binary reads a serving certificate from at a fixed path (Kueue v0.17's metrics server loads
     #: /etc/kueue/metrics/certs whenever its internal cert management is off, even with metrics disabled)
     fixed_cert_dir: Path | None = None
+    #: a port the binary always listens on, on every interface (MPI Operator v0.8.0's health check: :8080)
+    fixed_port: int | None = None
 
     def ports(self, free_port: Callable[[], int]) -> dict[str, int]:
         ports = {"health": free_port()}
@@ -111,7 +113,13 @@ OPERATORS: dict[str, Operator] = {
             fixed_cert_dir=Path("/etc/kueue/metrics/certs"),
         ),
         Operator(name="kuberay", program="kuberay", flags=("--enable-leader-election=false",)),
-        Operator(name="mpi-operator", program="mpi-operator", namespaces=("mpi-operator",), flags=("--threadiness=2",)),
+        Operator(
+            name="mpi-operator",
+            program="mpi-operator",
+            namespaces=("mpi-operator",),
+            flags=("--threadiness=2",),
+            fixed_port=8080,
+        ),
     )
 }
 

@@ -67,13 +67,12 @@ class Process:
 class Supervisor:
     """Starts programs and stops them all, newest first."""
 
-    def __init__(self, log_dir: Path) -> None:
+    def __init__(self, log_dir: Path, *, cwd: Path) -> None:
         self.log_dir = log_dir
+        self.cwd = cwd  # every program's working directory: where relative paths land, and how to find them all
         self.processes: list[Process] = []
 
-    def start(
-        self, name: str, argv: Sequence[str], *, env: dict[str, str] | None = None, cwd: Path | None = None
-    ) -> Process:
+    def start(self, name: str, argv: Sequence[str], *, env: dict[str, str] | None = None) -> Process:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"{name}.log"
         with log_path.open("ab") as handle:
@@ -83,7 +82,7 @@ class Supervisor:
                 stdout=handle,
                 stderr=subprocess.STDOUT,
                 env=env,
-                cwd=cwd,
+                cwd=self.cwd,
                 start_new_session=True,
                 preexec_fn=_die_with_parent,  # noqa: PLW1509 - prctl only, no locks taken
             )
