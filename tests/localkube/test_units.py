@@ -149,3 +149,28 @@ def test_operator_configuration_files(tmp_path: Path) -> None:
 )
 def test_object_paths(obj: dict[str, object], path: str) -> None:
     assert object_path(obj) == path  # type: ignore[arg-type]
+
+
+def test_emulated_logs_are_written_in_the_cri_format_kwok_serves() -> None:
+    from datetime import UTC, datetime
+
+    from harness.localkube.emulation import cri_log
+
+    text = cri_log("GPU 0: NVIDIA H100\n\nend", now=datetime(2026, 12, 6, 12, 0, 0, 123456, tzinfo=UTC))
+    assert text.splitlines() == [
+        "2026-12-06T12:00:00.123456Z stdout F GPU 0: NVIDIA H100",
+        "2026-12-06T12:00:00.123456Z stdout F ",
+        "2026-12-06T12:00:00.123456Z stdout F end",
+    ]
+
+
+def test_our_kwok_stage_marks_pods_bound_to_kwok_nodes_emulated() -> None:
+    from harness.localkube.kwok import EMULATED_POD_STAGE
+
+    stage = yaml.safe_load(EMULATED_POD_STAGE)
+    assert stage["kind"] == "Stage" and stage["spec"]["resourceRef"] == {"apiGroup": "v1", "kind": "Pod"}
+    keys = {e["key"]: e["operator"] for e in stage["spec"]["selector"]["matchExpressions"]}
+    assert keys == {".spec.nodeName": "Exists", '.metadata.annotations["aibench.io/emulated"]': "DoesNotExist"}
+    patch = stage["spec"]["next"]["patches"][0]
+    assert patch["root"] == "metadata"
+    assert yaml.safe_load(patch["template"]) == {"annotations": {"aibench.io/emulated": "true"}}
