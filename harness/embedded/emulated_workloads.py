@@ -337,6 +337,10 @@ def emulated_workloads() -> dict[str, Script]:
         "tpu-jax-jobset": tpu,
         "tpu-placement-probe": Script(exit_code=0, render=tpu_placement_log),
         "nccl-allreduce": Script(exit_code=0, render=nccl_tests_log),
+        # Placement-only workloads (workload.yaml ``placement_only: true``) measure nothing: their real pods just
+        # hold their place (``sleep 3600``), so their emulation is to stay Running and Ready, as on kwok nodes.
+        "net-gang": Script(),
+        "net-gang-volcano": Script(),
     }
 
 

@@ -4,6 +4,7 @@ every number flagged emulated; selection by the workload label; a workload with 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from eventually import eventually
@@ -116,3 +117,18 @@ def test_workload_without_emulation_fails_at_once_saying_so(
     assert "has no emulated output" in core.read_namespaced_pod_log(pod.metadata.name, emulated_ns)
     events = core.list_namespaced_event(emulated_ns, field_selector=f"involvedObject.name={pod.metadata.name}")
     assert NO_EMULATION_REASON in {e.reason for e in events.items}
+
+
+def test_every_placement_only_workload_has_an_emulation() -> None:
+    """Placement-only workloads may run on emulated nodes (their workload.yaml says so): without an emulation
+    their pods would fail there and be replaced, and the placement they exist to check would be lost."""
+    import yaml as _yaml
+
+    from harness.embedded.emulated_workloads import emulated_workloads as _table
+
+    workloads = Path(__file__).resolve().parents[2] / "workloads"
+    placement_only = sorted(
+        p.parent.name for p in workloads.glob("*/workload.yaml") if _yaml.safe_load(p.read_text()).get("placement_only")
+    )
+    assert placement_only, "the catalog has placement-only workloads"
+    assert [w for w in placement_only if w not in _table()] == []

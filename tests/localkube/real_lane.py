@@ -37,6 +37,7 @@ nodePools:
     labels:
       cloud.google.com/gke-tpu-accelerator: tpu-v5-lite-podslice
       cloud.google.com/gke-tpu-topology: 2x4
+      cloud.google.com/gke-nodepool: tpu-slice-a  # JobSet's exclusive-topology key (GKE labels every node so)
     taints: [{key: google.com/tpu, value: present, effect: NoSchedule}]
 """
 
