@@ -140,6 +140,8 @@ class HarnessSession:
                 "name": self._target.name,
                 "server_version": self._target.server_version,
             }
+            if self._target.control_plane is not None:  # the real control plane's start, milestone by milestone
+                info["target"]["start_s"] = dict(self._target.control_plane.timings.marks)
         if self._capabilities is not None:
             info["capabilities"] = self._capabilities.to_dict()
         if self._profile is not None:
