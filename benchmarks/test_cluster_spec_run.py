@@ -135,8 +135,8 @@ def test_cluster_spec_run_at_1000_nodes_on_the_real_scheduler(benchmark: Benchma
     start, time inside workload tests, the harness-only tests), holds the whole run to a regression bound, and the
     harness-only parts (inventory, capacity panel, node health, the report) to the 60 s and 5 MB budgets.
     """
-    from harness.localkube.assets import find_assets
     from harness.errors import ConfigError
+    from harness.localkube.assets import find_assets
 
     try:
         find_assets()
