@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
 from harness.catalog.render import Rendered
 from harness.catalog.spec import WorkloadSpec
@@ -95,7 +96,13 @@ def run_service(
             controllers.append((f"{kind.lower()} {name}", obj.spec.replicas or 0, obj.status.ready_replicas or 0))
         endpoints = {}
         for name in services:
-            ep = core.read_namespaced_endpoints(name, namespace)
+            try:
+                ep = core.read_namespaced_endpoints(name, namespace)
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
+                endpoints[name] = 0  # the endpoints controller writes it asynchronously, on every cluster
+                continue
             endpoints[name] = sum(len(s.addresses or []) for s in ep.subsets or [])
         return _State(controllers, endpoints, core.list_namespaced_pod(namespace, label_selector=selector).items)
 
