@@ -1,4 +1,4 @@
-"""The real control plane for the lane's tests: started once per package, skipped (or failed, in CI) without it."""
+"""The real control plane for the lane's tests: started once per test module, skipped (or failed, in CI) without it."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from harness.localkube.controlplane import LocalKube, LocalKubeOptions
 from harness.localkube.identity import SUITE_ACCOUNT, SUITE_CONTEXT, apply_rbac, suite_token
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def lane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lane]:
     require_assets()
     spec = tmp_path_factory.mktemp("lane") / "spec.yaml"
