@@ -17,6 +17,10 @@ pytestmark = [pytest.mark.control_plane, pytest.mark.perf]
 
 STARTUP_IMAGE = "docker.io/library/busybox:1.36.1"
 QUANTILES = (50, 90, 99)
+EMULATED_TIMING = (
+    "measured, not judged: the pods ran on emulated nodes, so the time from bound to Running is the emulation's "
+    "(kwok's Stage delays on the real control plane, the scripted runtime on the embedded one), not a kubelet's"
+)
 
 
 def _stats(metric: str, unit: str, values: list[float], labels: dict[str, str], emulated: bool) -> list[Measurement]:
@@ -61,7 +65,7 @@ def test_pod_startup_latency(
     startup = [max(0.0, s - pulls.get(name, 0.0)) for name, s in samples.seconds.items()]
     emulated = all(n.emulated for n in capabilities.nodes)
     measurements = _stats("startup_latency", "s", startup, {}, emulated)
-    checks = evaluate(profile, "pod-startup", measurements)
+    checks = [] if emulated else evaluate(profile, "pod-startup", measurements)
     record.add(
         workload="pod-startup",
         params={
@@ -73,6 +77,8 @@ def test_pod_startup_latency(
         checks=checks,
     )
     assert not samples.failed, f"{len(samples.failed)} pods could not start: {'; '.join(samples.failed[:3])}"
+    if emulated:
+        pytest.skip(EMULATED_TIMING)
     assert_passed(checks)
 
 
@@ -111,7 +117,9 @@ def test_trivial_job_latency(run_workload: Any, profile: Any, record: Any) -> No
     measurements = [
         Measurement(metric="job_complete_latency", value=result.duration_s, unit="s", emulated=result.emulated)
     ]
-    checks = evaluate(profile, "trivial-job", measurements)
+    checks = [] if result.emulated else evaluate(profile, "trivial-job", measurements)
     record.add(measurements=measurements, checks=checks)
     assert result.log_of("main") == "done\n", f"unexpected output: {result.log_of('main')!r}"
+    if result.emulated:
+        pytest.skip(EMULATED_TIMING)
     assert_passed(checks)
