@@ -128,6 +128,8 @@ class Capabilities:
     system_services: Mapping[str, ServiceRef] = field(default_factory=dict)
     # monitoring components found by Service name/labels: kind -> ("namespace/service:port", ...)
     monitoring: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # add-ons whose API is served but whose agent is absent: name -> why they count as not installed
+    addon_gaps: Mapping[str, str] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ derived facts
     @property
@@ -200,6 +202,7 @@ class Capabilities:
                 for n in self.nodes
             ],
             "addons": sorted(self.addons),
+            "addon_gaps": dict(self.addon_gaps),
             "cni": list(self.cni),
             "prometheus": list(self.prometheus),
             "monitoring": {k: list(v) for k, v in self.monitoring.items()},
@@ -273,6 +276,8 @@ class Capabilities:
             return None if group in self.api_groups else f"API group {group} is not served"
         if req in ADDONS:
             group, plural = ADDONS[req]
+            if req in self.addon_gaps:
+                return f"{req} is not installed ({plural}.{group} is served, but {self.addon_gaps[req]})"
             return None if req in self.addons else f"{req} is not installed ({plural}.{group} is not served)"
         raise ValueError(f"unknown requirement {requirement!r}")
 
@@ -304,6 +309,24 @@ def _node_info(node: client.V1Node) -> NodeInfo:
         ready=ready,
         emulated=labels.get(EMULATED_LABEL) == "true",
     )
+
+
+def addon_gaps(
+    addons: Iterable[str], *, daemonsets: Iterable[str] | None, services: Iterable[str] | None
+) -> dict[str, str]:
+    """Add-ons whose CRDs are served while the thing that acts on them is missing: a served CRD is only a schema.
+
+    Found where the real control plane serves every CRD without running Istio or Multus: the suite's mesh and
+    secondary-interface tests then ran against nothing and failed without measuring. Only what discovery could read
+    is judged (``None``: the account may not list them, so nothing is concluded).
+    """
+    present = set(addons)
+    gaps: dict[str, str] = {}
+    if "multus" in present and daemonsets is not None and not any("multus" in d for d in daemonsets):
+        gaps["multus"] = "no multus DaemonSet runs"
+    if "istio" in present and services is not None and "istiod" not in set(services):
+        gaps["istio"] = "no istiod Service exists (no mesh control plane)"
+    return gaps
 
 
 def _served_addons(api_client: client.ApiClient, group_list: Iterable[client.V1APIGroup]) -> set[str]:
@@ -356,6 +379,12 @@ def discover(api_client: client.ApiClient, *, server_version: str, embedded: boo
         )
     )
     monitoring = _monitoring_services(services.items if services else [])
+    gaps = addon_gaps(
+        addons,
+        daemonsets=ds_names if daemonsets else None,
+        services=[s.metadata.name for s in services.items] if services else None,
+    )
+    addons = addons - frozenset(gaps)
     system = {}
     for svc in services.items if services else []:
         name = (svc.metadata.labels or {}).get(SYSTEM_SERVICE_LABEL)
@@ -374,6 +403,7 @@ def discover(api_client: client.ApiClient, *, server_version: str, embedded: boo
         nodes=nodes,
         api_groups=groups,
         addons=addons,
+        addon_gaps=gaps,
         storage_classes=classes,
         cni=cni,
         prometheus=prometheus,
