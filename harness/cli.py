@@ -187,7 +187,7 @@ def _in_foreground(start: Callable[[], None], poll: Callable[[], None], stop: Ca
 def _real_cluster_up(args: argparse.Namespace) -> int:
     """``cluster up --control-plane real``: admin context first, the suite's ServiceAccount context beside it."""
     from harness.localkube.controlplane import LocalKube, LocalKubeOptions
-    from harness.localkube.identity import SUITE_ACCOUNT, SUITE_CONTEXT, apply_rbac, suite_token
+    from harness.localkube.identity import add_suite_context
 
     if args.no_host_node:
         raise ConfigError("--no-host-node: only applies to --control-plane embedded (the real one has kwok nodes only)")
@@ -197,12 +197,7 @@ def _real_cluster_up(args: argparse.Namespace) -> int:
 
     def start() -> None:
         cluster.start()
-        assert cluster.rest is not None
-        apply_rbac(cluster.rest)
-        token = suite_token(cluster.rest)
-        cluster.add_token_context(
-            cluster.kubeconfig_path, context=SUITE_CONTEXT, token=token, namespace=SUITE_ACCOUNT[0]
-        )
+        context = add_suite_context(cluster)
         print(
             f"real control plane ready: kubeconfig={cluster.kubeconfig_path} server={cluster.server_url} "
             f"nodes={len(cluster.node_names)} operators={','.join(cluster.options.operators)} "
@@ -212,7 +207,7 @@ def _real_cluster_up(args: argparse.Namespace) -> int:
         print(f"  try: kubectl --kubeconfig {cluster.kubeconfig_path} get nodes", flush=True)
         print(
             f"  suite as its ServiceAccount: k8s-ai-bench run --target kube --kubeconfig {cluster.kubeconfig_path} "
-            f"--kube-context {SUITE_CONTEXT}",
+            f"--kube-context {context}",
             flush=True,
         )
 

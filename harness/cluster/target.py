@@ -105,18 +105,14 @@ def _start_embedded(cfg: HarnessConfig, state_dir: Path | None) -> Target:
 def _start_local_kube(cfg: HarnessConfig, state_dir: Path | None) -> Target:
     """Start the real control plane, apply deploy/rbac.yaml and connect as the suite's ServiceAccount (not admin)."""
     from harness.localkube.controlplane import LocalKube, LocalKubeOptions
-    from harness.localkube.identity import SUITE_ACCOUNT, SUITE_CONTEXT, apply_rbac, suite_token
+    from harness.localkube.identity import add_suite_context
 
     cluster = LocalKube(LocalKubeOptions(state_dir=state_dir, spec_path=cfg.cluster_spec))
     cluster.start()
     connected = False
     try:  # stopped on any failure, Ctrl-C included: nothing the run started may outlive it
-        assert cluster.rest is not None
-        apply_rbac(cluster.rest)
-        cluster.add_token_context(
-            cluster.kubeconfig_path, context=SUITE_CONTEXT, token=suite_token(cluster.rest), namespace=SUITE_ACCOUNT[0]
-        )
-        api_client = config.new_client_from_config(config_file=str(cluster.kubeconfig_path), context=SUITE_CONTEXT)
+        context = add_suite_context(cluster)
+        api_client = config.new_client_from_config(config_file=str(cluster.kubeconfig_path), context=context)
         version = _version(api_client, "real control plane (as the suite's ServiceAccount)")
         connected = True
     finally:

@@ -18,6 +18,7 @@ import ssl
 import subprocess
 import tempfile
 import time
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,7 @@ from harness.localkube.operators import OPERATORS, Operator, webhook_configurati
 from harness.localkube.pki import ClusterPki, make_pki
 from harness.localkube.processes import Process, Supervisor
 from harness.localkube.rest import AdminRest, ApiError
+from harness.runners.custom import condition
 
 __all__ = ["BENCHMARK_RANGE", "CONTEXT_ADMIN", "POD_CIDR", "SERVICE_CIDR", "LocalKube", "LocalKubeOptions"]
 
@@ -45,7 +47,6 @@ SERVICE_CIDR = "198.19.128.0/17"
 POD_CIDR = "198.18.64.0/18"  # kwok's pod IPs: API data only, no interface carries them
 FIRST_SERVICE_IP = "198.19.128.1"
 CONTEXT_ADMIN = "aibench-local-kube"
-KUBE_VERSION = "v1.37.2"
 
 
 @dataclass(slots=True, kw_only=True)
@@ -117,6 +118,7 @@ class LocalKube:
             load_cluster_spec(self.options.spec_path) if self.options.spec_path is not None else default_spec()
         )
         check_expressible(self.spec)
+        self._nodes = kwok_nodes(self.spec)  # registered, and given devices by the log emulator
         self.assets: Assets = find_assets(self.options.env)
         self._owns_state_dir = self.options.state_dir is None
         self.state_dir = self.options.state_dir or Path(tempfile.mkdtemp(prefix="aibench-local-kube-"))
@@ -237,10 +239,6 @@ class LocalKube:
         )
 
         def healthy() -> bool:
-            conn = socket.create_connection(("127.0.0.1", client), timeout=1.0)
-            conn.close()
-            import urllib.request
-
             with urllib.request.urlopen(f"{url}/health", timeout=2.0) as response:
                 return b'"true"' in response.read()
 
@@ -360,15 +358,7 @@ class LocalKube:
 
         def established() -> bool:
             items = rest.get("/apis/apiextensions.k8s.io/v1/customresourcedefinitions")["items"]
-            ready = {
-                item["metadata"]["name"]
-                for item in items
-                if any(
-                    c["type"] == "Established" and c["status"] == "True"
-                    for c in (item.get("status") or {}).get("conditions") or []
-                )
-            }
-            return set(names) <= ready
+            return set(names) <= {item["metadata"]["name"] for item in items if condition(item, "Established")}
 
         self._wait(f"{len(names)} CRDs established", established, None)
 
@@ -463,11 +453,11 @@ class LocalKube:
             return str(node["metadata"]["name"])
 
         with ThreadPoolExecutor(max_workers=4, thread_name_prefix="node-create") as pool:
-            self.node_names.extend(pool.map(create, kwok_nodes(self.spec)))
+            self.node_names.extend(pool.map(create, self._nodes))
 
     def _start_log_emulator(self) -> None:
         assert self.rest is not None
-        self.emulator = KwokLogEmulator(self.rest, kwok_nodes(self.spec), self.state_dir / "pod-logs")
+        self.emulator = KwokLogEmulator(self.rest, self._nodes, self.state_dir / "pod-logs")
         self.emulator.start()
 
     def _await_nodes_ready(self) -> None:
@@ -477,15 +467,7 @@ class LocalKube:
 
         def ready() -> bool:
             items = rest.get("/api/v1/nodes")["items"]
-            ok = {
-                n["metadata"]["name"]
-                for n in items
-                if any(
-                    c["type"] == "Ready" and c["status"] == "True"
-                    for c in (n.get("status") or {}).get("conditions") or []
-                )
-            }
-            return wanted <= ok
+            return wanted <= {n["metadata"]["name"] for n in items if condition(n, "Ready")}
 
         self._wait(f"{len(wanted)} kwok nodes Ready", ready, kwok)
 
@@ -496,7 +478,6 @@ class LocalKube:
             url = operator.ready_url(self._operator_ports[name])
             if url is None:
                 continue
-            import urllib.request
 
             def ready(url: str = url) -> bool:
                 with urllib.request.urlopen(url, timeout=2.0) as response:

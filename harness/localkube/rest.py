@@ -64,6 +64,7 @@ class AdminRest:
     host: str
     port: int
     context: ssl.SSLContext
+    token: str | None = None  # a bearer token instead of the context's client certificate
 
     def request(
         self,
@@ -80,6 +81,8 @@ class AdminRest:
         conn = http.client.HTTPSConnection(self.host, self.port, context=self.context, timeout=TIMEOUT_S)
         try:
             headers = {"Accept": "application/json"}
+            if self.token:
+                headers["Authorization"] = f"Bearer {self.token}"
             if data is not None:
                 headers["Content-Type"] = content_type
             conn.request(method, path, body=data, headers=headers)

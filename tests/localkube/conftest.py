@@ -10,7 +10,7 @@ from kubernetes import config
 from real_lane import LANE_SPEC, Lane, require_assets
 
 from harness.localkube.controlplane import LocalKube, LocalKubeOptions
-from harness.localkube.identity import SUITE_ACCOUNT, SUITE_CONTEXT, apply_rbac, suite_token
+from harness.localkube.identity import add_suite_context
 
 
 @pytest.fixture(scope="module")
@@ -20,14 +20,10 @@ def lane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lane]:
     spec.write_text(LANE_SPEC)
     options = LocalKubeOptions(state_dir=tmp_path_factory.mktemp("local-kube"), spec_path=spec)
     with LocalKube(options) as cluster:
-        assert cluster.rest is not None
-        apply_rbac(cluster.rest)
+        context = add_suite_context(cluster)
         kubeconfig: Path = cluster.kubeconfig_path
-        cluster.add_token_context(
-            kubeconfig, context=SUITE_CONTEXT, token=suite_token(cluster.rest), namespace=SUITE_ACCOUNT[0]
-        )
         admin = config.new_client_from_config(config_file=str(kubeconfig))
-        suite = config.new_client_from_config(config_file=str(kubeconfig), context=SUITE_CONTEXT)
+        suite = config.new_client_from_config(config_file=str(kubeconfig), context=context)
         try:
             yield Lane(cluster, admin, suite)
         finally:
