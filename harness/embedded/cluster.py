@@ -8,6 +8,7 @@ stops every pod process it started and removes what it wrote under its state dir
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import shutil
 import tempfile
@@ -31,6 +32,8 @@ from harness.embedded.httpserver import EmbeddedHTTPServer
 from harness.embedded.inventory import host_node
 from harness.embedded.kubelet import KubeletSet
 from harness.embedded.network import SERVICE_NETWORK, AddressPool, PortPool, pick_subnet
+from harness.embedded.nodeapi import StoreNodeApi
+from harness.embedded.provisioner import LocalPathProvisioner
 from harness.embedded.resources import Registry
 from harness.embedded.store import Store
 from harness.embedded.tls import ServingCert, make_serving_cert
@@ -86,9 +89,11 @@ class EmbeddedCluster:
             allocate_node_port=self.node_ports.allocate,
             default_storage_class=self._default_storage_class,
         )
+        shm = Path("/dev/shm")
+        memory_root = shm / f"aibench-{uuid.uuid4().hex[:12]}" if shm.is_dir() and os.access(shm, os.W_OK) else None
+        self.provisioner = LocalPathProvisioner(self.store, self.admission, self.state_dir / "volumes", memory_root)
         self.kubelets = KubeletSet(
-            self.store,
-            self.admission,
+            StoreNodeApi(self.store),
             state_dir=self.state_dir,
             faults=self.faults,
             restart_backoff_s=self.options.backoff_s,
@@ -142,6 +147,7 @@ class EmbeddedCluster:
                 self.kubelets.scripted.emulate(partial(script_for, table=emulated_workloads()))
             self.controllers.start()
             self.binder.start()
+            self.provisioner.start()
             self.kubelets.start()
             if self.options.system_services and self.kubelets.has_process_node:
                 self._offer_state_metrics()
@@ -177,6 +183,7 @@ class EmbeddedCluster:
             self._state_metrics.stop()
             self._state_metrics = None
         self.kubelets.stop()
+        self.provisioner.stop()
         self.binder.stop()
         self.controllers.stop()
         if self._kubeconfig_written and self.kubeconfig_path.exists():

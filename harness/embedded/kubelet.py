@@ -14,21 +14,17 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
-import os
 import queue
 import shutil
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from harness.embedded.admission import AdmissionContext
 from harness.embedded.deviceplugin import DEVICES_ANNOTATION, AllocationError, EmulatedDevicePlugin, ScriptContext
-from harness.embedded.events import record_event
 from harness.embedded.faults import FaultInjector
 from harness.embedded.inventory import GPU_UUIDS_ANNOTATION
 from harness.embedded.network import POD_NETWORK, AddressPool, Backend, ServiceProxy, hosts_entries, pick_subnet
@@ -36,12 +32,11 @@ from harness.embedded.objects import clone, rfc3339
 from harness.embedded.podenv import ConfigError, container_env, expand, host_base_env, service_links
 from harness.embedded.podlogs import follow_log, read_log
 from harness.embedded.probes import ProbeState, run_probe
-from harness.embedded.provisioner import LocalPathProvisioner
 from harness.embedded.quantity import parse_quantity
 from harness.embedded.resources import ResourceType
 from harness.embedded.runtime import ContainerLaunch, ContainerProcess, ContainerResult, Mount, ProcessRuntime
-from harness.embedded.store import Store, WatchEvent
 from harness.embedded.volumes import VolumeError, prepare_volume
+from harness.node.api import NodeApi, ObjectEvent
 
 log = logging.getLogger(__name__)
 
@@ -231,7 +226,7 @@ class PodWorker:
 
     def __init__(self, kubelets: KubeletSet, pod: dict[str, Any]) -> None:
         self.kubelets = kubelets
-        self.store = kubelets.store
+        self.api = kubelets.api
         self.namespace: str = pod["metadata"]["namespace"]
         self.name: str = pod["metadata"]["name"]
         self.uid: str = pod["metadata"]["uid"]
@@ -268,7 +263,7 @@ class PodWorker:
 
     # ------------------------------------------------------------------ lifecycle
     def _pod(self) -> dict[str, Any] | None:
-        pod = self.store.find(_PODS, self.namespace, self.name)
+        pod = self.api.find(_PODS, self.namespace, self.name)
         return pod if pod is not None and pod["metadata"]["uid"] == self.uid else None
 
     def _run(self) -> None:
@@ -382,9 +377,7 @@ class PodWorker:
                 message = f"MountVolume.SetUp failed: {exc}"
                 if message not in self._mount_failures:
                     self._mount_failures.add(message)
-                    record_event(
-                        self.store, pod, type_="Warning", reason="FailedMount", message=message, component="kubelet"
-                    )
+                    self.api.event(pod, type_="Warning", reason="FailedMount", message=message)
                 if self.wake.wait(0.5):
                     self.wake.clear()
 
@@ -397,9 +390,7 @@ class PodWorker:
             env = self.kubelets.container_env(pod, c.spec, self.gpus)
         except ConfigError as exc:
             if c.waiting != ("CreateContainerConfigError", str(exc)):
-                record_event(
-                    self.store, pod, type_="Warning", reason="Failed", message=f"Error: {exc}", component="kubelet"
-                )
+                self.api.event(pod, type_="Warning", reason="Failed", message=f"Error: {exc}")
             c.waiting = ("CreateContainerConfigError", str(exc))
             c.restart_at = time.monotonic() + 1.0
             return
@@ -462,23 +453,14 @@ class PodWorker:
             if c.spec.get(f"{kind}Probe")
         }
         if c.result is not None and c.result.reason == "ContainerCannotRun":
-            record_event(
-                self.store,
+            self.api.event(
                 pod,
                 type_="Warning",
                 reason="Failed",
                 message=f'Error: failed to start container "{c.name}": {c.result.message}',
-                component="kubelet",
             )
         else:
-            record_event(
-                self.store,
-                pod,
-                type_="Normal",
-                reason="Started",
-                message=f"Started container {c.name}",
-                component="kubelet",
-            )
+            self.api.event(pod, type_="Normal", reason="Started", message=f"Started container {c.name}")
 
     def _step(self, c: _Container, mounts: dict[str, Path], policy: str) -> None:
         now = time.monotonic()
@@ -511,13 +493,11 @@ class PodWorker:
             )
             pod = self._pod()
             if pod is not None:
-                record_event(
-                    self.store,
+                self.api.event(
                     pod,
                     type_="Warning",
                     reason="BackOff",
                     message=f"Back-off restarting failed container {c.name} in pod {self.name}",
-                    component="kubelet",
                 )
 
     def _probe(self, c: _Container, now: float) -> None:
@@ -544,24 +524,17 @@ class PodWorker:
             transition = state.record(result, time.monotonic())
             if kind == "readiness" and not result.success and (pod := self._pod()) is not None:
                 # the kubelet's event for every failed readiness probe (aggregated into one Event with a count)
-                record_event(
-                    self.store,
-                    pod,
-                    type_="Warning",
-                    reason="Unhealthy",
-                    message=f"Readiness probe failed: {result.message}",
-                    component="kubelet",
+                self.api.event(
+                    pod, type_="Warning", reason="Unhealthy", message=f"Readiness probe failed: {result.message}"
                 )
             if transition == "failed":
                 pod = self._pod()
                 if pod is not None:
-                    record_event(
-                        self.store,
+                    self.api.event(
                         pod,
                         type_="Warning",
                         reason="Unhealthy",
                         message=f"{kind.capitalize()} probe failed: {result.message}",
-                        component="kubelet",
                     )
                 c.result = c.proc.terminate(float(c.spec.get("terminationGracePeriodSeconds") or 1))
                 c.restart_at = None
@@ -611,8 +584,7 @@ class PodWorker:
             p["status"] = new
             return True
 
-        pods = self.kubelets.pods_type
-        self.store.mutate(pods, self.namespace, self.name, change, subresource="all" if first else "status")
+        self.api.update_pod(self.namespace, self.name, change, with_metadata=first)
 
     def _finish(self, phase: str, reason: str = "", message: str = "") -> None:
         for c in self._main:
@@ -640,25 +612,19 @@ class KubeletSet:
 
     def __init__(
         self,
-        store: Store,
-        admission: AdmissionContext,
+        api: NodeApi,
         *,
         state_dir: Path,
         faults: FaultInjector,
         restart_backoff_s: float = 1.0,
     ) -> None:
-        self.store = store
-        self.admission = admission
+        self.api = api
         self.faults = faults
         self.restart_backoff_s = restart_backoff_s
         self.pods_dir = state_dir / "pods"
         self.pods_dir.mkdir(parents=True, exist_ok=True)
         self.scripted = ScriptedRuntime()
         self.devices = EmulatedDevicePlugin()
-        shm = Path("/dev/shm")
-        memory_root = shm / f"aibench-{uuid.uuid4().hex[:12]}" if shm.is_dir() and os.access(shm, os.W_OK) else None
-        self.provisioner = LocalPathProvisioner(store, admission, state_dir / "volumes", memory_root)
-        self.pods_type: ResourceType = store.registry.get("", "pods")
         self.pod_ips = AddressPool(pick_subnet(POD_NETWORK))
         self.host_ip = "127.0.0.1"
         self._runtime: ProcessRuntime | None = None
@@ -673,7 +639,7 @@ class KubeletSet:
         self._thread: threading.Thread | None = None
         self._proxy: ServiceProxy | None = None
         self._base_env = host_base_env()
-        store.add_listener(self._on_event)
+        api.subscribe(self._on_event)
 
     # ------------------------------------------------------------------ registration and lifecycle
     @property
@@ -706,10 +672,9 @@ class KubeletSet:
 
     def start(self) -> None:
         self._proxy = ServiceProxy()
-        self.provisioner.start()
         self._thread = threading.Thread(target=self._run, name="aibench-kubelets", daemon=True)
         self._thread.start()
-        for svc in self.store.iter(_SERVICES):
+        for svc in self.api.iter(_SERVICES):
             self._queue.put(("service", (svc["metadata"]["namespace"], svc["metadata"]["name"])))
 
     def stop(self) -> None:
@@ -725,7 +690,6 @@ class KubeletSet:
             self._queue.put(None)
             self._thread.join(timeout=5)
             self._thread = None
-        self.provisioner.stop()
         if self._proxy is not None:
             self._proxy.stop()
         if self._runtime is not None:
@@ -807,11 +771,11 @@ class KubeletSet:
 
     # ------------------------------------------------------------------ pod helpers used by workers
     def lookup(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
-        return self.store.find(_LOOKUP_KEYS[kind], namespace, name)
+        return self.api.find(_LOOKUP_KEYS[kind], namespace, name)
 
     def container_env(self, pod: dict[str, Any], container: dict[str, Any], gpus: list[int]) -> dict[str, str]:
         node = self._process_nodes.get(pod["spec"].get("nodeName", ""), {})
-        services = list(self.store.iter(_SERVICES, pod["metadata"]["namespace"]))
+        services = list(self.api.iter(_SERVICES, pod["metadata"]["namespace"]))
         env = container_env(
             pod,
             container,
@@ -842,10 +806,10 @@ class KubeletSet:
         return mine
 
     def hosts_for(self, pod: dict[str, Any]) -> str:
-        return hosts_entries(pod, self.store.iter(_SERVICES), self.store.iter(_ENDPOINTS))
+        return hosts_entries(pod, self.api.iter(_SERVICES), self.api.iter(_ENDPOINTS))
 
     def finish_pod_delete(self, pod: dict[str, Any]) -> None:
-        self.store.finish_delete(self.pods_type, pod["metadata"]["namespace"], pod["metadata"]["name"])
+        self.api.finish_pod_delete(pod)
 
     def worker_finished(self, worker: PodWorker) -> None:
         with self._lock:
@@ -855,7 +819,7 @@ class KubeletSet:
             self.pod_ips.release(worker.pod_ip)
 
     # ------------------------------------------------------------------ events
-    def _on_event(self, event: WatchEvent) -> None:
+    def _on_event(self, event: ObjectEvent) -> None:
         if event.key == _PODS:
             node = event.obj["spec"].get("nodeName")
             if node and (node in self._process_nodes or node in self._emulated_nodes):
@@ -910,7 +874,7 @@ class KubeletSet:
         with self._lock:
             workers = [w for w in self._workers.values() if w.live and w.namespace == namespace]
         for worker in workers:
-            pod = self.store.find(_PODS, worker.namespace, worker.name)
+            pod = self.api.find(_PODS, worker.namespace, worker.name)
             if pod is None or pod["metadata"]["uid"] != worker.uid:
                 continue
             for volume in pod["spec"].get("volumes") or []:
@@ -925,7 +889,7 @@ class KubeletSet:
                     except VolumeError as exc:
                         log.info("pod %s/%s: volume %s not refreshed: %s", namespace, worker.name, volume["name"], exc)
 
-    def _pod_event(self, event: WatchEvent) -> None:
+    def _pod_event(self, event: ObjectEvent) -> None:
         pod = event.obj
         uid = pod["metadata"]["uid"]
         node = pod["spec"]["nodeName"]
@@ -963,13 +927,13 @@ class KubeletSet:
     def _sync_service(self, namespace: str, name: str) -> None:
         if self._proxy is None:
             return
-        svc = self.store.find(_SERVICES, namespace, name)
+        svc = self.api.find(_SERVICES, namespace, name)
         if svc is None:
             return
         cluster_ip = svc.get("spec", {}).get("clusterIP")
         if not cluster_ip or cluster_ip == "None" or (namespace, name) == ("default", "kubernetes"):
             return
-        endpoints = self.store.find(_ENDPOINTS, namespace, name) or {}
+        endpoints = self.api.find(_ENDPOINTS, namespace, name) or {}
         for port in svc["spec"].get("ports") or []:
             backends: list[Backend] = []
             for subset in endpoints.get("subsets") or []:
@@ -984,7 +948,7 @@ class KubeletSet:
             self._proxy.sync(cluster_ip, int(port["port"]), backends)
 
     # ------------------------------------------------------------------ emulated nodes
-    def _emulated_pod(self, event: WatchEvent) -> None:
+    def _emulated_pod(self, event: ObjectEvent) -> None:
         pod = event.obj
         if event.type == "DELETED":
             self.devices.release(pod["metadata"].get("uid", ""))
@@ -1049,13 +1013,9 @@ class KubeletSet:
             _pod_conditions(status, initialized=True, ready=script.ready, scheduled_since=now)
             return True
 
-        self.store.mutate(
-            self.pods_type, pod["metadata"]["namespace"], pod["metadata"]["name"], start, subresource="all"
-        )
+        self.api.update_pod(pod["metadata"]["namespace"], pod["metadata"]["name"], start, with_metadata=True)
         if script.event is not None and (changed or script.waiting is None):
-            record_event(
-                self.store, pod, type_="Warning", reason=script.event[0], message=script.event[1], component="kubelet"
-            )
+            self.api.event(pod, type_="Warning", reason=script.event[0], message=script.event[1])
         if script.waiting is not None:
             return
         text = script.log
@@ -1104,8 +1064,8 @@ class KubeletSet:
             return True
 
         meta = pod["metadata"]
-        self.store.mutate(self.pods_type, meta["namespace"], meta["name"], reject, subresource="all")
-        record_event(self.store, pod, type_="Warning", reason=reason, message=message, component="kubelet")
+        self.api.update_pod(meta["namespace"], meta["name"], reject, with_metadata=True)
+        self.api.event(pod, type_="Warning", reason=reason, message=message)
 
     def _finish_scripted(self, namespace: str, name: str, uid: str, script: Script) -> None:
         self.devices.release(uid)
@@ -1133,7 +1093,7 @@ class KubeletSet:
             _pod_conditions(status, initialized=True, ready=False, scheduled_since=now)
             return True
 
-        self.store.mutate(self.pods_type, namespace, name, finish, subresource="status")
+        self.api.update_pod(namespace, name, finish)
 
 
 def _gpu_request(container: dict[str, Any]) -> int:
