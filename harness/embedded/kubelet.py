@@ -20,7 +20,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -199,6 +198,7 @@ class _Container:
         self.probes: dict[str, ProbeState] = {}
         self.done = False  # finished for good (no restart will follow)
         self.container_id = ""
+        self.create_failures = 0  # consecutive CreateContainerError attempts (their back-off doubles)
 
     def status(self) -> dict[str, Any]:
         if self.waiting is not None and (self.proc is None or self.result is not None):
@@ -327,6 +327,8 @@ class PodWorker:
 
     def _tick(self, c: _Container) -> float:
         """Poll fast right after a start (short jobs finish in milliseconds), slower for long runners."""
+        if c.proc is None and c.restart_at is not None:  # waiting out a creation back-off
+            return min(max(0.05, c.restart_at - time.monotonic()), 1.0)
         if c.proc is None or not c.started_at:
             return 0.05
         age = time.monotonic() - c.started_mono
@@ -401,18 +403,17 @@ class PodWorker:
         elif fault == "hang":
             argv = ("sleep", "infinity")
         if not argv:
-            c.waiting = (
-                "CreateContainerError",
-                "no command specified: the embedded target ignores images, so the container needs an explicit command",
+            # kube keeps such a pod Pending and retries with back-off; a Failed pod here made ReplicaSets and
+            # DaemonSets replace it in a tight loop (a pod storm), which no real cluster does.
+            message = (
+                f'the node runs container commands on the host and cannot pull images: container "{c.name}" '
+                f'(image "{c.image}") has no command'
             )
-            c.done = True
-            c.result = ContainerResult(
-                exit_code=128,
-                reason="ContainerCannotRun",
-                message=c.waiting[1],
-                signal=None,
-                finished_at=datetime.now(UTC),
-            )
+            backoff = min(self.kubelets.restart_backoff_s * (2**c.create_failures), MAX_BACKOFF_S)
+            c.create_failures += 1
+            c.waiting = ("CreateContainerError", message)
+            c.restart_at = time.monotonic() + backoff
+            self.api.event(pod, type_="Warning", reason="Failed", message=f"Error: {message}")
             return
         container_mounts = tuple(
             Mount(
