@@ -189,10 +189,13 @@ def _real_cluster_up(args: argparse.Namespace) -> int:
     from harness.localkube.controlplane import LocalKube, LocalKubeOptions
     from harness.localkube.identity import add_suite_context
 
-    if args.no_host_node:
-        raise ConfigError("--no-host-node: only applies to --control-plane embedded (the real one has kwok nodes only)")
     cluster = LocalKube(
-        LocalKubeOptions(state_dir=args.state_dir, kubeconfig_path=args.kubeconfig, spec_path=args.spec)
+        LocalKubeOptions(
+            state_dir=args.state_dir,
+            kubeconfig_path=args.kubeconfig,
+            spec_path=args.spec,
+            include_host=not args.no_host_node,
+        )
     )
 
     def start() -> None:
@@ -201,7 +204,7 @@ def _real_cluster_up(args: argparse.Namespace) -> int:
         print(
             f"real control plane ready: kubeconfig={cluster.kubeconfig_path} server={cluster.server_url} "
             f"nodes={len(cluster.node_names)} operators={','.join(cluster.options.operators)} "
-            f"in {cluster.timings.marks['ready']:.1f} s (kwok nodes: emulated)",
+            f"in {cluster.timings.marks['ready']:.1f} s ({cluster.describe_nodes()})",
             flush=True,
         )
         print(f"  try: kubectl --kubeconfig {cluster.kubeconfig_path} get nodes", flush=True)

@@ -10,6 +10,7 @@ them can leave the machine.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import logging
 import os
 import shutil
@@ -26,16 +27,18 @@ from typing import Any
 
 import yaml
 
-from harness.embedded.clusterspec import ClusterSpec, load_cluster_spec
+from harness.embedded.clusterspec import ClusterSpec, apply_host_overrides, load_cluster_spec
 from harness.errors import ConfigError, TargetUnavailable
 from harness.kubeconfig import refuse_foreign, write_kubeconfig
 from harness.localkube.assets import Assets, find_assets
 from harness.localkube.emulation import KwokLogEmulator
-from harness.localkube.kwok import EMULATED_POD_STAGE, check_expressible, default_spec, kwok_nodes
+from harness.localkube.kwok import EMULATED_POD_STAGE, default_spec, kwok_nodes
+from harness.localkube.netns import LoopbackNamespace
 from harness.localkube.operators import OPERATORS, Operator, webhook_configurations
 from harness.localkube.pki import ClusterPki, make_pki
 from harness.localkube.processes import Process, Supervisor
 from harness.localkube.rest import AdminRest, ApiError
+from harness.node.agent import NodeAgent, NodeAgentOptions
 from harness.runners.custom import condition
 
 __all__ = ["BENCHMARK_RANGE", "CONTEXT_ADMIN", "POD_CIDR", "SERVICE_CIDR", "LocalKube", "LocalKubeOptions"]
@@ -59,6 +62,7 @@ class LocalKubeOptions:
     operators: tuple[str, ...] = tuple(OPERATORS)
     ready_timeout_s: float = 120.0
     env: dict[str, str] | None = None  # where AIBENCH_KUBE_ASSETS is read (None: os.environ)
+    include_host: bool = True  # False: leave this machine out even where the spec includes it (--no-host-node)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -75,18 +79,6 @@ def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _require_free_port(port: int, who: str) -> None:
-    """A program that always binds ``port`` would die on start if it is taken: say so first, naming both."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("0.0.0.0", port))
-        except OSError:
-            raise TargetUnavailable(
-                f"real control plane: {who} always listens on port {port}, which is taken (another real control "
-                "plane on this machine? one at a time)"
-            ) from None
 
 
 def ensure_blackhole_route() -> None:
@@ -117,7 +109,8 @@ class LocalKube:
         self.spec: ClusterSpec = (
             load_cluster_spec(self.options.spec_path) if self.options.spec_path is not None else default_spec()
         )
-        check_expressible(self.spec)
+        if not self.options.include_host:
+            self.spec = dataclasses.replace(self.spec, host=dataclasses.replace(self.spec.host, include=False))
         self._nodes = kwok_nodes(self.spec)  # registered, and given devices by the log emulator
         self.assets: Assets = find_assets(self.options.env)
         self._owns_state_dir = self.options.state_dir is None
@@ -132,6 +125,8 @@ class LocalKube:
         self._operator_ports: dict[str, dict[str, int]] = {}
         self._created_paths: list[Path] = []
         self.emulator: KwokLogEmulator | None = None
+        self._namespaces: list[LoopbackNamespace] = []
+        self.agent: NodeAgent | None = None  # this machine as a node (spec host.include)
         self._kubeconfig_written = False
 
     def __enter__(self) -> LocalKube:
@@ -143,6 +138,11 @@ class LocalKube:
     @property
     def server_url(self) -> str:
         return f"https://127.0.0.1:{self.port}"
+
+    def describe_nodes(self) -> str:
+        """Which nodes are real and which emulated, for the ready line."""
+        kwok = f"{len(self._nodes)} kwok: emulated"
+        return f"{self.agent.name}: this machine, node agent; {kwok}" if self.agent is not None else kwok
 
     # ------------------------------------------------------------------------------------------------ start / stop
     def start(self) -> LocalKube:
@@ -168,6 +168,7 @@ class LocalKube:
             self._register_nodes()
             self._start_log_emulator()
             self._await_nodes_ready()
+            self._start_node_agent()
             self.timings.mark("nodes-ready", began)
             self._await_operators()
             self._await_system()
@@ -181,9 +182,15 @@ class LocalKube:
 
     def stop(self) -> None:
         """Stop every process (newest first) and remove a private state directory."""
+        if self.agent is not None:  # its pod processes first, while the API server can still hear about them
+            self.agent.stop()
+            self.agent = None
         if self.emulator is not None:
             self.emulator.stop()
         self.supervisor.stop()
+        for namespace in self._namespaces:
+            namespace.stop()
+        self._namespaces.clear()
         for path in self._created_paths:
             if path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)
@@ -372,8 +379,11 @@ class LocalKube:
         os.chmod(cert_dir / "tls.key", 0o600)
         for name in self.options.operators:
             operator: Operator = OPERATORS[name]
-            if operator.fixed_port is not None:
-                _require_free_port(operator.fixed_port, f"operator {name}")
+            namespace_of_its_own: LoopbackNamespace | None = None
+            if operator.fixed_port is not None:  # its port is its own there; the API server is relayed in
+                namespace_of_its_own = LoopbackNamespace(f"aibench-{name}-{os.getpid()}", (self.port,))
+                namespace_of_its_own.start()
+                self._namespaces.append(namespace_of_its_own)
             if operator.fixed_cert_dir is not None:
                 self._place_fixed_certs(operator.fixed_cert_dir, cert_dir)
             ports = operator.ports(_free_port)
@@ -387,6 +397,8 @@ class LocalKube:
                 config_dir=self.state_dir / "operators",
             )
             env = {**os.environ, "KUBECONFIG": str(kubeconfig), **operator.env}
+            if namespace_of_its_own is not None:
+                argv = namespace_of_its_own.argv(list(argv))
             self.supervisor.start(name, argv, env=env)
             for config in webhook_configurations(self.assets, operator, ports, self.pki.ca_pem):
                 self.rest.apply(config)
@@ -459,6 +471,25 @@ class LocalKube:
         assert self.rest is not None
         self.emulator = KwokLogEmulator(self.rest, self._nodes, self.state_dir / "pod-logs")
         self.emulator.start()
+
+    def _start_node_agent(self) -> None:
+        """This machine as a node: the node agent registers it (the spec's host labels and taints applied) and runs
+        the pods the scheduler binds to it as processes, beside the kwok nodes."""
+        if not self.spec.host.include:
+            return
+        assert self.pki is not None
+        spec = self.spec
+        self.agent = NodeAgent(
+            NodeAgentOptions(
+                kubeconfig=self.kubeconfig_path,
+                context=CONTEXT_ADMIN,
+                state_dir=self.state_dir / "node",
+                client_ca=self.pki.ca,
+                customize=lambda node: apply_host_overrides(node, spec),
+            )
+        )
+        self.agent.start()
+        self.node_names.append(self.agent.name)
 
     def _await_nodes_ready(self) -> None:
         assert self.rest is not None

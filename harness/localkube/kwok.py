@@ -12,20 +12,16 @@ from pathlib import Path
 from typing import Any
 
 from harness.embedded.clusterspec import ClusterSpec, emulated_nodes, parse_cluster_spec
-from harness.errors import ClusterSpecError
 
-__all__ = ["DEFAULT_SPEC", "EMULATED_POD_STAGE", "KWOK_ANNOTATION", "check_expressible", "default_spec", "kwok_nodes"]
+__all__ = ["DEFAULT_SPEC", "EMULATED_POD_STAGE", "KWOK_ANNOTATION", "default_spec", "kwok_nodes"]
 
 KWOK_ANNOTATION = "kwok.x-k8s.io/node"
 
 DEFAULT_SPEC = """\
 apiVersion: aibench.io/v1
 kind: ClusterSpec
-host: {include: false}
+host: {include: true}
 nodePools:
-  - name: cpu
-    count: 2
-    capacity: {cpu: "32", memory: 128Gi, ephemeral-storage: 500Gi}
   - name: h100
     count: 2
     capacity: {cpu: "192", memory: 2Ti, ephemeral-storage: 7Ti, nvidia.com/gpu: "8", rdma/ib: "8"}
@@ -35,7 +31,9 @@ nodePools:
     taints: [{key: nvidia.com/gpu, value: present, effect: NoSchedule}]
     topology: {zone: z1, block: b1, rack: "r{i//2}"}
 """
-"""Used when ``cluster up --control-plane real`` gets no ``--spec``: two CPU nodes and two 8-GPU nodes."""
+"""Used when ``cluster up --control-plane real`` gets no ``--spec``: this machine as a real node (the node agent
+runs its pods as processes) beside two emulated 8-GPU nodes, tainted as GPU Operator clusters taint them, so
+CPU workloads land on the real node and GPU workloads on the emulated ones."""
 
 
 EMULATED_POD_STAGE = """\
@@ -69,16 +67,6 @@ results and reports call whatever such a pod "produced" emulated on both control
 
 def default_spec() -> ClusterSpec:
     return parse_cluster_spec(DEFAULT_SPEC, Path("<default real control-plane spec>"))
-
-
-def check_expressible(spec: ClusterSpec) -> None:
-    """Refuse what kwok cannot stand for, naming the key: the host as a node needs a node agent, not kwok."""
-    if spec.host.include:
-        raise ClusterSpecError(
-            spec.path or Path("<memory>"),
-            "host.include",
-            "the real control plane has no node for this machine (kwok only emulates nodes); set include: false",
-        )
 
 
 def kwok_nodes(spec: ClusterSpec, *, kubelet_ip: str = "127.0.0.1") -> list[dict[str, Any]]:

@@ -37,7 +37,8 @@ class Operator:
     #: a directory the binary reads a serving certificate from at a fixed path (Kueue v0.17's metrics server loads
     #: /etc/kueue/metrics/certs whenever its internal cert management is off, even with metrics disabled)
     fixed_cert_dir: Path | None = None
-    #: a port the binary always listens on, on every interface (MPI Operator v0.8.0's health check: :8080)
+    #: a port the binary always listens on, on every interface (MPI Operator v0.8.0's health check: :8080); such an
+    #: operator runs in a network namespace of its own (harness.localkube.netns), so the port never collides
     fixed_port: int | None = None
     #: it serves /readyz on a health port we choose (MPI Operator v0.8.0 has no such option: it is only kept alive)
     readyz: bool = True

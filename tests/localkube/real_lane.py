@@ -20,7 +20,9 @@ REQUIRE_ENV = "AIBENCH_REQUIRE_REAL_LANE"
 LANE_SPEC = """\
 apiVersion: aibench.io/v1
 kind: ClusterSpec
-host: {include: false}
+host:  # this machine through the node agent; tainted so only the tests that mean to run real pods land there
+  include: true
+  taints: [{key: aibench.io/real-node, value: "true", effect: NoSchedule}]
 nodePools:
   - name: cpu
     count: 2
@@ -50,6 +52,9 @@ def require_assets() -> None:
         if os.environ.get(REQUIRE_ENV) == "1":
             pytest.fail(f"{REQUIRE_ENV}=1 but the real lane cannot run: {exc}", pytrace=False)
         pytest.skip(str(exc))
+
+
+HOST_TOLERATION = {"key": "aibench.io/real-node", "operator": "Exists", "effect": "NoSchedule"}
 
 
 class Lane:

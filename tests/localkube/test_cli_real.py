@@ -34,17 +34,6 @@ def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
     return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=60, env=env, check=False)
 
 
-def test_a_spec_with_the_host_as_a_node_is_refused_naming_the_key(tmp_path: Path) -> None:
-    spec = tmp_path / "spec.yaml"
-    spec.write_text("apiVersion: aibench.io/v1\nkind: ClusterSpec\nhost: {include: true}\nnodePools: []\n")
-    result = _run("cluster", "up", "--control-plane", "real", "--spec", str(spec))
-    assert result.returncode == 2, result.stderr
-    assert result.stderr.strip().splitlines() == [
-        f"k8s-ai-bench: error: cluster spec {spec}: host.include: the real control plane has no node for this "
-        "machine (kwok only emulates nodes); set include: false"
-    ]
-
-
 def test_missing_programs_exit_2_naming_the_build_command(tmp_path: Path) -> None:
     env = {**os.environ, "AIBENCH_KUBE_ASSETS": str(tmp_path / "nothing-built")}
     result = _run("cluster", "up", "--control-plane", "real", env=env)
@@ -76,7 +65,8 @@ def test_cluster_up_real_serves_and_stops_everything_on_sigint(tmp_path: Path) -
         assert proc.stdout is not None
         line = proc.stdout.readline()
         assert line.startswith("real control plane ready: "), line + (proc.stderr.read() if proc.poll() else "")
-        assert f"kubeconfig={kubeconfig}" in line and "nodes=4" in line
+        assert f"kubeconfig={kubeconfig}" in line and "nodes=3" in line
+        assert ": this machine, node agent; 2 kwok: emulated)" in line
         assert oct(kubeconfig.stat().st_mode & 0o777) == "0o600"
         running = _programs_of(state)
         assert len(running) == 9, [p.info["cmdline"][0] for p in running]

@@ -16,6 +16,7 @@ import pytest
 from eventually import eventually
 from kubernetes import client
 from kubernetes.client.rest import ApiException
+from real_lane import HOST_TOLERATION
 
 from harness.cluster.forbidden import explain_forbidden
 from harness.cluster.kueue import dedicated_queue, gang_job, submit_gang
@@ -50,13 +51,89 @@ def test_the_components_are_the_pinned_release_and_kwok_nodes_are_ready(lane: An
     assert version.git_version == "v1.37.2"
     nodes = client.CoreV1Api(lane.suite).list_node().items
     assert sorted(n.metadata.name for n in nodes) == sorted(lane.cluster.node_names)
-    assert len(nodes) == 8
+    assert len(nodes) == 9  # 8 kwok nodes and this machine
     for node in nodes:
         ready = [c for c in node.status.conditions if c.type == "Ready"]
         assert ready and ready[0].status == "True", node.metadata.name
+        if node.metadata.name == lane.cluster.agent.name:
+            assert node.metadata.labels["aibench.io/node-agent"] == "true"
+            assert "aibench.io/emulated" not in node.metadata.labels
+            continue
         assert node.metadata.labels["aibench.io/emulated"] == "true"
         assert node.metadata.annotations["kwok.x-k8s.io/node"] == "fake"
     assert set(lane.cluster.timings.marks) >= {"etcd", "kube-apiserver", "crds-established", "nodes-ready", "ready"}
+
+
+def test_the_node_agent_runs_real_pods_under_the_real_scheduler(lane: Any, namespace: str) -> None:
+    """This machine as a node: the real scheduler binds to it, the agent runs the command as a process, the status
+    and Events reach the API server, logs come back through kube-apiserver's proxy to the agent's kubelet endpoint,
+    and the node's Lease is renewed in kube-node-lease."""
+    host = lane.cluster.agent.name
+    core = client.CoreV1Api(lane.suite)
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "real", "labels": {"app": "real"}},
+        "spec": {
+            "restartPolicy": "Never",
+            "nodeSelector": {"kubernetes.io/hostname": host},
+            "tolerations": [HOST_TOLERATION],
+            "containers": [
+                {
+                    "name": "main",
+                    "image": BUSYBOX,
+                    "command": ["sh", "-c", 'echo "pid $$ on $(hostname)"; echo to-stderr >&2; exit 3'],
+                }
+            ],
+        },
+    }
+    core.create_namespaced_pod(namespace, pod)
+
+    def finished() -> client.V1Pod | None:
+        got = core.read_namespaced_pod("real", namespace)
+        return got if got.status.phase in ("Succeeded", "Failed") else None
+
+    done = eventually(finished, timeout_s=SETTLE_S, what="the pod on the real node finished")
+    assert done.spec.node_name == host
+    assert done.status.phase == "Failed"  # exit 3 with restartPolicy Never, from a real process
+    terminated = done.status.container_statuses[0].state.terminated
+    assert terminated.exit_code == 3 and terminated.reason == "Error"
+    assert "aibench.io/emulated" not in (done.metadata.annotations or {})
+    logs = core.read_namespaced_pod_log("real", namespace)
+    assert logs.splitlines()[0].startswith("pid ") and "to-stderr" in logs
+    events = core.list_namespaced_event(namespace, field_selector="involvedObject.name=real").items
+    assert {"Scheduled", "Started"} <= {e.reason for e in events}
+    assert any(e.source.component == "kubelet" and e.source.host == host for e in events if e.reason == "Started")
+    lease = client.CoordinationV1Api(lane.admin).read_namespaced_lease(host, "kube-node-lease")
+    assert lease.spec.holder_identity == host and lease.spec.renew_time is not None
+
+
+def test_an_image_only_pod_on_the_real_node_waits_in_create_container_error(lane: Any, namespace: str) -> None:
+    host = lane.cluster.agent.name
+    core = client.CoreV1Api(lane.suite)
+    core.create_namespaced_pod(
+        namespace,
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "image-only"},
+            "spec": {
+                "nodeSelector": {"kubernetes.io/hostname": host},
+                "tolerations": [HOST_TOLERATION],
+                "containers": [{"name": "web", "image": "docker.io/library/nginx:1.27.3"}],
+            },
+        },
+    )
+
+    def waiting() -> str:
+        got = core.read_namespaced_pod("image-only", namespace)
+        statuses = got.status.container_statuses or []
+        state = statuses[0].state.waiting if statuses else None
+        return state.message if state is not None and state.reason == "CreateContainerError" else ""
+
+    message = eventually(waiting, timeout_s=SETTLE_S, what="CreateContainerError on the real node")
+    assert "cannot pull images" in message
+    assert core.read_namespaced_pod("image-only", namespace).status.phase == "Pending"
 
 
 def test_suite_account_reads_cluster_facts_and_writes_only_its_own_namespaces(lane: Any, namespace: str) -> None:

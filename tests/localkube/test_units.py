@@ -12,10 +12,9 @@ import yaml
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from harness.embedded.clusterspec import parse_cluster_spec
-from harness.errors import ClusterSpecError, ConfigError
+from harness.errors import ConfigError
 from harness.localkube.assets import ASSETS_ENV, BUILD_COMMAND, PROGRAMS, find_assets
-from harness.localkube.kwok import KWOK_ANNOTATION, check_expressible, default_spec, kwok_nodes
+from harness.localkube.kwok import KWOK_ANNOTATION, default_spec, kwok_nodes
 from harness.localkube.operators import OPERATORS, webhook_configurations
 from harness.localkube.pki import make_pki
 from harness.localkube.rest import object_path
@@ -66,18 +65,11 @@ def test_pki_chain_identities_and_key_modes(tmp_path: Path) -> None:
         assert stat.S_IMODE(os.stat(key).st_mode) == 0o600, key
 
 
-def test_host_node_is_refused_naming_the_key() -> None:
-    spec = parse_cluster_spec(
-        "apiVersion: aibench.io/v1\nkind: ClusterSpec\nhost: {include: true}\nnodePools: []\n", Path("s.yaml")
-    )
-    with pytest.raises(ClusterSpecError, match=r"s\.yaml: host\.include: the real control plane has no node"):
-        check_expressible(spec)
-
-
 def test_kwok_nodes_carry_pool_capacity_labels_and_the_kwok_annotation() -> None:
     nodes = kwok_nodes(default_spec())
-    assert [n["metadata"]["name"] for n in nodes] == ["cpu-0", "cpu-1", "h100-0", "h100-1"]
-    gpu = nodes[2]
+    assert [n["metadata"]["name"] for n in nodes] == ["h100-0", "h100-1"]  # CPU work goes to this machine's node
+    assert default_spec().host.include
+    gpu = nodes[0]
     assert gpu["metadata"]["annotations"][KWOK_ANNOTATION] == "fake"
     assert gpu["metadata"]["labels"]["aibench.io/emulated"] == "true"
     assert gpu["status"]["capacity"]["nvidia.com/gpu"] == "8"

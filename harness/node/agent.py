@@ -1,0 +1,264 @@
+"""This machine as a node of a real Kubernetes API server.
+
+``NodeAgent`` does what a kubelet does at the API level, using the kubelet of the embedded target unchanged (one
+kubelet, not two): it registers the host Node (the same inventory as the embedded target: CPUs, memory, disks,
+NVML GPUs and their labels), keeps its Lease in ``kube-node-lease`` renewed (the node lifecycle controller marks a
+node NotReady without it), refreshes the Node's conditions, runs the pods the scheduler binds to it as local
+processes, and serves the kubelet endpoints the API server proxies to (:mod:`harness.node.server`).
+
+What it is not: a CRI kubelet. Images are not pulled (containers run their command on the host, as on the embedded
+target; an image-only container waits in CreateContainerError), exec/attach/port-forward through the API server are
+not served (SPDY), and it authenticates to the API server with the kubeconfig it is given (not a node identity
+under the Node authorizer; ``deploy/`` does not grant a ServiceAccount this).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
+
+from harness.embedded.faults import FaultInjector
+from harness.embedded.inventory import host_node
+from harness.embedded.kubelet import KubeletSet
+from harness.embedded.tls import make_serving_cert
+from harness.errors import ConfigError
+from harness.node.api import PODS
+from harness.node.restapi import RestNodeApi
+from harness.node.server import KubeletServer
+
+log = logging.getLogger(__name__)
+
+LEASE_DURATION_S = 40
+LEASE_RENEW_S = 10.0
+STATUS_REFRESH_S = 40.0
+AGENT_LABEL = "aibench.io/node-agent"
+
+
+@dataclass(slots=True, kw_only=True)
+class NodeAgentOptions:
+    """How to join: which API server (a kubeconfig and context), under which name, with which address."""
+
+    kubeconfig: Path
+    context: str | None = None
+    node_name: str | None = None  # None: the sanitised hostname, as the embedded target names it
+    node_ip: str = "127.0.0.1"  # where the API server reaches the kubelet endpoints
+    state_dir: Path | None = None  # pod directories and logs; None: a private temporary directory
+    client_ca: Path | None = None  # the API server's kubelet-client CA: required of every caller when given
+    customize: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # e.g. a cluster spec's host labels/taints
+    restart_backoff_s: float = 1.0
+
+
+def _micro_time() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _time() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class NodeAgent:
+    """One running node. Use as a context manager or call :meth:`start` / :meth:`stop`."""
+
+    def __init__(self, options: NodeAgentOptions) -> None:
+        self.options = options
+        self._owns_state_dir = options.state_dir is None
+        self.state_dir = options.state_dir or Path(tempfile.mkdtemp(prefix="aibench-node-"))
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.api_client: client.ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
+                config_file=str(options.kubeconfig), context=options.context
+            )
+        except (config.ConfigException, OSError, ValueError) as exc:
+            raise ConfigError(f"--kubeconfig {options.kubeconfig}: {exc}") from exc
+        try:
+            self.node = host_node(options.node_name, data_dir=self.state_dir)
+        except ValueError as exc:
+            raise ConfigError(f"--node-name: {exc}") from exc
+        if options.customize is not None:
+            self.node = options.customize(self.node)
+        self.name: str = self.node["metadata"]["name"]
+        self.rest = RestNodeApi(self.api_client, self.name)
+        self.kubelets = KubeletSet(
+            self.rest, state_dir=self.state_dir, faults=FaultInjector(), restart_backoff_s=options.restart_backoff_s
+        )
+        self._server: KubeletServer | None = None
+        self._created_node = False
+        self._stop = threading.Event()
+        self._heartbeat: threading.Thread | None = None
+        self._started = False
+
+    def __enter__(self) -> NodeAgent:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> NodeAgent:
+        """Serve the kubelet endpoints, register the Node and its Lease, then run the pods bound to it."""
+        if self._started:
+            return self
+        self._started = True
+        ok = False
+        try:
+            cert = make_serving_cert(self.state_dir / "pki")
+            self._server = KubeletServer(
+                address=self.options.node_ip,
+                port=0,
+                cert=cert.cert_path,
+                key=cert.key_path,
+                client_ca=self.options.client_ca,
+                logs=self.kubelets,
+                find_pod=lambda ns, name: self.rest.find(PODS, ns, name),
+                node_pods=lambda: list(self.rest.iter(PODS)),
+            )
+            self._server.start()
+            self._register()
+            self._renew_lease()
+            self.kubelets.register(self.node)  # before the informers: the pods already bound here are the node's
+            self.rest.start()
+            self.kubelets.start()
+            self._heartbeat = threading.Thread(target=self._beat, name="node-heartbeat", daemon=True)
+            self._heartbeat.start()
+            ok = True
+        except (ApiException, HTTPError, OSError, TimeoutError) as exc:
+            raise ConfigError(f"node {self.name}: cannot join the API server: {_reason(exc)}") from exc
+        finally:
+            if not ok:
+                self.stop()
+        log.info("node %s joined (kubelet endpoints on %s:%d)", self.name, self.options.node_ip, self.kubelet_port)
+        return self
+
+    @property
+    def kubelet_port(self) -> int:
+        return self._server.port if self._server is not None else 0
+
+    def stop(self) -> None:
+        """Stop every pod process, the Lease and the server; remove the Node (and its Lease) if this agent made it."""
+        if not self._started:
+            return
+        self._started = False
+        self._stop.set()
+        if self._heartbeat is not None:
+            self._heartbeat.join(timeout=5)
+        self.kubelets.stop()
+        self.rest.stop()
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+        if self._created_node:
+            for path in (
+                f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{self.name}",
+                f"/api/v1/nodes/{self.name}",
+            ):
+                try:
+                    self.rest.request("DELETE", path)
+                except (ApiException, HTTPError, OSError) as exc:
+                    log.info("removing %s: %s", path, _reason(exc))
+        self.api_client.close()  # type: ignore[no-untyped-call]
+        if self._owns_state_dir:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    # ------------------------------------------------------------------ registration
+    def _node_status(self) -> dict[str, Any]:
+        status: dict[str, Any] = dict(self.node.get("status") or {})
+        status["addresses"] = [
+            {"type": "InternalIP", "address": self.options.node_ip},
+            {"type": "Hostname", "address": self.name},
+        ]
+        status["daemonEndpoints"] = {"kubeletEndpoint": {"Port": self.kubelet_port}}
+        now = _time()
+        for condition in status.get("conditions") or []:
+            condition["lastHeartbeatTime"] = now
+        return status
+
+    def _register(self) -> None:
+        meta = self.node["metadata"]
+        labels = dict(meta.get("labels") or {})
+        labels[AGENT_LABEL] = "true"
+        meta["labels"] = labels
+        body = {"apiVersion": "v1", "kind": "Node", "metadata": meta, "spec": self.node.get("spec") or {}}
+        try:
+            self.rest.request("POST", "/api/v1/nodes", body=body)
+            self._created_node = True
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+            existing = self.rest.request("GET", f"/api/v1/nodes/{self.name}")
+            if (existing["metadata"].get("labels") or {}).get(AGENT_LABEL) != "true":
+                raise ConfigError(
+                    f"--node-name {self.name}: a Node of that name exists and is not a k8s-ai-bench node agent's "
+                    "(choose another name)"
+                ) from exc
+            self.rest.request(
+                "PATCH",
+                f"/api/v1/nodes/{self.name}",
+                body={"metadata": {"labels": labels}},
+                content_type="application/merge-patch+json",
+            )
+        self.node = self.rest.request(
+            "PATCH",
+            f"/api/v1/nodes/{self.name}/status",
+            body={"status": self._node_status()},
+            content_type="application/merge-patch+json",
+        )
+
+    def _renew_lease(self) -> None:
+        path = f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{self.name}"
+        spec = {"holderIdentity": self.name, "leaseDurationSeconds": LEASE_DURATION_S, "renewTime": _micro_time()}
+        try:
+            self.rest.request("PATCH", path, body={"spec": spec}, content_type="application/merge-patch+json")
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            owner = {
+                "apiVersion": "v1",
+                "kind": "Node",
+                "name": self.name,
+                "uid": self.node["metadata"]["uid"],
+            }
+            self.rest.request(
+                "POST",
+                "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases",
+                body={
+                    "apiVersion": "coordination.k8s.io/v1",
+                    "kind": "Lease",
+                    "metadata": {"name": self.name, "namespace": "kube-node-lease", "ownerReferences": [owner]},
+                    "spec": spec,
+                },
+            )
+
+    def _beat(self) -> None:
+        """Renew the Lease every 10 s and the Node's conditions every 40 s, as the kubelet does (errors retried)."""
+        since_status = 0.0
+        while not self._stop.wait(LEASE_RENEW_S):
+            since_status += LEASE_RENEW_S
+            try:
+                self._renew_lease()
+                if since_status >= STATUS_REFRESH_S:
+                    since_status = 0.0
+                    self.rest.request(
+                        "PATCH",
+                        f"/api/v1/nodes/{self.name}/status",
+                        body={"status": {"conditions": self._node_status().get("conditions") or []}},
+                        content_type="application/merge-patch+json",
+                    )
+            except (ApiException, HTTPError, OSError) as exc:
+                log.warning("node %s heartbeat: %s", self.name, _reason(exc))
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, ApiException):
+        return f"{exc.status} {exc.reason}"
+    return str(exc) or type(exc).__name__

@@ -1,0 +1,149 @@
+"""The kubelet's HTTPS endpoints that kube-apiserver proxies to (``kubectl logs`` goes through here).
+
+Served: ``/healthz``, ``/pods`` (the PodList of this node) and ``/containerLogs/{namespace}/{pod}/{container}``
+with the kubelet's query parameters (``follow``, ``previous``, ``tailLines``, ``limitBytes``, ``sinceSeconds``).
+Not served: ``/exec``, ``/attach``, ``/portForward`` and ``/run``: kube-apiserver relays those to a kubelet as SPDY
+streams, which this agent does not speak; the answer is a 400 whose body names that limit, and kubectl prints it
+(``error: unable to upgrade connection: ...``). ``/metrics`` and ``/stats`` are not served either (404).
+
+When the API server's client CA is known (the local real control plane hands it over), every request must present
+a client certificate it signed, as a kubelet with ``--client-ca-file`` requires; the server binds the node's
+address only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import ssl
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from harness.embedded.apierrors import ApiError
+
+log = logging.getLogger(__name__)
+
+STREAMING = ("exec", "attach", "portForward", "run")
+NOT_SERVED = (
+    "is not served by the k8s-ai-bench node agent: kube-apiserver relays it to kubelets as an SPDY stream, which the "
+    "agent does not speak (container logs are served; on the embedded target exec works through its API server)"
+)
+
+
+class LogSource(Protocol):
+    """What the kubelet offers (``KubeletSet.read`` / ``KubeletSet.stream``)."""
+
+    def read(self, pod: dict[str, Any], container: str, query: Mapping[str, str]) -> bytes: ...
+
+    def stream(self, pod: dict[str, Any], container: str, query: Mapping[str, str]) -> Iterator[bytes]: ...
+
+
+class KubeletServer:
+    """HTTPS on ``address:port`` (port 0: any free one) for one node."""
+
+    def __init__(
+        self,
+        *,
+        address: str,
+        port: int,
+        cert: Path,
+        key: Path,
+        client_ca: Path | None,
+        logs: LogSource,
+        find_pod: Callable[[str, str], dict[str, Any] | None],
+        node_pods: Callable[[], list[dict[str, Any]]],
+    ) -> None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(cert, key)
+        if client_ca is not None:
+            context.load_verify_locations(cafile=str(client_ca))
+            context.verify_mode = ssl.CERT_REQUIRED
+        handler = _handler(logs, find_pod, node_pods)
+        self._server = ThreadingHTTPServer((address, port), handler)
+        self._server.daemon_threads = True
+        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="node-kubelet-server", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+def _handler(
+    logs: LogSource,
+    find_pod: Callable[[str, str], dict[str, Any] | None],
+    node_pods: Callable[[], list[dict[str, Any]]],
+) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            log.debug("kubelet server: " + format, *args)
+
+        def _reply(self, code: int, body: bytes, content_type: str = "text/plain; charset=utf-8") -> None:
+            self.send_response(code)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:
+            self._route()
+
+        def do_POST(self) -> None:
+            self._route()
+
+        def _route(self) -> None:
+            url = urlsplit(self.path)
+            parts = [unquote(p) for p in url.path.split("/") if p]
+            query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+            if parts == ["healthz"]:
+                self._reply(200, b"ok")
+            elif parts == ["pods"]:
+                body = {"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": node_pods()}
+                self._reply(200, json.dumps(body).encode(), "application/json")
+            elif len(parts) == 4 and parts[0] == "containerLogs":
+                self._logs(parts[1], parts[2], parts[3], query)
+            elif parts and parts[0] in STREAMING:
+                self._reply(400, f"{parts[0]} {NOT_SERVED}".encode())
+            else:
+                self._reply(404, b"404 page not found")
+
+        def _logs(self, namespace: str, name: str, container: str, query: dict[str, str]) -> None:
+            pod = find_pod(namespace, name)
+            if pod is None:
+                self._reply(404, f'pod "{namespace}/{name}" is not on this node'.encode())
+                return
+            try:
+                if query.get("follow") in ("true", "1"):
+                    chunks = logs.stream(pod, container, query)
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/plain; charset=utf-8")
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    for chunk in chunks:
+                        if chunk:
+                            self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                            self.wfile.flush()
+                    self.wfile.write(b"0\r\n\r\n")
+                    return
+                self._reply(200, logs.read(pod, container, query))
+            except ApiError as exc:
+                self._reply(exc.code, exc.message.encode())
+            except (BrokenPipeError, ConnectionResetError):
+                return  # the API server closed the follow (kubectl stopped)
+
+    return Handler
