@@ -79,6 +79,25 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     up.add_argument("--no-host-node", action="store_true", help="do not mirror this machine as a node")
 
+    node = commands.add_parser("node", help="this machine as a node of a Kubernetes API server")
+    node_commands = node.add_subparsers(dest="node_command", required=True, parser_class=_Parser)
+    join = node_commands.add_parser(
+        "join", help="register this machine as a node and run the pods bound to it as processes, until Ctrl-C"
+    )
+    join.add_argument("--kube-context", required=True, help="the cluster to join (never taken implicitly)")
+    join.add_argument("--kubeconfig", type=Path, default=None, help="default: $KUBECONFIG or ~/.kube/config")
+    join.add_argument("--node-name", default=None, help="default: this machine's hostname, sanitised")
+    join.add_argument(
+        "--node-ip", default="127.0.0.1", help="the address the API server reaches the kubelet endpoints at"
+    )
+    join.add_argument(
+        "--client-ca",
+        type=Path,
+        default=None,
+        help="CA of kube-apiserver's --kubelet-client-certificate: required of callers of the kubelet endpoints",
+    )
+    join.add_argument("--state-dir", type=Path, default=None, help="pod directories and logs (default: private)")
+
     run = commands.add_parser("run", help="run the suites and write the run record and reports (the main job)")
     _add_harness_options(run)
     run.add_argument("-m", dest="markexpr", default=None, metavar="MARKEXPR", help="select tests by marker")
@@ -182,6 +201,35 @@ def _in_foreground(start: Callable[[], None], poll: Callable[[], None], stop: Ca
         stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _node_join(args: argparse.Namespace) -> int:
+    """``node join``: the node agent in the foreground; the Node (and its Lease) is removed again on Ctrl-C."""
+    from harness.node.agent import NodeAgent, NodeAgentOptions
+
+    if args.client_ca is not None and not args.client_ca.is_file():
+        raise ConfigError(f"--client-ca {args.client_ca}: no such file")
+    agent = NodeAgent(
+        NodeAgentOptions(
+            kubeconfig=args.kubeconfig,
+            context=args.kube_context,
+            node_name=args.node_name,
+            node_ip=args.node_ip,
+            client_ca=args.client_ca,
+            state_dir=args.state_dir,
+        )
+    )
+
+    def start() -> None:
+        agent.start()
+        print(
+            f"node {agent.name} joined {args.kube_context}: kubelet endpoints on {args.node_ip}:{agent.kubelet_port}",
+            flush=True,
+        )
+
+    _in_foreground(start, lambda: None, agent.stop)
+    print(f"node {agent.name} left", flush=True)
+    return 0
 
 
 def _real_cluster_up(args: argparse.Namespace) -> int:
@@ -338,6 +386,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "cluster" and args.cluster_command == "up":
             return _cluster_up(args)
+        if args.command == "node" and args.node_command == "join":
+            return _node_join(args)
         if args.command == "run":
             return _run(args)
         if args.command == "profile":

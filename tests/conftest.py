@@ -15,16 +15,6 @@ from harness.embedded.cluster import EmbeddedCluster, EmbeddedOptions
 pytest_plugins = ["pytester"]
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The real control-plane lane (tests/localkube) runs first, before any embedded target of this session starts.
-
-    MPI Operator v0.8.0 always listens on :8080 on every interface; the session-wide embedded targets' Services
-    (kube-state-metrics' 8080 among them) bind 127.x.y.z:8080 and would make it fail to start. Run first, the lane's
-    module-scoped control plane is stopped before the next module begins. The sort is stable: order is otherwise
-    kept."""
-    items.sort(key=lambda item: 0 if "tests/localkube/" in item.nodeid or "/tests/localkube/" in str(item.path) else 1)
-
-
 EMULATED_SPEC = """\
 apiVersion: aibench.io/v1
 kind: ClusterSpec

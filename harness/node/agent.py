@@ -49,7 +49,7 @@ AGENT_LABEL = "aibench.io/node-agent"
 class NodeAgentOptions:
     """How to join: which API server (a kubeconfig and context), under which name, with which address."""
 
-    kubeconfig: Path
+    kubeconfig: Path | None  # None: the client's default ($KUBECONFIG, then ~/.kube/config)
     context: str | None = None
     node_name: str | None = None  # None: the sanitised hostname, as the embedded target names it
     node_ip: str = "127.0.0.1"  # where the API server reaches the kubelet endpoints
@@ -77,10 +77,10 @@ class NodeAgent:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         try:
             self.api_client: client.ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
-                config_file=str(options.kubeconfig), context=options.context
+                config_file=None if options.kubeconfig is None else str(options.kubeconfig), context=options.context
             )
         except (config.ConfigException, OSError, ValueError) as exc:
-            raise ConfigError(f"--kubeconfig {options.kubeconfig}: {exc}") from exc
+            raise ConfigError(f"--kubeconfig {options.kubeconfig or '(default)'}: {exc}") from exc
         try:
             self.node = host_node(options.node_name, data_dir=self.state_dir)
         except ValueError as exc:

@@ -8,6 +8,10 @@ controller, Kueue's quota admission, the JobSet, MPI Operator and KubeRay contro
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -22,6 +26,7 @@ from harness.cluster.forbidden import explain_forbidden
 from harness.cluster.kueue import dedicated_queue, gang_job, submit_gang
 from harness.cluster.manifests import Applier
 from harness.cluster.namespaces import run_labels
+from harness.localkube.controlplane import CONTEXT_ADMIN
 from harness.runners.custom import condition
 from harness.runners.ray import scale_worker_group
 
@@ -300,3 +305,36 @@ def test_kuberay_scales_a_worker_group(lane: Any, namespace: str, request: pytes
     scaled, _ = scale_worker_group(lane.suite, namespace, "rc", "workers", 3, timeout_s=SETTLE_S)
     assert len(first.names) == 1 and len(scaled.names) == 3
     assert set(first.names) <= set(scaled.names)
+
+
+def test_node_join_adds_a_second_node_and_removes_it_on_ctrl_c(lane: Any, tmp_path: Any) -> None:
+    """`k8s-ai-bench node join` against the lane's API server, as a user would join this machine to a cluster."""
+    core = client.CoreV1Api(lane.admin)
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "harness.cli", "node", "join", "--kubeconfig", str(lane.cluster.kubeconfig_path),
+            "--kube-context", CONTEXT_ADMIN, "--node-name", "joined", "--state-dir", str(tmp_path / "node"),
+        ],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith(f"node joined joined {CONTEXT_ADMIN}: kubelet endpoints on 127.0.0.1:"), line + (
+            proc.stderr.read() if proc.poll() is not None else ""
+        )
+        node = core.read_node("joined")
+        assert node.metadata.labels["aibench.io/node-agent"] == "true"
+        assert [c.status for c in node.status.conditions if c.type == "Ready"] == ["True"]
+        assert int(node.status.allocatable["cpu"]) == os.cpu_count()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+        assert "node joined left" in out
+        with pytest.raises(ApiException) as gone:
+            core.read_node("joined")
+        assert gone.value.status == 404
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
