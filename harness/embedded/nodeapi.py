@@ -36,8 +36,10 @@ class StoreNodeApi:
     def finish_pod_delete(self, pod: dict[str, Any]) -> None:
         self.store.finish_delete(self._pods, pod["metadata"]["namespace"], pod["metadata"]["name"])
 
-    def event(self, involved: dict[str, Any], *, type_: EventKind, reason: str, message: str) -> None:
-        record_event(self.store, involved, type_=type_, reason=reason, message=message, component="kubelet")
+    def event(
+        self, involved: dict[str, Any], *, type_: EventKind, reason: str, message: str, component: str = "kubelet"
+    ) -> None:
+        record_event(self.store, involved, type_=type_, reason=reason, message=message, component=component)
 
     def subscribe(self, listener: Callable[[ObjectEvent], None]) -> None:
         self.store.add_listener(listener)

@@ -120,8 +120,8 @@ class NodeAgent:
                 key=cert.key_path,
                 client_ca=self.options.client_ca,
                 logs=self.kubelets,
-                find_pod=lambda ns, name: self.rest.find(PODS, ns, name),
-                node_pods=lambda: list(self.rest.iter(PODS)),
+                find_pod=self._own_pod,
+                node_pods=lambda: [p for p in self.rest.iter(PODS) if p["spec"].get("nodeName") == self.name],
             )
             self._server.start()
             self._register()
@@ -139,6 +139,10 @@ class NodeAgent:
                 self.stop()
         log.info("node %s joined (kubelet endpoints on %s:%d)", self.name, self.options.node_ip, self.kubelet_port)
         return self
+
+    def _own_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
+        pod = self.rest.find(PODS, namespace, name)
+        return pod if pod is not None and pod["spec"].get("nodeName") == self.name else None
 
     @property
     def kubelet_port(self) -> int:

@@ -21,6 +21,9 @@ CONFIGMAPS: Key = ("", "configmaps")
 SECRETS: Key = ("", "secrets")
 PVCS: Key = ("", "persistentvolumeclaims")
 PVS: Key = ("", "persistentvolumes")
+NAMESPACES: Key = ("", "namespaces")
+NETWORK_POLICIES: Key = ("networking.k8s.io", "networkpolicies")
+NADS: Key = ("k8s.cni.cncf.io", "network-attachment-definitions")
 
 
 class ObjectEvent(Protocol):
@@ -44,7 +47,8 @@ class NodeApi(Protocol):
         ...
 
     def iter(self, key: Key, namespace: str | None = None) -> Iterable[dict[str, Any]]:
-        """Objects of a resource the kubelet keeps in sync (pods on the node, Services, Endpoints)."""
+        """Objects of a resource the kubelet keeps in sync (pods, Services, Endpoints, Namespaces, NetworkPolicies,
+        NetworkAttachmentDefinitions...)."""
         ...
 
     def update_pod(
@@ -58,10 +62,12 @@ class NodeApi(Protocol):
         """Remove a pod whose containers have stopped after its deletion was requested (grace period 0)."""
         ...
 
-    def event(self, involved: dict[str, Any], *, type_: EventKind, reason: str, message: str) -> None:
-        """Record (or bump) an Event about ``involved`` from the kubelet; never raises."""
+    def event(
+        self, involved: dict[str, Any], *, type_: EventKind, reason: str, message: str, component: str = "kubelet"
+    ) -> None:
+        """Record (or bump) an Event about ``involved`` from ``component`` on this node; never raises."""
         ...
 
     def subscribe(self, listener: Callable[[ObjectEvent], None]) -> None:
-        """Deliver changes of the pods bound to the node, of Services, Endpoints, ConfigMaps and Secrets."""
+        """Deliver changes of what ``iter`` serves (pods of every node: the kubelet picks its own by nodeName)."""
         ...

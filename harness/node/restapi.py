@@ -26,22 +26,46 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
-from harness.node.api import CONFIGMAPS, ENDPOINTS, PODS, SECRETS, SERVICES, EventKind, Key, ObjectEvent
+from harness.node.api import (
+    CONFIGMAPS,
+    ENDPOINTS,
+    NADS,
+    NAMESPACES,
+    NETWORK_POLICIES,
+    PODS,
+    PVCS,
+    PVS,
+    SECRETS,
+    SERVICES,
+    EventKind,
+    Key,
+    ObjectEvent,
+)
 
 log = logging.getLogger(__name__)
 
 WATCH_TIMEOUT_S = 300  # the server ends each watch after this; the informer then watches again from its version
 RETRY_S = 1.0
 REQUEST_TIMEOUT_S = 30.0
-_PATHS: dict[Key, str] = {
-    PODS: "pods",
-    SERVICES: "services",
-    ENDPOINTS: "endpoints",
-    CONFIGMAPS: "configmaps",
-    SECRETS: "secrets",
-    ("", "persistentvolumeclaims"): "persistentvolumeclaims",
+# The collection path of every resource the agent reads (namespaced ones listed across all namespaces).
+_LISTS: dict[Key, str] = {
+    PODS: "/api/v1/pods",
+    SERVICES: "/api/v1/services",
+    ENDPOINTS: "/api/v1/endpoints",
+    CONFIGMAPS: "/api/v1/configmaps",
+    SECRETS: "/api/v1/secrets",
+    PVCS: "/api/v1/persistentvolumeclaims",
+    PVS: "/api/v1/persistentvolumes",
+    NAMESPACES: "/api/v1/namespaces",
+    NETWORK_POLICIES: "/apis/networking.k8s.io/v1/networkpolicies",
+    NADS: "/apis/k8s.cni.cncf.io/v1/network-attachment-definitions",
 }
-_CLUSTER_PATHS: dict[Key, str] = {("", "persistentvolumes"): "persistentvolumes"}
+_CLUSTER_SCOPED = {PVS, NAMESPACES}
+# Informed (listed and watched): the pods of every node (NetworkPolicy peers are pods anywhere; the kubelet's own
+# are those with its nodeName), and what hosts files, Service routing, volume refresh and policies follow.
+_INFORMED: tuple[Key, ...] = (PODS, SERVICES, ENDPOINTS, CONFIGMAPS, SECRETS, NAMESPACES, NETWORK_POLICIES, NADS)
+_OPTIONAL = {NADS}  # a CRD a cluster may not serve (no Multus): an empty informer, listed again now and then
+OPTIONAL_RETRY_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +91,7 @@ class RestNodeApi:
     def __init__(self, api_client: client.ApiClient, node_name: str) -> None:
         self.api_client = api_client
         self.node_name = node_name
-        self._cache: dict[Key, dict[tuple[str, str], dict[str, Any]]] = {key: {} for key in _PATHS}
+        self._cache: dict[Key, dict[tuple[str, str], dict[str, Any]]] = {key: {} for key in _INFORMED}
         self._synced: dict[Key, threading.Event] = {key: threading.Event() for key in _INFORMED}
         self._listeners: list[Callable[[ObjectEvent], None]] = []
         self._lock = threading.Lock()
@@ -147,10 +171,10 @@ class RestNodeApi:
         self._threads.clear()
 
     def _list_path(self, key: Key) -> str:
-        return f"/api/v1/{_PATHS[key]}"
+        return _LISTS[key]
 
     def _selector(self, key: Key) -> dict[str, str]:
-        return {"fieldSelector": f"spec.nodeName={self.node_name}"} if key == PODS else {}
+        return {}
 
     def _inform(self, key: Key) -> None:
         while not self._stop.is_set():
@@ -161,7 +185,16 @@ class RestNodeApi:
                     version = self._watch(key, version)
             except Gone:
                 continue
-            except (ApiException, HTTPError, OSError, ValueError) as exc:
+            except ApiException as exc:
+                if key in _OPTIONAL and exc.status == 404:  # not served here: nothing to inform about, for now
+                    self._synced[key].set()
+                    self._stop.wait(OPTIONAL_RETRY_S)
+                    continue
+                if self._stop.is_set():
+                    return
+                log.info("node informer for %s: %s; relisting in %gs", key[1], exc, RETRY_S)
+                self._stop.wait(RETRY_S)
+            except (HTTPError, OSError, ValueError) as exc:
                 if self._stop.is_set():
                     return
                 log.info("node informer for %s: %s; relisting in %gs", key[1], exc, RETRY_S)
@@ -227,7 +260,7 @@ class RestNodeApi:
 
     # ------------------------------------------------------------------ NodeApi
     def find(self, key: Key, namespace: str, name: str) -> dict[str, Any] | None:
-        if key in self._cache and key in self._synced:
+        if key in self._cache:
             with self._lock:
                 return self._cache[key].get((namespace, name))
         path = _object_path(key, namespace, name)
@@ -292,10 +325,14 @@ class RestNodeApi:
             if exc.status not in (404, 409):  # gone already, or a new pod of the same name
                 log.warning("finishing the deletion of pod %s/%s: %s", meta["namespace"], meta["name"], exc.reason)
 
-    def event(self, involved: dict[str, Any], *, type_: EventKind, reason: str, message: str) -> None:
+    def event(
+        self, involved: dict[str, Any], *, type_: EventKind, reason: str, message: str, component: str = "kubelet"
+    ) -> None:
         meta = involved.get("metadata") or {}
         namespace = meta.get("namespace") or "default"
-        digest = hashlib.sha256(f"{meta.get('uid', '')}\x00{reason}\x00{message}".encode()).hexdigest()[:16]
+        digest = hashlib.sha256(f"{meta.get('uid', '')}\x00{reason}\x00{message}\x00{component}".encode()).hexdigest()[
+            :16
+        ]
         now = _now()
         try:
             known = self._events.get(digest)
@@ -331,8 +368,8 @@ class RestNodeApi:
                     "count": 1,
                     "firstTimestamp": now,
                     "lastTimestamp": now,
-                    "source": {"component": "kubelet", "host": self.node_name},
-                    "reportingComponent": "kubelet",
+                    "source": {"component": component, "host": self.node_name},
+                    "reportingComponent": component,
                     "reportingInstance": self.node_name,
                 },
             )
@@ -344,13 +381,12 @@ class RestNodeApi:
         self._listeners.append(listener)
 
 
-_INFORMED: tuple[Key, ...] = (PODS, SERVICES, ENDPOINTS, CONFIGMAPS, SECRETS)
-
-
 def _object_path(key: Key, namespace: str, name: str) -> str:
-    if key in _CLUSTER_PATHS:
-        return f"/api/v1/{_CLUSTER_PATHS[key]}/{name}"
-    return f"/api/v1/namespaces/{namespace}/{_PATHS[key]}/{name}"
+    collection = _LISTS[key]
+    if key in _CLUSTER_SCOPED:
+        return f"{collection}/{name}"
+    base, plural = collection.rsplit("/", 1)
+    return f"{base}/namespaces/{namespace}/{plural}/{name}"
 
 
 def _lines(response: Any) -> Iterator[bytes]:
