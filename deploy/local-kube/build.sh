@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the real control-plane lane's programs from the Go modules pinned in go.mod (etcd, kube-apiserver,
-# kube-controller-manager, kube-scheduler, kwok and the JobSet, Kueue, KubeRay and MPI operators) and copies the
+# kube-controller-manager, kube-scheduler, kwok, the JobSet, Kueue, KubeRay and MPI operators and the local-path provisioner) and copies the
 # operators' real CRDs and kwok's stages out of the same module downloads, into one assets directory:
 #
 #   $AIBENCH_KUBE_ASSETS (default: ${XDG_CACHE_HOME:-~/.cache}/k8s-ai-bench/local-kube)
@@ -23,7 +23,7 @@ stamp=$(cat "$here/go.mod" "$here/go.sum" "$0" | sha256sum | cut -c1-16)
 if [[ -f "$assets/stamp" && "$(cat "$assets/stamp")" == "$stamp" ]]; then
   step "up to date in $assets (stamp $stamp)"; exit 0
 fi
-mkdir -p "$assets/bin" "$assets/crds" "$assets/stages" "$assets/webhooks" || fail "step 'assets': cannot create $assets"
+mkdir -p "$assets/bin" "$assets/crds" "$assets/stages" "$assets/webhooks" "$assets/storage" || fail "step 'assets': cannot create $assets"
 cd "$here"
 
 log=$(mktemp); trap 'rm -f "$log"' EXIT
@@ -61,6 +61,7 @@ installs=(
   "kueue sigs.k8s.io/kueue cmd/kueue"
   "kuberay github.com/ray-project/kuberay/ray-operator ."
   "mpi-operator github.com/kubeflow/mpi-operator cmd/mpi-operator"
+  "local-path-provisioner github.com/rancher/local-path-provisioner ."
 )
 total=$(( ${#programs[@]} + ${#installs[@]} )); i=0
 for entry in "${programs[@]}"; do
@@ -117,5 +118,7 @@ copy stages sigs.k8s.io/kwok 'kustomize/stage/pod/general/pod-*.yaml'
 mkdir -p "$assets/webhooks/jobset" "$assets/webhooks/kueue"
 copy webhooks/jobset sigs.k8s.io/jobset 'config/components/webhook/manifests.yaml'
 copy webhooks/kueue sigs.k8s.io/kueue 'config/components/webhook/manifests.yaml'
+# The local-path provisioner's own deploy manifest (RBAC, StorageClass, the ConfigMap with its helper pod).
+copy storage github.com/rancher/local-path-provisioner 'deploy/local-path-storage.yaml'
 echo "$stamp" >"$assets/stamp"
 step "done: $assets ($(du -sh "$assets" | cut -f1))"

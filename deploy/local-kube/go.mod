@@ -17,6 +17,7 @@ require (
 	go.etcd.io/etcd/server/v3 v3.7.0 // etcd (etcd/main.go; the release kube-apiserver v1.37.2 itself requires)
 	istio.io/api v1.32.0 // CRDs only: Istio networking/security
 	k8s.io/kubernetes v1.37.2 // etcd client, kube-apiserver, kube-controller-manager, kube-scheduler (built in this module)
+	github.com/rancher/local-path-provisioner v0.0.30 // local-path StorageClass provisioner (rancher.io/local-path), its deploy manifest
 	sigs.k8s.io/gateway-api v1.6.3 // CRDs only: Gateway API (standard channel)
 	sigs.k8s.io/gateway-api-inference-extension v1.6.2 // CRDs only: InferencePool (GA and alpha groups)
 	sigs.k8s.io/jobset v0.12.0 // JobSet controller and CRD

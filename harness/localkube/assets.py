@@ -27,6 +27,7 @@ PROGRAMS = (
     "kueue",
     "kuberay",
     "mpi-operator",
+    "local-path-provisioner",
 )
 
 
@@ -34,7 +35,7 @@ PROGRAMS = (
 class Provenance:
     """Where one copied file came from: ``module@version`` and its path inside the module."""
 
-    kind: str  # crds | stages
+    kind: str  # crds | stages | webhooks/* | storage
     name: str
     module: str
     path: str

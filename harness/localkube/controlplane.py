@@ -38,6 +38,7 @@ from harness.localkube.operators import OPERATORS, Operator, webhook_configurati
 from harness.localkube.pki import ClusterPki, make_pki
 from harness.localkube.processes import Process, Supervisor
 from harness.localkube.rest import AdminRest, ApiError
+from harness.localkube.storage import MANIFEST, apply_local_path, provisioner_argv
 from harness.node.agent import NodeAgent, NodeAgentOptions
 from harness.runners.custom import condition
 
@@ -169,6 +170,7 @@ class LocalKube:
             self._start_log_emulator()
             self._await_nodes_ready()
             self._start_node_agent()
+            self._start_local_path()
             self.timings.mark("nodes-ready", began)
             self._await_operators()
             self._await_system()
@@ -490,6 +492,15 @@ class LocalKube:
         )
         self.agent.start()
         self.node_names.append(self.agent.name)
+
+    def _start_local_path(self) -> None:
+        """PersistentVolumes for claims of pods on this machine's node (harness.localkube.storage)."""
+        if self.agent is None:
+            return  # kwok nodes run no helper pods: a volume there would be a path nothing created
+        assert self.rest is not None
+        apply_local_path(self.rest, self.assets.root / "storage" / MANIFEST, self.state_dir / "local-path")
+        argv = provisioner_argv(self.assets.program("local-path-provisioner"), self._component_kubeconfig("operator"))
+        self.supervisor.start("local-path-provisioner", argv)
 
     def _await_nodes_ready(self) -> None:
         assert self.rest is not None

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -338,3 +339,62 @@ def test_node_join_adds_a_second_node_and_removes_it_on_ctrl_c(lane: Any, tmp_pa
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_local_path_provisioner_gives_a_real_volume_on_the_real_node(lane: Any, namespace: str) -> None:
+    """Rancher's local-path provisioner (its release manifest, its program) binds a claim for a pod the real
+    scheduler put on this machine: its helper pod runs on the node agent, the PV is a hostPath under the lane's
+    state directory, the pod writes through it, and deleting the claim runs the teardown helper."""
+    host = lane.cluster.agent.name
+    core = client.CoreV1Api(lane.suite)
+    core.create_namespaced_persistent_volume_claim(
+        namespace,
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "data"},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+        },
+    )
+    core.create_namespaced_pod(
+        namespace,
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "writer"},
+            "spec": {
+                "restartPolicy": "Never",
+                "tolerations": [HOST_TOLERATION],
+                "nodeSelector": {"kubernetes.io/hostname": host},
+                "containers": [
+                    {
+                        "name": "main",
+                        "image": BUSYBOX,
+                        "command": ["sh", "-c", "echo written > /data/proof && cat /data/proof"],
+                        "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+                    }
+                ],
+                "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}],
+            },
+        },
+    )
+
+    def finished() -> str:
+        pod = core.read_namespaced_pod("writer", namespace)
+        return str(pod.status.phase) if pod.status.phase in ("Succeeded", "Failed") else ""
+
+    assert eventually(finished, timeout_s=SETTLE_S, what="the writer pod finished") == "Succeeded"
+    assert core.read_namespaced_pod_log("writer", namespace).strip() == "written"
+    claim = core.read_namespaced_persistent_volume_claim("data", namespace)
+    assert claim.spec.storage_class_name == "local-path" and claim.status.phase == "Bound"
+    volume = client.CoreV1Api(lane.admin).read_persistent_volume(claim.spec.volume_name)
+    path = Path(volume.spec.host_path.path)
+    assert path.is_relative_to(lane.cluster.state_dir / "local-path")
+    assert (path / "proof").read_text() == "written\n"
+    terms = volume.spec.node_affinity.required.node_selector_terms
+    assert terms[0].match_expressions[0].values == [host]
+    core.delete_namespaced_pod("writer", namespace, grace_period_seconds=0)
+    eventually(lambda: not core.list_namespaced_pod(namespace).items, timeout_s=SETTLE_S, what="writer gone")
+    # the suite never deletes claims one by one (its namespace goes, and the claims with it): admin does it here
+    client.CoreV1Api(lane.admin).delete_namespaced_persistent_volume_claim("data", namespace)
+    eventually(lambda: not path.exists(), timeout_s=SETTLE_S, what="the teardown helper removed the volume")
