@@ -69,7 +69,7 @@ def test_cluster_up_real_serves_and_stops_everything_on_sigint(tmp_path: Path) -
         assert ": this machine, node agent; 2 kwok: emulated)" in line
         assert oct(kubeconfig.stat().st_mode & 0o777) == "0o600"
         running = _programs_of(state)
-        assert len(running) == 9, [p.info["cmdline"][0] for p in running]
+        assert len(running) == 10, [p.info["cmdline"][0] for p in running]
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
         assert proc.returncode == 0 and "real control plane stopped" in out
@@ -92,7 +92,7 @@ def test_programs_die_with_a_sigkilled_parent(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.stdout is not None
     assert proc.stdout.readline().startswith("real control plane ready: ")
-    assert len(_programs_of(state)) == 9
+    assert len(_programs_of(state)) == 10
     proc.kill()
     proc.wait()
     eventually(lambda: not _programs_of(state), timeout_s=20, what="no program outlives its SIGKILLed parent")
