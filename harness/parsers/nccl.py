@@ -654,21 +654,25 @@ def transports(text: str | Iterable[str]) -> set[str]:
     ``NET/<plugin name>`` (plus ``NET/<name>/GDRDMA``). ``NET/IB/GDRDMA`` comes with ``NET/IB``. "NVLS multicast
     support is available" does not count: NVLS is reported only when NVLS channels or connections are built.
 
-    The network NCCL selected also counts when no ``via`` line names it (NCCL prints connection lines only at
-    some debug levels and versions): ``Using network IB|IBext_v8|Socket|AWS Libfabric`` and
-    ``NET/IB : Using [0]mlx5_0:1/RoCE`` (IB verbs over RoCE) give the same values as the matching ``via`` lines.
+    When the log has no connection line at all (NCCL prints them only at some debug levels and versions, and
+    excerpts drop them), the network NCCL selected counts instead: ``Using network IB|IBext_v8|Socket|AWS
+    Libfabric`` and ``NET/IB : Using [0]mlx5_0:1/RoCE`` (IB verbs over RoCE) give the values of the matching
+    ``via`` lines. With connection lines present they alone count: a one-node run also loads the IB network.
     """
     lines = text.splitlines() if isinstance(text, str) else text
     found: set[str] = set()
+    selected: set[str] = set()  # the network NCCL loaded: what it would use between nodes, not a connection
     for line in lines:
         if "NCCL INFO" not in line:
             continue
         if " via " in line:
             found |= _classify(line.split(" via ", 1)[1].strip())
         elif "Using network" in line and (m := _USING_NETWORK.search(line)):
-            found |= _classify(f"NET/{m.group(1)}")
+            selected |= _classify(f"NET/{m.group(1)}")
         elif "NET/IB" in line and _NET_IB_USING.search(line):
-            found.add(Transport.NET_IB)
+            selected.add(Transport.NET_IB)
         elif ((m := _NVLS_CHANNELS.search(line)) and int(m.group(1)) > 0) or _NVLS_CONNECTED.search(line):
             found.add(Transport.NVLS)
+    if not found:  # no connection line at all: the selected network is the best evidence there is
+        found = selected
     return {str(t) for t in found}
