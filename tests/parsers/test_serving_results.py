@@ -111,9 +111,10 @@ def _guidellm_doc() -> dict:
         "requests_per_second": {"successful": {**_DIST, "mean": 12.5}},
         "output_tokens_per_second": {"successful": {**_DIST, "mean": 400.0}},
     }
-    return {"benchmarks": [{"type_": "generative_benchmark", "config": {"strategy": {"type_": "concurrent", "streams": 8}},
-                            "metrics": metrics,
-                            "request_totals": {"successful": 99, "errored": 1, "incomplete": 0, "total": 100}}]}  # fmt: skip
+    strategy = {"type_": "concurrent", "streams": 8}
+    totals = {"successful": 99, "errored": 1, "incomplete": 0, "total": 100}
+    benchmark = {"type_": "generative_benchmark", "config": {"strategy": strategy}, "metrics": metrics}
+    return {"benchmarks": [{**benchmark, "request_totals": totals}]}
 
 
 def test_guidellm_names_map_itl_to_tpot_and_tpot_to_ntpot():
