@@ -88,7 +88,7 @@ class NcclRow(NamedTuple):
     reason as :class:`PlacementResult`."""
 
     size: int
-    count: int
+    count: int  # type: ignore[assignment]  # nccl-tests' column name; shadows tuple.count, never called on a row
     dtype: str
     redop: str | None
     root: int | None
@@ -333,7 +333,7 @@ class _Builder:
             raise parse_error(_TOOL, "the result table has no rows", self.header_line, "(header only)")
         if truncated and not allow_truncated:
             if self.short_row is not None:
-                raise ParseError(f"truncated output: {self.short_row}")
+                raise ParseError(str(self.short_row).replace(f"{_TOOL}: ", f"{_TOOL}: truncated output: ", 1))
             no, text = self.last_line
             raise parse_error(
                 _TOOL,
@@ -622,11 +622,12 @@ def _classify(via: str) -> set[str]:
     kind = parts[0].upper()
     if kind == "P2P" and len(parts) > 1:
         sub = parts[1].split()[0].upper()
-        return {
+        known: dict[str, set[str]] = {
             "IPC": {Transport.P2P_IPC},
             "CUMEM": {Transport.P2P_CUMEM},
             "DIRECT": {Transport.P2P_DIRECT},
-        }.get(sub, {f"P2P/{parts[1].split()[0]}"})
+        }
+        return known.get(sub, {f"P2P/{parts[1].split()[0]}"})
     if kind == "SHM":
         return {Transport.SHM}
     if kind == "NVLS":
