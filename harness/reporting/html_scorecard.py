@@ -112,13 +112,18 @@ def _check_for(checks: Sequence[Mapping[str, Any]], metric: str, labels: Mapping
     return min(found, key=lambda c: order.get(str(c.get("status")), 4), default=None)
 
 
+def _value(value: float) -> str:
+    """A headline number: 4 significant digits, thousands separated above 10,000 (12,345 IOPS, 235.3 GB/s)."""
+    return f"{value:,.0f}" if abs(value) >= 10_000 else f"{value:.4g}"
+
+
 def _bar(check: Mapping[str, Any]) -> str:
     if check.get("kind") == "presence":
         return "present"
     bar = _number(check.get("bar"))
     if bar is None:
         return f"{_e(check.get('comparison') or '')} baseline"
-    return f"{_e(check.get('comparison') or '')} {compact_number(bar)} {_e(check.get('unit') or '')}"
+    return f"{_e(check.get('comparison') or '')} {_value(bar)} {_e(check.get('unit') or '')}"
 
 
 def anchor(test_id: str) -> str:
@@ -178,7 +183,7 @@ def scorecard_section(results: Sequence[Mapping[str, Any]]) -> str:
         body.append(
             f'<tr class="sc-{_e(status or "none")}"><td>{_e(headline.area.replace("_", " "))}</td>'
             f"<td><b>{_e(headline.title)}</b>{f' <span class=muted>{_e(group)}</span>' if group else ''}</td>"
-            f'<td class="n big">{compact_number(best.value)} {_e(best.unit)}{emulated}</td><td class=nw>{bar}</td>'
+            f'<td class="n big">{_value(best.value)} {_e(best.unit)}{emulated}</td><td class=nw>{bar}</td>'
             f'<td>{badge}</td><td><a href="#t-{_e(anchor(best.test))}">details</a></td></tr>'
         )
     return (
