@@ -32,7 +32,7 @@ from typing import Any
 
 from harness.reporting.html_plots import plots_for, to_number
 from harness.reporting.html_scorecard import anchor, capacity_section, failures_section, scorecard_section
-from harness.reporting.load import load_record
+from harness.reporting.load import RunRecordData, load_record
 from harness.reporting.svg import compact_number
 
 __all__ = [
@@ -109,9 +109,11 @@ def read_artifact_tails(path: Path, *, lines: int = TAIL_LINES) -> list[tuple[st
     return out
 
 
-def render_html(run_dir: Path) -> Path:
-    """Write ``run_dir/report.html`` from the record alone and return its path."""
-    record = load_record(run_dir)  # lenient: a partly written record still renders, with its problems listed
+def render_html(run_dir: Path, *, record: RunRecordData | None = None) -> Path:
+    """Write ``run_dir/report.html`` from the record alone and return its path (``record``: the record already
+    loaded from ``run_dir``, so a caller rendering several files reads it once)."""
+    if record is None:
+        record = load_record(run_dir)  # lenient: a partly written record still renders, with its problems listed
 
     def reader(artifacts: str) -> list[tuple[str, list[str]]]:
         candidate = Path(artifacts)
