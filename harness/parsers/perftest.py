@@ -31,7 +31,13 @@ from harness.parsers._lines import parse_error
 __all__ = ["PerftestResult", "PerftestRow", "parse_perftest", "perftest_measurements"]
 
 _TOOL = "perftest"
-_TITLE = re.compile(r"^\s*(RDMA_Write|RDMA_Read|Send|Atomic \w+|RDMA_Write_Imm)\s+(BW|Latency)\s+Test\s*$", re.I)
+# "RDMA_Write BW Test", and variants with words before BW/Latency: "RDMA_Write Post List BW Test" (--post_list),
+# "RDMA_Write Bidirectional BW Test" (-b), "Send BW Multicast Test"-style suffixes are not results we read.
+_TITLE = re.compile(
+    r"^\s*(RDMA_Write_Imm|RDMA_Write|RDMA_Read|Send|Atomic \w+)\s+"
+    r"(?:(?:Post List|Bidirectional)\s+)?(BW|Latency)\s+Test\s*$",
+    re.I,
+)
 _SETTING = re.compile(r"([A-Za-z][\w .*-]*?)\s*:\s*(\S.*?)\s*(?=\t|\s{2,}[A-Za-z][\w .*-]*?\s*:|$)")
 _BW_UNIT = re.compile(r"BW\s+average\[(MB/sec|MiB/sec|Gb/sec)\]", re.I)
 _TO_GBITS = {"mb/sec": 8e-3, "mib/sec": 8 * 1.048576e-3, "gb/sec": 1.0}

@@ -366,3 +366,26 @@ def test_transport_from_the_selected_network(name, expected):
     assert found == expected
     verdict = transport_verdict(found, scope="inter-node", rdma_available=True)
     assert verdict.ok, verdict.message
+
+
+def test_2025_single_gpu_alltoall_with_na_in_place():
+    """NVIDIA/nccl-tests issue #287 (RTX 5090, 2025): one rank, busbw 0 for a 1-rank alltoall, in-place #wrong N/A."""
+    result = parse_nccl_tests(
+        read("nccl-tests_alltoall_1gpu_rtx5090_2025-format_na-inplace_nccl-tests-issue287.txt"), program="alltoall_perf"
+    )
+    (row,) = result.rows
+    assert (result.op, result.nranks, row.redop, row.root) == ("alltoall", 1, "none", -1)
+    assert (row.out_of_place.algbw_gbps, row.out_of_place.wrong, row.in_place.wrong) == (1715.44, 0.0, None)
+    assert (result.oob_count, result.oob_ok, result.avg_busbw_gbps) == (0, True, 0.0)
+
+
+def test_2_20_two_node_log_cut_after_a_size():
+    """NVIDIA/dgx-spark-playbooks PR #103: nccl-tests 2.20.0 on two GB10 nodes, the posted block ends at a bare
+    size (`131072`): four complete rows with allow_truncated, a truncation error without."""
+    text = read("nccl-tests_allreduce_2node-gb10_v2.20.0_cut-mid-row_dgx-spark-playbooks-pr103.txt")
+    result = parse_nccl_tests(text, allow_truncated=True)
+    assert (result.version, result.op, result.nranks) == ("2.20.0", "all_reduce", 2)
+    assert result.hosts == ("spark-d708", "spark-dbf4") and [r.size for r in result.rows] == [8192, 16384, 32768, 65536]
+    assert result.rows[-1].in_place.busbw_gbps == 1.01
+    with pytest.raises(ParseError, match="truncated output"):
+        parse_nccl_tests(text)

@@ -93,3 +93,13 @@ def test_server_and_client_interleaved_in_one_log() -> None:
         (row,) = result.rows
         assert (row.size, row.values["bw_avg"]) == (8388608, pytest.approx(24056.72 * 8e-3))
     assert len([m for m in perftest_measurements(results) if m.metric == "ib_write_bw"]) == 2
+
+
+def test_post_list_title_and_report_gbits_over_roce() -> None:
+    """linux-rdma/perftest issue #273: `RDMA_Write Post List BW Test` (words between the verb and BW), RoCE,
+    --report_gbits: the title is recognised and the 8-byte row read."""
+    (result,) = parse_perftest((DATA / "perftest_ib_write_bw_post-list_gbits_roce_perftest-issue273.txt").read_text())
+    assert (result.test, result.device, result.link_type, result.unit) == ("ib_write_bw", "ib0", "Ethernet", "Gb/sec")
+    assert result.settings["Post List"] == "128" and result.settings["GID index"] == "2"
+    (row,) = result.rows
+    assert (row.size, row.iterations, row.values["bw_avg"], row.values["msg_rate"]) == (8, 224958464, 0.48, 7.498617)
