@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -53,9 +54,15 @@ def _json(text: str) -> Any:
         return None
 
 
+_NCCL_PROGRAM = re.compile(r"\b([a-z][a-z_]*_perf)(?:_mpi)?\b")
+
+
 def _nccl_text(text: str) -> list[Measurement]:
+    """nccl-tests stdout; the collective comes from the log (``Collective test concluded``, 2023+) or, for older
+    logs, from the command line pasted above the table (``all_gather_perf -g 8 ...``), as a reader would."""
+    command = _NCCL_PROGRAM.search(text)
     out: list[Measurement] = []
-    for result in nccl.parse_nccl_tests_all(text):
+    for result in nccl.parse_nccl_tests_all(text, program=command.group(1) if command else None):
         hosts = [r.host for r in result.ranks]
         extra = {"scope": scope_of(hosts)} if hosts else {}
         out += nccl.nccl_measurements(result, extra_labels=extra)

@@ -75,6 +75,10 @@ def test_a_folder_of_mixed_real_outputs_becomes_a_judged_record(folder: Path, tm
     skipped = by_id["import::fio-3.33_randread-gtod_reduce-kubestr-like_generated.json"]
     assert skipped["message"].startswith("measured, not judged: no fio bar of profile cpu-only has data")
 
+    # the collective of a pre-2023 log comes from the command line pasted above its table
+    issue37 = by_id[f"import::{next(iter(REAL))}"]
+    assert {m["labels"].get("op") for m in issue37["measurements"]} == {"all_gather"}
+
     # provenance on every measurement: tool, file, sha256 of the bytes read
     fio = by_id["import::fio-3.33_seqread-1M_generated.json"]
     digest = hashlib.sha256((DATA / "fio-3.33_seqread-1M_generated.json").read_bytes()).hexdigest()
