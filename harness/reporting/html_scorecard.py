@@ -141,7 +141,14 @@ def scorecard_rows(results: Sequence[Mapping[str, Any]]) -> list[tuple[Headline,
         checks = _dicts(result.get("checks"))
         if checks:
             checks_of[test] = checks
-        for m in _dicts(result.get("measurements")):
+        measurements = _dicts(result.get("measurements"))
+        # the collective suites record the transports NCCL used as ``transport`` measurements of the same test
+        used = "+".join(
+            sorted(
+                {str(_labels(m).get("transport")) for m in measurements if m.get("metric") == "transport"} - {"None"}
+            )
+        )
+        for m in measurements:
             metric = m.get("metric")
             if metric not in wanted:
                 continue
@@ -149,6 +156,8 @@ def scorecard_rows(results: Sequence[Mapping[str, Any]]) -> list[tuple[Headline,
             if value is None:
                 continue
             labels = _labels(m)
+            if used and "transport" not in labels:
+                labels = {**labels, "transport": used}
             for index, headline in enumerate(HEADLINES):
                 if headline.metric != metric or not _matches(labels, headline.where):
                     continue

@@ -66,6 +66,11 @@ def _nccl_text(text: str) -> list[Measurement]:
         hosts = [r.host for r in result.ranks]
         extra = {"scope": scope_of(hosts)} if hosts else {}
         out += nccl.nccl_measurements(result, extra_labels=extra)
+    # the transports NCCL_DEBUG=INFO lines name, as the collective suites record them
+    out += [
+        Measurement(metric="transport", value=1, unit="count", labels={"transport": t})
+        for t in sorted(nccl.transports(text))
+    ]
     return out
 
 

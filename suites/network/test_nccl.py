@@ -159,7 +159,13 @@ def test_nccl_inter_node(run_mpijob: Any, capabilities: Any, profile: Any, recor
         **_rdma(nodes[0]),
     )
     parsed = nccl_run(run.log_of("launcher"), program="all_reduce_perf", emulated=run.emulated, scope="inter-node")
-    record.add(measurements=parsed.measurements)
+    record.add(
+        measurements=[
+            *parsed.measurements,
+            *(Measurement(metric="transport", value=1, unit="count", labels={"transport": t})
+              for t in sorted(parsed.transports)),
+        ]
+    )  # fmt: skip
     if problem := corruption(parsed.measurements):
         raise AssertionError(problem)
     verdict = transport_verdict(parsed.transports, scope="inter-node", rdma_available=bool(capabilities.rdma_nodes))

@@ -174,3 +174,36 @@ def test_main_job_report_in_headless_chromium(main_job: Path, tmp_path: Path) ->
     assert "<h1>FAIL</h1>" in dom
     scorecard = dom[dom.index('id="scorecard"') : dom.index('id="failures"')]
     assert "235.3 GB/s" in scorecard and "&gt;= 460 GB/s" in scorecard and "54.61 ms" in scorecard
+
+
+def test_busbw_is_grouped_by_scope_and_the_transports_the_test_recorded() -> None:
+    def busbw(value: float, scope: str) -> dict:
+        return {
+            "metric": "busbw",
+            "value": value,
+            "unit": "GB/s",
+            "labels": {"placement": "out-of-place", "scope": scope, "size": "8589934592"},
+        }
+
+    def transport(name: str) -> dict:
+        return {"metric": "transport", "value": 1, "unit": "count", "labels": {"transport": name}}
+
+    results = [
+        {
+            "id": "a",
+            "measurements": [
+                busbw(470.0, "intra-node"),
+                busbw(300.0, "intra-node"),
+                transport("NVLS"),
+                transport("P2P/IPC"),
+            ],
+        },
+        {"id": "b", "measurements": [busbw(12.0, "inter-node"), transport("NET/Socket")]},
+        {"id": "c", "measurements": [busbw(360.0, "inter-node"), transport("NET/IB"), transport("NET/IB/GDRDMA")]},
+    ]
+    rows = [(h.title, group, best.value) for h, group, best, _ in scorecard_rows(results)]
+    assert rows == [
+        ("all-reduce busbw", "scope=inter-node, transport=NET/IB+NET/IB/GDRDMA", 360.0),
+        ("all-reduce busbw", "scope=inter-node, transport=NET/Socket", 12.0),
+        ("all-reduce busbw", "scope=intra-node, transport=NVLS+P2P/IPC", 470.0),
+    ]
