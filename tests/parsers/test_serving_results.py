@@ -157,3 +157,15 @@ def test_locust_stats_history():
 def test_bad_inputs_name_the_problem(reader, text, message):
     with pytest.raises(ParseError, match=message):
         reader(text)
+
+
+def test_inference_perf_summary_shows_queueing_before_ttft():
+    """The same demo's summary over all stages (6,720 requests, no single requested rate): the p90 schedule delay
+    (10.7 s) is as large as the p90 TTFT (11.1 s): the client queued, which inference-perf's TTFT excludes."""
+    ms = inference_perf_measurements(
+        read("inference-perf_summary_lifecycle_metrics_vllm-llama3.1-8b_kubecon-na-2025.json")
+    )
+    assert one(ms, "queue_delay", stat="percentile", percentile="90").value == pytest.approx(10731.078391539635)
+    assert one(ms, "ttft", stat="percentile", percentile="90").value == pytest.approx(11125.515200995142)
+    assert one(ms, "requests", tool="inference-perf").value == 6720 and "rate" not in one(ms, "requests").labels
+    assert one(ms, "requests_per_s").value == pytest.approx(9.872046692487386)
