@@ -1,6 +1,7 @@
 """HTML report of a large run record: 1,000 nodes x 50 metrics (50,000 measurements and 50,000 checks).
 
-Targets (issue 4): render in <= 5 s, <= 500 MB peak RSS, report.html < 5 MB.
+Targets (issues 4 and 15): render in <= 5 s, <= 500 MB peak RSS, report.html < 5 MB, with the scorecard (the first
+metrics carry headline names: busbw, tflops, membw, ib_write_bw).
 
 - Time: pytest-benchmark, ``render_html`` end to end (read run.json and results.jsonl, build, write), 3 rounds; the
   slowest round must meet the bar.
@@ -49,8 +50,12 @@ def _node(i: int) -> dict[str, Any]:
     }
 
 
+# The first metrics carry scorecard headline names, so the render includes the scorecard's work on 50,000 values.
+HEADLINE_METRICS = ("busbw", "tflops", "membw", "ib_write_bw")
+
+
 def _result(index: int, rng: random.Random) -> dict[str, Any]:
-    metric = f"metric_{index:02d}"
+    metric = HEADLINE_METRICS[index] if index < len(HEADLINE_METRICS) else f"metric_{index:02d}"
     bar = 100.0 + index
     measurements, checks = [], []
     failed = False
@@ -60,7 +65,7 @@ def _result(index: int, rng: random.Random) -> dict[str, Any]:
         emulated = n >= NODES // 2
         status = "passed" if value >= bar else "failed"
         failed = failed or status == "failed"
-        labels = {"node": node, "gpu": "all"}
+        labels = {"node": node, "gpu": "all", "placement": "out-of-place", "scope": "intra-node"}
         measurements.append({"metric": metric, "value": value, "unit": "GB/s", "labels": labels, "emulated": emulated})
         checks.append(
             {
@@ -137,6 +142,7 @@ def test_render_1000_nodes_x_50_metrics(benchmark: Any, big_record: Path) -> Non
     assert benchmark.stats.stats.max <= MAX_SECONDS
     page = report.read_text()
     assert "<h1>FAIL</h1>" in page and "1000 nodes" in page
+    assert 'id="scorecard"' in page and "all-reduce busbw" in page and "GPU TFLOP/s" in page
 
 
 def test_render_peak_rss(big_record: Path) -> None:

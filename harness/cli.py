@@ -124,6 +124,13 @@ def _build_parser() -> argparse.ArgumentParser:
     hist = report_commands.add_parser("history", help="trend of every metric across runs")
     hist.add_argument("run_dirs", type=Path, nargs="+")
     hist.add_argument("--html", type=Path, default=None, help="also write an HTML page with one chart per metric")
+    imp = report_commands.add_parser(
+        "import", help="judge other tools' outputs (nccl-tests, fio, perftest, vLLM, inference-perf, ...) as a run"
+    )
+    imp.add_argument("src", type=Path, help="a directory of tool outputs (formats detected by content)")
+    imp.add_argument("--profile", required=True, help="the threshold profile that judges them (name or file)")
+    imp.add_argument("--out", type=Path, default=None, help="record directory (default: reports/<run-id>)")
+    imp.add_argument("--run-id", default=None, help="run id of the record (default: import-<UTC time>)")
     evidence = report_commands.add_parser("evidence", help="CNCF AI conformance evidence files of a run")
     evidence.add_argument("run_dir", type=Path)
     evidence.add_argument("--out", type=Path, default=None, help="directory (default: <run_dir>/evidence)")
@@ -309,12 +316,36 @@ def _report(args: argparse.Namespace) -> int:
         if args.html is not None:
             print(render_history_svg(trend, args.html))
         return EXIT_OK
+    if args.report_command == "import":
+        return _report_import(args)
     from harness.reporting.evidence import write_evidence
 
     record = load_record(args.run_dir)
     for name, path in write_evidence(record, args.out or args.run_dir / "evidence").items():
         print(f"{name}: {path}")
     return EXIT_OK
+
+
+def _report_import(args: argparse.Namespace) -> int:
+    """Import, judge and render; exit 1 when a file failed its bars or could not be read (listed on stderr)."""
+    import time
+
+    from harness.reporting.importer import import_results
+    from harness.reporting.render import render_all
+    from harness.thresholds import load_profile
+
+    profile = load_profile(args.profile)
+    run_id = args.run_id or time.strftime("import-%Y%m%dT%H%M%SZ", time.gmtime())
+    summary = import_results(args.src, profile, args.out or Path("reports") / run_id, run_id=run_id)
+    for path in render_all(summary.run_dir):
+        print(path)
+    for name, reason in summary.unreadable:
+        sys.stderr.write(f"k8s-ai-bench: not imported: {name}: {reason}\n")
+    print(
+        f"imported {summary.files} file(s) against profile {profile.name}: {summary.passed} passed, "
+        f"{summary.failed} failed, {summary.not_judged} not judged, {len(summary.unreadable)} unreadable"
+    )
+    return summary.exit_code
 
 
 def _workloads(args: argparse.Namespace) -> int:

@@ -25,8 +25,11 @@ __all__ = [
     "with_labels",
 ]
 
-#: Transports that mean "the traffic between nodes went through RDMA verbs" (InfiniBand or RoCE).
-RDMA_TRANSPORTS = frozenset({Transport.NET_IB, Transport.NET_IB_GDRDMA})
+#: Transports that mean "the traffic between nodes went through RDMA" (InfiniBand or RoCE verbs, or AWS EFA through
+#: the aws-ofi-nccl plugin, which NCCL names "AWS Libfabric").
+RDMA_TRANSPORTS = frozenset(
+    {Transport.NET_IB, Transport.NET_IB_GDRDMA, Transport.NET_LIBFABRIC, Transport.NET_LIBFABRIC_GDRDMA}
+)
 #: Transports that stay inside one node.
 INTRA_NODE_TRANSPORTS = frozenset(
     {Transport.NVLS, Transport.P2P_IPC, Transport.P2P_CUMEM, Transport.P2P_DIRECT, Transport.SHM}
@@ -49,18 +52,25 @@ def with_labels(measurements: Iterable[Measurement], *, emulated: bool = False, 
 
 
 def corruption(measurements: Sequence[Measurement]) -> str | None:
-    """A sentence naming every size with wrong elements (nccl-tests' ``#wrong``), or None when all are exact.
+    """A sentence naming every size with wrong elements (nccl-tests' ``#wrong``) and the footer's out-of-bounds
+    count, or None when all are exact.
 
     Wrong results are data corruption: a failure whatever the bandwidth, so callers check this before any bar.
+    The footer (``Out of bounds values : N FAILED``, measurement ``oob_values``) counts on its own: logs before ~2021
+    have an ``error`` column (a max error, not a count) and no ``#wrong``, and a multi-process run can print 0 in
+    every ``#wrong`` its rank 0 saw while the footer sums every process's errors.
     """
     bad = [m for m in measurements if m.metric == "wrong" and m.value > 0]
-    if not bad:
-        return None
     parts = [
         f"{int(m.value)} wrong element(s) at size {m.labels.get('size', '?')} B"
         + (f" ({m.labels['placement']})" if "placement" in m.labels else "")
         for m in bad
     ]
+    oob = sum(int(m.value) for m in measurements if m.metric == "oob_values" and m.value > 0)
+    if oob:
+        parts.append(f"nccl-tests reported {oob} out-of-bounds value(s) (FAILED)")
+    if not parts:
+        return None
     return "data corruption: " + "; ".join(parts)
 
 
@@ -94,11 +104,12 @@ def transport_verdict(found: Iterable[str], *, scope: str, rdma_available: bool)
         if rdma_available and not transports & RDMA_TRANSPORTS:
             hint = (
                 "NCCL fell back to TCP sockets although the nodes have RDMA resources: check the pods requested the "
-                "rdma/* or SR-IOV resource, IPC_LOCK and a large memlock limit, NCCL_IB_HCA names existing HCAs, "
+                "rdma/*, SR-IOV or vpc.amazonaws.com/efa resource, IPC_LOCK and a large memlock limit, "
+                "NCCL_IB_HCA names existing HCAs, "
                 "NCCL_IB_GID_INDEX suits RoCE, and that no NCCL_IB_DISABLE=1 or NCCL_NET=Socket is set"
             )
             return TransportVerdict(transports=transports, ok=False, message=f"transports {names}: {hint}")
-        if transports & RDMA_TRANSPORTS and Transport.NET_IB_GDRDMA not in transports:
+        if transports & RDMA_TRANSPORTS and not transports & {Transport.NET_IB_GDRDMA, Transport.NET_LIBFABRIC_GDRDMA}:
             return TransportVerdict(
                 transports=transports,
                 ok=True,

@@ -26,7 +26,12 @@ GPU = "nvidia.com/gpu"
 TPU = "google.com/tpu"
 LEGACY_TPU_PREFIX = "cloud-tpus.google.com/"
 EMULATED_LABEL = "aibench.io/emulated"
-_RDMA = re.compile(r"^(rdma/|nvidia\.com/(?!gpu$|mig-)|openshift\.io/|intel\.com/.*(sriov|vf|rdma)|mellanox\.com/)")
+# RDMA-capable network resources a pod can request: RDMA shared-device-plugin (rdma/*), NVIDIA network operator and
+# SR-IOV NICs, and AWS EFA (vpc.amazonaws.com/efa, the EFA device plugin's resource; NCCL uses it through
+# aws-ofi-nccl, "NET/AWS Libfabric").
+_RDMA = re.compile(
+    r"^(rdma/|nvidia\.com/(?!gpu$|mig-)|openshift\.io/|intel\.com/.*(sriov|vf|rdma)|mellanox\.com/|vpc\.amazonaws\.com/efa$)"
+)
 
 # API groups/resources whose presence means an add-on is installed: capability name -> (group, plural).
 ADDONS: Mapping[str, tuple[str, str]] = {

@@ -20,6 +20,8 @@ Metric scheme (identity in labels, DESIGN.md section 1). One set per job and per
 - ``iops`` in IOPS;
 - ``clat`` in us, with ``stat=mean|min|max`` or ``stat=percentile`` + ``percentile=99.9`` (the percentile as fio
   lists it, trailing zeros removed: ``"99.900000"`` -> ``"99.9"``);
+- ``lat`` (total latency: submission + completion) in us, same labels; its percentiles exist with
+  ``lat_percentiles=1``. No latency metric at all when fio measured none (``N: 0`` under ``gtod_reduce=1``);
 - ``runtime`` in ms;
 - ``disk_util`` in % per device (label ``device``).
 
@@ -191,7 +193,12 @@ def _percentile_key(key: str) -> str | None:
 
 
 def _latency(obj: Any, scale: float, where: str) -> FioLatency | None:
+    """None when fio measured no latency: ``N: 0`` (fio 3.x with ``gtod_reduce=1``, kubestr's default job, or
+    ``disable_clat``), or an all-zero block without ``N`` (fio 2.x writes zeros then). Exporting those zeros would
+    give "0 us" and pass every latency bar with numbers nobody measured."""
     if not isinstance(obj, dict):
+        return None
+    if obj.get("N") == 0 or ("N" not in obj and not obj.get("max") and not obj.get("mean")):
         return None
     percentiles: dict[str, float] = {}
     raw = obj.get("percentile")
@@ -309,13 +316,15 @@ def fio_measurements(result: FioResult, *, extra_labels: Mapping[str, str] | Non
             out.append(Measurement(metric="bw", value=d.bw_bytes_per_s / _MIB, unit="MiB/s", labels=labels))
             out.append(Measurement(metric="iops", value=d.iops, unit="IOPS", labels=labels))
             out.append(Measurement(metric="runtime", value=d.runtime_ms, unit="ms", labels=labels))
-            if d.clat is not None:
-                for stat, value in (("mean", d.clat.mean_us), ("min", d.clat.min_us), ("max", d.clat.max_us)):
-                    out.append(Measurement(metric="clat", value=value, unit="us", labels={**labels, "stat": stat}))
-                for q, value in d.clat.percentiles_us.items():
+            for metric, latency in (("clat", d.clat), ("lat", d.lat)):
+                if latency is None:
+                    continue
+                for stat, value in (("mean", latency.mean_us), ("min", latency.min_us), ("max", latency.max_us)):
+                    out.append(Measurement(metric=metric, value=value, unit="us", labels={**labels, "stat": stat}))
+                for q, value in latency.percentiles_us.items():
                     out.append(
                         Measurement(
-                            metric="clat",
+                            metric=metric,
                             value=value,
                             unit="us",
                             labels={**labels, "stat": "percentile", "percentile": q},

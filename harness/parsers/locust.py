@@ -34,6 +34,8 @@ __all__ = [
     "AGGREGATED",
     "LocustStatsRow",
     "RawSample",
+    "is_locust_stats_history",
+    "locust_history_measurements",
     "locust_measurements",
     "parse_locust_stats_csv",
     "parse_raw_samples",
@@ -187,6 +189,81 @@ def locust_measurements(
         out.append(Measurement(metric="requests", value=row.requests, unit="count", labels=labels))
         out.append(Measurement(metric="failures", value=row.failures, unit="count", labels=labels))
         out.append(Measurement(metric="failure_ratio", value=100.0 * row.failure_ratio, unit="%", labels=labels))
+    return out
+
+
+# --- stats history (--csv with --csv-full-history, or the Aggregated rows alone) -----------------------------
+
+_HISTORY = "locust stats history"
+_HISTORY_COLUMNS = ("Timestamp", "User Count", "Name", "Total Request Count", "Total Failure Count")
+
+
+def is_locust_stats_history(text: str) -> bool:
+    """True when the first line is a ``*_stats_history.csv`` header."""
+    first = text.lstrip("\ufeff").split("\n", 1)[0]
+    return all(column in first for column in _HISTORY_COLUMNS)
+
+
+def locust_history_measurements(text: str, *, extra_labels: Mapping[str, str] | None = None) -> list[Measurement]:
+    """Measurements of a locust ``*_stats_history.csv``: one sample per second per endpoint, with running totals.
+
+    The last row of each endpoint holds the run's totals: ``requests``, ``failures`` (count), ``error_rate`` (%),
+    and ``e2e_latency`` (ms: locust times a request from send to the end of the response, our e2e; ``stat=mean``,
+    ``min``, ``max`` and the median as ``percentile=50``). ``requests_per_s`` is the growth of the total between
+    the first and the last sample with users running, over the time between them: the per-row ``Requests/s``
+    and percentile columns describe a sliding window, not the run, and are not exported. Labels ``tool``,
+    ``endpoint`` (Name) and ``method`` (Type, when not empty) as for ``*_stats.csv``.
+    """
+    rows = [r for r in csv.reader(io.StringIO(text, newline="")) if any(cell.strip() for cell in r)]
+    raw_lines = text.splitlines()
+    if not rows or not is_locust_stats_history(",".join(rows[0])):
+        raise parse_error(
+            _HISTORY,
+            f"not a stats history (header needs {list(_HISTORY_COLUMNS)})",
+            1,
+            raw_lines[0] if raw_lines else "",
+        )
+    header = [h.strip() for h in rows[0]]
+    col = {name: header.index(name) for name in header}
+    needed = [
+        "Timestamp", "User Count", "Type", "Name", "Total Request Count", "Total Failure Count",
+        "Total Median Response Time", "Total Average Response Time", "Total Min Response Time",
+        "Total Max Response Time",
+    ]  # fmt: skip
+    missing = [n for n in needed if n not in col]
+    if missing:
+        raise parse_error(_HISTORY, f"header lacks columns {missing}", 1, raw_lines[0])
+    series: dict[tuple[str, str], list[tuple[float, int, list[str]]]] = {}
+    for line_no, row in enumerate(rows[1:], start=2):
+        line = raw_lines[line_no - 1] if line_no - 1 < len(raw_lines) else ",".join(row)
+        if len(row) != len(header):
+            raise parse_error(_HISTORY, f"row has {len(row)} fields, the header {len(header)}", line_no, line)
+        stamp = _float(row[col["Timestamp"]], line_no, line, optional=False)
+        users = _float(row[col["User Count"]], line_no, line, optional=False)
+        assert stamp is not None and users is not None
+        series.setdefault((row[col["Type"]].strip(), row[col["Name"]]), []).append((stamp, int(users), row))
+    out: list[Measurement] = []
+    for (method, name), samples in series.items():
+        labels = {"tool": "locust", **_endpoint_labels(method or None, name, extra_labels or {})}
+        _, _, last = samples[-1]
+        total = float(last[col["Total Request Count"]])
+        failed = float(last[col["Total Failure Count"]])
+        out.append(Measurement(metric="requests", value=total, unit="count", labels=labels))
+        out.append(Measurement(metric="failures", value=failed, unit="count", labels=labels))
+        if total:
+            out.append(Measurement(metric="error_rate", value=100.0 * failed / total, unit="%", labels=labels))
+            for column, extra in (
+                ("Total Average Response Time", {"stat": "mean"}),
+                ("Total Min Response Time", {"stat": "min"}),
+                ("Total Max Response Time", {"stat": "max"}),
+                ("Total Median Response Time", {"stat": "percentile", "percentile": "50"}),
+            ):
+                value = float(last[col[column]])
+                out.append(Measurement(metric="e2e_latency", value=value, unit="ms", labels={**labels, **extra}))
+        running = [(t, float(r[col["Total Request Count"]])) for t, users, r in samples if users > 0]
+        if len(running) >= 2 and running[-1][0] > running[0][0]:
+            rate = (running[-1][1] - running[0][1]) / (running[-1][0] - running[0][0])
+            out.append(Measurement(metric="requests_per_s", value=rate, unit="req/s", labels=labels))
     return out
 
 

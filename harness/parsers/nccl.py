@@ -88,7 +88,7 @@ class NcclRow(NamedTuple):
     reason as :class:`PlacementResult`."""
 
     size: int
-    count: int
+    count: int  # type: ignore[assignment]  # nccl-tests' column name; shadows tuple.count, never called on a row
     dtype: str
     redop: str | None
     root: int | None
@@ -114,6 +114,7 @@ class NcclResult:
     oob_count: int | None
     oob_ok: bool | None
     avg_bw_check: str | None = None  # "OK" / "FAILED" with NCCL_TESTS_MIN_BW, else None
+    declared_nranks: int | None = None  # NCCL's own count ("... rank 3 nranks 256 ... Init COMPLETE")
 
     @property
     def op(self) -> str | None:
@@ -121,7 +122,13 @@ class NcclResult:
 
     @property
     def nranks(self) -> int | None:
-        return len(self.ranks) or None
+        """The communicator size. Not the number of printed ``Rank`` lines: large jobs elide or cut them (a
+        ``tail`` of the log, nccl-tests' own 2,048-byte limit per process, a log collector's line cap), and the
+        profiles' bars select by nranks. NCCL's ``nranks N`` (INFO Init lines) wins; else the highest printed rank
+        + 1 (ranks are numbered densely from 0), which still counts ranks whose lines were dropped before it."""
+        candidates = [self.declared_nranks or 0, len(self.ranks)]
+        candidates += [r.rank + 1 for r in self.ranks]
+        return max(candidates) or None
 
     @property
     def hosts(self) -> tuple[str, ...]:
@@ -147,6 +154,10 @@ _AVG = re.compile(r"^#\s*Avg bus bandwidth\s*:\s*(\S+)\s*(\w+)?")
 _CONCLUDED = re.compile(r"^#\s*Collective test (?:concluded|starting):\s*(\S+)")
 _VERSION = re.compile(r"^#\s*nccl-tests version\s+(\S+)")
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_NRANKS = re.compile(r"\bnranks (\d+)\b")
+# Lines nccl-tests printed without the leading "#" before ~2020 (" Out of bounds values : 2 FAILED", the column
+# header "   size   count   type ...", "nThread 1 nGpus 8 ...", "   Rank  0 Pid ..."): read as if they had it.
+_UNHASHED = ("size ", "Out of bounds values", "Avg bus bandwidth", "nThread ", "Rank ", "Using devices")
 _KEY_NAMES = {
     "size": "size",
     "bytes": "size",
@@ -228,8 +239,23 @@ def _is_float(token: str) -> bool:
     return True
 
 
+class _ShortRow(ParseError):
+    """A row with fewer fields than one placement block: a log cut mid-row (a killed pod, ``kubectl logs
+    --limit-bytes``), or a mangled line. Deferred by the caller: fatal when more rows or a footer follow, the cut
+    last row of a truncated log otherwise."""
+
+
 def _row(layout: _Layout, tokens: list[str], line_no: int, line: str) -> NcclRow:
     nkeys, nblock = len(layout.keys), len(layout.block)
+    if len(tokens) < nkeys + nblock:  # checked before any column is indexed
+        raise _ShortRow(
+            parse_error(
+                _TOOL,
+                f"row has {len(tokens)} fields, the header announces {nkeys + 2 * nblock} (a line cut short)",
+                line_no,
+                line,
+            ).args[0]
+        )
     body = tokens[nkeys:]
     if layout.timestamp and len(body) >= 2 and _TIMESTAMP.match(body[-2]):
         body = body[:-2]
@@ -288,6 +314,13 @@ class _Builder:
     oob: tuple[int, bool] | None = None
     avg: tuple[float, str | None] | None = None
     last_line: tuple[int, str] = (0, "")
+    nranks: int | None = None
+    short_row: _ShortRow | None = None  # a row cut short; fatal unless it is the last thing in the log
+
+    def check_short_row(self) -> None:
+        """Something followed a short row, so it was not a cut at the end of the log: it is malformed."""
+        if self.short_row is not None:
+            raise self.short_row
 
     @property
     def has_table(self) -> bool:
@@ -295,9 +328,12 @@ class _Builder:
 
     def build(self, *, program: str | None, allow_truncated: bool) -> NcclResult:
         assert self.layout is not None
-        if not self.rows:
+        truncated = self.oob is None or self.avg is None
+        if not self.rows and self.short_row is None:
             raise parse_error(_TOOL, "the result table has no rows", self.header_line, "(header only)")
-        if (self.oob is None or self.avg is None) and not allow_truncated:
+        if truncated and not allow_truncated:
+            if self.short_row is not None:
+                raise ParseError(str(self.short_row).replace(f"{_TOOL}: ", f"{_TOOL}: truncated output: ", 1))
             no, text = self.last_line
             raise parse_error(
                 _TOOL,
@@ -305,18 +341,24 @@ class _Builder:
                 no,
                 text,
             )
+        rows = self.rows
+        if truncated and len(rows) > 1 and rows[-1].out_of_place is None and rows[-2].out_of_place is not None:
+            rows = rows[:-1]  # cut right after the out-of-place block: it would read as an in-place-only row
+        if not rows:
+            raise parse_error(_TOOL, "the result table has no rows", self.header_line, "(header only)")
         block = self.layout.block
         return NcclResult(
             program=self.program or program,
             version=self.version,
             params=dict(self.params),
             ranks=tuple(self.ranks),
-            rows=tuple(self.rows),
+            rows=tuple(rows),
             wrong_column=block[3] if len(block) > 3 else "#wrong",
             avg_busbw_gbps=self.avg[0] if self.avg else None,
             oob_count=self.oob[0] if self.oob else None,
             oob_ok=self.oob[1] if self.oob else None,
             avg_bw_check=self.avg[1] if self.avg else None,
+            declared_nranks=self.nranks,
         )
 
 
@@ -333,8 +375,18 @@ def _sections(text: str) -> list[_Builder]:
                 continue
             tokens = line.split()
             if len(tokens) >= 2 and tokens[0].isdigit() and tokens[1].isdigit():
-                cur.rows.append(_row(layout, tokens, line_no, raw))
+                cur.check_short_row()
+                try:
+                    cur.rows.append(_row(layout, tokens, line_no, raw))
+                except _ShortRow as short:
+                    cur.short_row = short
                 cur.last_line = (line_no, raw)
+            continue
+        if line.startswith(_UNHASHED):
+            line = "# " + line
+        elif "NCCL INFO" in line:
+            if " nranks " in line and (m := _NRANKS.search(line)):
+                cur.nranks = max(cur.nranks or 0, int(m.group(1)))
             continue
         if line.startswith("#"):
             is_preamble = (
@@ -362,6 +414,7 @@ def _sections(text: str) -> list[_Builder]:
                     )
                 )
             elif m := _OOB.match(line):
+                cur.check_short_row()
                 cur.oob = (int(m.group(1)), (m.group(2) or "OK").upper() == "OK")
             elif m := _AVG.match(line):
                 cur.avg = (_num(m.group(1), line_no, raw), m.group(2))
@@ -550,10 +603,17 @@ class Transport(StrEnum):
     NET_IB = "NET/IB"  # InfiniBand / RoCE verbs (internal or IBext plugin)
     NET_IB_GDRDMA = "NET/IB/GDRDMA"  # ... with GPUDirect RDMA (NIC reads/writes GPU memory directly)
     NET_SOCKET = "NET/Socket"  # TCP sockets
+    NET_LIBFABRIC = "NET/AWS Libfabric"  # AWS EFA through the aws-ofi-nccl plugin (RDMA over SRD)
+    NET_LIBFABRIC_GDRDMA = "NET/AWS Libfabric/GDRDMA"
     COLLNET = "CollNet"  # in-network reduction (SHARP): a "via COLLNET/..." connection line
 
 
 _NVLS_CHANNELS = re.compile(r"\b(\d+) nvls channels\b")
+# "NCCL INFO Using network IB" / "Socket" / "AWS Libfabric" / "IBext_v8": the network plugin NCCL selected for
+# traffic between nodes (printed once per rank at init, also when NCCL prints no per-channel "via" lines).
+_USING_NETWORK = re.compile(r"NCCL INFO Using network (.+?)\s*$")
+# "NET/IB : Using [0]mlx5_0:1/RoCE [1]mlx5_1:1/IB ; OOB eth0:...": the verbs devices the IB transport opened.
+_NET_IB_USING = re.compile(r"NCCL INFO NET/IB\s*: Using (\[\d+\]\S+)")
 _NVLS_CONNECTED = re.compile(r"\bConnected NVLS\b|\bNVLS comm 0x")
 
 
@@ -562,11 +622,12 @@ def _classify(via: str) -> set[str]:
     kind = parts[0].upper()
     if kind == "P2P" and len(parts) > 1:
         sub = parts[1].split()[0].upper()
-        return {
+        known: dict[str, set[str]] = {
             "IPC": {Transport.P2P_IPC},
             "CUMEM": {Transport.P2P_CUMEM},
             "DIRECT": {Transport.P2P_DIRECT},
-        }.get(sub, {f"P2P/{parts[1].split()[0]}"})
+        }
+        return known.get(sub, {f"P2P/{parts[1].split()[0]}"})
     if kind == "SHM":
         return {Transport.SHM}
     if kind == "NVLS":
@@ -580,6 +641,8 @@ def _classify(via: str) -> set[str]:
             return {Transport.NET_IB, Transport.NET_IB_GDRDMA} if gdr else {Transport.NET_IB}
         if name.lower() == "socket":
             return {Transport.NET_SOCKET}
+        if name == "AWS Libfabric":
+            return {Transport.NET_LIBFABRIC, Transport.NET_LIBFABRIC_GDRDMA} if gdr else {Transport.NET_LIBFABRIC}
         return {f"NET/{name}", f"NET/{name}/GDRDMA"} if gdr else {f"NET/{name}"}
     return {via}
 
@@ -591,14 +654,26 @@ def transports(text: str | Iterable[str]) -> set[str]:
     Values are :class:`Transport` members (``StrEnum``, so plain strings) or, for network plugins we do not name,
     ``NET/<plugin name>`` (plus ``NET/<name>/GDRDMA``). ``NET/IB/GDRDMA`` comes with ``NET/IB``. "NVLS multicast
     support is available" does not count: NVLS is reported only when NVLS channels or connections are built.
+
+    When the log has no connection line at all (NCCL prints them only at some debug levels and versions, and
+    excerpts drop them), the network NCCL selected counts instead: ``Using network IB|IBext_v8|Socket|AWS
+    Libfabric`` and ``NET/IB : Using [0]mlx5_0:1/RoCE`` (IB verbs over RoCE) give the values of the matching
+    ``via`` lines. With connection lines present they alone count: a one-node run also loads the IB network.
     """
     lines = text.splitlines() if isinstance(text, str) else text
     found: set[str] = set()
+    selected: set[str] = set()  # the network NCCL loaded: what it would use between nodes, not a connection
     for line in lines:
         if "NCCL INFO" not in line:
             continue
         if " via " in line:
             found |= _classify(line.split(" via ", 1)[1].strip())
+        elif "Using network" in line and (m := _USING_NETWORK.search(line)):
+            selected |= _classify(f"NET/{m.group(1)}")
+        elif "NET/IB" in line and _NET_IB_USING.search(line):
+            selected.add(Transport.NET_IB)
         elif ((m := _NVLS_CHANNELS.search(line)) and int(m.group(1)) > 0) or _NVLS_CONNECTED.search(line):
             found.add(Transport.NVLS)
+    if not found:  # no connection line at all: the selected network is the best evidence there is
+        found = selected
     return {str(t) for t in found}

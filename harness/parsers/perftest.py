@@ -31,8 +31,14 @@ from harness.parsers._lines import parse_error
 __all__ = ["PerftestResult", "PerftestRow", "parse_perftest", "perftest_measurements"]
 
 _TOOL = "perftest"
-_TITLE = re.compile(r"^\s*(RDMA_Write|RDMA_Read|Send|Atomic \w+|RDMA_Write_Imm)\s+(BW|Latency)\s+Test\s*$", re.I)
-_SETTING = re.compile(r"([A-Za-z][\w .-]*?)\s*:\s*([^\t]+?)\s*(?=\t|$)")
+# "RDMA_Write BW Test", and variants with words before BW/Latency: "RDMA_Write Post List BW Test" (--post_list),
+# "RDMA_Write Bidirectional BW Test" (-b), "Send BW Multicast Test"-style suffixes are not results we read.
+_TITLE = re.compile(
+    r"^\s*(RDMA_Write_Imm|RDMA_Write|RDMA_Read|Send|Atomic \w+)\s+"
+    r"(?:(?:Post List|Bidirectional)\s+)?(BW|Latency)\s+Test\s*$",
+    re.I,
+)
+_SETTING = re.compile(r"([A-Za-z][\w .*-]*?)\s*:\s*(\S.*?)\s*(?=\t|\s{2,}[A-Za-z][\w .*-]*?\s*:|$)")
 _BW_UNIT = re.compile(r"BW\s+average\[(MB/sec|MiB/sec|Gb/sec)\]", re.I)
 _TO_GBITS = {"mb/sec": 8e-3, "mib/sec": 8 * 1.048576e-3, "gb/sec": 1.0}
 _TESTS = {"rdma_write": "write", "rdma_read": "read", "send": "send", "rdma_write_imm": "write_imm"}
@@ -86,76 +92,117 @@ def _lat_columns(header: str) -> list[str]:
     return names
 
 
-def parse_perftest(text: str) -> list[PerftestResult]:
-    """Every result table in ``text`` in order (a concatenated server+client log gives two)."""
-    results: list[PerftestResult] = []
-    test, kind, settings = "", "", {}
-    header: str | None = None
-    rows: list[PerftestRow] = []
-    lat_cols: list[str] = []
-    unit = ""
-    factor = 1.0
-    waiting = False
+@dataclass(slots=True)
+class _Open:
+    """A result table being read: its header is seen, its rows are arriving."""
 
-    def close() -> None:
-        nonlocal header, rows, waiting
-        if header is not None:
-            if not rows:
-                raise parse_error(_TOOL, f"{test}: result header without any result row", None, header)
-            side = "server" if waiting else "client"
-            waiting = False
-            results.append(
-                PerftestResult(test=test, kind=kind, settings=dict(settings), rows=tuple(rows), unit=unit, side=side)
+    test: str
+    kind: str
+    settings: dict[str, str]
+    header: str
+    unit: str
+    factor: float
+    lat_cols: list[str]
+    side: str
+    rows: list[PerftestRow] = field(default_factory=list)
+
+
+def _settings(raw: str) -> list[tuple[str, str]]:
+    """``key : value`` pairs of one settings-box line. Two pairs share a line, separated by TABs (most builds) or
+    by a run of spaces (older builds, and logs whose TABs were expanded: ``Dual-port       : OFF          Device
+    : mlx5_0``), so a value ends at a TAB or where spaces lead to the next ``key :``."""
+    return [(k.strip(), v.strip()) for k, v in _SETTING.findall(raw)]
+
+
+def _row(table: _Open, line: str, line_no: int, raw: str) -> PerftestRow:
+    try:
+        numbers = [float(t) for t in line.split()]
+    except ValueError:
+        raise parse_error(_TOOL, "non-numeric value in a result row", line_no, raw) from None
+    if table.kind == "bw":
+        if len(numbers) < 4:
+            raise parse_error(_TOOL, "bandwidth row needs bytes, iterations, peak and average", line_no, raw)
+        values = {"bw_peak": numbers[2] * table.factor, "bw_avg": numbers[3] * table.factor}
+        if len(numbers) > 4:
+            values["msg_rate"] = numbers[4]
+    else:
+        if len(numbers) < 2 + len(table.lat_cols):
+            raise parse_error(_TOOL, f"latency row needs {2 + len(table.lat_cols)} values", line_no, raw)
+        values = dict(zip(table.lat_cols, numbers[2:], strict=False))
+    return PerftestRow(size=int(numbers[0]), iterations=int(numbers[1]), values=values, line_no=line_no)
+
+
+def parse_perftest(text: str) -> list[PerftestResult]:
+    """Every result table in ``text`` in order (a concatenated server+client log gives two).
+
+    Server and client captured together (both in one pod, ``ib_write_bw & ib_write_bw localhost``) interleave
+    line by line: both boxes, then both ``#bytes`` headers, then the rows. A header that arrives while another
+    table still waits for its rows opens a second table; rows go to the open table with the fewest rows (the two
+    sides print in lockstep), and the side is the order of opening after perftest's "Waiting for client to
+    connect..." box, which only the server prints.
+    """
+    results: list[PerftestResult] = []
+    test, kind = "", ""
+    settings: dict[str, str] = {}
+    tables: list[_Open] = []
+    waiting = 0  # "Waiting for client" boxes not yet matched to a table
+
+    def close(table: _Open) -> None:
+        if not table.rows:
+            raise parse_error(_TOOL, f"{table.test}: result header without any result row", None, table.header)
+        tables.remove(table)
+        results.append(
+            PerftestResult(
+                test=table.test,
+                kind=table.kind,
+                settings=dict(table.settings),
+                rows=tuple(table.rows),
+                unit=table.unit,
+                side=table.side,
             )
-        header, rows = None, []
+        )
+
+    def close_with_rows() -> None:
+        for table in [t for t in tables if t.rows]:
+            close(table)
 
     for line_no, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if "Waiting for client to connect" in line:
-            close()
-            waiting = True
+            close_with_rows()
+            waiting += 1
             continue
         if title := _TITLE.match(raw):
-            close()
+            close_with_rows()
             (test, kind), settings = _test_name(title), {}
             continue
         if not test:
             continue
         if line.startswith("#bytes"):
-            close()
-            header = line
+            close_with_rows()
+            unit, factor, lat_cols = "usec", 1.0, []
             if kind == "bw":
                 unit, factor = _bw_columns(line, line_no)
             else:
-                unit, lat_cols = "usec", _lat_columns(line)
+                lat_cols = _lat_columns(line)
                 if "t_typical" not in lat_cols:
                     raise parse_error(_TOOL, "latency header without t_typical[usec]", line_no, raw)
+            side = "server" if waiting else "client"
+            waiting = max(0, waiting - 1)
+            tables.append(_Open(test, kind, dict(settings), line, unit, factor, lat_cols, side))
             continue
-        if header is not None and line and line[0].isdigit():
-            tokens = line.split()
-            try:
-                numbers = [float(t) for t in tokens]
-            except ValueError:
-                raise parse_error(_TOOL, "non-numeric value in a result row", line_no, raw) from None
-            if kind == "bw":
-                if len(numbers) < 4:
-                    raise parse_error(_TOOL, "bandwidth row needs bytes, iterations, peak and average", line_no, raw)
-                values = {"bw_peak": numbers[2] * factor, "bw_avg": numbers[3] * factor}
-                if len(numbers) > 4:
-                    values["msg_rate"] = numbers[4]
-            else:
-                if len(numbers) < 2 + len(lat_cols):
-                    raise parse_error(_TOOL, f"latency row needs {2 + len(lat_cols)} values", line_no, raw)
-                values = dict(zip(lat_cols, numbers[2:], strict=False))
-            rows.append(PerftestRow(size=int(numbers[0]), iterations=int(numbers[1]), values=values, line_no=line_no))
+        if tables and line and line[0].isdigit():
+            table = min(tables, key=lambda t: len(t.rows))
+            table.rows.append(_row(table, line, line_no, raw))
             continue
-        if header is not None and line.startswith("---"):
-            close()
+        if tables and line.startswith("---"):
+            close_with_rows()
             continue
-        if header is None:
-            for key, value in _SETTING.findall(raw):
-                settings.setdefault(key.strip(), value.strip())
-    close()
+        if not tables:
+            for key, value in _settings(raw):
+                settings.setdefault(key, value)
+    for table in list(tables):
+        close(table)
     if not results:
         if not test:
             raise ParseError(f"{_TOOL}: no test title (e.g. 'RDMA_Write BW Test') in the output")

@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.reporting.html_plots import plots_for, to_number
-from harness.reporting.load import load_record
+from harness.reporting.html_scorecard import anchor, capacity_section, failures_section, scorecard_section
+from harness.reporting.load import RunRecordData, load_record
 from harness.reporting.svg import compact_number
 
 __all__ = [
@@ -108,9 +109,11 @@ def read_artifact_tails(path: Path, *, lines: int = TAIL_LINES) -> list[tuple[st
     return out
 
 
-def render_html(run_dir: Path) -> Path:
-    """Write ``run_dir/report.html`` from the record alone and return its path."""
-    record = load_record(run_dir)  # lenient: a partly written record still renders, with its problems listed
+def render_html(run_dir: Path, *, record: RunRecordData | None = None) -> Path:
+    """Write ``run_dir/report.html`` from the record alone and return its path (``record``: the record already
+    loaded from ``run_dir``, so a caller rendering several files reads it once)."""
+    if record is None:
+        record = load_record(run_dir)  # lenient: a partly written record still renders, with its problems listed
 
     def reader(artifacts: str) -> list[tuple[str, list[str]]]:
         candidate = Path(artifacts)
@@ -185,10 +188,6 @@ def _badge(status: str) -> str:
     return f'<span class="badge s-{_e(status)}">{_e(status.upper())}</span>'
 
 
-def _slug(text: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in text)[:80]
-
-
 def _status(result: Mapping[str, Any]) -> str:
     status = str(result.get("status") or "")
     return status if status in STATUSES else "error"
@@ -257,6 +256,8 @@ table.heat td{min-width:44px;text-align:right;font:11px ui-monospace,Menlo,monos
 .c-p{background:#cfeed6}.c-p2{background:#eef5c4}.c-w{background:#fbe7a1}.c-f{background:#f6b8b2}
 .c-f2{background:#e9776d}.c-m{background:#f3f4f6}.c-n{background:#e3d4f2}nav a{margin-right:10px}
 .scroll{overflow-x:auto}ul.tests{margin:2px 0 8px;columns:2}
+table.scorecard td.big{font-size:17px;font-weight:700}table.scorecard tr.sc-failed td.big{color:#b3261e}
+table.scorecard tr.sc-passed td.big{color:#1e7b3a}table.failures td{max-width:520px}
 """
 
 
@@ -543,8 +544,8 @@ def _test_card(result: Mapping[str, Any]) -> str:
     if table and plots:  # the plots show these numbers; the table stays one click away
         table = f"<details><summary>Measurements ({len(measurements)})</summary>{table}</details>"
     parts.append(table)
-    anchor = _slug(str(result.get("id") or name))
-    return f'<details class="test" id="t-{_e(anchor)}"{opened}>{"".join(parts)}</details>'
+    card_id = anchor(str(result.get("id") or name))
+    return f'<details class="test" id="t-{_e(card_id)}"{opened}>{"".join(parts)}</details>'
 
 
 # ------------------------------------------------------------------------------------------------ heat table
@@ -879,10 +880,27 @@ def build_html(
     run_id = info.get("run_id") or run_name or "run"
     nav = " ".join(f'<a href="#area-{_e(a or "other")}">{_e(_area_title(a))}</a>' for a in areas)
     nav += ' <a href="#skips">skips</a> <a href="#errors">errors</a> <a href="#capabilities">capabilities</a>'
+    scorecard, failures, capacity = (
+        scorecard_section(results),
+        failures_section(results, _status),
+        capacity_section(results),
+    )
+    lead = " ".join(
+        f'<a href="#{target}">{title}</a>'
+        for target, title, html in (
+            ("scorecard", "scorecard", scorecard),
+            ("failures", "failures", failures),
+            ("capacity-panel", "capacity", capacity),
+        )
+        if html
+    )
     body = [
         _banner(info, results, problems, run_name),
         _problems(info, problems),
-        f"<nav>{nav}</nav>",
+        scorecard,
+        failures,
+        capacity,
+        f"<nav>{lead + ' · ' if lead else ''}{nav}</nav>",
         *sections,
         _skips(results),
         _errors(results, artifacts_reader),

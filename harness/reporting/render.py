@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 def render_all(run_dir: Path) -> list[Path]:
     """report.html, junit.xml and results.csv in ``run_dir``; returns their paths (report first)."""
     record = load_record(run_dir)
-    paths = [render_html(run_dir), write_junit(record, run_dir / "junit.xml")]
+    paths = [render_html(run_dir, record=record), write_junit(record, run_dir / "junit.xml")]
     paths.append(write_csv(record, run_dir / "results.csv"))
     for problem in record.problems:
         log.warning("%s: %s", run_dir, problem)

@@ -26,6 +26,7 @@ from harness.measurement import Measurement
 from harness.thresholds.model import (
     Aggregate,
     Check,
+    Checks,
     LabelSelector,
     Profile,
     RuleKind,
@@ -168,7 +169,7 @@ def evaluate(
     *,
     baseline: Mapping[str, Iterable[Measurement]] | None = None,
     scope: Mapping[str, str] | None = None,
-) -> list[Check]:
+) -> Checks:
     """Checks for every threshold ``profile`` has for ``workload``, in the profile's order.
 
     ``scope`` narrows the thresholds to those a test's measurements can answer: a test that measures only
@@ -179,6 +180,7 @@ def evaluate(
     unit cannot be compared with a measurement's. A workload without thresholds gives an empty list: the caller
     decides whether "no bar for this hardware" is a skip.
     """
+    measurements = measurements if isinstance(measurements, list) else list(measurements)
     thresholds = [
         t
         for t in profile.thresholds_for(workload)
@@ -186,9 +188,15 @@ def evaluate(
     ]
     if not thresholds:
         log.info("profile %s has no thresholds for workload %s", profile.name, workload)
-        return []
+        narrowed = f" for {', '.join(f'{k}={v}' for k, v in sorted(scope.items()))}" if scope else ""
+        return Checks(
+            unjudged=f"profile {profile.name} has no {workload} thresholds{narrowed}", measured=len(measurements)
+        )
     base = None if baseline is None else baseline.get(workload, ())
-    return evaluate_thresholds(thresholds, measurements, baseline=base)
+    checks = evaluate_thresholds(thresholds, measurements, baseline=base)
+    if not checks:
+        checks.unjudged = f"profile {profile.name}: the {workload} bars are regression rules and no baseline was given"
+    return checks
 
 
 def evaluate_thresholds(
@@ -196,12 +204,18 @@ def evaluate_thresholds(
     measurements: Iterable[Measurement] | MeasurementIndex,
     *,
     baseline: Iterable[Measurement] | MeasurementIndex | None = None,
-) -> list[Check]:
+) -> Checks:
     """Checks for ``thresholds`` (any workloads) on ``measurements``; see :func:`evaluate`."""
+    if not isinstance(measurements, MeasurementIndex):
+        measurements = measurements if isinstance(measurements, list) else list(measurements)
+    measured = None if isinstance(measurements, MeasurementIndex) else len(measurements)
     index = measurements if isinstance(measurements, MeasurementIndex) else MeasurementIndex(measurements)
     base_index = baseline if baseline is None or isinstance(baseline, MeasurementIndex) else MeasurementIndex(baseline)
     converter = _Converter()
-    checks: list[Check] = []
+    checks = Checks(
+        unjudged="no threshold applies" if not thresholds else "only regression rules apply and no baseline was given",
+        measured=measured,
+    )
     for threshold in thresholds:
         matched = index.select(threshold.metric, threshold.labels)
         if threshold.kind is RuleKind.PRESENCE:

@@ -23,6 +23,7 @@ __all__ = [
     "Accelerator",
     "Aggregate",
     "Check",
+    "Checks",
     "Comparison",
     "LabelSelector",
     "Match",
@@ -530,3 +531,17 @@ class Check:
             "detail": self.detail,
             "message": self.message,
         }
+
+
+class Checks(list[Check]):
+    """The checks of one evaluation, plus why there are none when there are none.
+
+    A plain list cannot say whether "no checks" means "the profile has no bar for this" (measured, not judged: a
+    skip that says so) or "nothing was measured" (missing data: a failure). :func:`~harness.thresholds.evaluate`
+    knows both and records them here, so :func:`~harness.thresholds.assert_passed` applies one rule for every test.
+    """
+
+    def __init__(self, checks: Sequence[Check] = (), *, unjudged: str = "", measured: int | None = None) -> None:
+        super().__init__(checks)
+        self.unjudged = unjudged  # why no threshold applied, e.g. "profile cpu-only has no fio thresholds"
+        self.measured = measured  # how many measurements were offered; None when unknown

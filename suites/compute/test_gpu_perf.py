@@ -54,6 +54,4 @@ def test_gpu_benchmark(
     measurements = marked_emulated(parsed, result.emulated)
     checks = evaluate(profile, workload, measurements)
     record.add(measurements=measurements, checks=checks)
-    if not checks:
-        pytest.skip(f"measured, not judged: profile {profile.name} has no {workload} thresholds")
     assert_passed(checks)

@@ -53,8 +53,6 @@ def _judge(result: Any, tpu_slice: Any, profile: Any, record: Any, *, pods: int)
     record.add(measurements=measurements, checks=checks)
     assert len(result.logs) == pods, f"expected {pods} JAX pods, got {sorted(result.logs)}"
     assert not shape_problems, "JAX does not see the slice it asked for: " + "; ".join(shape_problems)
-    if not checks:
-        pytest.skip(f"measured, not judged: profile {profile.name} has no tpu-jax thresholds")
     assert_passed(checks)
 
 

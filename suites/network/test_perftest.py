@@ -69,8 +69,6 @@ def test_rdma_loopback_per_node(
     per_node_results.setdefault(LOOPBACK, {})[(rdma_node.name,)] = _headline(measurements)
     checks = evaluate(profile, WORKLOAD, measurements)
     record.add(checks=checks)
-    if not checks:
-        pytest.skip(f"measured, not judged: profile {profile.name} has no {WORKLOAD} thresholds")
     assert_passed(checks)
 
 

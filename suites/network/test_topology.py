@@ -82,6 +82,7 @@ def test_gang_lands_in_one_topology_domain(deploy_service: Any, target: Any, cap
 
 @pytest.mark.network
 @pytest.mark.conformance
+@pytest.mark.conformance_requirement("gang_scheduling")
 @pytest.mark.requires("volcano")
 def test_gang_scheduling_is_all_or_nothing(deploy_service: Any, target: Any, capabilities: Any, record: Any) -> None:
     """Volcano gang scheduling: a gang that fits starts all its pods together, and a gang one pod larger than the
@@ -116,6 +117,7 @@ def test_gang_scheduling_is_all_or_nothing(deploy_service: Any, target: Any, cap
 
 @pytest.mark.network
 @pytest.mark.conformance
+@pytest.mark.conformance_requirement("gang_scheduling")
 @pytest.mark.requires("kueue")
 def test_kueue_admission_is_all_or_nothing(
     target: Any, namespace: str, harness_config: Any, request: pytest.FixtureRequest, record: Any

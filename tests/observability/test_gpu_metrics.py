@@ -104,3 +104,30 @@ def test_utilisation_must_follow_the_load() -> None:
     assert utilisation_problems(idle_before=0, under_load=90, idle_after=88) == [
         "DCGM_FI_DEV_GPU_UTIL stayed at 88 % after the load ended (was 90 % during it)"
     ]
+
+
+ISSUE_490 = DATA / "dcgm-exporter_pod-labels-on-gpu0_h100_pci-bus-id_dcgm-exporter-issue490.prom"
+ISSUE_188 = DATA / "dcgm-exporter_2020-names_empty-pod-labels_gpu-monitoring-tools_dcgm-exporter-issue188.prom"
+
+
+def test_issue_490_pod_labels_only_on_the_busy_gpu() -> None:
+    """NVIDIA/dcgm-exporter issue #490 (H100, 2025, `pci_bus_id` label): only GPU 0, which dcgmproftester2 holds,
+    carries pod/namespace/container; the pod is attributed, another pod is not found."""
+    series = parse_exposition(ISSUE_490.read_text())
+    assert [s.labels["gpu"] for s in series] == ["0", "1", "2"]
+    assert attribution_problems(series, namespace="default", pod="dcgmproftester2", container="dcgmproftester2") == []
+    assert attribution_problems(series, namespace="aibench-t", pod="probe", container="main") == [
+        "no DCGM_FI_DEV_GPU_UTIL series carries pod=probe namespace=aibench-t (1 series name other pods)"
+    ]
+    nodes = coverage(series, {"computeinstance-e00c1p6dpy98xytphp": 8})
+    assert nodes[0].gpus_reported == 3
+
+
+def test_issue_188_pre_2021_metric_names_are_not_mistaken_for_dcgm_fi() -> None:
+    """NVIDIA/dcgm-exporter issue #188: the gpu-monitoring-tools era names (`dcgm_gpu_utilization`, empty pod
+    labels): no DCGM_FI_* series, which the checks name instead of reading the old names as attributed metrics."""
+    series = parse_exposition(ISSUE_188.read_text())
+    assert {s.name for s in series} >= {"dcgm_gpu_utilization", "dcgm_power_usage"}
+    assert attribution_problems(series, namespace="default", pod="p", container="c") == [
+        "no DCGM_FI_DEV_GPU_UTIL series at all"
+    ]

@@ -150,3 +150,39 @@ def test_truncated_real_output_names_the_line():
     cut = "\n".join(text.splitlines()[:40])
     with pytest.raises(ParseError, match=r"invalid JSON .* at line \d+: "):
         parse_fio(cut)
+
+
+def test_gtod_reduce_latency_blocks_give_no_latency_measurement():
+    """fio 3.33 with gtod_reduce=1 (kubestr's default job sets it; kastenhq/kubestr issue #144): every latency block
+    reads {min 0, max 0, mean 0, N: 0}. fio measured no latency, so there is no clat/lat measurement, and a latency
+    bar reads no-data (a failure) instead of passing on 0 us."""
+    from harness.thresholds import evaluate_thresholds
+    from harness.thresholds.loader import load_profile
+
+    result = parse_fio(read("fio-3.33_randread-gtod_reduce-kubestr-like_generated.json"))
+    read_dir = result.jobs[0].direction("read")
+    assert read_dir is not None and read_dir.iops == 73142.857143
+    assert read_dir.clat is None and read_dir.lat is None and read_dir.slat is None
+    measurements = fio_measurements(result)
+    assert {m.metric for m in measurements} - {"disk_util"} == {"bw", "iops", "runtime"}
+    profile = load_profile("cpu-only")
+    bar = next(t for t in profile.thresholds_for("fio") if t.id == "fio-randread-clat-p99")
+    relabelled = [m.with_labels({"job": "randread"}) for m in measurements]
+    [check] = evaluate_thresholds([bar], relabelled)
+    assert check.status.value == "no-data"
+
+
+def test_lat_percentiles_are_exported_as_total_latency():
+    """fio 3.33 with lat_percentiles=1 clat_percentiles=0: the percentiles are on lat_ns only; they become `lat`
+    measurements (p99 93696 ns = 93.696 us)."""
+    result = parse_fio(read("fio-3.33_randread-lat_percentiles-no-clat-percentiles_generated.json"))
+    measurements = fio_measurements(result)
+    p99 = [
+        m
+        for m in measurements
+        if m.metric == "lat" and m.labels.get("stat") == "percentile" and m.labels.get("percentile") == "99"
+    ]
+    assert [round(m.value, 3) for m in p99] == [93.696]
+    assert not [m for m in measurements if m.metric == "clat" and m.labels.get("stat") == "percentile"]
+    mean = next(m for m in measurements if m.metric == "clat" and m.labels["stat"] == "mean")
+    assert round(mean.value, 3) == 59.047

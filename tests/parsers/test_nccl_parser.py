@@ -255,7 +255,7 @@ def test_transports_from_info_lines():
     assert transports(lines[6]) == set()  # NVLS available is not NVLS used
     assert transports(lines[7]) == set()  # 0 nvls channels
     assert transports(lines[7].replace(" 0 nvls", " 16 nvls")) == {"NVLS"}
-    assert transports(lines[8:]) == set()  # the NIC list alone is not a connection
+    assert transports(lines[8:]) == {"NET/IB"}  # the selected network counts without a "via" line
     assert transports("\n".join(lines)) == {
         "P2P/IPC",
         "NET/Socket",
@@ -273,3 +273,119 @@ def test_transports_from_info_lines():
         "NET/Some Plugin/GDRDMA",
     }
     assert transports(read(SUPERBENCH)) == set()
+
+
+# --- real outputs from public bug reports (tests/data/README.md, section 5: facts each must yield) ---------------
+
+ISSUE37 = "nccl-tests_allgather_1node-8gpu_v100_2020-no-hash-prefix_oob-2-FAILED_nccl-tests-issue37.txt"
+PR503_CUT = "nccl-tests_allreduce_p5.48xlarge_tag-output_cut-mid-row_aws-k8s-tester-pr503.txt"
+
+
+def test_2020_log_without_hash_prefixes_and_a_failed_footer():
+    """NVIDIA/nccl-tests issue #37: header, footer printed without '#', `error` column, `2 FAILED`: parsed, and
+    the out-of-bounds count is corruption although there is no #wrong column."""
+    from harness.collectives import corruption
+
+    result = parse_nccl_tests(read(ISSUE37), program="all_gather_perf")
+    assert result.wrong_column == "error" and len(result.rows) == 1
+    row = result.rows[0]
+    assert (row.size, row.dtype, row.redop, row.root) == (4294967296, "float", None, None)
+    assert (row.out_of_place.busbw_gbps, row.in_place.busbw_gbps) == (129.05, 128.84)
+    assert (row.out_of_place.wrong, row.in_place.wrong) == (1.0, 1.0)  # max error 1e+00, not a count
+    assert (result.oob_count, result.oob_ok, result.avg_busbw_gbps) == (2, False, 128.942)
+    measurements = nccl_measurements(result)
+    assert not [m for m in measurements if m.metric == "wrong"]
+    assert corruption(measurements) == "data corruption: nccl-tests reported 2 out-of-bounds value(s) (FAILED)"
+
+
+def test_failed_footer_with_every_wrong_zero_is_corruption():
+    """The rows of a real 2024 log (aws/aws-k8s-tester PR #503, every #wrong 0) with the footer line of NVIDIA/
+    nccl-tests issue #356 (`Out of bounds values : 56 FAILED`): spliced here, both lines real. The footer counts
+    every process's errors, the rows only rank 0's."""
+    from harness.collectives import corruption
+
+    rows = "\n".join(read(PR503_CUT).splitlines()[:6])
+    text = rows + "\n[1,0]<stdout>:# Out of bounds values : 56 FAILED\n[1,0]<stdout>:# Avg bus bandwidth    : 0 \n"
+    result = parse_nccl_tests(text, program="all_reduce_perf")
+    assert all(r.out_of_place.wrong == 0 and r.in_place.wrong == 0 for r in result.rows)
+    assert corruption(nccl_measurements(result)) == (
+        "data corruption: nccl-tests reported 56 out-of-bounds value(s) (FAILED)"
+    )
+
+
+def test_log_cut_mid_row_gives_a_parse_error_or_the_complete_rows():
+    """aws/aws-k8s-tester PR #503 (p5.48xlarge, mpirun --tag-output): the posted log ends inside a row
+    (`          64            16`), as a killed pod or `kubectl logs --limit-bytes` leaves it."""
+    text = read(PR503_CUT)
+    with pytest.raises(ParseError, match=r"truncated output: .*row has 2 fields.* at line 7"):
+        parse_nccl_tests(text)
+    partial = parse_nccl_tests(text, allow_truncated=True)
+    assert [r.size for r in partial.rows] == [8, 16, 32]
+    assert partial.rows[-1].out_of_place.time_us == 22.25
+
+
+def test_a_short_row_inside_the_table_is_still_malformed():
+    lines = read(PKB).splitlines()
+    lines[11] = lines[11][:40]  # the second data row cut short, rows follow: not a truncated log
+    with pytest.raises(ParseError, match=r"row has \d+ fields.*a line cut short"):
+        parse_nccl_tests("\n".join(lines) + "\n", allow_truncated=True)
+
+
+def test_nranks_from_the_highest_rank_and_nccls_own_count():
+    """A log whose first Rank line is missing (a `--tail`ed log, as NVIDIA/nccl-tests issue #185's excerpt starts at
+    `Rank  1`) still has 2 ranks; NCCL's `nranks N` Init line wins over printed Rank lines."""
+    lines = read(PKB).splitlines()
+    rank0 = next(i for i, line in enumerate(lines) if "Rank  0" in line)
+    cut = "\n".join(lines[:rank0] + lines[rank0 + 1 :]) + "\n"
+    result = parse_nccl_tests(cut, program="all_reduce_perf")
+    assert len(result.ranks) == 1 and result.nranks == 2
+    assert {m.labels["nranks"] for m in nccl_measurements(result)} == {"2"}
+    init = "server2:23920:24013 [7] NCCL INFO comm 0x7f5780001ca0 rank 15 nranks 32 cudaDev 7 nvmlDev 7 - Init COMPLETE"
+    with_init = "\n".join([*lines[:rank0], init, *lines[rank0:]]) + "\n"  # the line as posted in issue #29
+    assert parse_nccl_tests(with_init).nranks == 32
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("nccl-info_roce_h100-2node_net-ib-using-roce_nccl-tests-issue185.txt", {"NET/IB"}),
+        ("nccl-info_efa_p4d_using-network-aws-libfabric_nccl-issue527.txt", {"NET/AWS Libfabric"}),
+        (
+            "nccl-info_efa_h200_via-net-aws-libfabric-gdrdma_nccl-issue1597.txt",
+            {"NET/AWS Libfabric", "NET/AWS Libfabric/GDRDMA"},
+        ),
+        ("nccl-info_ib-sharp_h100_using-network-ibext-v6_nccl-tests-issue294.txt", {"NET/IB"}),
+    ],
+)
+def test_transport_from_the_selected_network(name, expected):
+    """Real NCCL_DEBUG=INFO excerpts without any "via" connection line: the selected network still names the
+    transport, so the verdict never asks for NCCL_DEBUG=INFO when it was on."""
+    from harness.collectives import transport_verdict
+
+    found = transports(read(name))
+    assert found == expected
+    verdict = transport_verdict(found, scope="inter-node", rdma_available=True)
+    assert verdict.ok, verdict.message
+
+
+def test_2025_single_gpu_alltoall_with_na_in_place():
+    """NVIDIA/nccl-tests issue #287 (RTX 5090, 2025): one rank, busbw 0 for a 1-rank alltoall, in-place #wrong N/A."""
+    result = parse_nccl_tests(
+        read("nccl-tests_alltoall_1gpu_rtx5090_2025-format_na-inplace_nccl-tests-issue287.txt"), program="alltoall_perf"
+    )
+    (row,) = result.rows
+    assert (result.op, result.nranks, row.redop, row.root) == ("alltoall", 1, "none", -1)
+    assert (row.out_of_place.algbw_gbps, row.out_of_place.wrong, row.in_place.wrong) == (1715.44, 0.0, None)
+    assert (result.oob_count, result.oob_ok, result.avg_busbw_gbps) == (0, True, 0.0)
+
+
+def test_2_20_two_node_log_cut_after_a_size():
+    """NVIDIA/dgx-spark-playbooks PR #103: nccl-tests 2.20.0 on two GB10 nodes, the posted block ends at a bare
+    size (`131072`): four complete rows with allow_truncated, a truncation error without."""
+    text = read("nccl-tests_allreduce_2node-gb10_v2.20.0_cut-mid-row_dgx-spark-playbooks-pr103.txt")
+    result = parse_nccl_tests(text, allow_truncated=True)
+    assert (result.version, result.op, result.nranks) == ("2.20.0", "all_reduce", 2)
+    assert result.hosts == ("spark-d708", "spark-dbf4") and [r.size for r in result.rows] == [8192, 16384, 32768, 65536]
+    assert result.rows[-1].in_place.busbw_gbps == 1.01
+    with pytest.raises(ParseError, match="truncated output"):
+        parse_nccl_tests(text)

@@ -69,3 +69,37 @@ def test_latency_table_headline_is_t_typical() -> None:
 def test_bad_outputs_fail_with_a_reason(text: str, message: str) -> None:
     with pytest.raises(ParseError, match=message):
         parse_perftest(text)
+
+
+def test_settings_box_separated_by_spaces() -> None:
+    """nminoru/pib issue #4: a real `ib_atomic_bw` run whose settings box separates its two columns with spaces, not
+    TABs (`Dual-port       : OFF          Device         : pib_1`): the device is read, not swallowed."""
+    (result,) = parse_perftest((DATA / "perftest_ib_atomic_bw_space-separated-box_pib-issue4.txt").read_text())
+    assert (result.test, result.device, result.link_type) == ("ib_atomic_cmp_and_swap_bw", "pib_1", "IB")
+    assert result.settings["Dual-port"] == "OFF" and result.settings["Transport type"] == "IB"
+    assert result.settings["Outstand reads"] == "16"
+    (row,) = result.rows
+    assert (row.size, row.iterations, row.values["bw_avg"]) == (8, 1000, pytest.approx(1.67 * 8e-3))
+
+
+def test_server_and_client_interleaved_in_one_log() -> None:
+    """The real superbench loopback sections interleaved line by line as one pod's log shows a server and a client
+    started together (tests/data/README.md): both boxes, both headers, then both rows. Two tables, one per side."""
+    text = (DATA / "perftest_ib_write_bw_8M_loopback_server-client-interleaved_from-superbench.log").read_text()
+    results = parse_perftest(text)
+    assert sorted(r.side for r in results) == ["client", "server"]
+    for result in results:
+        assert (result.test, result.device, result.unit) == ("ib_write_bw", "ib0", "MB/sec")
+        (row,) = result.rows
+        assert (row.size, row.values["bw_avg"]) == (8388608, pytest.approx(24056.72 * 8e-3))
+    assert len([m for m in perftest_measurements(results) if m.metric == "ib_write_bw"]) == 2
+
+
+def test_post_list_title_and_report_gbits_over_roce() -> None:
+    """linux-rdma/perftest issue #273: `RDMA_Write Post List BW Test` (words between the verb and BW), RoCE,
+    --report_gbits: the title is recognised and the 8-byte row read."""
+    (result,) = parse_perftest((DATA / "perftest_ib_write_bw_post-list_gbits_roce_perftest-issue273.txt").read_text())
+    assert (result.test, result.device, result.link_type, result.unit) == ("ib_write_bw", "ib0", "Ethernet", "Gb/sec")
+    assert result.settings["Post List"] == "128" and result.settings["GID index"] == "2"
+    (row,) = result.rows
+    assert (row.size, row.iterations, row.values["bw_avg"], row.values["msg_rate"]) == (8, 224958464, 0.48, 7.498617)

@@ -34,7 +34,7 @@ def _suite_props(suite: ET.Element) -> dict[str, str]:
 
 
 def test_xunit2_is_valid_and_grouped_by_area(record, tmp_path: Path, schema) -> None:
-    path = write_junit(record, tmp_path / "out" / "junit.xml")
+    path = write_junit(record, tmp_path / "out" / "junit.xml", flavor="xunit2")
     schema.validate(str(path))
     root = ET.parse(path).getroot()
     assert root.tag == "testsuites" and "disabled" not in root.attrib
@@ -71,7 +71,7 @@ def test_testcase_names_classnames_and_outcomes(record) -> None:
 
 
 def test_xunit2_properties_carry_run_info_measurements_checks_and_requirements(record) -> None:
-    root = ET.fromstring(junit_text(record))
+    root = ET.fromstring(junit_text(record, flavor="xunit2"))
     suites = {s.get("name"): s for s in root.findall("testsuite")}
     storage = _suite_props(suites["storage"])
     assert storage["run_id"] == RUN_INFO["run_id"] and storage["target.kind"] == "embedded"
@@ -84,6 +84,18 @@ def test_xunit2_properties_carry_run_info_measurements_checks_and_requirements(r
     names = [p.get("name") for p in suites["observability"].find("properties")]
     assert names.count("test_dcgm_labels :: requirement") == 2
     assert all(c.find("properties") is None for c in root.iter("testcase"))
+
+
+def test_default_puts_each_measurement_and_check_in_its_testcase(record, tmp_path: Path) -> None:
+    """What GitLab, Jenkins and GitHub reporters show per test case: the measurements and checks, by default."""
+    root = ET.parse(write_junit(record, tmp_path / "junit.xml")).getroot()
+    case = _cases(root)["test_fio[slow-class]"]
+    props = dict((p.get("name"), p.get("value")) for p in case.find("properties"))
+    assert props["bw{direction=read, job=seqread}"] == "12 MiB/s"
+    assert props["check.fio-seqread-bw"].startswith("failed: fio-seqread-bw: bw{direction=read, job=seqread} = 12")
+    assert props["param.storage_class"] == "local-path" and props["workload"] == "fio"
+    suite_names = [p.get("name") for s in root.findall("testsuite") for p in s.find("properties")]
+    assert "run_id" in suite_names and not [n for n in suite_names if " :: " in n]
 
 
 def test_xunit1_puts_properties_in_testcases_and_is_otherwise_schema_valid(record, schema) -> None:
@@ -108,7 +120,7 @@ def test_group_by_module_and_requirement(record, schema) -> None:
         "suites.compute.test_gang",
         "suites.observability.test_dcgm",
     ]
-    text = junit_text(record, group_by="requirement")
+    text = junit_text(record, group_by="requirement", flavor="xunit2")
     schema.validate(text)
     names = [s.get("name") for s in ET.fromstring(text).findall("testsuite")]
     assert names == [
@@ -124,7 +136,7 @@ def test_group_by_module_and_requirement(record, schema) -> None:
 
 def test_interrupted_empty_and_hostile_records(tmp_path: Path, schema) -> None:
     empty = load_record(write_record(tmp_path / "empty", info=None, results=[]))
-    text = junit_text(empty)
+    text = junit_text(empty, flavor="xunit2")
     schema.validate(text)
     root = ET.fromstring(text)
     assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("0", "0", "0")
@@ -139,7 +151,7 @@ def test_interrupted_empty_and_hostile_records(tmp_path: Path, schema) -> None:
         measurements=[{"metric": "m\x07", "value": 1.5, "unit": "ms", "labels": {"k": "<v>"}}],
     )
     cut = write_record(tmp_path / "cut", info=None, results=[hostile], tail='{"id"')
-    text = junit_text(load_record(cut))
+    text = junit_text(load_record(cut), flavor="xunit2")
     schema.validate(text)
     root = ET.fromstring(text)
     failure = root.find(".//failure")

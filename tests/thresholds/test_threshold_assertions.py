@@ -11,8 +11,10 @@ from harness.thresholds import (
     Severity,
     Threshold,
     assert_passed,
+    evaluate,
     evaluate_thresholds,
     failure_message,
+    load_profile,
 )
 
 
@@ -81,5 +83,22 @@ def test_warnings_and_passes_do_not_raise():
     assert failure_message(checks) is None
 
 
-def test_empty_checks_pass():
-    assert_passed([])
+def test_zero_checks_never_pass():
+    """No check is not a pass: a test whose measurements no bar judged skips saying so, and one that measured
+    nothing fails."""
+    with pytest.raises(pytest.skip.Exception, match=r"^measured, not judged: no threshold applied"):
+        assert_passed([])
+    with pytest.raises(pytest.skip.Exception, match=r"measured, not judged: no threshold applies \(IB loopback\)"):
+        assert_passed(evaluate_thresholds([], [busbw(401.2)]), note="IB loopback")
+    with pytest.raises(AssertionError, match=r"^nothing was measured, so nothing could be judged: no threshold"):
+        assert_passed(evaluate_thresholds([], []))
+
+
+def test_a_profile_without_bars_for_the_workload_skips_naming_it():
+    profile = load_profile("cpu-only")
+    checks = evaluate(profile, "nccl-allreduce", [busbw(401.2)])
+    assert checks == [] and checks.measured == 1
+    with pytest.raises(pytest.skip.Exception, match=r"measured, not judged: profile cpu-only has no nccl-allreduce"):
+        assert_passed(checks)
+    with pytest.raises(AssertionError, match=r"nothing was measured.*profile cpu-only has no nccl-allreduce"):
+        assert_passed(evaluate(profile, "nccl-allreduce", []))
