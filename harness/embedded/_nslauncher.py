@@ -256,7 +256,18 @@ def _look_path(name: str, env: dict[str, str]) -> str:
     raise SetupError(f'exec: "{name}": executable file not found in $PATH')
 
 
+def _take_terminal() -> None:
+    """Make the pseudo-terminal on stdin this session's controlling terminal (``kubectl exec -t``), so that ^C and
+    job control reach the command; the parent started us as a session leader without one."""
+    import fcntl
+    import termios
+
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
 def _run(spec: dict[str, Any]) -> None:
+    if spec.get("tty"):
+        _take_terminal()
     for procs in spec.get("cgroup_procs", []):
         with open(procs, "w") as fh:
             fh.write(str(os.getpid()))

@@ -6,6 +6,7 @@ Nagle/delayed-ACK interaction, see research/local-target.md). The official clien
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import logging
@@ -286,21 +287,30 @@ class _Handler(BaseHTTPRequestHandler):
     # ------------------------------------------------------------------ exec (WebSocket channel protocol)
     def _exec(self, namespace: str, name: str, url_query: str) -> None:
         from harness.embedded import websocket
+        from harness.embedded.remotecommand import ExecSession, start_failure
+        from harness.embedded.runtime import ExecStartError
 
         query = parse_qs(urlsplit(url_query).query)
+
+        def flag(key: str) -> bool:
+            return any(value in ("true", "1", "True") for value in query.get(key, []))
+
         command = tuple(query.get("command", []))
         container = (query.get("container") or [""])[0]
+        stdin, stdout, stderr, tty = flag("stdin"), flag("stdout"), flag("stderr"), flag("tty")
         if not command:
             raise apierrors.bad_request("you must specify at least 1 command")
-        if any(flag in ("true", "1") for flag in query.get("stdin", []) + query.get("tty", [])):
-            raise apierrors.bad_request("the embedded target's exec supports neither stdin nor tty")
-        upgrade = websocket.handshake_headers(self.headers)
-        if upgrade is None:
+        if not (stdin or stdout or stderr):
+            raise apierrors.bad_request("you must specify at least 1 of stdin, stdout, stderr")
+        if tty and stderr:
+            raise apierrors.bad_request("stderr may not be requested with a tty: the terminal merges it into stdout")
+        target = self.server.api.exec_target(namespace, name, container)
+        upgrade = websocket.handshake_headers(self.headers.items())
+        if upgrade is None or self.command != "GET":
             raise apierrors.bad_request(
                 "Upgrade request required: the embedded target serves exec over WebSocket "
                 f"({', '.join(websocket.PROTOCOLS)}), not SPDY"
             )
-        output, exit_code = self.server.api.exec_in_pod(namespace, name, container, command)
         accept, protocol = upgrade
         self.send_response(101, "Switching Protocols")
         self.send_header("Upgrade", "websocket")
@@ -308,8 +318,30 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Sec-WebSocket-Accept", accept)
         self.send_header("Sec-WebSocket-Protocol", protocol)
         self.end_headers()
-        websocket.send_exec_result(self.wfile, output, exit_code)
+        self.wfile.flush()
         self.close_connection = True
+        try:
+            stream = target.open_exec(command, stdin=stdin, tty=tty)
+        except ExecStartError as exc:
+            # as the kubelet does: the connection is upgraded, the failure is a Status on the error channel
+            self.wfile.write(websocket.channel_message(websocket.ERROR, json.dumps(start_failure(str(exc))).encode()))
+            self.wfile.write(websocket.close_frame())
+            return
+        session = ExecSession(
+            stream,
+            self.rfile,
+            self.wfile,
+            protocol=protocol,
+            stdout=stdout,
+            stderr=stderr,
+            shutdown=self._shutdown_socket,
+        )
+        session.run()
+
+    def _shutdown_socket(self) -> None:
+        """Unblock a thread still reading the upgraded connection once its session has ended."""
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
 
     # ------------------------------------------------------------------ streaming
     def _start_chunked(self, content_type: str) -> None:

@@ -59,7 +59,6 @@ _LOOKUP_KEYS = {
     "PersistentVolume": ("", "persistentvolumes"),
 }
 MAX_BACKOFF_S = 300.0
-EXEC_TIMEOUT_S = 600.0
 
 
 # ----------------------------------------------------------------------------- scripted runtime (emulated nodes)
@@ -740,8 +739,8 @@ class KubeletSet:
             worker = self._workers.get(obj["metadata"]["uid"])
         return worker is not None and worker.has_live_processes()
 
-    def exec_in_pod(self, pod: dict[str, Any], container: str, command: tuple[str, ...]) -> tuple[bytes, int]:
-        """Run ``command`` inside a running container (its mount namespace and cgroups); stderr joins stdout."""
+    def running_container(self, pod: dict[str, Any], container: str) -> ContainerProcess:
+        """The running process of a container, for ``pods/exec`` (its mount namespace, cgroups and env)."""
         from harness.embedded import apierrors
 
         name = pod["metadata"]["name"]
@@ -754,10 +753,7 @@ class KubeletSet:
             raise apierrors.bad_request(
                 f"unable to upgrade connection: container {container} not found or not running in pod {name}"
             )
-        result = target.proc.run_exec(command, timeout_s=EXEC_TIMEOUT_S)
-        if result.timed_out:
-            return result.output + f"\n[aibench: exec timed out after {EXEC_TIMEOUT_S:g}s]\n".encode(), 137
-        return result.output, result.exit_code
+        return target.proc
 
     def _container_log(self, pod: dict[str, Any], container: str, previous: bool) -> Path:
         return (
