@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from harness.embedded import securitycontext
 from harness.embedded.admission import AdmissionContext
 from harness.embedded.deviceplugin import DEVICES_ANNOTATION, AllocationError, EmulatedDevicePlugin, ScriptContext
 from harness.embedded.events import record_event
@@ -394,6 +395,7 @@ class PodWorker:
             return
         try:
             env = self.kubelets.container_env(pod, c.spec, self.gpus)
+            security = securitycontext.resolve(pod, c.spec, mount_namespace=self.kubelets.runtime.isolation != "none")
         except ConfigError as exc:
             if c.waiting != ("CreateContainerConfigError", str(exc)):
                 record_event(
@@ -447,6 +449,7 @@ class PodWorker:
             memory_limit_bytes=memory,
             cpu_limit_millis=cpu,
             cgroup_name=f"{self.uid}_{c.name}_{c.restarts}",
+            security=security,
         )
         c.proc = self.kubelets.runtime.start(launch)
         c.started_at = rfc3339()

@@ -62,6 +62,36 @@ class Mount:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ProcessSecurity:
+    """Identity and restrictions the launcher applies before ``execve`` (see securitycontext.py for the mapping
+    from a Pod's securityContext and what is refused). The defaults change nothing: the kubelet's own user."""
+
+    uid: int | None = None
+    gid: int | None = None
+    groups: tuple[int, ...] = ()
+    no_new_privs: bool = False
+    read_only_root: bool = False
+    drop_capabilities: tuple[int, ...] = ()
+    seccomp_default: bool = False
+
+    @property
+    def switches_user(self) -> bool:
+        return self.uid is not None and self.uid != os.geteuid()
+
+    def to_spec(self, *, joining: bool = False) -> dict[str, object]:
+        """The launcher's view; a process joining a running container (exec) finds its filesystem already set."""
+        return {
+            "uid": self.uid,
+            "gid": self.gid,
+            "groups": list(self.groups),
+            "no_new_privs": self.no_new_privs,
+            "read_only_root": self.read_only_root and not joining,
+            "drop_capabilities": list(self.drop_capabilities),
+            "seccomp_default": self.seccomp_default,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ContainerLaunch:
     """Everything needed to start one container process, already expanded by the kubelet."""
 
@@ -74,6 +104,7 @@ class ContainerLaunch:
     memory_limit_bytes: int | None
     cpu_limit_millis: int | None
     cgroup_name: str
+    security: ProcessSecurity = ProcessSecurity()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -359,6 +390,7 @@ class ContainerProcess:
             "working_dir": self._launch.working_dir,
             "cgroup_procs": self._cgroups.procs_files() if self._cgroups is not None else [],
             "join_pid": self.pid if self._namespace else None,
+            "security": self._launch.security.to_spec(joining=True),
         }
 
     def run_exec(self, argv: tuple[str, ...], *, timeout_s: float, env: Mapping[str, str] | None = None) -> ExecResult:
@@ -523,6 +555,13 @@ def _spawn(
         except (ValueError, EOFError, TypeError, KeyError):
             return None, error.decode(errors="replace")
     return proc, None
+
+
+def _interpreter_paths() -> list[str]:
+    """Paths a container under another uid must be able to reach: the interpreter environment pods run with
+    (podenv puts it first on PATH) may live under a directory closed to other users (/root/.pyenv, say)."""
+    paths = {sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable))}
+    return sorted(os.path.realpath(p) for p in paths)
 
 
 def _sanitize_env_name(target: str) -> str:
@@ -819,6 +858,9 @@ class ProcessRuntime:
             if launch.hosts_file is not None:
                 env["AIBENCH_HOSTS_FILE"] = str(launch.hosts_file)
         spec["env"] = env
+        spec["security"] = launch.security.to_spec()
+        if launch.security.switches_user and namespace:
+            spec["reach"] = _interpreter_paths()
         if self.limits == "rlimit" and launch.memory_limit_bytes is not None:
             spec["rlimit_as"] = launch.memory_limit_bytes
         try:
@@ -883,4 +925,5 @@ __all__ = [
     "Mount",
     "MountMode",
     "ProcessRuntime",
+    "ProcessSecurity",
 ]
