@@ -566,6 +566,26 @@ class ApiServer:
             raise apierrors.bad_request("no kubelet serves exec on this server")
         return self.exec_hook(pod, container)
 
+    def portforward_target(self, namespace: str, name: str) -> tuple[str, str]:
+        """``pods/portforward``: (pod IP, uid) of a running pod whose address may be dialled from this machine."""
+        from harness.embedded.portforward import destination_allowed
+
+        pod = self.store.get(self.registry.get("", "pods"), namespace, name)
+        if (pod["metadata"].get("annotations") or {}).get("aibench.io/emulated") == "true":
+            raise apierrors.bad_request(f"pod {name} runs on an emulated node: there is no process to forward to")
+        status = pod.get("status") or {}
+        if status.get("phase") != "Running":
+            raise apierrors.bad_request(
+                f"unable to forward port because pod is not running. Current status={status.get('phase', 'Pending')}"
+            )
+        pod_ip = status.get("podIP") or ""
+        if not destination_allowed(pod_ip):
+            raise apierrors.bad_request(
+                f"port-forward to pod {name} refused: its IP {pod_ip or '(none)'} is outside 127.0.0.0/8 and "
+                "198.18.0.0/15, the only addresses the embedded target connects to"
+            )
+        return pod_ip, str(pod["metadata"].get("uid", ""))
+
     def version(self) -> dict[str, str]:
         return discovery.version_info(self.build_date)
 

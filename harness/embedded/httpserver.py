@@ -225,6 +225,9 @@ class _Handler(BaseHTTPRequestHandler):
         if subresource == "exec":
             self._exec(namespace, name, url_query=self.path)
             return
+        if subresource == "portforward":
+            self._portforward(namespace, name)
+            return
         watching = watch_path or query.get("watch") in ("true", "True", "1")
         if self.command == "GET":
             verb = "watch" if watching else "get" if name else "list"
@@ -337,6 +340,57 @@ class _Handler(BaseHTTPRequestHandler):
             shutdown=self._shutdown_socket,
         )
         session.run()
+
+    # ------------------------------------------------------------------ port-forward (SPDY, tunnelled or upgraded)
+    def _portforward(self, namespace: str, name: str) -> None:
+        from harness.embedded import portforward, websocket
+
+        pod_ip, pod_uid = self.server.api.portforward_target(namespace, name)
+        tunnel = websocket.handshake_headers(self.headers.items(), (portforward.TUNNEL_PROTOCOL,))
+        spdy_upgrade = "spdy/3.1" in (self.headers.get("Upgrade") or "").lower() and portforward.PROTOCOL in (
+            self.headers.get("X-Stream-Protocol-Version") or ""
+        )
+        if tunnel is not None and self.command == "GET":
+            accept, protocol = tunnel
+            self.send_response(101, "Switching Protocols")
+            self.send_header("Upgrade", "websocket")
+            self.send_header("Connection", "Upgrade")
+            self.send_header("Sec-WebSocket-Accept", accept)
+            self.send_header("Sec-WebSocket-Protocol", protocol)
+            self.end_headers()
+            self.wfile.flush()
+            self.close_connection = True
+            write_lock = threading.Lock()
+
+            def send(data: bytes) -> None:
+                with write_lock:
+                    self.wfile.write(data)
+
+            stream = websocket.ByteStream(websocket.FrameReader(self.rfile), send)
+            read_exact, write = stream.read_exact, stream.write
+        elif spdy_upgrade:
+            self.send_response(101, "Switching Protocols")
+            self.send_header("Connection", "Upgrade")
+            self.send_header("Upgrade", "SPDY/3.1")
+            self.send_header("X-Stream-Protocol-Version", portforward.PROTOCOL)
+            self.end_headers()
+            self.wfile.flush()
+            self.close_connection = True
+
+            def read_exact(size: int) -> bytes | None:
+                data = self.rfile.read(size)
+                return data if data is not None and len(data) == size else None
+
+            write = self.wfile.write
+        else:
+            raise apierrors.bad_request(
+                "Upgrade request required: port-forward is served over WebSocket "
+                f"({portforward.TUNNEL_PROTOCOL}) or an HTTP upgrade to SPDY/3.1 ({portforward.PROTOCOL})"
+            )
+        try:
+            portforward.PortForwardSession(read_exact, write, pod_ip=pod_ip, pod_name=name, pod_uid=pod_uid).run()
+        finally:
+            self._shutdown_socket()
 
     def _shutdown_socket(self) -> None:
         """Unblock a thread still reading the upgraded connection once its session has ended."""

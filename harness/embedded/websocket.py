@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -174,3 +174,36 @@ def handshake_headers(
     if not key or protocol is None:
         return None
     return accept_key(key), protocol
+
+
+class ByteStream:
+    """The binary messages of a WebSocket read as one byte stream (kubectl tunnels SPDY that way: message
+    boundaries carry no meaning); pings are answered, a close frame or EOF ends the stream."""
+
+    def __init__(self, reader: FrameReader, send: Callable[[bytes], None]) -> None:
+        self._reader = reader
+        self._send = send
+        self._buffer = bytearray()
+        self._ended = False
+
+    def read_exact(self, size: int) -> bytes | None:
+        while len(self._buffer) < size:
+            if self._ended:
+                return None
+            message = self._reader.read()
+            if message is None:
+                self._ended = True
+            elif message.opcode == OP_PING:
+                self._send(frame(message.payload, OP_PONG))
+            elif message.opcode == OP_CLOSE:
+                self._send(close_frame())
+                self._ended = True
+            elif message.opcode == OP_BINARY:
+                self._buffer += message.payload
+        data = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return data
+
+    def write(self, data: bytes) -> None:
+        """Send ``data`` as one binary message."""
+        self._send(frame(data))
