@@ -141,7 +141,13 @@ def test_pod_asking_for_nobody_runs_as_nobody(api: client.ApiClient, ns: str) ->
                     {
                         "name": "main",
                         "image": "busybox",
-                        "command": ["sh", "-c", "id -u > /data/uid; sleep 600"],
+                        # python3 is the harness's interpreter (first on PATH in pods), which may live under a
+                        # directory closed to other users (/root/.pyenv): the launcher must make it reachable
+                        "command": [
+                            "python3",
+                            "-c",
+                            "import os, ssl, time; open('/data/uid', 'w').write(f'{os.getuid()}\\n'); time.sleep(600)",
+                        ],
                         "securityContext": {
                             "allowPrivilegeEscalation": False,
                             "capabilities": {"drop": ["ALL"]},
