@@ -525,6 +525,8 @@ def _run(spec: dict[str, Any]) -> None:
     if sec.get("seccomp_default"):
         _apply_seccomp_default()
     _apply_identity(sec)
+    if spec.get("parent_pid") and (sec.get("uid") is not None or sec.get("gid") is not None):
+        _die_with_parent(int(spec["parent_pid"]))  # a credential change cleared PR_SET_PDEATHSIG: set it again
     argv = list(spec["argv"])
     if not argv:
         raise SetupError("no command specified")
@@ -554,6 +556,8 @@ def main() -> int:
     os.set_inheritable(err_fd, False)
     with os.fdopen(spec_fd, "rb") as fh:
         spec = marshal.loads(fh.read())
+    if len(sys.argv) > 3:
+        spec["parent_pid"] = int(sys.argv[3])
     try:
         if spec.get("mode") == "probe":
             _new_mount_namespace()
