@@ -527,6 +527,8 @@ def _run(spec: dict[str, Any]) -> None:
     _apply_identity(sec)
     if spec.get("parent_pid") and (sec.get("uid") is not None or sec.get("gid") is not None):
         _die_with_parent(int(spec["parent_pid"]))  # a credential change cleared PR_SET_PDEATHSIG: set it again
+    if not workdir and not os.access(".", os.X_OK):
+        os.chdir("/")  # the kubelet's directory is closed to the container's user: "/" is kube's default
     argv = list(spec["argv"])
     if not argv:
         raise SetupError("no command specified")
