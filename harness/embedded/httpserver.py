@@ -346,6 +346,10 @@ class _Handler(BaseHTTPRequestHandler):
         from harness.embedded import portforward, websocket
 
         pod_ip, pod_uid = self.server.api.portforward_target(namespace, name)
+        channels = websocket.handshake_headers(self.headers.items(), (portforward.CHANNEL_PROTOCOL,))
+        if channels is not None and self.command == "GET":
+            self._portforward_channels(channels, pod_ip, name, pod_uid)
+            return
         tunnel = websocket.handshake_headers(self.headers.items(), (portforward.TUNNEL_PROTOCOL,))
         spdy_upgrade = "spdy/3.1" in (self.headers.get("Upgrade") or "").lower() and portforward.PROTOCOL in (
             self.headers.get("X-Stream-Protocol-Version") or ""
@@ -389,6 +393,39 @@ class _Handler(BaseHTTPRequestHandler):
             )
         try:
             portforward.PortForwardSession(read_exact, write, pod_ip=pod_ip, pod_name=name, pod_uid=pod_uid).run()
+        finally:
+            self._shutdown_socket()
+
+    def _portforward_channels(self, upgrade: tuple[str, str], pod_ip: str, name: str, pod_uid: str) -> None:
+        """The kubelet's WebSocket port-forward with ``?ports=8080,9090`` (the official Python client's)."""
+        from harness.embedded import portforward, websocket
+
+        ports: list[int] = []
+        for text in parse_qs(urlsplit(self.path).query).get("ports", []):
+            for item in text.split(","):
+                if not item.strip().isdigit() or not 0 < int(item) < 65536:
+                    raise apierrors.bad_request(f"invalid port {item!r} in query parameter ports")
+                ports.append(int(item))
+        if not ports:
+            raise apierrors.bad_request('query parameter "ports" is required')
+        accept, protocol = upgrade
+        self.send_response(101, "Switching Protocols")
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", accept)
+        self.send_header("Sec-WebSocket-Protocol", protocol)
+        self.end_headers()
+        self.wfile.flush()
+        self.close_connection = True
+        try:
+            portforward.ChannelPortForwardSession(
+                websocket.FrameReader(self.rfile),
+                self.wfile.write,
+                ports=ports,
+                pod_ip=pod_ip,
+                pod_name=name,
+                pod_uid=pod_uid,
+            ).run()
         finally:
             self._shutdown_socket()
 

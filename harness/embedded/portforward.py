@@ -9,7 +9,8 @@ A FIN from the client half-closes the socket (``shutdown(SHUT_WR)``), the socket
 As the kubelet does inside the pod's network namespace, the connection goes to the pod: here its pod IP, which is
 a loopback alias or an address of the pod network (198.18.0.0/15). Any other destination is refused, so that no
 packet leaves this machine. The session runs over any byte stream: the WebSocket tunnel kubectl uses first, or an
-HTTP connection upgraded to SPDY/3.1.
+HTTP connection upgraded to SPDY/3.1. :class:`ChannelPortForwardSession` serves the kubelet's older WebSocket
+protocol (``v4.channel.k8s.io`` channel pairs), which the official Python client speaks.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from harness.embedded import spdy
+from harness.embedded import spdy, websocket
 
 log = logging.getLogger(__name__)
 
@@ -203,3 +204,103 @@ class PortForwardSession:
             except OSError:
                 pass
             forward.sock.close()
+
+
+CHANNEL_PROTOCOL = "v4.channel.k8s.io"
+
+
+class ChannelPortForwardSession:
+    """The kubelet's WebSocket port-forward (``v4.channel.k8s.io``, what the official Python client speaks): one
+    TCP connection per requested port for the life of the WebSocket; port *i* uses channel ``2i`` for data and
+    ``2i+1`` for errors, and each channel first carries the port number (2 bytes, little-endian)."""
+
+    def __init__(
+        self,
+        reader: websocket.FrameReader,
+        send: Callable[[bytes], None],
+        *,
+        ports: list[int],
+        pod_ip: str,
+        pod_name: str,
+        pod_uid: str,
+    ) -> None:
+        if not destination_allowed(pod_ip):
+            raise ValueError(f"pod IP {pod_ip} is outside 127.0.0.0/8 and 198.18.0.0/15")
+        self._reader = reader
+        self._send_raw = send
+        self._send_lock = threading.Lock()
+        self._ports = ports
+        self._pod_ip = pod_ip
+        self._pod = f"{pod_name}, uid {pod_uid}"
+        self._socks: list[socket.socket | None] = [None] * len(ports)
+        self._remaining = len(ports)
+        self._done = threading.Event()
+
+    def _send(self, channel: int, data: bytes) -> None:
+        with self._send_lock:
+            self._send_raw(websocket.channel_message(channel, data))
+
+    def run(self) -> None:
+        try:
+            for index, port in enumerate(self._ports):
+                prefix = port.to_bytes(2, "little")
+                self._send(2 * index, prefix)
+                self._send(2 * index + 1, prefix)
+                try:
+                    sock = socket.create_connection((self._pod_ip, port), timeout=CONNECT_TIMEOUT_S)
+                except OSError as exc:
+                    self._send(
+                        2 * index + 1,
+                        f"error forwarding port {port} to pod {self._pod}: dial tcp4 {self._pod_ip}:{port}: "
+                        f"{exc.strerror or exc}".encode(),
+                    )
+                    self._finished()
+                    continue
+                sock.settimeout(None)
+                self._socks[index] = sock
+                threading.Thread(target=self._pump, args=(index, sock), daemon=True).start()
+            self._client_loop()
+        except OSError:
+            pass
+        finally:
+            for opened in self._socks:
+                if opened is not None:
+                    opened.close()
+
+    def _finished(self) -> None:
+        with self._send_lock:
+            self._remaining -= 1
+            if self._remaining == 0:
+                self._send_raw(websocket.close_frame())
+                self._done.set()
+
+    def _client_loop(self) -> None:
+        while not self._done.is_set():
+            message = self._reader.read()
+            if message is None or message.opcode == websocket.OP_CLOSE:
+                return
+            if message.opcode == websocket.OP_PING:
+                with self._send_lock:
+                    self._send_raw(websocket.frame(message.payload, websocket.OP_PONG))
+                continue
+            if message.opcode != websocket.OP_BINARY or not message.payload:
+                continue
+            channel, data = message.payload[0], message.payload[1:]
+            index = channel // 2
+            if channel % 2 or index >= len(self._socks) or self._socks[index] is None or not data:
+                continue
+            sock = self._socks[index]
+            assert sock is not None
+            try:
+                sock.sendall(data)
+            except OSError:
+                continue
+
+    def _pump(self, index: int, sock: socket.socket) -> None:
+        try:
+            while data := sock.recv(spdy.DATA_CHUNK):
+                self._send(2 * index, data)
+        except OSError:
+            pass
+        finally:
+            self._finished()

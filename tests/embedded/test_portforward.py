@@ -195,3 +195,28 @@ def test_port_forward_to_a_pod_that_is_not_running_is_a_4xx(kubeconfig: Path, ap
     )
     assert done.returncode != 0
     assert "pod is not running" in done.stderr
+
+
+def test_python_client_port_forward_uses_the_channel_protocol(
+    api: client.ApiClient, ns: str, web_pod: tuple[str, Path]
+) -> None:
+    """The official client's ``portforward()`` speaks v4.channel.k8s.io: data and error channel per port."""
+    from kubernetes.stream import portforward
+
+    pod, root = web_pod
+    core = client.CoreV1Api(api)
+    forward = portforward(core.connect_get_namespaced_pod_portforward, pod, ns, ports="8080,9")
+    try:
+        sock = forward.socket(8080)
+        sock.settimeout(20)
+        sock.sendall(b"GET /blob HTTP/1.0\r\nHost: pod\r\n\r\n")
+        received = b""
+        while chunk := sock.recv(1 << 20):
+            received += chunk
+        assert received.split(b"\r\n\r\n", 1)[1] == (root / "blob").read_bytes()
+        refused = forward.socket(9)
+        refused.settimeout(10)
+        assert refused.recv(10) == b""  # the error channel closed it
+        assert "dial tcp4" in (forward.error(9) or "") and "onnection refused" in (forward.error(9) or "")
+    finally:
+        forward.close()
