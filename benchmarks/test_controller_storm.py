@@ -1,11 +1,9 @@
 """The replacement-storm case: workloads whose pods fail, left alone for a minute on the embedded target.
 
-Four cases run side by side for STORM_S seconds, each in its own namespace, on this machine as the node (real
-processes), the server in its own process:
+Three cases run side by side for STORM_S seconds, each in its own namespace, on this machine as the node (real
+processes), the server in its own process (the image-only Deployment, Pending in CreateContainerError, has its own
+benchmark: test_image_only_storm.py):
 
-- ``image-only``: ``kubectl create deployment --image=nginx`` (an image, no command). The embedded target cannot
-  pull images; depending on the kubelet this pod is Failed at once (ContainerCannotRun) or waits Pending with
-  CreateContainerError like kube. Either way its ReplicaSet must not storm.
 - ``crashloop``: a Deployment whose command exits 1 at once. restartPolicy Always keeps the pod and restarts the
   container with back-off (kube's CrashLoopBackOff): one pod, ever.
 - ``deadline``: a Deployment whose pods really become Failed, 1 s after they start (``activeDeadlineSeconds: 1``,
@@ -34,7 +32,7 @@ from support import ServerProcess, new_namespace
 STORM_S = 60.0
 MAX_SERVER_CPU_PCT = 5.0
 # Upper bounds from kube's schedules (see the module doc), with slack for reconcile and container-start latency.
-MAX_PODS = {"image-only": 20, "crashloop": 1, "deadline": 20, "daemon-deadline": 9}
+MAX_PODS = {"crashloop": 1, "deadline": 20, "daemon-deadline": 9}
 
 
 def _deployment(name: str, container: dict[str, Any], **pod_spec: Any) -> dict[str, Any]:
@@ -67,7 +65,6 @@ SLEEPER = {
     "readinessProbe": {"exec": {"command": ["false"]}, "periodSeconds": 1},
 }
 CASES: dict[str, dict[str, Any]] = {
-    "image-only": _deployment("storm", {"name": "nginx", "image": "nginx"}),
     "crashloop": _deployment("storm", {"name": "main", "image": "busybox:1.36", "command": ["sh", "-c", "exit 1"]}),
     "deadline": _deployment("storm", SLEEPER, activeDeadlineSeconds=1),
     "daemon-deadline": _daemonset("storm", SLEEPER, activeDeadlineSeconds=1),
