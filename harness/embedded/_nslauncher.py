@@ -256,7 +256,248 @@ def _look_path(name: str, env: dict[str, str]) -> str:
     raise SetupError(f'exec: "{name}": executable file not found in $PATH')
 
 
+def _take_terminal() -> None:
+    """Make the pseudo-terminal on stdin this session's controlling terminal (``kubectl exec -t``), so that ^C and
+    job control reach the command; the parent started us as a session leader without one."""
+    import fcntl
+    import termios
+
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+# ---- securityContext (see securitycontext.py for what maps here and what is refused) ----------------------------
+PR_SET_NO_NEW_PRIVS = 38
+PR_CAPBSET_DROP = 24
+PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
+LINUX_CAPABILITY_VERSION_3 = 0x20080522
+MS_NOSUID, MS_NODEV, MS_NOEXEC = 2, 4, 8
+MS_NOATIME, MS_NODIRATIME, MS_RELATIME, MS_STRICTATIME = 1024, 2048, 1 << 21, 1 << 24
+_KEPT_MOUNT_FLAGS = {
+    "nosuid": MS_NOSUID,
+    "nodev": MS_NODEV,
+    "noexec": MS_NOEXEC,
+    "noatime": MS_NOATIME,
+    "nodiratime": MS_NODIRATIME,
+    "relatime": MS_RELATIME,
+    "strictatime": MS_STRICTATIME,
+}
+# What the container runtimes' default seccomp profile blocks for an unprivileged container (it is an allowlist;
+# this denylist of its blocked calls is the emulation, documented as such).
+SECCOMP_DENIED = [
+    "acct",
+    "add_key",
+    "bpf",
+    "clock_adjtime",
+    "clock_settime",
+    "create_module",
+    "delete_module",
+    "finit_module",
+    "fsconfig",
+    "fsmount",
+    "fsopen",
+    "fspick",
+    "get_kernel_syms",
+    "init_module",
+    "ioperm",
+    "iopl",
+    "kcmp",
+    "kexec_file_load",
+    "kexec_load",
+    "keyctl",
+    "lookup_dcookie",
+    "mount",
+    "mount_setattr",
+    "move_mount",
+    "name_to_handle_at",
+    "nfsservctl",
+    "open_by_handle_at",
+    "open_tree",
+    "perf_event_open",
+    "pivot_root",
+    "process_vm_readv",
+    "process_vm_writev",
+    "query_module",
+    "quotactl",
+    "reboot",
+    "request_key",
+    "setns",
+    "settimeofday",
+    "stime",
+    "swapoff",
+    "swapon",
+    "syslog",
+    "sysfs",
+    "_sysctl",
+    "umount",
+    "umount2",
+    "unshare",
+    "uselib",
+    "userfaultfd",
+    "ustat",
+    "vm86",
+    "vm86old",
+]
+SCMP_ACT_ALLOW = 0x7FFF0000
+SCMP_ACT_ERRNO_EPERM = 0x00050000 | 1
+
+
+def _traversable(st: os.stat_result, uid: int, gids: set[int]) -> bool:
+    if st.st_uid == uid:
+        return bool(st.st_mode & 0o100)
+    if st.st_gid in gids:
+        return bool(st.st_mode & 0o010)
+    return bool(st.st_mode & 0o001)
+
+
+def _reach_for_user(paths: list[str], uid: int, gids: set[int]) -> None:
+    """Make ``paths`` reachable for ``uid`` when a directory above them is closed to it (the interpreter under
+    /root/.pyenv, /root being 0700): in the container's mount namespace only, a tmpfs (0711) covers the closed
+    directory and only the needed entry is bind-mounted back; the rest of it stays hidden from the container."""
+    plan: dict[str, dict[str, int]] = {}
+    for path in paths:
+        cur = "/"
+        for part in [p for p in path.split("/") if p]:
+            nxt = os.path.join(cur, part)
+            if not os.path.lexists(nxt):
+                break
+            if not _traversable(os.stat(cur), uid, gids):
+                children = plan.setdefault(cur, {})
+                if part not in children:
+                    children[part] = os.open(nxt, os.O_PATH | os.O_CLOEXEC)
+            cur = nxt
+    for closed in sorted(plan, key=lambda d: d.count("/")):
+        _mount("tmpfs", closed, "tmpfs", 0, "mode=0711")
+        for name, fd in plan[closed].items():
+            target = os.path.join(closed, name)
+            if stat.S_ISDIR(os.fstat(fd).st_mode):
+                os.mkdir(target, 0o755)
+            else:
+                os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o644))
+            _mount(f"/proc/self/fd/{fd}", target, None, MS_BIND | MS_REC)
+
+
+def _unescape_mountinfo(field: str) -> str:
+    return field.encode().decode("unicode_escape") if "\\" in field else field
+
+
+def _read_only_root(writable: list[str]) -> None:
+    """readOnlyRootFilesystem: remount every mount of this (private) namespace read-only except the volumes (which
+    keep their own readOnly), /proc, /sys and /dev, keeping each mount's nosuid/nodev/noexec/atime flags."""
+    keep = [os.path.normpath(w) for w in writable] + ["/proc", "/sys", "/dev"]
+    seen: set[str] = set()
+    with open("/proc/self/mountinfo") as fh:
+        lines = fh.read().splitlines()
+    for line in lines:
+        fields = line.split(" ")
+        point, options = _unescape_mountinfo(fields[4]), fields[5].split(",")
+        if point in seen or "ro" in options:
+            continue
+        seen.add(point)
+        if any(point == k or point.startswith(k.rstrip("/") + "/") for k in keep):
+            continue
+        flags = MS_REMOUNT | MS_BIND | MS_RDONLY
+        for option in options:
+            flags |= _KEPT_MOUNT_FLAGS.get(option, 0)
+        try:
+            _mount(None, point, None, flags)
+        except SetupError as exc:
+            raise SetupError(f"readOnlyRootFilesystem: {exc}") from exc
+
+
+def _apply_seccomp_default() -> None:
+    try:
+        lib = ctypes.CDLL("libseccomp.so.2", use_errno=True)
+    except OSError as exc:
+        raise SetupError(f"seccompProfile RuntimeDefault: loading libseccomp: {exc}") from exc
+    lib.seccomp_init.restype = ctypes.c_void_p
+    lib.seccomp_init.argtypes = [ctypes.c_uint32]
+    lib.seccomp_syscall_resolve_name.restype = ctypes.c_int
+    lib.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
+    lib.seccomp_rule_add.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint]
+    lib.seccomp_load.argtypes = [ctypes.c_void_p]
+    lib.seccomp_release.argtypes = [ctypes.c_void_p]
+    ctx = lib.seccomp_init(SCMP_ACT_ALLOW)
+    if not ctx:
+        raise SetupError("seccompProfile RuntimeDefault: seccomp_init failed")
+    try:
+        for name in SECCOMP_DENIED:
+            number = lib.seccomp_syscall_resolve_name(name.encode())
+            if number < 0:  # not a syscall on this architecture
+                continue
+            rc = lib.seccomp_rule_add(ctx, SCMP_ACT_ERRNO_EPERM, number, 0)
+            if rc < 0:
+                raise SetupError(f"seccompProfile RuntimeDefault: rule for {name}: {os.strerror(-rc).lower()}")
+        if os.geteuid() != 0:  # without CAP_SYS_ADMIN the kernel accepts a filter only under no_new_privs
+            _check(LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
+        rc = lib.seccomp_load(ctx)
+        if rc < 0:
+            raise SetupError(f"seccompProfile RuntimeDefault: seccomp_load: {os.strerror(-rc).lower()}")
+    finally:
+        lib.seccomp_release(ctx)
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
+def _known_capabilities(drop: list[int]) -> list[int]:
+    with open("/proc/sys/kernel/cap_last_cap") as fh:
+        last = int(fh.read())
+    return [c for c in drop if c <= last]
+
+
+def _drop_bounding(drop: list[int]) -> None:
+    """Remove ``drop`` from the bounding set (so no setuid binary or file capability brings them back) and clear
+    the ambient set; the effective set is untouched, so setuid/setgid still work afterwards."""
+    setpcap = 8
+    for cap in sorted(drop, key=lambda c: c == setpcap):  # CAP_SETPCAP last: dropping the others needs it
+        _check(LIBC.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0), f"prctl(PR_CAPBSET_DROP, {cap})")
+    LIBC.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+
+
+def _drop_effective(drop: list[int]) -> None:
+    """Remove ``drop`` from the effective, permitted and inheritable sets (what a root container still holds)."""
+    header = _CapHeader(LINUX_CAPABILITY_VERSION_3, 0)
+    data = (_CapData * 2)()
+    _check(LIBC.capget(ctypes.byref(header), data), "capget")
+    for cap in drop:
+        word, bit = divmod(cap, 32)
+        mask = ~(1 << bit) & 0xFFFFFFFF
+        data[word].effective &= mask
+        data[word].permitted &= mask
+        data[word].inheritable &= mask
+    _check(LIBC.capset(ctypes.byref(header), data), "capset")
+
+
+def _apply_identity(sec: dict[str, Any]) -> None:
+    """runAsUser/runAsGroup/supplementalGroups/fsGroup, capabilities and no_new_privs, in runc's order: the
+    bounding set first, then the ids (from root to non-root the kernel clears every capability), then the rest."""
+    drop = _known_capabilities(list(sec.get("drop_capabilities") or []))
+    if drop:
+        _drop_bounding(drop)
+    uid, gid = sec.get("uid"), sec.get("gid")
+    try:
+        if uid is not None or gid is not None or sec.get("groups"):
+            os.setgroups([int(g) for g in sec.get("groups") or []])
+        if gid is not None:
+            os.setresgid(int(gid), int(gid), int(gid))
+        if uid is not None:
+            os.setresuid(int(uid), int(uid), int(uid))
+    except OSError as exc:
+        raise SetupError(f"setting runAsUser {uid} / runAsGroup {gid}: {(exc.strerror or str(exc)).lower()}") from exc
+    if drop:
+        _drop_effective(drop)
+    if sec.get("no_new_privs"):
+        _check(LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
+
+
 def _run(spec: dict[str, Any]) -> None:
+    if spec.get("tty"):
+        _take_terminal()
     for procs in spec.get("cgroup_procs", []):
         with open(procs, "w") as fh:
             fh.write(str(os.getpid()))
@@ -268,12 +509,26 @@ def _run(spec: dict[str, Any]) -> None:
     elif spec.get("namespace"):
         _new_mount_namespace()
         _apply_mounts(spec.get("mounts", []), spec.get("staging"), spec.get("keep_visible"))
+    sec: dict[str, Any] = spec.get("security") or {}
+    if spec.get("namespace") and spec.get("join_pid") is None:
+        if spec.get("reach") and sec.get("uid") is not None:
+            gids = {int(g) for g in sec.get("groups") or []} | {int(sec.get("gid") or 0)}
+            _reach_for_user(list(spec["reach"]), int(sec["uid"]), gids)
+        if sec.get("read_only_root"):
+            _read_only_root([m["target"] for m in spec.get("mounts", [])])
     workdir = spec.get("working_dir")
     if workdir:
         try:
             os.chdir(workdir)
         except OSError as exc:
             raise SetupError(f"chdir to cwd ({workdir!r}) set in config.json failed: {exc.strerror.lower()}") from exc
+    if sec.get("seccomp_default"):
+        _apply_seccomp_default()
+    _apply_identity(sec)
+    if spec.get("parent_pid") and (sec.get("uid") is not None or sec.get("gid") is not None):
+        _die_with_parent(int(spec["parent_pid"]))  # a credential change cleared PR_SET_PDEATHSIG: set it again
+    if not workdir and not os.access(".", os.X_OK):
+        os.chdir("/")  # the kubelet's directory is closed to the container's user: "/" is kube's default
     argv = list(spec["argv"])
     if not argv:
         raise SetupError("no command specified")
@@ -303,6 +558,8 @@ def main() -> int:
     os.set_inheritable(err_fd, False)
     with os.fdopen(spec_fd, "rb") as fh:
         spec = marshal.loads(fh.read())
+    if len(sys.argv) > 3:
+        spec["parent_pid"] = int(sys.argv[3])
     try:
         if spec.get("mode") == "probe":
             _new_mount_namespace()

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import yaml
 
@@ -25,6 +25,9 @@ from harness.embedded.patch import PatchError, json_merge_patch, json_patch, str
 from harness.embedded.resources import Registry, ResourceType, crd_resource_types
 from harness.embedded.selectors import SelectorError, parse_field_selector, parse_label_selector
 from harness.embedded.store import Store, Watcher, WatchEvent
+
+if TYPE_CHECKING:
+    from harness.embedded.runtime import ExecStream
 
 log = logging.getLogger(__name__)
 
@@ -77,10 +80,16 @@ class LogSource(Protocol):
     def read(self, pod: dict[str, Any], container: str, query: Mapping[str, str]) -> bytes: ...
 
 
-class ExecHook(Protocol):
-    """Runs a command in a pod's container: (output, exit code); raises ApiError when it cannot."""
+class ExecTarget(Protocol):
+    """A running container that can start an interactive command (the runtime's ContainerProcess)."""
 
-    def __call__(self, pod: dict[str, Any], container: str, command: tuple[str, ...]) -> tuple[bytes, int]: ...
+    def open_exec(self, argv: tuple[str, ...], *, stdin: bool, tty: bool) -> ExecStream: ...
+
+
+class ExecHook(Protocol):
+    """Finds the running container of a pod that exec enters; raises ApiError when there is none."""
+
+    def __call__(self, pod: dict[str, Any], container: str) -> ExecTarget: ...
 
 
 class DeletionHook(Protocol):
@@ -545,8 +554,8 @@ class ApiServer:
                     raise
         return Response(code=200, body={"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"})
 
-    def exec_in_pod(self, namespace: str, name: str, container: str, command: tuple[str, ...]) -> tuple[bytes, int]:
-        """``pods/exec``: run ``command`` in a running container of the pod (the first when none is named)."""
+    def exec_target(self, namespace: str, name: str, container: str) -> ExecTarget:
+        """``pods/exec``: the running container of the pod that the command enters (the first when none is named)."""
         pod = self.store.get(self.registry.get("", "pods"), namespace, name)
         names = [c["name"] for c in pod["spec"].get("containers", [])]
         if not container:
@@ -555,7 +564,27 @@ class ApiServer:
             raise apierrors.bad_request(f"container {container} is not valid for pod {name}")
         if self.exec_hook is None:
             raise apierrors.bad_request("no kubelet serves exec on this server")
-        return self.exec_hook(pod, container, command)
+        return self.exec_hook(pod, container)
+
+    def portforward_target(self, namespace: str, name: str) -> tuple[str, str]:
+        """``pods/portforward``: (pod IP, uid) of a running pod whose address may be dialled from this machine."""
+        from harness.embedded.portforward import destination_allowed
+
+        pod = self.store.get(self.registry.get("", "pods"), namespace, name)
+        if (pod["metadata"].get("annotations") or {}).get("aibench.io/emulated") == "true":
+            raise apierrors.bad_request(f"pod {name} runs on an emulated node: there is no process to forward to")
+        status = pod.get("status") or {}
+        if status.get("phase") != "Running":
+            raise apierrors.bad_request(
+                f"unable to forward port because pod is not running. Current status={status.get('phase', 'Pending')}"
+            )
+        pod_ip = status.get("podIP") or ""
+        if not destination_allowed(pod_ip):
+            raise apierrors.bad_request(
+                f"port-forward to pod {name} refused: its IP {pod_ip or '(none)'} is outside 127.0.0.0/8 and "
+                "198.18.0.0/15, the only addresses the embedded target connects to"
+            )
+        return pod_ip, str(pod["metadata"].get("uid", ""))
 
     def version(self) -> dict[str, str]:
         return discovery.version_info(self.build_date)

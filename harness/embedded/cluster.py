@@ -103,7 +103,7 @@ class EmbeddedCluster:
             self.admission,
             logs=self.kubelets,
             graceful_delete=self.kubelets.graceful_delete,
-            exec_hook=self.kubelets.exec_in_pod,
+            exec_hook=self.kubelets.running_container,
         )
         self.tls: ServingCert = make_serving_cert(self.state_dir / "pki")
         self.controllers = ControllerManager(

@@ -6,6 +6,7 @@ Nagle/delayed-ACK interaction, see research/local-target.md). The official clien
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import logging
@@ -224,6 +225,9 @@ class _Handler(BaseHTTPRequestHandler):
         if subresource == "exec":
             self._exec(namespace, name, url_query=self.path)
             return
+        if subresource == "portforward":
+            self._portforward(namespace, name)
+            return
         watching = watch_path or query.get("watch") in ("true", "True", "1")
         if self.command == "GET":
             verb = "watch" if watching else "get" if name else "list"
@@ -286,21 +290,30 @@ class _Handler(BaseHTTPRequestHandler):
     # ------------------------------------------------------------------ exec (WebSocket channel protocol)
     def _exec(self, namespace: str, name: str, url_query: str) -> None:
         from harness.embedded import websocket
+        from harness.embedded.remotecommand import ExecSession, start_failure
+        from harness.embedded.runtime import ExecStartError
 
         query = parse_qs(urlsplit(url_query).query)
+
+        def flag(key: str) -> bool:
+            return any(value in ("true", "1", "True") for value in query.get(key, []))
+
         command = tuple(query.get("command", []))
         container = (query.get("container") or [""])[0]
+        stdin, stdout, stderr, tty = flag("stdin"), flag("stdout"), flag("stderr"), flag("tty")
         if not command:
             raise apierrors.bad_request("you must specify at least 1 command")
-        if any(flag in ("true", "1") for flag in query.get("stdin", []) + query.get("tty", [])):
-            raise apierrors.bad_request("the embedded target's exec supports neither stdin nor tty")
-        upgrade = websocket.handshake_headers(self.headers)
-        if upgrade is None:
+        if not (stdin or stdout or stderr):
+            raise apierrors.bad_request("you must specify at least 1 of stdin, stdout, stderr")
+        if tty and stderr:
+            raise apierrors.bad_request("stderr may not be requested with a tty: the terminal merges it into stdout")
+        target = self.server.api.exec_target(namespace, name, container)
+        upgrade = websocket.handshake_headers(self.headers.items())
+        if upgrade is None or self.command != "GET":
             raise apierrors.bad_request(
                 "Upgrade request required: the embedded target serves exec over WebSocket "
                 f"({', '.join(websocket.PROTOCOLS)}), not SPDY"
             )
-        output, exit_code = self.server.api.exec_in_pod(namespace, name, container, command)
         accept, protocol = upgrade
         self.send_response(101, "Switching Protocols")
         self.send_header("Upgrade", "websocket")
@@ -308,8 +321,118 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Sec-WebSocket-Accept", accept)
         self.send_header("Sec-WebSocket-Protocol", protocol)
         self.end_headers()
-        websocket.send_exec_result(self.wfile, output, exit_code)
+        self.wfile.flush()
         self.close_connection = True
+        try:
+            stream = target.open_exec(command, stdin=stdin, tty=tty)
+        except ExecStartError as exc:
+            # as the kubelet does: the connection is upgraded, the failure is a Status on the error channel
+            self.wfile.write(websocket.channel_message(websocket.ERROR, json.dumps(start_failure(str(exc))).encode()))
+            self.wfile.write(websocket.close_frame())
+            return
+        session = ExecSession(
+            stream,
+            self.rfile,
+            self.wfile,
+            protocol=protocol,
+            stdout=stdout,
+            stderr=stderr,
+            shutdown=self._shutdown_socket,
+        )
+        session.run()
+
+    # ------------------------------------------------------------------ port-forward (SPDY, tunnelled or upgraded)
+    def _portforward(self, namespace: str, name: str) -> None:
+        from harness.embedded import portforward, websocket
+
+        pod_ip, pod_uid = self.server.api.portforward_target(namespace, name)
+        channels = websocket.handshake_headers(self.headers.items(), (portforward.CHANNEL_PROTOCOL,))
+        if channels is not None and self.command == "GET":
+            self._portforward_channels(channels, pod_ip, name, pod_uid)
+            return
+        tunnel = websocket.handshake_headers(self.headers.items(), (portforward.TUNNEL_PROTOCOL,))
+        spdy_upgrade = "spdy/3.1" in (self.headers.get("Upgrade") or "").lower() and portforward.PROTOCOL in (
+            self.headers.get("X-Stream-Protocol-Version") or ""
+        )
+        if tunnel is not None and self.command == "GET":
+            accept, protocol = tunnel
+            self.send_response(101, "Switching Protocols")
+            self.send_header("Upgrade", "websocket")
+            self.send_header("Connection", "Upgrade")
+            self.send_header("Sec-WebSocket-Accept", accept)
+            self.send_header("Sec-WebSocket-Protocol", protocol)
+            self.end_headers()
+            self.wfile.flush()
+            self.close_connection = True
+            write_lock = threading.Lock()
+
+            def send(data: bytes) -> None:
+                with write_lock:
+                    self.wfile.write(data)
+
+            stream = websocket.ByteStream(websocket.FrameReader(self.rfile), send)
+            read_exact, write = stream.read_exact, stream.write
+        elif spdy_upgrade:
+            self.send_response(101, "Switching Protocols")
+            self.send_header("Connection", "Upgrade")
+            self.send_header("Upgrade", "SPDY/3.1")
+            self.send_header("X-Stream-Protocol-Version", portforward.PROTOCOL)
+            self.end_headers()
+            self.wfile.flush()
+            self.close_connection = True
+
+            def read_exact(size: int) -> bytes | None:
+                data = self.rfile.read(size)
+                return data if data is not None and len(data) == size else None
+
+            write = self.wfile.write
+        else:
+            raise apierrors.bad_request(
+                "Upgrade request required: port-forward is served over WebSocket "
+                f"({portforward.TUNNEL_PROTOCOL}) or an HTTP upgrade to SPDY/3.1 ({portforward.PROTOCOL})"
+            )
+        try:
+            portforward.PortForwardSession(read_exact, write, pod_ip=pod_ip, pod_name=name, pod_uid=pod_uid).run()
+        finally:
+            self._shutdown_socket()
+
+    def _portforward_channels(self, upgrade: tuple[str, str], pod_ip: str, name: str, pod_uid: str) -> None:
+        """The kubelet's WebSocket port-forward with ``?ports=8080,9090`` (the official Python client's)."""
+        from harness.embedded import portforward, websocket
+
+        ports: list[int] = []
+        for text in parse_qs(urlsplit(self.path).query).get("ports", []):
+            for item in text.split(","):
+                if not item.strip().isdigit() or not 0 < int(item) < 65536:
+                    raise apierrors.bad_request(f"invalid port {item!r} in query parameter ports")
+                ports.append(int(item))
+        if not ports:
+            raise apierrors.bad_request('query parameter "ports" is required')
+        accept, protocol = upgrade
+        self.send_response(101, "Switching Protocols")
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", accept)
+        self.send_header("Sec-WebSocket-Protocol", protocol)
+        self.end_headers()
+        self.wfile.flush()
+        self.close_connection = True
+        try:
+            portforward.ChannelPortForwardSession(
+                websocket.FrameReader(self.rfile),
+                self.wfile.write,
+                ports=ports,
+                pod_ip=pod_ip,
+                pod_name=name,
+                pod_uid=pod_uid,
+            ).run()
+        finally:
+            self._shutdown_socket()
+
+    def _shutdown_socket(self) -> None:
+        """Unblock a thread still reading the upgraded connection once its session has ended."""
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
 
     # ------------------------------------------------------------------ streaming
     def _start_chunked(self, content_type: str) -> None:

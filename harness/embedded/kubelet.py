@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.embedded import securitycontext
 from harness.embedded.deviceplugin import DEVICES_ANNOTATION, AllocationError, EmulatedDevicePlugin, ScriptContext
 from harness.embedded.faults import FaultInjector
 from harness.embedded.inventory import GPU_UUIDS_ANNOTATION
@@ -53,7 +54,6 @@ _LOOKUP_KEYS = {
     "PersistentVolume": ("", "persistentvolumes"),
 }
 MAX_BACKOFF_S = 300.0
-EXEC_TIMEOUT_S = 600.0
 
 
 # ----------------------------------------------------------------------------- scripted runtime (emulated nodes)
@@ -390,6 +390,7 @@ class PodWorker:
             return
         try:
             env = self.kubelets.container_env(pod, c.spec, self.gpus)
+            security = securitycontext.resolve(pod, c.spec, mount_namespace=self.kubelets.runtime.isolation != "none")
         except ConfigError as exc:
             if c.waiting != ("CreateContainerConfigError", str(exc)):
                 self.api.event(pod, type_="Warning", reason="Failed", message=f"Error: {exc}")
@@ -440,6 +441,7 @@ class PodWorker:
             memory_limit_bytes=memory,
             cpu_limit_millis=cpu,
             cgroup_name=f"{self.uid}_{c.name}_{c.restarts}",
+            security=security,
         )
         c.proc = self.kubelets.runtime.start(launch)
         c.started_at = rfc3339()
@@ -705,8 +707,8 @@ class KubeletSet:
             worker = self._workers.get(obj["metadata"]["uid"])
         return worker is not None and worker.has_live_processes()
 
-    def exec_in_pod(self, pod: dict[str, Any], container: str, command: tuple[str, ...]) -> tuple[bytes, int]:
-        """Run ``command`` inside a running container (its mount namespace and cgroups); stderr joins stdout."""
+    def running_container(self, pod: dict[str, Any], container: str) -> ContainerProcess:
+        """The running process of a container, for ``pods/exec`` (its mount namespace, cgroups and env)."""
         from harness.embedded import apierrors
 
         name = pod["metadata"]["name"]
@@ -719,10 +721,7 @@ class KubeletSet:
             raise apierrors.bad_request(
                 f"unable to upgrade connection: container {container} not found or not running in pod {name}"
             )
-        result = target.proc.run_exec(command, timeout_s=EXEC_TIMEOUT_S)
-        if result.timed_out:
-            return result.output + f"\n[aibench: exec timed out after {EXEC_TIMEOUT_S:g}s]\n".encode(), 137
-        return result.output, result.exit_code
+        return target.proc
 
     def _container_log(self, pod: dict[str, Any], container: str, previous: bool) -> Path:
         return (

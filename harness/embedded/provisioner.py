@@ -128,6 +128,7 @@ class LocalPathProvisioner:
             return
         path = (self.memory_root if in_memory and self.memory_root is not None else self.root) / name
         path.mkdir(parents=True, exist_ok=True)
+        path.chmod(0o777)  # as rancher's local-path provisioner: any pod uid may write its volume
         capacity = spec["resources"]["requests"]["storage"]
         pv = {
             "apiVersion": "v1",

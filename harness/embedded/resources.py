@@ -88,7 +88,17 @@ _ALL = ("all",)
 BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _t("", "v1", "Namespace", "namespaces", False, ("ns",), ("status", "finalize"), returns_object=True),
     _t("", "v1", "Node", "nodes", False, ("no",), ("status",)),
-    _t("", "v1", "Pod", "pods", True, ("po",), ("status", "log", "binding", "eviction", "exec"), _ALL, True),
+    _t(
+        "",
+        "v1",
+        "Pod",
+        "pods",
+        True,
+        ("po",),
+        ("status", "log", "binding", "eviction", "exec", "portforward"),
+        _ALL,
+        True,
+    ),
     _t("", "v1", "Binding", "bindings", True, verbs=("create",)),
     _t("", "v1", "Service", "services", True, ("svc",), ("status",), _ALL, True),
     _t("", "v1", "Endpoints", "endpoints", True, ("ep",)),

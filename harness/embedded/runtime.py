@@ -23,6 +23,7 @@ import marshal
 import os
 import re
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -61,6 +62,36 @@ class Mount:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ProcessSecurity:
+    """Identity and restrictions the launcher applies before ``execve`` (see securitycontext.py for the mapping
+    from a Pod's securityContext and what is refused). The defaults change nothing: the kubelet's own user."""
+
+    uid: int | None = None
+    gid: int | None = None
+    groups: tuple[int, ...] = ()
+    no_new_privs: bool = False
+    read_only_root: bool = False
+    drop_capabilities: tuple[int, ...] = ()
+    seccomp_default: bool = False
+
+    @property
+    def switches_user(self) -> bool:
+        return self.uid is not None and self.uid != os.geteuid()
+
+    def to_spec(self, *, joining: bool = False) -> dict[str, object]:
+        """The launcher's view; a process joining a running container (exec) finds its filesystem already set."""
+        return {
+            "uid": self.uid,
+            "gid": self.gid,
+            "groups": list(self.groups),
+            "no_new_privs": self.no_new_privs,
+            "read_only_root": self.read_only_root and not joining,
+            "drop_capabilities": list(self.drop_capabilities),
+            "seccomp_default": self.seccomp_default,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ContainerLaunch:
     """Everything needed to start one container process, already expanded by the kubelet."""
 
@@ -73,6 +104,7 @@ class ContainerLaunch:
     memory_limit_bytes: int | None
     cpu_limit_millis: int | None
     cgroup_name: str
+    security: ProcessSecurity = ProcessSecurity()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -93,6 +125,93 @@ class ExecResult:
     exit_code: int
     output: bytes
     timed_out: bool
+
+
+class ExecStartError(Exception):
+    """An exec could not start in the container (not running, executable not found...): the message says why."""
+
+
+class ExecStream:
+    """A process started in a running container for an interactive exec, with raw file descriptors to stream.
+
+    Without a terminal stdout and stderr are separate pipes; with one (``tty``) both are the pseudo-terminal's
+    master, which also takes stdin and the window size. The process has its own session, so :meth:`kill` reaches
+    whatever it started in the foreground too.
+    """
+
+    def __init__(
+        self,
+        popen: subprocess.Popen[bytes],
+        *,
+        stdin_fd: int | None,
+        stdout_fd: int,
+        stderr_fd: int | None,
+        tty: bool,
+    ) -> None:
+        self.popen = popen
+        self.stdin_fd = stdin_fd
+        self.stdout_fd = stdout_fd
+        self.stderr_fd = stderr_fd
+        self.tty = tty
+        self._lock = threading.Lock()
+        self._stdin_closed = stdin_fd is None
+
+    def write_stdin(self, data: bytes) -> bool:
+        """Write all of ``data`` (blocking: the pipe's back-pressure reaches the client); False once stdin is gone."""
+        if self._stdin_closed or self.stdin_fd is None:
+            return False
+        view = memoryview(data)
+        try:
+            while view:
+                written = os.write(self.stdin_fd, view)
+                view = view[written:]
+        except OSError:  # the process closed its stdin or exited (EPIPE)
+            return False
+        return True
+
+    def close_stdin(self) -> None:
+        """End of the client's stdin: close the pipe (with a terminal, send EOF the way a keyboard does: ^D)."""
+        with self._lock:
+            if self._stdin_closed or self.stdin_fd is None:
+                return
+            self._stdin_closed = True
+            if self.tty:
+                with contextlib.suppress(OSError):
+                    os.write(self.stdin_fd, b"\x04")
+            elif self.popen.stdin is not None:
+                with contextlib.suppress(OSError):
+                    self.popen.stdin.close()
+
+    def resize(self, width: int, height: int) -> None:
+        """Set the terminal size (the resize channel); no-op without a terminal."""
+        if not self.tty:
+            return
+        import fcntl
+        import termios
+
+        with contextlib.suppress(OSError):
+            fcntl.ioctl(self.stdout_fd, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+
+    def wait(self) -> int:
+        """Exit code in container-runtime terms (killed by signal N -> 128+N)."""
+        code = self.popen.wait()
+        return 128 - code if code < 0 else code
+
+    def kill(self) -> None:
+        """SIGKILL the process's session group (the client went away, or the command ended and left children)."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
+
+    def close(self) -> None:
+        """Release the descriptors (after the output was drained)."""
+        self.close_stdin()
+        if self.tty:
+            with contextlib.suppress(OSError):
+                os.close(self.stdout_fd)
+            return
+        for stream in (self.popen.stdout, self.popen.stderr):
+            if stream is not None:
+                stream.close()
 
 
 def _now() -> datetime:
@@ -263,17 +382,22 @@ class ContainerProcess:
         assert result is not None
         return result
 
-    def run_exec(self, argv: tuple[str, ...], *, timeout_s: float, env: Mapping[str, str] | None = None) -> ExecResult:
-        """Run ``argv`` inside the container (its mount namespace, cgroups and working dir), capturing output."""
-        if self.pid is None or self.poll() is not None:
-            return ExecResult(exit_code=126, output=b"container is not running", timed_out=False)
-        spec: dict[str, object] = {
+    def _exec_spec(self, argv: tuple[str, ...], env: Mapping[str, str] | None) -> dict[str, object]:
+        """Launcher spec for a process joining this container: its namespace, cgroups, working dir and env."""
+        return {
             "argv": list(argv),
             "env": dict(self._launch.env if env is None else env),
             "working_dir": self._launch.working_dir,
             "cgroup_procs": self._cgroups.procs_files() if self._cgroups is not None else [],
             "join_pid": self.pid if self._namespace else None,
+            "security": self._launch.security.to_spec(joining=True),
         }
+
+    def run_exec(self, argv: tuple[str, ...], *, timeout_s: float, env: Mapping[str, str] | None = None) -> ExecResult:
+        """Run ``argv`` inside the container (its mount namespace, cgroups and working dir), capturing output."""
+        if self.pid is None or self.poll() is not None:
+            return ExecResult(exit_code=126, output=b"container is not running", timed_out=False)
+        spec = self._exec_spec(argv, env)
         proc, error = _spawn(spec, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         if error is not None:
             return ExecResult(exit_code=126 if "permission" in error else 127, output=error.encode(), timed_out=False)
@@ -290,6 +414,40 @@ class ContainerProcess:
                 os.killpg(proc.pid, signal.SIGKILL)
         code = proc.returncode
         return ExecResult(exit_code=128 - code if code < 0 else code, output=out, timed_out=False)
+
+    def open_exec(self, argv: tuple[str, ...], *, stdin: bool, tty: bool) -> ExecStream:
+        """Start ``argv`` inside the container with its streams on pipes (stdout and stderr apart) or on a
+        pseudo-terminal, for an interactive ``kubectl exec``/``cp``; raises :class:`ExecStartError` when it cannot."""
+        if self.pid is None or self.poll() is not None:
+            raise ExecStartError("container is not running")
+        spec = self._exec_spec(argv, None)
+        if tty:
+            master, slave = os.openpty()
+            spec["tty"] = True
+            try:
+                proc, error = _spawn(spec, stdin=slave, stdout=slave, stderr=slave)
+            finally:
+                os.close(slave)
+            if error is not None or proc is None:
+                os.close(master)
+                raise ExecStartError(error or "launcher failed")
+            return ExecStream(proc, stdin_fd=master if stdin else None, stdout_fd=master, stderr_fd=None, tty=True)
+        proc, error = _spawn(
+            spec,
+            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        if error is not None or proc is None:
+            raise ExecStartError(error or "launcher failed")
+        assert proc.stdout is not None and proc.stderr is not None
+        return ExecStream(
+            proc,
+            stdin_fd=proc.stdin.fileno() if proc.stdin is not None else None,
+            stdout_fd=proc.stdout.fileno(),
+            stderr_fd=proc.stderr.fileno(),
+            tty=False,
+        )
 
     def exec_runner(self, argv: tuple[str, ...], timeout_s: float) -> int:
         """Adapter for :func:`harness.embedded.probes.run_probe`: exit code, ``TimeoutError`` on timeout."""
@@ -359,7 +517,12 @@ class ContainerProcess:
 
 
 def _spawn(
-    spec: Mapping[str, object], *, stdout: int, stderr: int, python: str = sys.executable
+    spec: Mapping[str, object],
+    *,
+    stdout: int,
+    stderr: int,
+    stdin: int = subprocess.DEVNULL,
+    python: str = sys.executable,
 ) -> tuple[subprocess.Popen[bytes] | None, str | None]:
     """Start the launcher with ``spec``; return (process, None) once it exec-ed, or (None, setup error)."""
     spec_r, spec_w = os.pipe()
@@ -367,7 +530,7 @@ def _spawn(
     try:
         proc = subprocess.Popen(
             [python, "-I", "-S", str(LAUNCHER), str(spec_r), str(err_w), str(os.getpid())],
-            stdin=subprocess.DEVNULL,
+            stdin=stdin,
             stdout=stdout,
             stderr=stderr,
             env={},
@@ -392,6 +555,13 @@ def _spawn(
         except (ValueError, EOFError, TypeError, KeyError):
             return None, error.decode(errors="replace")
     return proc, None
+
+
+def _interpreter_paths() -> list[str]:
+    """Paths a container under another uid must be able to reach: the interpreter environment pods run with
+    (podenv puts it first on PATH) may live under a directory closed to other users (/root/.pyenv, say)."""
+    paths = {sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable))}
+    return sorted(os.path.realpath(p) for p in paths)
 
 
 def _sanitize_env_name(target: str) -> str:
@@ -688,6 +858,9 @@ class ProcessRuntime:
             if launch.hosts_file is not None:
                 env["AIBENCH_HOSTS_FILE"] = str(launch.hosts_file)
         spec["env"] = env
+        spec["security"] = launch.security.to_spec()
+        if launch.security.switches_user and namespace:
+            spec["reach"] = _interpreter_paths()
         if self.limits == "rlimit" and launch.memory_limit_bytes is not None:
             spec["rlimit_as"] = launch.memory_limit_bytes
         try:
@@ -747,7 +920,10 @@ __all__ = [
     "ContainerProcess",
     "ContainerResult",
     "ExecResult",
+    "ExecStartError",
+    "ExecStream",
     "Mount",
     "MountMode",
     "ProcessRuntime",
+    "ProcessSecurity",
 ]

@@ -34,6 +34,21 @@ def _write_files(target: Path, files: dict[str, bytes], mode: int) -> None:
         os.replace(staged, path)
 
 
+def apply_fs_group(root: Path, gid: int, *, writable: bool) -> None:
+    """fsGroup, as the kubelet's SetVolumeOwnership: the volume's files belong to the group, readable by it
+    (writable too for emptyDir), and directories get the setgid bit so that new files inherit the group."""
+    for path in [root, *root.rglob("*")]:
+        if path.is_symlink():
+            continue
+        os.chown(path, -1, gid)
+        mode = path.stat().st_mode & 0o7777
+        if path.is_dir():
+            mode |= 0o2050 | (0o020 if writable else 0)
+        else:
+            mode |= 0o040 | (0o020 if writable else 0)
+        os.chmod(path, mode)
+
+
 def _object_files(obj: dict[str, Any], kind: str, items: list[dict[str, Any]] | None) -> dict[str, bytes]:
     data: dict[str, bytes] = {}
     if kind == "Secret":
@@ -86,8 +101,12 @@ def prepare_volume(pod: dict[str, Any], volume: dict[str, Any], pod_dir: Path, l
     namespace = pod["metadata"].get("namespace", "default")
     name = volume["name"]
     target = pod_dir / "volumes" / name
+    fs_group = (pod["spec"].get("securityContext") or {}).get("fsGroup")
     if "emptyDir" in volume:
         target.mkdir(parents=True, exist_ok=True)
+        target.chmod(0o777)  # as kube's emptyDir: writable by whatever uid the containers run as
+        if fs_group is not None:
+            apply_fs_group(target, int(fs_group), writable=True)
         return target
     if "hostPath" in volume:
         host = Path(volume["hostPath"]["path"])
@@ -120,6 +139,8 @@ def prepare_volume(pod: dict[str, Any], volume: dict[str, Any], pod_dir: Path, l
             mode = int(volume[key].get("defaultMode", mode))
             files = _source_files(pod, {key: volume[key]}, lookup, namespace)
             _write_files(target, files, mode)
+            if fs_group is not None:
+                apply_fs_group(target, int(fs_group), writable=False)
             return target
     if "projected" in volume:
         projected = volume["projected"]
@@ -127,6 +148,8 @@ def prepare_volume(pod: dict[str, Any], volume: dict[str, Any], pod_dir: Path, l
         for source in projected.get("sources") or []:
             files.update(_source_files(pod, source, lookup, namespace))
         _write_files(target, files, int(projected.get("defaultMode", mode)))
+        if fs_group is not None:
+            apply_fs_group(target, int(fs_group), writable=False)
         return target
     kinds = sorted(k for k in volume if k != "name")
     raise VolumeError(f"volume {name}: unsupported volume type {kinds} on the embedded target")

@@ -159,18 +159,23 @@ def test_usage_errors_are_one_line_exit_2() -> None:
 def test_pod_processes_die_with_a_killed_cluster(cluster_up: tuple[subprocess.Popen[str], Path]) -> None:
     proc, kubeconfig = cluster_up
     core = client.CoreV1Api(config.new_client_from_config(config_file=str(kubeconfig)))
-    core.create_namespaced_pod(
-        "default",
-        {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"name": "orphan"},
-            "spec": {"containers": [{"name": "s", "image": "busybox:1.36", "command": ["sleep", "300"]}]},
-        },
-    )
-    eventually(lambda: core.read_namespaced_pod("orphan", "default").status.phase == "Running", what="pod running")
+    # one as root, one as another user: a credential change clears PR_SET_PDEATHSIG, the launcher must set it again
+    for name, security in (("orphan", {}), ("orphan-nobody", {"runAsUser": 65534})):
+        core.create_namespaced_pod(
+            "default",
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": name},
+                "spec": {
+                    "securityContext": security,
+                    "containers": [{"name": "s", "image": "busybox:1.36", "command": ["sleep", "300"]}],
+                },
+            },
+        )
+        eventually(lambda n=name: core.read_namespaced_pod(n, "default").status.phase == "Running", what="pod running")
     sleepers = [p for p in psutil.Process(proc.pid).children(recursive=True) if "sleep" in " ".join(p.cmdline())]
-    assert sleepers
+    assert len(sleepers) == 2
     proc.kill()  # SIGKILL: no clean shutdown at all
     proc.wait(timeout=10)
     eventually(

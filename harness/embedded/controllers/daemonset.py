@@ -6,12 +6,14 @@ NoExecute taint is tolerated by the template's tolerations plus the ones kube ad
 required ``matchFields metadata.name`` node affinity (kube's ``ReplaceDaemonSetPodNodeNameNodeAffinity``) and left
 for the scheduler to bind. Template changes roll one node at a time (``maxUnavailable`` honoured, ``maxSurge`` not);
 pods are told apart by a ``controller-revision-hash`` label, a digest of the template rather than a
-ControllerRevision object.
+ControllerRevision object. A failed daemon pod is deleted (and so replaced) with kube's ``failedPodsBackoff``:
+1 s doubling to 15 min per DaemonSet generation and node, with a FailedDaemonPod warning each time.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from harness.embedded.controllers.base import (
@@ -24,6 +26,7 @@ from harness.embedded.controllers.base import (
     primary_and_owned,
 )
 from harness.embedded.controllers.deployment import resolve_int_or_percent, template_hash
+from harness.embedded.controllers.ratelimit import Backoff, Clock
 from harness.embedded.objects import clone
 from harness.embedded.store import Key, WatchEvent
 
@@ -145,8 +148,10 @@ class DaemonSetController:
     name = "daemonset"
     watches: tuple[Key, ...] = (DAEMONSETS, PODS, NODES)
 
-    def __init__(self, ctx: ControllerContext) -> None:
+    def __init__(self, ctx: ControllerContext, clock: Clock = time.monotonic) -> None:
         self.ctx = ctx
+        self._clock = clock
+        self._failed_pods_backoff = Backoff(clock=clock)
 
     def work_for(self, event: WatchEvent) -> list[tuple[str, str]]:
         if event.key == NODES:
@@ -177,9 +182,18 @@ class DaemonSetController:
         nodes = {n["metadata"]["name"]: n for n in store.iter(NODES) if not n["metadata"].get("deletionTimestamp")}
         eligible = {nname for nname, node in nodes.items() if node_eligible(pod_spec, node)}
         by_node: dict[str, list[dict[str, Any]]] = {}
+        # Nodes whose failed daemon pod is still there: no new pod until it is deleted, after its back-off.
+        failed_nodes: set[str] = set()
+        again: float | None = None
+        now = self._clock()
+        self._failed_pods_backoff.gc(now)
         for pod in self.ctx.owned(ds, "Pod"):
             if pod_phase(pod) == "Failed" and not pod["metadata"].get("deletionTimestamp"):
-                self.ctx.delete_pod(ds, pod, component=COMPONENT)  # kube replaces failed daemon pods
+                node_name = target_node(pod) or ""
+                failed_nodes.add(node_name)
+                delay = self._replace_failed(ds, pod, node_name, now)
+                if delay is not None:
+                    again = delay if again is None else min(again, delay)
                 continue
             if pod_active(pod):
                 by_node.setdefault(target_node(pod) or "", []).append(pod)
@@ -192,7 +206,7 @@ class DaemonSetController:
             by_node[node_name] = ordered[:keep]
         if not deleting:
             for node_name in sorted(eligible):
-                if by_node.get(node_name):
+                if by_node.get(node_name) or node_name in failed_nodes:
                     continue
                 pod = self.ctx.create_pod(
                     ds,
@@ -234,6 +248,27 @@ class DaemonSetController:
                 return True
 
             store.mutate(self.ctx.rtype(DAEMONSETS), namespace, name, change, subresource="status")
+        return again
+
+    def _replace_failed(self, ds: dict[str, Any], pod: dict[str, Any], node_name: str, now: float) -> float | None:
+        """kube's failedPodsBackoff: delete a failed daemon pod (so that it is recreated) only once the back-off of
+        this DaemonSet generation on this node has passed (1 s doubling to 15 min); else look again after it."""
+        meta = ds["metadata"]
+        key = (meta.get("uid", ""), (ds.get("status") or {}).get("observedGeneration", 0), node_name)
+        backoff = self._failed_pods_backoff
+        if backoff.in_backoff_since_update(key, now):
+            return backoff.get(key)
+        backoff.next(key, now)
+        pmeta = pod["metadata"]
+        self.ctx.event(
+            ds,
+            "FailedDaemonPod",
+            f"Found failed daemon pod {pmeta.get('namespace', '')}/{pmeta['name']} on node {node_name}, "
+            "will try to kill it",
+            component=COMPONENT,
+            type_="Warning",
+        )
+        self.ctx.delete_pod(ds, pod, component=COMPONENT)
         return None
 
     def _roll(

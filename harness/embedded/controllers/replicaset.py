@@ -3,6 +3,13 @@
 Scale-down removes the least useful pods first, in kube's order: unscheduled before scheduled, pending before
 running, not ready before ready, then the newest. Adoption of matching orphan pods is not done (pods here are
 created by controllers that set owner references, or by users who do not expect adoption in a benchmark).
+
+Creates go in slow-start batches (1, 2, 4...; at most ``burstReplicas`` = 500 per sync) as kube's do. Replacing
+pods that *failed* (phase Failed: activeDeadlineSeconds, a kubelet rejection) is rate-limited per ReplicaSet with
+client-go's default controller rate limiter (5 ms doubling to 1000 s, plus a 10/s burst-100 bucket), reset once
+every replica is ready. kube applies that limiter only when a sync errors, and its own replacement storm is bounded
+by the controller-manager's client QPS; here a replacement for a failed pod counts as such a failure, so a pod that
+fails at once costs a dozen pods a minute, not thousands (benchmarks/test_controller_storm.py measures it).
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from harness.embedded.controllers.base import (
     pod_ready,
     primary_and_owned,
 )
+from harness.embedded.controllers.ratelimit import Clock, ControllerRateLimiter, slow_start_batch
 from harness.embedded.objects import parse_time
 from harness.embedded.store import Key, WatchEvent
 
@@ -26,6 +34,7 @@ log = logging.getLogger(__name__)
 
 REPLICASETS: Key = ("apps", "replicasets")
 COMPONENT = "replicaset-controller"
+BURST_REPLICAS = 500  # kube's cap on creates or deletes in one sync
 
 
 def pod_available(pod: dict[str, Any], min_ready_s: int, now: float | None = None) -> bool:
@@ -52,8 +61,11 @@ class ReplicaSetController:
     name = "replicaset"
     watches: tuple[Key, ...] = (REPLICASETS, PODS)
 
-    def __init__(self, ctx: ControllerContext) -> None:
+    def __init__(self, ctx: ControllerContext, clock: Clock = time.monotonic) -> None:
         self.ctx = ctx
+        self._clock = clock
+        self._limiter = ControllerRateLimiter(clock)
+        self._not_before: dict[tuple[str, str], float] = {}
 
     def work_for(self, event: WatchEvent) -> list[tuple[str, str]]:
         return primary_and_owned(event, REPLICASETS, "ReplicaSet", self.ctx.store)
@@ -62,23 +74,22 @@ class ReplicaSetController:
         return [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in self.ctx.store.iter(REPLICASETS)]
 
     def reconcile(self, namespace: str, name: str) -> float | None:
+        rs_key = (namespace, name)
         rs = self.ctx.store.find(REPLICASETS, namespace, name)
         if rs is None:
+            self._limiter.forget(rs_key)
+            self._not_before.pop(rs_key, None)
             return None
         spec = rs.get("spec") or {}
         pods = self.ctx.owned(rs, "Pod")
         active = [p for p in pods if pod_active(p)]
         wanted = int(spec.get("replicas") if spec.get("replicas") is not None else 1)
+        again: float | None = None
         if not rs["metadata"].get("deletionTimestamp"):
             if len(active) < wanted:
-                template = spec.get("template") or {}
-                for _ in range(wanted - len(active)):
-                    pod = self.ctx.create_pod(rs, template, component=COMPONENT, generate_name=f"{name}-")
-                    if pod is None:
-                        break
-                    active.append(pod)
+                again = self._create(rs, pods, active, wanted - len(active))
             elif len(active) > wanted:
-                victims = _newest_first_within(active)[: len(active) - wanted]
+                victims = _newest_first_within(active)[: min(len(active) - wanted, BURST_REPLICAS)]
                 for pod in victims:
                     if self.ctx.delete_pod(rs, pod, component=COMPONENT):
                         active.remove(pod)
@@ -111,8 +122,34 @@ class ReplicaSetController:
                 return True
 
             self.ctx.store.mutate(self.ctx.rtype(REPLICASETS), namespace, name, change, subresource="status")
+        if len(active) == wanted and all(pod_ready(p) for p in active):
+            self._limiter.forget(rs_key)  # a healthy ReplicaSet starts its back-off over (kube: queue.Forget)
+            self._not_before.pop(rs_key, None)
         if min_ready > 0 and any(pod_ready(p) and not pod_available(p, min_ready, now) for p in active):
-            return float(min_ready)
+            again = float(min_ready) if again is None else min(again, float(min_ready))
+        return again
+
+    def _create(
+        self, rs: dict[str, Any], pods: list[dict[str, Any]], active: list[dict[str, Any]], missing: int
+    ) -> float | None:
+        """Create up to ``missing`` pods; when failed pods are being replaced, only as the rate limiter allows.
+        Returns when to look again (the end of the current back-off), or None."""
+        meta = rs["metadata"]
+        key = (meta.get("namespace", ""), meta["name"])
+        replacing_failures = any(pod_phase(p) == "Failed" and not p["metadata"].get("deletionTimestamp") for p in pods)
+        if replacing_failures:
+            now = self._clock()
+            not_before = self._not_before.get(key, 0.0)
+            if now < not_before:
+                log.debug("replicaset %s/%s: replacing failed pods in %.3fs", *key, not_before - now)
+                return not_before - now
+            self._not_before[key] = now + self._limiter.when(key)
+        template = (rs.get("spec") or {}).get("template") or {}
+        created = slow_start_batch(
+            min(missing, BURST_REPLICAS),
+            lambda: self.ctx.create_pod(rs, template, component=COMPONENT, generate_name=f"{meta['name']}-"),
+        )
+        active.extend(created)
         return None
 
 
