@@ -1,10 +1,11 @@
 """The kubelet's HTTPS endpoints that kube-apiserver proxies to (``kubectl logs`` goes through here).
 
-Served: ``/healthz``, ``/pods`` (the PodList of this node) and ``/containerLogs/{namespace}/{pod}/{container}``
-with the kubelet's query parameters (``follow``, ``previous``, ``tailLines``, ``limitBytes``, ``sinceSeconds``).
-Not served: ``/exec``, ``/attach``, ``/portForward`` and ``/run``: kube-apiserver relays those to a kubelet as SPDY
-streams, which this agent does not speak; the answer is a 400 whose body names that limit, and kubectl prints it
-(``error: unable to upgrade connection: ...``). ``/metrics`` and ``/stats`` are not served either (404).
+Served: ``/healthz``, ``/pods`` (the PodList of this node), ``/containerLogs/{namespace}/{pod}/{container}``
+with the kubelet's query parameters (``follow``, ``previous``, ``tailLines``, ``limitBytes``, ``sinceSeconds``),
+and the two streaming endpoints kube-apiserver upgrades to SPDY/3.1: ``/exec/{namespace}/{pod}/{container}``
+(:mod:`harness.node.spdyexec`; ``kubectl exec``, ``kubectl cp``) and ``/portForward/{namespace}/{pod}``
+(:class:`harness.embedded.portforward.PortForwardSession`; ``kubectl port-forward``). Not served: ``/attach`` and
+``/run`` (a 400 whose body names the limit, which kubectl prints), ``/metrics`` and ``/stats`` (404).
 
 When the API server's client CA is known (the local real control plane hands it over), every request must present
 a client certificate it signed, as a kubelet with ``--client-ca-file`` requires; the server binds the node's
@@ -24,22 +25,25 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from harness.embedded.apierrors import ApiError
+from harness.embedded.portforward import PROTOCOL as PORT_FORWARD_PROTOCOL
+from harness.embedded.portforward import PortForwardSession, destination_allowed
+from harness.embedded.runtime import ContainerProcess
+from harness.node.spdyexec import SpdyExecSession, choose_protocol
 
 log = logging.getLogger(__name__)
 
-STREAMING = ("exec", "attach", "portForward", "run")
-NOT_SERVED = (
-    "is not served by the k8s-ai-bench node agent: kube-apiserver relays it to kubelets as an SPDY stream, which the "
-    "agent does not speak (container logs are served; on the embedded target exec works through its API server)"
-)
+NOT_SERVED_STREAMS = ("attach", "run")
+NOT_SERVED = "is not served by the k8s-ai-bench node agent (logs, exec and port-forward are)"
 
 
-class LogSource(Protocol):
-    """What the kubelet offers (``KubeletSet.read`` / ``KubeletSet.stream``)."""
+class Kubelet(Protocol):
+    """What the kubelet offers the endpoints (``KubeletSet``)."""
 
     def read(self, pod: dict[str, Any], container: str, query: Mapping[str, str]) -> bytes: ...
 
     def stream(self, pod: dict[str, Any], container: str, query: Mapping[str, str]) -> Iterator[bytes]: ...
+
+    def running_container(self, pod: dict[str, Any], container: str) -> ContainerProcess: ...
 
 
 class KubeletServer:
@@ -53,7 +57,7 @@ class KubeletServer:
         cert: Path,
         key: Path,
         client_ca: Path | None,
-        logs: LogSource,
+        logs: Kubelet,
         find_pod: Callable[[str, str], dict[str, Any] | None],
         node_pods: Callable[[], list[dict[str, Any]]],
     ) -> None:
@@ -83,7 +87,7 @@ class KubeletServer:
 
 
 def _handler(
-    logs: LogSource,
+    logs: Kubelet,
     find_pod: Callable[[str, str], dict[str, Any] | None],
     node_pods: Callable[[], list[dict[str, Any]]],
 ) -> type[BaseHTTPRequestHandler]:
@@ -117,7 +121,11 @@ def _handler(
                 self._reply(200, json.dumps(body).encode(), "application/json")
             elif len(parts) == 4 and parts[0] == "containerLogs":
                 self._logs(parts[1], parts[2], parts[3], query)
-            elif parts and parts[0] in STREAMING:
+            elif len(parts) == 4 and parts[0] == "exec":
+                self._exec(parts[1], parts[2], parts[3], url.query)
+            elif len(parts) == 3 and parts[0] == "portForward":
+                self._port_forward(parts[1], parts[2])
+            elif parts and parts[0] in NOT_SERVED_STREAMS:
                 self._reply(400, f"{parts[0]} {NOT_SERVED}".encode())
             else:
                 self._reply(404, b"404 page not found")
@@ -145,5 +153,70 @@ def _handler(
                 self._reply(exc.code, exc.message.encode())
             except (BrokenPipeError, ConnectionResetError):
                 return  # the API server closed the follow (kubectl stopped)
+
+        # -------------------------------------------------------------- SPDY/3.1 streams
+        def _upgrade(self, protocol: str) -> tuple[Callable[[int], bytes | None], Callable[[bytes], None]] | None:
+            if "spdy/3.1" not in (self.headers.get("Upgrade") or "").lower():
+                self._reply(400, b"Upgrade request required: this endpoint speaks SPDY/3.1")
+                return None
+            self.send_response(101, "Switching Protocols")
+            self.send_header("Connection", "Upgrade")
+            self.send_header("Upgrade", "SPDY/3.1")
+            self.send_header("X-Stream-Protocol-Version", protocol)
+            self.end_headers()
+            self.wfile.flush()
+            self.close_connection = True
+
+            def read_exact(size: int) -> bytes | None:
+                data = self.rfile.read(size)
+                return data if len(data) == size else None
+
+            def write(data: bytes) -> None:
+                self.wfile.write(data)
+                self.wfile.flush()
+
+            return read_exact, write
+
+        def _exec(self, namespace: str, name: str, container: str, raw_query: str) -> None:
+            pod = find_pod(namespace, name)
+            if pod is None:
+                self._reply(404, f'pod "{namespace}/{name}" is not on this node'.encode())
+                return
+            query = parse_qs(raw_query)
+            command = tuple(query.get("command", []))
+            flags = {k for k in ("input", "output", "error", "tty") if query.get(k, [""])[-1] in ("1", "true")}
+            protocol = choose_protocol(",".join(self.headers.get_all("X-Stream-Protocol-Version") or []))
+            if not command or protocol is None:
+                self._reply(400, b"exec needs a command and a remote-command protocol this node speaks (v4 and older)")
+                return
+            try:
+                target = logs.running_container(pod, container)
+            except ApiError as exc:
+                self._reply(exc.code, exc.message.encode())
+                return
+            channels = self._upgrade(protocol)
+            if channels is None:
+                return
+            stdin, tty = "input" in flags, "tty" in flags
+            expect = {s for s, f in (("stdin", "input"), ("stdout", "output"), ("stderr", "error")) if f in flags}
+            if tty:
+                expect.add("resize")
+            session = SpdyExecSession(
+                *channels, open_exec=lambda: target.open_exec(command, stdin=stdin, tty=tty), expect=expect
+            )
+            session.run()
+
+        def _port_forward(self, namespace: str, name: str) -> None:
+            pod = find_pod(namespace, name)
+            pod_ip = ((pod or {}).get("status") or {}).get("podIP", "")
+            if pod is None or not pod_ip:
+                self._reply(404, f'pod "{namespace}/{name}" is not running on this node'.encode())
+                return
+            if not destination_allowed(pod_ip):
+                self._reply(400, f"pod IP {pod_ip} is outside 127.0.0.0/8 and 198.18.0.0/15".encode())
+                return
+            channels = self._upgrade(PORT_FORWARD_PROTOCOL)
+            if channels is not None:
+                PortForwardSession(*channels, pod_ip=pod_ip, pod_name=name, pod_uid=pod["metadata"]["uid"]).run()
 
     return Handler

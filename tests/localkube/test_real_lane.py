@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -398,3 +399,68 @@ def test_local_path_provisioner_gives_a_real_volume_on_the_real_node(lane: Any, 
     # the suite never deletes claims one by one (its namespace goes, and the claims with it): admin does it here
     client.CoreV1Api(lane.admin).delete_namespaced_persistent_volume_claim("data", namespace)
     eventually(lambda: not path.exists(), timeout_s=SETTLE_S, what="the teardown helper removed the volume")
+
+
+def test_exec_cp_and_port_forward_reach_the_real_node_through_kube_apiserver(
+    lane: Any, namespace: str, tmp_path: Path
+) -> None:
+    """kubectl -> kube-apiserver -> the node agent's SPDY endpoints: exec keeps stderr apart and returns the exit
+    code, stdin streams in, `kubectl cp` works both ways (tar over exec), port-forward reaches the pod's port."""
+    host = lane.cluster.agent.name
+    kubectl = ["kubectl", f"--kubeconfig={lane.cluster.kubeconfig_path}", f"--context={CONTEXT_ADMIN}", "-n", namespace]
+    client.CoreV1Api(lane.suite).create_namespaced_pod(
+        namespace,
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "srv"},
+            "spec": {
+                "nodeSelector": {"kubernetes.io/hostname": host},
+                "tolerations": [HOST_TOLERATION],
+                "containers": [
+                    {
+                        "name": "main",
+                        "image": "docker.io/library/python:3.11-slim",
+                        "command": ["python3", "-m", "http.server", "18999", "--bind", "0.0.0.0"],
+                        "readinessProbe": {"tcpSocket": {"port": 18999}, "periodSeconds": 1},
+                    }
+                ],
+            },
+        },
+    )
+    core = client.CoreV1Api(lane.suite)
+    eventually(
+        lambda: any(
+            c.type == "Ready" and c.status == "True"
+            for c in core.read_namespaced_pod("srv", namespace).status.conditions or []
+        ),
+        timeout_s=SETTLE_S,
+        what="srv Ready on the real node",
+    )
+
+    def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*kubectl, *args], input=stdin, capture_output=True, text=True, timeout=60, check=False)
+
+    out = run("exec", "srv", "--", "sh", "-c", "echo out; echo err >&2; exit 3")
+    assert (out.returncode, out.stdout) == (3, "out\n")
+    assert out.stderr.splitlines() == ["err", "command terminated with exit code 3"]
+    assert run("exec", "-i", "srv", "--", "cat", stdin="through stdin\n").stdout == "through stdin\n"
+    source = tmp_path / "in.txt"
+    source.write_text("copied in\n")
+    assert run("cp", str(source), f"{namespace}/srv:/tmp/in.txt").returncode == 0
+    assert run("exec", "srv", "--", "cat", "/tmp/in.txt").stdout == "copied in\n"
+    back = tmp_path / "back.txt"
+    assert run("cp", f"{namespace}/srv:/tmp/in.txt", str(back)).returncode == 0
+    assert back.read_text() == "copied in\n"
+    forward = subprocess.Popen(
+        [*kubectl, "port-forward", "pod/srv", ":18999"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert forward.stdout is not None
+        line = forward.stdout.readline()  # Forwarding from 127.0.0.1:PORT -> 18999
+        local = int(line.split("127.0.0.1:", 1)[1].split(" ", 1)[0])
+        with urllib.request.urlopen(f"http://127.0.0.1:{local}/", timeout=10) as response:
+            assert response.status == 200
+    finally:
+        forward.send_signal(signal.SIGINT)
+        forward.wait(timeout=10)
