@@ -109,6 +109,8 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _t("storage.k8s.io", "v1", "StorageClass", "storageclasses", False, ("sc",), returns_object=True),
     _t("storage.k8s.io", "v1", "CSIDriver", "csidrivers", False, (), returns_object=True),
     _t("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", False, ("pc",)),
+    # Node heartbeats (kube-node-lease) and leader election of operators.
+    _t("coordination.k8s.io", "v1", "Lease", "leases", True),
     _t(
         "apiextensions.k8s.io",
         "v1",

@@ -669,6 +669,11 @@ def _crd_cells(obj: Mapping[str, Any], now: datetime) -> list[Any]:
     return [_name(obj), _get(obj, "metadata", "creationTimestamp")]
 
 
+def _lease_cells(obj: Mapping[str, Any], now: datetime) -> list[Any]:
+    """``printLease``: the holder identity, empty when nobody holds it."""
+    return [_name(obj), _str(obj, "spec", "holderIdentity"), _age(obj, now)]
+
+
 def _default_cells(obj: Mapping[str, Any], now: datetime) -> list[Any]:
     return [_name(obj), _age(obj, now)]
 
@@ -882,6 +887,10 @@ _PRINTERS: Final[Mapping[str, _Printer]] = {
             Column(name="Created At", type="date", description=_AGE_COLUMN.description),
         ),
         cells=_crd_cells,
+    ),
+    "Lease": _Printer(
+        columns=(_NAME_COLUMN, _col("Holder", "The holder of the lease."), _AGE_COLUMN),
+        cells=_lease_cells,
     ),
 }
 _DEFAULT_PRINTER: Final = _Printer(columns=(_NAME_COLUMN, _AGE_COLUMN), cells=_default_cells)
