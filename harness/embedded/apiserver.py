@@ -8,6 +8,8 @@ sockets and the transport stays small.
 from __future__ import annotations
 
 import base64
+import contextvars
+import dataclasses
 import json
 import logging
 import uuid
@@ -18,17 +20,29 @@ from typing import Any, Protocol
 
 import yaml
 
-from harness.embedded import apierrors, discovery
+from harness.embedded import apierrors, discovery, fieldvalidation
 from harness.embedded.admission import AdmissionContext, admit
 from harness.embedded.objects import clone, rfc3339
 from harness.embedded.patch import PatchError, json_merge_patch, json_patch, strategic_merge_patch
 from harness.embedded.resources import Registry, ResourceType, crd_resource_types
+from harness.embedded.schemas import FieldTree, SchemaSet, shared_schema_set
 from harness.embedded.selectors import SelectorError, parse_field_selector, parse_label_selector
 from harness.embedded.store import Store, Watcher, WatchEvent
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 3 * 1024 * 1024  # kube-apiserver's default request body limit
+CRDS = ("apiextensions.k8s.io", "customresourcedefinitions")
+
+# Warnings of the request being handled (kube's warning.AddWarning): one list per request, per thread.
+_warnings: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("warnings", default=None)
+
+
+def add_warning(text: str) -> None:
+    """Attach a ``Warning: 299`` header to the current request's response."""
+    current = _warnings.get()
+    if current is not None and text not in current:
+        current.append(text)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -53,6 +67,7 @@ class Response:
     code: int
     body: dict[str, Any] | bytes
     content_type: str = "application/json"
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(slots=True, kw_only=True)
@@ -105,6 +120,7 @@ class ApiServer:
         graceful_delete: DeletionHook = _never_graceful,
         exec_hook: ExecHook | None = None,
         max_watch_s: float = 1800.0,
+        schemas: SchemaSet | None = None,
     ) -> None:
         self.store = store
         self.registry: Registry = store.registry
@@ -113,6 +129,7 @@ class ApiServer:
         self.graceful_delete = graceful_delete
         self.exec_hook = exec_hook
         self.max_watch_s = max_watch_s
+        self.schemas = schemas if schemas is not None else shared_schema_set()
         self.build_date = rfc3339()
         store.add_listener(self._on_event)
 
@@ -147,6 +164,18 @@ class ApiServer:
 
     # ------------------------------------------------------------------ dispatch
     def handle(self, req: Request) -> Response | WatchStream | Iterator[bytes]:
+        """Serve one request; warnings raised while serving it travel on the :class:`Response`."""
+        collected: list[str] = []
+        token = _warnings.set(collected)
+        try:
+            result = self._handle(req)
+        finally:
+            _warnings.reset(token)
+        if collected and isinstance(result, Response):
+            return dataclasses.replace(result, warnings=tuple(collected))
+        return result
+
+    def _handle(self, req: Request) -> Response | WatchStream | Iterator[bytes]:
         verb = req.verb
         if req.subresource == "log":
             return self._log(req)
@@ -308,8 +337,8 @@ class ApiServer:
             raise apierrors.bad_request("the request body is empty")
         try:
             if "yaml" in req.content_type:
-                return yaml.safe_load(req.body)
-            return json.loads(req.body)
+                return fieldvalidation.loads_yaml(req.body)
+            return fieldvalidation.loads_json(req.body)
         except (ValueError, yaml.YAMLError) as exc:
             raise apierrors.bad_request(
                 f"the body of the request could not be decoded: {str(exc).splitlines()[0]}"
@@ -317,6 +346,51 @@ class ApiServer:
 
     def _dry_run(self, req: Request) -> bool:
         return req.query.get("dryRun") == "All"
+
+    # ------------------------------------------------------------------ strict field validation
+    def _directive(self, req: Request, options_kind: str) -> fieldvalidation.Directive:
+        text = req.query.get("fieldValidation") or "Warn"
+        for directive in fieldvalidation.DIRECTIVES:
+            if text == directive:
+                return directive
+        raise apierrors.ApiError(
+            422,
+            "Invalid",
+            f'{options_kind}.meta.k8s.io "" is invalid: fieldValidation: Unsupported value: "{text}": '
+            'supported values: "Ignore", "Strict", "Warn"',
+        )
+
+    def field_tree(self, rtype: ResourceType, subresource: str = "") -> FieldTree | None:
+        """What the decoder of ``rtype`` knows: kube's schema for built-in kinds, the CRD's for custom ones."""
+        if subresource == "scale":
+            return self.schemas.builtin_tree("autoscaling/v1", "Scale")
+        if rtype.builtin:
+            return self.schemas.builtin_tree(rtype.api_version, rtype.kind)
+        crd = self.store.find(CRDS, "", f"{rtype.plural}.{rtype.group}")
+        return self.schemas.crd_tree(crd, rtype.version) if crd is not None else None
+
+    def _check_fields(self, req: Request, obj: Any, options_kind: str) -> list[str]:
+        """Prune unknown fields from ``obj``; answer per the request's ``fieldValidation``: the violations
+        (Strict: the caller fails the request), warnings (Warn) or nothing (Ignore)."""
+        directive = self._directive(req, options_kind)
+        tree = self.field_tree(req.rtype, req.subresource) if isinstance(obj, dict) else None
+        if tree is None:
+            return []
+        found = fieldvalidation.violations(tree, obj, custom=not req.rtype.builtin)
+        if directive == "Warn":
+            for text in found:
+                add_warning(text)
+        return found if directive == "Strict" else []
+
+    def _strict_decode(self, req: Request, obj: Any, options_kind: str) -> None:
+        """create/update: a Strict violation is a 400 worded as kube's transformDecodeError."""
+        found = self._check_fields(req, obj, options_kind)
+        if found:
+            kind = "Scale" if req.subresource == "scale" else req.rtype.kind
+            version = "v1" if req.subresource == "scale" else req.rtype.version
+            raise apierrors.bad_request(
+                f'{kind} in version "{version}" cannot be handled as a {kind}: {fieldvalidation.strict_message(found)}'
+            )
 
     def _create(self, req: Request) -> Response:
         if req.subresource == "binding" or req.rtype.kind == "Binding":
@@ -326,6 +400,7 @@ class ApiServer:
         if req.subresource:
             raise apierrors.method_not_allowed("create", f"{req.rtype.plural}/{req.subresource}")
         obj = self._decode(req)
+        self._strict_decode(req, obj, "CreateOptions")
         uid = str(uuid.uuid4())
         obj = admit(req.rtype, obj, namespace=req.namespace, ctx=self.admission, uid=uid, creating=True)
         if self._dry_run(req):
@@ -336,6 +411,7 @@ class ApiServer:
         obj = self._decode(req)
         if not isinstance(obj, dict):
             raise apierrors.bad_request("the body of the request must be a JSON object")
+        self._strict_decode(req, obj, "UpdateOptions")
         return self._write(req, obj)
 
     def _write(self, req: Request, obj: dict[str, Any]) -> dict[str, Any]:
@@ -393,6 +469,7 @@ class ApiServer:
             raise apierrors.ApiError(422, "Invalid", str(exc)) from exc
         if not isinstance(patched, dict):
             raise apierrors.bad_request("the patched object is not a JSON object")
+        self._strict_patch(req, patch, patched)
         patched_rv = (patched.get("metadata") or {}).get("resourceVersion")
         if req.subresource != "scale" and patched_rv != current["metadata"]["resourceVersion"]:
             # A patch that names a resourceVersion is a precondition (kube semantics); otherwise it is dropped.
@@ -400,6 +477,25 @@ class ApiServer:
             if not (isinstance(patch_meta, dict) and "resourceVersion" in patch_meta):
                 patched.setdefault("metadata", {})["resourceVersion"] = current["metadata"]["resourceVersion"]
         return Response(code=200, body=self._write(req, patched))
+
+    def _strict_patch(self, req: Request, patch: Any, patched: dict[str, Any]) -> None:
+        """A patch's duplicate keys and the patched object's unknown fields; a Strict violation is kube's 422
+        on the field ``patch``."""
+        duplicates = fieldvalidation.duplicate_fields(patch)
+        found = self._check_fields(req, patched, "PatchOptions")
+        directive = self._directive(req, "PatchOptions")
+        if directive == "Warn":
+            for text in duplicates:
+                add_warning(text)
+        if directive == "Strict" and (duplicates or found):
+            message = fieldvalidation.strict_message(list(dict.fromkeys(duplicates + found)))
+            body = f"Invalid value: {json.dumps(json.dumps(patched, separators=(',', ':')))}: {message}"
+            raise apierrors.ApiError(
+                422,
+                "Invalid",
+                f' "" is invalid: patch: {body}',
+                details={"causes": [{"reason": "FieldValueInvalid", "message": body, "field": "patch"}]},
+            )
 
     def _apply(self, req: Request, applied: Any) -> Response:
         """Server-side apply, approximated: create when absent, else merge the applied intent (no field managers).
@@ -420,6 +516,7 @@ class ApiServer:
                 )
             )
             return created
+        self._strict_decode(req, applied, "PatchOptions")
         merged = (
             strategic_merge_patch(existing, applied, req.rtype.kind)
             if req.rtype.builtin
@@ -556,6 +653,24 @@ class ApiServer:
         if self.exec_hook is None:
             raise apierrors.bad_request("no kubelet serves exec on this server")
         return self.exec_hook(pod, container, command)
+
+    # ------------------------------------------------------------------ OpenAPI v3
+    def openapi_group_version(self, group: str, version: str) -> bytes | None:
+        """``/openapi/v3/<gv>``: kube's schemas for built-in kinds, the CRD's for custom ones."""
+        crds = list(self.store.iter(CRDS)) if group and not self.schemas.builtin_group_version(group, version) else []
+        return self.schemas.openapi_document(self.registry, crds, group, version)
+
+    def openapi_root(self) -> dict[str, Any]:
+        """``/openapi/v3``: one entry per served group-version, its URL carrying a hash of the content (kubectl
+        caches documents by it)."""
+        paths: dict[str, Any] = {}
+        for group, version in sorted({(t.group, t.version) for t in self.registry.types()}):
+            body = self.openapi_group_version(group, version)
+            if body is None:
+                continue
+            path = f"apis/{group}/{version}" if group else f"api/{version}"
+            paths[path] = {"serverRelativeURL": f"/openapi/v3/{path}?hash={self.schemas.document_hash(body)}"}
+        return {"paths": paths}
 
     def version(self) -> dict[str, str]:
         return discovery.version_info(self.build_date)

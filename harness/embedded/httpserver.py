@@ -30,6 +30,13 @@ _PUBLIC_PATHS = {"/healthz", "/readyz", "/livez"}
 _VERB_BY_METHOD = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 
 
+def warning_header(text: str) -> str:
+    """RFC 7234 ``Warning`` value as kube writes it: code 299, agent ``-``, the text quoted (``"`` and ``\\``
+    escaped); kubectl prints the text as ``Warning: <text>``."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    return f'299 - "{escaped}"'
+
+
 class EmbeddedHTTPServer(ThreadingHTTPServer):
     """Thread-per-connection server; watch streams hold their thread for their lifetime."""
 
@@ -112,6 +119,7 @@ class _Handler(BaseHTTPRequestHandler):
         body: dict[str, Any] | bytes,
         content_type: str = "application/json",
         extra_headers: dict[str, str] | None = None,
+        multi_headers: dict[str, list[str]] | None = None,
     ) -> None:
         data = body if isinstance(body, bytes) else json.dumps(body, separators=(",", ":")).encode()
         self.send_response(code)
@@ -120,6 +128,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-cache, private")
         for key, value in (extra_headers or {}).items():
             self.send_header(key, value)
+        for key, values in (multi_headers or {}).items():
+            for value in values:
+                self.send_header(key, value)
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
@@ -167,13 +178,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(200, api.version())
             return
         if parts == ["openapi", "v3"]:
-            self._send_json(200, discovery.openapi_v3_root(registry, api.build_date))
+            self._send_json(200, api.openapi_root())
             return
         if parts[:2] == ["openapi", "v3"] and len(parts) in (4, 5):
             group, version = ("", parts[3]) if parts[2] == "api" else (parts[3], parts[4] if len(parts) == 5 else "")
-            doc = discovery.openapi_v3_group_version(registry, group, version)
-            if doc is not None:
-                self._send_json(200, doc)
+            openapi = api.openapi_group_version(group, version)
+            if openapi is not None:
+                self._send_json(200, openapi)
                 return
         if parts[:1] == ["openapi"]:
             raise apierrors.ApiError(404, "NotFound", "the server could not find the requested resource")
@@ -262,7 +273,8 @@ class _Handler(BaseHTTPRequestHandler):
             body_out = result.body
             if verb == "get" and "as=Table" in request.accept and isinstance(body_out, dict) and not subresource:
                 body_out = api.table_for(request, body_out)
-            self._send_json(result.code, body_out, result.content_type)
+            warnings = {"Warning": [warning_header(text) for text in result.warnings]} if result.warnings else None
+            self._send_json(result.code, body_out, result.content_type, multi_headers=warnings)
         else:
             self._stream_chunks(result, "text/plain")
 
