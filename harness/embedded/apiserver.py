@@ -20,8 +20,17 @@ from typing import Any, Protocol
 
 import yaml
 
-from harness.embedded import apierrors, discovery, fieldvalidation
+from harness.embedded import apierrors, discovery, fieldvalidation, reviews
 from harness.embedded.admission import AdmissionContext, admit
+from harness.embedded.identity import (
+    ADMIN,
+    DEFAULT_AUDIENCES,
+    ServiceAccountTokens,
+    UserInfo,
+)
+from harness.embedded.identity import DEFAULT_EXPIRATION_S as DEFAULT_TOKEN_EXPIRATION_S
+from harness.embedded.identity import MAX_EXPIRATION_S as MAX_TOKEN_EXPIRATION_S
+from harness.embedded.identity import MIN_EXPIRATION_S as MIN_TOKEN_EXPIRATION_S
 from harness.embedded.objects import clone, rfc3339
 from harness.embedded.patch import PatchError, json_merge_patch, json_patch, strategic_merge_patch
 from harness.embedded.resources import Registry, ResourceType, crd_resource_types
@@ -58,6 +67,7 @@ class Request:
     body: bytes = b""
     content_type: str = "application/json"
     accept: str = "application/json"
+    user: UserInfo = ADMIN
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -130,8 +140,13 @@ class ApiServer:
         self.exec_hook = exec_hook
         self.max_watch_s = max_watch_s
         self.schemas = schemas if schemas is not None else shared_schema_set()
+        self.tokens = ServiceAccountTokens(self._lookup)
         self.build_date = rfc3339()
         store.add_listener(self._on_event)
+
+    def _lookup(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        rtype = self.registry.for_kind("v1", kind)
+        return self.store.find(rtype.key, namespace, name) if rtype is not None else None
 
     # ------------------------------------------------------------------ CRDs become routable on creation
     def _on_event(self, event: WatchEvent) -> None:
@@ -382,6 +397,11 @@ class ApiServer:
                 add_warning(text)
         return found if directive == "Strict" else []
 
+    def _warn_unenforced(self, rtype: ResourceType) -> None:
+        """Objects the target keeps but does not act on say so on every write (kubectl prints the Warning)."""
+        if rtype.group == "admissionregistration.k8s.io":
+            add_warning(f"the embedded target stores {rtype.kind} objects but does not evaluate admission policies")
+
     def _strict_decode(self, req: Request, obj: Any, options_kind: str) -> None:
         """create/update: a Strict violation is a 400 worded as kube's transformDecodeError."""
         found = self._check_fields(req, obj, options_kind)
@@ -397,10 +417,15 @@ class ApiServer:
             return self._bind(req)
         if req.subresource == "eviction":
             return self._evict(req)
+        if req.subresource == "token":
+            return self._token_request(req)
+        if req.rtype.kind in reviews.REVIEW_KINDS:
+            return Response(code=201, body=reviews.answer(req.rtype, self._decode(req), req.user))
         if req.subresource:
             raise apierrors.method_not_allowed("create", f"{req.rtype.plural}/{req.subresource}")
         obj = self._decode(req)
         self._strict_decode(req, obj, "CreateOptions")
+        self._warn_unenforced(req.rtype)
         uid = str(uuid.uuid4())
         obj = admit(req.rtype, obj, namespace=req.namespace, ctx=self.admission, uid=uid, creating=True)
         if self._dry_run(req):
@@ -412,6 +437,7 @@ class ApiServer:
         if not isinstance(obj, dict):
             raise apierrors.bad_request("the body of the request must be a JSON object")
         self._strict_decode(req, obj, "UpdateOptions")
+        self._warn_unenforced(req.rtype)
         return self._write(req, obj)
 
     def _write(self, req: Request, obj: dict[str, Any]) -> dict[str, Any]:
@@ -542,6 +568,52 @@ class ApiServer:
         if updated is None:
             raise apierrors.not_found(req.rtype.group, req.rtype.plural, req.name)
         return _scale_of(updated)
+
+    def _token_request(self, req: Request) -> Response:
+        """``serviceaccounts/token`` (TokenRequest): a signed token for the ServiceAccount, bound to a pod when
+        ``boundObjectRef`` names one, as kube's TokenRequest API answers."""
+        request = self._decode(req)
+        _require_object(request)
+        self._strict_decode(req, request, "CreateOptions")
+        account = self.store.get(req.rtype, req.namespace, req.name)
+        spec = request.get("spec") if isinstance(request.get("spec"), dict) else {}
+        expiration = spec.get("expirationSeconds") or DEFAULT_TOKEN_EXPIRATION_S
+        if not isinstance(expiration, int) or expiration < MIN_TOKEN_EXPIRATION_S:
+            raise apierrors.invalid(
+                "authentication.k8s.io",
+                "TokenRequest",
+                "",
+                [("spec.expirationSeconds", "Invalid value: may not specify a duration less than 10 minutes")],
+            )
+        expiration = min(expiration, MAX_TOKEN_EXPIRATION_S)
+        audiences = tuple(spec.get("audiences") or ()) or DEFAULT_AUDIENCES
+        bound = spec.get("boundObjectRef") or None
+        pod = None
+        if bound:
+            if bound.get("kind") != "Pod":
+                raise apierrors.bad_request(f"cannot bind a token to a {bound.get('kind')}: only Pods are served")
+            pod = self.store.get(self.registry.get("", "pods"), req.namespace, bound.get("name", ""))
+            if bound.get("uid") and bound["uid"] != pod["metadata"]["uid"]:
+                raise apierrors.conflict("", "pods", bound.get("name", ""), "the object's uid does not match")
+        token, expiry = self.tokens.issue(account, audiences=audiences, expiration_s=expiration, pod=pod)
+        spec = dict(spec, audiences=list(audiences), expirationSeconds=expiration)
+        if pod is not None:
+            spec["boundObjectRef"] = {
+                "kind": "Pod",
+                "apiVersion": "v1",
+                "name": pod["metadata"]["name"],
+                "uid": pod["metadata"]["uid"],
+            }
+        return Response(
+            code=201,
+            body={
+                "kind": "TokenRequest",
+                "apiVersion": "authentication.k8s.io/v1",
+                "metadata": {"name": req.name, "namespace": req.namespace},
+                "spec": spec,
+                "status": {"token": token, "expirationTimestamp": rfc3339(datetime.fromtimestamp(expiry, UTC))},
+            },
+        )
 
     def _bind(self, req: Request) -> Response:
         binding = self._decode(req)

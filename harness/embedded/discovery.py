@@ -18,6 +18,7 @@ _SUBRESOURCE_VERBS = {
     "eviction": ["create"],
     "finalize": ["update"],
     "exec": ["create", "get"],
+    "token": ["create"],
 }
 
 

@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, parse_qsl, urlsplit
 from harness.embedded import apierrors, discovery
 from harness.embedded.apiserver import ApiServer, Request, Response, WatchStream
 from harness.embedded.faults import FaultInjector
+from harness.embedded.identity import ADMIN, UserInfo
 from harness.embedded.store import WatchEvent
 
 log = logging.getLogger(__name__)
@@ -141,10 +142,16 @@ class _Handler(BaseHTTPRequestHandler):
             headers = {"WWW-Authenticate": 'Bearer realm="aibench"'}
         self._send_json(error.code, error.to_status(), extra_headers=headers)
 
-    def _authorized(self) -> bool:
+    def _authenticate(self) -> UserInfo | None:
+        """The admin (the kubeconfig's token) or the ServiceAccount of a token the target signed; None: 401."""
         header = self.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(token.strip(), self.server.token)
+        if scheme.lower() != "bearer":
+            return None
+        token = token.strip()
+        if hmac.compare_digest(token, self.server.token):
+            return ADMIN
+        return self.server.api.tokens.authenticate(token)
 
     def _serve(self) -> None:
         try:
@@ -154,13 +161,14 @@ class _Handler(BaseHTTPRequestHandler):
             if path in _PUBLIC_PATHS:
                 self._send_json(200, b"ok", "text/plain; charset=utf-8")
                 return
-            if not self._authorized():
+            user = self._authenticate()
+            if user is None:
                 raise apierrors.unauthorized()
             query = dict(parse_qsl(url.query, keep_blank_values=True))
             injected = self.server.faults.request_error(self.command, path)
             if injected is not None:
                 raise injected
-            self._route(path, query, body)
+            self._route(path, query, body, user)
         except apierrors.ApiError as error:
             self._send_error(error)
         except (BrokenPipeError, ConnectionResetError):
@@ -170,7 +178,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(apierrors.ApiError(500, "InternalError", f"Internal error occurred: {exc}"))
 
     # ------------------------------------------------------------------ routing
-    def _route(self, path: str, query: dict[str, str], body: bytes) -> None:
+    def _route(self, path: str, query: dict[str, str], body: bytes, user: UserInfo) -> None:
         api = self.server.api
         registry = api.registry
         parts = [p for p in path.split("/") if p]
@@ -256,6 +264,7 @@ class _Handler(BaseHTTPRequestHandler):
             body=body,
             content_type=self.headers.get("Content-Type", "application/json"),
             accept=self.headers.get("Accept", "application/json"),
+            user=user,
         )
         try:
             result = api.handle(request)

@@ -98,7 +98,7 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _t("", "v1", "Event", "events", True, ("ev",)),
     _t("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", True, ("pvc",), ("status",), returns_object=True),
     _t("", "v1", "PersistentVolume", "persistentvolumes", False, ("pv",), ("status",), returns_object=True),
-    _t("", "v1", "ServiceAccount", "serviceaccounts", True, ("sa",), returns_object=True),
+    _t("", "v1", "ServiceAccount", "serviceaccounts", True, ("sa",), ("token",), returns_object=True),
     _t("", "v1", "ResourceQuota", "resourcequotas", True, ("quota",), ("status",), returns_object=True),
     _t("", "v1", "LimitRange", "limitranges", True, ("limits",)),
     _t("batch", "v1", "Job", "jobs", True, (), ("status",), _ALL),

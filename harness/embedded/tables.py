@@ -674,6 +674,28 @@ def _lease_cells(obj: Mapping[str, Any], now: datetime) -> list[Any]:
     return [_name(obj), _str(obj, "spec", "holderIdentity"), _age(obj, now)]
 
 
+def _created_at_cells(obj: Mapping[str, Any], now: datetime) -> list[Any]:
+    del now  # "Created At" is a date column: kubectl renders the raw timestamp itself
+    return [_name(obj), _get(obj, "metadata", "creationTimestamp")]
+
+
+def _binding_cells(obj: Mapping[str, Any], now: datetime) -> list[Any]:
+    """``printRoleBinding``/``printClusterRoleBinding``: Role as kind/name, subjects split by kind (wide)."""
+    subjects = [s for s in _list(obj, "subjects") if isinstance(s, Mapping)]
+
+    def of(kind: str) -> str:
+        names = []
+        for subject in subjects:
+            if subject.get("kind") != kind:
+                continue
+            name = str(subject.get("name", ""))
+            names.append(f"{subject.get('namespace', '')}/{name}" if kind == "ServiceAccount" else name)
+        return ", ".join(names)
+
+    role = f"{_str(obj, 'roleRef', 'kind')}/{_str(obj, 'roleRef', 'name')}"
+    return [_name(obj), role, _age(obj, now), of("User"), of("Group"), of("ServiceAccount")]
+
+
 def _default_cells(obj: Mapping[str, Any], now: datetime) -> list[Any]:
     return [_name(obj), _age(obj, now)]
 
@@ -695,6 +717,15 @@ def _col(name: str, description: str, *, priority: int = 0, type_: str = "string
 _CONTAINERS = _col("Containers", "Names of each container in the template.", priority=1)
 _IMAGES = _col("Images", "Images referenced by each container in the template.", priority=1)
 _SELECTOR = _col("Selector", "Label query over pods that should match the replicas count.", priority=1)
+
+_BINDING_COLUMNS = (
+    _NAME_COLUMN,
+    _col("Role", "Role to which this binding refers."),
+    _AGE_COLUMN,
+    _col("Users", "Users in this binding.", priority=1),
+    _col("Groups", "Groups in this binding.", priority=1),
+    _col("ServiceAccounts", "ServiceAccounts in this binding.", priority=1),
+)
 
 _PRINTERS: Final[Mapping[str, _Printer]] = {
     "Pod": _Printer(
@@ -888,6 +919,16 @@ _PRINTERS: Final[Mapping[str, _Printer]] = {
         ),
         cells=_crd_cells,
     ),
+    "Role": _Printer(
+        columns=(_NAME_COLUMN, Column(name="Created At", type="date", description=_AGE_COLUMN.description)),
+        cells=_created_at_cells,
+    ),
+    "ClusterRole": _Printer(
+        columns=(_NAME_COLUMN, Column(name="Created At", type="date", description=_AGE_COLUMN.description)),
+        cells=_created_at_cells,
+    ),
+    "RoleBinding": _Printer(columns=_BINDING_COLUMNS, cells=_binding_cells),
+    "ClusterRoleBinding": _Printer(columns=_BINDING_COLUMNS, cells=_binding_cells),
     "Lease": _Printer(
         columns=(_NAME_COLUMN, _col("Holder", "The holder of the lease."), _AGE_COLUMN),
         cells=_lease_cells,
