@@ -639,11 +639,56 @@ class ApiServer:
         )
 
     def _evict(self, req: Request) -> Response:
-        self.store.get(req.rtype, req.namespace, req.name)
+        pod = self.store.get(req.rtype, req.namespace, req.name)
+        self._respect_disruption_budget(pod)
         self._delete(Request(verb="delete", rtype=req.rtype, namespace=req.namespace, name=req.name))
         return Response(
             code=201, body={"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
         )
+
+    def _respect_disruption_budget(self, pod: dict[str, Any]) -> None:
+        """kube's eviction rules: at most one PodDisruptionBudget may cover the pod; an eviction it does not allow
+        is a 429; one it allows uses up one of its ``disruptionsAllowed`` at once (before the controller recounts)."""
+        from harness.embedded.controllers.base import pod_ready
+        from harness.embedded.controllers.disruption import PDBS, matching_budgets
+
+        budgets = matching_budgets(self.store, pod)
+        if not budgets:
+            return
+        if len(budgets) > 1:
+            raise apierrors.ApiError(
+                500,
+                "InternalError",
+                "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.",
+            )
+        budget = budgets[0]
+        status = budget.get("status") or {}
+        if not pod_ready(pod) and status.get("currentHealthy", 0) >= status.get("desiredHealthy", 0):
+            return  # an unhealthy pod may go while the budget is met (unhealthyPodEvictionPolicy IfHealthyBudget)
+        name = budget["metadata"]["name"]
+
+        def take(obj: dict[str, Any]) -> bool:
+            current = obj.get("status") or {}
+            if int(current.get("disruptionsAllowed") or 0) <= 0:
+                raise apierrors.ApiError(
+                    429,
+                    "TooManyRequests",
+                    "Cannot evict pod as it would violate the pod's disruption budget.",
+                    details={
+                        "causes": [
+                            {
+                                "reason": "DisruptionBudget",
+                                "message": f"The disruption budget {name} needs {current.get('desiredHealthy', 0)} "
+                                f"healthy pods and has {current.get('currentHealthy', 0)} currently",
+                            }
+                        ]
+                    },
+                )
+            current["disruptionsAllowed"] = int(current["disruptionsAllowed"]) - 1
+            obj["status"] = current
+            return True
+
+        self.store.mutate(self.registry.get(*PDBS), budget["metadata"]["namespace"], name, take, subresource="status")
 
     # ------------------------------------------------------------------ deletes
     def _delete_options(self, req: Request) -> dict[str, Any]:

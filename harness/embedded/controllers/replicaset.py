@@ -50,19 +50,21 @@ def deletion_rank(pod: dict[str, Any]) -> tuple[int, int, int]:
 
 class ReplicaSetController:
     name = "replicaset"
+    primary: Key = REPLICASETS
+    kind = "ReplicaSet"
     watches: tuple[Key, ...] = (REPLICASETS, PODS)
 
     def __init__(self, ctx: ControllerContext) -> None:
         self.ctx = ctx
 
     def work_for(self, event: WatchEvent) -> list[tuple[str, str]]:
-        return primary_and_owned(event, REPLICASETS, "ReplicaSet", self.ctx.store)
+        return primary_and_owned(event, self.primary, self.kind, self.ctx.store)
 
     def resync(self) -> list[tuple[str, str]]:
-        return [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in self.ctx.store.iter(REPLICASETS)]
+        return [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in self.ctx.store.iter(self.primary)]
 
     def reconcile(self, namespace: str, name: str) -> float | None:
-        rs = self.ctx.store.find(REPLICASETS, namespace, name)
+        rs = self.ctx.store.find(self.primary, namespace, name)
         if rs is None:
             return None
         spec = rs.get("spec") or {}
@@ -110,7 +112,7 @@ class ReplicaSetController:
                 obj["status"] = new_status
                 return True
 
-            self.ctx.store.mutate(self.ctx.rtype(REPLICASETS), namespace, name, change, subresource="status")
+            self.ctx.store.mutate(self.ctx.rtype(self.primary), namespace, name, change, subresource="status")
         if min_ready > 0 and any(pod_ready(p) and not pod_available(p, min_ready, now) for p in active):
             return float(min_ready)
         return None
@@ -125,3 +127,13 @@ def _newest_first_within(pods: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for key in sorted(groups):
         out.extend(sorted(groups[key], key=lambda p: p["metadata"].get("creationTimestamp", ""), reverse=True))
     return out
+
+
+class ReplicationControllerController(ReplicaSetController):
+    """v1 ReplicationController: the ReplicaSet's reconcile (its selector is a plain label map, defaulted from
+    the template's labels, but pods are found through owner references either way)."""
+
+    name = "replicationcontroller"
+    primary: Key = ("", "replicationcontrollers")
+    kind = "ReplicationController"
+    watches: tuple[Key, ...] = (("", "replicationcontrollers"), PODS)
