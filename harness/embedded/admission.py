@@ -38,6 +38,8 @@ class AdmissionContext:
     allocate_cluster_ip: Callable[[], str]
     allocate_node_port: Callable[[], int]
     default_storage_class: Callable[[], str | None]
+    # (namespace, name) -> the stored ServiceAccount, for its automountServiceAccountToken; None: not known
+    service_account: Callable[[str, str], dict[str, Any] | None] = lambda namespace, name: None
 
 
 def validate_name(kind: str, name: str, field: str = "metadata.name") -> Causes:
@@ -128,6 +130,8 @@ def admit(
             raise apierrors.bad_request(
                 "the namespace of the provided object does not match the namespace sent on the request"
             )
+        if namespace:
+            metadata["namespace"] = namespace
     causes += validate_labels(metadata.get("labels"), "metadata.labels")
     if metadata.get("annotations") is not None and not (
         isinstance(metadata["annotations"], dict) and all(isinstance(v, str) for v in metadata["annotations"].values())
@@ -491,12 +495,62 @@ def _qos_class(spec: dict[str, Any]) -> str:
     return "Guaranteed" if guaranteed else "Burstable"
 
 
+SERVICE_ACCOUNT_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
+TOKEN_EXPIRATION_S = 3607  # kube's projected token: one hour plus the kubelet's refresh margin
+_RANDOM_SUFFIX = "bcdfghjklmnpqrstvwxz2456789"  # kube's utilrand alphabet
+
+
+def mount_service_account_token(spec: dict[str, Any], account: dict[str, Any] | None) -> None:
+    """kube's ServiceAccount admission: a projected ``kube-api-access-<5>`` volume (token, ca.crt, namespace)
+    mounted read-only at /var/run/secrets/kubernetes.io/serviceaccount in every container, unless the pod or its
+    ServiceAccount sets ``automountServiceAccountToken: false`` or a container already mounts that path."""
+    import secrets
+
+    automount = spec.get("automountServiceAccountToken")
+    if automount is None and account is not None:
+        automount = account.get("automountServiceAccountToken")
+    if automount is False:
+        return
+    containers = [c for group in ("initContainers", "containers") for c in spec.get(group) or [] if isinstance(c, dict)]
+    if any(m.get("mountPath") == SERVICE_ACCOUNT_MOUNT for c in containers for m in c.get("volumeMounts") or []):
+        return
+    name = "kube-api-access-" + "".join(secrets.choice(_RANDOM_SUFFIX) for _ in range(5))
+    spec.setdefault("volumes", []).append(
+        {
+            "name": name,
+            "projected": {
+                "defaultMode": 420,
+                "sources": [
+                    {"serviceAccountToken": {"expirationSeconds": TOKEN_EXPIRATION_S, "path": "token"}},
+                    {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+                    {
+                        "downwardAPI": {
+                            "items": [
+                                {
+                                    "path": "namespace",
+                                    "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"},
+                                }
+                            ]
+                        }
+                    },
+                ],
+            },
+        }
+    )
+    for container in containers:
+        container.setdefault("volumeMounts", []).append(
+            {"name": name, "readOnly": True, "mountPath": SERVICE_ACCOUNT_MOUNT}
+        )
+
+
 def _default_pod(obj: dict[str, Any], ctx: AdmissionContext, uid: str, creating: bool) -> None:
     spec = obj["spec"]
     default_pod_spec(spec)
     if creating:
         spec.setdefault("serviceAccountName", "default")
         spec["serviceAccount"] = spec["serviceAccountName"]
+        namespace = obj["metadata"].get("namespace", "")
+        mount_service_account_token(spec, ctx.service_account(namespace, spec["serviceAccountName"]))
         spec.setdefault("enableServiceLinks", True)
         spec.setdefault("priority", 0)
         spec.setdefault("preemptionPolicy", "PreemptLowerPriority")

@@ -615,6 +615,23 @@ class ApiServer:
             },
         )
 
+    def pod_token(self, pod: dict[str, Any], projection: dict[str, Any]) -> str:
+        """The kubelet's TokenRequest for a projected ``serviceAccountToken`` volume source: a token of the pod's
+        ServiceAccount bound to the pod (the :data:`harness.embedded.volumes.TokenSource` the kubelet passes)."""
+        from harness.embedded.volumes import VolumeError
+
+        namespace = pod["metadata"].get("namespace", "")
+        name = (pod.get("spec") or {}).get("serviceAccountName") or "default"
+        account = self._lookup("ServiceAccount", namespace, name)
+        if account is None:
+            raise VolumeError(f'failed to fetch token: serviceaccounts "{name}" not found')
+        audience = projection.get("audience")
+        expiration = max(MIN_TOKEN_EXPIRATION_S, int(projection.get("expirationSeconds") or DEFAULT_TOKEN_EXPIRATION_S))
+        token, _ = self.tokens.issue(
+            account, audiences=(audience,) if audience else DEFAULT_AUDIENCES, expiration_s=expiration, pod=pod
+        )
+        return token
+
     def _bind(self, req: Request) -> Response:
         binding = self._decode(req)
         _require_object(binding)

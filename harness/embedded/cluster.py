@@ -85,6 +85,7 @@ class EmbeddedCluster:
             allocate_cluster_ip=self.service_ips.allocate,
             allocate_node_port=self.node_ports.allocate,
             default_storage_class=self._default_storage_class,
+            service_account=lambda namespace, name: self.store.find(("", "serviceaccounts"), namespace, name),
         )
         self.kubelets = KubeletSet(
             self.store,
