@@ -8,6 +8,7 @@ Validation answers 422 Invalid with one cause per field, never a 500 for bad inp
 from __future__ import annotations
 
 import base64
+import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -504,8 +505,6 @@ def mount_service_account_token(spec: dict[str, Any], account: dict[str, Any] | 
     """kube's ServiceAccount admission: a projected ``kube-api-access-<5>`` volume (token, ca.crt, namespace)
     mounted read-only at /var/run/secrets/kubernetes.io/serviceaccount in every container, unless the pod or its
     ServiceAccount sets ``automountServiceAccountToken: false`` or a container already mounts that path."""
-    import secrets
-
     automount = spec.get("automountServiceAccountToken")
     if automount is None and account is not None:
         automount = account.get("automountServiceAccountToken")
@@ -514,7 +513,8 @@ def mount_service_account_token(spec: dict[str, Any], account: dict[str, Any] | 
     containers = [c for group in ("initContainers", "containers") for c in spec.get(group) or [] if isinstance(c, dict)]
     if any(m.get("mountPath") == SERVICE_ACCOUNT_MOUNT for c in containers for m in c.get("volumeMounts") or []):
         return
-    name = "kube-api-access-" + "".join(secrets.choice(_RANDOM_SUFFIX) for _ in range(5))
+    # a name, not a secret: the cheap generator (secrets.choice costs a syscall per character)
+    name = "kube-api-access-" + "".join(random.choices(_RANDOM_SUFFIX, k=5))
     spec.setdefault("volumes", []).append(
         {
             "name": name,

@@ -12,7 +12,7 @@ carries kube's conditions: ``ready`` (pod Ready and not terminating, or ``publis
 from __future__ import annotations
 
 import logging
-import secrets
+import random
 import uuid
 from typing import Any
 
@@ -36,7 +36,7 @@ PortKey = tuple[tuple[str, int, str], ...]
 
 
 def _suffix() -> str:
-    return "".join(secrets.choice(_SUFFIX_ALPHABET) for _ in range(5))
+    return "".join(random.choices(_SUFFIX_ALPHABET, k=5))  # a name, not a secret
 
 
 class EndpointSliceController:
