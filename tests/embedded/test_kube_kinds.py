@@ -121,3 +121,26 @@ def test_service_account_tokens_expire_and_die_with_their_account(
     assert host_cluster.api.tokens.authenticate(token[:-4] + "AAAA") is None  # signature broken
     core.delete_namespaced_service_account("robot", ns)
     assert host_cluster.api.tokens.authenticate(token) is None  # the account is gone
+
+
+@needs_kubectl
+def test_kubectl_sees_every_added_kind(kubeconfig: Path) -> None:
+    done = _kubectl(kubeconfig, "api-resources", "-o", "name")
+    assert done.returncode == 0, done.stderr
+    names = set(done.stdout.split())
+    assert {
+        "leases.coordination.k8s.io",
+        "roles.rbac.authorization.k8s.io",
+        "clusterroles.rbac.authorization.k8s.io",
+        "rolebindings.rbac.authorization.k8s.io",
+        "clusterrolebindings.rbac.authorization.k8s.io",
+        "selfsubjectaccessreviews.authorization.k8s.io",
+        "selfsubjectreviews.authentication.k8s.io",
+        "cronjobs.batch",
+        "endpointslices.discovery.k8s.io",
+        "poddisruptionbudgets.policy",
+        "horizontalpodautoscalers.autoscaling",
+        "replicationcontrollers",
+    } <= names
+    done = _kubectl(kubeconfig, "explain", "cronjob.spec.concurrencyPolicy")
+    assert done.returncode == 0 and "Forbid" in done.stdout, done.stderr
