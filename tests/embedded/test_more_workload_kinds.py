@@ -66,6 +66,8 @@ def test_cronjob_starts_jobs_on_schedule_and_keeps_history(
     eventually(lambda: _live_jobs(api, ns) == [second], what="only the newest success kept (limit 1)")
     status = batch.read_namespaced_cron_job("tick", ns).status
     assert status.last_schedule_time is not None and status.last_successful_time is not None
+    events = client.CoreV1Api(api).list_namespaced_event(ns, field_selector="involvedObject.name=tick").items
+    assert f"Saw completed job: {second}, status: Complete" in {e.message for e in events}
 
 
 def test_cronjob_concurrency_forbid_and_replace(host_cluster: EmbeddedCluster, api: client.ApiClient, ns: str) -> None:

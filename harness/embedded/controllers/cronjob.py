@@ -100,8 +100,16 @@ class CronJobController:
         jobs = self.ctx.owned(cronjob, "Job")
         active = [j for j in jobs if _finished_as(j) is None and not j["metadata"].get("deletionTimestamp")]
         last_success = status.get("lastSuccessfulTime")
+        was_active = {ref.get("uid") for ref in status.get("active") or ()}
         for job in jobs:
             finished = _finished_as(job)
+            if finished is not None and job["metadata"]["uid"] in was_active:
+                self.ctx.event(
+                    cronjob,
+                    "SawCompletedJob",
+                    f"Saw completed job: {job['metadata']['name']}, status: {finished}",
+                    component=COMPONENT,
+                )
             completed = ((job.get("status") or {}).get("completionTime")) or None
             if finished == "Complete" and completed and (last_success is None or completed > last_success):
                 last_success = completed
