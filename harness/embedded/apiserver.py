@@ -377,8 +377,9 @@ class ApiServer:
 
     def field_tree(self, rtype: ResourceType, subresource: str = "") -> FieldTree | None:
         """What the decoder of ``rtype`` knows: kube's schema for built-in kinds, the CRD's for custom ones."""
-        if subresource == "scale":
-            return self.schemas.builtin_tree("autoscaling/v1", "Scale")
+        body_kind = _SUBRESOURCE_BODIES.get(subresource)
+        if body_kind is not None:
+            return self.schemas.builtin_tree(*body_kind)
         if rtype.builtin:
             return self.schemas.builtin_tree(rtype.api_version, rtype.kind)
         crd = self.store.find(CRDS, "", f"{rtype.plural}.{rtype.group}")
@@ -406,8 +407,8 @@ class ApiServer:
         """create/update: a Strict violation is a 400 worded as kube's transformDecodeError."""
         found = self._check_fields(req, obj, options_kind)
         if found:
-            kind = "Scale" if req.subresource == "scale" else req.rtype.kind
-            version = "v1" if req.subresource == "scale" else req.rtype.version
+            api_version, kind = _SUBRESOURCE_BODIES.get(req.subresource, (req.rtype.api_version, req.rtype.kind))
+            version = api_version.rpartition("/")[2]
             raise apierrors.bad_request(
                 f'{kind} in version "{version}" cannot be handled as a {kind}: {fieldvalidation.strict_message(found)}'
             )
@@ -808,6 +809,13 @@ class ApiServer:
 
     def version(self) -> dict[str, str]:
         return discovery.version_info(self.build_date)
+
+
+#: Subresources whose body is a kind of its own (kube's decoder for them knows that kind's fields).
+_SUBRESOURCE_BODIES: dict[str, tuple[str, str]] = {
+    "scale": ("autoscaling/v1", "Scale"),
+    "token": ("authentication.k8s.io/v1", "TokenRequest"),
+}
 
 
 def _mark_terminating(ns: dict[str, Any]) -> bool:

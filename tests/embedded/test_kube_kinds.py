@@ -112,12 +112,17 @@ def test_service_account_tokens_expire_and_die_with_their_account(
     core = client.CoreV1Api(api)
     core.create_namespaced_service_account(ns, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name="robot")))
     answer = core.create_namespaced_service_account_token(
-        "robot", ns, client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(audiences=[]))
+        "robot",
+        ns,
+        client.AuthenticationV1TokenRequest(
+            spec=client.V1TokenRequestSpec(audiences=["vault"], expiration_seconds=900)
+        ),
     )
+    assert answer.spec.audiences == ["vault"] and answer.spec.expiration_seconds == 900
     token = answer.status.token
     assert answer.status.expiration_timestamp > datetime.now(UTC)
     assert host_cluster.api.tokens.authenticate(token) is not None
-    assert host_cluster.api.tokens.authenticate(token, now=time.time() + 3601) is None  # expired
+    assert host_cluster.api.tokens.authenticate(token, now=time.time() + 901) is None  # expired
     assert host_cluster.api.tokens.authenticate(token[:-4] + "AAAA") is None  # signature broken
     core.delete_namespaced_service_account("robot", ns)
     assert host_cluster.api.tokens.authenticate(token) is None  # the account is gone
