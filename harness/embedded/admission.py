@@ -8,6 +8,7 @@ Validation answers 422 Invalid with one cause per field, never a 500 for bad inp
 from __future__ import annotations
 
 import base64
+import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,6 +39,8 @@ class AdmissionContext:
     allocate_cluster_ip: Callable[[], str]
     allocate_node_port: Callable[[], int]
     default_storage_class: Callable[[], str | None]
+    # (namespace, name) -> the stored ServiceAccount, for its automountServiceAccountToken; None: not known
+    service_account: Callable[[str, str], dict[str, Any] | None] = lambda namespace, name: None
 
 
 def validate_name(kind: str, name: str, field: str = "metadata.name") -> Causes:
@@ -128,6 +131,8 @@ def admit(
             raise apierrors.bad_request(
                 "the namespace of the provided object does not match the namespace sent on the request"
             )
+        if namespace:
+            metadata["namespace"] = namespace
     causes += validate_labels(metadata.get("labels"), "metadata.labels")
     if metadata.get("annotations") is not None and not (
         isinstance(metadata["annotations"], dict) and all(isinstance(v, str) for v in metadata["annotations"].values())
@@ -337,6 +342,79 @@ def _validate_pvc(obj: dict[str, Any]) -> Causes:
     return causes
 
 
+def _validate_cronjob(obj: dict[str, Any]) -> Causes:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from harness.embedded.cron import CronError
+    from harness.embedded.cron import parse as parse_schedule
+
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return [("spec", "Required value")]
+    causes: Causes = []
+    schedule = spec.get("schedule")
+    if not isinstance(schedule, str) or not schedule:
+        causes.append(("spec.schedule", "Required value"))
+    else:
+        try:
+            parse_schedule(schedule)
+        except CronError as exc:
+            causes.append(("spec.schedule", f'Invalid value: "{schedule}": {exc}'))
+    zone = spec.get("timeZone")
+    if zone is not None:
+        try:
+            ZoneInfo(str(zone))
+        except (ZoneInfoNotFoundError, ValueError):
+            causes.append(("spec.timeZone", f'Invalid value: "{zone}": unknown time zone {zone}'))
+    policy = spec.get("concurrencyPolicy", "Allow")
+    if policy not in ("Allow", "Forbid", "Replace"):
+        causes.append(
+            (
+                "spec.concurrencyPolicy",
+                f'Unsupported value: "{policy}": supported values: "Allow", "Forbid", "Replace"',
+            )
+        )
+    job_template = spec.get("jobTemplate")
+    if not isinstance(job_template, dict):
+        return [*causes, ("spec.jobTemplate", "Required value")]
+    for field, message in _validate_job({"spec": job_template.get("spec")}):
+        causes.append((f"spec.jobTemplate.{field}", message))
+    return causes
+
+
+def _validate_replication_controller(obj: dict[str, Any]) -> Causes:
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return [("spec", "Required value")]
+    template = spec.get("template")
+    labels = ((template or {}).get("metadata") or {}).get("labels") or {} if isinstance(template, dict) else {}
+    selector = spec.get("selector") or labels
+    as_workload = {"spec": {**spec, "selector": {"matchLabels": selector}}}
+    return _validate_selector_workload(as_workload)
+
+
+def _validate_pdb(obj: dict[str, Any]) -> Causes:
+    spec = obj.get("spec") or {}
+    if spec.get("minAvailable") is not None and spec.get("maxUnavailable") is not None:
+        return [("spec", "Invalid value: minAvailable and maxUnavailable cannot be both set")]
+    return []
+
+
+def _validate_hpa(obj: dict[str, Any]) -> Causes:
+    spec = obj.get("spec") or {}
+    causes: Causes = []
+    target = spec.get("scaleTargetRef") or {}
+    for key in ("kind", "name"):
+        if not target.get(key):
+            causes.append((f"spec.scaleTargetRef.{key}", "Required value"))
+    maximum, minimum = spec.get("maxReplicas"), spec.get("minReplicas", 1)
+    if not isinstance(maximum, int) or maximum < 1:
+        causes.append(("spec.maxReplicas", f"Invalid value: {maximum}: must be greater than or equal to 1"))
+    elif isinstance(minimum, int) and minimum > maximum:
+        causes.append(("spec.maxReplicas", f"Invalid value: {maximum}: must be greater than or equal to `minReplicas`"))
+    return causes
+
+
 _VALIDATORS: dict[str, Callable[[dict[str, Any]], Causes]] = {
     "Pod": _validate_pod,
     "Job": _validate_job,
@@ -347,6 +425,10 @@ _VALIDATORS: dict[str, Callable[[dict[str, Any]], Causes]] = {
     "Service": _validate_service,
     "CustomResourceDefinition": _validate_crd,
     "PersistentVolumeClaim": _validate_pvc,
+    "CronJob": _validate_cronjob,
+    "ReplicationController": _validate_replication_controller,
+    "PodDisruptionBudget": _validate_pdb,
+    "HorizontalPodAutoscaler": _validate_hpa,
 }
 
 
@@ -414,12 +496,61 @@ def _qos_class(spec: dict[str, Any]) -> str:
     return "Guaranteed" if guaranteed else "Burstable"
 
 
+SERVICE_ACCOUNT_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
+TOKEN_EXPIRATION_S = 3607  # kube's projected token: one hour plus the kubelet's refresh margin
+_RANDOM_SUFFIX = "bcdfghjklmnpqrstvwxz2456789"  # kube's utilrand alphabet
+
+
+def mount_service_account_token(spec: dict[str, Any], account: dict[str, Any] | None) -> None:
+    """kube's ServiceAccount admission: a projected ``kube-api-access-<5>`` volume (token, ca.crt, namespace)
+    mounted read-only at /var/run/secrets/kubernetes.io/serviceaccount in every container, unless the pod or its
+    ServiceAccount sets ``automountServiceAccountToken: false`` or a container already mounts that path."""
+    automount = spec.get("automountServiceAccountToken")
+    if automount is None and account is not None:
+        automount = account.get("automountServiceAccountToken")
+    if automount is False:
+        return
+    containers = [c for group in ("initContainers", "containers") for c in spec.get(group) or [] if isinstance(c, dict)]
+    if any(m.get("mountPath") == SERVICE_ACCOUNT_MOUNT for c in containers for m in c.get("volumeMounts") or []):
+        return
+    # a name, not a secret: the cheap generator (secrets.choice costs a syscall per character)
+    name = "kube-api-access-" + "".join(random.choices(_RANDOM_SUFFIX, k=5))
+    spec.setdefault("volumes", []).append(
+        {
+            "name": name,
+            "projected": {
+                "defaultMode": 420,
+                "sources": [
+                    {"serviceAccountToken": {"expirationSeconds": TOKEN_EXPIRATION_S, "path": "token"}},
+                    {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+                    {
+                        "downwardAPI": {
+                            "items": [
+                                {
+                                    "path": "namespace",
+                                    "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"},
+                                }
+                            ]
+                        }
+                    },
+                ],
+            },
+        }
+    )
+    for container in containers:
+        container.setdefault("volumeMounts", []).append(
+            {"name": name, "readOnly": True, "mountPath": SERVICE_ACCOUNT_MOUNT}
+        )
+
+
 def _default_pod(obj: dict[str, Any], ctx: AdmissionContext, uid: str, creating: bool) -> None:
     spec = obj["spec"]
     default_pod_spec(spec)
     if creating:
         spec.setdefault("serviceAccountName", "default")
         spec["serviceAccount"] = spec["serviceAccountName"]
+        namespace = obj["metadata"].get("namespace", "")
+        mount_service_account_token(spec, ctx.service_account(namespace, spec["serviceAccountName"]))
         spec.setdefault("enableServiceLinks", True)
         spec.setdefault("priority", 0)
         spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
@@ -579,6 +710,42 @@ def _default_priority_class(obj: dict[str, Any], ctx: AdmissionContext, uid: str
     obj.setdefault("preemptionPolicy", "PreemptLowerPriority")
 
 
+def _default_cronjob(obj: dict[str, Any], ctx: AdmissionContext, uid: str, creating: bool) -> None:
+    spec = obj["spec"]
+    spec.setdefault("concurrencyPolicy", "Allow")
+    spec.setdefault("suspend", False)
+    spec.setdefault("successfulJobsHistoryLimit", 3)
+    spec.setdefault("failedJobsHistoryLimit", 1)
+    job_spec = spec["jobTemplate"].setdefault("spec", {})
+    default_pod_spec(job_spec.setdefault("template", {}).setdefault("spec", {}))
+    if creating:
+        obj["status"] = {}
+
+
+def _default_replication_controller(obj: dict[str, Any], ctx: AdmissionContext, uid: str, creating: bool) -> None:
+    spec = obj["spec"]
+    spec.setdefault("replicas", 1)
+    template = spec["template"]
+    if not spec.get("selector"):
+        spec["selector"] = dict((template.get("metadata") or {}).get("labels") or {})
+    if not obj["metadata"].get("labels"):
+        obj["metadata"]["labels"] = dict((template.get("metadata") or {}).get("labels") or {})
+    default_pod_spec(template.setdefault("spec", {}))
+    if creating:
+        obj["status"] = {"replicas": 0}
+
+
+def _default_hpa(obj: dict[str, Any], ctx: AdmissionContext, uid: str, creating: bool) -> None:
+    obj["spec"].setdefault("minReplicas", 1)
+    if creating:
+        obj["status"] = {"currentReplicas": 0, "desiredReplicas": 0}
+
+
+def _default_pdb(obj: dict[str, Any], ctx: AdmissionContext, uid: str, creating: bool) -> None:
+    if creating:
+        obj["status"] = {"disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0, "expectedPods": 0}
+
+
 _DEFAULTERS: dict[str, Callable[[dict[str, Any], AdmissionContext, str, bool], None]] = {
     "Pod": _default_pod,
     "Job": _default_job,
@@ -593,4 +760,8 @@ _DEFAULTERS: dict[str, Callable[[dict[str, Any], AdmissionContext, str, bool], N
     "CustomResourceDefinition": _default_crd,
     "StorageClass": _default_storage_class,
     "PriorityClass": _default_priority_class,
+    "CronJob": _default_cronjob,
+    "ReplicationController": _default_replication_controller,
+    "HorizontalPodAutoscaler": _default_hpa,
+    "PodDisruptionBudget": _default_pdb,
 }

@@ -8,6 +8,8 @@ sockets and the transport stays small.
 from __future__ import annotations
 
 import base64
+import contextvars
+import dataclasses
 import json
 import logging
 import uuid
@@ -18,11 +20,21 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import yaml
 
-from harness.embedded import apierrors, discovery
+from harness.embedded import apierrors, discovery, fieldvalidation, reviews
 from harness.embedded.admission import AdmissionContext, admit
+from harness.embedded.identity import (
+    ADMIN,
+    DEFAULT_AUDIENCES,
+    ServiceAccountTokens,
+    UserInfo,
+)
+from harness.embedded.identity import DEFAULT_EXPIRATION_S as DEFAULT_TOKEN_EXPIRATION_S
+from harness.embedded.identity import MAX_EXPIRATION_S as MAX_TOKEN_EXPIRATION_S
+from harness.embedded.identity import MIN_EXPIRATION_S as MIN_TOKEN_EXPIRATION_S
 from harness.embedded.objects import clone, rfc3339
 from harness.embedded.patch import PatchError, json_merge_patch, json_patch, strategic_merge_patch
 from harness.embedded.resources import Registry, ResourceType, crd_resource_types
+from harness.embedded.schemas import FieldTree, SchemaSet, shared_schema_set
 from harness.embedded.selectors import SelectorError, parse_field_selector, parse_label_selector
 from harness.embedded.store import Store, Watcher, WatchEvent
 
@@ -32,6 +44,17 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 3 * 1024 * 1024  # kube-apiserver's default request body limit
+CRDS = ("apiextensions.k8s.io", "customresourcedefinitions")
+
+# Warnings of the request being handled (kube's warning.AddWarning): one list per request, per thread.
+_warnings: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("warnings", default=None)
+
+
+def add_warning(text: str) -> None:
+    """Attach a ``Warning: 299`` header to the current request's response."""
+    current = _warnings.get()
+    if current is not None and text not in current:
+        current.append(text)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,6 +70,7 @@ class Request:
     body: bytes = b""
     content_type: str = "application/json"
     accept: str = "application/json"
+    user: UserInfo = ADMIN
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -56,6 +80,7 @@ class Response:
     code: int
     body: dict[str, Any] | bytes
     content_type: str = "application/json"
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(slots=True, kw_only=True)
@@ -114,6 +139,7 @@ class ApiServer:
         graceful_delete: DeletionHook = _never_graceful,
         exec_hook: ExecHook | None = None,
         max_watch_s: float = 1800.0,
+        schemas: SchemaSet | None = None,
     ) -> None:
         self.store = store
         self.registry: Registry = store.registry
@@ -122,8 +148,14 @@ class ApiServer:
         self.graceful_delete = graceful_delete
         self.exec_hook = exec_hook
         self.max_watch_s = max_watch_s
+        self.schemas = schemas if schemas is not None else shared_schema_set()
+        self.tokens = ServiceAccountTokens(self._lookup)
         self.build_date = rfc3339()
         store.add_listener(self._on_event)
+
+    def _lookup(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        rtype = self.registry.for_kind("v1", kind)
+        return self.store.find(rtype.key, namespace, name) if rtype is not None else None
 
     # ------------------------------------------------------------------ CRDs become routable on creation
     def _on_event(self, event: WatchEvent) -> None:
@@ -156,6 +188,18 @@ class ApiServer:
 
     # ------------------------------------------------------------------ dispatch
     def handle(self, req: Request) -> Response | WatchStream | Iterator[bytes]:
+        """Serve one request; warnings raised while serving it travel on the :class:`Response`."""
+        collected: list[str] = []
+        token = _warnings.set(collected)
+        try:
+            result = self._handle(req)
+        finally:
+            _warnings.reset(token)
+        if collected and isinstance(result, Response):
+            return dataclasses.replace(result, warnings=tuple(collected))
+        return result
+
+    def _handle(self, req: Request) -> Response | WatchStream | Iterator[bytes]:
         verb = req.verb
         if req.subresource == "log":
             return self._log(req)
@@ -317,8 +361,8 @@ class ApiServer:
             raise apierrors.bad_request("the request body is empty")
         try:
             if "yaml" in req.content_type:
-                return yaml.safe_load(req.body)
-            return json.loads(req.body)
+                return fieldvalidation.loads_yaml(req.body)
+            return fieldvalidation.loads_json(req.body)
         except (ValueError, yaml.YAMLError) as exc:
             raise apierrors.bad_request(
                 f"the body of the request could not be decoded: {str(exc).splitlines()[0]}"
@@ -327,14 +371,71 @@ class ApiServer:
     def _dry_run(self, req: Request) -> bool:
         return req.query.get("dryRun") == "All"
 
+    # ------------------------------------------------------------------ strict field validation
+    def _directive(self, req: Request, options_kind: str) -> fieldvalidation.Directive:
+        text = req.query.get("fieldValidation") or "Warn"
+        for directive in fieldvalidation.DIRECTIVES:
+            if text == directive:
+                return directive
+        raise apierrors.ApiError(
+            422,
+            "Invalid",
+            f'{options_kind}.meta.k8s.io "" is invalid: fieldValidation: Unsupported value: "{text}": '
+            'supported values: "Ignore", "Strict", "Warn"',
+        )
+
+    def field_tree(self, rtype: ResourceType, subresource: str = "") -> FieldTree | None:
+        """What the decoder of ``rtype`` knows: kube's schema for built-in kinds, the CRD's for custom ones."""
+        body_kind = _SUBRESOURCE_BODIES.get(subresource)
+        if body_kind is not None:
+            return self.schemas.builtin_tree(*body_kind)
+        if rtype.builtin:
+            return self.schemas.builtin_tree(rtype.api_version, rtype.kind)
+        crd = self.store.find(CRDS, "", f"{rtype.plural}.{rtype.group}")
+        return self.schemas.crd_tree(crd, rtype.version) if crd is not None else None
+
+    def _check_fields(self, req: Request, obj: Any, options_kind: str) -> list[str]:
+        """Prune unknown fields from ``obj``; answer per the request's ``fieldValidation``: the violations
+        (Strict: the caller fails the request), warnings (Warn) or nothing (Ignore)."""
+        directive = self._directive(req, options_kind)
+        tree = self.field_tree(req.rtype, req.subresource) if isinstance(obj, dict) else None
+        if tree is None:
+            return []
+        found = fieldvalidation.violations(tree, obj, custom=not req.rtype.builtin)
+        if directive == "Warn":
+            for text in found:
+                add_warning(text)
+        return found if directive == "Strict" else []
+
+    def _warn_unenforced(self, rtype: ResourceType) -> None:
+        """Objects the target keeps but does not act on say so on every write (kubectl prints the Warning)."""
+        if rtype.group == "admissionregistration.k8s.io":
+            add_warning(f"the embedded target stores {rtype.kind} objects but does not evaluate admission policies")
+
+    def _strict_decode(self, req: Request, obj: Any, options_kind: str) -> None:
+        """create/update: a Strict violation is a 400 worded as kube's transformDecodeError."""
+        found = self._check_fields(req, obj, options_kind)
+        if found:
+            api_version, kind = _SUBRESOURCE_BODIES.get(req.subresource, (req.rtype.api_version, req.rtype.kind))
+            version = api_version.rpartition("/")[2]
+            raise apierrors.bad_request(
+                f'{kind} in version "{version}" cannot be handled as a {kind}: {fieldvalidation.strict_message(found)}'
+            )
+
     def _create(self, req: Request) -> Response:
         if req.subresource == "binding" or req.rtype.kind == "Binding":
             return self._bind(req)
         if req.subresource == "eviction":
             return self._evict(req)
+        if req.subresource == "token":
+            return self._token_request(req)
+        if req.rtype.kind in reviews.REVIEW_KINDS:
+            return Response(code=201, body=reviews.answer(req.rtype, self._decode(req), req.user))
         if req.subresource:
             raise apierrors.method_not_allowed("create", f"{req.rtype.plural}/{req.subresource}")
         obj = self._decode(req)
+        self._strict_decode(req, obj, "CreateOptions")
+        self._warn_unenforced(req.rtype)
         uid = str(uuid.uuid4())
         obj = admit(req.rtype, obj, namespace=req.namespace, ctx=self.admission, uid=uid, creating=True)
         if self._dry_run(req):
@@ -345,6 +446,8 @@ class ApiServer:
         obj = self._decode(req)
         if not isinstance(obj, dict):
             raise apierrors.bad_request("the body of the request must be a JSON object")
+        self._strict_decode(req, obj, "UpdateOptions")
+        self._warn_unenforced(req.rtype)
         return self._write(req, obj)
 
     def _write(self, req: Request, obj: dict[str, Any]) -> dict[str, Any]:
@@ -402,6 +505,7 @@ class ApiServer:
             raise apierrors.ApiError(422, "Invalid", str(exc)) from exc
         if not isinstance(patched, dict):
             raise apierrors.bad_request("the patched object is not a JSON object")
+        self._strict_patch(req, patch, patched)
         patched_rv = (patched.get("metadata") or {}).get("resourceVersion")
         if req.subresource != "scale" and patched_rv != current["metadata"]["resourceVersion"]:
             # A patch that names a resourceVersion is a precondition (kube semantics); otherwise it is dropped.
@@ -409,6 +513,25 @@ class ApiServer:
             if not (isinstance(patch_meta, dict) and "resourceVersion" in patch_meta):
                 patched.setdefault("metadata", {})["resourceVersion"] = current["metadata"]["resourceVersion"]
         return Response(code=200, body=self._write(req, patched))
+
+    def _strict_patch(self, req: Request, patch: Any, patched: dict[str, Any]) -> None:
+        """A patch's duplicate keys and the patched object's unknown fields; a Strict violation is kube's 422
+        on the field ``patch``."""
+        duplicates = fieldvalidation.duplicate_fields(patch)
+        found = self._check_fields(req, patched, "PatchOptions")
+        directive = self._directive(req, "PatchOptions")
+        if directive == "Warn":
+            for text in duplicates:
+                add_warning(text)
+        if directive == "Strict" and (duplicates or found):
+            message = fieldvalidation.strict_message(list(dict.fromkeys(duplicates + found)))
+            body = f"Invalid value: {json.dumps(json.dumps(patched, separators=(',', ':')))}: {message}"
+            raise apierrors.ApiError(
+                422,
+                "Invalid",
+                f' "" is invalid: patch: {body}',
+                details={"causes": [{"reason": "FieldValueInvalid", "message": body, "field": "patch"}]},
+            )
 
     def _apply(self, req: Request, applied: Any) -> Response:
         """Server-side apply, approximated: create when absent, else merge the applied intent (no field managers).
@@ -429,6 +552,7 @@ class ApiServer:
                 )
             )
             return created
+        self._strict_decode(req, applied, "PatchOptions")
         merged = (
             strategic_merge_patch(existing, applied, req.rtype.kind)
             if req.rtype.builtin
@@ -455,6 +579,69 @@ class ApiServer:
             raise apierrors.not_found(req.rtype.group, req.rtype.plural, req.name)
         return _scale_of(updated)
 
+    def _token_request(self, req: Request) -> Response:
+        """``serviceaccounts/token`` (TokenRequest): a signed token for the ServiceAccount, bound to a pod when
+        ``boundObjectRef`` names one, as kube's TokenRequest API answers."""
+        request = self._decode(req)
+        _require_object(request)
+        self._strict_decode(req, request, "CreateOptions")
+        account = self.store.get(req.rtype, req.namespace, req.name)
+        spec = request.get("spec") if isinstance(request.get("spec"), dict) else {}
+        expiration = spec.get("expirationSeconds") or DEFAULT_TOKEN_EXPIRATION_S
+        if not isinstance(expiration, int) or expiration < MIN_TOKEN_EXPIRATION_S:
+            raise apierrors.invalid(
+                "authentication.k8s.io",
+                "TokenRequest",
+                "",
+                [("spec.expirationSeconds", "Invalid value: may not specify a duration less than 10 minutes")],
+            )
+        expiration = min(expiration, MAX_TOKEN_EXPIRATION_S)
+        audiences = tuple(spec.get("audiences") or ()) or DEFAULT_AUDIENCES
+        bound = spec.get("boundObjectRef") or None
+        pod = None
+        if bound:
+            if bound.get("kind") != "Pod":
+                raise apierrors.bad_request(f"cannot bind a token to a {bound.get('kind')}: only Pods are served")
+            pod = self.store.get(self.registry.get("", "pods"), req.namespace, bound.get("name", ""))
+            if bound.get("uid") and bound["uid"] != pod["metadata"]["uid"]:
+                raise apierrors.conflict("", "pods", bound.get("name", ""), "the object's uid does not match")
+        token, expiry = self.tokens.issue(account, audiences=audiences, expiration_s=expiration, pod=pod)
+        spec = dict(spec, audiences=list(audiences), expirationSeconds=expiration)
+        if pod is not None:
+            spec["boundObjectRef"] = {
+                "kind": "Pod",
+                "apiVersion": "v1",
+                "name": pod["metadata"]["name"],
+                "uid": pod["metadata"]["uid"],
+            }
+        return Response(
+            code=201,
+            body={
+                "kind": "TokenRequest",
+                "apiVersion": "authentication.k8s.io/v1",
+                "metadata": {"name": req.name, "namespace": req.namespace},
+                "spec": spec,
+                "status": {"token": token, "expirationTimestamp": rfc3339(datetime.fromtimestamp(expiry, UTC))},
+            },
+        )
+
+    def pod_token(self, pod: dict[str, Any], projection: dict[str, Any]) -> str:
+        """The kubelet's TokenRequest for a projected ``serviceAccountToken`` volume source: a token of the pod's
+        ServiceAccount bound to the pod (the :data:`harness.embedded.volumes.TokenSource` the kubelet passes)."""
+        from harness.embedded.volumes import VolumeError
+
+        namespace = pod["metadata"].get("namespace", "")
+        name = (pod.get("spec") or {}).get("serviceAccountName") or "default"
+        account = self._lookup("ServiceAccount", namespace, name)
+        if account is None:
+            raise VolumeError(f'failed to fetch token: serviceaccounts "{name}" not found')
+        audience = projection.get("audience")
+        expiration = max(MIN_TOKEN_EXPIRATION_S, int(projection.get("expirationSeconds") or DEFAULT_TOKEN_EXPIRATION_S))
+        token, _ = self.tokens.issue(
+            account, audiences=(audience,) if audience else DEFAULT_AUDIENCES, expiration_s=expiration, pod=pod
+        )
+        return token
+
     def _bind(self, req: Request) -> Response:
         binding = self._decode(req)
         _require_object(binding)
@@ -479,11 +666,56 @@ class ApiServer:
         )
 
     def _evict(self, req: Request) -> Response:
-        self.store.get(req.rtype, req.namespace, req.name)
+        pod = self.store.get(req.rtype, req.namespace, req.name)
+        self._respect_disruption_budget(pod)
         self._delete(Request(verb="delete", rtype=req.rtype, namespace=req.namespace, name=req.name))
         return Response(
             code=201, body={"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
         )
+
+    def _respect_disruption_budget(self, pod: dict[str, Any]) -> None:
+        """kube's eviction rules: at most one PodDisruptionBudget may cover the pod; an eviction it does not allow
+        is a 429; one it allows uses up one of its ``disruptionsAllowed`` at once (before the controller recounts)."""
+        from harness.embedded.controllers.base import pod_ready
+        from harness.embedded.controllers.disruption import PDBS, matching_budgets
+
+        budgets = matching_budgets(self.store, pod)
+        if not budgets:
+            return
+        if len(budgets) > 1:
+            raise apierrors.ApiError(
+                500,
+                "InternalError",
+                "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.",
+            )
+        budget = budgets[0]
+        status = budget.get("status") or {}
+        if not pod_ready(pod) and status.get("currentHealthy", 0) >= status.get("desiredHealthy", 0):
+            return  # an unhealthy pod may go while the budget is met (unhealthyPodEvictionPolicy IfHealthyBudget)
+        name = budget["metadata"]["name"]
+
+        def take(obj: dict[str, Any]) -> bool:
+            current = obj.get("status") or {}
+            if int(current.get("disruptionsAllowed") or 0) <= 0:
+                raise apierrors.ApiError(
+                    429,
+                    "TooManyRequests",
+                    "Cannot evict pod as it would violate the pod's disruption budget.",
+                    details={
+                        "causes": [
+                            {
+                                "reason": "DisruptionBudget",
+                                "message": f"The disruption budget {name} needs {current.get('desiredHealthy', 0)} "
+                                f"healthy pods and has {current.get('currentHealthy', 0)} currently",
+                            }
+                        ]
+                    },
+                )
+            current["disruptionsAllowed"] = int(current["disruptionsAllowed"]) - 1
+            obj["status"] = current
+            return True
+
+        self.store.mutate(self.registry.get(*PDBS), budget["metadata"]["namespace"], name, take, subresource="status")
 
     # ------------------------------------------------------------------ deletes
     def _delete_options(self, req: Request) -> dict[str, Any]:
@@ -586,8 +818,33 @@ class ApiServer:
             )
         return pod_ip, str(pod["metadata"].get("uid", ""))
 
+    # ------------------------------------------------------------------ OpenAPI v3
+    def openapi_group_version(self, group: str, version: str) -> bytes | None:
+        """``/openapi/v3/<gv>``: kube's schemas for built-in kinds, the CRD's for custom ones."""
+        crds = list(self.store.iter(CRDS)) if group and not self.schemas.builtin_group_version(group, version) else []
+        return self.schemas.openapi_document(self.registry, crds, group, version)
+
+    def openapi_root(self) -> dict[str, Any]:
+        """``/openapi/v3``: one entry per served group-version, its URL carrying a hash of the content (kubectl
+        caches documents by it)."""
+        paths: dict[str, Any] = {}
+        for group, version in sorted({(t.group, t.version) for t in self.registry.types()}):
+            body = self.openapi_group_version(group, version)
+            if body is None:
+                continue
+            path = f"apis/{group}/{version}" if group else f"api/{version}"
+            paths[path] = {"serverRelativeURL": f"/openapi/v3/{path}?hash={self.schemas.document_hash(body)}"}
+        return {"paths": paths}
+
     def version(self) -> dict[str, str]:
         return discovery.version_info(self.build_date)
+
+
+#: Subresources whose body is a kind of its own (kube's decoder for them knows that kind's fields).
+_SUBRESOURCE_BODIES: dict[str, tuple[str, str]] = {
+    "scale": ("autoscaling/v1", "Scale"),
+    "token": ("authentication.k8s.io/v1", "TokenRequest"),
+}
 
 
 def _mark_terminating(ns: dict[str, Any]) -> bool:

@@ -33,6 +33,7 @@ from harness.embedded.inventory import host_node
 from harness.embedded.kubelet import KubeletSet
 from harness.embedded.network import SERVICE_NETWORK, AddressPool, PortPool, pick_subnet
 from harness.embedded.nodeapi import StoreNodeApi
+from harness.embedded.podenv import master_service_env
 from harness.embedded.provisioner import LocalPathProvisioner
 from harness.embedded.resources import Registry
 from harness.embedded.store import Store
@@ -88,6 +89,7 @@ class EmbeddedCluster:
             allocate_cluster_ip=self.service_ips.allocate,
             allocate_node_port=self.node_ports.allocate,
             default_storage_class=self._default_storage_class,
+            service_account=lambda namespace, name: self.store.find(("", "serviceaccounts"), namespace, name),
         )
         shm = Path("/dev/shm")
         memory_root = shm / f"aibench-{uuid.uuid4().hex[:12]}" if shm.is_dir() and os.access(shm, os.W_OK) else None
@@ -158,6 +160,9 @@ class EmbeddedCluster:
                 target=self._http.serve_forever, kwargs={"poll_interval": 0.2}, name="aibench-apiserver", daemon=True
             )
             self._http_thread.start()
+            host, port = self._http.address.rsplit(":", 1)
+            self.kubelets.token_source = self.api.pod_token
+            self.kubelets.master_env = master_service_env(host, int(port))
             self._await_system_services(self.options.system_services_ready_s)
             self._write_kubeconfig()
             serving = True

@@ -19,6 +19,7 @@ _SUBRESOURCE_VERBS = {
     "finalize": ["update"],
     "exec": ["create", "get"],
     "portforward": ["create", "get"],
+    "token": ["create"],
 }
 
 
@@ -101,59 +102,4 @@ def resource_list(registry: Registry, group: str, version: str) -> dict[str, Any
         "apiVersion": "v1",
         "groupVersion": f"{group}/{version}" if group else version,
         "resources": resources,
-    }
-
-
-# ----------------------------------------------------------------------------- OpenAPI v3 (what kubectl needs)
-def _gv_path(group: str, version: str) -> str:
-    return f"apis/{group}/{version}" if group else f"api/{version}"
-
-
-def openapi_v3_root(registry: Registry, build_date: str) -> dict[str, Any]:
-    """``/openapi/v3``: one entry per served group-version.
-
-    kubectl reads these documents to learn that the server accepts ``fieldValidation`` before ``apply`` and
-    ``create`` (otherwise it refuses to send anything without ``--validate=false``). No schemas are published:
-    kubectl then computes strategic merge patches from its compiled-in types for built-in kinds and JSON merge
-    patches for custom resources, exactly as it does against CRDs without a schema.
-    """
-    gvs = sorted({(t.group, t.version) for t in registry.types()})
-    return {
-        "paths": {
-            _gv_path(g, v): {"serverRelativeURL": f"/openapi/v3/{_gv_path(g, v)}?hash={build_date}"} for g, v in gvs
-        }
-    }
-
-
-def openapi_v3_group_version(registry: Registry, group: str, version: str) -> dict[str, Any] | None:
-    """A minimal OpenAPI v3 document: for each resource the create/patch operations with their GVK extension and
-    the ``fieldValidation``/``dryRun``/``fieldManager`` query parameters."""
-    types = [t for t in registry.types() if t.group == group and t.version == version]
-    if not types:
-        return None
-    params = [
-        {"name": name, "in": "query", "schema": {"type": "string", "uniqueItems": True}}
-        for name in ("dryRun", "fieldManager", "fieldValidation")
-    ]
-    paths: dict[str, Any] = {}
-    for rtype in types:
-        gvk = {"group": group, "version": version, "kind": rtype.kind}
-        base = "/" + _gv_path(group, version) + ("/namespaces/{namespace}" if rtype.namespaced else "")
-        operation = {
-            "x-kubernetes-group-version-kind": gvk,
-            "parameters": params,
-            "responses": {"200": {"description": "OK"}},
-        }
-        paths[f"{base}/{rtype.plural}"] = {
-            "post": dict(operation, operationId=f"create{rtype.kind}", **{"x-kubernetes-action": "post"})
-        }
-        paths[f"{base}/{rtype.plural}/{{name}}"] = {
-            "patch": dict(operation, operationId=f"patch{rtype.kind}", **{"x-kubernetes-action": "patch"}),
-            "put": dict(operation, operationId=f"replace{rtype.kind}", **{"x-kubernetes-action": "put"}),
-        }
-    return {
-        "openapi": "3.0.0",
-        "info": {"title": "Kubernetes", "version": GIT_VERSION},
-        "paths": paths,
-        "components": {"schemas": {}},
     }

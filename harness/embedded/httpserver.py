@@ -23,12 +23,20 @@ from urllib.parse import parse_qs, parse_qsl, urlsplit
 from harness.embedded import apierrors, discovery
 from harness.embedded.apiserver import ApiServer, Request, Response, WatchStream
 from harness.embedded.faults import FaultInjector
+from harness.embedded.identity import ADMIN, UserInfo
 from harness.embedded.store import WatchEvent
 
 log = logging.getLogger(__name__)
 
 _PUBLIC_PATHS = {"/healthz", "/readyz", "/livez"}
 _VERB_BY_METHOD = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+
+
+def warning_header(text: str) -> str:
+    """RFC 7234 ``Warning`` value as kube writes it: code 299, agent ``-``, the text quoted (``"`` and ``\\``
+    escaped); kubectl prints the text as ``Warning: <text>``."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    return f'299 - "{escaped}"'
 
 
 class EmbeddedHTTPServer(ThreadingHTTPServer):
@@ -113,6 +121,7 @@ class _Handler(BaseHTTPRequestHandler):
         body: dict[str, Any] | bytes,
         content_type: str = "application/json",
         extra_headers: dict[str, str] | None = None,
+        multi_headers: dict[str, list[str]] | None = None,
     ) -> None:
         data = body if isinstance(body, bytes) else json.dumps(body, separators=(",", ":")).encode()
         self.send_response(code)
@@ -121,6 +130,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-cache, private")
         for key, value in (extra_headers or {}).items():
             self.send_header(key, value)
+        for key, values in (multi_headers or {}).items():
+            for value in values:
+                self.send_header(key, value)
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
@@ -131,10 +143,16 @@ class _Handler(BaseHTTPRequestHandler):
             headers = {"WWW-Authenticate": 'Bearer realm="aibench"'}
         self._send_json(error.code, error.to_status(), extra_headers=headers)
 
-    def _authorized(self) -> bool:
+    def _authenticate(self) -> UserInfo | None:
+        """The admin (the kubeconfig's token) or the ServiceAccount of a token the target signed; None: 401."""
         header = self.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(token.strip(), self.server.token)
+        if scheme.lower() != "bearer":
+            return None
+        token = token.strip()
+        if hmac.compare_digest(token, self.server.token):
+            return ADMIN
+        return self.server.api.tokens.authenticate(token)
 
     def _serve(self) -> None:
         try:
@@ -144,13 +162,14 @@ class _Handler(BaseHTTPRequestHandler):
             if path in _PUBLIC_PATHS:
                 self._send_json(200, b"ok", "text/plain; charset=utf-8")
                 return
-            if not self._authorized():
+            user = self._authenticate()
+            if user is None:
                 raise apierrors.unauthorized()
             query = dict(parse_qsl(url.query, keep_blank_values=True))
             injected = self.server.faults.request_error(self.command, path)
             if injected is not None:
                 raise injected
-            self._route(path, query, body)
+            self._route(path, query, body, user)
         except apierrors.ApiError as error:
             self._send_error(error)
         except (BrokenPipeError, ConnectionResetError):
@@ -160,7 +179,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(apierrors.ApiError(500, "InternalError", f"Internal error occurred: {exc}"))
 
     # ------------------------------------------------------------------ routing
-    def _route(self, path: str, query: dict[str, str], body: bytes) -> None:
+    def _route(self, path: str, query: dict[str, str], body: bytes, user: UserInfo) -> None:
         api = self.server.api
         registry = api.registry
         parts = [p for p in path.split("/") if p]
@@ -168,13 +187,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(200, api.version())
             return
         if parts == ["openapi", "v3"]:
-            self._send_json(200, discovery.openapi_v3_root(registry, api.build_date))
+            self._send_json(200, api.openapi_root())
             return
         if parts[:2] == ["openapi", "v3"] and len(parts) in (4, 5):
             group, version = ("", parts[3]) if parts[2] == "api" else (parts[3], parts[4] if len(parts) == 5 else "")
-            doc = discovery.openapi_v3_group_version(registry, group, version)
-            if doc is not None:
-                self._send_json(200, doc)
+            openapi = api.openapi_group_version(group, version)
+            if openapi is not None:
+                self._send_json(200, openapi)
                 return
         if parts[:1] == ["openapi"]:
             raise apierrors.ApiError(404, "NotFound", "the server could not find the requested resource")
@@ -249,6 +268,7 @@ class _Handler(BaseHTTPRequestHandler):
             body=body,
             content_type=self.headers.get("Content-Type", "application/json"),
             accept=self.headers.get("Accept", "application/json"),
+            user=user,
         )
         try:
             result = api.handle(request)
@@ -266,7 +286,8 @@ class _Handler(BaseHTTPRequestHandler):
             body_out = result.body
             if verb == "get" and "as=Table" in request.accept and isinstance(body_out, dict) and not subresource:
                 body_out = api.table_for(request, body_out)
-            self._send_json(result.code, body_out, result.content_type)
+            warnings = {"Warning": [warning_header(text) for text in result.warnings]} if result.warnings else None
+            self._send_json(result.code, body_out, result.content_type, multi_headers=warnings)
         else:
             self._stream_chunks(result, "text/plain")
 

@@ -35,7 +35,7 @@ from harness.embedded.probes import ProbeState, run_probe
 from harness.embedded.quantity import parse_quantity
 from harness.embedded.resources import ResourceType
 from harness.embedded.runtime import ContainerLaunch, ContainerProcess, ContainerResult, Mount, ProcessRuntime
-from harness.embedded.volumes import VolumeError, prepare_volume
+from harness.embedded.volumes import TokenSource, VolumeError, prepare_volume
 from harness.node.api import NodeApi, ObjectEvent
 
 log = logging.getLogger(__name__)
@@ -372,7 +372,7 @@ class PodWorker:
                 return None
             try:
                 return {
-                    v["name"]: prepare_volume(pod, v, self.dir, self.kubelets.lookup)
+                    v["name"]: prepare_volume(pod, v, self.dir, self.kubelets.lookup, self.kubelets.token_source)
                     for v in pod["spec"].get("volumes") or []
                 }
             except VolumeError as exc:
@@ -622,6 +622,10 @@ class KubeletSet:
         restart_backoff_s: float = 1.0,
     ) -> None:
         self.api = api
+        # where pods reach the API server, and the kubelet's TokenRequest for projected ServiceAccount tokens: set
+        # by whoever knows them (the embedded cluster once it serves; the node agent from its kubeconfig)
+        self.master_env: dict[str, str] = {}
+        self.token_source: TokenSource | None = None
         self.faults = faults
         self.restart_backoff_s = restart_backoff_s
         self.pods_dir = state_dir / "pods"
@@ -781,7 +785,7 @@ class KubeletSet:
             container,
             lookup=self.lookup,
             base=self._base_env,
-            service_env=service_links(services),
+            service_env={**service_links(services), **self.master_env},
             node_allocatable=node.get("status", {}).get("allocatable", {}),
         )
         uuids = (node.get("metadata", {}).get("annotations") or {}).get(GPU_UUIDS_ANNOTATION, "")
@@ -885,7 +889,7 @@ class KubeletSet:
                 )
                 if direct or projected:
                     try:
-                        prepare_volume(pod, volume, worker.dir, self.lookup)
+                        prepare_volume(pod, volume, worker.dir, self.lookup, self.token_source)
                     except VolumeError as exc:
                         log.info("pod %s/%s: volume %s not refreshed: %s", namespace, worker.name, volume["name"], exc)
 

@@ -164,6 +164,23 @@ def service_links(services: list[dict[str, Any]]) -> dict[str, str]:
     return env
 
 
+def master_service_env(host: str, port: int) -> dict[str, str]:
+    """``KUBERNETES_SERVICE_HOST``/``PORT`` and the docker-link variables of the API server, which the kubelet
+    gives every container in every namespace (not only in ``default`` like other service links); ``host:port`` is
+    where pods reach the API server (what ``rest.InClusterConfig`` and ``load_incluster_config`` read)."""
+    url = f"tcp://{host}:{port}"
+    return {
+        "KUBERNETES_SERVICE_HOST": host,
+        "KUBERNETES_SERVICE_PORT": str(port),
+        "KUBERNETES_SERVICE_PORT_HTTPS": str(port),
+        "KUBERNETES_PORT": url,
+        f"KUBERNETES_PORT_{port}_TCP": url,
+        f"KUBERNETES_PORT_{port}_TCP_PROTO": "tcp",
+        f"KUBERNETES_PORT_{port}_TCP_PORT": str(port),
+        f"KUBERNETES_PORT_{port}_TCP_ADDR": host,
+    }
+
+
 def host_base_env() -> dict[str, str]:
     """What a container image would provide: PATH and locale from the host (images are not used)."""
     keep = ("PATH", "LANG", "LC_ALL", "TZ", "VIRTUAL_ENV", "PYTHONPATH", "LD_LIBRARY_PATH")

@@ -85,6 +85,7 @@ def _t(
 
 
 _ALL = ("all",)
+_CREATE = ("create",)
 BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _t("", "v1", "Namespace", "namespaces", False, ("ns",), ("status", "finalize"), returns_object=True),
     _t("", "v1", "Node", "nodes", False, ("no",), ("status",)),
@@ -107,7 +108,7 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _t("", "v1", "Event", "events", True, ("ev",)),
     _t("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", True, ("pvc",), ("status",), returns_object=True),
     _t("", "v1", "PersistentVolume", "persistentvolumes", False, ("pv",), ("status",), returns_object=True),
-    _t("", "v1", "ServiceAccount", "serviceaccounts", True, ("sa",), returns_object=True),
+    _t("", "v1", "ServiceAccount", "serviceaccounts", True, ("sa",), ("token",), returns_object=True),
     _t("", "v1", "ResourceQuota", "resourcequotas", True, ("quota",), ("status",), returns_object=True),
     _t("", "v1", "LimitRange", "limitranges", True, ("limits",)),
     _t("batch", "v1", "Job", "jobs", True, (), ("status",), _ALL),
@@ -119,6 +120,39 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _t("storage.k8s.io", "v1", "StorageClass", "storageclasses", False, ("sc",), returns_object=True),
     _t("storage.k8s.io", "v1", "CSIDriver", "csidrivers", False, (), returns_object=True),
     _t("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", False, ("pc",)),
+    # Node heartbeats (kube-node-lease) and leader election of operators.
+    _t("coordination.k8s.io", "v1", "Lease", "leases", True),
+    # Stored and listed so RBAC manifests apply; the embedded target does not authorize (docs/embedded-target.md).
+    _t("rbac.authorization.k8s.io", "v1", "Role", "roles", True),
+    _t("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", False),
+    _t("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", True),
+    _t("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", False),
+    # Stored, never evaluated (the server answers each write of one with a Warning saying so).
+    _t(
+        "admissionregistration.k8s.io",
+        "v1",
+        "ValidatingAdmissionPolicy",
+        "validatingadmissionpolicies",
+        False,
+        (),
+        ("status",),
+    ),
+    _t(
+        "admissionregistration.k8s.io",
+        "v1",
+        "ValidatingAdmissionPolicyBinding",
+        "validatingadmissionpolicybindings",
+        False,
+    ),
+    # Answered, not stored: "may I?" is always yes (no authorization) and "who am I?" names the bearer.
+    _t("authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews", False, verbs=_CREATE),
+    _t("authorization.k8s.io", "v1", "SelfSubjectRulesReview", "selfsubjectrulesreviews", False, verbs=_CREATE),
+    _t("authentication.k8s.io", "v1", "SelfSubjectReview", "selfsubjectreviews", False, verbs=_CREATE),
+    _t("batch", "v1", "CronJob", "cronjobs", True, ("cj",), ("status",), _ALL),
+    _t("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", True),
+    _t("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", True, ("pdb",), ("status",)),
+    _t("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", True, ("hpa",), ("status",), _ALL),
+    _t("", "v1", "ReplicationController", "replicationcontrollers", True, ("rc",), ("status", "scale"), _ALL),
     _t(
         "apiextensions.k8s.io",
         "v1",

@@ -669,6 +669,129 @@ def _crd_cells(obj: Mapping[str, Any], now: datetime) -> list[Any]:
     return [_name(obj), _get(obj, "metadata", "creationTimestamp")]
 
 
+def _lease_cells(obj: Mapping[str, Any], now: datetime) -> list[Any]:
+    """``printLease``: the holder identity, empty when nobody holds it."""
+    return [_name(obj), _str(obj, "spec", "holderIdentity"), _age(obj, now)]
+
+
+def _created_at_cells(obj: Mapping[str, Any], now: datetime) -> list[Any]:
+    del now  # "Created At" is a date column: kubectl renders the raw timestamp itself
+    return [_name(obj), _get(obj, "metadata", "creationTimestamp")]
+
+
+def _binding_cells(obj: Mapping[str, Any], now: datetime) -> list[Any]:
+    """``printRoleBinding``/``printClusterRoleBinding``: Role as kind/name, subjects split by kind (wide)."""
+    subjects = [s for s in _list(obj, "subjects") if isinstance(s, Mapping)]
+
+    def of(kind: str) -> str:
+        names = []
+        for subject in subjects:
+            if subject.get("kind") != kind:
+                continue
+            name = str(subject.get("name", ""))
+            names.append(f"{subject.get('namespace', '')}/{name}" if kind == "ServiceAccount" else name)
+        return ", ".join(names)
+
+    role = f"{_str(obj, 'roleRef', 'kind')}/{_str(obj, 'roleRef', 'name')}"
+    return [_name(obj), role, _age(obj, now), of("User"), of("Group"), of("ServiceAccount")]
+
+
+def _cronjob_cells(obj: Mapping[str, Any], now: datetime) -> list[Any]:
+    """``printCronJob``."""
+    spec, status = _map(obj, "spec"), _map(obj, "status")
+    last = _get(status, "lastScheduleTime")
+    names, images = _containers_and_images(_get(spec, "jobTemplate", "spec", "template", "spec"))
+    selector = _get(spec, "jobTemplate", "spec", "selector")
+    return [
+        _name(obj),
+        _str(spec, "schedule"),
+        _str(spec, "timeZone") or _NONE,
+        "True" if _get(spec, "suspend") else "False",
+        len(_list(status, "active")),
+        _since(last, now) if last else _NONE,
+        _age(obj, now),
+        names,
+        images,
+        _format_selector(selector) if selector else _NONE,
+    ]
+
+
+def _replication_controller_cells(obj: Mapping[str, Any], now: datetime) -> list[Any]:
+    """``printReplicationController``: the selector is a plain label map."""
+    spec, status = _map(obj, "spec"), _map(obj, "status")
+    names, images = _containers_and_images(_get(spec, "template", "spec"))
+    return [
+        _name(obj),
+        _int(spec, "replicas", default=1),
+        _int(status, "replicas"),
+        _int(status, "readyReplicas"),
+        _age(obj, now),
+        names,
+        images,
+        _format_labels(_map(spec, "selector")),
+    ]
+
+
+def _endpointslice_cells(obj: Mapping[str, Any], now: datetime) -> list[Any]:
+    """``printEndpointSlice``: ports and the first three addresses, ``<unset>`` when empty."""
+    ports = [p for p in _list(obj, "ports") if isinstance(p, Mapping)]
+    port_text = ",".join(str(p.get("port")) if p.get("port") is not None else "<unset>" for p in ports) or "<unset>"
+    addresses = [a for e in _list(obj, "endpoints") if isinstance(e, Mapping) for a in _list(e, "addresses")]
+    shown = ",".join(str(a) for a in addresses[:3])
+    if len(addresses) > 3:
+        shown += f" + {len(addresses) - 3} more..."
+    return [_name(obj), _str(obj, "addressType"), port_text, shown or "<unset>", _age(obj, now)]
+
+
+def _pdb_cells(obj: Mapping[str, Any], now: datetime) -> list[Any]:
+    """``printPodDisruptionBudget``: N/A for the bound that is not set."""
+    spec = _map(obj, "spec")
+    min_available = _get(spec, "minAvailable")
+    max_unavailable = _get(spec, "maxUnavailable")
+    return [
+        _name(obj),
+        str(min_available) if min_available is not None else "N/A",
+        str(max_unavailable) if max_unavailable is not None else "N/A",
+        _int(obj, "status", "disruptionsAllowed"),
+        _age(obj, now),
+    ]
+
+
+def _hpa_targets(obj: Mapping[str, Any]) -> str:
+    """``formatHPAMetrics`` for resource metrics: current/target, ``<unknown>`` without a current value."""
+    specs = [m for m in _list(obj, "spec", "metrics") if isinstance(m, Mapping)]
+    if not specs:
+        return _NONE
+    parts = []
+    for metric in specs:
+        if metric.get("type") != "Resource":
+            parts.append(f"<unknown>/{metric.get('type', '')}")
+            continue
+        resource = _map(metric, "resource")
+        target = _map(resource, "target")
+        if target.get("averageUtilization") is not None:
+            parts.append(f"{resource.get('name', '')}: <unknown>/{target['averageUtilization']}%")
+        else:
+            parts.append(f"{resource.get('name', '')}: <unknown>/{target.get('averageValue', '')}")
+    return ", ".join(parts)
+
+
+def _hpa_cells(obj: Mapping[str, Any], now: datetime) -> list[Any]:
+    """``printHorizontalPodAutoscaler``."""
+    spec = _map(obj, "spec")
+    ref = _map(spec, "scaleTargetRef")
+    min_pods = _get(spec, "minReplicas")
+    return [
+        _name(obj),
+        f"{ref.get('kind', '')}/{ref.get('name', '')}",
+        _hpa_targets(obj),
+        str(min_pods) if min_pods is not None else "<unset>",
+        _int(spec, "maxReplicas"),
+        _int(obj, "status", "currentReplicas"),
+        _age(obj, now),
+    ]
+
+
 def _default_cells(obj: Mapping[str, Any], now: datetime) -> list[Any]:
     return [_name(obj), _age(obj, now)]
 
@@ -690,6 +813,15 @@ def _col(name: str, description: str, *, priority: int = 0, type_: str = "string
 _CONTAINERS = _col("Containers", "Names of each container in the template.", priority=1)
 _IMAGES = _col("Images", "Images referenced by each container in the template.", priority=1)
 _SELECTOR = _col("Selector", "Label query over pods that should match the replicas count.", priority=1)
+
+_BINDING_COLUMNS = (
+    _NAME_COLUMN,
+    _col("Role", "Role to which this binding refers."),
+    _AGE_COLUMN,
+    _col("Users", "Users in this binding.", priority=1),
+    _col("Groups", "Groups in this binding.", priority=1),
+    _col("ServiceAccounts", "ServiceAccounts in this binding.", priority=1),
+)
 
 _PRINTERS: Final[Mapping[str, _Printer]] = {
     "Pod": _Printer(
@@ -882,6 +1014,82 @@ _PRINTERS: Final[Mapping[str, _Printer]] = {
             Column(name="Created At", type="date", description=_AGE_COLUMN.description),
         ),
         cells=_crd_cells,
+    ),
+    "Role": _Printer(
+        columns=(_NAME_COLUMN, Column(name="Created At", type="date", description=_AGE_COLUMN.description)),
+        cells=_created_at_cells,
+    ),
+    "ClusterRole": _Printer(
+        columns=(_NAME_COLUMN, Column(name="Created At", type="date", description=_AGE_COLUMN.description)),
+        cells=_created_at_cells,
+    ),
+    "RoleBinding": _Printer(columns=_BINDING_COLUMNS, cells=_binding_cells),
+    "ClusterRoleBinding": _Printer(columns=_BINDING_COLUMNS, cells=_binding_cells),
+    "CronJob": _Printer(
+        columns=(
+            _NAME_COLUMN,
+            _col("Schedule", "The schedule in Cron format."),
+            _col("Timezone", "The time zone name for the given schedule."),
+            _col("Suspend", "Whether subsequent executions are suspended.", type_="boolean"),
+            _col("Active", "A list of pointers to currently running jobs.", type_="integer"),
+            _col("Last Schedule", "Information when was the last time the job was successfully scheduled."),
+            _AGE_COLUMN,
+            _CONTAINERS,
+            _IMAGES,
+            _SELECTOR,
+        ),
+        cells=_cronjob_cells,
+    ),
+    "ReplicationController": _Printer(
+        columns=(
+            _NAME_COLUMN,
+            _col("Desired", "Number of desired pods.", type_="integer"),
+            _col("Current", "Number of actual replicas observed.", type_="integer"),
+            _col("Ready", "Number of ready replicas.", type_="integer"),
+            _AGE_COLUMN,
+            _CONTAINERS,
+            _IMAGES,
+            _SELECTOR,
+        ),
+        cells=_replication_controller_cells,
+    ),
+    "EndpointSlice": _Printer(
+        columns=(
+            _NAME_COLUMN,
+            _col("AddressType", "The type of address held in this EndpointSlice."),
+            _col("Ports", "Ports supported by this EndpointSlice."),
+            _col("Endpoints", "Addresses of the endpoints (first three)."),
+            _AGE_COLUMN,
+        ),
+        cells=_endpointslice_cells,
+    ),
+    "PodDisruptionBudget": _Printer(
+        columns=(
+            _NAME_COLUMN,
+            _col("Min Available", "The minimum number of pods that must be available."),
+            _col("Max Unavailable", "The maximum number of pods that may be unavailable."),
+            _col(
+                "Allowed Disruptions", "Calculated number of pods that may be disrupted at this time.", type_="integer"
+            ),
+            _AGE_COLUMN,
+        ),
+        cells=_pdb_cells,
+    ),
+    "HorizontalPodAutoscaler": _Printer(
+        columns=(
+            _NAME_COLUMN,
+            _col("Reference", "Reference to target resource."),
+            _col("Targets", "Current and target metrics."),
+            _col("MinPods", "Lower limit for the number of pods."),
+            _col("MaxPods", "Upper limit for the number of pods.", type_="integer"),
+            _col("Replicas", "Current number of replicas of pods managed by this autoscaler.", type_="integer"),
+            _AGE_COLUMN,
+        ),
+        cells=_hpa_cells,
+    ),
+    "Lease": _Printer(
+        columns=(_NAME_COLUMN, _col("Holder", "The holder of the lease."), _AGE_COLUMN),
+        cells=_lease_cells,
     ),
 }
 _DEFAULT_PRINTER: Final = _Printer(columns=(_NAME_COLUMN, _AGE_COLUMN), cells=_default_cells)

@@ -17,6 +17,9 @@ from typing import Any
 from harness.embedded.podenv import ConfigError, field_ref
 
 Lookup = Callable[[str, str, str], dict[str, Any] | None]  # (kind, namespace, name); kind also PVC/PV
+# (pod, serviceAccountToken projection) -> a token for the pod's ServiceAccount, bound to the pod; raises
+# VolumeError when none can be issued (the ServiceAccount does not exist yet). The kubelet's TokenRequest.
+TokenSource = Callable[[dict[str, Any], dict[str, Any]], str]
 
 
 class VolumeError(Exception):
@@ -66,7 +69,9 @@ def _object_files(obj: dict[str, Any], kind: str, items: list[dict[str, Any]] | 
     return out
 
 
-def _source_files(pod: dict[str, Any], source: dict[str, Any], lookup: Lookup, namespace: str) -> dict[str, bytes]:
+def _source_files(
+    pod: dict[str, Any], source: dict[str, Any], lookup: Lookup, namespace: str, tokens: TokenSource | None = None
+) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
     for kind, key, name_key in (("ConfigMap", "configMap", "name"), ("Secret", "secret", "secretName")):
         ref = source.get(key)
@@ -91,13 +96,19 @@ def _source_files(pod: dict[str, Any], source: dict[str, Any], lookup: Lookup, n
                 values = pod["metadata"].get(item["fieldRef"]["fieldPath"].split(".")[1]) or {}
                 files[item["path"]] = "\n".join(f'{k}="{v}"' for k, v in sorted(values.items())).encode()
     if "serviceAccountToken" in source:
-        # No token authenticates pods against the embedded server; an empty token file keeps readers working.
-        files[source["serviceAccountToken"].get("path", "token")] = b""
+        projection = source["serviceAccountToken"]
+        # Without a token source (a kubelet that does not pass one) the file is empty: readers find the path,
+        # and an in-cluster client fails with 401 rather than with a missing file.
+        token = tokens(pod, projection) if tokens is not None else ""
+        files[projection.get("path", "token")] = token.encode()
     return files
 
 
-def prepare_volume(pod: dict[str, Any], volume: dict[str, Any], pod_dir: Path, lookup: Lookup) -> Path:
-    """The host directory (or file) backing one pod volume, created if needed."""
+def prepare_volume(
+    pod: dict[str, Any], volume: dict[str, Any], pod_dir: Path, lookup: Lookup, tokens: TokenSource | None = None
+) -> Path:
+    """The host directory (or file) backing one pod volume, created if needed; ``tokens`` mints projected
+    ServiceAccount tokens."""
     namespace = pod["metadata"].get("namespace", "default")
     name = volume["name"]
     target = pod_dir / "volumes" / name
@@ -146,7 +157,7 @@ def prepare_volume(pod: dict[str, Any], volume: dict[str, Any], pod_dir: Path, l
         projected = volume["projected"]
         files = {}
         for source in projected.get("sources") or []:
-            files.update(_source_files(pod, source, lookup, namespace))
+            files.update(_source_files(pod, source, lookup, namespace, tokens))
         _write_files(target, files, int(projected.get("defaultMode", mode)))
         if fs_group is not None:
             apply_fs_group(target, int(fs_group), writable=False)

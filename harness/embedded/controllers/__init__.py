@@ -1,5 +1,6 @@
-"""The embedded control plane's controllers (Job, Deployment/ReplicaSet, DaemonSet, StatefulSet, Endpoints, GC,
-Namespace), run by one :class:`ControllerManager` on one worker thread."""
+"""The embedded control plane's controllers (Job, CronJob, Deployment/ReplicaSet/ReplicationController, DaemonSet,
+StatefulSet, Endpoints, EndpointSlice, disruption budgets, autoscaler status, GC, Namespace), run by one
+:class:`ControllerManager` on one worker thread."""
 
 from __future__ import annotations
 

@@ -24,14 +24,14 @@ SERVICES: Key = ("", "services")
 ENDPOINTS: Key = ("", "endpoints")
 
 
-def _selects(service: dict[str, Any], labels: dict[str, str]) -> bool:
+def selects(service: dict[str, Any], labels: dict[str, str]) -> bool:
     selector = (service.get("spec") or {}).get("selector")
     if not selector:
         return False
     return all(labels.get(k) == v for k, v in selector.items())
 
 
-def _resolve_port(pod: dict[str, Any], target: Any) -> int | None:
+def resolve_port(pod: dict[str, Any], target: Any) -> int | None:
     if isinstance(target, int):
         return target
     text = str(target)
@@ -61,7 +61,7 @@ class EndpointsController:
         return [
             (namespace, svc["metadata"]["name"])
             for svc in self.ctx.store.iter(SERVICES, namespace)
-            if _selects(svc, labels) or (event.prev is not None and _selects(svc, prev_labels))
+            if selects(svc, labels) or (event.prev is not None and selects(svc, prev_labels))
         ]
 
     def resync(self) -> list[tuple[str, str]]:
@@ -139,7 +139,7 @@ class EndpointsController:
                 continue
             ports: list[tuple[str, int, str]] = []
             for sport in spec.get("ports") or ():
-                number = _resolve_port(pod, sport.get("targetPort", sport.get("port")))
+                number = resolve_port(pod, sport.get("targetPort", sport.get("port")))
                 if number is None:
                     continue
                 ports.append((sport.get("name") or "", int(number), sport.get("protocol") or "TCP"))

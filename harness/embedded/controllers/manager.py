@@ -57,13 +57,17 @@ class ControllerManager:
         (kube: 10 s doubling up to 6 min); tests pass 0.
         """
         # Imported here so that importing the package for the manager type alone stays cheap and acyclic.
+        from harness.embedded.controllers.autoscaler import HorizontalPodAutoscalerController
+        from harness.embedded.controllers.cronjob import CronJobController
         from harness.embedded.controllers.daemonset import DaemonSetController
         from harness.embedded.controllers.deployment import DeploymentController
+        from harness.embedded.controllers.disruption import DisruptionController
         from harness.embedded.controllers.endpoints import EndpointsController
+        from harness.embedded.controllers.endpointslice import EndpointSliceController
         from harness.embedded.controllers.gc import GarbageCollector
         from harness.embedded.controllers.job import JobController
         from harness.embedded.controllers.namespace import NamespaceController
-        from harness.embedded.controllers.replicaset import ReplicaSetController
+        from harness.embedded.controllers.replicaset import ReplicaSetController, ReplicationControllerController
         from harness.embedded.controllers.scrape_targets import ScrapeTargetsController
         from harness.embedded.controllers.statefulset import StatefulSetController
 
@@ -79,6 +83,11 @@ class ControllerManager:
             DaemonSetController(self.ctx),
             StatefulSetController(self.ctx),
             EndpointsController(self.ctx),
+            EndpointSliceController(self.ctx),
+            CronJobController(self.ctx),
+            ReplicationControllerController(self.ctx),
+            DisruptionController(self.ctx),
+            HorizontalPodAutoscalerController(self.ctx),
             GarbageCollector(self.ctx),
             NamespaceController(self.ctx),
             ScrapeTargetsController(self.ctx),

@@ -59,6 +59,8 @@ def deletion_rank(pod: dict[str, Any]) -> tuple[int, int, int]:
 
 class ReplicaSetController:
     name = "replicaset"
+    primary: Key = REPLICASETS
+    kind = "ReplicaSet"
     watches: tuple[Key, ...] = (REPLICASETS, PODS)
 
     def __init__(self, ctx: ControllerContext, clock: Clock = time.monotonic) -> None:
@@ -68,14 +70,14 @@ class ReplicaSetController:
         self._not_before: dict[tuple[str, str], float] = {}
 
     def work_for(self, event: WatchEvent) -> list[tuple[str, str]]:
-        return primary_and_owned(event, REPLICASETS, "ReplicaSet", self.ctx.store)
+        return primary_and_owned(event, self.primary, self.kind, self.ctx.store)
 
     def resync(self) -> list[tuple[str, str]]:
-        return [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in self.ctx.store.iter(REPLICASETS)]
+        return [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in self.ctx.store.iter(self.primary)]
 
     def reconcile(self, namespace: str, name: str) -> float | None:
         rs_key = (namespace, name)
-        rs = self.ctx.store.find(REPLICASETS, namespace, name)
+        rs = self.ctx.store.find(self.primary, namespace, name)
         if rs is None:
             self._limiter.forget(rs_key)
             self._not_before.pop(rs_key, None)
@@ -121,7 +123,7 @@ class ReplicaSetController:
                 obj["status"] = new_status
                 return True
 
-            self.ctx.store.mutate(self.ctx.rtype(REPLICASETS), namespace, name, change, subresource="status")
+            self.ctx.store.mutate(self.ctx.rtype(self.primary), namespace, name, change, subresource="status")
         if len(active) == wanted and all(pod_ready(p) for p in active):
             self._limiter.forget(rs_key)  # a healthy ReplicaSet starts its back-off over (kube: queue.Forget)
             self._not_before.pop(rs_key, None)
@@ -162,3 +164,13 @@ def _newest_first_within(pods: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for key in sorted(groups):
         out.extend(sorted(groups[key], key=lambda p: p["metadata"].get("creationTimestamp", ""), reverse=True))
     return out
+
+
+class ReplicationControllerController(ReplicaSetController):
+    """v1 ReplicationController: the ReplicaSet's reconcile (its selector is a plain label map, defaulted from
+    the template's labels, but pods are found through owner references either way)."""
+
+    name = "replicationcontroller"
+    primary: Key = ("", "replicationcontrollers")
+    kind = "ReplicationController"
+    watches: tuple[Key, ...] = (("", "replicationcontrollers"), PODS)
