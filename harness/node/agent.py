@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
@@ -31,6 +32,7 @@ from urllib3.exceptions import HTTPError
 from harness.embedded.faults import FaultInjector
 from harness.embedded.inventory import host_node
 from harness.embedded.kubelet import KubeletSet
+from harness.embedded.podenv import master_service_env
 from harness.embedded.tls import make_serving_cert
 from harness.errors import ConfigError
 from harness.node.api import PODS
@@ -92,6 +94,10 @@ class NodeAgent:
         self.kubelets = KubeletSet(
             self.rest, state_dir=self.state_dir, faults=FaultInjector(), restart_backoff_s=options.restart_backoff_s
         )
+        self.kubelets.token_source = self.rest.pod_token
+        server = urlsplit(str(self.api_client.configuration.host))
+        if server.hostname and server.port:  # where in-cluster clients in pods find the API server
+            self.kubelets.master_env = master_service_env(server.hostname, server.port)
         self._server: KubeletServer | None = None
         self._created_node = False
         self._stop = threading.Event()

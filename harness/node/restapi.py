@@ -26,6 +26,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
+from harness.embedded.volumes import VolumeError
 from harness.node.api import (
     CONFIGMAPS,
     ENDPOINTS,
@@ -376,6 +377,29 @@ class RestNodeApi:
             self._events[digest] = (name, 1)
         except (ApiException, HTTPError, OSError) as exc:  # an Event is not worth failing a pod for
             log.info("event %s for %s/%s not recorded: %s", reason, namespace, meta.get("name"), exc)
+
+    def pod_token(self, pod: dict[str, Any], projection: dict[str, Any]) -> str:
+        """The kubelet's TokenRequest for a projected ``serviceAccountToken`` source: a token of the pod's
+        ServiceAccount, bound to the pod (:data:`harness.embedded.volumes.TokenSource`)."""
+        meta = pod["metadata"]
+        account = (pod.get("spec") or {}).get("serviceAccountName") or "default"
+        spec: dict[str, Any] = {
+            "expirationSeconds": max(600, int(projection.get("expirationSeconds") or 3607)),
+            "boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": meta["name"], "uid": meta["uid"]},
+        }
+        if projection.get("audience"):
+            spec["audiences"] = [projection["audience"]]
+        try:
+            answer = self.request(
+                "POST",
+                f"/api/v1/namespaces/{meta['namespace']}/serviceaccounts/{account}/token",
+                body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec},
+            )
+        except ApiException as exc:
+            raise VolumeError(
+                f'failed to fetch token: serviceaccounts "{account}": {exc.status} {exc.reason}'
+            ) from None
+        return str(answer["status"]["token"])
 
     def subscribe(self, listener: Callable[[ObjectEvent], None]) -> None:
         self._listeners.append(listener)

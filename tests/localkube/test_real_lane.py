@@ -464,3 +464,41 @@ def test_exec_cp_and_port_forward_reach_the_real_node_through_kube_apiserver(
     finally:
         forward.send_signal(signal.SIGINT)
         forward.wait(timeout=10)
+
+
+def test_a_pod_on_the_real_node_gets_a_bound_token_and_the_in_cluster_environment(lane: Any, namespace: str) -> None:
+    """The node agent asks kube-apiserver for the pod's ServiceAccount token (TokenRequest bound to the pod) and
+    gives the pod KUBERNETES_SERVICE_HOST/PORT: an in-cluster client in the pod authenticates as that account."""
+    host = lane.cluster.agent.name
+    core = client.CoreV1Api(lane.suite)
+    script = (
+        "from kubernetes import client, config\n"
+        "config.load_incluster_config()\n"
+        "review = client.AuthenticationV1Api().create_self_subject_review({'apiVersion': "
+        "'authentication.k8s.io/v1', 'kind': 'SelfSubjectReview'})\n"
+        "print('WHO', review.status.user_info.username)\n"
+    )
+    core.create_namespaced_pod(
+        namespace,
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "incluster"},
+            "spec": {
+                "restartPolicy": "Never",
+                "nodeSelector": {"kubernetes.io/hostname": host},
+                "tolerations": [HOST_TOLERATION],
+                "containers": [{"name": "main", "image": "docker.io/library/python:3.11-slim",
+                                "command": [sys.executable, "-c", script]}],
+            },
+        },
+    )  # fmt: skip
+
+    def finished() -> str:
+        pod = core.read_namespaced_pod("incluster", namespace)
+        return str(pod.status.phase) if pod.status.phase in ("Succeeded", "Failed") else ""
+
+    phase = eventually(finished, timeout_s=SETTLE_S, what="the in-cluster client finished")
+    log = core.read_namespaced_pod_log("incluster", namespace)
+    assert phase == "Succeeded", log
+    assert f"WHO system:serviceaccount:{namespace}:default" in log
