@@ -11,8 +11,12 @@ mount namespace, resolves ``argv[0]`` against the container's ``PATH`` and ``exe
 close-on-exec pipe before :meth:`ProcessRuntime.start` returns, so a missing executable is reported as a
 ``ContainerCannotRun`` result up front rather than as a mysterious exit code.
 
-Not provided: PID/network/user namespaces (containers see host processes and share the host network; pod IPs are
-loopback aliases), image filesystems (the command must exist on the host), log timestamps.
+A launch may name the pod's network namespace (``ContainerLaunch.netns``, made by :mod:`harness.podnet`): the
+launcher joins it before building the mount namespace, and exec/exec probes join it too. Without one the container
+shares the host network.
+
+Not provided: PID/user namespaces (containers see host processes), image filesystems (the command must exist on
+the host), log timestamps.
 """
 
 from __future__ import annotations
@@ -73,6 +77,7 @@ class ContainerLaunch:
     memory_limit_bytes: int | None
     cpu_limit_millis: int | None
     cgroup_name: str
+    netns: Path | None = None  # the pod's network namespace (harness.podnet); None: the host network
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -273,6 +278,7 @@ class ContainerProcess:
             "working_dir": self._launch.working_dir,
             "cgroup_procs": self._cgroups.procs_files() if self._cgroups is not None else [],
             "join_pid": self.pid if self._namespace else None,
+            "netns": str(self._launch.netns) if self._launch.netns is not None else None,
         }
         proc, error = _spawn(spec, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         if error is not None:
@@ -537,7 +543,7 @@ class ProcessRuntime:
             "memory": memory,
             "cpu": cpu,
             "pid_namespace": "none: containers see host processes",
-            "network": "host network namespace; pod IPs are loopback aliases",
+            "network": "per launch: the pod's network namespace when the kubelet gives one, else the host network",
             "log_timestamps": "unsupported",
         }
 
@@ -669,6 +675,7 @@ class ProcessRuntime:
             "argv": list(launch.argv),
             "working_dir": launch.working_dir,
             "namespace": namespace,
+            "netns": str(launch.netns) if launch.netns is not None else None,
         }
         if namespace:
             mounts = [{"source": str(m.source), "target": m.target, "read_only": m.read_only} for m in launch.mounts]

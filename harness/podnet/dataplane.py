@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.embedded.network import Backend
 from harness.podnet import bandwidth, commands, host, pods, ranges, services
 from harness.podnet.attachments import (
     DEFAULT_NETWORK,
@@ -74,7 +75,7 @@ class PodNetwork:
         self.gateway = str(self.host.gateway)
         self._ips = RangePool(self.pod_subnet, reserved=frozenset({self.host.gateway}))
         self._attachments = Attachments(self.cluster_id, self._add_bridge)
-        self._services: dict[services.ServiceKey, tuple[services.Backend, ...]] = {}
+        self._services: dict[services.ServiceKey, tuple[Backend, ...]] = {}
         self._pods: dict[str, _Pod] = {}
         self._index = 0
         self._lock = threading.RLock()
@@ -84,20 +85,26 @@ class PodNetwork:
     @classmethod
     def create(cls, *, state_root: Path = host.STATE_ROOT) -> PodNetwork:
         network = cls(state_root=state_root)
+        network.start()
+        return network
+
+    def start(self) -> None:
+        """Build the host side (the constructor only chose names and subnets); undone if any step fails."""
+        if self._started:
+            return
         try:
-            network.host.setup()
+            self.host.setup()
         except Exception:
-            network.host.teardown()
+            self.host.teardown()
             raise
-        network._started = True
+        self._started = True
         log.info(
             "pod network %s: bridge %s, pods %s, Services %s",
-            network.cluster_id,
-            network.host.bridge,
-            network.pod_subnet,
-            network.service_subnet,
+            self.cluster_id,
+            self.host.bridge,
+            self.pod_subnet,
+            self.service_subnet,
         )
-        return network
 
     # ------------------------------------------------------------------ descriptions
     def describe(self) -> str:
@@ -195,14 +202,14 @@ class PodNetwork:
         return pod.netns.path if pod is not None else None
 
     # ------------------------------------------------------------------ Services (the proxy's shape)
-    def sync(self, address: str, port: int, backends: Sequence[services.Backend], protocol: str = "tcp") -> None:
+    def sync(self, address: str, port: int, backends: Sequence[Backend], protocol: str = "tcp") -> None:
         """Make ``address:port`` DNAT to ``backends`` everywhere (none: connections are refused)."""
         if ipaddress.IPv4Address(address) not in self.service_subnet:
             raise ValueError(f"ClusterIP {address} is outside this cluster's Service range {self.service_subnet}")
         for backend in backends:
             services.check_backend(backend.ip)
         key = (address, int(port), protocol.lower())
-        normalized = tuple(services.Backend(b.ip, int(b.port)) for b in backends)
+        normalized = tuple(Backend(b.ip, int(b.port)) for b in backends)
         with self._lock:
             if self._services.get(key) == normalized:
                 return

@@ -18,19 +18,11 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
+from harness.embedded.network import Backend  # the userspace proxy's endpoint shape, shared
 from harness.podnet.ranges import BENCH_RANGE
 
 PROTOCOLS = ("tcp", "udp", "sctp")
-
-
-@dataclass(frozen=True, slots=True)
-class Backend:
-    """One ready endpoint (the same shape as :class:`harness.embedded.network.Backend`)."""
-
-    ip: str
-    port: int
 
 
 ServiceKey = tuple[str, int, str]  # (clusterIP, port, protocol)
