@@ -67,7 +67,7 @@ def parse_networks(text: str, pod_namespace: str) -> list[NetworkRequest]:
     text = text.strip()
     if not text:
         return []
-    if text.startswith("["):
+    if text.startswith(("[", "{")):
         try:
             items = json.loads(text)
         except json.JSONDecodeError as exc:
