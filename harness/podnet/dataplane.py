@@ -180,8 +180,7 @@ class PodNetwork:
             pods.delete(netns)
             self._ips.release(address)
             raise
-        if self._policy is not None:
-            self._policy.pod_changed(addressed)
+        # peers' tables learn this pod's address from the store event that publishes it (the agent's snapshot)
         status = network_status(str(address), netns.mac, attached)
         return PodAttachment(ip=str(address), netns_path=netns.path, annotations={STATUS_ANNOTATION: status})
 

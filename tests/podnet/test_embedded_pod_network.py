@@ -173,6 +173,11 @@ def test_default_deny_then_allow_from_label(cluster: EmbeddedCluster, pods: dict
     _synced(cluster)
     assert _connect_from(cluster, pods["cli"], srv_ip, 8080).startswith("ok")
     assert _connect_from(cluster, pods["other"], srv_ip, 8080).startswith("blocked")
+    # a client that starts after the policy is admitted once its address is published
+    cluster.create(_pod("late-client", {"role": "client"}, ["sleep", "600"]))
+    late = _running(cluster, "late-client")
+    eventually(lambda: _connect_from(cluster, late, srv_ip, 8080).startswith("ok"), timeout_s=5,
+               what="a client created after the allow rule is admitted")  # fmt: skip
     for name in ("deny", "allow-clients"):
         cluster.store.delete(cluster.registry.get("networking.k8s.io", "networkpolicies"), NS, name)
     _synced(cluster)
@@ -276,6 +281,7 @@ def test_teardown_removes_everything(tmp_path: Path) -> None:
     with EmbeddedCluster(EmbeddedOptions(state_dir=tmp_path, system_services=False)) as other:
         assert other.podnet is not None
         cid = other.podnet.cluster_id
+        other.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
         other.create(_pod("p", {}, ["sleep", "60"]), namespace=NS)
         eventually(lambda: (other.store.find(("", "pods"), NS, "p") or {}).get("status", {}).get("podIP"),
                    timeout_s=15, what="pod addressed")  # fmt: skip
