@@ -13,6 +13,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from harness.podnet.attachments import (
 )
 from harness.podnet.ipam import RangePool
 from harness.podnet.policy import PolicyKey
-from harness.podnet.policyagent import PolicyAgent, Snapshot
+from harness.podnet.policyagent import APPLY_WORKERS, PolicyAgent, Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +171,7 @@ class PodNetwork:
                 )
             addressed = {**pod, "status": {**(pod.get("status") or {}), "podIP": str(address)}}
             with self._lock:
-                text = self._service_table(pod=True)
+                text = self._service_table(pod=True, replace=False)
                 if self._policy is not None:
                     text += self._policy.initial_table(addressed)
                 commands.nft(text, netns=netns.netns)
@@ -223,12 +224,13 @@ class PodNetwork:
             if gone:
                 self._apply_services()
 
-    def _service_table(self, *, pod: bool) -> str:
+    def _service_table(self, *, pod: bool, replace: bool = True) -> str:
         return services.render_service_table(
             SVC_TABLE,
             self._services,
             service_cidr=str(self.service_subnet),
             gateway=self.gateway if pod else None,
+            replace=replace,
         )
 
     def _apply_root(self) -> None:
@@ -240,11 +242,16 @@ class PodNetwork:
     def _apply_services(self) -> None:
         self._apply_root()
         text = self._service_table(pod=True)
-        for pod in list(self._pods.values()):
+
+        def apply(netns: str) -> None:
             try:
-                commands.nft(text, netns=pod.netns.netns)
-            except commands.NetCommandError as exc:
-                log.warning("Service table not applied in %s: %s", pod.netns.netns, exc)
+                commands.nft(text, netns=netns)
+            except commands.NetCommandError as exc:  # a pod being torn down
+                log.warning("Service table not applied in %s: %s", netns, exc)
+
+        namespaces = [p.netns.netns for p in self._pods.values()]
+        with ThreadPoolExecutor(max_workers=APPLY_WORKERS, thread_name_prefix="aibench-svc-apply") as pool:
+            list(pool.map(apply, namespaces))
 
     def _add_bridge(self, name: str) -> None:
         with self._lock:

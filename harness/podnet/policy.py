@@ -331,8 +331,8 @@ def compile_policies(
 OPEN = PodRules(ingress=None, egress=None)
 
 
-def render_table(rules: PodRules, *, host_address: str) -> str:
-    """The pod's whole policy table, replaced atomically."""
+def render_table(rules: PodRules, *, host_address: str, replace: bool = True) -> str:
+    """The pod's whole policy table, replaced atomically (or only created, for a new namespace)."""
 
     def chain(name: str, hook: str, accepts: tuple[str, ...] | None, always: list[str]) -> str:
         head = f"  chain {name} {{\n    type filter hook {hook} priority 0; policy accept;\n"
@@ -342,7 +342,8 @@ def render_table(rules: PodRules, *, host_address: str) -> str:
         return head + "".join(f"    {line}\n" for line in body) + "  }\n"
 
     return (
-        f"table inet {TABLE}\ndelete table inet {TABLE}\ntable inet {TABLE} {{\n"
+        (f"table inet {TABLE}\ndelete table inet {TABLE}\n" if replace else "")
+        + f"table inet {TABLE} {{\n"
         + chain("ingress", "input", rules.ingress, ['iifname "lo" accept', f"ip saddr {host_address} accept"])
         + chain("egress", "output", rules.egress, ['oifname "lo" accept'])
         + "}\n"

@@ -62,13 +62,18 @@ def dnat_rules(services: Mapping[ServiceKey, Sequence[Backend]], *, gateway: str
 
 
 def render_service_table(
-    table: str, services: Mapping[ServiceKey, Sequence[Backend]], *, service_cidr: str, gateway: str | None
+    table: str,
+    services: Mapping[ServiceKey, Sequence[Backend]],
+    *,
+    service_cidr: str,
+    gateway: str | None,
+    replace: bool = True,
 ) -> str:
-    """The whole Service table of one namespace, replaced atomically (``table; delete table; table {...}``)."""
+    """The whole Service table of one namespace, replaced atomically (``table; delete table; table {...}``), or
+    only created (``replace=False``, a new namespace: deleting costs the kernel an RCU grace period, ~10 ms)."""
     body = "\n".join(f"    {r}" for r in dnat_rules(services, gateway=gateway))
     return (
-        f"table ip {table}\ndelete table ip {table}\n"
-        f"table ip {table} {{\n"
+        (f"table ip {table}\ndelete table ip {table}\n" if replace else "") + f"table ip {table} {{\n"
         f"  chain svc_nat {{\n    type nat hook output priority -100; policy accept;\n{body}\n  }}\n"
         f"  chain svc_reject {{\n    type filter hook output priority -1; policy accept;\n"
         f"    ip daddr {service_cidr} meta l4proto tcp reject with tcp reset\n"
