@@ -72,6 +72,16 @@ def in_bench_range(network: ipaddress.IPv4Network | ipaddress.IPv4Address) -> bo
     return network.subnet_of(BENCH_RANGE)
 
 
+def on_this_machine(address: str) -> bool:
+    """True for the addresses the project may send to: loopback, or the pod network's 198.18.0.0/15 (its bridges
+    and the blackhole route keep it on this machine)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return ip.is_loopback or (isinstance(ip, ipaddress.IPv4Address) and ip in BENCH_RANGE)
+
+
 def pick_subnet(
     within: ipaddress.IPv4Network,
     taken: Iterable[ipaddress.IPv4Network] = (),
