@@ -85,7 +85,13 @@ class EmbeddedCluster:
         self.registry = Registry.with_builtins()
         self.store = Store(self.registry, event_window=self.options.event_window)
         # pod network hook: its own Service range (198.19.0.0/17) when pods get network namespaces
-        self.network_fallback = unavailable_reason() if self.options.pod_network else "disabled (--host-network)"
+        host_node_runs = self.options.include_host and (self.spec is None or self.spec.host.include)
+        if not host_node_runs:
+            self.network_fallback: str | None = "no host node: emulated pods need no network"
+        elif not self.options.pod_network:
+            self.network_fallback = "disabled (--host-network)"
+        else:
+            self.network_fallback = unavailable_reason()
         self.podnet = PodNetwork() if self.network_fallback is None else None
         if self.podnet is None:
             log.info("pods share the host network: %s", self.network_fallback)

@@ -11,6 +11,7 @@ event on the policy). The time from the change to its last namespace being progr
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import threading
 import time
@@ -20,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from harness.podnet.policy import OPEN, PolicyKey, compile_policies, render_table
+from harness.podnet.ranges import BENCH_RANGE
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,16 @@ def _pod_fingerprint(pod: Mapping[str, Any]) -> tuple[Any, ...]:
     terminal = status.get("phase") in ("Succeeded", "Failed")
     labels = tuple(sorted((meta.get("labels") or {}).items()))
     return (meta.get("namespace"), labels, status.get("podIP"), terminal, bool(meta.get("deletionTimestamp")))
+
+
+def _on_pod_network(pod: Mapping[str, Any]) -> bool:
+    ip = (pod.get("status") or {}).get("podIP")
+    if not ip or (pod.get("spec") or {}).get("hostNetwork"):
+        return False
+    try:
+        return ipaddress.ip_address(ip) in BENCH_RANGE
+    except ValueError:
+        return False
 
 
 class PolicyAgent:
@@ -88,6 +100,8 @@ class PolicyAgent:
                 self.changed()
             return
         fingerprint = _pod_fingerprint(pod)
+        if uid not in self._pods and not _on_pod_network(pod):
+            return  # emulated or host-network pods: no policy can name their addresses
         if self._pods.get(uid) != fingerprint:
             self._pods[uid] = fingerprint
             self.changed()
