@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -294,3 +295,25 @@ def test_teardown_removes_everything(tmp_path: Path) -> None:
         ["ip", "route", "show", "type", "blackhole"], check=False, capture_output=True, text=True
     ).stdout
     assert "198.18.0.0/15" in routes  # never removed
+
+
+@pytest.mark.skipif(shutil.which("iperf3") is None, reason="iperf3 is not installed (apt-get install iperf3)")
+def test_bandwidth_annotations_shape_traffic(cluster: EmbeddedCluster, pods: dict[str, dict[str, Any]]) -> None:
+    annotations = {"kubernetes.io/ingress-bandwidth": "10M", "kubernetes.io/egress-bandwidth": "20M"}
+    cluster.create(_pod("shaped", {"app": "shaped"}, ["iperf3", "-s", "-p", "5201"], annotations))
+    shaped = _running(cluster, "shaped")
+    assert cluster.podnet is not None
+    netns = cluster.podnet.netns_of(shaped["metadata"]["uid"])
+    assert netns is not None
+    egress = subprocess.run(["tc", "-n", netns.name, "qdisc", "show", "dev", "eth0"], check=True, capture_output=True,
+                            text=True).stdout  # fmt: skip
+    assert "tbf" in egress and "rate 20Mbit" in egress
+    ip = shaped["status"]["podIP"]
+
+    def iperf() -> str:
+        out, code = cluster.kubelets.exec_in_pod(pods["cli"], "c", ("iperf3", "-c", ip, "-p", "5201", "-t", "2", "-J"))
+        return out.decode() if code == 0 else ""
+
+    report = eventually(iperf, timeout_s=15, interval_s=0.2, what="an iperf3 run against the shaped pod")
+    received = json.loads(report)["end"]["sum_received"]["bits_per_second"]
+    assert 1e6 < received <= 12e6, f"{received / 1e6:.1f} Mbit/s into a pod limited to 10 Mbit/s"
