@@ -399,7 +399,9 @@ def discover(api_client: client.ApiClient, *, server_version: str, embedded: boo
         addons,
         daemonsets=ds_names if daemonsets else None,
         services=[s.metadata.name for s in services.items] if services else None,
-        pod_network=pod_network,
+        # only the embedded target's own node makes every pod's attachments; a real control plane (kwok nodes beside
+        # this machine) needs Multus' DaemonSet before its attachments count as installed
+        pod_network=pod_network if embedded else None,
     )
     addons = addons - frozenset(gaps)
     system = {}
