@@ -59,8 +59,10 @@ def _sources() -> Iterator[Path]:
     for top in ("harness", "suites"):
         for path in sorted((ROOT / top).rglob("*.py")):
             rel = path.relative_to(ROOT).as_posix()
-            # the targets themselves (and the kubeconfig files they write) act as their own admin, not as the suite
-            if rel.startswith(("harness/embedded/", "harness/localkube/")) or rel == "harness/kubeconfig.py":
+            # the targets themselves (and the kubeconfig files they write) act as their own admin, not as the suite;
+            # so does the node's pod network (harness/podnet: the NAD CRD the embedded target serves)
+            targets = ("harness/embedded/", "harness/localkube/", "harness/podnet/")
+            if rel.startswith(targets) or rel == "harness/kubeconfig.py":
                 continue
             yield path
 
