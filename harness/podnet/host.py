@@ -19,7 +19,7 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -187,8 +187,7 @@ class HostNetwork:
         commands.ip_batch([f"link add {name} type bridge", f"link set {name} up"])
         self.extra_bridges.append(name)
 
-    def teardown(self, netns_names: Iterable[str] = ()) -> None:
-        """Remove everything of this cluster (the blackhole route stays)."""
-        del netns_names  # remove_cluster finds them by name
+    def teardown(self) -> None:
+        """Remove everything of this cluster, found by name (the blackhole route stays)."""
         remove_cluster(self.cluster_id)
         shutil.rmtree(self.state_dir, ignore_errors=True)
