@@ -5,6 +5,7 @@ set-up is two ``ip -batch`` runs and one ``nft -f`` (one transaction per change)
 ``benchmarks/test_podnet_overhead.py``. Commands inside a pod's namespace run through ``nsenter --net=``, which
 (unlike ``ip netns exec``) does not remount /sys; ``ip`` itself enters a namespace with ``-n``.
 
+nftables scripts go through libnftables (:mod:`harness.podnet.nftlib`) when it is installed: ~1 ms instead of ~4 ms.
 Measured here (Linux 6.18, 2 shared cores): an ``nft -f`` that creates a table in a pod's namespace costs ~4 ms,
 one that deletes/replaces a table or flushes rules ~13-16 ms (the kernel waits an RCU grace period for removals),
 so a new namespace only ever gets create-only scripts, and replacements run in parallel across namespaces.
@@ -17,6 +18,8 @@ import shutil
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
+
+from harness.podnet import nftlib
 
 CAP_NET_ADMIN = 12
 COMMAND_TIMEOUT_S = 20.0
@@ -58,7 +61,15 @@ def ip_batch(lines: Sequence[str], *, netns: str | None = None) -> None:
 
 
 def nft(text: str, *, netns: str | None = None) -> None:
-    """Apply one nftables script as one transaction: all of it or nothing."""
+    """Apply one nftables script as one transaction: all of it or nothing (libnftables when present, ~1 ms,
+    else the ``nft`` command)."""
+    if nftlib.available():
+        try:
+            nftlib.apply(text, NETNS_DIR / netns if netns is not None else None)
+        except (nftlib.NftError, OSError) as exc:
+            where = f" (netns {netns})" if netns else ""
+            raise NetCommandError(f"nft{where}: {exc}") from None
+        return
     run(["nft", "-f", "-"], netns=netns, stdin=text)
 
 
