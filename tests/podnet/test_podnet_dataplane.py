@@ -13,6 +13,8 @@ from collections.abc import Iterator
 import pytest
 
 from harness.embedded.network import Backend
+from harness.podnet import commands
+from harness.podnet.commands import NetCommandError
 from harness.podnet.dataplane import PodAttachment, PodNetwork, unavailable_reason
 
 WHY = unavailable_reason()
@@ -75,3 +77,11 @@ def test_refuses_what_could_leave_the_machine(network: tuple[PodNetwork, PodAtta
         net.sync("10.96.0.1", 80, [])
     with pytest.raises(ValueError, match="refusing to forward"):
         net.sync(str(net.service_subnet.network_address + 9), 80, [Backend("192.0.2.1", 80)])
+
+
+def test_a_refused_script_raises_with_nfts_own_message(network: tuple[PodNetwork, PodAttachment]) -> None:
+    _, pod = network
+    with pytest.raises(NetCommandError, match=r"nft \(netns aib-.*Error"):
+        commands.nft("table ip broken {\n  chain c {\n    nonsense here\n  }\n}\n", netns=pod.netns_path.name)
+    with pytest.raises(NetCommandError, match="netns aib-"):
+        commands.nft("table ip t {\n}\n", netns="aib-000000-0")  # no such namespace
