@@ -1,12 +1,13 @@
 """ClusterIP routing with nftables DNAT: the rules (pure rendering) and the proxy that applies them everywhere.
 
-Design (measured against the userspace proxy in ``benchmarks/test_podnet_overhead.py``): each pod namespace gets
-its own ``nat/output`` chain that DNATs ``clusterIP:port`` to a ready endpoint chosen by ``numgen random mod N``,
-and the root namespace gets the same chain (output hook only, matching only this cluster's Service CIDR) so the
-harness on the host reaches ClusterIPs too. DNAT happens in the client's own namespace, so the backend sees the
-client pod's real source address (NetworkPolicy needs it) and no br_netfilter or ip_forward is involved: the
-translated packet simply leaves the client's veth for the backend's address on the same bridge. A ClusterIP port
-without endpoints is rejected (TCP reset), as kube-proxy's REJECT rule does.
+Design: each pod namespace gets its own ``nat/output`` chain that DNATs ``clusterIP:port`` to a ready endpoint
+chosen by ``numgen inc mod N`` (round robin per client namespace, as the userspace proxy did; ``numgen random``
+made a 2-replica Service answer 6 requests from one replica about 1 time in 32), and the root namespace gets the
+same chain (output hook only, matching only this cluster's Service CIDR) so the harness on the host reaches
+ClusterIPs too. DNAT happens in the client's own namespace, so the backend sees the client pod's real source
+address (NetworkPolicy needs it) and no br_netfilter or ip_forward is involved: the translated packet simply
+leaves the client's veth for the backend's address on the same bridge. A ClusterIP port without endpoints is
+rejected (TCP reset), as kube-proxy's REJECT rule does.
 
 Endpoints on the host's loopback (hostNetwork pods, servers of the control plane itself) cannot be reached from a
 pod namespace as 127.0.0.1 (that is the pod's own loopback): pods DNAT them to the bridge gateway instead, and the
@@ -57,7 +58,7 @@ def dnat_rules(services: Mapping[ServiceKey, Sequence[Backend]], *, gateway: str
             rules.append(f"{match} dnat ip to {ip}:{target_port}")
         else:
             mapping = ", ".join(f"{i} : {t}" for i, t in enumerate(targets))
-            rules.append(f"{match} dnat ip to numgen random mod {len(targets)} map {{ {mapping} }}")
+            rules.append(f"{match} dnat ip to numgen inc mod {len(targets)} map {{ {mapping} }}")
     return rules
 
 

@@ -71,7 +71,7 @@ def test_dnat_rules_balance_and_map_loopback_through_the_gateway() -> None:
     }
     pod_rules = dnat_rules(services, gateway="198.18.128.1")
     assert pod_rules == [
-        "ip daddr 198.19.0.10 tcp dport 80 dnat ip to numgen random mod 2 map "
+        "ip daddr 198.19.0.10 tcp dport 80 dnat ip to numgen inc mod 2 map "
         "{ 0 : 198.18.128.2 . 8080, 1 : 198.18.128.3 . 8080 }",
         "ip daddr 198.19.0.11 udp dport 53 dnat ip to 198.18.128.4:5353",
         "ip daddr 198.19.0.12 tcp dport 443 dnat ip to 198.18.128.1:6443",
