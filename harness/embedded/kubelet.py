@@ -1,6 +1,7 @@
 """The embedded target's node agents: pods bound to the host node run as local processes, pods bound to emulated
-nodes run through a scripted runtime (the workload emulations, plus what tests layer on top), and a userspace
-kube-proxy makes Service ClusterIPs work.
+nodes run through a scripted runtime (the workload emulations, plus what tests layer on top), and Service ClusterIPs
+work through the pod network's nftables DNAT (:mod:`harness.podnet`: each host pod in its own network namespace,
+NetworkPolicy enforced) or, on hosts that cannot have one, a userspace kube-proxy on the host network.
 
 One :class:`PodWorker` thread per host pod drives its lifecycle like the kubelet's pod worker: volumes, init
 containers in order, containers with restartPolicy and back-off, readiness/liveness/startup probes, graceful
