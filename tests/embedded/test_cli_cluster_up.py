@@ -181,3 +181,13 @@ def test_pod_processes_die_with_a_killed_cluster(cluster_up: tuple[subprocess.Po
         timeout_s=5,
         what="container processes to die with their cluster",
     )
+    # The pod network of a SIGKILLed cluster (namespaces, links, its nftables table) outlives it by design until
+    # the next pod network on this machine sweeps it; sweep now, and check that the sweep takes it all.
+    from harness.podnet import host
+    from harness.podnet.dataplane import unavailable_reason
+
+    if unavailable_reason() is None:
+        host.sweep()
+        leftovers = [p.name for p in host.STATE_ROOT.iterdir()] if host.STATE_ROOT.is_dir() else []
+        owners = [host.STATE_ROOT / name / "owner.json" for name in leftovers]
+        assert not any(f'"pid": {proc.pid},' in o.read_text() for o in owners if o.exists())
