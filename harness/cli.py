@@ -78,6 +78,11 @@ def _build_parser() -> argparse.ArgumentParser:
         help="directory for pod logs and volumes (default: a private temporary directory)",
     )
     up.add_argument("--no-host-node", action="store_true", help="do not mirror this machine as a node")
+    up.add_argument(
+        "--host-network",
+        action="store_true",
+        help="keep every pod on the host network (loopback addresses) even where a pod network could be built",
+    )
 
     node = commands.add_parser("node", help="this machine as a node of a Kubernetes API server")
     node_commands = node.add_subparsers(dest="node_command", required=True, parser_class=_Parser)
@@ -174,6 +179,7 @@ def _cluster_up(args: argparse.Namespace) -> int:
         kubeconfig_path=args.kubeconfig,
         spec_path=args.spec,
         include_host=not args.no_host_node,
+        pod_network=not args.host_network,
     )
     cluster = EmbeddedCluster(options)
 

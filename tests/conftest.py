@@ -50,6 +50,13 @@ def emulated_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embed
         yield cluster
 
 
+@pytest.fixture(scope="session")
+def host_for_pods(host_cluster: EmbeddedCluster) -> str:
+    """Where a server of a test on this machine listens so that the session target's pods reach it: the pod
+    network's gateway (a pod's 127.0.0.1 is its own), or 127.0.0.1 on the host-network fallback."""
+    return host_cluster.podnet.gateway if host_cluster.podnet is not None else "127.0.0.1"
+
+
 def _client(cluster: EmbeddedCluster) -> client.ApiClient:
     return config.new_client_from_config(config_file=str(cluster.kubeconfig_path))
 

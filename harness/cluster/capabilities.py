@@ -7,6 +7,7 @@ DaemonSets, Services, and API discovery), so it also works on managed clusters w
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Iterable, Mapping
@@ -19,6 +20,7 @@ from kubernetes.client.rest import ApiException
 from harness.cluster.forbidden import explain_forbidden
 from harness.embedded.system_services import SYSTEM_SERVICE_LABEL
 from harness.embedded.system_services import missing_hint as system_service_hint
+from harness.podnet.dataplane import POD_NETWORK_ANNOTATION
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +137,9 @@ class Capabilities:
     monitoring: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # add-ons whose API is served but whose agent is absent: name -> why they count as not installed
     addon_gaps: Mapping[str, str] = field(default_factory=dict)
+    # what the node agent says about the pod network (Node annotation aibench.io/pod-network): mode "netns" (own
+    # namespaces, NetworkPolicy, attachments) or "host" with the reason; empty when no node says anything
+    pod_network: Mapping[str, str] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ derived facts
     @property
@@ -208,6 +213,7 @@ class Capabilities:
             ],
             "addons": sorted(self.addons),
             "addon_gaps": dict(self.addon_gaps),
+            "pod_network": dict(self.pod_network),
             "cni": list(self.cni),
             "prometheus": list(self.prometheus),
             "monitoring": {k: list(v) for k, v in self.monitoring.items()},
@@ -317,17 +323,23 @@ def _node_info(node: client.V1Node) -> NodeInfo:
 
 
 def addon_gaps(
-    addons: Iterable[str], *, daemonsets: Iterable[str] | None, services: Iterable[str] | None
+    addons: Iterable[str],
+    *,
+    daemonsets: Iterable[str] | None,
+    services: Iterable[str] | None,
+    pod_network: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """Add-ons whose CRDs are served while the thing that acts on them is missing: a served CRD is only a schema.
 
     Found where the real control plane serves every CRD without running Istio or Multus: the suite's mesh and
     secondary-interface tests then ran against nothing and failed without measuring. Only what discovery could read
-    is judged (``None``: the account may not list them, so nothing is concluded).
+    is judged (``None``: the account may not list them, so nothing is concluded). A node agent whose pod network
+    makes the attachments itself (the embedded target's, ``pod_network`` with ``attachments``) acts on them too.
     """
     present = set(addons)
     gaps: dict[str, str] = {}
-    if "multus" in present and daemonsets is not None and not any("multus" in d for d in daemonsets):
+    attaches = bool((pod_network or {}).get("attachments"))
+    if "multus" in present and daemonsets is not None and not attaches and not any("multus" in d for d in daemonsets):
         gaps["multus"] = "no multus DaemonSet runs"
     if "istio" in present and services is not None and "istiod" not in set(services):
         gaps["istio"] = "no istiod Service exists (no mesh control plane)"
@@ -350,7 +362,9 @@ def _served_addons(api_client: client.ApiClient, group_list: Iterable[client.V1A
 def discover(api_client: client.ApiClient, *, server_version: str, embedded: bool) -> Capabilities:
     """Read the target once."""
     core = client.CoreV1Api(api_client)
-    nodes = tuple(_node_info(n) for n in core.list_node().items)
+    node_list = core.list_node().items
+    nodes = tuple(_node_info(n) for n in node_list)
+    pod_network = _pod_network(node_list)
     group_list = client.ApisApi(api_client).get_api_versions().groups
     groups = frozenset(g.name for g in group_list)
     addons = frozenset(_served_addons(api_client, group_list))
@@ -373,6 +387,8 @@ def discover(api_client: client.ApiClient, *, server_version: str, embedded: boo
     )
     ds_names = [d.metadata.name for d in (daemonsets.items if daemonsets else [])]
     cni = tuple(sorted(name for name, marker in _CNI_MARKERS.items() if any(marker in d for d in ds_names)))
+    if pod_network.get("mode") == "netns" and pod_network.get("provider"):
+        cni = tuple(sorted({*cni, pod_network["provider"]}))
     services = _optional(core.list_service_for_all_namespaces, what="list Services")
     prometheus = tuple(
         sorted(
@@ -388,6 +404,9 @@ def discover(api_client: client.ApiClient, *, server_version: str, embedded: boo
         addons,
         daemonsets=ds_names if daemonsets else None,
         services=[s.metadata.name for s in services.items] if services else None,
+        # only the embedded target's own node makes every pod's attachments; a real control plane (kwok nodes beside
+        # this machine) needs Multus' DaemonSet before its attachments count as installed
+        pod_network=pod_network if embedded else None,
     )
     addons = addons - frozenset(gaps)
     system = {}
@@ -413,7 +432,24 @@ def discover(api_client: client.ApiClient, *, server_version: str, embedded: boo
         cni=cni,
         prometheus=prometheus,
         monitoring=monitoring,
+        pod_network=pod_network,
     )
+
+
+def _pod_network(nodes: Iterable[client.V1Node]) -> dict[str, str]:
+    """The first node's ``aibench.io/pod-network`` (JSON, written by the project's node agent), as strings."""
+    for node in nodes:
+        raw = (node.metadata.annotations or {}).get(POD_NETWORK_ANNOTATION)
+        if not raw:
+            continue
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            log.warning("node %s: %s is not JSON: %r", node.metadata.name, POD_NETWORK_ANNOTATION, raw[:200])
+            continue
+        if isinstance(value, dict):
+            return {str(k): str(v) for k, v in value.items()}
+    return {}
 
 
 #: monitoring component -> (substring of the Service name or app.kubernetes.io/name label, its usual port)

@@ -2,8 +2,10 @@
 
 Why the harness builds the policies (not a workload manifest): they must go in *between* probes (reachable before,
 blocked after default-deny, admitted again by an allow rule), and the suite may not call the API itself. The verdict
-is honest about a CNI that ignores NetworkPolicy (the embedded target, flannel without a policy agent, kubenet):
-traffic that a default-deny should block but does not is a failure with that reason, never a skip.
+is honest about a CNI that ignores NetworkPolicy (flannel without a policy agent, kubenet): traffic that a
+default-deny should block but does not is a failure with that reason, never a skip. A policy the agent reports it
+cannot fully enforce (a ``PolicyNotEnforced`` Warning) fails the check too. The embedded target enforces policy with
+its pod network (harness.podnet); on its host-network fallback the suite skips, naming why.
 """
 
 from __future__ import annotations
@@ -23,7 +25,10 @@ __all__ = [
     "apply_policies",
     "default_deny_ingress",
     "isolation_verdict",
+    "unenforced_policies",
 ]
+
+UNENFORCED_REASON = "PolicyNotEnforced"  # the Warning the project's policy agent records (harness.podnet)
 
 POLICY_API = "networking.k8s.io/v1"
 
@@ -86,9 +91,25 @@ class IsolationVerdict:
     message: str
 
 
-def isolation_verdict(probes: Sequence[IsolationProbe], *, cni: Sequence[str], embedded: bool) -> IsolationVerdict:
+def unenforced_policies(api_client: client.ApiClient, namespace: str) -> list[str]:
+    """``policy: message`` for every Warning a policy agent recorded about a NetworkPolicy of ``namespace`` that it
+    cannot enforce completely (reason ``PolicyNotEnforced``)."""
+    events = client.CoreV1Api(api_client).list_namespaced_event(namespace).items
+    return sorted(
+        {
+            f"{e.involved_object.name}: {e.message}"
+            for e in events
+            if e.type == "Warning" and e.reason == UNENFORCED_REASON and e.involved_object.kind == "NetworkPolicy"
+        }
+    )
+
+
+def isolation_verdict(
+    probes: Sequence[IsolationProbe], *, cni: Sequence[str], embedded: bool, unenforced: Sequence[str] = ()
+) -> IsolationVerdict:
     """Judge the phases in order. A baseline that cannot connect makes the rest meaningless (the failure says so);
-    a blocked phase that still connects means the CNI does not enforce NetworkPolicy."""
+    a blocked phase that still connects means the CNI does not enforce NetworkPolicy; a policy the agent says it
+    cannot fully enforce fails the check even when the probes look right (no silent allow)."""
     if not probes:
         return IsolationVerdict(ok=False, message="no probe ran")
     first = probes[0]
@@ -110,6 +131,7 @@ def isolation_verdict(probes: Sequence[IsolationProbe], *, cni: Sequence[str], e
                 f"phase {probe.phase}: traffic was not blocked ({probe.detail}): the CNI does not enforce "
                 f"NetworkPolicy (CNI: {enforcer})"
             )
+    problems += [f"not enforced by the policy agent: {u}" for u in unenforced]
     if problems:
         return IsolationVerdict(ok=False, message="; ".join(problems))
     return IsolationVerdict(

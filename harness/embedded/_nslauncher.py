@@ -35,6 +35,7 @@ import sys
 from typing import Any
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWNET = 0x40000000
 MS_RDONLY = 1
 MS_REMOUNT = 32
 MS_BIND = 4096
@@ -94,6 +95,30 @@ def _join_mount_namespace(pid: int) -> None:
     # setns resets root to the namespace root; the container may have chroot-ed into a mirrored root.
     os.chroot(f"/proc/{pid}/root")
     os.chdir("/")
+
+
+def _join_netns(path: str) -> None:
+    """Enter the pod's network namespace (before any mount work: sysfs is remounted for it afterwards)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        _check(LIBC.setns(fd, CLONE_NEWNET), f"setns(net {path})")
+    finally:
+        os.close(fd)
+
+
+def _pod_sysfs() -> None:
+    """A sysfs of the pod's network namespace on /sys (as ``ip netns exec`` does), so /sys/class/net lists the
+    pod's interfaces; the host's cgroup tree stays visible at /sys/fs/cgroup (bound back from a handle)."""
+    try:
+        cgroup = os.open("/sys/fs/cgroup", os.O_PATH | os.O_CLOEXEC)
+    except OSError:
+        cgroup = -1
+    _mount("sysfs", "/sys", "sysfs", 0)
+    if cgroup >= 0:
+        try:
+            _mount(f"/proc/self/fd/{cgroup}", "/sys/fs/cgroup", None, MS_BIND | MS_REC)
+        finally:
+            os.close(cgroup)
 
 
 def _split_existing(target: str) -> tuple[str, list[str]]:
@@ -504,10 +529,14 @@ def _run(spec: dict[str, Any]) -> None:
     if spec.get("rlimit_as") is not None:
         limit = int(spec["rlimit_as"])
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    if spec.get("netns"):
+        _join_netns(str(spec["netns"]))
     if spec.get("join_pid") is not None:
         _join_mount_namespace(int(spec["join_pid"]))
     elif spec.get("namespace"):
         _new_mount_namespace()
+        if spec.get("netns"):
+            _pod_sysfs()
         _apply_mounts(spec.get("mounts", []), spec.get("staging"), spec.get("keep_visible"))
     sec: dict[str, Any] = spec.get("security") or {}
     if spec.get("namespace") and spec.get("join_pid") is None:

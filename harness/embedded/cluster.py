@@ -7,6 +7,7 @@ stops every pod process it started and removes what it wrote under its state dir
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
@@ -39,6 +40,8 @@ from harness.embedded.resources import Registry
 from harness.embedded.store import Store
 from harness.embedded.tls import ServingCert, make_serving_cert
 from harness.kubeconfig import refuse_foreign, write_kubeconfig
+from harness.podnet.attachments import nad_crd
+from harness.podnet.dataplane import POD_NETWORK_ANNOTATION, PodNetwork, unavailable_reason
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +66,9 @@ class EmbeddedOptions:
     # machine running short benchmark jobs is better served by 1 s (the doubling and the 5 min cap are kept).
     backoff_s: float = 1.0
     event_window: int = 20_000
+    # pods in their own network namespaces (harness.podnet) when this host allows it (root, ip, nft); False keeps
+    # every pod on the host network with loopback addresses, as hosts without root get anyway
+    pod_network: bool = True
     faults: FaultInjector = field(default_factory=FaultInjector)
 
 
@@ -82,7 +88,18 @@ class EmbeddedCluster:
         self.token = secrets.token_urlsafe(32)
         self.registry = Registry.with_builtins()
         self.store = Store(self.registry, event_window=self.options.event_window)
-        self.service_network = pick_subnet(SERVICE_NETWORK)
+        # pod network hook: its own Service range (198.19.0.0/17) when pods get network namespaces
+        host_node_runs = self.options.include_host and (self.spec is None or self.spec.host.include)
+        if not host_node_runs:
+            self.network_fallback: str | None = "no host node: emulated pods need no network"
+        elif not self.options.pod_network:
+            self.network_fallback = "disabled (--host-network)"
+        else:
+            self.network_fallback = unavailable_reason()
+        self.podnet = PodNetwork() if self.network_fallback is None else None
+        if self.podnet is None:
+            log.info("pods share the host network: %s", self.network_fallback)
+        self.service_network = self.podnet.service_subnet if self.podnet else pick_subnet(SERVICE_NETWORK)
         self.service_ips = AddressPool(self.service_network)
         self.node_ports = PortPool()
         self.admission = AdmissionContext(
@@ -99,6 +116,8 @@ class EmbeddedCluster:
             state_dir=self.state_dir,
             faults=self.faults,
             restart_backoff_s=self.options.backoff_s,
+            podnet=self.podnet,
+            network_fallback=self.network_fallback or "",
         )
         self.api = ApiServer(
             self.store,
@@ -254,9 +273,12 @@ class EmbeddedCluster:
                 "allowVolumeExpansion": False,
             }
         )
+        if self.podnet is not None:  # pod network hook: NetworkAttachmentDefinitions are served, as with Multus
+            self.create(nad_crd())
         nodes: list[dict[str, Any]] = []
         if self.options.include_host and (self.spec is None or self.spec.host.include):
             host = host_node(data_dir=self.state_dir)
+            host["metadata"].setdefault("annotations", {})[POD_NETWORK_ANNOTATION] = self._pod_network_annotation()
             nodes.append(apply_host_overrides(host, self.spec) if self.spec is not None else host)
         if self.spec is not None:
             nodes.extend(emulated_nodes(self.spec))
@@ -289,7 +311,8 @@ class EmbeddedCluster:
         (no selector: its Endpoints point at the server on 127.0.0.1, as for any service outside the pod network)."""
         from harness.embedded.state_metrics import StateMetricsServer
 
-        self._state_metrics = StateMetricsServer(self.store)
+        # reachable from pods' own network namespaces through the bridge gateway, and from the host
+        self._state_metrics = StateMetricsServer(self.store, self.podnet.gateway if self.podnet else "127.0.0.1")
         self._state_metrics.start()
         name, namespace = "kube-state-metrics", system_services.SYSTEM_NAMESPACE
         labels = {"app.kubernetes.io/name": name, system_services.SYSTEM_SERVICE_LABEL: name}
@@ -316,12 +339,18 @@ class EmbeddedCluster:
                 "metadata": {"name": name, "namespace": namespace, "labels": labels},
                 "subsets": [
                     {
-                        "addresses": [{"ip": "127.0.0.1"}],
+                        "addresses": [{"ip": self._state_metrics.host}],
                         "ports": [{"name": "http-metrics", "port": self._state_metrics.port}],
                     }
                 ],
             }
         )
+
+    def _pod_network_annotation(self) -> str:
+        """What the host node offers as a network (read by capability discovery and recorded with the run)."""
+        if self.podnet is not None:
+            return self.podnet.node_annotation()
+        return json.dumps({"mode": "host", "reason": self.network_fallback or "", "provider": "none"})
 
     def _await_system_services(self, timeout_s: float) -> None:
         """Wait until every system service has a ready endpoint, so the first test can use it; one that does not

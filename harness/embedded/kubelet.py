@@ -1,6 +1,7 @@
 """The embedded target's node agents: pods bound to the host node run as local processes, pods bound to emulated
-nodes run through a scripted runtime (the workload emulations, plus what tests layer on top), and a userspace
-kube-proxy makes Service ClusterIPs work.
+nodes run through a scripted runtime (the workload emulations, plus what tests layer on top), and Service ClusterIPs
+work through the pod network's nftables DNAT (:mod:`harness.podnet`: each host pod in its own network namespace,
+NetworkPolicy enforced) or, on hosts that cannot have one, a userspace kube-proxy on the host network.
 
 One :class:`PodWorker` thread per host pod drives its lifecycle like the kubelet's pod worker: volumes, init
 containers in order, containers with restartPolicy and back-off, readiness/liveness/startup probes, graceful
@@ -37,6 +38,10 @@ from harness.embedded.resources import ResourceType
 from harness.embedded.runtime import ContainerLaunch, ContainerProcess, ContainerResult, Mount, ProcessRuntime
 from harness.embedded.volumes import TokenSource, VolumeError, prepare_volume
 from harness.node.api import NodeApi, ObjectEvent
+from harness.podnet.attachments import NAD_GROUP, NAD_PLURAL, AttachmentError
+from harness.podnet.bandwidth import BandwidthError
+from harness.podnet.commands import NetCommandError
+from harness.podnet.dataplane import PodNetwork
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +50,9 @@ _SERVICES = ("", "services")
 _ENDPOINTS = ("", "endpoints")
 _CONFIGMAPS = ("", "configmaps")
 _SECRETS = ("", "secrets")
+_NETPOLS = ("networking.k8s.io", "networkpolicies")
+_NAMESPACES = ("", "namespaces")
+_NADS = (NAD_GROUP, NAD_PLURAL)
 EMULATED_ANNOTATION = "aibench.io/emulated"
 RUNTIME_ANNOTATION = "aibench.io/runtime"
 _LOOKUP_KEYS = {
@@ -235,6 +243,8 @@ class PodWorker:
         self.killed = threading.Event()
         self.hosts_path = self.dir / "hosts"
         self.pod_ip = ""
+        self.netns: Path | None = None  # the pod's network namespace (harness.podnet), None: host network
+        self.network_annotations: dict[str, str] = {}
         self.gpus: list[int] = []
         self.live = True
         self._thread = threading.Thread(target=self._run, name=f"pod-{self.namespace}-{self.name}", daemon=True)
@@ -281,7 +291,8 @@ class PodWorker:
         if pod is None:
             return
         (self.dir / "logs").mkdir(parents=True, exist_ok=True)
-        self.pod_ip = self.kubelets.host_ip if pod["spec"].get("hostNetwork") else self.kubelets.pod_ips.allocate()
+        if not self._attach_network(pod):
+            return
         self.gpus = self.kubelets.allocate_gpus(self.uid, pod)
         self.refresh_hosts()
         self._write_status(first=True)
@@ -324,6 +335,40 @@ class PodWorker:
             self._write_status()
             self.wake.wait(min(self._tick(c) for c in self._main))
             self.wake.clear()
+
+    # ------------------------------------------------------------------ pod network hook (harness.podnet)
+    def _attach_network(self, pod: dict[str, Any]) -> bool:
+        """Address the pod: host network, today's loopback pool, or its own namespace from the pod network. An
+        attachment that cannot be made (a missing NetworkAttachmentDefinition...) keeps the pod Pending with a
+        Warning event and is retried, as the kubelet retries a failed sandbox."""
+        podnet = self.kubelets.podnet
+        if pod["spec"].get("hostNetwork") or podnet is None:
+            is_host = bool(pod["spec"].get("hostNetwork"))
+            self.pod_ip = self.kubelets.host_ip if is_host else self.kubelets.pod_ips.allocate()
+            return True
+        reported: set[str] = set()
+        while True:
+            try:
+                attachment = podnet.attach(pod, self.kubelets.lookup_nad)
+            except (AttachmentError, BandwidthError, NetCommandError) as exc:
+                message = f"Failed to create pod sandbox: {exc}"
+                if not reported:
+                    self._write_status(first=True)  # Pending, containers ContainerCreating
+                if message not in reported:
+                    reported.add(message)
+                    self.api.event(pod, type_="Warning", reason="FailedCreatePodSandBox", message=message)
+                if self.wake.wait(1.0):
+                    self.wake.clear()
+                current = self._pod()
+                if current is None or self.killed.is_set() or current["metadata"].get("deletionTimestamp"):
+                    if current is not None and current["metadata"].get("deletionTimestamp"):
+                        self.kubelets.finish_pod_delete(current)
+                    return False
+                pod = current
+                continue
+            self.pod_ip, self.netns = attachment.ip, attachment.netns_path
+            self.network_annotations = dict(attachment.annotations)
+            return True
 
     def _tick(self, c: _Container) -> float:
         """Poll fast right after a start (short jobs finish in milliseconds), slower for long runners."""
@@ -442,6 +487,7 @@ class PodWorker:
             cpu_limit_millis=cpu,
             cgroup_name=f"{self.uid}_{c.name}_{c.restarts}",
             security=security,
+            netns=self.netns,
         )
         c.proc = self.kubelets.runtime.start(launch)
         c.started_at = rfc3339()
@@ -582,6 +628,7 @@ class PodWorker:
             if first:
                 annotations = p["metadata"].setdefault("annotations", {})
                 annotations[RUNTIME_ANNOTATION] = self.kubelets.runtime_description
+                annotations.update(self.network_annotations)
             if new == p.get("status") and not first:
                 return False
             p["status"] = new
@@ -620,12 +667,17 @@ class KubeletSet:
         state_dir: Path,
         faults: FaultInjector,
         restart_backoff_s: float = 1.0,
+        podnet: PodNetwork | None = None,
+        network_fallback: str = "",
     ) -> None:
         self.api = api
         # where pods reach the API server, and the kubelet's TokenRequest for projected ServiceAccount tokens: set
         # by whoever knows them (the embedded cluster once it serves; the node agent from its kubeconfig)
         self.master_env: dict[str, str] = {}
         self.token_source: TokenSource | None = None
+        # the pod network (harness.podnet) when this host can have one; else the host network, and why
+        self.podnet = podnet
+        self.network_fallback = network_fallback
         self.faults = faults
         self.restart_backoff_s = restart_backoff_s
         self.pods_dir = state_dir / "pods"
@@ -644,7 +696,7 @@ class KubeletSet:
         self._timers: list[tuple[float, int, str, str, str, Script]] = []
         self._seq = itertools.count()
         self._thread: threading.Thread | None = None
-        self._proxy: ServiceProxy | None = None
+        self._proxy: ServiceProxy | PodNetwork | None = None
         self._base_env = host_base_env()
         api.subscribe(self._on_event)
 
@@ -658,7 +710,11 @@ class KubeletSet:
     @property
     def runtime_description(self) -> str:
         d = self.runtime.describe()
-        return f"process; isolation={d['isolation']}; limits={d['limits']}; cpu={d['cpu']}; gpu=env-only"
+        network = "pod-netns" if self.podnet is not None else f"host ({self.network_fallback or 'no pod network'})"
+        return (
+            f"process; isolation={d['isolation']}; limits={d['limits']}; cpu={d['cpu']}; gpu=env-only; "
+            f"network={network}"
+        )
 
     @property
     def has_process_node(self) -> bool:
@@ -678,7 +734,12 @@ class KubeletSet:
             self._process_nodes[name] = node
 
     def start(self) -> None:
-        self._proxy = ServiceProxy()
+        if self.podnet is not None:  # pod network hook: host side, Service DNAT instead of the userspace proxy
+            self.podnet.start()
+            self.podnet.start_policy_agent(self._policy_snapshot, self._policy_problems)
+            self._proxy = self.podnet
+        else:
+            self._proxy = ServiceProxy()
         self._thread = threading.Thread(target=self._run, name="aibench-kubelets", daemon=True)
         self._thread.start()
         for svc in self.api.iter(_SERVICES):
@@ -773,6 +834,22 @@ class KubeletSet:
             path, stop, tail_lines=_opt_int(query, "tailLines"), limit_bytes=_opt_int(query, "limitBytes")
         )
 
+    # ------------------------------------------------------------------ pod network hooks (harness.podnet)
+    def lookup_nad(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.api.find(_NADS, namespace, name)
+
+    def _policy_snapshot(self) -> tuple[list[Any], list[Any], list[Any]]:
+        return list(self.api.iter(_NETPOLS)), list(self.api.iter(_PODS)), list(self.api.iter(_NAMESPACES))
+
+    def _policy_problems(self, key: tuple[str, str], problems: tuple[str, ...]) -> None:
+        """What a NetworkPolicy asks that is not enforced: a Warning event on the policy (never a silent allow)."""
+        policy = self.api.find(_NETPOLS, *key)
+        if policy is not None:
+            message = "not enforced: " + "; ".join(problems)
+            self.api.event(
+                policy, type_="Warning", reason="PolicyNotEnforced", message=message, component="aibench-netpol"
+            )
+
     # ------------------------------------------------------------------ pod helpers used by workers
     def lookup(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         return self.api.find(_LOOKUP_KEYS[kind], namespace, name)
@@ -819,11 +896,19 @@ class KubeletSet:
         with self._lock:
             for index in [i for i, owner in self._gpu_owner.items() if owner == worker.uid]:
                 del self._gpu_owner[index]
-        if worker.pod_ip and worker.pod_ip != self.host_ip:
+        if worker.netns is not None and self.podnet is not None:  # pod network hook: namespace and address go
+            self.podnet.detach(worker.uid)
+        elif worker.pod_ip and worker.pod_ip != self.host_ip:
             self.pod_ips.release(worker.pod_ip)
 
     # ------------------------------------------------------------------ events
     def _on_event(self, event: ObjectEvent) -> None:
+        policy = self.podnet.policy if self.podnet is not None else None
+        if policy is not None:  # pod network hook: NetworkPolicy follows policies, pods and namespaces
+            if event.key == _PODS:
+                policy.pod_changed(event.obj, deleted=event.type == "DELETED")
+            elif event.key in (_NETPOLS, _NAMESPACES):
+                policy.changed()
         if event.key == _PODS:
             node = event.obj["spec"].get("nodeName")
             if node and (node in self._process_nodes or node in self._emulated_nodes):

@@ -98,7 +98,7 @@ class PortPool:
 
     def allocate(self) -> int:
         with self._lock:
-            return next(self._ports)  # type: ignore[call-overload]
+            return next(self._ports)  # type: ignore[call-overload,no-any-return]
 
 
 # ----------------------------------------------------------------------------- name resolution

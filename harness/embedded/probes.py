@@ -19,6 +19,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from harness.podnet.ranges import BENCH_RANGE, on_this_machine
+
 logger = logging.getLogger(__name__)
 
 # (argv, timeout_s) -> exit code; raises TimeoutError when the command did not finish in time.
@@ -40,13 +42,17 @@ class ProbeResult:
 
 
 def require_loopback(ip: str) -> str:
-    """Return ``ip`` if it is a loopback address, else raise: the project never connects anywhere else."""
+    """Return ``ip`` if the project may contact it (loopback, or the pod network's 198.18.0.0/15 whose bridges and
+    blackhole route keep it on this machine), else raise."""
     try:
-        addr = ipaddress.ip_address(ip)
+        ipaddress.ip_address(ip)
     except ValueError as exc:
-        raise ValueError(f"probe target {ip!r} is not an IP address; only loopback pod IPs are allowed") from exc
-    if not addr.is_loopback:
-        raise ValueError(f"refusing to probe {ip}: only loopback addresses (127.0.0.0/8, ::1) may be contacted")
+        raise ValueError(f"probe target {ip!r} is not an IP address; only loopback or pod IPs are allowed") from exc
+    if not on_this_machine(ip):
+        raise ValueError(
+            f"refusing to probe {ip}: only loopback addresses (127.0.0.0/8, ::1) and pod IPs ({BENCH_RANGE}) may be "
+            "contacted"
+        )
     return ip
 
 

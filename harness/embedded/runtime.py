@@ -11,8 +11,12 @@ mount namespace, resolves ``argv[0]`` against the container's ``PATH`` and ``exe
 close-on-exec pipe before :meth:`ProcessRuntime.start` returns, so a missing executable is reported as a
 ``ContainerCannotRun`` result up front rather than as a mysterious exit code.
 
-Not provided: PID/network/user namespaces (containers see host processes and share the host network; pod IPs are
-loopback aliases), image filesystems (the command must exist on the host), log timestamps.
+A launch may name the pod's network namespace (``ContainerLaunch.netns``, made by :mod:`harness.podnet`): the
+launcher joins it before building the mount namespace, and exec/exec probes join it too. Without one the container
+shares the host network.
+
+Not provided: PID/user namespaces (containers see host processes), image filesystems (the command must exist on
+the host), log timestamps.
 """
 
 from __future__ import annotations
@@ -105,6 +109,7 @@ class ContainerLaunch:
     cpu_limit_millis: int | None
     cgroup_name: str
     security: ProcessSecurity = ProcessSecurity()
+    netns: Path | None = None  # the pod's network namespace (harness.podnet); None: the host network
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -391,6 +396,7 @@ class ContainerProcess:
             "cgroup_procs": self._cgroups.procs_files() if self._cgroups is not None else [],
             "join_pid": self.pid if self._namespace else None,
             "security": self._launch.security.to_spec(joining=True),
+            "netns": str(self._launch.netns) if self._launch.netns is not None else None,
         }
 
     def run_exec(self, argv: tuple[str, ...], *, timeout_s: float, env: Mapping[str, str] | None = None) -> ExecResult:
@@ -707,7 +713,7 @@ class ProcessRuntime:
             "memory": memory,
             "cpu": cpu,
             "pid_namespace": "none: containers see host processes",
-            "network": "host network namespace; pod IPs are loopback aliases",
+            "network": "per launch: the pod's network namespace when the kubelet gives one, else the host network",
             "log_timestamps": "unsupported",
         }
 
@@ -839,6 +845,7 @@ class ProcessRuntime:
             "argv": list(launch.argv),
             "working_dir": launch.working_dir,
             "namespace": namespace,
+            "netns": str(launch.netns) if launch.netns is not None else None,
         }
         if namespace:
             mounts = [{"source": str(m.source), "target": m.target, "read_only": m.read_only} for m in launch.mounts]

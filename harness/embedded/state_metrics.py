@@ -175,10 +175,12 @@ def render(
 
 
 class StateMetricsServer:
-    """``/metrics`` and ``/healthz`` on 127.0.0.1 (an ephemeral port), rendered from the store on each request."""
+    """``/metrics`` and ``/healthz`` on ``host`` (127.0.0.1, or the pod network's gateway address so pods in their
+    own network namespaces can scrape it) and an ephemeral port, rendered from the store on each request."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, host: str = "127.0.0.1") -> None:
         self.store = store
+        self.host = host
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -200,7 +202,7 @@ class StateMetricsServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._http = ThreadingHTTPServer((host, 0), Handler)
         self._http.daemon_threads = True
         self._thread = threading.Thread(target=self._http.serve_forever, name="aibench-state-metrics", daemon=True)
 

@@ -3,6 +3,7 @@ serves Services), Multus attachments a pod can use, and RDMA / SR-IOV VF resourc
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 import pytest
@@ -20,7 +21,13 @@ def test_cni_is_identified(target: Any, capabilities: Any, record: Any) -> None:
     """The pod network's CNI is one the harness recognises (Cilium, Calico, Antrea, AWS VPC CNI, Azure CNI...), and
     the report says whether kube-proxy or Cilium's eBPF replacement serves Services."""
     if capabilities.embedded:
-        pytest.skip("the embedded target has no CNI: pods get loopback addresses and a userspace proxy serves Services")
+        network = capabilities.pod_network
+        what = (
+            f"its pod network is the node agent's own ({network.get('provider')}: nftables DNAT for Services)"
+            if network.get("mode") == "netns"
+            else f"pods share the host network ({network.get('reason') or 'no pod network'})"
+        )
+        pytest.skip(f"the embedded target runs no CNI DaemonSet to identify: {what}")
     path = data_path(target.api_client, tuple(capabilities.cni))
     record.add(
         measurements=[
@@ -43,10 +50,19 @@ def test_cni_is_identified(target: Any, capabilities: Any, record: Any) -> None:
 @pytest.mark.network
 @pytest.mark.conformance
 @pytest.mark.requires("multus")
-def test_multus_attachment_gives_the_pod_an_interface(run_workload: Any, record: Any) -> None:
+def test_multus_attachment_gives_the_pod_an_interface(run_workload: Any, capabilities: Any, record: Any) -> None:
     """A pod that names a NetworkAttachmentDefinition gets the extra interface (net1) and Multus reports the
     attachment in its network-status."""
-    run = run_workload("net-multus")
+    params = {}
+    if capabilities.pod_network.get("macvlan_parent"):
+        # the project's node agent makes attachments itself: macvlan only on the parent link it created, addresses
+        # only from its secondary range (RFC 2544's 198.18.0.0/15), never the cluster-specific eth0 default
+        secondary = ipaddress.IPv4Network(capabilities.pod_network["secondary_range"])
+        params = {
+            "master": capabilities.pod_network["macvlan_parent"],
+            "subnet": str(next(secondary.subnets(new_prefix=24))),
+        }
+    run = run_workload("net-multus", **params)
     result = parse_sentinel(run.log_of("probe"))
     record.add(measurements=with_labels(result.measurements, emulated=run.emulated))
     interfaces = result.info["interfaces"]

@@ -13,6 +13,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from harness.embedded.cluster import EmbeddedCluster
+from harness.podnet.ranges import on_this_machine
 
 PY = sys.executable
 
@@ -71,7 +72,7 @@ def test_job_runs_to_completion_and_logs_are_readable(api: client.ApiClient, ns:
     assert core.read_namespaced_pod_log(pod.metadata.name, ns) == "line 1\nline 2\nline 3\n"
     assert core.read_namespaced_pod_log(pod.metadata.name, ns, tail_lines=1) == "line 3\n"
     assert core.read_namespaced_pod_log(pod.metadata.name, ns, container="main", limit_bytes=4) == "line"
-    assert pod.status.pod_ip.startswith("127.") and pod.spec.node_name == core.list_node().items[0].metadata.name
+    assert on_this_machine(pod.status.pod_ip) and pod.spec.node_name == core.list_node().items[0].metadata.name
 
 
 def test_indexed_job_parallelism_and_env(api: client.ApiClient, ns: str) -> None:

@@ -27,3 +27,11 @@ def test_a_gap_is_named_in_the_skip_reason() -> None:
         "(no mesh control plane))"
     )
     assert caps.missing("kueue") == "kueue is not installed (clusterqueues.kueue.x-k8s.io is not served)"
+
+
+def test_a_node_agent_that_makes_attachments_acts_on_nads() -> None:
+    network = {"mode": "netns", "attachments": "multus-compatible (bridge, macvlan)"}
+    assert addon_gaps({"multus"}, daemonsets=[], services=[], pod_network=network) == {}
+    assert addon_gaps({"multus"}, daemonsets=[], services=[], pod_network={"mode": "host"}) == {
+        "multus": "no multus DaemonSet runs"
+    }

@@ -60,9 +60,10 @@ def _sources() -> Iterator[Path]:
         for path in sorted((ROOT / top).rglob("*.py")):
             rel = path.relative_to(ROOT).as_posix()
             # the targets themselves (and the kubeconfig files they write) act as their own admin, not as the suite;
-            # the node agent acts with the kubeconfig it is given (docs/node-agent.md lists what that needs)
+            # so does the node's pod network (harness/podnet: the NAD CRD the embedded target serves); the node agent
+            # acts with the kubeconfig it is given (docs/node-agent.md lists what that needs)
             if (
-                rel.startswith(("harness/embedded/", "harness/localkube/", "harness/node/"))
+                rel.startswith(("harness/embedded/", "harness/localkube/", "harness/node/", "harness/podnet/"))
                 or rel == "harness/kubeconfig.py"
             ):
                 continue

@@ -14,6 +14,7 @@ from harness.catalog.spec import load_spec
 from harness.cluster.namespaces import run_labels
 from harness.embedded.network import SERVICE_NETWORK
 from harness.errors import WorkloadFailed
+from harness.podnet.ranges import SERVICE_RANGE
 from harness.runners.job import scripts_configmap_name
 from harness.runners.service import run_service
 
@@ -29,7 +30,8 @@ def _service(api: client.ApiClient, ns: str, **params: str):
 def test_service_is_ready_and_balanced(api: client.ApiClient, ns: str) -> None:
     with _service(api, ns) as handle:
         endpoint = handle.endpoints["http-echo"]
-        assert endpoint.ports == {"http": 80} and ipaddress.ip_address(endpoint.cluster_ip) in SERVICE_NETWORK
+        cluster_ip = ipaddress.ip_address(endpoint.cluster_ip)
+        assert endpoint.ports == {"http": 80} and (cluster_ip in SERVICE_NETWORK or cluster_ip in SERVICE_RANGE)
         names = {urllib.request.urlopen(endpoint.url("http"), timeout=5).read().decode() for _ in range(6)}
     assert len(names) == 2 and all(n.startswith("http-echo-") for n in names)
     assert len(handle.evidence.pods) == 2

@@ -111,3 +111,37 @@ def test_reach_mode_rejects_an_unknown_expectation(bad: str) -> None:
         [sys.executable, str(PROBE), "reach"], check=False, env=env, capture_output=True, text=True, timeout=30
     )
     assert done.returncode != 0 and "EXPECT='maybe'" in done.stderr
+
+
+def test_unenforced_policy_fails_even_when_probes_look_right() -> None:
+    probes = [_probe("baseline", True, True), _probe("denied", False, False), _probe("allowed", True, True)]
+    verdict = isolation_verdict(
+        probes,
+        cni=("aibench-podnet",),
+        embedded=True,
+        unenforced=["allow: not enforced: spec.ingress[0].from[0]: IPv6"],
+    )
+    assert not verdict.ok
+    assert verdict.message == "not enforced by the policy agent: allow: not enforced: spec.ingress[0].from[0]: IPv6"
+
+
+def test_unenforced_policies_are_read_from_the_agents_warnings(api: client.ApiClient, ns: str) -> None:
+    from harness.cluster.netpolicy import unenforced_policies
+
+    core = client.CoreV1Api(api)
+    for reason, kind in (
+        ("PolicyNotEnforced", "NetworkPolicy"),
+        ("BackOff", "NetworkPolicy"),
+        ("PolicyNotEnforced", "Pod"),
+    ):
+        core.create_namespaced_event(
+            ns,
+            client.CoreV1Event(
+                metadata=client.V1ObjectMeta(generate_name="e-"),
+                involved_object=client.V1ObjectReference(kind=kind, name="p", namespace=ns),
+                reason=reason,
+                message="not enforced: x",
+                type="Warning",
+            ),
+        )
+    assert unenforced_policies(api, ns) == ["p: not enforced: x"]

@@ -25,6 +25,7 @@ from harness.catalog.spec import catalog_root, load_workload
 from harness.config import resolve
 from harness.errors import ConfigError, WorkloadFailed
 from harness.parsers.redis_benchmark import parse_redis_benchmark, redis_benchmark_measurements
+from harness.podnet.ranges import on_this_machine
 from harness.runners.job import RunResult
 
 pytestmark = pytest.mark.skipif(
@@ -72,14 +73,19 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def own_redis() -> Iterator[int]:
-    """A redis-server of this test on 127.0.0.1 and a free port (no persistence), stopped by its PID afterwards."""
+def own_redis(host_for_pods: str) -> Iterator[int]:
+    """A redis-server of this test where the target's pods reach this machine, on a free port (no persistence),
+    stopped by its PID afterwards."""
     port = _free_port()
-    argv = ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"]
+    argv = ["redis-server", "--bind", host_for_pods, "--port", str(port), "--save", "", "--appendonly", "no"]
+    argv += ["--protected-mode", "no"]  # the bridge gateway is not loopback to redis, but only this machine reaches it
     server = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         eventually(
-            lambda: _pong("127.0.0.1", port), timeout_s=10, interval_s=0.1, what=f"redis-server on 127.0.0.1:{port}"
+            lambda: _pong(host_for_pods, port),
+            timeout_s=10,
+            interval_s=0.1,
+            what=f"redis-server on {host_for_pods}:{port}",
         )
         yield port
     finally:
@@ -91,7 +97,7 @@ def test_workload_measures_the_embedded_redis_service(
     api: client.ApiClient, ns: str, tmp_path: Path, redis_address: tuple[str, int]
 ) -> None:
     host, port = redis_address
-    assert host.startswith("127."), "embedded Service IPs are loopback aliases"
+    assert on_this_machine(host), "embedded Service IPs are loopback aliases or pod-network ClusterIPs"
     result = _run(api, ns, tmp_path, host=host, port=port, requests=5000)
     assert not result.emulated and result.params["clients"] == "50" and result.params["value_size"] == "1024"
     parsed = parse_redis_benchmark(result.log_of("benchmark"))
@@ -109,9 +115,9 @@ def test_workload_measures_the_embedded_redis_service(
 
 
 def test_workload_measures_a_redis_server_named_by_address(
-    api: client.ApiClient, ns: str, tmp_path: Path, own_redis: int
+    api: client.ApiClient, ns: str, tmp_path: Path, own_redis: int, host_for_pods: str
 ) -> None:
-    result = _run(api, ns, tmp_path, host="127.0.0.1", port=own_redis, requests=2000, tests="get", value_size=64)
+    result = _run(api, ns, tmp_path, host=host_for_pods, port=own_redis, requests=2000, tests="get", value_size=64)
     parsed = parse_redis_benchmark(result.log_of("benchmark"))
     (row,) = parsed.rows
     assert row.test == "GET" and row.requests_per_s > 0 and set(row.percentiles_ms) == {"50", "95", "99"}

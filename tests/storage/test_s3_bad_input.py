@@ -57,12 +57,12 @@ class _RefusingS3(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def refusing_endpoint() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RefusingS3)
+def refusing_endpoint(host_for_pods: str) -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer((host_for_pods, 0), _RefusingS3)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"127.0.0.1:{server.server_address[1]}"
+        yield f"{host_for_pods}:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
