@@ -32,7 +32,7 @@ from harness.embedded.faults import FaultInjector
 from harness.embedded.httpserver import EmbeddedHTTPServer
 from harness.embedded.inventory import host_node
 from harness.embedded.kubelet import KubeletSet
-from harness.embedded.network import SERVICE_NETWORK, AddressPool, PortPool, pick_subnet
+from harness.embedded.network import SERVICE_NETWORK, AddressPool, Backend, PortPool, pick_subnet
 from harness.embedded.nodeapi import StoreNodeApi
 from harness.embedded.podenv import master_service_env
 from harness.embedded.provisioner import LocalPathProvisioner
@@ -126,7 +126,9 @@ class EmbeddedCluster:
             graceful_delete=self.kubelets.graceful_delete,
             exec_hook=self.kubelets.running_container,
         )
-        self.tls: ServingCert = make_serving_cert(self.state_dir / "pki")
+        self.kubernetes_service_ip = str(self.service_network.network_address + 1)
+        # in-cluster clients dial the `kubernetes` Service's ClusterIP and check it against the certificate
+        self.tls: ServingCert = make_serving_cert(self.state_dir / "pki", extra_ips=(self.kubernetes_service_ip,))
         self.controllers = ControllerManager(
             self.store,
             self.admission,
@@ -181,7 +183,11 @@ class EmbeddedCluster:
             self._http_thread.start()
             host, port = self._http.address.rsplit(":", 1)
             self.kubelets.token_source = self.api.pod_token
-            self.kubelets.master_env = master_service_env(host, int(port))
+            if self.podnet is not None:  # pods have their own loopback: they reach the API server by its Service
+                self.kubelets.route_apiserver(Backend(host, int(port)))
+                self.kubelets.master_env = master_service_env(self.kubernetes_service_ip, 443)
+            else:
+                self.kubelets.master_env = master_service_env(host, int(port))
             self._await_system_services(self.options.system_services_ready_s)
             self._write_kubeconfig()
             serving = True
@@ -285,7 +291,7 @@ class EmbeddedCluster:
         for node in nodes:
             created = self.create(node)
             self.kubelets.register(created)
-        self.service_ips.reserve(str(self.service_network.network_address + 1))
+        self.service_ips.reserve(self.kubernetes_service_ip)
         self.create(
             {
                 "apiVersion": "v1",
@@ -297,7 +303,7 @@ class EmbeddedCluster:
                 },
                 "spec": {
                     "ports": [{"name": "https", "port": 443, "targetPort": 6443}],
-                    "clusterIP": str(self.service_network.network_address + 1),
+                    "clusterIP": self.kubernetes_service_ip,
                 },
             }
         )

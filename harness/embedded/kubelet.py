@@ -675,6 +675,7 @@ class KubeletSet:
         # by whoever knows them (the embedded cluster once it serves; the node agent from its kubeconfig)
         self.master_env: dict[str, str] = {}
         self.token_source: TokenSource | None = None
+        self.apiserver: Backend | None = None  # the `kubernetes` Service's endpoint, when pods reach it through it
         # the pod network (harness.podnet) when this host can have one; else the host network, and why
         self.podnet = podnet
         self.network_fallback = network_fallback
@@ -850,6 +851,13 @@ class KubeletSet:
                 policy, type_="Warning", reason="PolicyNotEnforced", message=message, component="aibench-netpol"
             )
 
+    def route_apiserver(self, backend: Backend) -> None:
+        """Route the ``default/kubernetes`` Service's ClusterIP to the API server at ``backend`` (as kube-proxy
+        does with the endpoints the API server reconciles for itself): pods in their own network namespaces reach
+        it there, since the host's loopback is not theirs."""
+        self.apiserver = backend
+        self._queue.put(("service", ("default", "kubernetes")))
+
     # ------------------------------------------------------------------ pod helpers used by workers
     def lookup(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         return self.api.find(_LOOKUP_KEYS[kind], namespace, name)
@@ -1020,7 +1028,12 @@ class KubeletSet:
         if svc is None:
             return
         cluster_ip = svc.get("spec", {}).get("clusterIP")
-        if not cluster_ip or cluster_ip == "None" or (namespace, name) == ("default", "kubernetes"):
+        if not cluster_ip or cluster_ip == "None":
+            return
+        if (namespace, name) == ("default", "kubernetes"):  # the API server itself, where the cluster says it is
+            if self.apiserver is not None:
+                for port in svc["spec"].get("ports") or []:
+                    self._proxy.sync(cluster_ip, int(port["port"]), [self.apiserver])
             return
         endpoints = self.api.find(_ENDPOINTS, namespace, name) or {}
         for port in svc["spec"].get("ports") or []:

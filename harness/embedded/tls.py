@@ -51,8 +51,9 @@ def _name(common_name: str) -> x509.Name:
     )
 
 
-def make_serving_cert(directory: Path) -> ServingCert:
-    """Write ca.crt, apiserver.crt and apiserver.key (0600) into ``directory``."""
+def make_serving_cert(directory: Path, *, extra_ips: tuple[str, ...] = ()) -> ServingCert:
+    """Write ca.crt, apiserver.crt and apiserver.key (0600) into ``directory``; the certificate names localhost,
+    ``kubernetes.default.svc``, 127.0.0.1 and ``extra_ips`` (the ``kubernetes`` Service's ClusterIP)."""
     directory.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
     ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -96,6 +97,7 @@ def make_serving_cert(directory: Path) -> ServingCert:
                     x509.DNSName("localhost"),
                     x509.DNSName("kubernetes.default.svc"),
                     x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                    *(x509.IPAddress(ipaddress.ip_address(ip)) for ip in extra_ips),
                 ]
             ),
             critical=False,
