@@ -48,7 +48,8 @@ log = logging.getLogger(__name__)
 
 BENCHMARK_RANGE = "198.18.0.0/15"
 SERVICE_CIDR = "198.19.128.0/17"
-POD_CIDR = "198.18.64.0/18"  # kwok's pod IPs: API data only, no interface carries them
+POD_CIDR = "198.18.64.0/19"  # kwok's pod IPs: API data only, no interface carries them
+HOST_POD_CIDR = "198.18.96.0/20"  # this machine's node: its pods' network namespaces (harness.podnet)
 FIRST_SERVICE_IP = "198.19.128.1"
 CONTEXT_ADMIN = "aibench-local-kube"
 
@@ -488,6 +489,8 @@ class LocalKube:
                 state_dir=self.state_dir / "node",
                 client_ca=self.pki.ca,
                 customize=lambda node: apply_host_overrides(node, spec),
+                pod_cidr=HOST_POD_CIDR,
+                service_cidr=SERVICE_CIDR,
             )
         )
         self.agent.start()

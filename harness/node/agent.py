@@ -14,6 +14,7 @@ under the Node authorizer; ``deploy/`` does not grant a ServiceAccount this).
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import shutil
 import tempfile
@@ -32,12 +33,14 @@ from urllib3.exceptions import HTTPError
 from harness.embedded.faults import FaultInjector
 from harness.embedded.inventory import host_node
 from harness.embedded.kubelet import KubeletSet
+from harness.embedded.network import Backend
 from harness.embedded.podenv import master_service_env
 from harness.embedded.tls import make_serving_cert
 from harness.errors import ConfigError
 from harness.node.api import PODS
 from harness.node.restapi import RestNodeApi
 from harness.node.server import KubeletServer
+from harness.podnet.dataplane import PodNetwork, unavailable_reason
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +62,9 @@ class NodeAgentOptions:
     client_ca: Path | None = None  # the API server's kubelet-client CA: required of every caller when given
     customize: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # e.g. a cluster spec's host labels/taints
     restart_backoff_s: float = 1.0
+    pod_network: bool = True  # pods in network namespaces (harness.podnet) where this host can have them
+    pod_cidr: str | None = None  # this node's podCIDR (default: the Node's, as the controller-manager set it)
+    service_cidr: str | None = None  # the cluster's Service CIDR (default: its ServiceCIDR object `kubernetes`)
 
 
 def _micro_time() -> str:
@@ -89,6 +95,8 @@ class NodeAgent:
             raise ConfigError(f"--node-name: {exc}") from exc
         if options.customize is not None:
             self.node = options.customize(self.node)
+        if options.pod_cidr is not None:
+            self.node.setdefault("spec", {}).update(podCIDR=options.pod_cidr, podCIDRs=[options.pod_cidr])
         self.name: str = self.node["metadata"]["name"]
         self.rest = RestNodeApi(self.api_client, self.name)
         self.kubelets = KubeletSet(
@@ -132,6 +140,7 @@ class NodeAgent:
             self._server.start()
             self._register()
             self._renew_lease()
+            self._pod_network()
             self.kubelets.register(self.node)  # before the informers: the pods already bound here are the node's
             self.rest.start()
             self.kubelets.start()
@@ -223,6 +232,51 @@ class NodeAgent:
             body={"status": self._node_status()},
             content_type="application/merge-patch+json",
         )
+
+    def _pod_network(self) -> None:
+        """Give pods their own network namespaces on this node's podCIDR, Services routed for the cluster's Service
+        CIDR, or say why they share the host network (the reason reaches every pod's runtime annotation)."""
+        reason = unavailable_reason() if self.options.pod_network else "disabled (--host-network)"
+        pod_cidr = self.options.pod_cidr or (self.node.get("spec") or {}).get("podCIDR")
+        service_cidr = self.options.service_cidr or self._discover_service_cidr()
+        if reason is None and service_cidr is None:
+            reason = "the cluster's Service CIDR is unknown (no ServiceCIDR `kubernetes`; pass --service-cidr)"
+        if reason is not None:
+            self.kubelets.network_fallback = reason
+            log.info("node %s: pods share the host network: %s", self.name, reason)
+            return
+        try:
+            network = PodNetwork(
+                pod_subnet=ipaddress.IPv4Network(pod_cidr) if pod_cidr else None,
+                service_subnet=ipaddress.IPv4Network(service_cidr),
+            )
+        except ValueError as exc:
+            raise ConfigError(f"node {self.name}: pod network: {exc}") from None
+        self.kubelets.podnet = network
+        self._route_apiserver()
+
+    def _discover_service_cidr(self) -> str | None:
+        try:
+            found = self.rest.request("GET", "/apis/networking.k8s.io/v1/servicecidrs/kubernetes")
+        except ApiException:
+            return None
+        cidrs = [c for c in (found.get("spec") or {}).get("cidrs") or [] if ":" not in c]
+        return cidrs[0] if cidrs else None
+
+    def _route_apiserver(self) -> None:
+        """Pods in their own namespaces reach an API server on this machine's loopback by the ``kubernetes``
+        Service, as kube's pods do (its ClusterIP must be in the API server's certificate, as kubeadm makes it)."""
+        server = urlsplit(str(self.api_client.configuration.host))
+        if server.hostname is None or server.port is None or not ipaddress.ip_address(server.hostname).is_loopback:
+            return  # an API server elsewhere is not reachable from the pod network (it never leaves 198.18.0.0/15)
+        try:
+            service = self.rest.request("GET", "/api/v1/namespaces/default/services/kubernetes")
+        except ApiException:
+            return
+        cluster_ip = (service.get("spec") or {}).get("clusterIP")
+        if cluster_ip:
+            self.kubelets.route_apiserver(Backend(server.hostname, server.port))
+            self.kubelets.master_env = master_service_env(cluster_ip, 443)
 
     def _renew_lease(self) -> None:
         path = f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{self.name}"

@@ -62,11 +62,22 @@ class _Pod:
 class PodNetwork:
     """One cluster's pod network (root namespace side, every pod namespace, Services, policy)."""
 
-    def __init__(self, *, state_root: Path = host.STATE_ROOT) -> None:
+    def __init__(
+        self,
+        *,
+        state_root: Path = host.STATE_ROOT,
+        pod_subnet: ipaddress.IPv4Network | None = None,
+        service_subnet: ipaddress.IPv4Network | None = None,
+    ) -> None:
+        """Subnets are picked for an embedded cluster; a node of another control plane is given its own (the
+        node's podCIDR, the cluster's Service CIDR), which must lie in 198.18.0.0/15 like everything here."""
         taken = host.sweep(state_root)
+        for given in (pod_subnet, service_subnet):
+            if given is not None and not ranges.in_bench_range(given):
+                raise ValueError(f"{given} is outside {ranges.BENCH_RANGE}: the pod network never leaves it")
         self.cluster_id = ranges.new_cluster_id()
-        self.pod_subnet = ranges.pick_subnet(ranges.POD_RANGE, taken)
-        self.service_subnet = ranges.pick_subnet(ranges.SERVICE_RANGE, taken)
+        self.pod_subnet = pod_subnet or ranges.pick_subnet(ranges.POD_RANGE, taken)
+        self.service_subnet = service_subnet or ranges.pick_subnet(ranges.SERVICE_RANGE, taken)
         self.host = host.HostNetwork(
             cluster_id=self.cluster_id,
             pod_subnet=self.pod_subnet,

@@ -25,7 +25,7 @@ BENCH_RANGE = ipaddress.IPv4Network("198.18.0.0/15")
 SECONDARY_RANGE = ipaddress.IPv4Network("198.18.0.0/18")
 POD_RANGE = ipaddress.IPv4Network("198.18.128.0/17")
 SERVICE_RANGE = ipaddress.IPv4Network("198.19.0.0/17")
-#: the real control plane's ranges: never handed out here
+#: the real control plane's ranges (kwok pods, this machine's node, Services): never handed out here
 REAL_CONTROL_PLANE_RANGES = (ipaddress.IPv4Network("198.18.64.0/18"), ipaddress.IPv4Network("198.19.128.0/17"))
 CLUSTER_PREFIX = 20
 ID_HEX = 6

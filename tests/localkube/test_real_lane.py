@@ -8,6 +8,7 @@ controller, Kueue's quota admission, the JobSet, MPI Operator and KubeRay contro
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import signal
 import subprocess
@@ -22,6 +23,7 @@ import pytest
 from eventually import eventually
 from kubernetes import client
 from kubernetes.client.rest import ApiException
+from kubernetes.stream import stream as stream_exec
 from real_lane import HOST_TOLERATION
 
 from harness.cluster.forbidden import explain_forbidden
@@ -502,3 +504,79 @@ def test_a_pod_on_the_real_node_gets_a_bound_token_and_the_in_cluster_environmen
     log = core.read_namespaced_pod_log("incluster", namespace)
     assert phase == "Succeeded", log
     assert f"WHO system:serviceaccount:{namespace}:default" in log
+
+
+def test_real_node_pods_get_the_pod_network_services_and_network_policy(lane: Any, namespace: str) -> None:
+    """On the real control plane the node agent's pods live in network namespaces on the node's podCIDR: the real
+    endpoints controller accepts their addresses, a ClusterIP from kube-apiserver's Service range reaches them from
+    another pod and from the host, and a default-deny NetworkPolicy applied through kube-apiserver is enforced."""
+    host = lane.cluster.agent.name
+    core = client.CoreV1Api(lane.suite)
+    server_script = (
+        "import http.server\n"
+        "class H(http.server.BaseHTTPRequestHandler):\n"
+        "    def do_GET(self):\n"
+        "        self.send_response(200); self.end_headers(); self.wfile.write(b'real-node')\n"
+        "http.server.HTTPServer(('0.0.0.0', 18080), H).serve_forever()\n"
+    )
+
+    def pod(name: str, labels: dict[str, str], command: list[str]) -> dict[str, Any]:
+        return {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "labels": labels},
+            "spec": {
+                "nodeSelector": {"kubernetes.io/hostname": host},
+                "tolerations": [HOST_TOLERATION],
+                "containers": [{"name": "main", "image": "docker.io/library/python:3.11-slim", "command": command}],
+            },
+        }
+
+    core.create_namespaced_pod(namespace, pod("web", {"app": "web"}, [sys.executable, "-c", server_script]))
+    core.create_namespaced_pod(namespace, pod("client", {"app": "client"}, ["sleep", "3600"]))
+    core.create_namespaced_service(
+        namespace,
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "web"},
+            "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 18080}]},
+        },
+    )
+    service_ip = core.read_namespaced_service("web", namespace).spec.cluster_ip
+    assert ipaddress.ip_address(service_ip) in ipaddress.ip_network("198.19.128.0/17")
+
+    def endpoint() -> str:
+        endpoints = core.read_namespaced_endpoints("web", namespace)
+        addresses = [a.ip for s in endpoints.subsets or [] for a in s.addresses or []]
+        return addresses[0] if addresses else ""
+
+    pod_ip = eventually(endpoint, timeout_s=SETTLE_S, what="the real endpoints controller lists the web pod")
+    assert ipaddress.ip_address(pod_ip) in ipaddress.ip_network("198.18.96.0/20")
+    fetch = f"import urllib.request; print(urllib.request.urlopen('http://{service_ip}/', timeout=3).read().decode())"
+
+    def from_client() -> str:
+        pods = client.CoreV1Api(lane.admin)
+        try:
+            return str(
+                stream_exec(
+                    pods.connect_get_namespaced_pod_exec, "client", namespace,
+                    command=[sys.executable, "-c", fetch], stderr=True, stdin=False, stdout=True, tty=False,
+                )
+            )  # fmt: skip
+        except ApiException:
+            return ""
+
+    assert "real-node" in eventually(from_client, timeout_s=SETTLE_S, what="the Service answers the client pod")
+    with urllib.request.urlopen(f"http://{service_ip}/", timeout=5) as response:  # from the host, by nftables DNAT
+        assert response.read() == b"real-node"
+    client.NetworkingV1Api(lane.admin).create_namespaced_network_policy(
+        namespace,
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": "deny"},
+            "spec": {"podSelector": {"matchLabels": {"app": "web"}}, "policyTypes": ["Ingress"]},
+        },
+    )
+    eventually(lambda: "real-node" not in from_client(), timeout_s=SETTLE_S, what="default-deny enforced")

@@ -79,9 +79,9 @@ def _running(cluster: EmbeddedCluster, name: str) -> dict[str, Any]:
 
 
 def _exec(cluster: EmbeddedCluster, pod: dict[str, Any], *argv: str) -> str:
-    out, code = cluster.kubelets.exec_in_pod(pod, "c", argv)
-    assert code == 0, out
-    return out.decode().strip()
+    result = cluster.kubelets.running_container(pod, "c").run_exec(argv, timeout_s=60)
+    assert result.exit_code == 0, result.output
+    return result.output.decode().strip()
 
 
 def _connect_from(cluster: EmbeddedCluster, pod: dict[str, Any], ip: str, port: int) -> str:
@@ -311,8 +311,9 @@ def test_bandwidth_annotations_shape_traffic(cluster: EmbeddedCluster, pods: dic
     ip = shaped["status"]["podIP"]
 
     def iperf() -> str:
-        out, code = cluster.kubelets.exec_in_pod(pods["cli"], "c", ("iperf3", "-c", ip, "-p", "5201", "-t", "2", "-J"))
-        return out.decode() if code == 0 else ""
+        argv = ("iperf3", "-c", ip, "-p", "5201", "-t", "2", "-J")
+        result = cluster.kubelets.running_container(pods["cli"], "c").run_exec(argv, timeout_s=60)
+        return result.output.decode() if result.exit_code == 0 else ""
 
     report = eventually(iperf, timeout_s=15, interval_s=0.2, what="an iperf3 run against the shaped pod")
     received = json.loads(report)["end"]["sum_received"]["bits_per_second"]
