@@ -102,6 +102,13 @@ def _build_parser() -> argparse.ArgumentParser:
         help="CA of kube-apiserver's --kubelet-client-certificate: required of callers of the kubelet endpoints",
     )
     join.add_argument("--state-dir", type=Path, default=None, help="pod directories and logs (default: private)")
+    join.add_argument(
+        "--pod-cidr", default=None, help="this node's pod CIDR, inside 198.18.0.0/15 (default: the Node's)"
+    )
+    join.add_argument(
+        "--service-cidr", default=None, help="the cluster's Service CIDR (default: its ServiceCIDR 'kubernetes')"
+    )
+    join.add_argument("--host-network", action="store_true", help="pods share the host network (no network namespaces)")
 
     run = commands.add_parser("run", help="run the suites and write the run record and reports (the main job)")
     _add_harness_options(run)
@@ -230,6 +237,9 @@ def _node_join(args: argparse.Namespace) -> int:
             node_ip=args.node_ip,
             client_ca=args.client_ca,
             state_dir=args.state_dir,
+            pod_network=not args.host_network,
+            pod_cidr=args.pod_cidr,
+            service_cidr=args.service_cidr,
         )
     )
 

@@ -16,6 +16,7 @@ import ctypes
 import ctypes.util
 import logging
 import os
+import re
 import socket
 import subprocess
 import threading
@@ -36,6 +37,21 @@ def _ip(*args: str) -> None:
         raise ConfigError(f"real control plane: ip {' '.join(args)}: {result.stderr.strip() or result.returncode}")
 
 
+_OWNED = re.compile(r"^aibench-.+-(\d+)$")  # LoopbackNamespace names end in their owner's PID
+
+
+def sweep_dead_owners() -> None:
+    """Delete the namespaces of real control planes whose process died without stopping them (SIGKILL)."""
+    root = Path("/run/netns")
+    for entry in root.iterdir() if root.is_dir() else ():
+        match = _OWNED.match(entry.name)
+        if match is None or Path(f"/proc/{match.group(1)}").exists():
+            continue
+        with contextlib.suppress(ConfigError):
+            _ip("netns", "delete", entry.name)
+            log.info("removed network namespace %s left by a dead process", entry.name)
+
+
 class LoopbackNamespace:
     """``ip netns`` namespace ``name`` whose ``127.0.0.1:port`` (for each relayed port) reaches the root namespace's."""
 
@@ -51,6 +67,7 @@ class LoopbackNamespace:
     def start(self) -> None:
         if os.geteuid() != 0:
             raise ConfigError("real control plane: a network namespace for MPI Operator needs root")
+        sweep_dead_owners()
         with contextlib.suppress(ConfigError):  # a leftover of a killed run with the same name
             _ip("netns", "delete", self.name)
         _ip("netns", "add", self.name)

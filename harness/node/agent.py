@@ -251,7 +251,10 @@ class NodeAgent:
                 service_subnet=ipaddress.IPv4Network(service_cidr),
             )
         except ValueError as exc:
-            raise ConfigError(f"node {self.name}: pod network: {exc}") from None
+            raise ConfigError(
+                f"node {self.name}: pod network: {exc} (another node of this cluster on this machine? "
+                "--host-network, or --pod-cidr and --service-cidr)"
+            ) from None
         self.kubelets.podnet = network
         self._route_apiserver()
 

@@ -71,13 +71,19 @@ class PodNetwork:
     ) -> None:
         """Subnets are picked for an embedded cluster; a node of another control plane is given its own (the
         node's podCIDR, the cluster's Service CIDR), which must lie in 198.18.0.0/15 like everything here."""
-        taken = host.sweep(state_root)
         for given in (pod_subnet, service_subnet):
             if given is not None and not ranges.in_bench_range(given):
                 raise ValueError(f"{given} is outside {ranges.BENCH_RANGE}: the pod network never leaves it")
         self.cluster_id = ranges.new_cluster_id()
-        self.pod_subnet = pod_subnet or ranges.pick_subnet(ranges.POD_RANGE, taken)
-        self.service_subnet = service_subnet or ranges.pick_subnet(ranges.SERVICE_RANGE, taken)
+        with host.reservation_lock(state_root):
+            taken = host.sweep(state_root) + host.routed_subnets()
+            for given in (pod_subnet, service_subnet):
+                busy = next((t for t in taken if given is not None and given.overlaps(t)), None)
+                if busy is not None:
+                    raise ValueError(f"{given} overlaps {busy}, in use by another cluster on this machine")
+            self.pod_subnet = pod_subnet or ranges.pick_subnet(ranges.POD_RANGE, taken)
+            self.service_subnet = service_subnet or ranges.pick_subnet(ranges.SERVICE_RANGE, taken)
+            host.reserve(state_root, self.cluster_id, (self.pod_subnet, self.service_subnet))
         self.host = host.HostNetwork(
             cluster_id=self.cluster_id,
             pod_subnet=self.pod_subnet,

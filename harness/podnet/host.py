@@ -14,12 +14,13 @@ namespaces, links, tables and state directory are removed; live clusters' subnet
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import ipaddress
 import json
 import logging
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +54,45 @@ def _owner_alive(state: Path) -> bool:
     except (OSError, ValueError):
         return False
     return bool(_start_time(int(owner["pid"])) == owner.get("start"))
+
+
+@contextlib.contextmanager
+def reservation_lock(state_root: Path = STATE_ROOT) -> Iterator[None]:
+    """Serialise sweep + pick + record across processes: two clusters starting at once on this machine (a test
+    session runs several) would otherwise pick the same subnet and the second's routes would collide."""
+    state_root.mkdir(parents=True, exist_ok=True)
+    with open(state_root / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def reserve(state_root: Path, cluster_id: str, subnets: Sequence[ipaddress.IPv4Network]) -> None:
+    """Record this process as the owner of ``subnets`` (under :func:`reservation_lock`), before anything exists."""
+    state = state_root / cluster_id
+    state.mkdir(parents=True, exist_ok=True)
+    owner = {"pid": os.getpid(), "start": _start_time(os.getpid()), "subnets": [str(s) for s in subnets]}
+    (state / "owner.json").write_text(json.dumps(owner))
+
+
+def routed_subnets() -> list[ipaddress.IPv4Network]:
+    """Routes inside 198.18.0.0/15 the kernel already has (but the blackhole): whoever made them, they are taken."""
+    try:
+        out = commands.run(["ip", "-4", "route", "show", "table", "all"])
+    except commands.NetCommandError:
+        return []
+    taken = []
+    for line in out.splitlines():
+        words = line.split()
+        if not words or words[0] in ("blackhole", "local", "broadcast"):
+            continue
+        with contextlib.suppress(ValueError):
+            network = ipaddress.IPv4Network(words[0], strict=False)
+            if network.overlaps(ranges.BENCH_RANGE) and network != ranges.BENCH_RANGE:
+                taken.append(network)
+    return taken
 
 
 def sweep(state_root: Path = STATE_ROOT) -> list[ipaddress.IPv4Network]:
@@ -130,13 +170,7 @@ class HostNetwork:
         for subnet in (self.pod_subnet, self.service_subnet):
             if not ranges.in_bench_range(subnet):
                 raise ValueError(f"subnet {subnet} is outside {ranges.BENCH_RANGE}")
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        owner = {
-            "pid": os.getpid(),
-            "start": _start_time(os.getpid()),
-            "subnets": [str(self.pod_subnet), str(self.service_subnet)],
-        }
-        (self.state_dir / "owner.json").write_text(json.dumps(owner))
+        reserve(self.state_root, self.cluster_id, (self.pod_subnet, self.service_subnet))
         ensure_blackhole()
         parent = ranges.macvlan_parent_name(self.cluster_id)
         commands.ip_batch(

@@ -318,6 +318,7 @@ def test_node_join_adds_a_second_node_and_removes_it_on_ctrl_c(lane: Any, tmp_pa
         [
             sys.executable, "-m", "harness.cli", "node", "join", "--kubeconfig", str(lane.cluster.kubeconfig_path),
             "--kube-context", CONTEXT_ADMIN, "--node-name", "joined", "--state-dir", str(tmp_path / "node"),
+            "--host-network",  # the lane's own node holds this cluster's Service CIDR on this machine
         ],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -567,7 +568,7 @@ def test_real_node_pods_get_the_pod_network_services_and_network_policy(lane: An
         except ApiException:
             return ""
 
-    assert "real-node" in eventually(from_client, timeout_s=SETTLE_S, what="the Service answers the client pod")
+    eventually(lambda: "real-node" in from_client(), timeout_s=SETTLE_S, what="the Service answers the client pod")
     with urllib.request.urlopen(f"http://{service_ip}/", timeout=5) as response:  # from the host, by nftables DNAT
         assert response.read() == b"real-node"
     client.NetworkingV1Api(lane.admin).create_namespaced_network_policy(
