@@ -8,6 +8,8 @@ what is wrong, in one line.
 
 from __future__ import annotations
 
+import math
+import os
 import re
 import secrets
 from collections.abc import Callable, Mapping
@@ -56,13 +58,18 @@ def _target(text: str) -> TargetKind:
         raise ValueError(f"must be one of {', '.join(t.value for t in TargetKind)} (got {text!r})") from None
 
 
+#: ``--timeout-scale`` above this is a typo, not a slow cluster: 1000 turns a 10-minute workload into a week.
+MAX_TIMEOUT_SCALE = 1000.0
+
+
 def _positive_float(text: str) -> float:
+    """A finite positive factor: ``inf`` would remove every timeout and ``nan`` compares false with everything."""
     try:
         value = float(text)
     except ValueError:
         raise ValueError(f"must be a positive number (got {text!r})") from None
-    if not value > 0:
-        raise ValueError(f"must be a positive number (got {text!r})")
+    if not math.isfinite(value) or not 0 < value <= MAX_TIMEOUT_SCALE:
+        raise ValueError(f"must be a positive number up to {MAX_TIMEOUT_SCALE:g} (got {text!r})")
     return value
 
 
@@ -86,19 +93,55 @@ def _bool(text: str) -> bool:
     raise ValueError(f"must be true or false (got {text!r})")
 
 
+#: Names in the reports directory that are not run ids: ``latest`` is the link to the newest run.
+RESERVED_RUN_IDS = frozenset({"latest"})
+
+
 def _run_id(text: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}", text):
         raise ValueError(f"must be 1-63 letters, digits, '.', '_' or '-' (got {text!r})")
+    if text.lower() in RESERVED_RUN_IDS:
+        raise ValueError(f"{text!r} is reserved (reports/latest links to the newest run); choose another id")
     return text
+
+
+# The image reference grammar of the distribution project: a domain (host, optional port) and path components.
+_REGISTRY = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])"
+    r"(?::[0-9]{1,5})?"
+    r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+)
 
 
 def _registry(text: str) -> str:
     text = text.strip().rstrip("/")
-    if not text or " " in text or "://" in text:
+    if not _REGISTRY.fullmatch(text):
         raise ValueError(
             f"must be a registry host and optional path such as mirror.example:5000/dockerhub (got {text!r})"
         )
     return text
+
+
+def _reports_dir(text: str) -> Path:
+    """Where run records go: a directory, or one that can be made (its nearest existing parent is a writable
+    directory). Checked before anything starts so that a bad path is one line, not a run that dies writing."""
+    if not text.strip():
+        raise ValueError("must not be empty")
+    path = Path(text).expanduser()
+    probe = path
+    while not probe.exists() and not probe.is_symlink():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        what = "is a file" if probe == path else f"{probe} is a file"
+        raise ValueError(f"{path}: {what}, expected a directory")
+    if probe.is_symlink() and not probe.exists():
+        raise ValueError(f"{path}: {probe} is a broken symbolic link")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        where = "" if probe == path else f" ({probe} cannot be written to create it)"
+        raise ValueError(f"{path}: not writable{where}")
+    return path
 
 
 def _existing_file(text: str) -> Path:
@@ -213,7 +256,7 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         name="reports_dir",
         flag="--reports-dir",
-        parse=lambda t: Path(t).expanduser(),
+        parse=_reports_dir,
         default=Path("reports"),
         help="where run records are written (default: reports)",
     ),

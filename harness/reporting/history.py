@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.reporting.atomic import write_atomic
 from harness.reporting.load import RunRecordData, load_record
 
 __all__ = [
@@ -261,5 +262,5 @@ def render_history_svg(hist: History, path: Path | str, *, title: str = "k8s-ai-
     """Write ``history.html`` (:func:`render_history_html`: an inline SVG chart per series) to ``path``."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_history_html(hist, title=title), encoding="utf-8")
+    write_atomic(out, render_history_html(hist, title=title))
     return out

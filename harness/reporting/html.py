@@ -30,6 +30,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from harness.reporting.atomic import write_atomic
 from harness.reporting.html_plots import plots_for, to_number
 from harness.reporting.load import load_record
 from harness.reporting.svg import compact_number
@@ -121,10 +122,7 @@ def render_html(run_dir: Path) -> Path:
     page = build_html(
         record.info, record.results, artifacts_reader=reader, problems=record.problems, run_name=run_dir.name
     )
-    out = run_dir / REPORT
-    tmp = out.with_suffix(".html.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(out)
+    out = write_atomic(run_dir / REPORT, page)
     log.info("wrote %s (%d bytes)", out, len(page))
     return out
 

@@ -43,8 +43,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
-
 from harness.errors import ConfigError
 from harness.thresholds.model import (
     WORKLOADS,
@@ -59,6 +57,7 @@ from harness.thresholds.model import (
     Threshold,
 )
 from harness.units import UNITS
+from harness.yamlfile import display_path, read_yaml
 
 __all__ = ["DEFAULT_PROFILES_DIR", "available_profiles", "load_profile", "match_profile", "validate_profile_file"]
 
@@ -97,48 +96,15 @@ class _Invalid(Exception):
         self.message = message
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that rejects duplicate mapping keys (PyYAML keeps the last one silently)."""
-
-
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-    seen: dict[Any, int] = {}
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r} (first on line {seen[key] + 1})", key_node.start_mark
-            )
-        seen[key] = key_node.start_mark.line
-    return loader.construct_mapping(node, deep=deep)
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
 def _display(path: Path) -> str:
     """The path as messages show it: relative to the working directory when it is below it."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
+    return display_path(path)
 
 
 def _read_yaml(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{_display(path)}: no such profile file") from None
-    except OSError as exc:
-        raise ConfigError(f"{_display(path)}: cannot read: {exc.strerror}") from None
-    try:
-        return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: no arbitrary objects
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"line {mark.line + 1}" if mark is not None else "YAML"
-        raise ConfigError(f"{_display(path)}: {where}: {exc.problem}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{_display(path)}: invalid YAML: {exc}") from None
+    if not path.exists() and not path.is_symlink():
+        raise ConfigError(f"{_display(path)}: no such profile file")
+    return read_yaml(path)
 
 
 # --- field readers: each raises _Invalid(key path, what is wrong) -------------------------------------------------
