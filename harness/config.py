@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from harness.errors import ConfigError
 
-__all__ = ["OPTIONS", "HarnessConfig", "Option", "TargetKind", "new_run_id", "resolve"]
+__all__ = ["OPTIONS", "HarnessConfig", "Option", "TargetKind", "new_run_id", "resolve", "unwritable"]
 
 
 class TargetKind(StrEnum):
@@ -68,8 +68,12 @@ def _positive_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise ValueError(f"must be a positive number (got {text!r})") from None
-    if not math.isfinite(value) or not 0 < value <= MAX_TIMEOUT_SCALE:
-        raise ValueError(f"must be a positive number up to {MAX_TIMEOUT_SCALE:g} (got {text!r})")
+    if not value > 0:
+        raise ValueError(f"must be a positive number (got {text!r})")
+    if not math.isfinite(value) or value > MAX_TIMEOUT_SCALE:
+        raise ValueError(
+            f"must be a finite number up to {MAX_TIMEOUT_SCALE:g} (got {text!r}: it would remove timeouts)"
+        )
     return value
 
 
@@ -122,25 +126,33 @@ def _registry(text: str) -> str:
     return text
 
 
+def unwritable(path: Path, *, directory: bool) -> str:
+    """Why ``path`` cannot be written (empty when it can): it, or the nearest parent that exists, must be a
+    writable directory (``directory``), or ``path`` a writable file or creatable in such a directory. Checked
+    before anything starts, so that a bad output path is one line and not a run or a cluster that dies writing."""
+    if directory or not path.exists():
+        probe = path if directory else path.parent
+        while not probe.exists() and not probe.is_symlink() and probe.parent != probe:
+            probe = probe.parent
+        if probe.is_symlink() and not probe.exists():
+            return f"{probe} is a broken symbolic link"
+        if probe.exists() and not probe.is_dir():
+            return "is a file, expected a directory" if probe == path else f"{probe} is a file, not a directory"
+        if not os.access(probe, os.W_OK | os.X_OK):
+            return "not writable" if probe == path else f"cannot be created ({probe} is not writable)"
+        return ""
+    if path.is_dir():
+        return "is a directory, expected a file"
+    return "" if os.access(path, os.W_OK) else "not writable"
+
+
 def _reports_dir(text: str) -> Path:
-    """Where run records go: a directory, or one that can be made (its nearest existing parent is a writable
-    directory). Checked before anything starts so that a bad path is one line, not a run that dies writing."""
+    """Where run records go: a directory, or one that can be made."""
     if not text.strip():
         raise ValueError("must not be empty")
     path = Path(text).expanduser()
-    probe = path
-    while not probe.exists() and not probe.is_symlink():
-        if probe.parent == probe:
-            break
-        probe = probe.parent
-    if probe.exists() and not probe.is_dir():
-        what = "is a file" if probe == path else f"{probe} is a file"
-        raise ValueError(f"{path}: {what}, expected a directory")
-    if probe.is_symlink() and not probe.exists():
-        raise ValueError(f"{path}: {probe} is a broken symbolic link")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        where = "" if probe == path else f" ({probe} cannot be written to create it)"
-        raise ValueError(f"{path}: not writable{where}")
+    if problem := unwritable(path, directory=True):
+        raise ValueError(f"{path}: {problem}")
     return path
 
 

@@ -108,13 +108,13 @@ def lost(target: Target) -> str:
     except ApiException:
         return ""  # it answered: alive, whatever it said
     except (urllib3.exceptions.HTTPError, OSError) as exc:
-        return _unreachable(exc)
+        return describe_connection_failure(exc)
     finally:
         probe.close()
     return ""
 
 
-def _unreachable(exc: BaseException) -> str:
+def describe_connection_failure(exc: BaseException) -> str:
     """A connection failure as one line (a MaxRetryError's repr holds the pool, the URL and the nested cause)."""
     reason = getattr(exc, "reason", None) or exc
     text = str(reason)
@@ -138,7 +138,7 @@ def _version(api_client: client.ApiClient, what: str) -> str:
             raise TargetUnavailable(f"{what}: credentials rejected ({exc.status} {exc.reason}); refresh them") from None
         raise TargetUnavailable(f"{what}: API server answered {exc.status} {exc.reason}") from None
     except (urllib3.exceptions.HTTPError, OSError) as exc:
-        raise TargetUnavailable(f"{what}: API server unreachable ({_unreachable(exc)})") from None
+        raise TargetUnavailable(f"{what}: API server unreachable ({describe_connection_failure(exc)})") from None
     return str(info.git_version)
 
 
