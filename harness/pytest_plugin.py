@@ -95,6 +95,7 @@ class HarnessSession:
     target_lost: str = ""  # why the target stopped answering, once it did
     selected: int = 0  # tests selected to run
     current: str = ""  # the test running now (an interrupted run says which one it stopped in)
+    final_code: int | None = None  # the run's exit code, once session end decided it
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(("passed", "failed", "error", "skipped"), 0))
     _alive: Path | None = None
 
@@ -390,7 +391,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> Generator[
         yield
     finally:
         if session.config.getini("aibench_suite_run") and not session.config.option.collectonly:
-            session.exitstatus = _exit_code(state, int(session.exitstatus))
+            session.exitstatus = state.final_code = _exit_code(state, int(session.exitstatus))
         elif state.failure:
             session.exitstatus = state.exit_code
         try:
@@ -434,9 +435,9 @@ def _finish(state: HarnessSession, exitstatus: int) -> None:
             try:
                 state.record.write_info(info)
                 state.record.point_latest()
-            except RecordWriteError as exc:
-                state.fail(str(exc), EXIT_WRITE, Ended.RECORD_WRITE_FAILED)
-                log.warning("%s", exc)
+            except RecordWriteError as exc:  # said once, by whoever reports the run's end
+                state.fail(f"run record: {exc}", EXIT_WRITE, Ended.RECORD_WRITE_FAILED)
+                log.debug("%s", exc)
     finally:
         state.close()
 
@@ -503,11 +504,12 @@ def _failure_message(exc: BaseException) -> str:
     """The report's one-line reason; a Forbidden ``ApiException`` that reached the test (an API call with no
     handling of its own) becomes the missing grant and the rule to add, instead of headers and a JSON body."""
     from harness.cluster.forbidden import explain_forbidden
+    from harness.cluster.retry import explain_api_error
     from harness.cluster.target import describe_connection_failure
 
     if _is_connection_failure(exc):  # not a urllib3 repr with the pool, the URL and the nested cause
         return f"API server did not answer: {describe_connection_failure(exc)}"
-    return explain_forbidden(exc) or str(exc).strip()
+    return explain_forbidden(exc) or explain_api_error(exc) or str(exc).strip()
 
 
 def _on_failure(item: pytest.Item, state: HarnessSession, exc: BaseException) -> None:
@@ -542,6 +544,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         return
     if report.failed and call.excinfo is not None:
         _on_failure(item, state, call.excinfo.value)
+        if _is_connection_failure(call.excinfo.value):  # one line, not a urllib3 traceback
+            report.longrepr = _failure_message(call.excinfo.value)
     if report.skipped:
         status = Status.SKIPPED
     elif report.passed:

@@ -20,7 +20,7 @@ import re
 import signal
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -240,21 +240,26 @@ def _check_expression(flag: str, text: str | None, *, markers: bool) -> None:
 _PYTEST_MARKERS = frozenset({"skip", "skipif", "xfail", "parametrize", "usefixtures", "filterwarnings"})
 
 
-def run_suites(options: RunOptions, *, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+def run_suites(
+    options: RunOptions, *, out: TextIO = sys.stdout, err: TextIO = sys.stderr, plugins: Sequence[object] = ()
+) -> int:
     """``k8s-ai-bench run``: refusals first (exit 2, nothing created), then pytest, then the reports and the
-    summary line. The summary's word and the exit code come from :mod:`harness.reporting.outcome`."""
+    summary line. The summary's word and the exit code come from :mod:`harness.reporting.outcome`. ``plugins`` are
+    extra pytest plugin objects (the fault-injection benchmark sets the embedded target's faults with one)."""
     cfg = preflight(options)
     run_id = cfg.run_id
     outcomes = _Outcomes()
-    code = int(pytest.main(pytest_args(options, run_id), plugins=[outcomes]))
+    code = int(pytest.main(pytest_args(options, run_id), plugins=[outcomes, *plugins]))
     state = outcomes.state
     with _IgnoringSignals(err):
-        if state is None or code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
+        if state is None or state.final_code is None:  # pytest's own usage or internal error, before session end
+            recorded = state is not None and state.has_record
             err.write(
-                "k8s-ai-bench: error: pytest stopped before the run started (its messages are above); "
-                "nothing was recorded\n"
+                f"k8s-ai-bench: error: pytest stopped with its {'usage' if code == 4 else 'internal'} error "
+                f"(its messages are above); {'the partial record is kept' if recorded else 'nothing was recorded'}\n"
             )
             return EXIT_USAGE if code == pytest.ExitCode.USAGE_ERROR else EXIT_FAILED
+        code = state.final_code
         if state.failure and not state.has_record:  # refused at start: one line, nothing written
             err.write(f"k8s-ai-bench: error: {state.failure}\n")
             return code
@@ -270,15 +275,15 @@ def run_suites(options: RunOptions, *, out: TextIO = sys.stdout, err: TextIO = s
 def _summarise(state: Any, run_dir: Path, code: int, out: TextIO, err: TextIO) -> int:
     """Render the record, then the summary line: the outcome word, the counts, what did not run, and why."""
     from harness.errors import RecordWriteError
-    from harness.reporting.outcome import outcome
+    from harness.reporting.outcome import Ended, outcome
     from harness.reporting.render import render_all
 
     paths: list[Path] = []
-    try:
-        paths = render_all(run_dir)
-    except RecordWriteError as exc:
-        err.write(f"k8s-ai-bench: error: report not rendered: {exc}\n")
-        if code == EXIT_OK:
+    if state.ended_by is not Ended.RECORD_WRITE_FAILED:  # after a failed write there is no room for a report
+        try:
+            paths = render_all(run_dir)
+        except RecordWriteError as exc:
+            state.fail(f"report not rendered: {exc}", EXIT_WRITE, Ended.RECORD_WRITE_FAILED)
             code = EXIT_WRITE
     counts = state.counts
     word = outcome(state.ended_by, counts)[0]
@@ -299,6 +304,8 @@ def _summarise(state: Any, run_dir: Path, code: int, out: TextIO, err: TextIO) -
     for path in paths:
         out.write(f"  {path}\n")
     out.flush()
+    if state.failure:  # the CI log's error stream says why the run was aborted, once
+        err.write(f"k8s-ai-bench: error: {state.failure}\n")
     return code
 
 

@@ -5,8 +5,9 @@ etcd restarts; client-go retries those, so a conformance or performance suite th
 client, not the cluster. The policy:
 
 - **429** is retried for every verb: the server refused the request before acting on it.
-- **500, 502, 503, 504** are retried for idempotent verbs only (GET, HEAD, OPTIONS, PUT, DELETE): a POST or
-  PATCH that failed with 500 may have been applied, so repeating it is the caller's decision.
+- **500, 502, 503, 504** are retried for idempotent verbs (GET, HEAD, OPTIONS, PUT, DELETE), and for any verb when
+  the answer carries ``Retry-After`` (client-go retries exactly those, for every verb); a POST or PATCH that failed
+  with a plain 500 may have been applied, so repeating it is the caller's decision.
 - Connection errors before the request was sent are retried for every verb; read errors (sent, no answer) only for
   idempotent ones.
 - ``Retry-After`` is honoured (capped at :data:`MAX_RETRY_AFTER_S`), otherwise exponential back-off with jitter.
@@ -19,13 +20,22 @@ on each increment), which the run record reports per test and per run.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter
 from typing import Any
 
 from urllib3.util.retry import Retry
 
-__all__ = ["IDEMPOTENT", "MAX_RETRIES", "MAX_RETRY_AFTER_S", "ApiRetry", "RetryCounter", "api_retry"]
+__all__ = [
+    "IDEMPOTENT",
+    "MAX_RETRIES",
+    "MAX_RETRY_AFTER_S",
+    "ApiRetry",
+    "RetryCounter",
+    "api_retry",
+    "explain_api_error",
+]
 
 MAX_RETRIES = 6
 MAX_RETRY_AFTER_S = 10.0
@@ -75,7 +85,7 @@ class ApiRetry(Retry):
     def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
         if not self.total:  # no budget left (urllib3 counts it down)
             return False
-        if status_code == THROTTLED:
+        if status_code == THROTTLED or (has_retry_after and status_code >= 500):  # the server asked for a retry
             return True
         return status_code in SERVER_ERRORS and method.upper() in IDEMPOTENT
 
@@ -122,3 +132,26 @@ def api_retry(counter: RetryCounter | None = None) -> ApiRetry:
         raise_on_redirect=False,
         counter=counter,
     )
+
+
+def explain_api_error(exc: BaseException) -> str:
+    """One line for an API error answer that reached a caller after the policy above: status, reason, the Status
+    message, and why it was not retried (empty for anything but a kubernetes ``ApiException``)."""
+    status = getattr(exc, "status", None)
+    if not isinstance(status, int) or not hasattr(exc, "body") or status < 400:
+        return ""
+    detail = ""
+    try:
+        body = json.loads(getattr(exc, "body", "") or "{}")
+        detail = str(body.get("message", "")) if isinstance(body, dict) else ""
+    except (ValueError, TypeError):
+        detail = ""
+    reason = getattr(exc, "reason", "") or ""
+    line = f"API server answered {status} {reason}" + (f": {detail}" if detail else "")
+    if status == THROTTLED:
+        line += f" (still throttled after {MAX_RETRIES} retries)"
+    elif status >= 500:
+        line += (
+            " (5xx is retried for idempotent verbs or with Retry-After; this call was neither, or ran out of retries)"
+        )
+    return " ".join(line.split())

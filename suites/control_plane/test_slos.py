@@ -72,6 +72,8 @@ def test_pod_startup_latency(
             "pods": str(harness_config.startup_pods),
             "image": STARTUP_IMAGE,
             "image_pulls_excluded": str(len(pulls)),
+            "watch_reconnects": str(samples.watch.reconnects),  # streams cut and resumed
+            "watch_relists": str(samples.watch.relists),  # 410 Gone survived by listing again
         },
         measurements=measurements,
         checks=checks,
