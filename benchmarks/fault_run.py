@@ -5,10 +5,10 @@ target, a client pool or a retry counter:
 
     python benchmarks/fault_run.py --faults on --reports-dir DIR --run-id ID -- -m control_plane ...
 
-Faults (harness/embedded/faults.py): ``--error-rate`` of all API requests answered 429 (with Retry-After) or 500,
-half each; every watch stream cut after ``--drop-after`` seconds; and once, ``--compact-after`` seconds into the
-pod-startup test (while its pod watch is open), the store's event window compacted so that the watch's next resume
-gets 410 Gone.
+Faults (harness/embedded/faults.py): ``--error-rate`` of all API requests answered with one of ``--codes``
+(429 carries Retry-After: 1), drawn evenly; every watch stream cut after ``--drop-after`` seconds; and once,
+``--compact-after`` seconds into the pod-startup test (while its pod watch is open), the store's event window
+compacted so that the watch's next resume gets 410 Gone.
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ from harness.suite_run import RunOptions, run_suites
 class FaultPlugin:
     """Sets the embedded target's faults once the session has started it; compacts its store once, mid-test."""
 
-    def __init__(self, *, error_rate: float, drop_after: float, compact_after: float) -> None:
+    def __init__(self, *, error_rate: float, codes: tuple[int, ...], drop_after: float, compact_after: float) -> None:
         self.error_rate = error_rate
+        self.codes = codes
         self.drop_after = drop_after
         self.compact_after = compact_after
         self.cluster: Any = None
@@ -43,7 +44,7 @@ class FaultPlugin:
             return
         self.cluster = state.target.embedded
         faults = self.cluster.faults
-        faults.error_codes = (429, 500)
+        faults.error_codes = self.codes
         faults.error_rate = self.error_rate
         faults.watch_drop_after = self.drop_after
 
@@ -71,6 +72,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--faults", choices=["on", "off"], required=True)
     parser.add_argument("--error-rate", type=float, default=0.05)
+    parser.add_argument("--codes", default="429,500", help="injected status codes, drawn evenly")
     parser.add_argument("--drop-after", type=float, default=10.0)
     parser.add_argument("--compact-after", type=float, default=1.0)
     parser.add_argument("--reports-dir", required=True)
@@ -82,7 +84,12 @@ def main(argv: list[str]) -> int:
     plugins: list[object] = []
     if args.faults == "on":
         plugins.append(
-            FaultPlugin(error_rate=args.error_rate, drop_after=args.drop_after, compact_after=args.compact_after)
+            FaultPlugin(
+                error_rate=args.error_rate,
+                codes=tuple(int(c) for c in args.codes.split(",")),
+                drop_after=args.drop_after,
+                compact_after=args.compact_after,
+            )
         )
     options = RunOptions(
         harness={

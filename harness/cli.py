@@ -351,6 +351,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.log_level != "DEBUG":  # each retry is counted in the run record; a line per retry is noise on stderr
+        logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
     try:
         if args.command == "cluster" and args.cluster_command == "up":
             return _cluster_up(args)

@@ -225,7 +225,7 @@ def compare(
 ) -> Comparison:
     """Compare ``new`` against ``base`` (see the module docstring). Raises :class:`ConfigError` for
     incomparable records unless ``allow_mismatch``, and for a negative ``fail_on_regression_pct``."""
-    if fail_on_regression_pct is not None and (fail_on_regression_pct < 0 or math.isnan(fail_on_regression_pct)):
+    if fail_on_regression_pct is not None and not 0 <= fail_on_regression_pct < math.inf:
         raise ConfigError(f"--fail-on-regression must be a percentage >= 0, got {fail_on_regression_pct}")
     mismatch = check_compatible(base, new)
     if mismatch and not allow_mismatch:

@@ -33,11 +33,13 @@ from __future__ import annotations
 import datetime
 import json
 import re
+import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.errors import RecordWriteError
 from harness.reporting.atomic import write_atomic
 from harness.reporting.junit import Case, Suite, render_suites
 from harness.reporting.load import RunRecordData, requirements_of
@@ -504,6 +506,16 @@ def write_evidence(record: RunRecordData, out_dir: Path | str) -> dict[str, Path
     """Write ``e2e.log``, ``junit.xml``, ``results.json``, ``requirements.md`` and ``requirements.json`` into
     ``out_dir`` (created); returns the paths by file name."""
     out = Path(out_dir)
+    made = not out.exists()
+    try:
+        return _write_all(record, out)
+    except RecordWriteError:
+        if made:  # nothing half-written: a directory made for files that could not be written goes too
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _write_all(record: RunRecordData, out: Path) -> dict[str, Path]:
     statuses = evaluate_requirements(record)
     paths = {
         name: out / name for name in ("e2e.log", "junit.xml", "results.json", "requirements.md", "requirements.json")

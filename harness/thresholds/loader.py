@@ -35,6 +35,7 @@ Schema (every key but ``name``, ``extends`` and ``match`` is required; see the s
 from __future__ import annotations
 
 import difflib
+import functools
 import logging
 import math
 import re
@@ -374,7 +375,7 @@ def load_profile(name_or_path: str | Path, *, profiles_dir: Path | None = None) 
     """A profile by name (``h100-sxm-8x-ib400``, looked up in ``profiles_dir``) or by file path, with
     ``extends`` resolved (parents are looked up beside the file). Raises :class:`ConfigError`."""
     if _is_path(name_or_path):
-        return _resolve(Path(name_or_path), ())
+        return _check_dimensions(_resolve(Path(name_or_path), ()), Path(name_or_path))
     directory = profiles_dir or DEFAULT_PROFILES_DIR
     path = directory / f"{name_or_path}.yaml"
     if not path.is_file():
@@ -390,7 +391,34 @@ def load_profile(name_or_path: str | Path, *, profiles_dir: Path | None = None) 
 def validate_profile_file(path: str | Path) -> None:
     """Load ``path`` strictly (``extends`` included) and raise :class:`ConfigError` on the first problem.
     Backs ``k8s-ai-bench profile validate FILE``."""
-    _resolve(Path(path), ())
+    _check_dimensions(_resolve(Path(path), ()), Path(path))
+
+
+@functools.cache
+def _shipped_dimensions() -> dict[tuple[str, str], tuple[str, str]]:
+    """(workload, metric) -> (dimension, profile) as the shipped profiles state them: the parsers' units are
+    checked against those profiles by the suites' own tests, so they are the reference a user's file is held to."""
+    found: dict[tuple[str, str], tuple[str, str]] = {}
+    for name in available_profiles(DEFAULT_PROFILES_DIR):
+        for threshold in _resolve(DEFAULT_PROFILES_DIR / f"{name}.yaml", ()).all_thresholds():
+            if threshold.unit:
+                found.setdefault((threshold.workload, threshold.metric), (UNITS[threshold.unit].dimension, name))
+    return found
+
+
+def _check_dimensions(profile: Profile, path: Path) -> Profile:
+    """A bar in a unit of the wrong kind for its metric (``ms`` on a bandwidth bar) is refused now, not at run time
+    when the measurement cannot be converted."""
+    reference = _shipped_dimensions()
+    for threshold in profile.all_thresholds():
+        known = reference.get((threshold.workload, threshold.metric))
+        if threshold.unit and known and UNITS[threshold.unit].dimension != known[0]:
+            raise ConfigError(
+                f"{_display(path)}: thresholds.{threshold.workload} {threshold.id}: unit {threshold.unit!r} is "
+                f"{UNITS[threshold.unit].dimension}, but {threshold.workload} {threshold.metric} is measured as "
+                f"{known[0]} (as in profile {known[1]})"
+            )
+    return profile
 
 
 def match_profile(
