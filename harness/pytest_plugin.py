@@ -97,6 +97,7 @@ class HarnessSession:
     current: str = ""  # the test running now (an interrupted run says which one it stopped in)
     final_code: int | None = None  # the run's exit code, once session end decided it
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(("passed", "failed", "error", "skipped"), 0))
+    ran: set[str] = field(default_factory=set)  # ids of the tests that ran (a teardown error is a second result)
     _alive: Path | None = None
 
     @property
@@ -582,6 +583,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     retries = state._target.retries.total if state._target is not None else 0
     result["api_retries"] = retries - item.stash.get(_RETRIES_AT_START, retries)
     state.counts[str(status)] = state.counts.get(str(status), 0) + 1
+    state.ran.add(item.nodeid)
     try:
         state.record.add_result(result)
     except (RecordWriteError, ConfigError) as exc:

@@ -196,7 +196,7 @@ def preflight(options: RunOptions) -> HarnessConfig:
 
         load_cluster_spec(cfg.cluster_spec)
     for suite in options.suites:
-        if not Path(suite).exists():
+        if not Path(suite.partition("::")[0]).exists():  # a file, a directory or a test id (file::test)
             raise ConfigError(f"suite {suite}: no such file or directory")
     _check_expression("-m", options.markexpr, markers=True)
     _check_expression("-k", options.keyword, markers=False)
@@ -264,7 +264,7 @@ def run_suites(
             err.write(f"k8s-ai-bench: error: {state.failure}\n")
             return code
         if not state.has_record:
-            err.write(
+            out.write(
                 f"k8s-ai-bench NO-TESTS: no test selected ({outcomes.collected} collected, none left after -m/-k); "
                 "nothing was recorded\n"
             )
@@ -287,8 +287,7 @@ def _summarise(state: Any, run_dir: Path, code: int, out: TextIO, err: TextIO) -
             code = EXIT_WRITE
     counts = state.counts
     word = outcome(state.ended_by, counts)[0]
-    ran = sum(counts.values())
-    not_run = max(state.selected - ran, 0)
+    not_run = max(state.selected - len(state.ran), 0)
     why = ""
     if state.failure:
         why = f" -- {state.failure}"
