@@ -7,8 +7,9 @@ answered 429 or 500 (half each) plus the same watch faults.
 
 Asserted: every run completes (``ended_by: completed``); with 429s only, no 429 reaches a test (what fails is an
 API-latency bar that the Retry-After waits inside the timed calls broke, failure kind threshold), retries are
-counted in run.json and per result, and the pod watch was resumed after a drop (whether the one compaction meets a
-resume depends on timing; ``tests/harness/test_watch.py`` proves the 410 relist deterministically); with the
+counted in run.json and per result, and the pod watch was resumed after a drop when it lived past one (whether the
+one compaction meets a resume depends on timing; ``tests/harness/test_retry_watch.py`` proves the drop and the 410
+relist deterministically); with the
 429/500 mix, every
 test that did not pass names the injected fault and why it was not retried (a 500 to a POST or PATCH without
 Retry-After is not repeated: the call may have been applied), and no 429 and no 500 to an idempotent verb reaches
@@ -65,7 +66,8 @@ def test_suite_survives_api_faults(tmp_path: Path, benchmark: Any) -> None:
     assert info["api_retries"].get("429", 0) > 0 and sum(r["api_retries"] for r in throttled) > 0
     startup = next(r for r in throttled if "pod_startup" in r["id"])
     assert startup["status"] == "passed", startup["message"]
-    assert int(startup["params"]["watch_reconnects"]) + int(startup["params"]["watch_relists"]) >= 1
+    if startup["duration_s"] > 11:  # its pod watch outlived one 10 s drop: it was resumed, not lost
+        assert int(startup["params"]["watch_reconnects"]) + int(startup["params"]["watch_relists"]) >= 1
 
     mixed_code, mixed_info, mixed, mixed_wall = _run(tmp_path, "mixed", "--faults", "on", "--codes", "429,500")
     assert mixed_info["ended_by"] == "completed" and mixed_code in (0, 1)

@@ -71,7 +71,7 @@ def _client(configuration: client.Configuration, counter: RetryCounter) -> clien
     return client.ApiClient(configuration)
 
 
-def _client_from_kubeconfig(path: str | None, context: str | None, counter: RetryCounter) -> client.ApiClient:
+def client_from_kubeconfig(path: str | None, context: str | None, counter: RetryCounter) -> client.ApiClient:
     configuration = client.Configuration()
     config.load_kube_config(config_file=path, context=context, client_configuration=configuration)
     return _client(configuration, counter)
@@ -158,7 +158,7 @@ def _start_embedded(cfg: HarnessConfig, state_dir: Path | None) -> Target:
     cluster.start()
     counter = RetryCounter()
     try:
-        api_client = _client_from_kubeconfig(str(cluster.kubeconfig_path), None, counter)
+        api_client = client_from_kubeconfig(str(cluster.kubeconfig_path), None, counter)
         version = _version(api_client, "embedded target")
         emulated = frozenset(cluster.kubelets.emulated_node_names)
     except Exception:
@@ -187,7 +187,7 @@ def _start_local_kube(cfg: HarnessConfig, state_dir: Path | None) -> Target:
     counter = RetryCounter()
     try:  # stopped on any failure, Ctrl-C included: nothing the run started may outlive it
         context = add_suite_context(cluster)
-        api_client = _client_from_kubeconfig(str(cluster.kubeconfig_path), context, counter)
+        api_client = client_from_kubeconfig(str(cluster.kubeconfig_path), context, counter)
         version = _version(api_client, "real control plane (as the suite's ServiceAccount)")
         connected = True
     finally:
@@ -229,7 +229,7 @@ def _connect_kube(cfg: HarnessConfig) -> Target:
     check_context(cfg)
     counter = RetryCounter()
     try:
-        api_client = _client_from_kubeconfig(path, cfg.kube_context, counter)
+        api_client = client_from_kubeconfig(path, cfg.kube_context, counter)
     except ConfigException as exc:
         raise ConfigError(f"{where}: {' '.join(str(exc).split())}") from None
     except (TypeError, ValueError, KeyError, AttributeError, OSError) as exc:  # a mis-shaped entry the check missed
