@@ -35,6 +35,7 @@ class WatchStats:
 
     reconnects: int = 0  # the stream ended early and was resumed from the last resourceVersion
     relists: int = 0  # 410 Gone: the resume point was compacted, the collection was listed again
+    watched_s: float = 0.0  # from the first stream opened to the last one closed
 
 
 def resilient_watch(
@@ -54,6 +55,25 @@ def resilient_watch(
     decoder = watch.Watch()  # type: ignore[no-untyped-call]
     return_type = decoder.get_return_type(list_fn)  # type: ignore[no-untyped-call]
     version = resource_version or list_fn(*args, **kwargs).metadata.resource_version
+    began = time.monotonic()
+    try:
+        yield from _streams(list_fn, args, kwargs, decoder, return_type, version, stop, deadline, stats)
+    finally:
+        stats.watched_s = time.monotonic() - began
+
+
+def _streams(
+    list_fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    decoder: Any,
+    return_type: Any,
+    version: str,
+    stop: threading.Event,
+    deadline: float,
+    stats: WatchStats,
+) -> Iterator[dict[str, Any]]:
+    """The watch loop of :func:`resilient_watch`: one stream after another until stopped."""
     while not stop.is_set():
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -71,7 +91,7 @@ def resilient_watch(
         gone = False
         try:
             for line in watch.watch.iter_resp_lines(response):  # type: ignore[no-untyped-call]
-                event = decoder.unmarshal_event(line, return_type)  # type: ignore[no-untyped-call]
+                event = decoder.unmarshal_event(line, return_type)
                 if event is None:
                     continue
                 if event["type"] == "ERROR":

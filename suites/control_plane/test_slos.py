@@ -74,6 +74,7 @@ def test_pod_startup_latency(
             "image_pulls_excluded": str(len(pulls)),
             "watch_reconnects": str(samples.watch.reconnects),  # streams cut and resumed
             "watch_relists": str(samples.watch.relists),  # 410 Gone survived by listing again
+            "watch_s": f"{samples.watch.watched_s:.1f}",
         },
         measurements=measurements,
         checks=checks,
