@@ -413,8 +413,11 @@ def _exit_code(state: HarnessSession, pytest_status: int) -> int:
     """The run's exit code from how it ended and what its tests did (pytest's own code only for its own errors)."""
     if state.failure and state.ended_by is Ended.COMPLETED:  # refused before any test ran
         return state.exit_code
-    if pytest_status in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
-        return EXIT_USAGE if pytest_status == pytest.ExitCode.USAGE_ERROR else EXIT_INTERNAL
+    if pytest_status == pytest.ExitCode.USAGE_ERROR:
+        return EXIT_USAGE
+    if pytest_status == pytest.ExitCode.INTERNAL_ERROR:  # never PASS: the run broke, whatever its counts say
+        state.fail("pytest internal error (its traceback is above); the run stopped there", EXIT_INTERNAL)
+        state.ended_by = Ended.INTERNAL_ERROR
     if pytest_status == pytest.ExitCode.INTERRUPTED and state.ended_by is Ended.COMPLETED:
         state.ended_by = Ended.INTERRUPTED  # an interrupt that did not come through our handler
     return outcome(state.ended_by, state.counts)[1]

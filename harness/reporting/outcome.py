@@ -22,6 +22,7 @@ class Ended(StrEnum):
     INTERRUPTED = "interrupted"  # SIGINT or SIGTERM (Ctrl-C, a CI cancel)
     TARGET_LOST = "target-lost"  # the API server stopped answering mid-run
     RECORD_WRITE_FAILED = "record-write-failed"  # the run record could not be written (disk full)
+    INTERNAL_ERROR = "internal-error"  # pytest or the harness itself broke (its traceback is in the output)
 
 
 class Outcome(StrEnum):
@@ -40,6 +41,7 @@ EXIT_CODES: Mapping[tuple[Outcome, Ended], int] = {
     (Outcome.NO_TESTS, Ended.COMPLETED): 5,
     (Outcome.ABORTED, Ended.TARGET_LOST): 3,
     (Outcome.ABORTED, Ended.RECORD_WRITE_FAILED): 4,
+    (Outcome.ABORTED, Ended.INTERNAL_ERROR): 1,
     (Outcome.INTERRUPTED, Ended.INTERRUPTED): 130,
 }
 
