@@ -252,6 +252,11 @@ def run_suites(
     code = int(pytest.main(pytest_args(options, run_id), plugins=[outcomes, *plugins]))
     state = outcomes.state
     with _IgnoringSignals(err):
+        if state is not None and state.final_code is None and state.interrupted_by:  # while the target started
+            out.write(
+                f"k8s-ai-bench INTERRUPTED: by {state.interrupted_by} before the first test; nothing was recorded\n"
+            )
+            return EXIT_INTERRUPTED
         if state is None or state.final_code is None:  # pytest's own usage or internal error, before session end
             recorded = state is not None and state.has_record
             err.write(
@@ -259,7 +264,7 @@ def run_suites(
                 f"(its messages are above); {'the partial record is kept' if recorded else 'nothing was recorded'}\n"
             )
             return EXIT_USAGE if code == pytest.ExitCode.USAGE_ERROR else EXIT_FAILED
-        code = state.final_code
+        code = int(state.final_code)
         if state.failure and not state.has_record:  # refused at start: one line, nothing written
             err.write(f"k8s-ai-bench: error: {state.failure}\n")
             return code
