@@ -252,7 +252,13 @@ def test_full_disk_ends_with_one_line_and_nothing_half_written(tmp_path: Path) -
     try:
         suite = tmp_path / "suite_fill.py"
         suite.write_text(
-            "import pytest\nfrom harness.measurement import Measurement\n\n"
+            "import json, os\nfrom pathlib import Path\nimport pytest\nfrom kubernetes import client\n"
+            "from harness.measurement import Measurement\n\n"
+            "@pytest.fixture(scope='session', autouse=True)\n"
+            "def left(target):\n"
+            "    yield\n"
+            "    names = [n.metadata.name for n in client.CoreV1Api(target.api_client).list_namespace().items]\n"
+            "    Path(os.environ['LEFT_FILE']).write_text(json.dumps([n for n in names if n.startswith('aib-')]))\n\n"
             "@pytest.mark.conformance\n@pytest.mark.parametrize('i', range(8))\n"
             "def test_fill(namespace, record, i):\n"
             "    '''Records a measurement with a long label.'''\n"
@@ -267,6 +273,7 @@ def test_full_disk_ends_with_one_line_and_nothing_half_written(tmp_path: Path) -
             timeout=120,
             check=False,
             cwd=tmp_path,
+            env=_env(tmp_path),
         )
         assert first.returncode == 0, first.stdout + first.stderr
         before = {p.name: p.read_bytes() for p in (mnt / "r" / "first").iterdir() if p.is_file()}
@@ -274,7 +281,13 @@ def test_full_disk_ends_with_one_line_and_nothing_half_written(tmp_path: Path) -
         with open(mnt / "filler", "wb", buffering=0) as handle:
             handle.write(b"\0" * max(0, free - 30 * 1024))
         second = subprocess.run(
-            [*base, "--run-id", "second"], capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path
+            [*base, "--run-id", "second"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            cwd=tmp_path,
+            env=_env(tmp_path),
         )
         assert second.returncode == 4, second.stdout + second.stderr
         lines = [line for line in second.stderr.splitlines() if line.strip()]
@@ -286,6 +299,7 @@ def test_full_disk_ends_with_one_line_and_nothing_half_written(tmp_path: Path) -
         assert text.endswith("\n") and all(json.loads(line) for line in text.splitlines())
         assert not [p for p in mnt.rglob("*") if p.name.endswith(".tmp") or p.name == ".alive"]
         assert os.readlink(mnt / "r" / "latest") == "first"
+        assert json.loads((tmp_path / "left.json").read_text()) == []  # the stopped test's namespace went too
         assert {p.name: p.read_bytes() for p in (mnt / "r" / "first").iterdir() if p.is_file()} == before
         (mnt / "filler").unlink()
         render = subprocess.run(
