@@ -320,7 +320,7 @@ def _profile(args: argparse.Namespace) -> int:
 
 def _sweep(args: argparse.Namespace) -> int:
     from harness.cluster.sweep import sweep
-    from harness.cluster.target import connect
+    from harness.cluster.target import check_context, connect
     from harness.config import resolve
 
     cfg = resolve(
@@ -334,6 +334,7 @@ def _sweep(args: argparse.Namespace) -> int:
     )
     if args.reports_dir.exists() and not args.reports_dir.is_dir():
         raise ConfigError(f"--reports-dir {args.reports_dir}: is a file, expected the directory of run records")
+    check_context(cfg)  # a bad kubeconfig is one line before any connection
     target = connect(cfg)
     try:
         result = sweep(target.api_client, args.reports_dir, everything=args.all)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.config import RESERVED_RUN_IDS
-from harness.errors import ConfigError
+from harness.errors import ConfigError, RecordWriteError
 from harness.measurement import Measurement
 from harness.redact import redact
 from harness.reporting.atomic import append_line, write_atomic, write_error
@@ -86,12 +86,18 @@ class RunRecord:
         self.dir = run_dir
         if run_dir.name in RESERVED_RUN_IDS:
             raise ConfigError(f"--run-id {run_dir.name}: reserved (reports/latest links to the newest run)")
+        parent = run_dir.parent
         try:
-            run_dir.parent.mkdir(parents=True, exist_ok=True)
+            parent.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            raise RecordWriteError(f"{parent}: a file is in the way, not a directory of run records") from None
+        except OSError as exc:
+            raise write_error(parent, exc, "cannot create the directory of run records") from None
+        try:
             run_dir.mkdir()
         except FileExistsError:
             raise ConfigError(
-                f"--run-id {run_dir.name}: {run_dir} exists already; run ids are never reused (choose another id)"
+                f"run record {run_dir}: exists already; run ids are never reused (choose another --run-id)"
             ) from None
         except OSError as exc:
             raise write_error(run_dir, exc, "cannot create the run directory") from None

@@ -13,7 +13,10 @@ cannot write) and, where this process may mount, a read-only tmpfs; the full dis
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -98,6 +101,8 @@ def _files(work: Path) -> None:
     write_record(work / "reports" / "earlier")
     (work / "reports" / "latest").symlink_to("earlier")
     (work / "suite_ok.py").write_text("def test_ok(target):\n    pass\n")
+    (work / "src").mkdir()  # report import: a directory with one file no parser recognises
+    (work / "src" / "blob.bin").write_bytes(bytes(range(256)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +115,7 @@ class Case:
     how: str = "inproc"  # inproc | subprocess | nodac (as root: a subprocess without DAC override, so 000 bites)
     needs: str = ""  # "mount": a tmpfs is needed (ro/ read-only, full/ full)
     catalog: str = ""  # workloads list: the catalog directory to use
+    command: tuple[str, ...] = ()  # a subcommand that may not exist in this tree yet (the case skips without it)
 
 
 def _c(case_id: str, *argv: str, culprit: str, **kwargs: object) -> Case:
@@ -528,6 +534,73 @@ CASES: tuple[Case, ...] = (
         code=4,
         needs="mount",
     ),
+    # --- report import (other tools' outputs judged as a run): its record obeys the same rules
+    _c(
+        "import-src-file",
+        "report",
+        "import",
+        "afile",
+        "--profile",
+        "cpu-only",
+        culprit="afile is not a directory",
+        command=("report", "import"),
+    ),
+    _c(
+        "import-src-missing",
+        "report",
+        "import",
+        "nothere",
+        "--profile",
+        "cpu-only",
+        culprit="nothere is not a directory",
+        command=("report", "import"),
+    ),
+    _c(
+        "import-profile-binary",
+        "report",
+        "import",
+        "adir",
+        "--profile",
+        "./binary.bin",
+        culprit="binary.bin: not UTF-8 text",
+        command=("report", "import"),
+    ),
+    _c(
+        "import-run-id-latest",
+        "report",
+        "import",
+        "src",
+        "--profile",
+        "cpu-only",
+        "--run-id",
+        "latest",
+        culprit="latest",
+        command=("report", "import"),
+    ),
+    _c(
+        "import-out-existing",
+        "report",
+        "import",
+        "src",
+        "--profile",
+        "cpu-only",
+        "--out",
+        "reports/earlier",
+        culprit="reports/earlier: exists already",
+        command=("report", "import"),
+    ),
+    _c(
+        "import-out-under-file",
+        "report",
+        "import",
+        "src",
+        "--profile",
+        "cpu-only",
+        "--out",
+        "afile/x",
+        culprit="afile: a file is in the way",
+        command=("report", "import"),
+    ),
     # --- workload.yaml (a catalog a user adds to)
     _c(
         "workload-binary", "workloads", "list", culprit="wl-binary/w/workload.yaml: not UTF-8 text", catalog="wl-binary"
@@ -598,10 +671,48 @@ def _tree(path: Path) -> dict[str, str]:
     return out
 
 
+@functools.cache
+def _has_command(command: tuple[str, ...]) -> bool:
+    """Whether ``k8s-ai-bench <command>`` exists (its ``--help`` exits 0, an unknown one 2)."""
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        try:
+            cli.main([*command, "--help"])
+        except SystemExit as exc:
+            return exc.code == 0
+    return True
+
+
+class WouldStart(AssertionError):
+    """A bad input was not refused and the command went on to start something: the case fails at once instead."""
+
+
+def _never_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every way an in-process case could start something (the embedded target, the real control plane, a node
+    agent, a connection to a cluster, a pytest session) raises instead: a refusal that stopped happening must fail
+    its case, never start a cluster."""
+    from harness.cluster import target
+    from harness.embedded import cluster as embedded
+    from harness.localkube import controlplane
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise WouldStart("the input was not refused: the command went on to start something")
+
+    monkeypatch.setattr(embedded.EmbeddedCluster, "start", refuse)
+    monkeypatch.setattr(controlplane.LocalKube, "start", refuse)
+    monkeypatch.setattr(target, "connect", refuse)
+    monkeypatch.setattr(pytest, "main", refuse)
+    try:
+        from harness.node import agent  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return
+    monkeypatch.setattr(agent.NodeAgent, "start", refuse)
+
+
 def _run_inproc(
     case: Case, work: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> tuple[int, str]:
     monkeypatch.chdir(work)
+    _never_start(monkeypatch)
     for key, value in case.env.items():
         monkeypatch.setenv(key, value)
     if case.catalog:
@@ -634,6 +745,8 @@ def test_bad_input_is_one_line_with_its_exit_code(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    if case.command and not _has_command(case.command):
+        pytest.skip(f"k8s-ai-bench {' '.join(case.command)} is not in this tree")
     work = tmp_path / "w"
     work.mkdir()
     _files(work)
