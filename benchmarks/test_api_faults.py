@@ -5,9 +5,9 @@ process (``fault_run.py``): clean; with 5 % of API requests answered 429 (Retry-
 after 10 s and the store compacted once while the pod watch is open (its next resume gets 410 Gone); and with 5 %
 answered 429 or 500 (half each) plus the same watch faults.
 
-Asserted: every run completes (``ended_by: completed``); with 429s only, no 429 reaches a test (what fails is an
-API-latency bar that the Retry-After waits inside the timed calls broke, failure kind threshold), retries are
-counted in run.json and per result, and the pod watch was resumed after a drop when it lived past one (whether the
+Asserted: every run completes (``ended_by: completed``); with 429s only, every test passes (the API-latency tests
+count the rounds the client had to retry instead of timing the server's Retry-After), retries are counted in
+run.json and per result, and the pod watch was resumed after a drop when it lived past one (whether the
 one compaction meets a resume depends on timing; ``tests/harness/test_retry_watch.py`` proves the drop and the 410
 relist deterministically); with the
 429/500 mix, every
@@ -59,10 +59,9 @@ def test_suite_survives_api_faults(tmp_path: Path, benchmark: Any) -> None:
     assert clean_code == 0 and {r["status"] for r in clean} == {"passed"}, [r["message"] for r in clean]
 
     throttled_code, info, throttled, throttled_wall = _run(tmp_path, "throttled", "--faults", "on", "--codes", "429")
-    assert info["ended_by"] == "completed" and throttled_code in (0, 1)
-    for result in throttled:  # a 429 never reaches a test; what fails is a latency bar the Retry-After waits broke
-        if result["status"] != "passed":
-            assert result["failure_kind"] == "threshold" and "api_latency" in result["message"], result
+    assert info["ended_by"] == "completed"
+    assert throttled_code == 0, [(r["id"], r["message"]) for r in throttled if r["status"] != "passed"]
+    excluded = {r["id"]: int(r["params"]["retried_excluded"]) for r in throttled if "retried_excluded" in r["params"]}
     assert info["api_retries"].get("429", 0) > 0 and sum(r["api_retries"] for r in throttled) > 0
     startup = next(r for r in throttled if "pod_startup" in r["id"])
     assert startup["status"] == "passed", startup["message"]
@@ -94,6 +93,7 @@ def test_suite_survives_api_faults(tmp_path: Path, benchmark: Any) -> None:
                 "mixed": round(mixed_wall, 1),
             },
             "retries_throttled": info["api_retries"],
+            "latency_rounds_retried_excluded": excluded,
             "retries_mixed": mixed_info["api_retries"],
             "mixed_outcomes": {r["id"]: r["status"] for r in mixed},
             "watch": {k: startup["params"][k] for k in ("watch_reconnects", "watch_relists", "watch_s")},

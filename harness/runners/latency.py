@@ -13,7 +13,7 @@ import itertools
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -168,6 +168,32 @@ class ApiCall:
     verb: str
     setup: Callable[[], tuple[tuple[Any, ...], dict[str, Any]]]
     call: Callable[..., object]
+
+
+@dataclass(slots=True)
+class FirstTries:
+    """An API call wrapped so that each timed round says whether the client had to retry it (429 or 5xx, see
+    :mod:`harness.cluster.retry`). A retried round's time is mostly the server's ``Retry-After`` or the back-off,
+    not the server's latency for one request, which is what the upstream SLO is about: such rounds are left out
+    of the samples and counted instead."""
+
+    call: Callable[..., Any]
+    counter: Any  # a RetryCounter: its ``total`` grows with every retry
+    retried: list[bool] = field(default_factory=list)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        before = self.counter.total
+        try:
+            return self.call(*args, **kwargs)
+        finally:
+            self.retried.append(self.counter.total != before)
+
+    def split(self, seconds: Sequence[float], *, warmup: int) -> tuple[list[float], int]:
+        """The timed rounds' ``seconds`` (in round order, after ``warmup`` untimed rounds) that needed no retry,
+        and how many did."""
+        flags = self.retried[warmup:]
+        kept = [value for value, retried in zip(seconds, flags, strict=True) if not retried]
+        return kept, len(seconds) - len(kept)
 
 
 def api_calls(api_client: client.ApiClient, namespace: str, *, labels: Mapping[str, str]) -> dict[str, ApiCall]:
