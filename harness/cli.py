@@ -1,7 +1,8 @@
 """The ``k8s-ai-bench`` command line.
 
 Exit codes: 0 success, 1 a check failed, 2 usage or configuration error (one line naming the file or option, no
-traceback), 3 the target was unreachable.
+traceback), 3 the target was unreachable or lost, 4 a file could not be written for lack of space, 5 no test ran,
+130 interrupted (``run`` documents them in :mod:`harness.suite_run`).
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from types import FrameType
 from typing import Any, NoReturn
 
 from harness import __version__
-from harness.errors import ConfigError, HarnessError
+from harness.errors import ConfigError, HarnessError, RecordWriteError
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_WRITE, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 
 
 class _Parser(argparse.ArgumentParser):
@@ -174,11 +175,23 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_outputs(*named: tuple[str, Path | None, bool]) -> None:
+    """Output paths (option, path, is a directory) that cannot be written are refused before anything starts."""
+    from harness.config import unwritable
+
+    for option, path, directory in named:
+        if path is not None and (problem := unwritable(path, directory=directory)):
+            raise ConfigError(f"{option} {path}: {problem}")
+
+
 def _cluster_up(args: argparse.Namespace) -> int:
     from harness.embedded.cluster import EmbeddedCluster, EmbeddedOptions
 
-    if args.kubeconfig is not None and args.kubeconfig.is_dir():
-        raise ConfigError(f"--kubeconfig {args.kubeconfig}: is a directory, expected a file path")
+    _check_outputs(("--kubeconfig", args.kubeconfig, False), ("--state-dir", args.state_dir, True))
+    if args.spec is not None:
+        from harness.embedded.clusterspec import load_cluster_spec
+
+        load_cluster_spec(args.spec)  # a bad spec is one line before a port is opened
     if args.control_plane == "real":
         return _real_cluster_up(args)
     options = EmbeddedOptions(
@@ -323,10 +336,13 @@ def _report(args: argparse.Namespace) -> int:
             allow_mismatch=args.allow_mismatch,
         )
         print(format_comparison(result, include_same=args.all))
+        for reason in result.gate_failures:
+            sys.stderr.write(f"k8s-ai-bench: regression gate failed: {reason}\n")
         return result.exit_code
     if args.report_command == "history":
         from harness.reporting.history import format_history, history, render_history_svg
 
+        _check_outputs(("--html", args.html, False))
         trend = history(args.run_dirs)
         print(format_history(trend))
         if args.html is not None:
@@ -336,6 +352,7 @@ def _report(args: argparse.Namespace) -> int:
         return _report_import(args)
     from harness.reporting.evidence import write_evidence
 
+    _check_outputs(("--out", args.out, True))
     record = load_record(args.run_dir)
     for name, path in write_evidence(record, args.out or args.run_dir / "evidence").items():
         print(f"{name}: {path}")
@@ -401,7 +418,7 @@ def _profile(args: argparse.Namespace) -> int:
 
 def _sweep(args: argparse.Namespace) -> int:
     from harness.cluster.sweep import sweep
-    from harness.cluster.target import connect
+    from harness.cluster.target import check_context, connect
     from harness.config import resolve
 
     cfg = resolve(
@@ -413,6 +430,9 @@ def _sweep(args: argparse.Namespace) -> int:
         {},
         {},
     )
+    if args.reports_dir.exists() and not args.reports_dir.is_dir():
+        raise ConfigError(f"--reports-dir {args.reports_dir}: is a file, expected the directory of run records")
+    check_context(cfg)  # a bad kubeconfig is one line before any connection
     target = connect(cfg)
     try:
         result = sweep(target.api_client, args.reports_dir, everything=args.all)
@@ -430,6 +450,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.log_level != "DEBUG":  # each retry is counted in the run record; a line per retry is noise on stderr
+        logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
     try:
         if args.command == "cluster" and args.cluster_command == "up":
             return _cluster_up(args)
@@ -448,12 +470,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "sweep":
             return _sweep(args)
     except ConfigError as exc:
-        sys.stderr.write(f"k8s-ai-bench: error: {exc}\n")
-        return EXIT_USAGE
+        return _fail(str(exc), EXIT_USAGE)
+    except RecordWriteError as exc:  # a full disk is the environment's fault, an unwritable path the caller's
+        return _fail(str(exc), EXIT_WRITE if exc.disk_full else EXIT_USAGE)
     except HarnessError as exc:
-        sys.stderr.write(f"k8s-ai-bench: error: {exc}\n")
-        return EXIT_UNREACHABLE
+        return _fail(str(exc), EXIT_UNREACHABLE)
+    except OSError as exc:  # a file named on the command line that a reader above did not guard: still one line
+        where = f"{exc.filename}: " if exc.filename else ""
+        return _fail(f"{where}{(exc.strerror or str(exc)).lower()}", EXIT_USAGE)
+    except KeyboardInterrupt:
+        return _fail("interrupted", EXIT_INTERRUPTED)
     parser.error(f"unknown command {args.command}")
+
+
+def _fail(message: str, code: int) -> int:
+    sys.stderr.write(f"k8s-ai-bench: error: {' '.join(message.split())}\n")
+    return code
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ what is wrong, in one line.
 
 from __future__ import annotations
 
+import math
+import os
 import re
 import secrets
 from collections.abc import Callable, Mapping
@@ -20,7 +22,7 @@ from urllib.parse import urlsplit
 
 from harness.errors import ConfigError
 
-__all__ = ["OPTIONS", "HarnessConfig", "Option", "TargetKind", "new_run_id", "resolve"]
+__all__ = ["OPTIONS", "HarnessConfig", "Option", "TargetKind", "new_run_id", "resolve", "unwritable"]
 
 
 class TargetKind(StrEnum):
@@ -56,13 +58,22 @@ def _target(text: str) -> TargetKind:
         raise ValueError(f"must be one of {', '.join(t.value for t in TargetKind)} (got {text!r})") from None
 
 
+#: ``--timeout-scale`` above this is a typo, not a slow cluster: 1000 turns a 10-minute workload into a week.
+MAX_TIMEOUT_SCALE = 1000.0
+
+
 def _positive_float(text: str) -> float:
+    """A finite positive factor: ``inf`` would remove every timeout and ``nan`` compares false with everything."""
     try:
         value = float(text)
     except ValueError:
         raise ValueError(f"must be a positive number (got {text!r})") from None
     if not value > 0:
         raise ValueError(f"must be a positive number (got {text!r})")
+    if not math.isfinite(value) or value > MAX_TIMEOUT_SCALE:
+        raise ValueError(
+            f"must be a finite number up to {MAX_TIMEOUT_SCALE:g} (got {text!r}: it would remove timeouts)"
+        )
     return value
 
 
@@ -86,19 +97,63 @@ def _bool(text: str) -> bool:
     raise ValueError(f"must be true or false (got {text!r})")
 
 
+#: Names in the reports directory that are not run ids: ``latest`` is the link to the newest run.
+RESERVED_RUN_IDS = frozenset({"latest"})
+
+
 def _run_id(text: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}", text):
         raise ValueError(f"must be 1-63 letters, digits, '.', '_' or '-' (got {text!r})")
+    if text.lower() in RESERVED_RUN_IDS:
+        raise ValueError(f"{text!r} is reserved (reports/latest links to the newest run); choose another id")
     return text
+
+
+# The image reference grammar of the distribution project: a domain (host, optional port) and path components.
+_REGISTRY = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])"
+    r"(?::[0-9]{1,5})?"
+    r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+)
 
 
 def _registry(text: str) -> str:
     text = text.strip().rstrip("/")
-    if not text or " " in text or "://" in text:
+    if not _REGISTRY.fullmatch(text):
         raise ValueError(
             f"must be a registry host and optional path such as mirror.example:5000/dockerhub (got {text!r})"
         )
     return text
+
+
+def unwritable(path: Path, *, directory: bool) -> str:
+    """Why ``path`` cannot be written (empty when it can): it, or the nearest parent that exists, must be a
+    writable directory (``directory``), or ``path`` a writable file or creatable in such a directory. Checked
+    before anything starts, so that a bad output path is one line and not a run or a cluster that dies writing."""
+    if directory or not path.exists():
+        probe = path if directory else path.parent
+        while not probe.exists() and not probe.is_symlink() and probe.parent != probe:
+            probe = probe.parent
+        if probe.is_symlink() and not probe.exists():
+            return f"{probe} is a broken symbolic link"
+        if probe.exists() and not probe.is_dir():
+            return "is a file, expected a directory" if probe == path else f"{probe} is a file, not a directory"
+        if not os.access(probe, os.W_OK | os.X_OK):
+            return "not writable" if probe == path else f"cannot be created ({probe} is not writable)"
+        return ""
+    if path.is_dir():
+        return "is a directory, expected a file"
+    return "" if os.access(path, os.W_OK) else "not writable"
+
+
+def _reports_dir(text: str) -> Path:
+    """Where run records go: a directory, or one that can be made."""
+    if not text.strip():
+        raise ValueError("must not be empty")
+    path = Path(text).expanduser()
+    if problem := unwritable(path, directory=True):
+        raise ValueError(f"{path}: {problem}")
+    return path
 
 
 def _existing_file(text: str) -> Path:
@@ -213,7 +268,7 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         name="reports_dir",
         flag="--reports-dir",
-        parse=lambda t: Path(t).expanduser(),
+        parse=_reports_dir,
         default=Path("reports"),
         help="where run records are written (default: reports)",
     ),

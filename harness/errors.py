@@ -14,6 +14,7 @@ __all__ = [
     "ConfigError",
     "HarnessError",
     "ParseError",
+    "RecordWriteError",
     "TargetUnavailable",
     "WaitTimeout",
     "WorkloadFailed",
@@ -47,6 +48,16 @@ class WaitTimeout(HarnessError):
 
 class ParseError(HarnessError):
     """Raised when a parser cannot read a measurement out of a tool's output."""
+
+
+class RecordWriteError(HarnessError):
+    """Raised when a run record or report file cannot be written (disk full, permission lost, a file where a
+    directory should be). Names the file and the reason; nothing half-written is left behind. ``disk_full`` tells
+    the environment's fault (no space, exit 4) from a path the user chose badly (exit 2)."""
+
+    def __init__(self, message: str, *, disk_full: bool = False) -> None:
+        super().__init__(message)
+        self.disk_full = disk_full
 
 
 class ClusterSpecError(ConfigError):

@@ -26,7 +26,17 @@ import pytest
 
 from harness import __version__
 from harness.config import OPTIONS, HarnessConfig, resolve
-from harness.errors import ConfigError, HarnessError, ParseError, TargetUnavailable, WaitTimeout, WorkloadFailed
+from harness.errors import (
+    ConfigError,
+    HarnessError,
+    ParseError,
+    RecordWriteError,
+    TargetUnavailable,
+    WaitTimeout,
+    WorkloadFailed,
+)
+from harness.reporting.atomic import write_error
+from harness.reporting.outcome import Ended, outcome
 from harness.reporting.record import FailureKind, RunRecord, Status, TestRecord
 
 log = logging.getLogger(__name__)
@@ -53,14 +63,23 @@ MARKERS = {
 AREAS = ("compute", "network", "storage", "serving", "observability", "practices", "control_plane")
 _IMPLIED = {"gpu": "gpu", "tpu": "tpu", "rdma": "rdma", "istio": "istio"}
 
+#: Exit codes decided by the plugin (the rest come from :mod:`harness.reporting.outcome`).
+EXIT_USAGE, EXIT_UNREACHABLE, EXIT_WRITE, EXIT_INTERNAL = 2, 3, 4, 1
+
 CONFIG_KEY = pytest.StashKey[HarnessConfig]()
+_SIGNALS_KEY = pytest.StashKey[dict[int, Any]]()
+_RETRIES_AT_START = pytest.StashKey[int]()
 SESSION_KEY = pytest.StashKey["HarnessSession"]()
 RECORD_KEY = pytest.StashKey[TestRecord]()
 
 
 @dataclass(slots=True)
 class HarnessSession:
-    """Lazily started session state: the target, its capabilities, the profile and the run record."""
+    """Lazily started session state: the target, its capabilities, the profile and the run record.
+
+    ``failure`` (with ``exit_code``) is why the harness ended the run early: set before any test ran (target
+    unreachable, bad profile), or mid-run when the target was lost or the record could not be written. The run
+    directory is made only when the first test is about to run, so a run refused at start leaves nothing behind."""
 
     config: HarnessConfig
     _target: Any = None
@@ -70,31 +89,71 @@ class HarnessSession:
     _record: RunRecord | None = None
     started_at: float = field(default_factory=time.time)
     failure: str = ""
+    exit_code: int = 0  # with failure: 2 configuration, 3 target unreachable or lost, 4 record not writable
+    ended_by: Ended = Ended.COMPLETED
+    interrupted_by: str = ""  # the signal's name once one arrived
+    target_lost: str = ""  # why the target stopped answering, once it did
+    selected: int = 0  # tests selected to run
+    current: str = ""  # the test running now (an interrupted run says which one it stopped in)
+    final_code: int | None = None  # the run's exit code, once session end decided it
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(("passed", "failed", "error", "skipped"), 0))
+    ran: set[str] = field(default_factory=set)  # ids of the tests that ran (a teardown error is a second result)
     _alive: Path | None = None
 
     @property
     def record(self) -> RunRecord:
+        """The run record, made on first use (its directory must not exist: run ids are never reused)."""
         if self._record is None:
+            from harness.cluster.sweep import mark_alive
+
             self._record = RunRecord(self.config.run_dir)
+            try:
+                self._alive = mark_alive(self.config.run_dir)
+            except OSError as exc:
+                raise write_error(self.config.run_dir / ".alive", exc) from None
         return self._record
+
+    @property
+    def has_record(self) -> bool:
+        return self._record is not None
+
+    def fail(self, message: str, exit_code: int, ended_by: Ended | None = None) -> str:
+        """Remember the first reason the run ends early (later ones are consequences of it)."""
+        if not self.failure:
+            self.failure, self.exit_code = message, exit_code
+            if ended_by is not None:
+                self.ended_by = ended_by
+        return self.failure
+
+    def connect(self) -> Any:
+        """The target, connected on first use; a harness error becomes :attr:`failure` and is raised again."""
+        if self._target is None:
+            from harness.cluster.target import connect
+
+            try:
+                self._target = connect(self.config)
+            except TargetUnavailable as exc:
+                self.fail(f"target unavailable: {exc}", EXIT_UNREACHABLE)
+                raise
+            except ConfigError as exc:
+                self.fail(f"configuration error: {exc}", EXIT_USAGE)
+                raise
+        return self._target
 
     @property
     def target(self) -> Any:
         if self.failure:
-            pytest.exit(self.failure, returncode=3)
+            pytest.exit(self.failure, returncode=self.exit_code or EXIT_UNREACHABLE)
         if self._target is None:
-            from harness.cluster.sweep import mark_alive
-            from harness.cluster.target import connect
-
-            self._alive = mark_alive(self.config.run_dir)
             try:
-                self._target = connect(self.config)
-            except TargetUnavailable as exc:
-                self.failure = f"target unavailable: {exc}"
-                pytest.exit(self.failure, returncode=3)
-            except ConfigError as exc:
-                self.failure = f"configuration error: {exc}"
-                pytest.exit(self.failure, returncode=2)
+                self.connect()
+            except (TargetUnavailable, ConfigError):
+                pytest.exit(self.failure, returncode=self.exit_code)
+            try:
+                _ = self.record  # namespaces come next: the alive marker must exist before them
+            except (ConfigError, RecordWriteError) as exc:
+                self.fail(str(exc), EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_WRITE)
+                pytest.exit(self.failure, returncode=self.exit_code)
         return self._target
 
     @property
@@ -124,6 +183,21 @@ class HarnessSession:
     def started(self) -> bool:
         return self._target is not None
 
+    def unreachable(self) -> str:
+        """Why the target can no longer be asked (empty while it can): namespaces are then left for ``sweep``."""
+        return self.target_lost
+
+    def check_lost(self, exc: BaseException) -> str:
+        """After a test failed with ``exc``: is the target gone (a connection failure and a failed probe)?"""
+        from harness.cluster.target import is_connection_failure, lost
+
+        if self.target_lost or self._target is None:
+            return self.target_lost
+        if not (isinstance(exc, TargetUnavailable) or is_connection_failure(exc)):
+            return ""
+        self.target_lost = lost(self._target)
+        return self.target_lost
+
     def run_info(self) -> dict[str, Any]:
         info: dict[str, Any] = {
             "run_id": self.config.run_id,
@@ -142,6 +216,7 @@ class HarnessSession:
             }
             if self._target.control_plane is not None:  # the real control plane's start, milestone by milestone
                 info["target"]["start_s"] = dict(self._target.control_plane.timings.marks)
+            info["api_retries"] = self._target.retries.snapshot()
         if self._capabilities is not None:
             info["capabilities"] = self._capabilities.to_dict()
         if self._profile is not None:
@@ -197,6 +272,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type="bool",
         default=False,
     )
+    parser.addini(
+        "aibench_cli_summary",
+        help="k8s-ai-bench run prints why a run ended early itself (the plugin then does not repeat it)",
+        type="bool",
+        default=False,
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -220,6 +301,8 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     if not config.getini("aibench_suite_run"):
         return None
     session = _session(config)
+    if session.failure:
+        return None  # the one line saying why comes at the end (suite_run prints it)
     target, caps = session.target, session.capabilities
     emulated = sum(1 for n in caps.nodes if n.emulated)
     return [
@@ -231,52 +314,134 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     ]
 
 
+def _install_signal_handlers(state: HarnessSession) -> dict[int, Any]:
+    """SIGINT and SIGTERM (a CI cancel) both become one KeyboardInterrupt: pytest then tears down the fixtures
+    still set up (the test's namespace among them) while the target is alive, and the target stops last. A second
+    signal during that clean-up is noted and ignored, so a double Ctrl-C cannot cut the clean-up short."""
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        if state.interrupted_by:
+            os.write(2, f"k8s-ai-bench: {name} again; still cleaning up (namespaces, then the target)\n".encode())
+            return
+        state.interrupted_by = name
+        state.ended_by = Ended.INTERRUPTED
+        raise KeyboardInterrupt(name)
+
+    return {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Suite runs connect, discover and choose the profile up front, so a bad profile or an unreachable target
-    ends the run at once (exit 2 or 3) instead of erroring every test. Teardown must also run on SIGTERM (CI
-    cancellations): it becomes KeyboardInterrupt like Ctrl-C."""
+    ends the run at once (exit 2 or 3, one line) instead of erroring every test; collection and the test loop are
+    then skipped and no run directory is made."""
     if not session.config.getini("aibench_suite_run"):
         return
-
-    def on_term(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, on_term)
     state = _session(session.config)
+    session.config.stash[_SIGNALS_KEY] = _install_signal_handlers(state)
     ready = False
     try:
-        _ = state.target, state.capabilities
-        try:
-            _ = state.profile
-        except ConfigError as exc:
-            state.failure = f"configuration error: {exc}"
-            pytest.exit(state.failure, returncode=2)
+        state.connect()
+        _ = state.capabilities
+        _ = state.profile
         ready = True
+    except TargetUnavailable:
+        pass  # state.failure says it
+    except ConfigError as exc:
+        state.fail(f"configuration error: {exc}", EXIT_USAGE)
     finally:
-        if not ready:  # pytest skips sessionfinish when sessionstart exits: stop what was started here
+        if not ready:
             state.close()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection(session: pytest.Session) -> bool | None:
+    """Nothing to collect when the run was refused at start."""
+    return True if _session(session.config).failure else None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> bool | None:
+    """The run really starts here: with at least one selected test, the run directory is made (a reused run id
+    is refused now, before any namespace exists); with none, nothing is written."""
+    state = _session(session.config)
+    if state.failure:
+        return True
+    state.selected = len(session.items)
+    if not session.config.getini("aibench_suite_run") or not session.items or session.config.option.collectonly:
+        return None
+    try:
+        _ = state.record
+    except ConfigError as exc:
+        state.fail(str(exc), EXIT_USAGE)
+        return True
+    except RecordWriteError as exc:
+        state.fail(str(exc), EXIT_WRITE, Ended.RECORD_WRITE_FAILED)
+        return True
+    return None
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> Generator[None, None, None]:
     """Around every other sessionfinish: pytest's own tears down the fixtures still set up after a Ctrl-C (the
-    test's namespace among them), which needs the target alive; the target stops after that, always."""
+    test's namespace among them), which needs the target alive; the target stops after that, always. The exit
+    status becomes the run's outcome code (:mod:`harness.reporting.outcome`), the same one run.json records."""
     state = _session(session.config)
     try:
         yield
     finally:
-        _finish(state, exitstatus)
+        if session.config.getini("aibench_suite_run") and not session.config.option.collectonly:
+            session.exitstatus = state.final_code = _exit_code(state, int(session.exitstatus))
+        elif state.failure:
+            session.exitstatus = state.exit_code
+        try:
+            _finish(state, int(session.exitstatus))
+        finally:
+            for sig, handler in session.config.stash.get(_SIGNALS_KEY, {}).items():
+                signal.signal(sig, handler)
 
 
-def _finish(state: Any, exitstatus: int) -> None:
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """Plain ``pytest`` suite runs say why the harness ended the run early (``k8s-ai-bench run`` says it itself)."""
+    state = _session(config)
+    if state.failure and config.getini("aibench_suite_run") and not config.getini("aibench_cli_summary"):
+        terminalreporter.write_line(f"k8s-ai-bench: {state.failure}")
+
+
+def _exit_code(state: HarnessSession, pytest_status: int) -> int:
+    """The run's exit code from how it ended and what its tests did (pytest's own code only for its own errors)."""
+    if state.failure and state.ended_by is Ended.COMPLETED:  # refused before any test ran
+        return state.exit_code
+    if pytest_status == pytest.ExitCode.USAGE_ERROR:
+        return EXIT_USAGE
+    if pytest_status == pytest.ExitCode.INTERNAL_ERROR:  # never PASS: the run broke, whatever its counts say
+        state.fail("pytest internal error (its traceback is above); the run stopped there", EXIT_INTERNAL)
+        state.ended_by = Ended.INTERNAL_ERROR
+    if pytest_status == pytest.ExitCode.INTERRUPTED and state.ended_by is Ended.COMPLETED:
+        state.ended_by = Ended.INTERRUPTED  # an interrupt that did not come through our handler
+    return outcome(state.ended_by, state.counts)[1]
+
+
+def _finish(state: HarnessSession, exitstatus: int) -> None:
     try:
-        if state.started or state._record is not None:
+        if state.has_record:
             info = state.run_info()
             info["finished_at"] = time.time()
             info["exit_status"] = int(exitstatus)
-            state.record.write_info(info)
-            state.record.point_latest()
+            info["ended_by"] = str(state.ended_by)
+            info["selected"] = state.selected
+            info["outcome"] = str(outcome(state.ended_by, state.counts)[0])
+            if state.failure:
+                info["end_reason"] = state.failure
+            elif state.interrupted_by:
+                info["end_reason"] = f"interrupted by {state.interrupted_by}"
+            try:
+                state.record.write_info(info)
+                state.record.point_latest()
+            except RecordWriteError as exc:  # said once, by whoever reports the run's end
+                state.fail(f"run record: {exc}", EXIT_WRITE, Ended.RECORD_WRITE_FAILED)
+                log.debug("%s", exc)
     finally:
         state.close()
 
@@ -290,6 +455,10 @@ def requirements_of(item: pytest.Item) -> list[str]:
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    state = _session(item.config)
+    state.current = item.nodeid
+    if state._target is not None:  # each result says how many API retries its test needed
+        item.stash[_RETRIES_AT_START] = state._target.retries.total
     requirements = requirements_of(item)
     if not requirements:
         return
@@ -307,6 +476,12 @@ def _area(item: pytest.Item) -> str:
     return next((a for a in AREAS if item.get_closest_marker(a)), "")
 
 
+def _is_connection_failure(exc: BaseException) -> bool:
+    from harness.cluster.target import is_connection_failure  # the kubernetes client: only once a target exists
+
+    return is_connection_failure(exc)
+
+
 def _failure_kind(excinfo: pytest.ExceptionInfo[BaseException] | None, record: TestRecord | None) -> str:
     if excinfo is None:
         return ""
@@ -317,7 +492,7 @@ def _failure_kind(excinfo: pytest.ExceptionInfo[BaseException] | None, record: T
         return FailureKind.WORKLOAD
     if isinstance(exc, ParseError):
         return FailureKind.PARSE
-    if isinstance(exc, TargetUnavailable):
+    if isinstance(exc, TargetUnavailable) or _is_connection_failure(exc):
         return FailureKind.TARGET
     if isinstance(exc, HarnessError):
         return FailureKind.HARNESS
@@ -333,8 +508,24 @@ def _failure_message(exc: BaseException) -> str:
     """The report's one-line reason; a Forbidden ``ApiException`` that reached the test (an API call with no
     handling of its own) becomes the missing grant and the rule to add, instead of headers and a JSON body."""
     from harness.cluster.forbidden import explain_forbidden
+    from harness.cluster.retry import explain_api_error
+    from harness.cluster.target import describe_connection_failure
 
-    return explain_forbidden(exc) or str(exc).strip()
+    if _is_connection_failure(exc):  # not a urllib3 repr with the pool, the URL and the nested cause
+        return f"API server did not answer: {describe_connection_failure(exc)}"
+    return explain_forbidden(exc) or explain_api_error(exc) or str(exc).strip()
+
+
+def _on_failure(item: pytest.Item, state: HarnessSession, exc: BaseException) -> None:
+    """A test failed with ``exc``: when the target is gone, end the run now (exit 3) instead of erroring the rest."""
+    gone = state.check_lost(exc)
+    if gone:
+        state.fail(
+            f"target lost during {item.nodeid}: API server no longer answers ({gone}); the run stopped there",
+            EXIT_UNREACHABLE,
+            Ended.TARGET_LOST,
+        )
+        item.session.shouldstop = state.failure
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -355,6 +546,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         is_final = True
     if not is_final:
         return
+    if report.failed and call.excinfo is not None:
+        _on_failure(item, state, call.excinfo.value)
+        if _is_connection_failure(call.excinfo.value):  # one line, not a urllib3 traceback
+            report.longrepr = _failure_message(call.excinfo.value)
     if report.skipped:
         status = Status.SKIPPED
     elif report.passed:
@@ -388,7 +583,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         "emulated": bool(record and record.emulated),
         "artifacts": record.artifacts if record else "",
     }
-    state.record.add_result(result)
+    retries = state._target.retries.total if state._target is not None else 0
+    result["api_retries"] = retries - item.stash.get(_RETRIES_AT_START, retries)
+    state.counts[str(status)] = state.counts.get(str(status), 0) + 1
+    state.ran.add(item.nodeid)
+    try:
+        state.record.add_result(result)
+    except (RecordWriteError, ConfigError) as exc:
+        code = EXIT_WRITE if isinstance(exc, RecordWriteError) else EXIT_USAGE
+        state.fail(f"run record: {exc}; the run stopped there", code, Ended.RECORD_WRITE_FAILED)
+        item.session.shouldstop = state.failure
 
 
 # ----------------------------------------------------------------------------- fixtures
@@ -435,6 +639,7 @@ def namespace(request: pytest.FixtureRequest, target: Any, harness_config: Harne
         test=request.node.nodeid,
         keep=harness_config.keep_namespaces,
         delete_timeout_s=harness_config.timeout(120),
+        unreachable=_session(request.config).unreachable,
     ) as name:
         yield name
 

@@ -1,39 +1,47 @@
 """``k8s-ai-bench run``: the suites through pytest, then the reports, a summary and an exit code.
 
-pytest runs in this process (the embedded target's threads and pod processes belong to it and end with it); a
-small plugin object counts outcomes for the summary. The run record is rendered afterwards from its files alone,
-the same way ``report render`` does, so the report of a live run and of a re-render never differ.
+Everything that can be refused is refused first (:func:`preflight`): one line, exit 2, no target started and no
+directory made. pytest then runs in this process (the embedded target's threads and pod processes belong to it and
+end with it); the harness plugin keeps the counts, how the run ended and why. The run record is rendered
+afterwards from its files alone, the same way ``report render`` does, so the report of a live run and of a
+re-render never differ.
 
-Exit codes: 0 nothing failed or errored, 1 a check or test failed (or errored), 2 usage/configuration error,
-3 target unreachable, 130 interrupted.
+Exit codes (README and docs/nightly-ci.md have the table): 0 PASS, 1 FAIL (a check failed or a test errored),
+2 usage or configuration error, 3 target unreachable or lost mid-run, 4 the run record could not be written (disk
+full), 5 NO-TESTS (none selected, or every selected test skipped), 130 INTERRUPTED (SIGINT or SIGTERM).
 """
 
 from __future__ import annotations
 
+import configparser
 import logging
 import os
+import re
+import signal
 import sys
-from collections.abc import Mapping
+import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import Any, TextIO
 
 import pytest
 
-from harness.config import OPTIONS, new_run_id
+from harness.config import OPTIONS, HarnessConfig, new_run_id
+from harness.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 SUITES_DIR = Path(__file__).resolve().parents[1] / "suites"
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_WRITE, EXIT_NO_TESTS, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 5, 130
 
 
 @dataclass(slots=True, eq=False)  # pluggy keeps plugin objects in sets
 class _Outcomes:
-    """pytest plugin object collecting per-test outcomes for the summary line."""
+    """pytest plugin object that keeps a handle on the harness session (counts, how the run ended) for the
+    summary line, and how many tests were collected before ``-m``/``-k`` deselected some."""
 
-    counts: dict[str, int] = field(default_factory=lambda: {"passed": 0, "failed": 0, "error": 0, "skipped": 0})
-    failures: list[str] = field(default_factory=list)
     collected: int = 0
     config: pytest.Config | None = None
 
@@ -41,31 +49,15 @@ class _Outcomes:
         self.config = config
 
     @property
-    def target_failure(self) -> str:
-        """Why the harness ended the session early (unreachable target, configuration error), if it did."""
+    def state(self) -> Any:
+        """The plugin's :class:`~harness.pytest_plugin.HarnessSession`, or None when pytest never configured it."""
         from harness.pytest_plugin import SESSION_KEY
 
-        state = self.config.stash.get(SESSION_KEY, None) if self.config is not None else None
-        return state.failure if state is not None else ""
+        return self.config.stash.get(SESSION_KEY, None) if self.config is not None else None
 
-    def pytest_collection_finish(self, session: pytest.Session) -> None:
-        self.collected = len(session.items)
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.when == "call" or (report.when == "setup" and not report.passed):
-            if report.passed:
-                self.counts["passed"] += 1
-            elif report.skipped:
-                self.counts["skipped"] += 1
-            elif report.when == "call":
-                self.counts["failed"] += 1
-                self.failures.append(report.nodeid)
-            else:
-                self.counts["error"] += 1
-                self.failures.append(report.nodeid)
-        elif report.when == "teardown" and report.failed:
-            self.counts["error"] += 1
-            self.failures.append(report.nodeid)
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        self.collected = len(items)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -108,6 +100,8 @@ def pytest_args(options: RunOptions, run_id: str) -> list[str]:
         str(_rootdir(options.suites)),
         "-o",
         "aibench_suite_run=true",
+        "-o",
+        "aibench_cli_summary=true",
         "--run-id",
         run_id,
         "-rfEs",
@@ -161,51 +155,179 @@ class _Doctor:
         self.lines.append(f"{runnable} of {len(session.items)} tests will run on this target")
 
 
-def doctor(options: RunOptions, *, out: object = sys.stdout) -> int:
+def doctor(options: RunOptions, *, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     """Connect, report capabilities (the pytest header), and list which tests would run or skip."""
-    plugin = _Doctor()
+    preflight(options)
+    plugin, outcomes = _Doctor(), _Outcomes()
     code = pytest.main(
-        [*pytest_args(options, options.run_id or new_run_id()), "--collect-only", "-qq"], plugins=[plugin]
+        [*pytest_args(options, options.run_id or new_run_id()), "--collect-only", "-qq"], plugins=[plugin, outcomes]
     )
+    state = outcomes.state
+    if state is not None and state.failure:
+        err.write(f"k8s-ai-bench: error: {state.failure}\n")
+        return int(state.exit_code)
     for line in plugin.lines:
-        out.write(line + "\n")  # type: ignore[attr-defined]
+        out.write(line + "\n")
     if code == pytest.ExitCode.USAGE_ERROR:
         return EXIT_USAGE
     return EXIT_OK if code in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED) else EXIT_UNREACHABLE
 
 
-def run_suites(options: RunOptions, *, out: object = sys.stdout) -> int:
-    run_id = options.run_id or new_run_id()
-    reports_dir = Path(options.reports_dir or "reports")
-    run_dir = reports_dir / run_id
-    outcomes = _Outcomes()
-    code = pytest.main(pytest_args(options, run_id), plugins=[outcomes])
-    write = out.write  # type: ignore[attr-defined]
-    if code == pytest.ExitCode.USAGE_ERROR:
-        return EXIT_USAGE
-    if outcomes.target_failure:
-        write(f"k8s-ai-bench: {outcomes.target_failure}\n")
-        return EXIT_USAGE if outcomes.target_failure.startswith("configuration error") else EXIT_UNREACHABLE
-    if code == pytest.ExitCode.INTERRUPTED:
-        write("k8s-ai-bench: interrupted; the partial record is kept\n")
-    if code == pytest.ExitCode.NO_TESTS_COLLECTED:
-        write("k8s-ai-bench: no tests selected (check -m/-k)\n")
-        return EXIT_USAGE
-    paths: list[Path] = []
-    if run_dir.is_dir():
-        from harness.reporting.render import render_all
+def preflight(options: RunOptions) -> HarnessConfig:
+    """Every refusal a run can make before anything starts, each a :class:`ConfigError` line (exit 2): options and
+    their combination, a run id that exists already, the reports directory, a kubeconfig and its context, the
+    profile, the cluster spec, the suite paths, the ``-m``/``-k`` expressions. Nothing is created here."""
+    from harness.cluster.target import check_context
+    from harness.config import resolve
 
-        paths = render_all(run_dir)
-    counts = outcomes.counts
-    verdict = "PASS" if counts["failed"] == counts["error"] == 0 else "FAIL"
-    write(
-        f"k8s-ai-bench {verdict}: {counts['passed']} passed, {counts['failed']} failed, {counts['error']} errors, "
-        f"{counts['skipped']} skipped (run {run_id})\n"
+    values = {k: v for k, v in options.harness.items() if v not in (None, False, "")}
+    cfg = resolve(values, os.environ, _suite_ini())
+    if cfg.run_dir.exists() or cfg.run_dir.is_symlink():
+        raise ConfigError(
+            f"--run-id {cfg.run_id}: {cfg.run_dir} exists already; run ids are never reused (choose another id)"
+        )
+    check_context(cfg)
+    if cfg.profile:
+        from harness.thresholds.loader import load_profile
+
+        load_profile(cfg.profile)
+    if cfg.cluster_spec is not None:
+        from harness.embedded.clusterspec import load_cluster_spec
+
+        load_cluster_spec(cfg.cluster_spec)
+    for suite in options.suites:
+        if not Path(suite.partition("::")[0]).exists():  # a file, a directory or a test id (file::test)
+            raise ConfigError(f"suite {suite}: no such file or directory")
+    _check_expression("-m", options.markexpr, markers=True)
+    _check_expression("-k", options.keyword, markers=False)
+    return cfg
+
+
+def _suite_ini() -> dict[str, str]:
+    """The ``aibench_*`` keys of suites/pytest.ini (the plugin reads the same file inside pytest)."""
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(SUITES_DIR / "pytest.ini", encoding="utf-8")
+    except (OSError, configparser.Error, UnicodeDecodeError):
+        return {}
+    return {k: v for k, v in parser["pytest"].items() if k.startswith("aibench_")} if "pytest" in parser else {}
+
+
+def _check_expression(flag: str, text: str | None, *, markers: bool) -> None:
+    """A ``-m``/``-k`` expression that pytest cannot parse, or (``-m``) one naming a marker no test can carry, is
+    refused: ``-m nosucharea`` would otherwise select nothing and read like a clean run."""
+    if not text:
+        return
+    from _pytest.mark.expression import Expression
+
+    try:
+        Expression.compile(text)
+    except SyntaxError as exc:  # pytest's expression parser reports with SyntaxError (ParseError before pytest 8.4)
+        raise ConfigError(f"{flag} {text!r}: not a valid expression ({exc.msg})") from None
+    if not markers:
+        return
+    from harness.pytest_plugin import MARKERS
+
+    known = {name.partition("(")[0] for name in MARKERS} | _PYTEST_MARKERS
+    names = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text)) - {"and", "or", "not", "True", "False", "None"}
+    unknown = sorted(names - known)
+    if unknown:
+        raise ConfigError(
+            f"{flag} {text!r}: unknown marker {unknown[0]!r} (markers: {', '.join(sorted(known - _PYTEST_MARKERS))})"
+        )
+
+
+_PYTEST_MARKERS = frozenset({"skip", "skipif", "xfail", "parametrize", "usefixtures", "filterwarnings"})
+
+
+def run_suites(
+    options: RunOptions, *, out: TextIO = sys.stdout, err: TextIO = sys.stderr, plugins: Sequence[object] = ()
+) -> int:
+    """``k8s-ai-bench run``: refusals first (exit 2, nothing created), then pytest, then the reports and the
+    summary line. The summary's word and the exit code come from :mod:`harness.reporting.outcome`. ``plugins`` are
+    extra pytest plugin objects (the fault-injection benchmark sets the embedded target's faults with one)."""
+    cfg = preflight(options)
+    run_id = cfg.run_id
+    outcomes = _Outcomes()
+    code = int(pytest.main(pytest_args(options, run_id), plugins=[outcomes, *plugins]))
+    state = outcomes.state
+    with _IgnoringSignals(err):
+        if state is not None and state.final_code is None and state.interrupted_by:  # while the target started
+            out.write(
+                f"k8s-ai-bench INTERRUPTED: by {state.interrupted_by} before the first test; nothing was recorded\n"
+            )
+            return EXIT_INTERRUPTED
+        if state is None or state.final_code is None:  # pytest's own usage or internal error, before session end
+            recorded = state is not None and state.has_record
+            err.write(
+                f"k8s-ai-bench: error: pytest stopped with its {'usage' if code == 4 else 'internal'} error "
+                f"(its messages are above); {'the partial record is kept' if recorded else 'nothing was recorded'}\n"
+            )
+            return EXIT_USAGE if code == pytest.ExitCode.USAGE_ERROR else EXIT_FAILED
+        code = int(state.final_code)
+        if state.failure and not state.has_record:  # refused at start: one line, nothing written
+            err.write(f"k8s-ai-bench: error: {state.failure}\n")
+            return code
+        if not state.has_record:
+            out.write(
+                f"k8s-ai-bench NO-TESTS: no test selected ({outcomes.collected} collected, none left after -m/-k); "
+                "nothing was recorded\n"
+            )
+            return code
+        return _summarise(state, cfg.run_dir, code, out, err)
+
+
+def _summarise(state: Any, run_dir: Path, code: int, out: TextIO, err: TextIO) -> int:
+    """Render the record, then the summary line: the outcome word, the counts, what did not run, and why."""
+    from harness.errors import RecordWriteError
+    from harness.reporting.outcome import Ended, outcome
+    from harness.reporting.render import render_all
+
+    paths: list[Path] = []
+    if state.ended_by is not Ended.RECORD_WRITE_FAILED:  # after a failed write there is no room for a report
+        try:
+            paths = render_all(run_dir)
+        except RecordWriteError as exc:
+            state.fail(f"report not rendered: {exc}", EXIT_WRITE, Ended.RECORD_WRITE_FAILED)
+            code = EXIT_WRITE
+    counts = state.counts
+    word = outcome(state.ended_by, counts)[0]
+    not_run = max(state.selected - len(state.ran), 0)
+    why = ""
+    if state.failure:
+        why = f" -- {state.failure}"
+    elif state.interrupted_by:
+        why = f" -- interrupted by {state.interrupted_by}" + (f" during {state.current}" if state.current else "")
+    elif word == "NO-TESTS":
+        why = " -- no test ran (every selected test was skipped)"
+    line = (
+        f"k8s-ai-bench {word}: {counts['passed']} passed, {counts['failed']} failed, {counts['error']} errors, "
+        f"{counts['skipped']} skipped" + (f", {not_run} not run" if not_run else "") + f" (run {state.config.run_id})"
     )
+    out.write(line + why + "\n")
     for path in paths:
-        write(f"  {path}\n")
-    if code == pytest.ExitCode.INTERRUPTED:
-        return EXIT_INTERRUPTED
-    if counts["failed"] or counts["error"]:
-        return EXIT_FAILED
-    return EXIT_OK if code in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) else EXIT_FAILED
+        out.write(f"  {path}\n")
+    out.flush()
+    if state.failure:  # the CI log's error stream says why the run was aborted, once
+        err.write(f"k8s-ai-bench: error: {state.failure}\n")
+    return code
+
+
+class _IgnoringSignals:
+    """While the reports render after an interrupted or finished run, another Ctrl-C is noted and ignored: the
+    record on disk is complete by now and the summary line is one second away."""
+
+    def __init__(self, err: TextIO) -> None:
+        self.err = err
+        self.previous: dict[int, Any] = {}
+
+    def __enter__(self) -> None:
+        def note(signum: int, frame: FrameType | None) -> None:
+            os.write(2, f"k8s-ai-bench: {signal.Signals(signum).name} ignored while the report is written\n".encode())
+
+        if threading.current_thread() is threading.main_thread():
+            self.previous = {sig: signal.signal(sig, note) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)

@@ -25,9 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from harness.errors import ConfigError
+from harness.yamlfile import read_yaml
 
 KINDS = ("job", "service", "rayjob")
 PARSERS = ("sentinel", "fio", "nccl", "none", "cuda", "jax-tpu", "iperf3", "perftest")
@@ -91,14 +90,7 @@ def _strings(path: Path, key: str, value: Any) -> tuple[str, ...]:
 
 def load_spec(path: Path) -> WorkloadSpec:
     """Load and check one ``workload.yaml`` (files it names must exist)."""
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else "syntax"
-        raise ConfigError(f"{path}: {where}: invalid YAML ({getattr(exc, 'problem', exc)})") from None
+    data = read_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: must be a mapping of workload fields")
     unknown = sorted(set(data) - _TOP_KEYS)

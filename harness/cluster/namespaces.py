@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from kubernetes import client
@@ -78,9 +78,16 @@ def delete_namespace(api_client: client.ApiClient, name: str, *, timeout_s: floa
 
 @contextmanager
 def scoped_namespace(
-    api_client: client.ApiClient, *, run_id: str, test: str, keep: bool = False, delete_timeout_s: float = 120.0
+    api_client: client.ApiClient,
+    *,
+    run_id: str,
+    test: str,
+    keep: bool = False,
+    delete_timeout_s: float = 120.0,
+    unreachable: Callable[[], str] | None = None,
 ) -> Iterator[str]:
-    """Create the namespace of one test; delete it on exit (also on failure or Ctrl-C) unless ``keep``."""
+    """Create the namespace of one test; delete it on exit (also on failure or Ctrl-C) unless ``keep``, or unless
+    ``unreachable()`` says why the target can no longer be asked (it was lost mid-run: ``sweep`` removes it later)."""
     name = namespace_name(run_id, test)
     core = client.CoreV1Api(api_client)
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=run_labels(run_id, test))))
@@ -88,7 +95,10 @@ def scoped_namespace(
     try:
         yield name
     finally:
+        gone = unreachable() if unreachable is not None else ""
         if keep:
             log.info("keeping namespace %s (--keep-namespaces)", name)
+        elif gone:
+            log.warning("namespace %s not deleted: %s (k8s-ai-bench sweep removes it later)", name, gone)
         else:
             delete_namespace(api_client, name, timeout_s=delete_timeout_s)

@@ -2,11 +2,14 @@
 through an explicitly named kube context.
 
 Connecting checks the API server once (``/version``) so that an unreachable cluster or expired credentials end the
-run at once with :class:`TargetUnavailable` (exit code 3) instead of failing every test.
+run at once with :class:`TargetUnavailable` (exit code 3) instead of failing every test. Every API client made
+here carries the client-go-like retry policy of :mod:`harness.cluster.retry` and counts its retries; :func:`lost`
+tells a target that went away mid-run (its ``cluster up`` killed) from a test that merely failed.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,12 +20,15 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 from kubernetes.config.config_exception import ConfigException
 
+from harness.cluster.retry import RetryCounter, api_retry
 from harness.config import HarnessConfig, TargetKind
 from harness.errors import ConfigError, TargetUnavailable
+from harness.yamlfile import read_yaml
 
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 10.0
+PROBE_TIMEOUT_S = 5.0  # a live API server answers /version in milliseconds
 
 
 @dataclass(slots=True, kw_only=True)
@@ -37,6 +43,7 @@ class Target:
     embedded: Any = None  # the EmbeddedCluster when kind is embedded
     control_plane: Any = None  # the LocalKube when kind is local-kube (stopped with the target)
     emulated_nodes: frozenset[str] = field(default_factory=frozenset)
+    retries: RetryCounter = field(default_factory=RetryCounter)  # API retries made so far (429, 5xx, connect)
     _applier: Any = None
 
     @property
@@ -58,6 +65,71 @@ class Target:
                     owned.stop()
 
 
+def _client(configuration: client.Configuration, counter: RetryCounter) -> client.ApiClient:
+    """An API client with the retry policy set before its connection pool is made (the pool copies it)."""
+    configuration.retries = api_retry(counter)
+    return client.ApiClient(configuration)
+
+
+def client_from_kubeconfig(path: str | None, context: str | None, counter: RetryCounter) -> client.ApiClient:
+    configuration = client.Configuration()
+    config.load_kube_config(config_file=path, context=context, client_configuration=configuration)
+    return _client(configuration, counter)
+
+
+def kubeconfig_contexts(path: Path | None) -> list[str]:
+    """The context names of a kubeconfig, read strictly: a missing, binary, malformed or mis-shaped file is one
+    :class:`ConfigError` line naming it (the client library would raise a UnicodeDecodeError or a TypeError)."""
+    where = str(path) if path else "~/.kube/config"
+    file = path or Path("~/.kube/config").expanduser()
+    data = read_yaml(file, "--kubeconfig")
+    if not isinstance(data, dict):
+        raise ConfigError(f"--kubeconfig {where}: not a kubeconfig (expected a mapping with contexts)")
+    contexts = data.get("contexts") or []
+    if not isinstance(contexts, list) or not all(
+        isinstance(c, dict) and isinstance(c.get("name"), str) for c in contexts
+    ):
+        raise ConfigError(f"--kubeconfig {where}: contexts must be a list of entries with a name")
+    for section in ("clusters", "users"):
+        entries = data.get(section) or []
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise ConfigError(f"--kubeconfig {where}: {section} must be a list of entries")
+    return [str(c["name"]) for c in contexts]
+
+
+def lost(target: Target) -> str:
+    """Why the target no longer answers (empty when it does): one ``/version`` call without retries. Used after a
+    test failed with a connection error, to end the run at once (exit 3) instead of erroring every remaining test."""
+    configuration = copy.copy(target.api_client.configuration)
+    configuration.retries = False
+    probe = client.ApiClient(configuration)
+    try:
+        client.VersionApi(probe).get_code(_request_timeout=PROBE_TIMEOUT_S)
+    except ApiException:
+        return ""  # it answered: alive, whatever it said
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        return describe_connection_failure(exc)
+    finally:
+        probe.close()
+    return ""
+
+
+def describe_connection_failure(exc: BaseException) -> str:
+    """A connection failure as one line (a MaxRetryError's repr holds the pool, the URL and the nested cause)."""
+    reason = getattr(exc, "reason", None) or exc
+    text = str(reason)
+    if "Connection refused" in text:
+        return "connection refused"
+    if isinstance(reason, urllib3.exceptions.TimeoutError) or "timed out" in text:
+        return "connection timed out"
+    return f"{type(reason).__name__}: {text.split(': ', 1)[-1]}"[:200]
+
+
+def is_connection_failure(exc: BaseException) -> bool:
+    """True for the exceptions a client call raises when the server did not answer at all."""
+    return isinstance(exc, urllib3.exceptions.HTTPError | ConnectionError) and not isinstance(exc, ApiException)
+
+
 def _version(api_client: client.ApiClient, what: str) -> str:
     try:
         info = client.VersionApi(api_client).get_code(_request_timeout=CONNECT_TIMEOUT_S)
@@ -66,7 +138,7 @@ def _version(api_client: client.ApiClient, what: str) -> str:
             raise TargetUnavailable(f"{what}: credentials rejected ({exc.status} {exc.reason}); refresh them") from None
         raise TargetUnavailable(f"{what}: API server answered {exc.status} {exc.reason}") from None
     except (urllib3.exceptions.HTTPError, OSError) as exc:
-        raise TargetUnavailable(f"{what}: API server unreachable ({type(exc).__name__}: {exc})") from None
+        raise TargetUnavailable(f"{what}: API server unreachable ({describe_connection_failure(exc)})") from None
     return str(info.git_version)
 
 
@@ -84,8 +156,9 @@ def _start_embedded(cfg: HarnessConfig, state_dir: Path | None) -> Target:
 
     cluster = EmbeddedCluster(EmbeddedOptions(state_dir=state_dir, spec_path=cfg.cluster_spec))
     cluster.start()
+    counter = RetryCounter()
     try:
-        api_client = config.new_client_from_config(config_file=str(cluster.kubeconfig_path))
+        api_client = client_from_kubeconfig(str(cluster.kubeconfig_path), None, counter)
         version = _version(api_client, "embedded target")
         emulated = frozenset(cluster.kubelets.emulated_node_names)
     except Exception:
@@ -99,6 +172,7 @@ def _start_embedded(cfg: HarnessConfig, state_dir: Path | None) -> Target:
         kubeconfig=cluster.kubeconfig_path,
         embedded=cluster,
         emulated_nodes=emulated,
+        retries=counter,
     )
 
 
@@ -110,9 +184,10 @@ def _start_local_kube(cfg: HarnessConfig, state_dir: Path | None) -> Target:
     cluster = LocalKube(LocalKubeOptions(state_dir=state_dir, spec_path=cfg.cluster_spec))
     cluster.start()
     connected = False
+    counter = RetryCounter()
     try:  # stopped on any failure, Ctrl-C included: nothing the run started may outlive it
         context = add_suite_context(cluster)
-        api_client = config.new_client_from_config(config_file=str(cluster.kubeconfig_path), context=context)
+        api_client = client_from_kubeconfig(str(cluster.kubeconfig_path), context, counter)
         version = _version(api_client, "real control plane (as the suite's ServiceAccount)")
         connected = True
     finally:
@@ -126,6 +201,7 @@ def _start_local_kube(cfg: HarnessConfig, state_dir: Path | None) -> Target:
         kubeconfig=cluster.kubeconfig_path,
         control_plane=cluster,
         emulated_nodes=frozenset(cluster.node_names),
+        retries=counter,
     )
 
 
@@ -139,9 +215,10 @@ def _connect_in_cluster() -> Target:
         config.load_incluster_config(client_configuration=configuration)
     except ConfigException as exc:
         raise ConfigError(f"--kube-context {IN_CLUSTER}: not running in a pod with a ServiceAccount ({exc})") from None
-    api_client = client.ApiClient(configuration)
+    counter = RetryCounter()
+    api_client = _client(configuration, counter)
     version = _version(api_client, f"--kube-context {IN_CLUSTER}")
-    return Target(kind=TargetKind.KUBE, name=IN_CLUSTER, api_client=api_client, server_version=version)
+    return Target(kind=TargetKind.KUBE, name=IN_CLUSTER, api_client=api_client, server_version=version, retries=counter)
 
 
 def _connect_kube(cfg: HarnessConfig) -> Target:
@@ -149,19 +226,16 @@ def _connect_kube(cfg: HarnessConfig) -> Target:
         return _connect_in_cluster()
     path = str(cfg.kubeconfig) if cfg.kubeconfig else None
     where = f"--kube-context {cfg.kube_context}"
+    check_context(cfg)
+    counter = RetryCounter()
     try:
-        contexts, _ = config.list_kube_config_contexts(config_file=path)
-    except (ConfigException, OSError) as exc:
-        raise ConfigError(f"--kubeconfig {path or '~/.kube/config'}: cannot read it ({exc})") from None
-    names = [c["name"] for c in contexts or []]
-    if cfg.kube_context not in names:
-        raise ConfigError(
-            f"{where}: no such context in {path or '~/.kube/config'} (available: {', '.join(names) or 'none'})"
-        )
-    try:
-        api_client = config.new_client_from_config(config_file=path, context=cfg.kube_context)
+        api_client = client_from_kubeconfig(path, cfg.kube_context, counter)
     except ConfigException as exc:
-        raise ConfigError(f"{where}: {exc}") from None
+        raise ConfigError(f"{where}: {' '.join(str(exc).split())}") from None
+    except (TypeError, ValueError, KeyError, AttributeError, OSError) as exc:  # a mis-shaped entry the check missed
+        raise ConfigError(
+            f"{where}: unusable entry in {path or '~/.kube/config'} ({type(exc).__name__}: {exc})"
+        ) from None
     version = _version(api_client, where)
     return Target(
         kind=TargetKind.KUBE,
@@ -169,4 +243,17 @@ def _connect_kube(cfg: HarnessConfig) -> Target:
         api_client=api_client,
         server_version=version,
         kubeconfig=Path(path) if path else None,
+        retries=counter,
     )
+
+
+def check_context(cfg: HarnessConfig) -> None:
+    """``--kube-context`` names a context of a readable ``--kubeconfig`` (before anything starts)."""
+    if cfg.target is not TargetKind.KUBE or cfg.kube_context == IN_CLUSTER:
+        return
+    names = kubeconfig_contexts(cfg.kubeconfig)
+    if cfg.kube_context not in names:
+        raise ConfigError(
+            f"--kube-context {cfg.kube_context}: no such context in {cfg.kubeconfig or '~/.kube/config'} "
+            f"(available: {', '.join(names) or 'none'})"
+        )

@@ -21,6 +21,8 @@ class FaultInjector:
 
     error_rate: float = 0.0
     error_code: int = 500
+    # When set, each injected error draws its code from these (e.g. (429, 500): throttling and server errors mixed).
+    error_codes: tuple[int, ...] = ()
     error_methods: frozenset[str] = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
     error_path_contains: str = ""
     watch_delay: float = 0.0
@@ -36,6 +38,7 @@ class FaultInjector:
         """Turn every fault off."""
         self.error_rate = 0.0
         self.error_code = 500
+        self.error_codes = ()
         self.error_path_contains = ""
         self.watch_delay = 0.0
         self.watch_drop_after = None
@@ -50,16 +53,17 @@ class FaultInjector:
             return None
         with self._lock:
             roll = self._rng.random()
+            code = self._rng.choice(self.error_codes) if self.error_codes else self.error_code
         if roll >= self.error_rate:
             return None
-        if self.error_code == 429:
+        if code == 429:
             return apierrors.ApiError(
                 429,
                 "TooManyRequests",
                 "the server has received too many requests and has asked us to try again later (injected)",
                 retry_after_s=1,
             )
-        return apierrors.ApiError(self.error_code, "InternalError", "Internal error occurred: injected fault")
+        return apierrors.ApiError(code, "InternalError", "Internal error occurred: injected fault")
 
     def watch_delay_s(self) -> float:
         return self.watch_delay

@@ -7,8 +7,8 @@ the row says how many there were.
 Direction comes from the checks: a key covered by a ``>=``/``>`` check is higher-is-better, ``<=``/``<``
 lower-is-better (the same sense regression rules use). A key no check covers, or covered by checks that disagree
 or by ``==``, has an unknown direction: its delta is reported and never judged. A *regression* is a change in the
-worse direction by more than ``fail_on_regression_pct`` percent; the CLI exits 1 when there is one
-(:attr:`Comparison.exit_code`).
+worse direction by more than ``fail_on_regression_pct`` percent; with that gate the CLI exits 1 when there is one,
+and also when the gate had nothing to judge (:attr:`Comparison.gate_failures`).
 
 Two records are comparable when they ran against the same kind of target with the same profile; otherwise
 :func:`compare` raises :class:`ConfigError` saying what differs, unless ``allow_mismatch`` (then the mismatch is
@@ -102,9 +102,29 @@ class Comparison:
         return tuple(r for r in self.rows if r.verdict is Verdict.REGRESSION)
 
     @property
+    def gate_failures(self) -> tuple[str, ...]:
+        """Why the regression gate fails, one reason per line; empty without a gate. A gate that compared nothing
+        must not pass: besides regressions it fails when no metric of the new run compares with the base (it
+        measured nothing, or other things), when a metric's units do not convert, and when a metric of the base
+        is missing from the new run (missing data is a failure, never a pass)."""
+        if self.fail_on_regression_pct is None:
+            return ()
+        reasons = [f"{len(self.regressions)} metrics regressed by more than {self.fail_on_regression_pct:g}%"]
+        reasons = reasons if self.regressions else []
+        comparable = [r for r in self.rows if r.verdict is not Verdict.UNIT_MISMATCH]
+        if not comparable:
+            reasons.append(f"nothing to compare: no metric of {self.new_run} is comparable with {self.base_run}")
+        mismatched = len(self.rows) - len(comparable)
+        if mismatched:
+            reasons.append(f"{mismatched} metrics in units that do not convert")
+        if self.only_in_base:
+            reasons.append(f"{len(self.only_in_base)} metrics of {self.base_run} missing from {self.new_run}")
+        return tuple(reasons)
+
+    @property
     def exit_code(self) -> int:
-        """1 when any metric regressed beyond ``fail_on_regression_pct``, else 0."""
-        return 1 if self.regressions else 0
+        """1 when the regression gate fails (:attr:`gate_failures`), else 0."""
+        return 1 if self.gate_failures else 0
 
     def counts(self) -> dict[str, int]:
         tally = collections.Counter(row.verdict for row in self.rows)
@@ -205,7 +225,7 @@ def compare(
 ) -> Comparison:
     """Compare ``new`` against ``base`` (see the module docstring). Raises :class:`ConfigError` for
     incomparable records unless ``allow_mismatch``, and for a negative ``fail_on_regression_pct``."""
-    if fail_on_regression_pct is not None and (fail_on_regression_pct < 0 or math.isnan(fail_on_regression_pct)):
+    if fail_on_regression_pct is not None and not 0 <= fail_on_regression_pct < math.inf:
         raise ConfigError(f"--fail-on-regression must be a percentage >= 0, got {fail_on_regression_pct}")
     mismatch = check_compatible(base, new)
     if mismatch and not allow_mismatch:
@@ -344,6 +364,7 @@ def format_comparison(
         f"{len(c.only_in_new)} only in new",
     ]
     lines.extend(f"note: {n}" for n in c.notes)
+    lines.extend(f"GATE FAILED: {reason}" for reason in c.gate_failures)
     shown = [r for r in c.rows if include_same or r.verdict is not Verdict.SAME]
     limit = len(shown) if max_rows is None else max_rows
     # Stable: equal keys keep the base record's order. nsmallest: only the printed rows are fully ordered.

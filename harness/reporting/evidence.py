@@ -33,11 +33,14 @@ from __future__ import annotations
 import datetime
 import json
 import re
+import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.errors import RecordWriteError
+from harness.reporting.atomic import write_atomic
 from harness.reporting.junit import Case, Suite, render_suites
 from harness.reporting.load import RunRecordData, requirements_of
 
@@ -503,15 +506,24 @@ def write_evidence(record: RunRecordData, out_dir: Path | str) -> dict[str, Path
     """Write ``e2e.log``, ``junit.xml``, ``results.json``, ``requirements.md`` and ``requirements.json`` into
     ``out_dir`` (created); returns the paths by file name."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    made = not out.exists()
+    try:
+        return _write_all(record, out)
+    except RecordWriteError:
+        if made:  # nothing half-written: a directory made for files that could not be written goes too
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _write_all(record: RunRecordData, out: Path) -> dict[str, Path]:
     statuses = evaluate_requirements(record)
     paths = {
         name: out / name for name in ("e2e.log", "junit.xml", "results.json", "requirements.md", "requirements.json")
     }
-    paths["e2e.log"].write_text(_e2e_log(record, statuses), encoding="utf-8")
-    paths["junit.xml"].write_text(_junit(record, statuses), encoding="utf-8")
-    paths["results.json"].write_text("".join(json.dumps(e) + "\n" for e in _events(record, statuses)), encoding="utf-8")
-    paths["requirements.md"].write_text(_markdown(record, statuses), encoding="utf-8")
+    write_atomic(paths["e2e.log"], _e2e_log(record, statuses))
+    write_atomic(paths["junit.xml"], _junit(record, statuses))
+    write_atomic(paths["results.json"], "".join(json.dumps(e) + "\n" for e in _events(record, statuses)))
+    write_atomic(paths["requirements.md"], _markdown(record, statuses))
     summary = {
         "format": "k8s-ai-bench conformance requirements v1",
         "run_id": record.run_id,
@@ -522,5 +534,5 @@ def write_evidence(record: RunRecordData, out_dir: Path | str) -> dict[str, Path
         "notes": _caveats(record, statuses),
         "requirements": _table(statuses),
     }
-    paths["requirements.json"].write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
+    write_atomic(paths["requirements.json"], json.dumps(summary, indent=2, default=str) + "\n")
     return paths

@@ -19,7 +19,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.reporting.atomic import write_atomic
 from harness.reporting.load import RunRecordData, load_record
+from harness.reporting.outcome import Outcome, outcome_of_record
 
 __all__ = [
     "FOLDED_LABELS",
@@ -89,6 +91,21 @@ class History:
     runs: tuple[tuple[str, float | None], ...]  # (run_id, started_at) in order
     series: tuple[Series, ...]
     problems: tuple[str, ...] = field(default=())
+    #: (run_id, why) of runs kept out of the trends: interrupted or aborted runs measured only part of what they
+    #: set out to, so their numbers would bend a trend without saying so.
+    set_apart: tuple[tuple[str, str], ...] = field(default=())
+
+
+def _set_apart(records: Sequence[RunRecordData]) -> tuple[list[RunRecordData], list[tuple[str, str]]]:
+    kept, apart = [], []
+    for record in records:
+        stated = outcome_of_record(record.info, record.counts())
+        if stated in (Outcome.INTERRUPTED, Outcome.ABORTED):
+            reason = str(record.info.get("end_reason") or "")
+            apart.append((record.run_id, f"{stated}" + (f": {reason}" if reason else "")))
+        else:
+            kept.append(record)
+    return kept, apart
 
 
 def _ordered(records: Sequence[RunRecordData], problems: list[str]) -> list[RunRecordData]:
@@ -101,7 +118,7 @@ def _ordered(records: Sequence[RunRecordData], problems: list[str]) -> list[RunR
 
 def history(runs: Iterable[RunRecordData | Path | str], *, folded_labels: frozenset[str] = FOLDED_LABELS) -> History:
     """The trend table of ``runs`` (run records, or their directories, which are loaded)."""
-    records = [r if isinstance(r, RunRecordData) else load_record(r) for r in runs]
+    records, apart = _set_apart([r if isinstance(r, RunRecordData) else load_record(r) for r in runs])
     problems: list[str] = []
     ordered = _ordered(records, problems)
     for record in ordered:
@@ -129,7 +146,10 @@ def history(runs: Iterable[RunRecordData | Path | str], *, folded_labels: frozen
         series.append(Series(workload=workload, metric=metric, labels=labels, unit=unit, points=points))
     series.sort(key=lambda s: (s.workload, s.metric, s.labels, s.unit))
     return History(
-        runs=tuple((r.run_id, r.started_at) for r in ordered), series=tuple(series), problems=tuple(problems)
+        runs=tuple((r.run_id, r.started_at) for r in ordered),
+        series=tuple(series),
+        problems=tuple(problems),
+        set_apart=tuple(apart),
     )
 
 
@@ -150,6 +170,7 @@ def format_history(hist: History, *, max_series: int | None = None) -> str:
     """Terminal text: one line per series with runs, last, min, max, change vs previous and a sparkline."""
     lines = [f"history of {len(hist.runs)} runs: " + ", ".join(run for run, _ in hist.runs)]
     lines.extend(f"note: {p}" for p in hist.problems)
+    lines.extend(f"set apart, not in the trends: {run} ({why})" for run, why in hist.set_apart)
     table = [("metric", "unit", "runs", "last", "min", "max", "vs prev", "trend")]
     series = hist.series if max_series is None else hist.series[:max_series]
     for s in series:
@@ -239,7 +260,9 @@ def render_history_html(hist: History, *, title: str = "k8s-ai-bench history") -
         for s in hist.series
     )
     runs = ", ".join(f"{esc(run)} ({esc(_when(at))})" for run, at in hist.runs)
-    problems = "".join(f"<li>{esc(p)}</li>" for p in hist.problems)
+    problems = "".join(f"<li>{esc(p)}</li>" for p in hist.problems) + "".join(
+        f"<li>set apart, not in the trends: {esc(run)} ({esc(why)})</li>" for run, why in hist.set_apart
+    )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2em}}table{{border-collapse:collapse}}
@@ -261,5 +284,5 @@ def render_history_svg(hist: History, path: Path | str, *, title: str = "k8s-ai-
     """Write ``history.html`` (:func:`render_history_html`: an inline SVG chart per series) to ``path``."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_history_html(hist, title=title), encoding="utf-8")
+    write_atomic(out, render_history_html(hist, title=title))
     return out

@@ -30,9 +30,11 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from harness.reporting.atomic import write_atomic
 from harness.reporting.html_plots import plots_for, to_number
 from harness.reporting.html_scorecard import anchor, capacity_section, failures_section, scorecard_section
 from harness.reporting.load import RunRecordData, load_record
+from harness.reporting.outcome import Outcome, outcome_of_record
 from harness.reporting.svg import compact_number
 
 __all__ = [
@@ -124,10 +126,7 @@ def render_html(run_dir: Path, *, record: RunRecordData | None = None) -> Path:
     page = build_html(
         record.info, record.results, artifacts_reader=reader, problems=record.problems, run_name=run_dir.name
     )
-    out = run_dir / REPORT
-    tmp = out.with_suffix(".html.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(out)
+    out = write_atomic(run_dir / REPORT, page)
     log.info("wrote %s (%d bytes)", out, len(page))
     return out
 
@@ -232,6 +231,7 @@ h3{font-size:16px;margin:18px 0 6px}code,pre{font:12px/1.4 ui-monospace,Menlo,Co
 pre{background:#fff;border:1px solid #dde1e7;padding:6px 8px;overflow:auto;white-space:pre-wrap;margin:4px 0}
 .banner{border-radius:8px;padding:14px 18px;color:#fff;margin-bottom:10px}.v-pass{background:#1e7b3a}
 .v-fail{background:#b3261e}.v-error{background:#a4480d}.v-incomplete{background:#5b5f6b}
+.v-interrupted{background:#7a5b00}.v-aborted{background:#6b2a6b}.v-no-tests{background:#5b5f6b}
 .banner .counts{font-size:17px;margin:4px 0}.banner dl{display:grid;grid-template-columns:max-content 1fr;
 gap:2px 14px;margin:8px 0 0}.banner dt{opacity:.8}.banner dd{margin:0}
 .banner .muted{color:#fff;opacity:.85}.banner .emu{background:#fff}
@@ -276,7 +276,18 @@ class _Counts:
 
 
 def _verdict(info: Mapping[str, Any], counts: _Counts, problems: Sequence[str]) -> tuple[str, str]:
-    """(verdict, why)."""
+    """(verdict, why). A run that recorded how it ended gets the outcome every other view gives it
+    (:mod:`harness.reporting.outcome`): INTERRUPTED, ABORTED and NO-TESTS are never shown as PASS or FAIL."""
+    stated = outcome_of_record(info, counts.by_status)
+    ran = counts.total
+    selected = info.get("selected")
+    of = f" of {selected}" if isinstance(selected, int) and selected >= ran else ""
+    if stated is Outcome.INTERRUPTED:
+        return "INTERRUPTED", f"{info.get('end_reason') or 'interrupted'}; {ran}{of} tests ran, their results below"
+    if stated is Outcome.ABORTED:
+        return "ABORTED", f"{info.get('end_reason') or 'the run was aborted'}; {ran}{of} tests ran"
+    if stated is Outcome.NO_TESTS:
+        return "NO-TESTS", "no test ran: every selected test was skipped (see the skip reasons)"
     truncated = any("results.jsonl" in p for p in problems)
     if not info or "finished_at" not in info or counts.total == 0 or truncated:
         reasons = []

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from harness.reporting.atomic import write_atomic
 from harness.reporting.load import RunRecordData, requirements_of
 
 __all__ = [
@@ -307,7 +308,4 @@ def write_junit(
     record: RunRecordData, path: Path | str, *, group_by: GroupBy = "area", flavor: Flavor = "xunit1"
 ) -> Path:
     """Write ``junit.xml`` for ``record`` to ``path`` and return the path."""
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(junit_text(record, group_by=group_by, flavor=flavor), encoding="utf-8")
-    return out
+    return write_atomic(Path(path), junit_text(record, group_by=group_by, flavor=flavor))

@@ -15,8 +15,11 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from harness.config import RESERVED_RUN_IDS
+from harness.errors import ConfigError, RecordWriteError
 from harness.measurement import Measurement
 from harness.redact import redact
+from harness.reporting.atomic import append_line, write_atomic, write_error
 
 RESULTS = "results.jsonl"
 RUN_INFO = "run.json"
@@ -73,33 +76,55 @@ class TestRecord:
 
 
 class RunRecord:
-    """Writer of one ``reports/<run-id>/`` directory; thread-safe appends."""
+    """Writer of one ``reports/<run-id>/`` directory; thread-safe appends.
+
+    The directory is made here and must not exist yet: a run id names one run, so a second run with the same id is
+    refused (:class:`ConfigError`) instead of appending to the first one's results. Every write is whole or absent
+    (:mod:`harness.reporting.atomic`); a failed one raises :class:`RecordWriteError`."""
 
     def __init__(self, run_dir: Path) -> None:
         self.dir = run_dir
-        self.dir.mkdir(parents=True, exist_ok=True)
-        (self.dir / "artifacts").mkdir(exist_ok=True)
+        if run_dir.name in RESERVED_RUN_IDS:
+            raise ConfigError(f"--run-id {run_dir.name}: reserved (reports/latest links to the newest run)")
+        parent = run_dir.parent
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            raise RecordWriteError(f"{parent}: a file is in the way, not a directory of run records") from None
+        except OSError as exc:
+            raise write_error(parent, exc, "cannot create the directory of run records") from None
+        try:
+            run_dir.mkdir()
+        except FileExistsError:
+            raise ConfigError(
+                f"run record {run_dir}: exists already; run ids are never reused (choose another --run-id)"
+            ) from None
+        except OSError as exc:
+            raise write_error(run_dir, exc, "cannot create the run directory") from None
+        try:
+            (self.dir / "artifacts").mkdir()
+        except OSError as exc:
+            raise write_error(run_dir / "artifacts", exc, "cannot create") from None
         self._lock = threading.Lock()
 
     def write_info(self, info: Mapping[str, Any]) -> None:
-        _atomic_write(self.dir / RUN_INFO, json.dumps(redact(dict(info)), indent=2, sort_keys=True, default=str))
+        text = json.dumps(redact(dict(info)), indent=2, sort_keys=True, default=str)
+        write_atomic(self.dir / RUN_INFO, text)
 
     def add_result(self, result: Mapping[str, Any]) -> None:
         line = json.dumps(redact(dict(result)), sort_keys=True, default=str)
-        with self._lock, open(self.dir / RESULTS, "a", encoding="utf-8") as handle:
-            handle.write(line + "\n")
+        with self._lock:
+            append_line(self.dir / RESULTS, line)
 
     def point_latest(self) -> None:
         """``reports/latest`` -> this run (a relative symlink, replaced atomically)."""
         link = self.dir.parent / "latest"
         tmp = self.dir.parent / f".latest-{os.getpid()}"
-        if tmp.is_symlink() or tmp.exists():
-            tmp.unlink()
-        tmp.symlink_to(self.dir.name)
-        os.replace(tmp, link)
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+        try:
+            if tmp.is_symlink() or tmp.exists():
+                tmp.unlink()
+            tmp.symlink_to(self.dir.name)
+            os.replace(tmp, link)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise write_error(link, exc, f"cannot point it at {self.dir.name}") from None

@@ -18,6 +18,6 @@ def render_all(run_dir: Path) -> list[Path]:
     record = load_record(run_dir)
     paths = [render_html(run_dir, record=record), write_junit(record, run_dir / "junit.xml")]
     paths.append(write_csv(record, run_dir / "results.csv"))
-    for problem in record.problems:
-        log.warning("%s: %s", run_dir, problem)
+    if record.problems:  # one line: the report itself lists them one by one
+        log.warning("%s: %s", run_dir, "; ".join(record.problems))
     return paths

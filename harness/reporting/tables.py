@@ -23,6 +23,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness.reporting.atomic import write_atomic
 from harness.reporting.load import RunRecordData
 
 if TYPE_CHECKING:
@@ -181,7 +182,4 @@ def to_frame(record: RunRecordData) -> pandas.DataFrame:
 def write_csv(record: RunRecordData, path: Path | str) -> Path:
     """Write ``results.csv`` (one row per measurement) and return its path; a run without measurements gets
     the header only."""
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    to_frame(record).to_csv(out, index=False)
-    return out
+    return write_atomic(Path(path), to_frame(record).to_csv(index=False))

@@ -13,12 +13,13 @@ import itertools
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from kubernetes import client, watch
+from kubernetes import client
 
+from harness.cluster.watch import WatchStats, resilient_watch
 from harness.errors import WaitTimeout, WorkloadFailed
 from harness.runners.failures import pod_blocker
 
@@ -30,6 +31,7 @@ class StartupSamples:
     seconds: Mapping[str, float]  # pod name -> create call to Running and ready
     pods: int
     failed: tuple[str, ...]  # pods that could not start, with the reason
+    watch: WatchStats = field(default_factory=WatchStats)  # how often the pod watch was re-established
 
 
 def _pod(name: str, image: str, labels: Mapping[str, str]) -> dict[str, Any]:
@@ -72,28 +74,36 @@ def pod_startup(
     blocked: dict[str, str] = {}
     lock = threading.Lock()
     done = threading.Event()
-    resource_version = core.list_namespaced_pod(namespace, label_selector=selector).metadata.resource_version
-    stream = watch.Watch()
+    stop = threading.Event()
+    stats = WatchStats()
+    failures: list[BaseException] = []
+    events = resilient_watch(
+        core.list_namespaced_pod,
+        namespace,
+        label_selector=selector,
+        resource_version=core.list_namespaced_pod(namespace, label_selector=selector).metadata.resource_version,
+        stop=stop,
+        deadline=time.monotonic() + timeout_s + 1,
+        stats=stats,
+    )
 
     def consume() -> None:
-        for event in stream.stream(
-            core.list_namespaced_pod,
-            namespace,
-            label_selector=selector,
-            resource_version=resource_version,
-            timeout_seconds=int(timeout_s) + 1,
-        ):
-            pod = event["object"]
-            seen = time.monotonic()
-            name = pod.metadata.name
-            with lock:
-                if name not in started and _started(pod):
-                    started[name] = seen
-                elif (reason := pod_blocker([pod])) and name not in blocked:
-                    blocked[name] = reason
-                if len(started) + len(blocked) >= pods:
-                    done.set()
-                    stream.stop()
+        try:
+            for event in events:
+                pod = event["object"]
+                seen = time.monotonic()
+                name = pod.metadata.name
+                with lock:
+                    if name not in started and _started(pod):
+                        started[name] = seen
+                    elif (reason := pod_blocker([pod])) and name not in blocked:
+                        blocked[name] = reason
+                    if len(started) + len(blocked) >= pods:
+                        done.set()
+                        stop.set()
+        except Exception as exc:  # handed to the caller's thread, which raises it
+            failures.append(exc)
+            done.set()
 
     reader = threading.Thread(target=consume, name="pod-startup-watch", daemon=True)
     reader.start()
@@ -104,7 +114,9 @@ def pod_startup(
             core.create_namespaced_pod(namespace, _pod(name, image, labels))
             with lock:
                 created[name] = before
-        if not done.wait(timeout_s):
+        if not done.wait(timeout_s) or failures:
+            if failures:
+                raise failures[0]
             with lock:
                 waiting = sorted(set(created) - set(started) - set(blocked))
             raise WaitTimeout(
@@ -112,12 +124,12 @@ def pod_startup(
                 f"{len(waiting)} not running yet (first: {', '.join(waiting[:3])})"
             )
     finally:
-        stream.stop()
+        stop.set()
         reader.join(timeout=5)
     with lock:
         seconds = {n: started[n] - created[n] for n in sorted(started) if n in created}
         failed = tuple(f"{n}: {r}" for n, r in sorted(blocked.items()))
-    return StartupSamples(seconds=seconds, pods=pods, failed=failed)
+    return StartupSamples(seconds=seconds, pods=pods, failed=failed, watch=stats)
 
 
 _PULLED = re.compile(r"Successfully pulled image \"[^\"]+\" in ((?:\d+(?:\.\d+)?(?:ms|us|µs|ns|h|m|s))+)")
@@ -156,6 +168,32 @@ class ApiCall:
     verb: str
     setup: Callable[[], tuple[tuple[Any, ...], dict[str, Any]]]
     call: Callable[..., object]
+
+
+@dataclass(slots=True)
+class FirstTries:
+    """An API call wrapped so that each timed round says whether the client had to retry it (429 or 5xx, see
+    :mod:`harness.cluster.retry`). A retried round's time is mostly the server's ``Retry-After`` or the back-off,
+    not the server's latency for one request, which is what the upstream SLO is about: such rounds are left out
+    of the samples and counted instead."""
+
+    call: Callable[..., Any]
+    counter: Any  # a RetryCounter: its ``total`` grows with every retry
+    retried: list[bool] = field(default_factory=list)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        before = self.counter.total
+        try:
+            return self.call(*args, **kwargs)
+        finally:
+            self.retried.append(self.counter.total != before)
+
+    def split(self, seconds: Sequence[float], *, warmup: int) -> tuple[list[float], int]:
+        """The timed rounds' ``seconds`` (in round order, after ``warmup`` untimed rounds) that needed no retry,
+        and how many did."""
+        flags = self.retried[warmup:]
+        kept = [value for value, retried in zip(seconds, flags, strict=True) if not retried]
+        return kept, len(seconds) - len(kept)
 
 
 def api_calls(api_client: client.ApiClient, namespace: str, *, labels: Mapping[str, str]) -> dict[str, ApiCall]:

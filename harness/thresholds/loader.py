@@ -35,6 +35,7 @@ Schema (every key but ``name``, ``extends`` and ``match`` is required; see the s
 from __future__ import annotations
 
 import difflib
+import functools
 import logging
 import math
 import re
@@ -42,8 +43,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
-
-import yaml
 
 from harness.errors import ConfigError
 from harness.thresholds.model import (
@@ -59,6 +58,7 @@ from harness.thresholds.model import (
     Threshold,
 )
 from harness.units import UNITS
+from harness.yamlfile import display_path, read_yaml
 
 __all__ = ["DEFAULT_PROFILES_DIR", "available_profiles", "load_profile", "match_profile", "validate_profile_file"]
 
@@ -97,48 +97,15 @@ class _Invalid(Exception):
         self.message = message
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that rejects duplicate mapping keys (PyYAML keeps the last one silently)."""
-
-
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-    seen: dict[Any, int] = {}
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r} (first on line {seen[key] + 1})", key_node.start_mark
-            )
-        seen[key] = key_node.start_mark.line
-    return loader.construct_mapping(node, deep=deep)
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
 def _display(path: Path) -> str:
     """The path as messages show it: relative to the working directory when it is below it."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
+    return display_path(path)
 
 
 def _read_yaml(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{_display(path)}: no such profile file") from None
-    except OSError as exc:
-        raise ConfigError(f"{_display(path)}: cannot read: {exc.strerror}") from None
-    try:
-        return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: no arbitrary objects
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"line {mark.line + 1}" if mark is not None else "YAML"
-        raise ConfigError(f"{_display(path)}: {where}: {exc.problem}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{_display(path)}: invalid YAML: {exc}") from None
+    if not path.exists() and not path.is_symlink():
+        raise ConfigError(f"{_display(path)}: no such profile file")
+    return read_yaml(path)
 
 
 # --- field readers: each raises _Invalid(key path, what is wrong) -------------------------------------------------
@@ -408,7 +375,7 @@ def load_profile(name_or_path: str | Path, *, profiles_dir: Path | None = None) 
     """A profile by name (``h100-sxm-8x-ib400``, looked up in ``profiles_dir``) or by file path, with
     ``extends`` resolved (parents are looked up beside the file). Raises :class:`ConfigError`."""
     if _is_path(name_or_path):
-        return _resolve(Path(name_or_path), ())
+        return _check_dimensions(_resolve(Path(name_or_path), ()), Path(name_or_path))
     directory = profiles_dir or DEFAULT_PROFILES_DIR
     path = directory / f"{name_or_path}.yaml"
     if not path.is_file():
@@ -424,7 +391,34 @@ def load_profile(name_or_path: str | Path, *, profiles_dir: Path | None = None) 
 def validate_profile_file(path: str | Path) -> None:
     """Load ``path`` strictly (``extends`` included) and raise :class:`ConfigError` on the first problem.
     Backs ``k8s-ai-bench profile validate FILE``."""
-    _resolve(Path(path), ())
+    _check_dimensions(_resolve(Path(path), ()), Path(path))
+
+
+@functools.cache
+def _shipped_dimensions() -> dict[tuple[str, str], tuple[str, str]]:
+    """(workload, metric) -> (dimension, profile) as the shipped profiles state them: the parsers' units are
+    checked against those profiles by the suites' own tests, so they are the reference a user's file is held to."""
+    found: dict[tuple[str, str], tuple[str, str]] = {}
+    for name in available_profiles(DEFAULT_PROFILES_DIR):
+        for threshold in _resolve(DEFAULT_PROFILES_DIR / f"{name}.yaml", ()).all_thresholds():
+            if threshold.unit:
+                found.setdefault((threshold.workload, threshold.metric), (UNITS[threshold.unit].dimension, name))
+    return found
+
+
+def _check_dimensions(profile: Profile, path: Path) -> Profile:
+    """A bar in a unit of the wrong kind for its metric (``ms`` on a bandwidth bar) is refused now, not at run time
+    when the measurement cannot be converted."""
+    reference = _shipped_dimensions()
+    for threshold in profile.all_thresholds():
+        known = reference.get((threshold.workload, threshold.metric))
+        if threshold.unit and known and UNITS[threshold.unit].dimension != known[0]:
+            raise ConfigError(
+                f"{_display(path)}: thresholds.{threshold.workload} {threshold.id}: unit {threshold.unit!r} is "
+                f"{UNITS[threshold.unit].dimension}, but {threshold.workload} {threshold.metric} is measured as "
+                f"{known[0]} (as in profile {known[1]})"
+            )
+    return profile
 
 
 def match_profile(
