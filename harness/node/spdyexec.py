@@ -31,6 +31,11 @@ log = logging.getLogger(__name__)
 PROTOCOLS = ("v4.channel.k8s.io", "v3.channel.k8s.io", "v2.channel.k8s.io", "channel.k8s.io")
 STREAMS_TIMEOUT_S = 30.0  # kubelet's default for the client to open every stream it asked for
 DRAIN_AFTER_EXIT_S = 1.0
+# kubectl (client-go's WebSocket client behind kube-apiserver's stream translator) starts reading before it has
+# registered its own stdout/stderr streams and discards what arrives first ("Unknown stream id 1, discarding
+# message"); a real kubelet's container runtime takes tens of milliseconds to start an exec, which hides that.
+# The agent starts the command this long after the API server opened every stream (seen under load in CI).
+START_SETTLE_S = 0.1
 READ_CHUNK = 32 * 1024
 
 
@@ -148,6 +153,7 @@ class SpdyExecSession:
         reader.start()
         if not self._ready.wait(STREAMS_TIMEOUT_S) or self._client_gone.is_set():
             return None
+        time.sleep(START_SETTLE_S)
         try:
             stream = self._open_exec()
         except ExecStartError as exc:
