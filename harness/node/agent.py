@@ -15,6 +15,7 @@ under the Node authorizer; ``deploy/`` does not grant a ServiceAccount this).
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import shutil
 import tempfile
@@ -40,7 +41,7 @@ from harness.errors import ConfigError
 from harness.node.api import PODS
 from harness.node.restapi import RestNodeApi
 from harness.node.server import KubeletServer
-from harness.podnet.dataplane import PodNetwork, unavailable_reason
+from harness.podnet.dataplane import POD_NETWORK_ANNOTATION, PodNetwork, unavailable_reason
 
 log = logging.getLogger(__name__)
 
@@ -244,6 +245,7 @@ class NodeAgent:
         if reason is not None:
             self.kubelets.network_fallback = reason
             log.info("node %s: pods share the host network: %s", self.name, reason)
+            self._annotate(json.dumps({"mode": "host", "reason": reason, "provider": "none"}))
             return
         try:
             network = PodNetwork(
@@ -256,7 +258,17 @@ class NodeAgent:
                 "--host-network, or --pod-cidr and --service-cidr)"
             ) from None
         self.kubelets.podnet = network
+        self._annotate(network.node_annotation())
         self._route_apiserver()
+
+    def _annotate(self, pod_network: str) -> None:
+        """What the node offers as a network, where capability discovery reads it (as on the embedded target)."""
+        self.node = self.rest.request(
+            "PATCH",
+            f"/api/v1/nodes/{self.name}",
+            body={"metadata": {"annotations": {POD_NETWORK_ANNOTATION: pod_network}}},
+            content_type="application/merge-patch+json",
+        )
 
     def _discover_service_cidr(self) -> str | None:
         try:
