@@ -20,7 +20,7 @@ KWOK_ANNOTATION = "kwok.x-k8s.io/node"
 DEFAULT_SPEC = """\
 apiVersion: aibench.io/v1
 kind: ClusterSpec
-host: {include: true}
+host: {include: true, labels: {topology.kubernetes.io/zone: z1}}  # beside the GPU pools, as one lab zone
 nodePools:
   - name: h100
     count: 2
