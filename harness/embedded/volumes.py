@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,10 +32,18 @@ def _write_files(target: Path, files: dict[str, bytes], mode: int) -> None:
     for rel, data in files.items():
         path = target / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        staged = path.with_name(f".{path.name}.tmp")  # readers never see a half-written file on refresh
-        staged.write_bytes(data)
-        os.chmod(staged, mode)
-        os.replace(staged, path)
+        # Readers never see a half-written file on refresh; the staging name is unique per writer, since the pod
+        # worker's first write and a ConfigMap refresh can run at once (a shared name made one fail).
+        fd, staged_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        staged = Path(staged_name)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.chmod(staged, mode)
+            os.replace(staged, path)
+        except BaseException:
+            staged.unlink(missing_ok=True)
+            raise
 
 
 def apply_fs_group(root: Path, gid: int, *, writable: bool) -> None:
