@@ -6,8 +6,10 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import struct
 import subprocess
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -79,10 +81,26 @@ def test_only_loopback_and_the_pod_network_are_dialled(address: str, allowed: bo
 
 
 # ------------------------------------------------------------------------------------------------ with kubectl
+ECHO_SERVER = """\
+import socket, sys, threading
+server = socket.socket()
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind((sys.argv[1], int(sys.argv[2])))
+server.listen(8)
+def echo(conn):
+    while data := conn.recv(65536):
+        conn.sendall(data)
+    conn.close()
+while True:
+    threading.Thread(target=echo, args=(server.accept()[0],), daemon=True).start()
+"""
+
+
 @pytest.fixture
 def web_pod(api: client.ApiClient, ns: str, tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """A pod serving ``tmp_path`` over HTTP on its own pod IP, port 8080."""
+    """A pod serving ``tmp_path`` over HTTP on its own pod IP, port 8080, and echoing TCP on port 8081."""
     (tmp_path / "blob").write_bytes(os.urandom(2 * 1024 * 1024))
+    (tmp_path / "echo.py").write_text(ECHO_SERVER)
     core = client.CoreV1Api(api)
     core.create_namespaced_pod(
         ns,
@@ -97,6 +115,7 @@ def web_pod(api: client.ApiClient, ns: str, tmp_path: Path) -> Iterator[tuple[st
                         "command": [
                             "sh",
                             "-c",
+                            f'python3 {tmp_path}/echo.py "$POD_IP" 8081 & '
                             f'exec python3 -m http.server 8080 --bind "$POD_IP" --directory {tmp_path}',
                         ],
                         "env": [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}],
@@ -146,10 +165,27 @@ def test_port_forward_carries_bytes_both_ways(
         for _ in range(3):  # each request is a new forwarded connection (a new stream pair)
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/blob", timeout=20) as response:
                 assert response.read() == (root / "blob").read_bytes()
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/", data=b"x" * 100_000, method="POST")
-        with pytest.raises(urllib.error.HTTPError) as refused:  # the upload crosses; http.server answers 501
-            urllib.request.urlopen(request, timeout=20)
-        assert refused.value.code == 501
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+    # Bulk bytes from the client to the pod and back: an echo server reads everything it gets. (An upload to
+    # http.server, which answers 501 without reading the body, raced: its close with unread data is a TCP reset that
+    # can overtake the answer.)
+    proc, port = _forward(kubeconfig, ns, pod, 8081, websockets=websockets)
+    try:
+        payload = os.urandom(300_000)
+        with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
+            # no half-close: kubectl's port-forward ends the connection when its local side reaches EOF
+            sender = threading.Thread(target=sock.sendall, args=(payload,), daemon=True)
+            sender.start()
+            echoed = bytearray()
+            while len(echoed) < len(payload):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                echoed += chunk
+            sender.join(timeout=20)
+        assert bytes(echoed) == payload
     finally:
         proc.terminate()
         proc.communicate(timeout=10)
