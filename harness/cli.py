@@ -162,6 +162,10 @@ def _build_parser() -> argparse.ArgumentParser:
     validate.add_argument("file", type=Path)
     profile_commands.add_parser("list", help="list the shipped profiles")
 
+    load = commands.add_parser("load", help="load an OpenAI-compatible endpoint and write a run record")
+    from harness.loadgen.command import add_load_arguments
+
+    add_load_arguments(load)
     sweep = commands.add_parser("sweep", help="delete namespaces left behind by dead runs (label aibench.io/run-id)")
     sweep.add_argument("--kube-context", required=True, help="the cluster to clean (never taken implicitly)")
     sweep.add_argument("--kubeconfig", type=Path, default=None)
@@ -469,6 +473,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _doctor(args)
         if args.command == "sweep":
             return _sweep(args)
+        if args.command == "load":
+            from harness.loadgen.command import run_load_command
+
+            return run_load_command(args)
     except ConfigError as exc:
         return _fail(str(exc), EXIT_USAGE)
     except RecordWriteError as exc:  # a full disk is the environment's fault, an unwritable path the caller's

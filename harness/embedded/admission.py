@@ -149,6 +149,41 @@ def admit(
     return obj
 
 
+# --------------------------------------------------------------------------- immutable fields on update
+#: Pod-template fields a suspended Job that never started may still change (kube's "mutable scheduling
+#: directives", batch/v1 Job since 1.27): everything else in ``spec.template`` is fixed at creation.
+_JOB_SCHEDULING_DIRECTIVES = ("nodeSelector", "tolerations", "affinity", "schedulingGates")
+
+
+def _job_template_core(template: Any, *, scheduling: bool) -> Any:
+    """The part of a Job's pod template an update must leave alone (all of it, or all but the scheduling
+    directives and template labels/annotations when those may change)."""
+    if not isinstance(template, dict) or not scheduling:
+        return template
+    spec = {k: v for k, v in (template.get("spec") or {}).items() if k not in _JOB_SCHEDULING_DIRECTIVES}
+    return {k: v for k, v in template.items() if k not in ("metadata", "spec")} | {"spec": spec}
+
+
+def check_immutable(rtype: ResourceType, current: dict[str, Any], updated: dict[str, Any]) -> None:
+    """Refuse an update (PUT, patch, apply) that changes a field kube-apiserver keeps immutable, with kube's
+    wording (422 ``field is immutable``). Why: a real control plane refuses to re-apply a Job under the same name
+    with another pod template (``spec.template: field is immutable``); accepting it here hid that defect from
+    every embedded run. Only the Job's template and selector are checked today."""
+    if rtype.kind != "Job":
+        return
+    old_spec, new_spec = current.get("spec") or {}, updated.get("spec") or {}
+    never_started = bool(old_spec.get("suspend")) and not (current.get("status") or {}).get("startTime")
+    causes: Causes = []
+    if _job_template_core(old_spec.get("template"), scheduling=never_started) != _job_template_core(
+        new_spec.get("template"), scheduling=never_started
+    ):
+        causes.append(("spec.template", "Invalid value: core.PodTemplateSpec{...}: field is immutable"))
+    if old_spec.get("selector") != new_spec.get("selector"):
+        causes.append(("spec.selector", "Invalid value: v1.LabelSelector{...}: field is immutable"))
+    if causes:
+        raise apierrors.invalid(rtype.group, f"{rtype.kind}.{rtype.group}", updated["metadata"].get("name", ""), causes)
+
+
 # --------------------------------------------------------------------------- per-kind validation
 def _validate_pod_spec(spec: Any, field: str) -> Causes:
     if not isinstance(spec, dict):

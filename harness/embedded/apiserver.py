@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import yaml
 
 from harness.embedded import apierrors, discovery, fieldvalidation, reviews
-from harness.embedded.admission import AdmissionContext, admit
+from harness.embedded.admission import AdmissionContext, admit, check_immutable
 from harness.embedded.identity import (
     ADMIN,
     DEFAULT_AUDIENCES,
@@ -471,6 +471,8 @@ class ApiServer:
             obj = admit(
                 rtype, obj, namespace=req.namespace, ctx=self.admission, uid=current["metadata"]["uid"], creating=False
             )
+            if rtype.builtin:
+                check_immutable(rtype, current, obj)
         expect_rv = (obj.get("metadata") or {}).get("resourceVersion") or None
         if self._dry_run(req):
             return obj

@@ -18,6 +18,9 @@ Definitions (docs/serving-metrics.md maps them to inference-perf's and guidellm'
 - **e2e**: send to the end of the response.
 - **queue**: how long a request waited client-side before it could be sent (open-loop shapes at their in-flight
   cap); 0 in closed-loop shapes.
+- **send lateness** (open loop): how late the generator itself was for a scheduled arrival, before any wait for
+  an in-flight slot: its own timing error, not the server's (``send_lateness``). A generator that cannot keep
+  its schedule offers less load than asked; this says by how much.
 - **in-flight**: the time-average of requests on the wire during the window (every request's time inside it,
   warm-up requests included; Little's law); it must equal the asked concurrency in closed-loop runs, or the
   client was the bottleneck.
@@ -56,7 +59,9 @@ __all__ = [
 ]
 
 _TOOL = "stream samples"
-_KEYS = frozenset({"t", "q", "ttft", "e2e", "n", "chunks", "itl", "status", "err", "ver", "pod", "f", "body", "sl"})
+_KEYS = frozenset(
+    {"t", "q", "ttft", "e2e", "n", "chunks", "itl", "status", "err", "ver", "pod", "f", "body", "sl", "lt"}
+)
 _REQUIRED = ("t", "q", "ttft", "e2e", "n", "status")
 QUANTILES: tuple[float, ...] = (50, 90, 99)
 
@@ -79,6 +84,7 @@ class StreamSample:
     inflight: int = 0
     body: str = ""
     server_late: float | None = None  # the reference server's own first-token lateness, when it reports it
+    lateness: float | None = None  # open loop: the generator's own lateness for this scheduled arrival
 
     @property
     def ok(self) -> bool:
@@ -129,6 +135,7 @@ class StreamSummary:
     ntpot: Mapping[float, float] = field(default_factory=dict)
     e2e: Mapping[float, float] = field(default_factory=dict)
     queue: Mapping[float, float] = field(default_factory=dict)
+    lateness: Mapping[float, float] = field(default_factory=dict)
     ttft_mean: float | None = None
     tpot_mean: float | None = None
     goodput_requests: int | None = None  # of all requests in the window
@@ -196,6 +203,7 @@ def _sample(obj: Any, line_no: int, line: str) -> StreamSample:
         inflight=int(obj.get("f") or 0),
         body=str(obj.get("body") or ""),
         server_late=float(obj["sl"]) if _number(obj.get("sl")) else None,
+        lateness=float(obj["lt"]) if _number(obj.get("lt")) else None,
     )
 
 
@@ -264,6 +272,7 @@ def summarise(
         ntpot=_ranked((v for s in ok if (v := s.ntpot) is not None), qs),
         e2e=_ranked((s.e2e for s in ok), qs),
         queue=_ranked((s.queue for s in kept), qs),
+        lateness=_ranked((s.lateness for s in kept if s.lateness is not None), qs),
         ttft_mean=sum(ttfts) / len(ttfts) if ttfts else None,
         tpot_mean=sum(tpots) / len(tpots) if tpots else None,
         goodput_requests=None if slo is None else sum(1 for s in kept if slo.met_by(s)),
@@ -276,7 +285,7 @@ def summarise(
 
 def stream_measurements(summary: StreamSummary, labels: Mapping[str, str] | None = None) -> list[Measurement]:
     """Measurements of one run: ``ttft``/``tpot``/``itl``/``ntpot``/``e2e_latency``/``queue_delay`` in ms
-    (``stat=percentile`` + ``percentile``, and ``stat=mean`` for TTFT/TPOT), ``requests_per_s``,
+    and ``send_lateness`` (open loop) (``stat=percentile`` + ``percentile``, and ``stat=mean`` for TTFT/TPOT), ``requests_per_s``,
     ``output_tokens_per_s``, ``error_rate`` (%), ``inflight`` (count, Little's law), ``requests``/``failures``
     (count), and with an SLO ``goodput`` (req/s) and ``goodput_ratio`` (%) labelled with the SLO pair."""
     base = dict(labels or {})
@@ -292,6 +301,7 @@ def stream_measurements(summary: StreamSummary, labels: Mapping[str, str] | None
         ("ntpot", summary.ntpot),
         ("e2e_latency", summary.e2e),
         ("queue_delay", summary.queue),
+        ("send_lateness", summary.lateness),
     ):
         for q, value in ranked.items():
             add(metric, value * 1e3, "ms", stat="percentile", percentile=f"{q:g}")

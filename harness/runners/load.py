@@ -9,6 +9,14 @@ real cluster (ClusterIPs are reachable only from inside). Both run the same user
 (``workloads/inference-load/locustfile.py``), which time every stream themselves and write one raw sample per
 request; the harness parses those (:mod:`harness.parsers.stream_samples`), never locust's rounded percentiles.
 
+The endpoint is any OpenAI-compatible base URL: ``http(s)://host:port[/prefix]``; the prefix is kept in front of
+``/v1/...`` (:mod:`harness.loadgen.endpoint`), https is verified unless the request profile says otherwise, the
+model defaults to the first id of ``GET /v1/models`` (the load processes ask once each), and every prompt is
+unique to its request (:mod:`harness.loadgen.dataset`): no prefix cache flatters TTFT.
+
+The warm-up comes *before* the measured duration: a shape of ``duration_s=30, warmup_s=5`` sends for 35 s and
+measures the last 30 (the samples sent in the first 5 s are kept in the artifacts but excluded from every figure).
+
 Shapes: ``concurrency`` (closed loop, C streams always in flight), ``rate`` (open loop, Poisson arrivals at R/s,
 at most ``max_inflight`` at once; waiting is measured as client-side queueing), and ``sweep`` (closed-loop levels
 run one after another until throughput stops growing: the saturation point). Every run is bounded in time
@@ -19,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import re
 import json
 import logging
 import math
@@ -34,6 +43,8 @@ from typing import Any
 
 from harness.catalog.spec import load_workload
 from harness.errors import ConfigError, WorkloadFailed
+from harness.loadgen.dataset import Prompt, prompts_jsonl
+from harness.loadgen.endpoint import APIS, parse_endpoint
 from harness.parsers.stream_samples import Slo, StreamSample, StreamSummary, parse_stream_samples, summarise
 
 log = logging.getLogger(__name__)
@@ -43,7 +54,6 @@ LOCUSTFILE = "locustfile.py"
 SAMPLES_BEGIN = "===AIBENCH-SAMPLES-BEGIN==="
 SAMPLES_END = "===AIBENCH-SAMPLES-END==="
 SHAPES = ("concurrency", "rate", "sweep")
-APIS = {"completions": "/v1/completions", "chat": "/v1/chat/completions"}
 MAX_DURATION_S = 3600.0
 MAX_CONCURRENCY = 4096
 STOP_TIMEOUT_S = 30.0  # locust lets running requests finish this long after the duration
@@ -77,14 +87,21 @@ class LoadShape:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RequestProfile:
-    """What each request asks for."""
+    """What each request asks for. ``model`` empty: the first id the endpoint's ``/v1/models`` lists.
+    ``prompts``: a pool (synthetic or ShareGPT, :mod:`harness.loadgen.dataset`); empty: ``prompt_words`` words
+    and ``max_tokens`` for every request (each still led by its unique word). ``extra_body``: merged into every
+    request (``ignore_eos``/``min_tokens`` where the server takes them). ``verify_tls``/``ca_file``: https."""
 
     api: str = "completions"
-    model: str = "aibench-tokenstream"
+    model: str = ""
     prompt_words: int = 128
     max_tokens: int = 32
     headers: Mapping[str, str] = field(default_factory=dict)
     timeout_s: float = 60.0
+    prompts: tuple[Prompt, ...] = ()
+    extra_body: Mapping[str, Any] = field(default_factory=dict)
+    verify_tls: bool = True
+    ca_file: str = ""
 
     @property
     def path(self) -> str:
@@ -136,11 +153,8 @@ def load_shape(fields: Mapping[str, Any], *, source: str = "load shape") -> Load
         raise _fail(source, "kind", f"must be one of {', '.join(SHAPES)} (got {kind!r})")
     duration = _number(source, "duration_s", fields.get("duration_s", 10), integer=False, low=1, high=MAX_DURATION_S)
     max_requests = _number(source, "max_requests", fields.get("max_requests", 100_000), integer=True, low=1, high=10**7)
+    # the warm-up runs before the measured duration, not inside it
     warmup = _number(source, "warmup_s", fields.get("warmup_s", 1.0), integer=False, low=0, high=MAX_DURATION_S)
-    if warmup >= duration:
-        raise _fail(
-            source, "warmup_s", f"must be shorter than duration_s ({warmup:g} >= {duration:g}): nothing measured"
-        )
     processes = _number(source, "processes", fields.get("processes", 1), integer=True, low=1, high=64)
     concurrency = _number(
         source, "concurrency", fields.get("concurrency", 1), integer=True, low=1, high=MAX_CONCURRENCY
@@ -185,11 +199,16 @@ def load_shape(fields: Mapping[str, Any], *, source: str = "load shape") -> Load
     )
 
 
-def locust_environment(shape: LoadShape, request: RequestProfile, samples_dir: str) -> dict[str, str]:
-    """The LG_* variables the user classes read (one place, used by the subprocess and the Job alike)."""
+def locust_environment(
+    shape: LoadShape, request: RequestProfile, samples_dir: str, *, url: str = "", prompts_file: str = ""
+) -> dict[str, str]:
+    """The LG_* variables the user classes read (one place, used by the subprocess and the Job alike). ``url``:
+    the endpoint (its path prefix goes in front of the API path); ``prompts_file``: where the prompt pool was
+    written (local runs); without it a pool travels inline, gzip+base64 (the in-cluster Job)."""
     per_process = -(-shape.max_requests // shape.processes)  # the budget is per load process
-    return {
-        "LG_PATH": request.path,
+    prefix = parse_endpoint(url, option="load URL").prefix if url else ""
+    env = {
+        "LG_PATH": prefix + request.path,
         "LG_MODEL": request.model,
         "LG_PROMPT_WORDS": str(request.prompt_words),
         "LG_MAX_TOKENS": str(request.max_tokens),
@@ -200,17 +219,26 @@ def locust_environment(shape: LoadShape, request: RequestProfile, samples_dir: s
         "LG_MAX_INFLIGHT": str(shape.max_inflight),
         "LG_TIMEOUT_S": f"{request.timeout_s:g}",
         "LG_SEED": str(shape.seed),
-        "LG_DURATION_S": f"{shape.duration_s:g}",
+        "LG_DURATION_S": f"{shape.warmup_s + shape.duration_s:g}",  # sending time: warm-up, then the measured part
+        "LG_EXTRA_BODY": json.dumps(dict(request.extra_body)),
+        "LG_TLS_VERIFY": "1" if request.verify_tls else "0",
+        "LG_CA_FILE": request.ca_file,
         # closed loop: first requests evenly spaced over the first half of the warm-up, so the streams do not run
         # in lock-step (all started together, every next request lands in the same millisecond: +23 % TTFT p99 at
         # 64 streams) and all run before the measured window opens
         "LG_RAMP_S": f"{RAMP_SHARE * shape.warmup_s:g}" if shape.kind != "rate" else "0",
         "LG_USERS": str(max(1, shape.concurrency // shape.processes)),
     }
+    if request.prompts and prompts_file:
+        env["LG_PROMPTS_FILE"] = prompts_file
+    elif request.prompts:
+        env["LG_PROMPTS_B64"] = base64.b64encode(gzip.compress(prompts_jsonl(request.prompts).encode())).decode()
+    return env
 
 
 def locust_arguments(shape: LoadShape, url: str) -> list[str]:
-    """locust's command-line arguments after ``-f locustfile``: user class, users, spawn rate, bounds."""
+    """locust's command-line arguments after ``-f locustfile``: user class, users, spawn rate, bounds. locust's
+    ``--host`` is the endpoint's origin; its path prefix travels in LG_PATH."""
     if shape.kind == "rate":
         user, users, spawn_rate = "ArrivalUser", 1, 1.0
     else:
@@ -224,9 +252,9 @@ def locust_arguments(shape: LoadShape, url: str) -> list[str]:
         "--spawn-rate",
         f"{spawn_rate:g}",
         "--run-time",  # a hard bound: the users stop themselves at duration_s, between requests
-        f"{math.ceil(shape.duration_s + RUN_TIME_GRACE_S)}s",
+        f"{math.ceil(shape.warmup_s + shape.duration_s + RUN_TIME_GRACE_S)}s",
         "--host",
-        url,
+        parse_endpoint(url, option="load URL").origin,
         "--only-summary",
         "--stop-timeout",
         f"{STOP_TIMEOUT_S:g}",
@@ -273,8 +301,13 @@ def run_local(url: str, shape: LoadShape, request: RequestProfile, *, workdir: P
     for old in workdir.glob("samples-*.jsonl"):
         old.unlink()
     command = [sys.executable, "-m", "locust", "-f", str(locustfile_path()), *locust_arguments(shape, url)]
-    env = {**os.environ, **locust_environment(shape, request, str(workdir)), "PYTHONUNBUFFERED": "1"}
-    limit = shape.duration_s + RUN_TIME_GRACE_S + STOP_TIMEOUT_S + 30.0
+    prompts_file = ""
+    if request.prompts:
+        prompts_file = str(workdir / "prompts.jsonl")
+        Path(prompts_file).write_text(prompts_jsonl(request.prompts))
+    lg_env = locust_environment(shape, request, str(workdir), url=url, prompts_file=prompts_file)
+    env = {**os.environ, **lg_env, "PYTHONUNBUFFERED": "1"}
+    limit = shape.warmup_s + shape.duration_s + RUN_TIME_GRACE_S + STOP_TIMEOUT_S + 30.0
     log.info("load: %s against %s for %gs (local locust)", shape.describe(), url, shape.duration_s)
     started = time.monotonic()
     with (workdir / "locust.log").open("wb") as out:
@@ -309,15 +342,26 @@ def run_local(url: str, shape: LoadShape, request: RequestProfile, *, workdir: P
     )
 
 
-def job_params(shape: LoadShape, request: RequestProfile, url: str, *, mesh: bool = False) -> dict[str, str]:
+def job_name(tag: str) -> str:
+    """The Job's name for one run: ``inference-load-<tag>`` as a DNS label. Why one name per run: a Job's pod
+    template is immutable, so a real kube-apiserver refuses a second run (another level of a sweep) re-applied
+    under the same name (``spec.template: field is immutable``)."""
+    clean = re.sub(r"[^a-z0-9-]+", "-", tag.lower()).strip("-")
+    return f"{WORKLOAD}-{clean}"[:63].rstrip("-") if clean else WORKLOAD
+
+
+def job_params(
+    shape: LoadShape, request: RequestProfile, url: str, *, mesh: bool = False, name: str = WORKLOAD
+) -> dict[str, str]:
     """Parameters of the ``inference-load`` workload (the in-cluster Job) for one run."""
-    env = locust_environment(shape, request, "/tmp/samples")
+    env = locust_environment(shape, request, "/tmp/samples", url=url)
     return {
+        "job_name": name,
         "mesh": "true" if mesh else "false",
         "host_url": url,
         "locust_args": " ".join(locust_arguments(shape, url)),
         "lg_env": json.dumps({k: v for k, v in env.items() if k != "LG_SAMPLES_DIR"}),
-        "deadline_s": str(round(shape.duration_s + RUN_TIME_GRACE_S + STOP_TIMEOUT_S + 120)),
+        "deadline_s": str(round(shape.warmup_s + shape.duration_s + RUN_TIME_GRACE_S + STOP_TIMEOUT_S + 120)),
     }
 
 
@@ -336,14 +380,24 @@ def samples_from_log(log_text: str) -> str:
 
 
 def run_job(
-    run_workload: Callable[..., Any], url: str, shape: LoadShape, request: RequestProfile, *, mesh: bool = False
+    run_workload: Callable[..., Any],
+    url: str,
+    shape: LoadShape,
+    request: RequestProfile,
+    *,
+    mesh: bool = False,
+    name: str = WORKLOAD,
 ) -> LoadRun:
-    """locust inside the cluster: the ``inference-load`` Job (master + ``processes`` workers in one pod)."""
+    """locust inside the cluster: the ``inference-load`` Job ``name`` (master + ``processes`` workers in one pod);
+    give every run in a namespace its own ``name`` (:func:`job_name`)."""
     if shape.kind == "sweep":
         raise ValueError("run_job runs one level; use run_sweep for a sweep")
     started = time.monotonic()
-    result = run_workload(WORKLOAD, **job_params(shape, request, url, mesh=mesh))
-    text = samples_from_log(result.log_of("locust"))
+    result = run_workload(WORKLOAD, **job_params(shape, request, url, mesh=mesh, name=name))
+    # earlier runs' pods in the namespace carry the same run labels: read this Job's pod only
+    logs: Mapping[str, str] = getattr(result, "logs", None) or {}
+    mine = [k for k in sorted(logs) if k.startswith(f"{name}-") and k.endswith("/locust")]
+    text = samples_from_log("".join(logs[k] for k in mine) if mine else result.log_of("locust"))
     return LoadRun(
         shape=shape,
         url=url,
@@ -396,7 +450,7 @@ class LoadDriver:
             return run_local(url, shape, request, workdir=self.workdir / tag)
         if self.run_workload is None:
             raise ValueError("an in-cluster load run needs the run_workload fixture")
-        return run_job(self.run_workload, url, shape, request, mesh=mesh)
+        return run_job(self.run_workload, url, shape, request, mesh=mesh, name=job_name(tag))
 
     def sweep(self, url: str, shape: LoadShape, request: RequestProfile) -> list[LoadRun]:
         return run_sweep(lambda level: self.one(url, level, request, tag=f"c{level.concurrency}"), shape)

@@ -18,11 +18,20 @@ Two shapes, chosen by the user class:
   LG_MAX_INFLIGHT run at once; an arrival that finds them all busy waits, and that wait is recorded as
   ``q`` (client-side queueing), never inside TTFT.
 
-Configuration (environment): LG_PATH (/v1/completions or /v1/chat/completions), LG_MODEL, LG_PROMPT_WORDS,
-LG_MAX_TOKENS, LG_HEADERS (JSON object of extra request headers), LG_SAMPLES_DIR (one JSONL file per process),
-LG_MAX_REQUESTS (bound in count; the run stops when reached), LG_DURATION_S (no request is sent after it), LG_RATE,
-LG_MAX_INFLIGHT, LG_SEED, LG_TIMEOUT_S (per request), LG_RAMP_S and LG_USERS (closed loop: first requests evenly
-spaced over the ramp). The target comes from locust's ``--host`` (http://host:port).
+Configuration (environment): LG_PATH (the request path with the endpoint's prefix kept, e.g.
+``/prefix/v1/completions``), LG_MODEL (empty: the first id of GET <prefix>/v1/models, asked once per process),
+LG_PROMPT_WORDS, LG_MAX_TOKENS, LG_PROMPTS_FILE or LG_PROMPTS_B64 (a prompt pool: JSON lines
+``{"prompt": ..., "max_tokens": N}``, the second gzip+base64 for the in-cluster Job; without one every prompt is
+LG_PROMPT_WORDS words), LG_EXTRA_BODY (JSON object merged into every request body: ``ignore_eos``, ``min_tokens``),
+LG_HEADERS (JSON object of extra request headers), LG_TLS_VERIFY (0: no certificate check, --insecure) and
+LG_CA_FILE, LG_SAMPLES_DIR (one JSONL file per process),
+LG_MAX_REQUESTS (bound in count; the run stops when reached), LG_DURATION_S (no request is sent after it: the
+warm-up plus the measured duration), LG_RATE, LG_MAX_INFLIGHT, LG_SEED, LG_TIMEOUT_S (per request), LG_RAMP_S and
+LG_USERS (closed loop: first requests evenly spaced over the ramp). The target comes from locust's ``--host``
+(http://host:port or https://host:port).
+
+Every prompt starts with a word unique to its request (a random process tag and a counter), so no two requests
+share a prefix a server's prefix cache could reuse: TTFT is not flattered by cached prompts.
 
 One sample line (JSON): ``t`` send time (s, CLOCK_MONOTONIC: comparable across the load processes of one
 machine or pod), ``q`` queueing before the send (s),
@@ -30,13 +39,16 @@ machine or pod), ``q`` queueing before the send (s),
 usage count when sent, else content chunks), ``chunks`` content chunks, ``itl`` gaps between content chunks
 (microseconds), ``status`` HTTP status (0 = no response), ``err`` error text, ``ver``/``pod`` (the backend's
 x-aibench-version / x-aibench-pod headers when present), ``f`` requests in flight in this process at the send,
-``sl`` the reference server's own first-token lateness (s) when it reports it,
+``sl`` the reference server's own first-token lateness (s) when it reports it, ``lt`` (open loop) how late the
+generator itself was for the scheduled arrival (s, before any wait for an in-flight slot),
 ``body`` the start of an error response's body.
 """
 
 from __future__ import annotations
 
+import base64
 import gc
+import gzip
 import itertools
 import json
 import os
@@ -46,7 +58,7 @@ import time
 from urllib.parse import urlsplit
 
 import gevent
-from gevent import socket
+from gevent import socket, ssl
 from gevent.lock import Semaphore
 from gevent.pool import Group
 from locust import User, constant, events, task
@@ -68,7 +80,7 @@ def _env(name: str, default: str) -> str:
 
 
 PATH = _env("LG_PATH", "/v1/completions")
-MODEL = _env("LG_MODEL", "aibench-tokenstream")
+MODEL = _env("LG_MODEL", "")
 PROMPT_WORDS = int(_env("LG_PROMPT_WORDS", "128"))
 MAX_TOKENS = int(_env("LG_MAX_TOKENS", "32"))
 EXTRA_HEADERS = json.loads(_env("LG_HEADERS", "{}"))
@@ -81,16 +93,68 @@ RAMP_S = float(_env("LG_RAMP_S", "0"))  # closed loop: the users' first requests
 USERS = int(_env("LG_USERS", "1"))  # closed-loop users of this process
 DURATION_S = float(_env("LG_DURATION_S", "0"))  # sending stops after this (0: when locust stops the users)
 SEED = int(_env("LG_SEED", "0"))
+EXTRA_BODY = json.loads(_env("LG_EXTRA_BODY", "{}"))
+TLS_VERIFY = _env("LG_TLS_VERIFY", "1") != "0"
+CA_FILE = _env("LG_CA_FILE", "")
+TAG = os.urandom(4).hex()  # this process's part of every prompt's unique first word
 
 
-def request_body() -> bytes:
-    prompt = " ".join(["hello"] * PROMPT_WORDS)
-    body: dict = {"model": MODEL, "max_tokens": MAX_TOKENS, "stream": True, "stream_options": {"include_usage": True}}
-    if PATH.endswith("/chat/completions"):
-        body["messages"] = [{"role": "user", "content": prompt}]
-    else:
-        body["prompt"] = prompt
-    return json.dumps(body).encode()
+def _load_prompts() -> list[tuple[str, int]]:
+    text = ""
+    if _env("LG_PROMPTS_FILE", ""):
+        with open(_env("LG_PROMPTS_FILE", "")) as handle:
+            text = handle.read()
+    elif _env("LG_PROMPTS_B64", ""):
+        text = gzip.decompress(base64.b64decode(_env("LG_PROMPTS_B64", ""))).decode()
+    pool = []
+    for line in text.splitlines():
+        if line.strip():
+            item = json.loads(line)
+            pool.append((str(item["prompt"]), int(item["max_tokens"])))
+    return pool or [(" ".join(["hello"] * max(0, PROMPT_WORDS - 1)), MAX_TOKENS)]
+
+
+PROMPTS = _load_prompts()
+SYNTHETIC_DEFAULT = not (_env("LG_PROMPTS_FILE", "") or _env("LG_PROMPTS_B64", ""))
+
+
+class Prompts:
+    """The next request body: the pool in turn (from a seeded random start per process), each prompt led by a
+    word unique to the request. The default fixed prompt has LG_PROMPT_WORDS words with that word included."""
+
+    def __init__(self) -> None:
+        self.count = itertools.count()
+        self.offset = random.Random(f"{SEED}-{TAG}").randrange(len(PROMPTS))
+
+    def body(self, model: str) -> bytes:
+        n = next(self.count)
+        prompt, max_tokens = PROMPTS[(self.offset + n) % len(PROMPTS)]
+        prompt = f"r{TAG}x{n} {prompt}" if prompt else f"r{TAG}x{n}"
+        body: dict = {
+            "model": model,
+            "max_tokens": max_tokens,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            **EXTRA_BODY,
+        }
+        if "min_tokens" in EXTRA_BODY:
+            body["min_tokens"] = max_tokens  # the extension asks for exactly max_tokens
+        if PATH.endswith("/chat/completions"):
+            body["messages"] = [{"role": "user", "content": prompt}]
+        else:
+            body["prompt"] = prompt
+        return json.dumps(body).encode()
+
+
+PROMPT_SOURCE = Prompts()
+
+
+def tls_context() -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=CA_FILE or None)
+    if not TLS_VERIFY:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 class ProcessState:
@@ -98,6 +162,7 @@ class ProcessState:
 
     def __init__(self) -> None:
         self.file = None
+        self.model = MODEL
         self.sent = 0
         self.inflight = 0
         self.active = 0  # users running in this process
@@ -145,19 +210,42 @@ class StreamClient:
 
     def __init__(self, host: str) -> None:
         parts = urlsplit(host)
-        if parts.scheme != "http" or not parts.hostname:
-            raise ValueError(f"--host must be http://host:port (got {host!r})")
-        self.address = (parts.hostname, parts.port or 80)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"--host must be http(s)://host:port (got {host!r})")
+        self.tls = tls_context() if parts.scheme == "https" else None
+        self.hostname = parts.hostname
+        self.address = (parts.hostname, parts.port or (443 if self.tls else 80))
         self.host_header = parts.netloc
         self.sock: socket.socket | None = None
-        body = request_body()
         headers = "".join(f"{k}: {v}\r\n" for k, v in EXTRA_HEADERS.items())
         if not any(k.lower() == "host" for k in EXTRA_HEADERS):  # a Host header given routes through a gateway
             headers = f"Host: {self.host_header}\r\n" + headers
-        self.request = (
-            f"POST {PATH} HTTP/1.1\r\nContent-Type: application/json\r\n"
-            f"Accept: text/event-stream\r\nContent-Length: {len(body)}\r\n{headers}\r\n"
-        ).encode() + body
+        self.headers = headers
+        self.head = f"POST {PATH} HTTP/1.1\r\nContent-Type: application/json\r\nAccept: text/event-stream\r\n{headers}"
+        self.model = STATE.model
+        self.request = b""
+
+    def resolve_model(self) -> str:
+        """The first id of GET <prefix>/v1/models, asked once per process (vLLM serves one model)."""
+        prefix = PATH.split("/v1/", 1)[0]
+        sock = self._connect()
+        try:
+            sock.sendall(
+                f"GET {prefix}/v1/models HTTP/1.1\r\n{self.headers}Connection: close\r\n\r\n".encode()
+            )
+            data = b""
+            while chunk := sock.recv(RECV_BYTES):
+                data += chunk
+        finally:
+            sock.close()
+        head, _, body = data.partition(b"\r\n\r\n")
+        if b"chunked" in head.lower():
+            body = _Body(True, None).feed(body)
+        try:
+            STATE.model = str(json.loads(body)["data"][0]["id"])
+        except (ValueError, KeyError, IndexError, TypeError):
+            raise ValueError(f"GET {prefix}/v1/models named no model: {head[:80]!r} {body[:200]!r}") from None
+        return STATE.model
 
     def close(self) -> None:
         if self.sock is not None:
@@ -167,10 +255,20 @@ class StreamClient:
     def _connect(self) -> socket.socket:
         sock = socket.create_connection(self.address, timeout=TIMEOUT_S)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.tls is not None:
+            sock = self.tls.wrap_socket(sock, server_hostname=self.hostname)
         return sock
 
-    def run(self, queued_s: float) -> dict:
+    def run(self, queued_s: float, late_s: float | None = None) -> dict:
         """One request; never raises: failures are samples with ``status``/``err`` set."""
+        problem = ""
+        if not self.model:
+            try:
+                self.model = STATE.model or self.resolve_model()
+            except (OSError, ValueError) as exc:
+                problem = f"model lookup: {type(exc).__name__}: {exc}"[:300]
+        body = PROMPT_SOURCE.body(self.model)
+        self.request = (self.head + f"Content-Length: {len(body)}\r\n\r\n").encode() + body
         STATE.inflight += 1
         inflight = STATE.inflight
         start = clock()
@@ -188,7 +286,11 @@ class StreamClient:
             "pod": "",
             "f": inflight,
         }
+        if late_s is not None:
+            sample["lt"] = late_s
         try:
+            if problem:
+                raise ValueError(problem)
             self._exchange(sample, start)
         except (OSError, ValueError, IndexError) as exc:  # socket.timeout is an OSError; IndexError: bad status line
             self.close()
@@ -401,11 +503,12 @@ class ArrivalUser(User):
             c.close()
 
     def _one(self, scheduled: float) -> None:
+        late = max(0.0, clock() - scheduled)  # the generator's own lateness, before any wait for a slot
         with self.slots:
             queued = max(0.0, clock() - scheduled)
             client = self.idle.pop() if self.idle else StreamClient(self.host)
             try:
-                fire(self, client.run(queued))
+                fire(self, client.run(queued, late))
             finally:
                 self.idle.append(client)
 

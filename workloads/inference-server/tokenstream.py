@@ -21,6 +21,14 @@ Endpoints: ``POST /v1/completions``, ``POST /v1/chat/completions`` (``stream: tr
 dashboard or HPA metric works for both flavours of the workload), ``GET /stats`` (the server's own lateness
 against its deadlines: ground truth for fidelity checks).
 
+End of sequence: with ``--eos-after N`` a stream stops after N tokens (``finish_reason: "stop"``) unless the request
+sets ``ignore_eos: true`` (vLLM's and llama.cpp's extension) or ``min_tokens`` above N, as a real model stops early
+unless told not to; a load generator that does not send ``ignore_eos`` then sees shorter outputs, as it would.
+
+Serving it like a real endpoint: ``--root-path /prefix`` serves every route under a path prefix (an ingress or
+gateway path), ``--api-key K`` refuses requests without ``Authorization: Bearer K`` with 401 (vLLM's
+``--api-key``), and ``--tls-cert``/``--tls-key`` serve HTTPS.
+
 A request for another model is refused as vLLM refuses it: 404 with an OpenAI error body naming the model.
 After the last token a stream carries an SSE comment (``: aibench first_token_late_us=N``, ignored by SSE
 clients) with the server's own lateness of that request's first token, so a load generator's timing error can be
@@ -39,6 +47,7 @@ import os
 import random
 import signal
 import socket
+import ssl
 import sys
 import time
 import uuid
@@ -52,6 +61,7 @@ STATS_CAP = 100_000  # lateness samples kept (bounded memory under long runs)
 REASONS = {
     200: "OK",
     400: "Bad Request",
+    401: "Unauthorized",
     404: "Not Found",
     405: "Method Not Allowed",
     411: "Length Required",
@@ -73,6 +83,9 @@ class Options:
     pod: str
     ready_after_s: float
     error_percent: float = 0.0
+    eos_after: int = 0  # 0: no end-of-sequence before max_tokens
+    root_path: str = ""
+    api_key: str = ""
 
 
 @dataclass(slots=True)
@@ -261,7 +274,19 @@ class Connection(asyncio.Protocol):
             self.buffer = self.buffer[end + 4 + length :]
             connection = headers.get("connection", "").lower()
             self.close_after = connection == "close" or (proto == "HTTP/1.0" and connection != "keep-alive")
-            self._dispatch(method, target.split("?", 1)[0], body)
+            path = target.split("?", 1)[0]
+            root = self.server.options.root_path
+            if root:
+                if path != root and not path.startswith(root + "/"):
+                    self._error(404, f"no route {path} (served under {root})", "NotFoundError", path)
+                    continue
+                path = path[len(root) :] or "/"
+            key = self.server.options.api_key
+            if key and path.startswith("/v1/") and headers.get("authorization", "") != f"Bearer {key}":
+                # vLLM's --api-key answer: 401 with {"error": "Unauthorized"}
+                self._json(401, {"error": "Unauthorized"}, path)
+                continue
+            self._dispatch(method, path, body)
 
     # ------------------------------------------------------------------ responses
     def _respond(self, status: int, content_type: str, body: bytes, path: str, close: bool = False) -> None:
@@ -341,10 +366,17 @@ class Connection(asyncio.Protocol):
                 self._error(400, f"max_tokens must be a positive integer (got {limit!r})", "BadRequestError", path)
                 return
             n = min(limit, server.options.max_output_tokens)
-        self._generate(path, request, chat, n)
+        finish = "length"
+        eos = server.options.eos_after
+        if eos and n > eos and request.get("ignore_eos") is not True:
+            floor = request.get("min_tokens")
+            floor = floor if isinstance(floor, int) and not isinstance(floor, bool) and floor > 0 else 0
+            if floor < n:
+                n, finish = max(eos, floor), "stop"
+        self._generate(path, request, chat, n, finish)
 
     # ------------------------------------------------------------------ generation
-    def _generate(self, path: str, request: dict, chat: bool, n: int) -> None:
+    def _generate(self, path: str, request: dict, chat: bool, n: int, finish_reason: str = "length") -> None:
         server, options = self.server, self.server.options
         t0 = self.loop.time()
         prompt_tokens = _words(request)
@@ -359,14 +391,18 @@ class Connection(asyncio.Protocol):
             def finish() -> None:
                 self.busy = False
                 server.metrics.running -= 1
-                server.metrics.success["length"] = server.metrics.success.get("length", 0) + 1
+                server.metrics.success[finish_reason] = server.metrics.success.get(finish_reason, 0) + 1
                 server.metrics.generation_tokens += n
                 server.metrics.observe_ttft(options.ttft_s)
                 text = options.token_text * n
                 if chat:
-                    choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "length"}
+                    choice = {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": text},
+                        "finish_reason": finish_reason,
+                    }
                 else:
-                    choice = {"index": 0, "text": text, "logprobs": None, "finish_reason": "length"}
+                    choice = {"index": 0, "text": text, "logprobs": None, "finish_reason": finish_reason}
                 kind = "chat.completion" if chat else "text_completion"
                 self._json(
                     200,
@@ -397,16 +433,18 @@ class Connection(asyncio.Protocol):
             token = head + b'{"index":0,"delta":{"content":%s},"logprobs":null,"finish_reason":null}]}\n\n' % (
                 server.token_json.encode()
             )
-            last = head + b'{"index":0,"delta":{"content":%s},"logprobs":null,"finish_reason":"length"}]}\n\n' % (
-                server.token_json.encode()
+            last = head + b'{"index":0,"delta":{"content":%s},"logprobs":null,"finish_reason":"%s"}]}\n\n' % (
+                server.token_json.encode(),
+                finish_reason.encode(),
             )
         else:
             first = b""
             token = head + b'{"index":0,"text":%s,"logprobs":null,"finish_reason":null}]}\n\n' % (
                 server.token_json.encode()
             )
-            last = head + b'{"index":0,"text":%s,"logprobs":null,"finish_reason":"length"}]}\n\n' % (
-                server.token_json.encode()
+            last = head + b'{"index":0,"text":%s,"logprobs":null,"finish_reason":"%s"}]}\n\n' % (
+                server.token_json.encode(),
+                finish_reason.encode(),
             )
         tail = b""
         if include_usage:
@@ -456,7 +494,7 @@ class Connection(asyncio.Protocol):
             self.busy = False
             server.metrics.running -= 1
             server.metrics.generation_tokens += n
-            server.metrics.success["length"] = server.metrics.success.get("length", 0) + 1
+            server.metrics.success[finish_reason] = server.metrics.success.get(finish_reason, 0) + 1
             server.metrics.count(path, 200)
             if self.close_after:
                 self.transport.close()
@@ -467,7 +505,7 @@ class Connection(asyncio.Protocol):
         self.timers = [self.loop.call_at(t0 + options.ttft_s, emit)]
 
 
-def parse_args(argv: list[str] | None = None) -> tuple[Options, str, int]:
+def parse_args(argv: list[str] | None = None) -> tuple[Options, str, int, tuple[str, str]]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", default=os.environ.get("HOST", "0.0.0.0"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
@@ -480,6 +518,13 @@ def parse_args(argv: list[str] | None = None) -> tuple[Options, str, int]:
     parser.add_argument("--version", default="v1", help="label reported in x-aibench-version (routing tests)")
     parser.add_argument("--ready-after-s", type=float, default=0.0, help="/health answers 503 until then")
     parser.add_argument("--error-percent", type=float, default=0.0, help="share of completions refused with 503")
+    parser.add_argument(
+        "--eos-after", type=int, default=0, help="end the sequence after N tokens unless ignore_eos/min_tokens (0: never)"
+    )
+    parser.add_argument("--root-path", default="", help="serve every route under this path prefix (/prefix)")
+    parser.add_argument("--api-key", default="", help="refuse /v1/ requests without 'Authorization: Bearer KEY' (401)")
+    parser.add_argument("--tls-cert", default="", help="PEM certificate: serve HTTPS (with --tls-key)")
+    parser.add_argument("--tls-key", default="", help="PEM private key of --tls-cert")
     args = parser.parse_args(argv)
     problems = [
         name
@@ -491,6 +536,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[Options, str, int]:
             ("--port", not 0 < args.port < 65536),
             ("--ready-after-s", args.ready_after_s < 0),
             ("--error-percent", not 0 <= args.error_percent <= 100),
+            ("--eos-after", args.eos_after < 0),
+            ("--root-path", bool(args.root_path) and (not args.root_path.startswith("/") or args.root_path.endswith("/"))),
+            ("--tls-key", bool(args.tls_cert) != bool(args.tls_key)),
         )
         if bad
     ]
@@ -507,20 +555,29 @@ def parse_args(argv: list[str] | None = None) -> tuple[Options, str, int]:
         pod=os.environ.get("POD_NAME") or socket.gethostname(),
         ready_after_s=args.ready_after_s,
         error_percent=args.error_percent,
+        eos_after=args.eos_after,
+        root_path=args.root_path,
+        api_key=args.api_key,
     )
-    return options, args.host, args.port
+    return options, args.host, args.port, (args.tls_cert, args.tls_key)
 
 
-async def serve(options: Options, host: str, port: int) -> None:
+async def serve(options: Options, host: str, port: int, tls: tuple[str, str] = ("", "")) -> None:
     loop = asyncio.get_running_loop()
     server = Server(options)
-    listener = await loop.create_server(lambda: Connection(server), host, port, backlog=4096, reuse_address=True)
+    context = None
+    if tls[0]:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(tls[0], tls[1])
+    listener = await loop.create_server(
+        lambda: Connection(server), host, port, backlog=4096, reuse_address=True, ssl=context
+    )
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     bound = ", ".join(str(s.getsockname()[:2]) for s in listener.sockets)
     print(
-        f"tokenstream pid={os.getpid()} listening on {bound} model={options.model} version={options.version} "
+        f"tokenstream pid={os.getpid()} listening on {bound} {'https' if context else 'http'} model={options.model} version={options.version} "
         f"ttft_ms={options.ttft_s * 1e3:g} tpot_ms={options.tpot_s * 1e3:g} output_tokens={options.output_tokens}",
         flush=True,
     )
@@ -530,14 +587,14 @@ async def serve(options: Options, host: str, port: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    options, host, port = parse_args(argv)
+    options, host, port, tls = parse_args(argv)
     # A reference clock must not stall: a full collection of a busy interpreter takes milliseconds, which would
     # show up as server lateness at the p99. Start-up objects are frozen out of collection, and the young
     # generation is collected less often (no reference cycles are created per request).
     gc.freeze()
     gc.set_threshold(50_000, 50, 1000)
     try:
-        asyncio.run(serve(options, host, port))
+        asyncio.run(serve(options, host, port, tls))
     except OSError as exc:
         print(f"tokenstream: cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr)
         return 1
