@@ -233,6 +233,17 @@ def _serving_load(text: str) -> str:
     return text.strip()
 
 
+def _serving_url(text: str) -> str:
+    """An OpenAI-compatible base URL the harness machine reaches (checked now: a bad one is exit 2)."""
+    from harness.errors import ConfigError
+    from harness.loadgen.endpoint import parse_endpoint
+
+    try:
+        return parse_endpoint(text, option="").url
+    except ConfigError as exc:
+        raise ValueError(str(exc).strip()) from None
+
+
 _namespaced_name = _object_ref("Secret", _DNS_SUBDOMAIN, "storage/s3-credentials")
 _service_ref = _object_ref("Service", _DNS_LABEL, "cache/redis-master")
 
@@ -354,6 +365,21 @@ OPTIONS: tuple[Option, ...] = (
         "or kind=rate,rate=20 (fields: harness/runners/load.py LoadShape; default: 16 streams for 8 s)",
     ),
     Option(
+        name="serving_url",
+        flag="--serving-url",
+        parse=_serving_url,
+        help="serving suite: judge this OpenAI-compatible endpoint, http(s)://host[:port][/prefix], instead of "
+        "deploying the token streamer (model: the first of its /v1/models; the load runs from this machine)",
+    ),
+    Option(
+        name="serving_insecure",
+        flag="--serving-insecure",
+        parse=_bool,
+        default=False,
+        is_flag=True,
+        help="--serving-url is https with a certificate this machine does not trust: skip the check",
+    ),
+    Option(
         name="prometheus_url",
         flag="--prometheus-url",
         parse=_prometheus_url,
@@ -383,6 +409,8 @@ class HarnessConfig:
     s3_insecure: bool = False
     redis_service: str | None = None
     serving_load: str | None = None
+    serving_url: str | None = None
+    serving_insecure: bool = False
     prometheus_url: str | None = None
     startup_pods: int = 20
     api_calls: int = 50

@@ -168,7 +168,7 @@ def _exchange(endpoint: Endpoint, method: str, path: str, body: Any = None) -> t
         raise EndpointUnreachable(f"{where}: TLS handshake failed ({reason}); is it an http:// endpoint?") from None
     except ConnectionRefusedError:
         raise EndpointUnreachable(f"{where}: connection refused (nothing listens on port {endpoint.port})") from None
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         raise EndpointUnreachable(f"{where}: no answer within {PREFLIGHT_TIMEOUT_S:g} s") from None
     except socket.gaierror as exc:
         raise EndpointUnreachable(f"{where}: host {endpoint.host} not found ({exc.strerror})") from None
@@ -186,9 +186,7 @@ def _quote(body: bytes) -> str:
 
 def _refused(endpoint: Endpoint, path: str, status: int, body: bytes) -> EndpointUnreachable:
     given = "the --header values given" if endpoint.headers else "no credentials (pass --header 'Authorization: ...')"
-    return EndpointUnreachable(
-        f"{endpoint.url}: HTTP {status} from {path} with {given}: {_quote(body) or 'no body'}"
-    )
+    return EndpointUnreachable(f"{endpoint.url}: HTTP {status} from {path} with {given}: {_quote(body) or 'no body'}")
 
 
 def _model_ids(endpoint: Endpoint) -> tuple[str, ...]:

@@ -284,8 +284,9 @@ def summarise(
 
 
 def stream_measurements(summary: StreamSummary, labels: Mapping[str, str] | None = None) -> list[Measurement]:
-    """Measurements of one run: ``ttft``/``tpot``/``itl``/``ntpot``/``e2e_latency``/``queue_delay`` in ms
-    and ``send_lateness`` (open loop) (``stat=percentile`` + ``percentile``, and ``stat=mean`` for TTFT/TPOT), ``requests_per_s``,
+    """Measurements of one run: ``ttft``/``tpot``/``itl``/``ntpot``/``e2e_latency``/``queue_delay`` and
+    ``send_lateness`` (open loop) in ms (``stat=percentile`` + ``percentile``, ``stat=mean`` for TTFT/TPOT),
+    ``requests_per_s``,
     ``output_tokens_per_s``, ``error_rate`` (%), ``inflight`` (count, Little's law), ``requests``/``failures``
     (count), and with an SLO ``goodput`` (req/s) and ``goodput_ratio`` (%) labelled with the SLO pair."""
     base = dict(labels or {})

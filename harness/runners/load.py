@@ -27,11 +27,11 @@ from __future__ import annotations
 
 import base64
 import gzip
-import re
 import json
 import logging
 import math
 import os
+import re
 import signal
 import subprocess
 import sys

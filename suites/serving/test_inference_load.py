@@ -6,20 +6,29 @@ compared with the latency the server was told to keep. TTFT, TPOT, ITL, requests
 and goodput come from raw per-request samples (definitions: docs/serving-metrics.md); the profile's bars judge
 them. On the embedded target locust runs as a local subprocess through the Service's ClusterIP (a loopback
 address); elsewhere as an in-cluster Job.
+
+``--serving-url URL`` judges an existing OpenAI-compatible endpoint instead (vLLM, llama.cpp, a gateway): the
+latency, Poisson and unknown-model tests load it from this machine after a preflight (reachable, TLS, model from
+its ``/v1/models``, ``ignore_eos`` when it takes it), with its own model's bars; the sweep keeps the zero-latency
+token streamer, because its point is the serving path's ceiling, not a model's.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
 
+from harness.loadgen.endpoint import parse_endpoint, preflight
 from harness.measurement import Measurement
 from harness.parsers.stream_samples import Slo, stream_measurements
 from harness.runners.load import RequestProfile, failure_report, load_shape, shape_from_text
+from harness.thresholds import evaluate
 from harness.thresholds.assertions import assert_passed
-from harness.thresholds.evaluate import evaluate_thresholds
 
 pytestmark = [pytest.mark.serving]
 
@@ -35,21 +44,58 @@ QUEUE_P99_MAX_S = 0.05  # half the streamer's TTFT: a generator later than that 
 
 
 def _checks(profile: Any, measurements: list[Measurement], model: str = MODEL) -> list[Any]:
-    """The profile's inference-server bars that apply to the token streamer: a bar naming a model (the MLPerf
-    pairs for llama-3.1-8b on GPU profiles) judges that model only; the mesh-overhead bar belongs to the routing
-    test, which measures it."""
-    thresholds = []
-    for threshold in profile.thresholds_for(WORKLOAD):
-        if threshold.metric == "mesh_overhead":
-            continue
-        wanted = threshold.labels.equals.get("model")
-        if wanted is None or model in wanted:
-            thresholds.append(threshold)
-    return evaluate_thresholds(thresholds, measurements)
+    """The profile's inference-server bars that apply here: a bar naming a model (the MLPerf pairs for
+    llama-3.1-8b on GPU profiles) judges that model only (scope ``model``); the mesh-overhead bar, selected by
+    ``of``, belongs to the routing test, which measures it (scope ``of`` matches no bar's value here)."""
+    return list(evaluate(profile, WORKLOAD, measurements, scope={"model": model, "of": "-"}))
 
 
 def _url(handle: Any) -> str:
     return handle.endpoints["inference-server"].url("http")
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """What a test loads: its URL, the request settings it takes, the model label its bars select, and where the
+    load runs from."""
+
+    url: str
+    request: RequestProfile
+    model: str
+    description: str
+    external: bool
+
+
+@contextmanager
+def _endpoint(deploy_service: Any, harness_config: Any, request: RequestProfile) -> Iterator[Endpoint]:
+    """The token streamer deployed for this test, or the --serving-url endpoint (preflighted once: a refused or
+    unreachable endpoint fails the test at once with the preflight's line, not after the run)."""
+    if harness_config.serving_url:
+        endpoint = parse_endpoint(harness_config.serving_url, insecure=harness_config.serving_insecure)
+        checked = preflight(endpoint, api=request.api)
+        yield Endpoint(
+            url=endpoint.url,
+            request=replace(
+                request, model=checked.model, extra_body=dict(checked.extra_body), verify_tls=endpoint.verify_tls
+            ),
+            model=checked.model.rsplit("/", 1)[-1].lower(),
+            description=f"{endpoint.url} (--serving-url), model {checked.model}",
+            external=True,
+        )
+        return
+    with deploy_service(WORKLOAD, **SERVER) as handle:
+        yield Endpoint(
+            url=_url(handle),
+            request=replace(request, model=MODEL, extra_body={"ignore_eos": True}),
+            model=MODEL,
+            description="token streamer TTFT 100 ms, TPOT 20 ms, 32 tokens",
+            external=False,
+        )
+
+
+def _driver(load: Any, endpoint: Endpoint) -> Any:
+    """An external endpoint is loaded from this machine (the user named a URL it reaches)."""
+    return replace(load, local=True) if endpoint.external else load
 
 
 @pytest.mark.perf
@@ -62,21 +108,21 @@ def test_streaming_latency_and_goodput(
     asked number of requests really in flight."""
     shape = shape_from_text(harness_config.serving_load or DEFAULT_LOAD)
     request = RequestProfile(api=api, max_tokens=REQUEST.max_tokens, prompt_words=REQUEST.prompt_words)
-    with deploy_service(WORKLOAD, **SERVER) as handle:
-        run = load.one(_url(handle), shape, request, tag=api)
+    with _endpoint(deploy_service, harness_config, request) as endpoint:
+        run = _driver(load, endpoint).one(endpoint.url, shape, endpoint.request, tag=api)
     summary = run.summary(INTERACTIVE_SLO)
     record.add(
         params={
-            "load": f"{shape.describe()}, {shape.duration_s:g} s, warm-up {shape.warmup_s:g} s, {run.where}",
+            "load": f"{shape.describe()}, {shape.duration_s:g} s after a {shape.warmup_s:g} s warm-up, {run.where}",
             "api": request.path,
-            "server": "token streamer TTFT 100 ms, TPOT 20 ms, 32 tokens",
+            "server": endpoint.description,
             "goodput_slo": f"TTFT <= 500 ms and TPOT <= 30 ms ({INTERACTIVE_SLO.source})",
         }
     )
     load_label = {"rate": f"{shape.rate:g}"} if shape.kind == "rate" else {"concurrency": str(shape.concurrency)}
-    labels = {"api": api, **load_label, "model": MODEL}
+    labels = {"api": api, **load_label, "model": endpoint.model}
     measurements = stream_measurements(summary, labels)
-    checks = _checks(profile, measurements)
+    checks = _checks(profile, measurements, endpoint.model)
     record.add(measurements=measurements, checks=checks)
     assert summary.failures == 0, failure_report(summary, run.samples)
     # closed loop: the asked concurrency was on the wire (Little's law), not queued inside the client
@@ -88,21 +134,27 @@ def test_streaming_latency_and_goodput(
 
 
 @pytest.mark.perf
-def test_poisson_arrivals_at_fixed_rate(deploy_service: Any, load: Any, record: Any, profile: Any) -> None:
+def test_poisson_arrivals_at_fixed_rate(
+    deploy_service: Any, load: Any, record: Any, profile: Any, harness_config: Any
+) -> None:
     """Open loop at 20 requests/s (Poisson arrivals) for 8 s: the request count is what a Poisson process of that
     rate gives (within 4 standard deviations), client-side waiting stays under 50 ms at the p99, and the latency
     bars hold."""
     shape = load_shape({"kind": "rate", "rate": 20, "duration_s": 8, "warmup_s": 1, "max_inflight": 64, "seed": 7})
-    with deploy_service(WORKLOAD, **SERVER) as handle:
-        run = load.one(_url(handle), shape, REQUEST, tag="rate")
+    with _endpoint(deploy_service, harness_config, REQUEST) as endpoint:
+        run = _driver(load, endpoint).one(endpoint.url, shape, endpoint.request, tag="rate")
     summary = run.summary(INTERACTIVE_SLO)
-    record.add(params={"load": f"{shape.describe()}, {shape.duration_s:g} s, {run.where}"})
-    measurements = stream_measurements(summary, {"api": "completions", "rate": f"{shape.rate:g}", "model": MODEL})
-    checks = _checks(profile, measurements)
+    record.add(
+        params={"load": f"{shape.describe()}, {shape.duration_s:g} s, {run.where}", "server": endpoint.description}
+    )
+    labels = {"api": "completions", "rate": f"{shape.rate:g}", "model": endpoint.model}
+    measurements = stream_measurements(summary, labels)
+    checks = _checks(profile, measurements, endpoint.model)
     record.add(measurements=measurements, checks=checks)
     assert summary.failures == 0, failure_report(summary, run.samples)
-    sent = len(run.samples)
     expected = shape.rate * shape.duration_s
+    # the warm-up's arrivals are excluded from the summary; the measured window holds duration_s of them
+    sent = summary.requests
     assert abs(sent - expected) <= 4 * math.sqrt(expected), (
         f"{sent} requests sent in {shape.duration_s:g} s at {shape.rate:g}/s (Poisson mean {expected:g}, sd "
         f"{math.sqrt(expected):.1f}): the arrival process did not keep its rate"
@@ -142,13 +194,15 @@ def test_saturation_sweep(deploy_service: Any, load: Any, record: Any) -> None:
 
 
 @pytest.mark.conformance
-def test_unknown_model_is_refused_with_an_error_body(deploy_service: Any, load: Any, record: Any) -> None:
+def test_unknown_model_is_refused_with_an_error_body(
+    deploy_service: Any, load: Any, record: Any, harness_config: Any
+) -> None:
     """A request for a model the server does not serve fails with HTTP 404 and an OpenAI error body naming the
     model, on every request (no silent fallback to another model)."""
     shape = load_shape({"kind": "concurrency", "concurrency": 2, "duration_s": 2, "warmup_s": 0, "max_requests": 10})
-    wrong = RequestProfile(model="no-such-model", max_tokens=8)
-    with deploy_service(WORKLOAD, **SERVER) as handle:
-        run = load.one(_url(handle), shape, wrong, tag="bad-model")
+    with _endpoint(deploy_service, harness_config, RequestProfile(max_tokens=8)) as endpoint:
+        wrong = replace(endpoint.request, model="no-such-model")
+        run = _driver(load, endpoint).one(endpoint.url, shape, wrong, tag="bad-model")
     statuses = {s.status for s in run.samples}
     record.add(params={"model asked": wrong.model, "statuses": ",".join(map(str, sorted(statuses)))})
     assert statuses == {404}, f"expected HTTP 404 for every request, got {sorted(statuses)}"
@@ -163,7 +217,9 @@ def test_vllm_streaming_latency_and_goodput(deploy_service: Any, load: Any, reco
     apply to this one)."""
     shape = load_shape({"kind": "concurrency", "concurrency": 8, "duration_s": 30, "warmup_s": 5})
     served = "aibench-model"
-    request = RequestProfile(model=served, max_tokens=128, prompt_words=256, timeout_s=120)
+    request = RequestProfile(
+        model=served, max_tokens=128, prompt_words=256, timeout_s=120, extra_body={"ignore_eos": True}
+    )
     with deploy_service("inference-server-vllm", served_model_name=served) as handle:
         run = load.one(_url(handle), shape, request, tag="vllm")
     summary = run.summary(INTERACTIVE_SLO)

@@ -230,9 +230,7 @@ class StreamClient:
         prefix = PATH.split("/v1/", 1)[0]
         sock = self._connect()
         try:
-            sock.sendall(
-                f"GET {prefix}/v1/models HTTP/1.1\r\n{self.headers}Connection: close\r\n\r\n".encode()
-            )
+            sock.sendall(f"GET {prefix}/v1/models HTTP/1.1\r\n{self.headers}Connection: close\r\n\r\n".encode())
             data = b""
             while chunk := sock.recv(RECV_BYTES):
                 data += chunk

@@ -519,7 +519,10 @@ def parse_args(argv: list[str] | None = None) -> tuple[Options, str, int, tuple[
     parser.add_argument("--ready-after-s", type=float, default=0.0, help="/health answers 503 until then")
     parser.add_argument("--error-percent", type=float, default=0.0, help="share of completions refused with 503")
     parser.add_argument(
-        "--eos-after", type=int, default=0, help="end the sequence after N tokens unless ignore_eos/min_tokens (0: never)"
+        "--eos-after",
+        type=int,
+        default=0,
+        help="end the sequence after N tokens unless ignore_eos/min_tokens (0: never)",
     )
     parser.add_argument("--root-path", default="", help="serve every route under this path prefix (/prefix)")
     parser.add_argument("--api-key", default="", help="refuse /v1/ requests without 'Authorization: Bearer KEY' (401)")
@@ -537,7 +540,10 @@ def parse_args(argv: list[str] | None = None) -> tuple[Options, str, int, tuple[
             ("--ready-after-s", args.ready_after_s < 0),
             ("--error-percent", not 0 <= args.error_percent <= 100),
             ("--eos-after", args.eos_after < 0),
-            ("--root-path", bool(args.root_path) and (not args.root_path.startswith("/") or args.root_path.endswith("/"))),
+            (
+                "--root-path",
+                bool(args.root_path) and (not args.root_path.startswith("/") or args.root_path.endswith("/")),
+            ),
             ("--tls-key", bool(args.tls_cert) != bool(args.tls_key)),
         )
         if bad
@@ -577,7 +583,8 @@ async def serve(options: Options, host: str, port: int, tls: tuple[str, str] = (
         loop.add_signal_handler(sig, stop.set)
     bound = ", ".join(str(s.getsockname()[:2]) for s in listener.sockets)
     print(
-        f"tokenstream pid={os.getpid()} listening on {bound} {'https' if context else 'http'} model={options.model} version={options.version} "
+        f"tokenstream pid={os.getpid()} listening on {bound} {'https' if context else 'http'} "
+        f"model={options.model} version={options.version} "
         f"ttft_ms={options.ttft_s * 1e3:g} tpot_ms={options.tpot_s * 1e3:g} output_tokens={options.output_tokens}",
         flush=True,
     )
