@@ -490,7 +490,7 @@ def parse_length(text: str, *, option: str) -> LengthDist:
     try:
         values = [float(n) for n in numbers]
     except ValueError:
-        raise ConfigError(f"{option} {text}: {forms}, with numbers") from None
+        raise ConfigError(f"{option} {text}: expected {forms}, with numbers") from None
     bounds = values if kind != "normal" else values[2:]
     if any(not b.is_integer() or not 1 <= b <= MAX_LENGTH for b in bounds):
         raise ConfigError(f"{option} {text}: lengths must be whole numbers in 1..{MAX_LENGTH}")
