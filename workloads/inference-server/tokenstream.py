@@ -505,7 +505,7 @@ class Connection(asyncio.Protocol):
         self.timers = [self.loop.call_at(t0 + options.ttft_s, emit)]
 
 
-def parse_args(argv: list[str] | None = None) -> tuple[Options, str, int, tuple[str, str]]:
+def parse_args(argv: list[str] | None = None) -> tuple[Options, str, int, tuple[str, str, str]]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", default=os.environ.get("HOST", "0.0.0.0"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
@@ -526,6 +526,11 @@ def parse_args(argv: list[str] | None = None) -> tuple[Options, str, int, tuple[
     )
     parser.add_argument("--root-path", default="", help="serve every route under this path prefix (/prefix)")
     parser.add_argument("--api-key", default="", help="refuse /v1/ requests without 'Authorization: Bearer KEY' (401)")
+    parser.add_argument(
+        "--reuse-port",
+        action="store_true",
+        help="SO_REUSEPORT: several streamer processes share one port (the kernel spreads connections over them)",
+    )
     parser.add_argument("--tls-cert", default="", help="PEM certificate: serve HTTPS (with --tls-key)")
     parser.add_argument("--tls-key", default="", help="PEM private key of --tls-cert")
     args = parser.parse_args(argv)
@@ -565,10 +570,10 @@ def parse_args(argv: list[str] | None = None) -> tuple[Options, str, int, tuple[
         root_path=args.root_path,
         api_key=args.api_key,
     )
-    return options, args.host, args.port, (args.tls_cert, args.tls_key)
+    return options, args.host, args.port, (args.tls_cert, args.tls_key, "reuse-port" if args.reuse_port else "")
 
 
-async def serve(options: Options, host: str, port: int, tls: tuple[str, str] = ("", "")) -> None:
+async def serve(options: Options, host: str, port: int, tls: tuple[str, str, str] = ("", "", "")) -> None:
     loop = asyncio.get_running_loop()
     server = Server(options)
     context = None
@@ -576,7 +581,7 @@ async def serve(options: Options, host: str, port: int, tls: tuple[str, str] = (
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(tls[0], tls[1])
     listener = await loop.create_server(
-        lambda: Connection(server), host, port, backlog=4096, reuse_address=True, ssl=context
+        lambda: Connection(server), host, port, backlog=4096, reuse_address=True, reuse_port=bool(tls[2]), ssl=context
     )
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -590,7 +595,9 @@ async def serve(options: Options, host: str, port: int, tls: tuple[str, str] = (
     )
     await stop.wait()
     listener.close()
-    print("tokenstream: stopping (signal)", flush=True)
+    # the count of answered streams: with --reuse-port each process serves a share, and /metrics reaches only one
+    served = sum(server.metrics.success.values())
+    print(f"tokenstream: stopping (signal) pid={os.getpid()} served={served}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
