@@ -294,3 +294,11 @@ def test_load_rate_shape_reports_the_generators_lateness(streamer, tmp_path):
     assert set(late) == {"50", "90", "99"} and 0 <= late["50"] < 20  # ms; a free generator is on time
     sent = next(m for m in res["measurements"] if m["metric"] == "requests")["value"]
     assert 40 * 2 - 4 * (80**0.5) <= sent <= 40 * 2 + 4 * (80**0.5)  # the warm-up's arrivals are not counted
+
+
+def test_serving_url_option():
+    from harness.config import resolve
+
+    assert resolve({"serving_url": "https://gw.example/llm/v1/"}, {}, {}).serving_url == "https://gw.example:443/llm"
+    with pytest.raises(ConfigError, match=r"^--serving-url: ftp://x: must start with http:// or https://$"):
+        resolve({"serving_url": "ftp://x"}, {}, {})
