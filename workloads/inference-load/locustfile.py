@@ -476,9 +476,12 @@ class ConcurrencyUser(User):
 
     @task
     def one(self) -> None:
-        if (STATE.deadline is not None and clock() >= STATE.deadline) or not STATE.take():
-            raise StopUser()
-        fire(self, self.client.run(0.0))
+        # Back to back inside one task call: returning to locust between requests passes through its wait
+        # (gevent.sleep(0)), which puts this stream behind every other ready greenlet, and that wait is time with
+        # no request on the wire (22.9 of 32 streams in flight at 8.9k req/s, measured).
+        while (STATE.deadline is None or clock() < STATE.deadline) and STATE.take():
+            fire(self, self.client.run(0.0))
+        raise StopUser()
 
 
 class ArrivalUser(User):
