@@ -73,6 +73,7 @@ TOKEN = re.compile(rb'"(?:text|content)":\s*"(?!")')  # non-empty text/content: 
 USAGE = re.compile(rb'"completion_tokens":\s*(\d+)')
 SERVER_LATE = re.compile(rb"first_token_late_us=(-?\d+)")  # the reference server's own lateness (SSE comment)
 RECV_BYTES = 65536
+MODELS_MAX_BYTES = 1 << 20  # a model list larger than this is no model list
 
 
 def _env(name: str, default: str) -> str:
@@ -232,7 +233,7 @@ class StreamClient:
         try:
             sock.sendall(f"GET {prefix}/v1/models HTTP/1.1\r\n{self.headers}Connection: close\r\n\r\n".encode())
             data = b""
-            while chunk := sock.recv(RECV_BYTES):
+            while len(data) < MODELS_MAX_BYTES and (chunk := sock.recv(RECV_BYTES)):
                 data += chunk
         finally:
             sock.close()
