@@ -7,8 +7,8 @@ load generator puts a word unique to each request first (``locustfile.py``), so 
 first token.
 
 Lengths are counted in words, because the harness carries no tokenizer: the words come from a list of common
-English words that are each one token in the usual BPE vocabularies (GPT-2/Llama-3 tokenizers count one per
-word with its leading space), and one word is one token in the token streamer. A real model's tokenizer may still
+English words, nearly all of them one token with their leading space in the usual BPE vocabularies (GPT-2,
+Llama-3), and one word is one token in the token streamer. A real model's tokenizer may still
 count a few more; output lengths are exact only where the server accepts ``ignore_eos``/``min_tokens``.
 
 Length distributions (``--input-len`` / ``--output-len``): ``N`` or ``fixed:N``; ``uniform:LOW:HIGH``;
@@ -45,7 +45,7 @@ __all__ = [
 DISTRIBUTIONS = ("fixed", "uniform", "normal")
 MAX_LENGTH = 131_072
 MIN_SHAREGPT_WORDS = 4  # vLLM's benchmark drops prompts and answers shorter than 4 tokens
-# Common English words, each a single token (with its leading space) in GPT-2/Llama-style BPE vocabularies.
+# Common English words, nearly all one token (with their leading space) in GPT-2/Llama-style BPE vocabularies.
 WORDS: tuple[str, ...] = (
     "the",
     "of",

@@ -116,7 +116,6 @@ def _load_prompts() -> list[tuple[str, int]]:
 
 
 PROMPTS = _load_prompts()
-SYNTHETIC_DEFAULT = not (_env("LG_PROMPTS_FILE", "") or _env("LG_PROMPTS_B64", ""))
 
 
 class Prompts:
