@@ -8,6 +8,7 @@ import gzip
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -147,3 +148,43 @@ def test_shape_from_text_and_the_serving_load_option():
         resolve({"serving_load": "concurrency=0"}, {}, {})
     with pytest.raises(ConfigError, match="AIBENCH_SERVING_LOAD: kind: the latency test runs one"):
         resolve({}, {"AIBENCH_SERVING_LOAD": "kind=sweep,levels=1;2"}, {})
+
+
+def test_each_run_in_a_namespace_gets_its_own_job():
+    """A Job's pod template is immutable: a sweep's levels (and every tagged run) are separate Jobs, and a run reads
+    the samples of its own Job's pod, not an earlier level's (both stay in the namespace)."""
+    from types import SimpleNamespace
+
+    from harness.loadgen.dataset import Prompt
+    from harness.runners.load import LoadDriver, job_name
+
+    assert job_name("c16") == "inference-load-c16" and job_name("Bad Model!") == "inference-load-bad-model"
+    assert len(job_name("x" * 100)) <= 63
+
+    def block(n: int) -> str:  # n samples, sent faster at each level (throughput grows: the sweep goes on)
+        text = "".join(f'{{"t":{i / n},"q":0,"ttft":0.1,"e2e":0.2,"n":2,"status":200}}\n' for i in range(n))
+        return f"{SAMPLES_BEGIN}\n{base64.b64encode(gzip.compress(text.encode())).decode()}\n{SAMPLES_END}\n"
+
+    calls: list[dict] = []
+    logs: dict[str, str] = {}
+
+    def run_workload(name: str, **params: str):
+        calls.append(params)
+        # every earlier Job's pod is still there, with its own block
+        logs[f"{params['job_name']}-abcde/locust"] = block(len(calls) + 2)
+        return SimpleNamespace(logs=dict(logs), log_of=lambda c: "".join(logs.values()))
+
+    driver = LoadDriver(local=False, workdir=Path("/nonexistent"), run_workload=run_workload)
+    prompts = (Prompt("a b c", 4), Prompt("d e", 2))
+    shape = load_shape({"kind": "sweep", "levels": [1, 4, 16], "duration_s": 2, "warmup_s": 0})
+    request = RequestProfile(prompts=prompts)
+    runs = driver.sweep("https://svc.ns:8443/pre", shape, request)
+    assert [c["job_name"] for c in calls] == ["inference-load-c1", "inference-load-c4", "inference-load-c16"]
+    assert [len(r.samples) for r in runs] == [3, 4, 5]  # each level read its own pod's block
+    env = json.loads(calls[0]["lg_env"])
+    assert env["LG_PATH"] == "/pre/v1/completions" and "https://svc.ns:8443" in calls[0]["locust_args"]
+    pool = gzip.decompress(base64.b64decode(env["LG_PROMPTS_B64"])).decode().splitlines()
+    assert [json.loads(line) for line in pool] == [
+        {"prompt": "a b c", "max_tokens": 4},
+        {"prompt": "d e", "max_tokens": 2},
+    ]
