@@ -10,6 +10,13 @@ microseconds per chunk. The samples are also fired as locust events (``POST`` = 
 so locust's own CSV and web UI show the run; the raw samples are what the harness measures with (locust's stored
 percentiles are rounded to 10 ms between 100 ms and 1 s).
 
+Why these classes and not a separate asyncio client (considered for issue 16's >= 5,000 req/s): the time a
+generator loses is not in its HTTP parsing but in how often a finished stream waits before its next send; the
+closed loop below sends back to back inside one task call (locust's wait between tasks had left 10 of 32 streams
+off the wire), which brought the in-flight count to 99.3 % of the asked concurrency, and more load processes
+(``--processes``) add cores. The same file runs unchanged in locust's image in the cluster
+(benchmarks/README.md, "Load generator").
+
 Two shapes, chosen by the user class:
 
 - ``ConcurrencyUser`` (closed loop): ``-u C`` users, each sends its next request when the last one ends, so
