@@ -30,7 +30,7 @@ import logging
 import math
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,7 +41,7 @@ import jinja2
 from harness.reporting.atomic import write_atomic
 from harness.reporting.html_plots import Plot, plots_for
 from harness.reporting.html_scorecard import anchor, capacity_panel, failure_rows, score_rows
-from harness.reporting.load import RunRecordData, load_record
+from harness.reporting.load import RunRecordData, bulk, load_record
 from harness.reporting.outcome import Outcome, outcome_of_record
 from harness.reporting.schema import STATUSES, CheckEntry, MeasurementEntry, NodeEntry, RunInfo, TestResult
 from harness.reporting.svg import compact_number
@@ -146,9 +146,10 @@ def render_html(run_dir: Path, *, record: RunRecordData | None = None) -> Path:
             candidate = run_dir / candidate if (run_dir / candidate).exists() else candidate
         return read_artifact_tails(candidate)
 
-    page = build_html(
-        record.info, record.results, artifacts_reader=reader, problems=record.problems, run_name=run_dir.name
-    )
+    with bulk():  # a fleet record is 100,000 objects; the collector re-walking them costs more than the page
+        page = build_html(
+            record.info, record.results, artifacts_reader=reader, problems=record.problems, run_name=run_dir.name
+        )
     out = write_atomic(run_dir / REPORT, page)
     log.info("wrote %s (%d bytes)", out, len(page))
     return out
@@ -161,9 +162,17 @@ def _fv(value: float | None) -> str:
     return "-" if value is None else f"{value:.4g}"
 
 
-def _label_text(labels: Mapping[str, str], *, skip: Iterable[str] = ()) -> str:
-    skipped = set(skip)
-    return ", ".join(f"{k}={v}" for k, v in sorted(labels.items()) if k not in skipped)
+def _label_text(labels: Mapping[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(labels.items()))
+
+
+def _without_node(labels: Mapping[str, str], cache: dict[tuple[tuple[str, str], ...], str]) -> str:
+    """``labels`` but ``node`` as text; memoised, since a fleet's per-node items differ only in the node."""
+    key = tuple(item for item in labels.items() if item[0] != "node")
+    text = cache.get(key)
+    if text is None:
+        text = cache[key] = ", ".join(f"{k}={v}" for k, v in sorted(key))
+    return text
 
 
 def _time(epoch: float | None) -> str:
@@ -508,13 +517,14 @@ def _heat_table(results: Sequence[TestResult], emulated_nodes: set[str]) -> dict
     cells: dict[tuple[str, str], _Cell] = {}
     columns: dict[str, tuple[str, str, str]] = {}  # key -> (metric, labels, unit)
     column_tests: dict[str, str] = {}
+    texts: dict[tuple[tuple[str, str], ...], str] = {}
     for result in results:
         test = result.name or result.id
         for check in result.checks:
             node = check.labels.get("node")
             if node is None:
                 continue
-            rest = _label_text(check.labels, skip=("node",))
+            rest = _without_node(check.labels, texts)
             key = f"{check.metric}|{rest}"
             columns.setdefault(key, (check.metric, rest, check.unit))
             column_tests.setdefault(key, test)
@@ -527,7 +537,7 @@ def _heat_table(results: Sequence[TestResult], emulated_nodes: set[str]) -> dict
             node = m.labels.get("node")
             if node is None:
                 continue
-            rest = _label_text(m.labels, skip=("node",))
+            rest = _without_node(m.labels, texts)
             key = f"{m.metric}|{rest}"
             columns.setdefault(key, (m.metric, rest, m.unit))
             column_tests.setdefault(key, test)

@@ -46,6 +46,8 @@ def _str(value: object) -> str:
 
 
 def _number(value: object) -> float | None:
+    if type(value) is float:
+        return value if math.isfinite(value) else None
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     number = float(value)
@@ -56,13 +58,18 @@ def _int(value: object, default: int = 0) -> int:
     return value if type(value) is int else default
 
 
+_ONLY_STR = {str}
+
+
 def _str_map(value: object) -> dict[str, str]:
-    if type(value) is dict and all(type(v) is str for v in value.values()):
+    if type(value) is dict and set(map(type, value.values())) <= _ONLY_STR:
         return value  # the common case, as parsed: no copy (a fleet record has 100,000 of these)
     return {str(k): str(v) for k, v in value.items()} if isinstance(value, Mapping) else {}
 
 
 def _any_map(value: object) -> dict[str, Any]:
+    if type(value) is dict:
+        return value  # as parsed from JSON: string keys already, and ours to keep
     return {str(k): v for k, v in value.items()} if isinstance(value, Mapping) else {}
 
 
@@ -75,6 +82,8 @@ def _maps(value: object) -> list[dict[str, Any]]:
 
 
 def _extra(data: Mapping[str, Any], known: frozenset[str]) -> dict[str, Any]:
+    if data.keys() <= known:  # the common case, decided in C: 50,000 checks per fleet record
+        return {}
     return {k: v for k, v in data.items() if k not in known}
 
 
