@@ -129,7 +129,7 @@ def case_properties(result: TestResult) -> list[tuple[str, str]]:
     props: list[tuple[str, str]] = [("requirement", req) for req in requirements_of(result)]
     if result.workload:
         props.append(("workload", result.workload))
-    props.extend((f"param.{k}", v) for k, v in sorted(result.params.items()))
+    props.extend((f"param.{k}", str(v)) for k, v in sorted(result.params.items()))
     if result.failure_kind:
         props.append(("failure_kind", result.failure_kind))
     if result.emulated:

@@ -296,7 +296,9 @@ class TestResult:
     message: str = ""
     duration_s: float = 0.0
     workload: str = ""
-    params: dict[str, str] = field(default_factory=dict)
+    #: the workload's parameters: strings from tests (``record.add``); another writer may keep JSON values there
+    #: (``k8s-ai-bench load`` keeps its redacted request headers as an object), so values are kept as written
+    params: dict[str, Any] = field(default_factory=dict)
     measurements: list[MeasurementEntry] = field(default_factory=list)
     checks: list[CheckEntry] = field(default_factory=list)
     emulated: bool = False
@@ -348,7 +350,7 @@ class TestResult:
             message=_str(data.get("message")),
             duration_s=_number(data.get("duration_s")) or 0.0,
             workload=_str(data.get("workload")),
-            params=_str_map(data.get("params")),
+            params=_any_map(data.get("params")),
             measurements=measurements,
             checks=checks,
             emulated=data.get("emulated") is True,
@@ -402,7 +404,10 @@ class TargetInfo:
         )
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.extra, "kind": self.kind, "name": self.name, "server_version": self.server_version}
+        out = {**self.extra, "kind": self.kind, "name": self.name}
+        if self.server_version:  # an endpoint or an import has none
+            out["server_version"] = self.server_version
+        return out
 
 
 @dataclass(slots=True, kw_only=True)
@@ -588,7 +593,7 @@ class RunInfo:
     def from_json(cls, data: Mapping[str, Any]) -> RunInfo:
         def section(key: str) -> Mapping[str, Any] | None:
             value = data.get(key)
-            return value if isinstance(value, Mapping) else None
+            return value if isinstance(value, Mapping) and value else None  # {} says as much as no key
 
         target, caps, profile = section("target"), section("capabilities"), section("profile")
         exit_status, selected = data.get("exit_status"), data.get("selected")
