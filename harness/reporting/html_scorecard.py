@@ -100,11 +100,13 @@ def _value(value: float) -> str:
 
 
 def _bar(check: CheckEntry) -> str:
-    if check.kind == "presence":
-        return "present"
-    if check.bar is None:
+    """The bar from the check's fields: a number, a baseline run, or for a rule without a number its kind's name
+    (presence, and kinds added to the thresholds later)."""
+    if check.bar is not None:
+        return f"{check.comparison} {_value(check.bar)} {check.unit}"
+    if check.regression_pct is not None:
         return f"{check.comparison} baseline"
-    return f"{check.comparison} {_value(check.bar)} {check.unit}"
+    return check.kind or "-"
 
 
 def anchor(test_id: str) -> str:
