@@ -740,26 +740,26 @@ def _runner_fixture(name: str, runner_path: str, doc: str) -> Any:
 
 run_workload = _runner_fixture(
     "run_workload",
-    "harness.runners.job:run_job",
+    "harness.runners.registry:run_workload",  # the workload's own kind picks the runner
     "``run_workload(name, **params)``: render, run to completion in this test's namespace, return the result.",
 )
 run_mpijob = _runner_fixture(
     "run_mpijob",
-    "harness.runners.mpijob:run_mpijob",
+    "harness.runners.registry:run_workload",  # the workload's own kind picks the runner
     "``run_mpijob(name, **params)``: an MPIJob workload (MPI Operator) run to success in this test's namespace.",
 )
 run_jobset = _runner_fixture(
     "run_jobset",
-    "harness.runners.jobset:run_jobset",
+    "harness.runners.registry:run_workload",  # the workload's own kind picks the runner
     "``run_jobset(name, **params)``: a JobSet workload (jobset.x-k8s.io) run to completion in the test namespace.",
 )
 run_rayjob = _runner_fixture(
     "run_rayjob",
-    "harness.runners.ray:run_rayjob",
+    "harness.runners.registry:run_workload",  # the workload's own kind picks the runner
     "``run_rayjob(name, **params)``: a KubeRay RayJob workload run to completion (driver logs on failure).",
 )
 deploy_service = _runner_fixture(
     "deploy_service",
-    "harness.runners.service:run_service",
+    "harness.runners.registry:deploy_service",  # refuses a workload that is not kind: service
     "``with deploy_service(name, **params) as handle:`` -- a ready service workload in this test's namespace.",
 )

@@ -6,11 +6,11 @@ file and key path, because a typo in a workload must fail the run's set-up, not 
 Example::
 
     name: cpu-burn
-    kind: job                     # job | service | rayjob (KubeRay)
+    kind: job                     # job | mpijob | jobset | rayjob (KubeRay) | service: picks the runner
     description: ...
     manifests: [job.yaml]         # plain YAML with ${param} placeholders
     scripts: [burn.py]            # shipped to pods in a ConfigMap named ${workload_config}
-    parser: sentinel              # sentinel | fio | nccl | none
+    parser: sentinel              # a name in harness.parsers.MODULES, or none: the module that reads the output
     timeout_s: 120
     requires: [gpu]
     images: {python: "docker.io/library/python:3.11-slim"}   # referenced as ${image.python}
@@ -26,10 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError
+from harness.parsers import MODULES, NO_PARSER
 from harness.yamlfile import read_yaml
 
-KINDS = ("job", "service", "rayjob")
-PARSERS = ("sentinel", "fio", "nccl", "none", "cuda", "jax-tpu", "iperf3", "perftest")
+#: The workload kinds, each run by its runner (harness.runners.registry): the top object's shape, not a label.
+KINDS = ("job", "mpijob", "jobset", "rayjob", "service")
+PARSERS = (*MODULES, NO_PARSER)
 _TOP_KEYS = {
     "name",
     "kind",

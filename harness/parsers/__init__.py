@@ -17,20 +17,30 @@ Modules (import the one you need; nothing heavy is imported here):
 - :mod:`harness.parsers.redis_benchmark`: ``redis-benchmark --csv`` (Redis 7 with latency columns, and older).
 - :mod:`harness.parsers.stream_samples`: raw per-request samples of streamed completions (TTFT, TPOT, ITL,
   goodput) written by ``workloads/inference-load/locustfile.py``.
-- :mod:`harness.parsers.routing_split`: a weighted traffic split observed in those samples, binomial acceptance.
 """
 
 from __future__ import annotations
 
-__all__ = ["MODULES"]
+from collections.abc import Mapping
 
-MODULES: tuple[str, ...] = (
-    "harness.parsers.sentinel",
-    "harness.parsers.fio",
-    "harness.parsers.nccl",
-    "harness.parsers.locust",
-    "harness.parsers.nvidia_smi",
-    "harness.parsers.redis_benchmark",
-    "harness.parsers.stream_samples",
-    "harness.parsers.routing_split",
-)
+__all__ = ["MODULES", "NO_PARSER"]
+
+#: A workload whose output the harness does not parse (its test measures from the API, or from files it fetches).
+NO_PARSER = "none"
+
+#: ``workload.yaml``'s ``parser`` value -> the module that reads that workload's output. The catalog accepts exactly
+#: these names (and :data:`NO_PARSER`); the catalog tests check that a suite running the workload imports this module,
+#: so the declaration names the code that really reads the output.
+MODULES: Mapping[str, str] = {
+    "sentinel": "harness.parsers.sentinel",
+    "fio": "harness.parsers.fio",
+    "nccl": "harness.parsers.nccl",
+    "cuda": "harness.parsers.cuda",
+    "jax-tpu": "harness.parsers.jax_tpu",
+    "iperf3": "harness.parsers.iperf",
+    "perftest": "harness.parsers.perftest",
+    "locust": "harness.parsers.locust",
+    "nvidia-smi": "harness.parsers.nvidia_smi",
+    "redis-benchmark": "harness.parsers.redis_benchmark",
+    "stream-samples": "harness.parsers.stream_samples",
+}

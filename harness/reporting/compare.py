@@ -21,12 +21,14 @@ import collections
 import heapq
 import math
 from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, NamedTuple
 
 from harness.errors import ConfigError
 from harness.reporting.load import RunRecordData, bulk
+from harness.reporting.schema import MeasurementEntry
 from harness.reporting.tables import CheckMatcher
 from harness.units import UnitMismatch, convert
 
@@ -142,13 +144,13 @@ class _Collected:
     unit: dict[str, str] = field(default_factory=dict)
     senses: dict[str, frozenset[str]] = field(default_factory=dict)
     workload: dict[str, str] = field(default_factory=dict)
-    measurement: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # the first one, for metric and labels
+    measurement: dict[str, MeasurementEntry] = field(default_factory=dict)  # the first one, for metric and labels
     emulated: set[str] = field(default_factory=set)
     units_differ: set[str] = field(default_factory=set)
 
     def public_key(self, key: str) -> Key:
         m = self.measurement[key]
-        return (self.workload[key], m["metric"], tuple(sorted(m["labels"].items())))
+        return (self.workload[key], m.metric, tuple(sorted(m.labels.items())))
 
 
 def _key(workload: str, metric: str, labels: Mapping[str, str]) -> str:
@@ -162,42 +164,42 @@ def _collect(record: RunRecordData) -> _Collected:
     out = _Collected()
     total, count, unit, senses_of = out.total, out.count, out.unit, out.senses
     for result in record.results:
-        measurements = result["measurements"]
+        measurements = result.measurements
         if not measurements:
             continue
-        matcher = CheckMatcher(result["checks"]) if result["checks"] else None
-        workload = result["workload"]
+        matcher = CheckMatcher(result.checks) if result.checks else None
+        workload = result.workload
         for m in measurements:
-            labels = m["labels"]
-            key = _key(workload, m["metric"], labels)
-            value = m["value"]
+            labels = m.labels
+            key = _key(workload, m.metric, labels)
+            value = m.value
             known_unit = unit.get(key)
             if known_unit is None:
-                unit[key] = m["unit"]
+                unit[key] = m.unit
                 total[key] = value
                 count[key] = 1
                 out.workload[key] = workload
                 out.measurement[key] = m
             else:
-                if m["unit"] != known_unit:
+                if m.unit != known_unit:
                     try:
-                        value = convert(value, m["unit"], known_unit)
+                        value = convert(value, m.unit, known_unit)
                     except UnitMismatch:
                         out.units_differ.add(key)
                         continue
                 total[key] += value
                 count[key] += 1
-            if m["emulated"]:
+            if m.emulated:
                 out.emulated.add(key)
             if matcher is not None:
-                senses = matcher.comparisons(m["metric"], labels)
+                senses = matcher.comparisons(m.metric, labels)
                 if senses:
                     previous = senses_of.get(key)
                     senses_of[key] = senses if previous is None or previous is senses else previous | senses
     return out
 
 
-def _direction(senses: set[str]) -> bool | None:
+def _direction(senses: AbstractSet[str]) -> bool | None:
     directions = {_HIGHER.get(s) for s in senses}
     if len(directions) == 1:
         return next(iter(directions))

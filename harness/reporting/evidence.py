@@ -34,7 +34,7 @@ import datetime
 import json
 import re
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,7 @@ from harness.errors import RecordWriteError
 from harness.reporting.atomic import write_atomic
 from harness.reporting.junit import Case, Suite, render_suites
 from harness.reporting.load import RunRecordData, requirements_of
+from harness.reporting.schema import TargetInfo, TestResult
 
 __all__ = [
     "PACKAGE",
@@ -204,16 +205,16 @@ def go_test_name(requirement_id: str) -> str:
     return "Test" + "".join(part[:1].upper() + part[1:] for part in re.split(r"[^0-9A-Za-z]+", requirement_id))
 
 
-def _subtest_name(result: Mapping[str, Any]) -> str:
+def _subtest_name(result: TestResult) -> str:
     """Go subtest names have no spaces (``go test`` rewrites them to underscores)."""
-    return re.sub(r"\s+", "_", str(result.get("name") or result.get("id") or "test"))
+    return re.sub(r"\s+", "_", result.name or result.id or "test")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RequirementStatus:
     requirement: Requirement
     status: str  # implemented | failed | error | not-tested
-    results: tuple[Mapping[str, Any], ...] = field(default=())
+    results: tuple[TestResult, ...] = field(default=())
     emulated: bool = False
     known: bool = True  # False for ids the catalog does not list
 
@@ -224,13 +225,13 @@ class RequirementStatus:
     def counts(self) -> dict[str, int]:
         out = {"passed": 0, "failed": 0, "error": 0, "skipped": 0}
         for result in self.results:
-            out[result["status"]] = out.get(result["status"], 0) + 1
+            out[result.status] = out.get(result.status, 0) + 1
         return out
 
 
 def evaluate_requirements(record: RunRecordData) -> list[RequirementStatus]:
     """Every catalogued requirement (in checklist order), then ids found in results that the catalog lacks."""
-    mapped: dict[str, list[Mapping[str, Any]]] = {}
+    mapped: dict[str, list[TestResult]] = {}
     for result in record.results:
         for req in requirements_of(result):
             mapped.setdefault(req, []).append(result)
@@ -248,7 +249,7 @@ def evaluate_requirements(record: RunRecordData) -> list[RequirementStatus]:
     ]
     for requirement in (*REQUIREMENTS, *unknown):
         results = tuple(mapped.get(requirement.id, ()))
-        states = {r["status"] for r in results}
+        states = {r.status for r in results}
         if "failed" in states:
             status = "failed"
         elif "error" in states:
@@ -257,8 +258,8 @@ def evaluate_requirements(record: RunRecordData) -> list[RequirementStatus]:
             status = "implemented"
         else:
             status = "not-tested"
-        passed = [r for r in results if r["status"] == "passed"]
-        emulated = bool(passed) and all(r.get("emulated") for r in passed)
+        passed = [r for r in results if r.status == "passed"]
+        emulated = bool(passed) and all(r.emulated for r in passed)
         statuses.append(
             RequirementStatus(
                 requirement=requirement,
@@ -298,27 +299,26 @@ def _parent_status(st: RequirementStatus) -> str:
 _GO_STATUS = {"passed": "PASS", "failed": "FAIL", "error": "FAIL", "skipped": "SKIP"}
 
 
-def _subtest_lines(st: RequirementStatus, result: Mapping[str, Any]) -> list[str]:
+def _subtest_lines(st: RequirementStatus, result: TestResult) -> list[str]:
     req = st.requirement
-    lines = [f"requirement: {req.id} ({req.level}, {req.category})", f"test: {result['id']}"]
-    if result.get("doc"):
-        lines.append(f"doc: {result['doc']}")
-    lines.append(f"status: {result['status']}" + (f" ({result['failure_kind']})" if result.get("failure_kind") else ""))
-    if result.get("emulated"):
+    lines = [f"requirement: {req.id} ({req.level}, {req.category})", f"test: {result.id}"]
+    if result.doc:
+        lines.append(f"doc: {result.doc}")
+    lines.append(f"status: {result.status}" + (f" ({result.failure_kind})" if result.failure_kind else ""))
+    if result.emulated:
         lines.append("emulated: measured on emulated hardware")
     lines.extend(
-        f"message: {line}" if i == 0 else f"         {line}"
-        for i, line in enumerate(str(result.get("message") or "").splitlines())
+        f"message: {line}" if i == 0 else f"         {line}" for i, line in enumerate(result.message.splitlines())
     )
     return lines
 
 
 def _e2e_log(record: RunRecordData, statuses: Sequence[RequirementStatus]) -> str:
     info = record.info
-    target = info.get("target") if isinstance(info.get("target"), Mapping) else {}
+    target = info.target or TargetInfo(kind="?", name="?", server_version="?")
     out = [
-        f"# k8s-ai-bench {info.get('harness_version', '?')} conformance evidence, run {record.run_id}",
-        f"# target: {target.get('kind', '?')} {target.get('name', '?')}, server {target.get('server_version', '?')}; "
+        f"# k8s-ai-bench {info.environment.harness_version or '?'} conformance evidence, run {record.run_id}",
+        f"# target: {target.kind or '?'} {target.name or '?'}, server {target.server_version or '?'}; "
         f"profile: {record.profile_name or '?'}; started {_when(record.started_at) or '?'}",
     ]
     out.extend(f"# NOTE: {note}" for note in _caveats(record, statuses))
@@ -335,9 +335,9 @@ def _e2e_log(record: RunRecordData, statuses: Sequence[RequirementStatus]) -> st
             name = f"{parent}/{_subtest_name(result)}"
             out.append(f"=== RUN   {name}")
             out.extend(f"        {line}" for line in _subtest_lines(st, result))
-            duration = float(result.get("duration_s") or 0.0)
+            duration = result.duration_s
             total += duration
-            ends.append(f"    --- {_GO_STATUS[result['status']]}: {name} ({duration:.2f}s)")
+            ends.append(f"    --- {_GO_STATUS[result.status]}: {name} ({duration:.2f}s)")
         status = _parent_status(st)
         any_failed = any_failed or status == "FAIL"
         out.append(f"--- {status}: {parent} ({total:.2f}s)")  # go test -v: the parent's line, then its subtests'
@@ -384,7 +384,7 @@ def _events(record: RunRecordData, statuses: Sequence[RequirementStatus]) -> lis
         total = 0.0
         for result in st.results:
             name = f"{parent}/{_subtest_name(result)}"
-            total += float(result.get("duration_s") or 0.0)
+            total += result.duration_s
             event("run", name)
             event("output", name, output=f"=== RUN   {name}\n")
             for line in _subtest_lines(st, result):
@@ -395,9 +395,9 @@ def _events(record: RunRecordData, statuses: Sequence[RequirementStatus]) -> lis
         event("output", parent, output=f"--- {status}: {parent} ({total:.2f}s)\n")
         for result in st.results:
             name = f"{parent}/{_subtest_name(result)}"
-            duration = float(result.get("duration_s") or 0.0)
-            event("output", name, output=f"    --- {_GO_STATUS[result['status']]}: {name} ({duration:.2f}s)\n")
-            event(action[result["status"]], name, elapsed=duration)
+            duration = result.duration_s
+            event("output", name, output=f"    --- {_GO_STATUS[result.status]}: {name} ({duration:.2f}s)\n")
+            event(action[result.status], name, elapsed=duration)
         event({"PASS": "pass", "FAIL": "fail", "SKIP": "skip"}[status], parent, elapsed=total)
     elapsed = (record.finished_at - record.started_at) if record.finished_at and record.started_at else 0.0
     event("output", output=("FAIL" if any_failed else "PASS") + "\n")
@@ -449,10 +449,10 @@ def _table(statuses: Sequence[RequirementStatus]) -> list[dict[str, Any]]:
             "emulated": st.emulated,
             "tests": [
                 {
-                    "id": r["id"],
-                    "status": r["status"],
-                    "failure_kind": r.get("failure_kind", ""),
-                    "message": str(r.get("message") or "").splitlines()[0] if r.get("message") else "",
+                    "id": r.id,
+                    "status": r.status,
+                    "failure_kind": r.failure_kind,
+                    "message": r.message.splitlines()[0] if r.message else "",
                 }
                 for r in st.results
             ],
@@ -495,9 +495,9 @@ def _markdown(record: RunRecordData, statuses: Sequence[RequirementStatus]) -> s
             lines.append(st.requirement.description)
             lines.append("")
             for r in st.results:
-                message = str(r.get("message") or "").splitlines()[0] if r.get("message") else ""
-                doc = f": {r['doc']}" if r.get("doc") else ""
-                lines.append(f"- **{r['status']}** `{r['id']}`{doc}" + (f" ({message})" if message else ""))
+                message = r.message.splitlines()[0] if r.message else ""
+                doc = f": {r.doc}" if r.doc else ""
+                lines.append(f"- **{r.status}** `{r.id}`{doc}" + (f" ({message})" if message else ""))
             lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
@@ -529,8 +529,8 @@ def _write_all(record: RunRecordData, out: Path) -> dict[str, Path]:
         "run_id": record.run_id,
         "started_at": _when(record.started_at),
         "finished_at": _when(record.finished_at),
-        "target": record.info.get("target", {}),
-        "profile": record.info.get("profile", {}),
+        "target": record.info.target.to_json() if record.info.target is not None else {},
+        "profile": record.info.profile.to_json() if record.info.profile is not None else {},
         "notes": _caveats(record, statuses),
         "requirements": _table(statuses),
     }

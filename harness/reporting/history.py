@@ -101,7 +101,7 @@ def _set_apart(records: Sequence[RunRecordData]) -> tuple[list[RunRecordData], l
     for record in records:
         stated = outcome_of_record(record.info, record.counts())
         if stated in (Outcome.INTERRUPTED, Outcome.ABORTED):
-            reason = str(record.info.get("end_reason") or "")
+            reason = record.info.end_reason
             apart.append((record.run_id, f"{stated}" + (f": {reason}" if reason else "")))
         else:
             kept.append(record)
@@ -127,15 +127,15 @@ def history(runs: Iterable[RunRecordData | Path | str], *, folded_labels: frozen
     sums: dict[tuple[str, str, tuple[tuple[str, str], ...], str], dict[int, list[float]]] = {}
     for index, record in enumerate(ordered):
         for result in record.results:
-            workload = result["workload"]
-            for m in result["measurements"]:
-                labels = tuple(sorted((k, v) for k, v in m["labels"].items() if k not in folded_labels))
-                per_run = sums.setdefault((workload, m["metric"], labels, m["unit"]), {})
+            workload = result.workload
+            for m in result.measurements:
+                labels = tuple(sorted((k, v) for k, v in m.labels.items() if k not in folded_labels))
+                per_run = sums.setdefault((workload, m.metric, labels, m.unit), {})
                 acc = per_run.get(index)
                 if acc is None:
-                    per_run[index] = [m["value"], 1]
+                    per_run[index] = [m.value, 1]
                 else:
-                    acc[0] += m["value"]
+                    acc[0] += m.value
                     acc[1] += 1
     series = []
     for (workload, metric, labels, unit), per_run in sums.items():

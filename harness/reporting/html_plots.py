@@ -8,8 +8,10 @@
   percentile, and a TTFT/TPOT scatter of the pairs that share labels;
 - ``startup_latency``: a CDF of the raw samples (``stat=sample``), else of the percentiles.
 
-Every function takes the result's measurement and check dicts as ``results.jsonl`` stores them and returns HTML
-fragments (inline SVG and tables); series built from emulated measurements say so in their legend.
+Every function takes the result's typed measurements and checks (:mod:`harness.reporting.schema`) and returns
+:class:`Plot` s: an inline SVG chart (:mod:`harness.reporting.svg` escapes every text it draws, so the template
+inserts it as markup) or a table of numbers that the page template renders (and escapes); series built from
+emulated measurements say so in their legend.
 """
 
 from __future__ import annotations
@@ -17,12 +19,14 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from html import escape
-from typing import Any
+from dataclasses import dataclass
 
+from markupsafe import Markup
+
+from harness.reporting.schema import CheckEntry, MeasurementEntry
 from harness.reporting.svg import Series, bar_chart, cdf_chart, format_bytes, line_chart, scatter_chart
 
-__all__ = ["plots_for", "to_number"]
+__all__ = ["Chart", "LatencyTable", "Plot", "plots_for", "to_number"]
 
 MAX_SERIES = 10
 MAX_BARS = 40
@@ -39,17 +43,42 @@ def to_number(value: object) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _labels(item: Mapping[str, Any]) -> dict[str, str]:
-    labels = item.get("labels")
-    return {str(k): str(v) for k, v in labels.items()} if isinstance(labels, Mapping) else {}
+@dataclass(frozen=True, slots=True)
+class Chart:
+    """An inline SVG chart, drawn (and its text escaped) by :mod:`harness.reporting.svg`."""
+
+    svg: Markup
+    kind: str = "chart"
 
 
-def _of_metric(measurements: Iterable[Mapping[str, Any]], *metrics: str) -> list[Mapping[str, Any]]:
-    return [m for m in measurements if m.get("metric") in metrics and to_number(m.get("value")) is not None]
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LatencyTable:
+    """fio completion-latency percentiles per job: ``rows`` are (job, a formatted cell per column)."""
+
+    unit: str
+    emulated: bool
+    columns: list[str]
+    rows: list[tuple[str, list[str]]]
+    kind: str = "latency-table"
 
 
-def _unit(items: Sequence[Mapping[str, Any]]) -> str:
-    return str(items[0].get("unit") or "") if items else ""
+Plot = Chart | LatencyTable
+
+
+def _chart(svg: str) -> Chart:
+    return Chart(Markup(svg))  # svg.py escapes every text it puts in the drawing
+
+
+def _labels(item: MeasurementEntry) -> Mapping[str, str]:
+    return item.labels
+
+
+def _of_metric(measurements: Iterable[MeasurementEntry], *metrics: str) -> list[MeasurementEntry]:
+    return [m for m in measurements if m.metric in metrics]
+
+
+def _unit(items: Sequence[MeasurementEntry]) -> str:
+    return items[0].unit if items else ""
 
 
 def _key_text(key: Iterable[tuple[str, str]]) -> str:
@@ -74,7 +103,7 @@ def _p_label(p: float) -> str:
     return f"p{p:g}"
 
 
-def busbw_plot(measurements: Sequence[Mapping[str, Any]], checks: Sequence[Mapping[str, Any]]) -> list[str]:
+def busbw_plot(measurements: Sequence[MeasurementEntry], checks: Sequence[CheckEntry]) -> list[Plot]:
     rows = _of_metric(measurements, "busbw")
     groups: dict[tuple[tuple[str, str], ...], dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
     emulated: set[tuple[tuple[str, str], ...]] = set()
@@ -85,8 +114,8 @@ def busbw_plot(measurements: Sequence[Mapping[str, Any]], checks: Sequence[Mappi
         except (KeyError, ValueError):
             continue
         key = tuple((k, labels[k]) for k in ("op", "nodes", "placement") if k in labels)
-        groups[key][size].append(float(m["value"]))
-        if m.get("emulated"):
+        groups[key][size].append(m.value)
+        if m.emulated:
             emulated.add(key)
     if not groups or len({size for sizes in groups.values() for size in sizes}) < 2:
         return []  # one message size is a number in the table, not a curve
@@ -97,32 +126,28 @@ def busbw_plot(measurements: Sequence[Mapping[str, Any]], checks: Sequence[Mappi
         points = sorted((size, sum(vs) / len(vs)) for size, vs in groups[key].items())
         series.append(Series(name=_key_text(key) + (_EMULATED if key in emulated else ""), points=points))
     sizes = [x for s in series for x, _ in s.points]
-    bars = sorted(
-        {
-            (float(c["bar"]), str(c.get("comparison") or ""), str(c.get("source") or ""))
-            for c in checks
-            if c.get("metric") == "busbw" and to_number(c.get("bar")) is not None
-        }
-    )[:2]
+    bars = sorted({(c.bar, c.comparison, c.source) for c in checks if c.metric == "busbw" and c.bar is not None})[:2]
     for bar, comparison, source in bars:
         name = f"bar {comparison} {bar:g} {_unit(rows)}" + (f" ({source})" if source else "")
         series.append(Series(name=name, points=[(min(sizes), bar), (max(sizes), bar)], dashed=True))
     title = (
         "Bus bandwidth vs message size" + (f" ({', '.join(paths)})" if paths else "") + (_EMULATED if emulated else "")
     )
-    svg = line_chart(
-        series,
-        title=title,
-        x_label="message size (bytes, log2)",
-        y_label=f"busbw ({_unit(rows)})",
-        x_log2=True,
-        x_format=format_bytes,
+    svg = _chart(
+        line_chart(
+            series,
+            title=title,
+            x_label="message size (bytes, log2)",
+            y_label=f"busbw ({_unit(rows)})",
+            x_log2=True,
+            x_format=format_bytes,
+        )
     )
     return [svg]
 
 
-def fio_plots(measurements: Sequence[Mapping[str, Any]]) -> list[str]:
-    out: list[str] = []
+def fio_plots(measurements: Sequence[MeasurementEntry]) -> list[Plot]:
+    out: list[Plot] = []
     for metric, title in (("bw", "fio bandwidth per job"), ("iops", "fio IOPS per job")):
         rows = _of_metric(measurements, metric)
         values: dict[str, float] = {}
@@ -132,25 +157,27 @@ def fio_plots(measurements: Sequence[Mapping[str, Any]]) -> list[str]:
             if "job" not in labels:
                 continue
             name = labels["job"] + (f" {labels['direction']}" if "direction" in labels else "")
-            values[name] = values.get(name, 0.0) + float(m["value"])
-            emulated = emulated or bool(m.get("emulated"))
+            values[name] = values.get(name, 0.0) + m.value
+            emulated = emulated or m.emulated
         if values:
             names = sorted(values)[:MAX_BARS]
             out.append(
-                bar_chart(
-                    names,
-                    [(metric, [values[n] for n in names])],
-                    title=title + (_EMULATED if emulated else ""),
-                    y_label=f"{metric} ({_unit(rows)})",
+                _chart(
+                    bar_chart(
+                        names,
+                        [(metric, [values[n] for n in names])],
+                        title=title + (_EMULATED if emulated else ""),
+                        y_label=f"{metric} ({_unit(rows)})",
+                    )
                 )
             )
     table = _clat_table(_of_metric(measurements, "clat"))
-    if table:
+    if table is not None:
         out.append(table)
     return out
 
 
-def _clat_table(rows: Sequence[Mapping[str, Any]]) -> str:
+def _clat_table(rows: Sequence[MeasurementEntry]) -> LatencyTable | None:
     cells: dict[str, dict[str, float]] = defaultdict(dict)
     columns: set[float] = set()
     emulated = False
@@ -163,10 +190,10 @@ def _clat_table(rows: Sequence[Mapping[str, Any]]) -> str:
         column = _p_label(p) if p is not None else labels.get("stat", "")
         if p is not None:
             columns.add(p)
-        cells[name][column] = float(m["value"])
-        emulated = emulated or bool(m.get("emulated"))
+        cells[name][column] = m.value
+        emulated = emulated or m.emulated
     if not cells:
-        return ""
+        return None
     ordered = sorted(columns)
     if len(ordered) > 12:
         wanted = [p for p in ordered if p in (1, 5, 10, 50, 90, 95, 99, 99.5, 99.9, 99.99)]
@@ -174,59 +201,55 @@ def _clat_table(rows: Sequence[Mapping[str, Any]]) -> str:
     names = [c for c in ("min", "mean") if any(c in row for row in cells.values())]
     names += [_p_label(p) for p in ordered]
     names += ["max"] if any("max" in row for row in cells.values()) else []
-    head = "".join(f"<th>{escape(n)}</th>" for n in names)
-    body = []
-    for job in sorted(cells)[:MAX_BARS]:
-        row = cells[job]
-        tds = "".join(f"<td>{row[n]:.4g}</td>" if n in row else "<td>-</td>" for n in names)
-        body.append(f"<tr><th>{escape(job)}</th>{tds}</tr>")
-    caption = f"fio completion latency ({escape(_unit(rows))})" + (
-        " <span class=emu>emulated</span>" if emulated else ""
-    )
-    return f'<table class="data"><caption>{caption}</caption><tr><th>job</th>{head}</tr>{"".join(body)}</table>'
+    body = [
+        (job, [f"{cells[job][n]:.4g}" if n in cells[job] else "-" for n in names]) for job in sorted(cells)[:MAX_BARS]
+    ]
+    return LatencyTable(unit=_unit(rows), emulated=emulated, columns=names, rows=body)
 
 
-def inference_plots(measurements: Sequence[Mapping[str, Any]]) -> list[str]:
-    out: list[str] = []
+def inference_plots(measurements: Sequence[MeasurementEntry]) -> list[Plot]:
+    out: list[Plot] = []
     rows = [m for m in _of_metric(measurements, *LATENCY_METRICS) if _percentile(_labels(m)) is not None]
-    by_unit: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    by_unit: dict[str, list[MeasurementEntry]] = defaultdict(list)
     for m in rows:
-        by_unit[str(m.get("unit") or "")].append(m)
+        by_unit[m.unit].append(m)
     for unit, items in sorted(by_unit.items()):
         values: dict[str, dict[float, float]] = defaultdict(dict)
         emulated: set[str] = set()
         for m in items:
             labels = _labels(m)
             rest = tuple((k, v) for k, v in sorted(labels.items()) if k not in ("stat", "percentile"))
-            name = str(m["metric"]) + (f" {_key_text(rest)}" if rest else "")
+            name = m.metric + (f" {_key_text(rest)}" if rest else "")
             p = _percentile(labels)
             assert p is not None
-            values[name][p] = float(m["value"])
-            if m.get("emulated"):
+            values[name][p] = m.value
+            if m.emulated:
                 emulated.add(name)
         percentiles = sorted({p for v in values.values() for p in v})[:12]
         names = sorted(values)[:MAX_SERIES]
         series = [(n + (_EMULATED if n in emulated else ""), [values[n].get(p) for p in percentiles]) for n in names]
         out.append(
-            bar_chart(
-                [_p_label(p) for p in percentiles],
-                series,
-                title="inference latency percentiles" + (_EMULATED if emulated else ""),
-                y_label=f"latency ({unit})",
+            _chart(
+                bar_chart(
+                    [_p_label(p) for p in percentiles],
+                    series,
+                    title="inference latency percentiles" + (_EMULATED if emulated else ""),
+                    y_label=f"latency ({unit})",
+                )
             )
         )
     scatter = _ttft_tpot_scatter(measurements)
     if scatter:
-        out.append(scatter)
+        out.append(_chart(scatter))
     return out
 
 
-def _ttft_tpot_scatter(measurements: Sequence[Mapping[str, Any]]) -> str:
-    ttft: dict[tuple[tuple[str, str], ...], Mapping[str, Any]] = {}
-    tpot: dict[tuple[tuple[str, str], ...], Mapping[str, Any]] = {}
+def _ttft_tpot_scatter(measurements: Sequence[MeasurementEntry]) -> str:
+    ttft: dict[tuple[tuple[str, str], ...], MeasurementEntry] = {}
+    tpot: dict[tuple[tuple[str, str], ...], MeasurementEntry] = {}
     for m in _of_metric(measurements, "ttft", "tpot"):
         key = tuple(sorted(_labels(m).items()))
-        (ttft if m["metric"] == "ttft" else tpot)[key] = m
+        (ttft if m.metric == "ttft" else tpot)[key] = m
     pairs = [(key, ttft[key], tpot[key]) for key in ttft if key in tpot]
     if not pairs:
         return ""
@@ -236,24 +259,24 @@ def _ttft_tpot_scatter(measurements: Sequence[Mapping[str, Any]]) -> str:
         labels = dict(key)
         p = _percentile(labels)
         name = _p_label(p) if p is not None else labels.get("stat", "sample")
-        groups[name].append((float(a["value"]), float(b["value"])))
-        emulated = emulated or bool(a.get("emulated") or b.get("emulated"))
+        groups[name].append((a.value, b.value))
+        emulated = emulated or a.emulated or b.emulated
     series = [Series(name=name, points=points) for name, points in sorted(groups.items())[:MAX_SERIES]]
     title = "TTFT vs TPOT" + (_EMULATED if emulated else "")
     return scatter_chart(
         series,
         title=title,
-        x_label=f"TTFT ({pairs[0][1].get('unit', '')})",
-        y_label=f"TPOT ({pairs[0][2].get('unit', '')})",
+        x_label=f"TTFT ({pairs[0][1].unit})",
+        y_label=f"TPOT ({pairs[0][2].unit})",
     )
 
 
-def startup_cdf(measurements: Sequence[Mapping[str, Any]]) -> list[str]:
+def startup_cdf(measurements: Sequence[MeasurementEntry]) -> list[Plot]:
     rows = _of_metric(measurements, "startup_latency")
     if not rows:
         return []
     unit = _unit(rows)
-    emulated = any(m.get("emulated") for m in rows)
+    emulated = any(m.emulated for m in rows)
     title = "pod startup latency CDF" + (_EMULATED if emulated else "")
     samples: dict[str, list[float]] = defaultdict(list)
     percentiles: dict[str, list[tuple[float, float]]] = defaultdict(list)
@@ -262,25 +285,25 @@ def startup_cdf(measurements: Sequence[Mapping[str, Any]]) -> list[str]:
         labels = _labels(m)
         rest = _key_text(tuple((k, v) for k, v in sorted(labels.items()) if k not in ignored))
         if labels.get("stat") == "sample":
-            samples[rest].append(float(m["value"]))
+            samples[rest].append(m.value)
         elif (p := _percentile(labels)) is not None:
-            percentiles[rest].append((float(m["value"]), p / 100.0))
+            percentiles[rest].append((m.value, p / 100.0))
     if samples:
         data = [(name, values) for name, values in sorted(samples.items())[:MAX_SERIES]]
-        return [cdf_chart(data, title=title, x_label=f"startup latency ({unit})")]
+        return [_chart(cdf_chart(data, title=title, x_label=f"startup latency ({unit})"))]
     if percentiles:
         series = [
             Series(name=f"{name} (percentiles)", points=sorted(points))
             for name, points in sorted(percentiles.items())[:MAX_SERIES]
         ]
-        return [line_chart(series, title=title, x_label=f"startup latency ({unit})", y_label="fraction ≤ x")]
+        return [_chart(line_chart(series, title=title, x_label=f"startup latency ({unit})", y_label="fraction ≤ x"))]
     return []
 
 
-def plots_for(measurements: Sequence[Mapping[str, Any]], checks: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Every plot that applies to one test's data, as HTML fragments (possibly none)."""
-    metrics = {m.get("metric") for m in measurements}
-    out: list[str] = []
+def plots_for(measurements: Sequence[MeasurementEntry], checks: Sequence[CheckEntry]) -> list[Plot]:
+    """Every plot that applies to one test's data (possibly none)."""
+    metrics = {m.metric for m in measurements}
+    out: list[Plot] = []
     if "busbw" in metrics:
         out += busbw_plot(measurements, checks)
     if metrics & {"bw", "iops", "clat"}:

@@ -36,6 +36,15 @@ from harness.errors import ConfigError, HarnessError
 from harness.measurement import Measurement
 from harness.parsers import fio, guidellm, inference_perf, iperf, locust, nccl, perftest, vllm_bench
 from harness.reporting.record import RunRecord
+from harness.reporting.schema import (
+    CheckEntry,
+    Environment,
+    MeasurementEntry,
+    ProfileInfo,
+    RunInfo,
+    TargetInfo,
+    TestResult,
+)
 from harness.thresholds import evaluate
 from harness.thresholds.model import Profile, Status
 
@@ -223,8 +232,16 @@ def _detect(text: str) -> Format | None:
     return next((f for f in FORMATS if f.detect(text, data)), None)
 
 
-def _judge(profile: Profile, fmt: Format, measurements: list[Measurement]) -> dict[str, Any]:
-    """status, failure_kind, message and the checks (as dicts) of one file's measurements."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Verdict:
+    status: str
+    failure_kind: str
+    message: str
+    checks: list[CheckEntry]
+
+
+def _judge(profile: Profile, fmt: Format, measurements: list[Measurement]) -> _Verdict:
+    """status, failure_kind, message and the checks of one file's measurements."""
     checks = evaluate(profile, fmt.workload, measurements)
     judged = [c for c in checks if c.status is not Status.NO_DATA]
     missing = [c.threshold_id for c in checks if c.status is Status.NO_DATA]
@@ -245,12 +262,12 @@ def _judge(profile: Profile, fmt: Format, measurements: list[Measurement]) -> di
         status, kind, message = "skipped", "", f"measured, not judged: {why}"
     if missing:
         message += f" ({', '.join(missing)})" if status == "skipped" else not_here
-    return {
-        "status": status,
-        "failure_kind": kind,
-        "message": message.lstrip("; "),
-        "checks": [c.to_dict() for c in judged],
-    }
+    return _Verdict(
+        status=status,
+        failure_kind=kind,
+        message=message.lstrip("; "),
+        checks=[CheckEntry.from_json(c.to_dict()) for c in judged],
+    )
 
 
 def import_results(
@@ -263,16 +280,6 @@ def import_results(
     summary = ImportSummary(run_dir=out_dir, files=len(files))
     for path in files:
         rel = path.relative_to(src).as_posix()
-        base = {
-            "id": f"import::{rel}",
-            "name": rel,
-            "doc": "",
-            "markers": ["imported"],
-            "duration_s": 0.0,
-            "requirements": [],
-            "emulated": False,
-            "artifacts": "",
-        }
         text, digest, reason = _read(path)
         fmt = _detect(text) if text is not None else None
         if text is not None and fmt is None:
@@ -285,57 +292,49 @@ def import_results(
                 reason = str(exc) if str(exc).startswith(fmt.tool.split()[0]) else f"{fmt.tool}: {exc}"
             if not measurements and not reason:
                 reason = f"{fmt.tool}: the file holds no measurement"
+        result = TestResult(id=f"import::{rel}", name=rel, markers=["imported"], area=fmt.area if fmt else "")
+        result.workload = fmt.workload if fmt else ""
         if reason:
             summary.unreadable.append((rel, reason))
-            record.add_result(
-                {
-                    **base,
-                    "area": fmt.area if fmt else "",
-                    "status": "error",
-                    "failure_kind": "parse",
-                    "message": f"{rel}: {reason}",
-                    "workload": fmt.workload if fmt else "",
-                    "params": {"imported": "true", "file": rel, "sha256": digest},
-                    "measurements": [],
-                    "checks": [],
-                }
-            )
+            result.status, result.failure_kind, result.message = "error", "parse", f"{rel}: {reason}"
+            result.params = {"imported": "true", "file": rel, "sha256": digest}
+            record.add_result(result)
             continue
         assert fmt is not None
         source = {"tool": fmt.tool, "file": rel, "sha256": digest}
         verdict = _judge(profile, fmt, measurements)
-        summary.failed += verdict["status"] == "failed"
-        summary.passed += verdict["status"] == "passed"
-        summary.not_judged += verdict["status"] == "skipped"
-        record.add_result(
-            {
-                **base,
-                "area": fmt.area,
-                "workload": fmt.workload,
-                "params": {"imported": "true", **source},
-                "measurements": [{**m.to_dict(), "source": source} for m in measurements],
-                **verdict,
-            }
-        )
+        summary.failed += verdict.status == "failed"
+        summary.passed += verdict.status == "passed"
+        summary.not_judged += verdict.status == "skipped"
+        result.params = {"imported": "true", **source}
+        result.measurements = [
+            MeasurementEntry(
+                metric=m.metric, value=m.value, unit=m.unit, labels=dict(m.labels), emulated=m.emulated, source=source
+            )
+            for m in measurements
+        ]
+        result.status, result.failure_kind, result.message = verdict.status, verdict.failure_kind, verdict.message
+        result.checks = verdict.checks
+        record.add_result(result)
     record.write_info(
-        {
-            "run_id": run_id,
-            "started_at": started,
-            "finished_at": clock(),
-            "exit_status": summary.exit_code,
-            "harness_version": __version__,
-            "target": {"kind": "imported", "name": src.name or str(src)},
-            "profile": {"name": profile.name, "reason": "named with --profile (report import)"},
-            "imported": {
+        RunInfo(
+            run_id=run_id,
+            started_at=started,
+            finished_at=clock(),
+            exit_status=summary.exit_code,
+            environment=Environment(harness_version=__version__),
+            target=TargetInfo(kind="imported", name=src.name or str(src)),
+            profile=ProfileInfo(name=profile.name, reason="named with --profile (report import)"),
+            imported={
                 "from": str(src),
                 "files": len(files),
                 "unreadable": [{"file": f, "reason": r} for f, r in summary.unreadable],
             },
-        }
+        )
     )
     return summary
 
 
-def imported_sources(measurements: Sequence[dict[str, Any]]) -> set[str]:
+def imported_sources(measurements: Sequence[MeasurementEntry]) -> set[str]:
     """The files a result's measurements came from (for reports that name them)."""
-    return {str(m["source"]["file"]) for m in measurements if isinstance(m.get("source"), dict)}
+    return {m.source["file"] for m in measurements if m.source is not None and "file" in m.source}

@@ -31,10 +31,11 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from harness.reporting.atomic import write_atomic
 from harness.reporting.load import RunRecordData, requirements_of
+from harness.reporting.schema import CheckEntry, MeasurementEntry, TestResult
 
 __all__ = [
     "Case",
@@ -58,7 +59,7 @@ _FAILING_CHECKS = ("failed", "no-data")
 class Case:
     """One ``<testcase>``: a result, the name and classname it is shown under, and extra properties."""
 
-    result: Mapping[str, Any]
+    result: TestResult
     name: str
     classname: str
     properties: tuple[tuple[str, str], ...] = ()
@@ -96,78 +97,69 @@ def labels_text(labels: Mapping[str, str]) -> str:
     return "{" + ", ".join(f"{k}={v}" for k, v in sorted(labels.items())) + "}" if labels else ""
 
 
-def failure_message(result: Mapping[str, Any]) -> str:
+def failure_message(result: TestResult) -> str:
     """One line that explains a failed or errored result on its own: the failing checks' messages, else the
     first line of the test's message, else its failure kind."""
-    failing = [c for c in result.get("checks", ()) if c.get("status") in _FAILING_CHECKS]
+    failing = [c for c in result.checks if c.status in _FAILING_CHECKS]
     if failing:
-        return "; ".join(str(c.get("message") or _check_fallback(c)) for c in failing)
-    message = str(result.get("message") or "").strip()
+        return "; ".join(c.message or _check_fallback(c) for c in failing)
+    message = result.message.strip()
     if message:
         return message.splitlines()[0]
-    kind = result.get("failure_kind") or result.get("status") or "failure"
+    kind = result.failure_kind or result.status or "failure"
     return f"{kind} (no message recorded)"
 
 
-def _check_fallback(check: Mapping[str, Any]) -> str:
-    observed = check.get("observed")
-    value = f" = {number(observed)} {check.get('unit') or ''}".rstrip() if isinstance(observed, int | float) else ""
-    bar = check.get("bar")
-    bar_text = (
-        f", bar {check.get('comparison') or ''} {number(bar)} {check.get('unit') or ''}".rstrip()
-        if isinstance(bar, int | float)
-        else ""
-    )
+def _check_fallback(check: CheckEntry) -> str:
+    unit = check.unit
+    value = f" = {number(check.observed)} {unit}".rstrip() if check.observed is not None else ""
+    bar_text = f", bar {check.comparison} {number(check.bar)} {unit}".rstrip() if check.bar is not None else ""
     return (
-        f"{check.get('threshold_id', '?')}: {check.get('metric', '?')}{labels_text(check.get('labels') or {})}"
-        f"{value}{bar_text} (source: {check.get('source', '?')})"
+        f"{check.threshold_id or '?'}: {check.metric or '?'}{labels_text(check.labels)}"
+        f"{value}{bar_text} (source: {check.source or '?'})"
     )
 
 
-def case_properties(result: Mapping[str, Any]) -> list[tuple[str, str]]:
+def _measurement_text(m: MeasurementEntry) -> str:
+    return f"{number(m.value)} {m.unit}".rstrip() + (" [emulated]" if m.emulated else "")
+
+
+def case_properties(result: TestResult) -> list[tuple[str, str]]:
     """The properties of one result: requirement ids, workload, parameters, failure kind, measurements, checks."""
     props: list[tuple[str, str]] = [("requirement", req) for req in requirements_of(result)]
-    if result.get("workload"):
-        props.append(("workload", str(result["workload"])))
-    props.extend((f"param.{k}", str(v)) for k, v in sorted((result.get("params") or {}).items()))
-    if result.get("failure_kind"):
-        props.append(("failure_kind", str(result["failure_kind"])))
-    if result.get("emulated"):
+    if result.workload:
+        props.append(("workload", result.workload))
+    props.extend((f"param.{k}", str(v)) for k, v in sorted(result.params.items()))
+    if result.failure_kind:
+        props.append(("failure_kind", result.failure_kind))
+    if result.emulated:
         props.append(("emulated", "true"))
-    for m in result.get("measurements", ()):
-        value = f"{number(m['value'])} {m['unit']}".rstrip() + (" [emulated]" if m.get("emulated") else "")
-        props.append((f"{m['metric']}{labels_text(m['labels'])}", value))
-    for check in result.get("checks", ()):
+    for m in result.measurements:
+        props.append((f"{m.metric}{labels_text(m.labels)}", _measurement_text(m)))
+    for check in result.checks:
         props.append(
-            (
-                f"check.{check.get('threshold_id', '?')}",
-                f"{check.get('status', '?')}: {check.get('message') or _check_fallback(check)}",
-            )
+            (f"check.{check.threshold_id or '?'}", f"{check.status or '?'}: {check.message or _check_fallback(check)}")
         )
     return props
 
 
-def _system_out(result: Mapping[str, Any]) -> str:
+def _system_out(result: TestResult) -> str:
     lines = []
-    if result.get("doc"):
-        lines.append(str(result["doc"]))
+    if result.doc:
+        lines.append(result.doc)
     if requirements_of(result):
         lines.append("requirements: " + ", ".join(requirements_of(result)))
-    if result.get("workload"):
-        params = ", ".join(f"{k}={v}" for k, v in sorted((result.get("params") or {}).items()))
-        lines.append(f"workload: {result['workload']}" + (f" ({params})" if params else ""))
-    if result.get("measurements"):
+    if result.workload:
+        params = ", ".join(f"{k}={v}" for k, v in sorted(result.params.items()))
+        lines.append(f"workload: {result.workload}" + (f" ({params})" if params else ""))
+    if result.measurements:
         lines.append("measurements:")
-        lines.extend(
-            f"  {m['metric']}{labels_text(m['labels'])} = {number(m['value'])} {m['unit']}".rstrip()
-            + (" [emulated]" if m.get("emulated") else "")
-            for m in result["measurements"]
-        )
-    if result.get("checks"):
+        lines.extend(f"  {m.metric}{labels_text(m.labels)} = {_measurement_text(m)}" for m in result.measurements)
+    if result.checks:
         lines.append("checks:")
-        lines.extend(f"  [{c.get('status', '?')}] {c.get('message') or _check_fallback(c)}" for c in result["checks"])
-    if result.get("artifacts"):
-        lines.append(f"artifacts: {result['artifacts']}")
+        lines.extend(f"  [{c.status or '?'}] {c.message or _check_fallback(c)}" for c in result.checks)
+    if result.artifacts:
+        lines.append(f"artifacts: {result.artifacts}")
     return "\n".join(lines)
 
 
@@ -175,17 +167,19 @@ def run_properties(record: RunRecordData) -> list[tuple[str, str]]:
     """Suite properties describing the run: id, times, target, profile, harness version, and record problems."""
     info = record.info
     props = [("run_id", record.run_id)]
-    for key in ("harness_version", "git_commit"):
-        if info.get(key):
-            props.append((key, str(info[key])))
+    for key, value in (
+        ("harness_version", info.environment.harness_version),
+        ("git_commit", info.environment.git_commit),
+    ):
+        if value:
+            props.append((key, value))
     if record.started_at is not None:
         props.append(("started_at", _iso(record.started_at)))
     if record.finished_at is not None:
         props.append(("finished_at", _iso(record.finished_at)))
-    for section in ("target", "profile"):
-        value = info.get(section)
-        if isinstance(value, Mapping):
-            props.extend((f"{section}.{k}", str(v)) for k, v in sorted(value.items()) if v not in (None, ""))
+    for section, part in (("target", info.target), ("profile", info.profile)):
+        if part is not None:
+            props.extend((f"{section}.{k}", str(v)) for k, v in sorted(part.to_json().items()) if v not in (None, ""))
     props.extend((f"problem.{i}", problem) for i, problem in enumerate(record.problems, 1))
     return props
 
@@ -194,11 +188,11 @@ def _iso(timestamp: float) -> str:
     return datetime.datetime.fromtimestamp(timestamp, tz=datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
-def _grouping(group_by: GroupBy) -> Callable[[Mapping[str, Any]], list[str]]:
+def _grouping(group_by: GroupBy) -> Callable[[TestResult], list[str]]:
     if group_by == "area":
-        return lambda r: [r.get("area") or module_of(str(r.get("id", "")))]
+        return lambda r: [r.area or module_of(r.id)]
     if group_by == "module":
-        return lambda r: [module_of(str(r.get("id", "")))]
+        return lambda r: [module_of(r.id)]
     if group_by == "requirement":
         return lambda r: requirements_of(r) or ["no-requirement"]
     raise ValueError(f"group_by must be area, module or requirement, got {group_by!r}")
@@ -211,7 +205,7 @@ def group_results(record: RunRecordData, group_by: GroupBy = "area") -> list[Sui
     for result in record.results:
         for key in key_of(result):
             suite = suites.setdefault(key, Suite(name=key))
-            suite.cases.append(Case(result=result, name=str(result["name"]), classname=classname_of(str(result["id"]))))
+            suite.cases.append(Case(result=result, name=result.name, classname=classname_of(result.id)))
     return list(suites.values())
 
 
@@ -233,24 +227,24 @@ def render_suites(suites: Iterable[Suite], *, record: RunRecordData, flavor: Fla
             tc = junit_xml.TestCase(
                 name=case.name,
                 classname=case.classname,
-                elapsed_sec=float(result.get("duration_s") or 0.0),
+                elapsed_sec=result.duration_s,
                 stdout=_system_out(result) or None,
             )
-            status = result.get("status")
+            status = result.status
             if status == "failed":
                 tc.add_failure_info(
                     message=failure_message(result),
-                    output=str(result.get("message") or "") or None,
-                    failure_type=str(result.get("failure_kind") or "failure"),
+                    output=result.message or None,
+                    failure_type=result.failure_kind or "failure",
                 )
             elif status == "error":
                 tc.add_error_info(
                     message=failure_message(result),
-                    output=str(result.get("message") or "") or None,
-                    error_type=str(result.get("failure_kind") or "error"),
+                    output=result.message or None,
+                    error_type=result.failure_kind or "error",
                 )
             elif status == "skipped":
-                tc.add_skipped_info(message=str(result.get("message") or "skipped"))
+                tc.add_skipped_info(message=result.message or "skipped")
             cases.append(tc)
         built.append(junit_xml.TestSuite(suite.name, cases, timestamp=timestamp))
     text = junit_xml.to_xml_report_string(built, prettyprint=False)

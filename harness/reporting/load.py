@@ -5,12 +5,13 @@ Every report (JUnit, CSV, compare, history, conformance evidence) starts from :f
 ``results.jsonl`` in the middle of a line. Such damage never stops a report; it is listed in
 :attr:`RunRecordData.problems` as sentences a reader can act on, and every report shows them.
 
-Results are normalised so that renderers can index them without ``.get`` chains: every key of the plugin's result
-(``harness.pytest_plugin.pytest_runtest_makereport``) is present, with an empty default where the line lacked it.
+Lines become :class:`~harness.reporting.schema.TestResult` s and ``run.json`` a
+:class:`~harness.reporting.schema.RunInfo` (the schema the writer uses too), so renderers read attributes, never
+``.get`` chains; a value of the wrong type is defaulted and said in ``problems``.
 
-CNCF AI conformance requirement ids of a result (:func:`requirements_of`) come from a ``requirements`` list in the
-result (the plugin is to write it from ``@pytest.mark.conformance_requirement("<id>", ...)`` markers: it stores
-marker *names* only under ``markers``, which cannot carry the id), or from a single ``requirement`` string.
+CNCF AI conformance requirement ids of a result (:func:`requirements_of`) come from its ``requirements`` list (the
+plugin writes it from ``@pytest.mark.conformance_requirement("<id>", ...)`` markers), or from an older single
+``requirement`` string, both folded into :attr:`TestResult.requirements` when the line is read.
 """
 
 from __future__ import annotations
@@ -18,37 +19,16 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
-import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from harness.errors import ConfigError
 from harness.reporting.record import RESULTS, RUN_INFO
+from harness.reporting.schema import SCHEMA_VERSION, STATUSES, RunInfo, TestResult
 
 __all__ = ["STATUSES", "RunRecordData", "bulk", "load_record", "requirements_of"]
 
-STATUSES = ("passed", "failed", "error", "skipped")
-
-#: Keys every normalised result has, with the default used when a line lacks one.
-_DEFAULTS: dict[str, Any] = {
-    "id": "",
-    "name": "",
-    "doc": "",
-    "area": "",
-    "markers": [],
-    "status": "error",
-    "failure_kind": "",
-    "message": "",
-    "duration_s": 0.0,
-    "workload": "",
-    "params": {},
-    "measurements": [],
-    "checks": [],
-    "emulated": False,
-    "artifacts": "",
-}
 _ENDED_KEYS = ("finished_at", "exit_status")
 
 
@@ -57,23 +37,21 @@ class RunRecordData:
     """One run record as read from disk: run info, results in file order, and what was wrong with them."""
 
     path: Path
-    info: dict[str, Any]
-    results: list[dict[str, Any]]
+    info: RunInfo
+    results: list[TestResult]
     problems: list[str] = field(default_factory=list)
 
     @property
     def run_id(self) -> str:
-        return str(self.info.get("run_id") or self.path.name)
+        return self.info.run_id or self.path.name
 
     @property
     def started_at(self) -> float | None:
-        value = self.info.get("started_at")
-        return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+        return self.info.started_at
 
     @property
     def finished_at(self) -> float | None:
-        value = self.info.get("finished_at")
-        return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+        return self.info.finished_at
 
     @property
     def interrupted(self) -> bool:
@@ -82,24 +60,21 @@ class RunRecordData:
 
     @property
     def target_kind(self) -> str:
-        target = self.info.get("target")
-        return str(target.get("kind", "")) if isinstance(target, Mapping) else ""
+        return self.info.target.kind if self.info.target is not None else ""
 
     @property
     def target_name(self) -> str:
-        target = self.info.get("target")
-        return str(target.get("name", "")) if isinstance(target, Mapping) else ""
+        return self.info.target.name if self.info.target is not None else ""
 
     @property
     def profile_name(self) -> str:
-        profile = self.info.get("profile")
-        return str(profile.get("name", "")) if isinstance(profile, Mapping) else ""
+        return self.info.profile.name if self.info.profile is not None else ""
 
     def counts(self) -> dict[str, int]:
         """Results per status, every status present (zero when none)."""
         out = dict.fromkeys(STATUSES, 0)
         for result in self.results:
-            out[result["status"]] = out.get(result["status"], 0) + 1
+            out[result.status] = out.get(result.status, 0) + 1
         return out
 
 
@@ -136,27 +111,33 @@ def load_record(run_dir: Path | str) -> RunRecordData:
     return RunRecordData(path=path, info=info, results=results, problems=problems)
 
 
-def _read_info(path: Path, problems: list[str]) -> dict[str, Any]:
+def _read_info(path: Path, problems: list[str]) -> RunInfo:
     if not path.exists():
         problems.append(
             f"{RUN_INFO} missing: run was interrupted before it ended (run info, target and profile are unknown)"
         )
-        return {}
+        return RunInfo(schema_version=SCHEMA_VERSION)
     try:
-        info = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         problems.append(f"{RUN_INFO} could not be read ({exc}): run info ignored")
-        return {}
-    if not isinstance(info, dict):
+        return RunInfo()
+    if not isinstance(data, dict):
         problems.append(f"{RUN_INFO} is not a JSON object: run info ignored")
-        return {}
-    missing = [key for key in _ENDED_KEYS if key not in info]
+        return RunInfo()
+    missing = [key for key in _ENDED_KEYS if key not in data]
     if missing:
         problems.append(f"{RUN_INFO} lacks {', '.join(missing)}: run was interrupted before it ended")
+    info = RunInfo.from_json(data)
+    if info.schema_version > SCHEMA_VERSION:
+        problems.append(
+            f"{RUN_INFO} has schema version {info.schema_version}, newer than this harness reads "
+            f"({SCHEMA_VERSION}): fields it does not know are kept but not shown"
+        )
     return info
 
 
-def _read_results(path: Path, problems: list[str]) -> list[dict[str, Any]]:
+def _read_results(path: Path, problems: list[str]) -> list[TestResult]:
     if not path.exists():
         problems.append(f"{RESULTS} missing: no test result was recorded")
         return []
@@ -168,13 +149,13 @@ def _read_results(path: Path, problems: list[str]) -> list[dict[str, Any]]:
     lines = text.split("\n")
     # A complete file ends with "\n", so the last element is "" ; anything else there was cut off mid-write.
     last_index = len(lines) - 1 if lines[-1] else len(lines) - 2
-    results: list[dict[str, Any]] = []
+    results: list[TestResult] = []
     for index, line in enumerate(lines):
         if not line.strip():
             continue
         number = index + 1
         try:
-            result = json.loads(line)
+            data = json.loads(line)
         except json.JSONDecodeError:
             if index == last_index and not text.endswith("\n"):
                 problems.append(
@@ -183,63 +164,16 @@ def _read_results(path: Path, problems: list[str]) -> list[dict[str, Any]]:
             else:
                 problems.append(f"{RESULTS} line {number} is not valid JSON and was skipped")
             continue
-        if not isinstance(result, dict):
+        if not isinstance(data, dict):
             problems.append(f"{RESULTS} line {number} is not a JSON object and was skipped")
             continue
-        results.append(_normalise(result, number, problems))
+        result = TestResult.from_json(data, where=f"{RESULTS} line {number}", problems=problems)
+        if not data.get("name"):
+            result.name = result.id.rsplit("::", 1)[-1] if result.id else f"line-{number}"
+        results.append(result)
     return results
 
 
-def _normalise(result: dict[str, Any], number: int, problems: list[str]) -> dict[str, Any]:
-    out = dict(result)
-    for key, default in _DEFAULTS.items():
-        value = out.get(key)
-        if value is None:
-            out[key] = default.copy() if isinstance(default, list | dict) else default
-    if "status" not in result:
-        problems.append(f"{RESULTS} line {number} ({out['id'] or 'no id'}) has no status: counted as error")
-    elif out["status"] not in STATUSES:
-        problems.append(f"{RESULTS} line {number} ({out['id']}) has unknown status {out['status']!r}: counted as error")
-        out["status"] = "error"
-    if not out["name"]:
-        out["name"] = out["id"].rsplit("::", 1)[-1] if out["id"] else f"line-{number}"
-    measurements = []
-    for item in out["measurements"] if isinstance(out["measurements"], list) else []:
-        # In place: the parsed JSON is ours, and a fleet record has 100,000 measurements to get through.
-        value = item.get("value") if type(item) is dict else None
-        if type(value) is int:
-            value = item["value"] = float(value)
-        if type(value) is not float or not item.get("metric") or not math.isfinite(value):
-            problems.append(
-                f"{RESULTS} line {number} ({out['id']}): a measurement without metric or numeric value was skipped"
-            )
-            continue
-        labels = item.get("labels")
-        if not labels:
-            item["labels"] = {}
-        elif type(labels) is not dict or not all(type(v) is str for v in labels.values()):
-            item["labels"] = {str(k): str(v) for k, v in (labels.items() if isinstance(labels, Mapping) else ())}
-        if type(item.get("unit")) is not str:
-            item["unit"] = str(item.get("unit") or "")
-        if type(item.get("emulated")) is not bool:
-            item["emulated"] = bool(item.get("emulated"))
-        measurements.append(item)
-    out["measurements"] = measurements
-    out["checks"] = [c for c in out["checks"] if isinstance(c, Mapping)] if isinstance(out["checks"], list) else []
-    return out
-
-
-def requirements_of(result: Mapping[str, Any]) -> list[str]:
-    """The CNCF AI conformance requirement ids a result evidences, in order, without duplicates.
-
-    Read from ``result["requirements"]`` (a list of ids, what the plugin is to write from
-    ``conformance_requirement`` markers) and ``result["requirement"]`` (one id, or a list).
-    """
-    ids: list[str] = []
-    for key in ("requirements", "requirement"):
-        value = result.get(key)
-        if isinstance(value, str):
-            ids.append(value)
-        elif isinstance(value, list | tuple):
-            ids.extend(str(v) for v in value if v)
-    return list(dict.fromkeys(i.strip() for i in ids if i and i.strip()))
+def requirements_of(result: TestResult) -> list[str]:
+    """The CNCF AI conformance requirement ids a result evidences, in order, without duplicates."""
+    return list(result.requirements)

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from harness.reporting.schema import RunInfo
 
 __all__ = ["EXIT_CODES", "Ended", "Outcome", "outcome", "outcome_of_record"]
 
@@ -61,11 +64,11 @@ def outcome(ended: Ended, counts: Mapping[str, int]) -> tuple[Outcome, int]:
     return found, EXIT_CODES[(found, ended)]
 
 
-def outcome_of_record(info: Mapping[str, Any], counts: Mapping[str, int]) -> Outcome | None:
+def outcome_of_record(info: RunInfo, counts: Mapping[str, int]) -> Outcome | None:
     """The outcome a finished record states (``ended_by`` in run.json); None for records written before it was
     recorded, or by a run that did not reach its end (the report then says INCOMPLETE)."""
     try:
-        ended = Ended(str(info.get("ended_by", "")))
+        ended = Ended(info.ended_by)
     except ValueError:
         return None
     return outcome(ended, counts)[0]

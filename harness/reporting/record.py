@@ -1,7 +1,11 @@
 """The run record on disk: ``run.json`` and one ``results.jsonl`` line per test (DESIGN.md section 7).
 
 Results are appended as each test ends, so an interrupted run still leaves every finished result readable, and
-every report can be rebuilt offline from the directory alone.
+every report can be rebuilt offline from the directory alone. What is written is always the schema's own
+serialisation (:mod:`harness.reporting.schema`, the classes the reader builds back): a caller may hand a typed
+:class:`~harness.reporting.schema.TestResult` / :class:`~harness.reporting.schema.RunInfo` or the same fields as a
+mapping, which goes through the schema first, so a field the schema does not know cannot be written by accident in
+a shape no reader expects.
 """
 
 from __future__ import annotations
@@ -13,13 +17,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from harness.config import RESERVED_RUN_IDS
 from harness.errors import ConfigError, RecordWriteError
 from harness.measurement import Measurement
 from harness.redact import redact
 from harness.reporting.atomic import append_line, write_atomic, write_error
+from harness.reporting.schema import RunInfo, TestResult
 
 RESULTS = "results.jsonl"
 RUN_INFO = "run.json"
@@ -45,6 +50,12 @@ class FailureKind(StrEnum):
     HARNESS = "harness"
 
 
+class JudgedCheck(Protocol):
+    """A check as tests record it (:class:`harness.thresholds.model.Check`): it serialises itself."""
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
 @dataclass(slots=True, kw_only=True)
 class TestRecord:
     """What a test recorded while it ran; the plugin adds status and duration when it ends."""
@@ -52,7 +63,7 @@ class TestRecord:
     workload: str = ""
     params: dict[str, str] = field(default_factory=dict)
     measurements: list[Measurement] = field(default_factory=list)
-    checks: list[Any] = field(default_factory=list)  # harness.thresholds Check objects (with to_dict())
+    checks: list[JudgedCheck] = field(default_factory=list)
     artifacts: str = ""
 
     def add(
@@ -61,7 +72,7 @@ class TestRecord:
         workload: str | None = None,
         params: Mapping[str, Any] | None = None,
         measurements: Sequence[Measurement] = (),
-        checks: Sequence[Any] = (),
+        checks: Sequence[JudgedCheck] = (),
     ) -> None:
         if workload:
             self.workload = workload
@@ -107,12 +118,28 @@ class RunRecord:
             raise write_error(run_dir / "artifacts", exc, "cannot create") from None
         self._lock = threading.Lock()
 
-    def write_info(self, info: Mapping[str, Any]) -> None:
-        text = json.dumps(redact(dict(info)), indent=2, sort_keys=True, default=str)
+    def write_info(self, info: RunInfo | Mapping[str, Any]) -> None:
+        """Write (or rewrite) ``run.json``."""
+        typed = info if isinstance(info, RunInfo) else RunInfo.from_json(info)
+        data = typed.to_json()
+        if not isinstance(info, RunInfo):
+            lost = sorted(k for k, v in info.items() if k not in data and v not in (None, "", [], {}))
+            if lost:  # a known field of the wrong type: refuse rather than write a run.json without it
+                raise ConfigError(f"run info not recorded: {', '.join(lost)} of a type the record schema does not hold")
+        text = json.dumps(redact(data), indent=2, sort_keys=True, default=str)
         write_atomic(self.dir / RUN_INFO, text)
 
-    def add_result(self, result: Mapping[str, Any]) -> None:
-        line = json.dumps(redact(dict(result)), sort_keys=True, default=str)
+    def add_result(self, result: TestResult | Mapping[str, Any]) -> None:
+        """Append one result line; a mapping that the schema cannot hold whole is refused (:class:`ConfigError`),
+        never written with parts silently dropped."""
+        if isinstance(result, TestResult):
+            typed = result
+        else:
+            problems: list[str] = []
+            typed = TestResult.from_json(result, problems=problems)
+            if problems:
+                raise ConfigError(f"result {typed.id or '(no id)'} not recorded: " + "; ".join(problems))
+        line = json.dumps(redact(typed.to_json()), sort_keys=True, default=str)
         with self._lock:
             append_line(self.dir / RESULTS, line)
 

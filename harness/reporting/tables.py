@@ -19,12 +19,13 @@ that ``report compare`` does not pay for importing pandas (DESIGN.md section 8: 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.reporting.atomic import write_atomic
 from harness.reporting.load import RunRecordData
+from harness.reporting.schema import CheckEntry
 
 if TYPE_CHECKING:
     import pandas
@@ -72,34 +73,33 @@ class CheckMatcher:
     a dict lookup plus one test per *distinct* selector, not a scan of every check, per measurement.
     """
 
-    def __init__(self, checks: list[Mapping[str, Any]]) -> None:
-        self._checks = [c for c in checks if c.get("status") != "no-data"]  # no-data matched nothing
-        self._exact: dict[tuple[str, frozenset[tuple[str, str]]], list[Mapping[str, Any]]] | None = None
+    def __init__(self, checks: Sequence[CheckEntry]) -> None:
+        self._checks = [c for c in checks if c.status != "no-data"]  # no-data matched nothing
+        self._exact: dict[tuple[str, frozenset[tuple[str, str]]], list[CheckEntry]] | None = None
         # metric -> [(selector, its checks, their comparison senses)], one entry per distinct selector
-        self._selectors: dict[str, list[tuple[Mapping[str, Any], list[Mapping[str, Any]], frozenset[str]]]] = {}
-        groups: dict[tuple[str, str], tuple[Mapping[str, Any], list[Mapping[str, Any]], set[str]]] = {}
+        self._selectors: dict[str, list[tuple[Mapping[str, Any], list[CheckEntry], frozenset[str]]]] = {}
+        groups: dict[tuple[str, str], tuple[Mapping[str, Any], list[CheckEntry], set[str]]] = {}
         for check in self._checks:
-            selector = check.get("selector") or {}
-            group_key = (check.get("metric", ""), repr(selector))  # Check.to_dict writes selectors sorted
+            selector = check.selector
+            group_key = (check.metric, repr(selector))  # Check.to_dict writes selectors sorted
             group = groups.get(group_key)
             if group is None:
                 group = groups[group_key] = (selector, [], set())
             group[1].append(check)
-            sense = check.get("comparison")
-            if sense:
-                group[2].add(str(sense))
-        for (metric, _), (selector, members, senses) in groups.items():
-            self._selectors.setdefault(str(metric), []).append((selector, members, frozenset(senses)))
+            if check.comparison:
+                group[2].add(check.comparison)
+        for (metric, _), (group_selector, members, senses) in groups.items():
+            self._selectors.setdefault(metric, []).append((group_selector, members, frozenset(senses)))
 
-    def _exact_index(self) -> dict[tuple[str, frozenset[tuple[str, str]]], list[Mapping[str, Any]]]:
+    def _exact_index(self) -> dict[tuple[str, frozenset[tuple[str, str]]], list[CheckEntry]]:
         if self._exact is None:
             self._exact = {}
             for check in self._checks:
-                key = (str(check.get("metric", "")), _label_key(check.get("labels") or {}))
+                key = (check.metric, _label_key(check.labels))
                 self._exact.setdefault(key, []).append(check)
         return self._exact
 
-    def match(self, metric: str, labels: Mapping[str, str]) -> tuple[Mapping[str, Any] | None, str]:
+    def match(self, metric: str, labels: Mapping[str, str]) -> tuple[CheckEntry | None, str]:
         """``(check, scope)`` with scope ``this`` or ``aggregate``; ``(None, "")`` when no check covers it."""
         exact = self._exact_index().get((metric, _label_key(labels)))
         if exact:
@@ -120,37 +120,37 @@ class CheckMatcher:
         return out
 
 
-def _label_key(labels: Mapping[str, Any]) -> frozenset[tuple[str, Any]]:
+def _label_key(labels: Mapping[str, str]) -> frozenset[tuple[str, str]]:
     return frozenset(labels.items())
 
 
-def _rank(check: Mapping[str, Any]) -> int:
-    return _STATUS_RANK.get(str(check.get("status", "")), 0)
+def _rank(check: CheckEntry) -> int:
+    return _STATUS_RANK.get(check.status, 0)
 
 
 def measurement_rows(record: RunRecordData) -> Iterator[dict[str, Any]]:
     """One dict per measurement with the :data:`BASE_COLUMNS` keys plus ``labels`` (a dict)."""
     run_id = record.run_id
     for result in record.results:
-        if not result["measurements"]:
+        if not result.measurements:
             continue
-        matcher = CheckMatcher(result["checks"])
-        for m in result["measurements"]:
-            check, scope = matcher.match(m["metric"], m["labels"])
+        matcher = CheckMatcher(result.checks)
+        for m in result.measurements:
+            check, scope = matcher.match(m.metric, m.labels)
             yield {
                 "run_id": run_id,
-                "test": result["id"],
-                "area": result["area"],
-                "workload": result["workload"],
-                "metric": m["metric"],
-                "value": m["value"],
-                "unit": m["unit"],
-                "emulated": m["emulated"],
-                "check_id": str(check.get("threshold_id", "")) if check else "",
-                "check_status": str(check.get("status", "")) if check else "",
+                "test": result.id,
+                "area": result.area,
+                "workload": result.workload,
+                "metric": m.metric,
+                "value": m.value,
+                "unit": m.unit,
+                "emulated": m.emulated,
+                "check_id": check.threshold_id if check else "",
+                "check_status": check.status if check else "",
                 "check_scope": scope,
-                "check_comparison": str(check.get("comparison") or "") if check else "",
-                "labels": m["labels"],
+                "check_comparison": check.comparison if check else "",
+                "labels": m.labels,
             }
 
 

@@ -8,8 +8,6 @@ are, and which log lines explain a failure; :class:`ConditionResource` carries i
 
 from __future__ import annotations
 
-import logging
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,27 +17,35 @@ from kubernetes import client
 
 from harness.catalog.render import Rendered
 from harness.catalog.spec import WorkloadSpec
-from harness.cluster.collect import Evidence, container_logs, gather, pod_phases, write_artifacts
+from harness.cluster.collect import Evidence, pod_phases
 from harness.cluster.manifests import Applier
-from harness.cluster.wait import FailedWait, wait_for
-from harness.errors import WaitTimeout, WorkloadFailed
+from harness.errors import WorkloadFailed
 from harness.runners.failures import pod_blocker
-from harness.runners.job import RunResult, apply_workload
-
-log = logging.getLogger(__name__)
+from harness.runners.skeleton import Launch, RunResult, run_to_completion
 
 
 def condition(obj: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
     """The ``status.conditions`` entry of type ``kind`` when it is True."""
     for cond in (obj.get("status") or {}).get("conditions") or []:
         if cond.get("type") == kind and cond.get("status") == "True":
-            return cond
+            return dict(cond)
     return None
+
+
+def custom_object(obj: object) -> dict[str, Any]:
+    """A custom object as the API returned it (the client types it ``object``; it is a JSON object)."""
+    if not isinstance(obj, dict):
+        raise WorkloadFailed(f"the API server returned {type(obj).__name__} for a custom object, not a JSON object")
+    return obj
+
+
+def _no_explanation(_evidence: Evidence) -> str:
+    return ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConditionResource:
-    """How to run one kind of custom resource to its success condition."""
+    """How to run one kind of custom resource to its success condition (a :class:`~harness.runners.skeleton.Runner`)."""
 
     kind: str
     group: str
@@ -50,7 +56,17 @@ class ConditionResource:
     #: the rendered documents with the run labels added to every pod template the operator will copy
     label_pods: Callable[[Rendered, Mapping[str, str]], Rendered]
     #: extra words for a failure message from the evidence (a launcher's last lines...); "" for none
-    explain: Callable[[Evidence], str] = lambda _evidence: ""
+    explain: Callable[[Evidence], str] = _no_explanation
+
+    @property
+    def noun(self) -> str:
+        return f"{self.kind} workload"
+
+    def prepare(self, rendered: Rendered, labels: Mapping[str, str]) -> Rendered:
+        return self.label_pods(rendered, labels)
+
+    def watch(self, launch: Launch) -> _ConditionWatch:
+        return _ConditionWatch(self, launch)
 
 
 @dataclass(slots=True)
@@ -71,6 +87,48 @@ class _State:
         return "; ".join(parts)
 
 
+class _ConditionWatch:
+    """Every ``resource.kind`` object to its success condition; its failure condition or a blocked pod ends it."""
+
+    def __init__(self, resource: ConditionResource, launch: Launch) -> None:
+        self.resource = resource
+        self.launch = launch
+        self.names = launch.names(resource.kind)
+        if not self.names:
+            raise WorkloadFailed(f"workload {launch.spec.name}: its manifests define no {resource.kind}")
+        self.custom = client.CustomObjectsApi(launch.api_client)
+        self.core = client.CoreV1Api(launch.api_client)
+        self.awaited = f"{resource.kind} workload {launch.spec.name} to reach {resource.succeeded}"
+        self.evidence_selector = launch.selector
+
+    def probe(self) -> _State:
+        r, namespace = self.resource, self.launch.namespace
+        objects = [
+            custom_object(self.custom.get_namespaced_custom_object(r.group, r.version, namespace, r.plural, n))
+            for n in self.names
+        ]
+        pods = self.core.list_namespaced_pod(namespace, label_selector=self.launch.selector).items
+        return _State(kind=r.kind, objects=objects, pods=pods)
+
+    def done(self, state: _State) -> bool:
+        return all(condition(o, self.resource.succeeded) for o in state.objects)
+
+    def impossible(self, state: _State) -> str | None:
+        for obj in state.objects:
+            if cond := condition(obj, self.resource.failed):
+                return (
+                    f"{self.resource.kind.lower()} {obj['metadata']['name']} failed: "
+                    f"{cond.get('reason')}: {cond.get('message')}"
+                )
+        return pod_blocker(state.pods)
+
+    def describe(self, state: _State) -> str:
+        return state.describe()
+
+    def explain(self, evidence: Evidence, logs: Callable[[], dict[str, str]]) -> str:
+        return self.resource.explain(evidence)
+
+
 def run_to_condition(
     resource: ConditionResource,
     api_client: client.ApiClient,
@@ -85,71 +143,17 @@ def run_to_condition(
 ) -> RunResult:
     """Apply, wait for every ``resource.kind`` object's success condition, read logs; raise WorkloadFailed when it
     cannot succeed (failure condition, blocked pod, timeout), with ``resource.explain`` appended."""
-    started = time.monotonic()
-    custom, core = client.CustomObjectsApi(api_client), client.CoreV1Api(api_client)
-    refs = apply_workload(
+    return run_to_completion(
+        resource,
         api_client,
         spec,
-        resource.label_pods(rendered, labels),
+        rendered,
         namespace=namespace,
         labels=labels,
+        timeout_s=timeout_s,
         artifacts_dir=artifacts_dir,
         applier=applier,
     )
-    names = [r.name for r in refs if r.kind == resource.kind]
-    if not names:
-        raise WorkloadFailed(f"workload {spec.name}: its manifests define no {resource.kind}")
-    selector = ",".join(f"{k}={v}" for k, v in labels.items())
-
-    def probe() -> _State:
-        objects = [
-            custom.get_namespaced_custom_object(resource.group, resource.version, namespace, resource.plural, n)
-            for n in names
-        ]
-        return _State(
-            kind=resource.kind, objects=objects, pods=core.list_namespaced_pod(namespace, label_selector=selector).items
-        )
-
-    def failed(state: _State) -> str | None:
-        for obj in state.objects:
-            if cond := condition(obj, resource.failed):
-                return (
-                    f"{resource.kind.lower()} {obj['metadata']['name']} failed: "
-                    f"{cond.get('reason')}: {cond.get('message')}"
-                )
-        return pod_blocker(state.pods)
-
-    failure: str | None = None
-    try:
-        wait_for(
-            probe,
-            timeout_s=timeout_s,
-            describe=f"{resource.kind} workload {spec.name} to reach {resource.succeeded}",
-            done=lambda s: all(condition(o, resource.succeeded) for o in s.objects),
-            fail_if=failed,
-            state=_State.describe,
-        )
-    except (FailedWait, WaitTimeout) as exc:
-        failure = str(exc)
-    evidence = gather(api_client, namespace, label_selector=selector)
-    if artifacts_dir is not None:
-        write_artifacts(api_client, namespace, artifacts_dir, evidence)
-    if failure is not None:
-        extra = resource.explain(evidence)
-        raise WorkloadFailed(f"{failure}. {evidence.explain()}" + (f"; {extra}" if extra else ""))
-    logs = container_logs(core, namespace, [p.name for p in evidence.pods])
-    duration = time.monotonic() - started
-    log.info("%s workload %s completed in %.2fs", resource.kind, spec.name, duration)
-    return RunResult(
-        workload=spec.name,
-        namespace=namespace,
-        params=rendered.params,
-        logs=logs,
-        evidence=evidence,
-        duration_s=duration,
-        emulated=any(p.emulated for p in evidence.pods),
-        refs=refs,
-    )
 
 
-__all__ = ["ConditionResource", "condition", "run_to_condition"]
+__all__ = ["ConditionResource", "condition", "custom_object", "run_to_condition"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Protocol
 
 from kubernetes import client
 
@@ -17,6 +18,27 @@ FATAL_WAITING = (
 CRASHLOOP_RESTARTS = 3
 # kube-scheduler's reason while a pod's claims are still being provisioned: transient, judged by pvc_blocker
 UNBOUND_CLAIMS = "unbound immediate PersistentVolumeClaims"
+
+
+class _HasMetadata(Protocol):
+    @property
+    def metadata(self) -> client.V1ObjectMeta | None: ...
+
+
+def name_of(obj: _HasMetadata) -> str:
+    """``metadata.name`` of an object read from the API server ("" in the client model's optional case: the server
+    always sets it, the model's type does not say so)."""
+    return (obj.metadata.name if obj.metadata is not None else None) or ""
+
+
+def pod_status(pod: client.V1Pod) -> client.V1PodStatus:
+    """The pod's status (an empty one while the server has not written any)."""
+    return pod.status if pod.status is not None else client.V1PodStatus()
+
+
+def phase_of(pod: client.V1Pod) -> str:
+    """The pod's phase ("" before the server sets it)."""
+    return pod_status(pod).phase or ""
 
 
 def pvc_blocker(
@@ -36,7 +58,8 @@ def pvc_blocker(
     for claim in claims:
         if claim in bound:
             continue
-        if core.read_namespaced_persistent_volume_claim(claim, namespace).status.phase == "Bound":
+        pvc = core.read_namespaced_persistent_volume_claim(claim, namespace)
+        if pvc.status is not None and pvc.status.phase == "Bound":
             bound.add(claim)
         else:
             pending.append(claim)
@@ -65,26 +88,23 @@ def pod_blocker(pods: Iterable[client.V1Pod]) -> str | None:
     configuration error, a command that cannot start (retrying cannot help), or a crash loop past
     :data:`CRASHLOOP_RESTARTS` restarts."""
     for pod in pods:
-        for cond in pod.status.conditions or []:
+        status, name = pod_status(pod), name_of(pod)
+        for cond in status.conditions or []:
             if (
                 cond.type == "PodScheduled"
                 and cond.status == "False"
                 and cond.reason == "Unschedulable"
                 and UNBOUND_CLAIMS not in (cond.message or "")
             ):
-                return f"pod {pod.metadata.name} is Unschedulable: {cond.message}"
-        for cs in (pod.status.init_container_statuses or []) + (pod.status.container_statuses or []):
-            waiting = cs.state.waiting
+                return f"pod {name} is Unschedulable: {cond.message}"
+        for cs in (status.init_container_statuses or []) + (status.container_statuses or []):
+            waiting = cs.state.waiting if cs.state is not None else None
             if waiting and waiting.reason in FATAL_WAITING:
-                return f"pod {pod.metadata.name} container {cs.name}: {waiting.reason}: {waiting.message or ''}"
+                return f"pod {name} container {cs.name}: {waiting.reason}: {waiting.message or ''}"
             for state in (cs.state, cs.last_state):
                 terminated = state.terminated if state is not None else None
                 if terminated is not None and terminated.reason in ("ContainerCannotRun", "StartError"):
-                    return (
-                        f"pod {pod.metadata.name} container {cs.name}: {terminated.reason}: {terminated.message or ''}"
-                    )
+                    return f"pod {name} container {cs.name}: {terminated.reason}: {terminated.message or ''}"
             if waiting and waiting.reason == "CrashLoopBackOff" and cs.restart_count >= CRASHLOOP_RESTARTS:
-                return (
-                    f"pod {pod.metadata.name} container {cs.name}: CrashLoopBackOff after {cs.restart_count} restarts"
-                )
+                return f"pod {name} container {cs.name}: CrashLoopBackOff after {cs.restart_count} restarts"
     return None

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,12 +22,13 @@ from kubernetes import client
 
 from harness.catalog.render import Rendered
 from harness.catalog.spec import WorkloadSpec
-from harness.cluster.collect import container_logs, gather, pod_phases, write_artifacts
+from harness.cluster.collect import Evidence, pod_phases
 from harness.cluster.manifests import Applier
-from harness.cluster.wait import FailedWait, wait_for
-from harness.errors import WaitTimeout, WorkloadFailed
-from harness.runners.failures import pod_blocker
-from harness.runners.job import RunResult, apply_workload
+from harness.cluster.wait import wait_for
+from harness.errors import WorkloadFailed
+from harness.runners.custom import custom_object
+from harness.runners.failures import name_of, phase_of, pod_blocker
+from harness.runners.skeleton import Launch, RunResult, run_to_completion
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,65 @@ def driver_log(logs: Mapping[str, str], rayjob: str) -> str:
     return "".join(logs[k] for k in keys)
 
 
+class _RayJobWatch:
+    """The one RayJob to deployment Complete with job SUCCEEDED; a finished-but-failed job or a blocked pod ends it.
+    Evidence covers the whole namespace: the operator's head, worker and submitter pods carry its labels, not ours."""
+
+    def __init__(self, launch: Launch) -> None:
+        names = launch.names("RayJob")
+        if len(names) != 1:
+            raise WorkloadFailed(
+                f"workload {launch.spec.name}: its manifests must define exactly one RayJob (found {len(names)})"
+            )
+        self.name = names[0]
+        self.namespace = launch.namespace
+        self.core = client.CoreV1Api(launch.api_client)
+        self.custom = client.CustomObjectsApi(launch.api_client)
+        self.awaited = f"RayJob {self.name} to succeed"
+        self.evidence_selector = ""
+
+    def probe(self) -> _RayJobState:
+        rayjob = custom_object(
+            self.custom.get_namespaced_custom_object(GROUP, VERSION, self.namespace, "rayjobs", self.name)
+        )
+        return _RayJobState(rayjob=rayjob, pods=self.core.list_namespaced_pod(self.namespace).items)
+
+    def done(self, state: _RayJobState) -> bool:
+        status = state.status
+        return status.get("jobDeploymentStatus") == "Complete" and status.get("jobStatus") == "SUCCEEDED"
+
+    def impossible(self, state: _RayJobState) -> str | None:
+        status = state.status
+        if status.get("jobDeploymentStatus") in _FINISHED_DEPLOYMENT or status.get("jobStatus") in _FAILED_JOB:
+            return (
+                f"RayJob {self.name} ended with deployment {status.get('jobDeploymentStatus')}, job "
+                f"{status.get('jobStatus')}: {status.get('reason', '')} {status.get('message', '')}".rstrip()
+            )
+        return pod_blocker(state.pods)
+
+    def describe(self, state: _RayJobState) -> str:
+        return state.describe()
+
+    def explain(self, evidence: Evidence, logs: Callable[[], dict[str, str]]) -> str:
+        driver = _tail(driver_log(logs(), self.name))
+        return f"Driver log (last lines):\n{driver or '(none)'}"
+
+
+class RayJobRunner:
+    """KubeRay RayJobs run to completion."""
+
+    noun = "RayJob workload"
+
+    def prepare(self, rendered: Rendered, labels: Mapping[str, str]) -> Rendered:
+        return rendered
+
+    def watch(self, launch: Launch) -> _RayJobWatch:
+        return _RayJobWatch(launch)
+
+
+RAYJOB = RayJobRunner()
+
+
 def run_rayjob(
     api_client: client.ApiClient,
     spec: WorkloadSpec,
@@ -81,64 +141,16 @@ def run_rayjob(
 ) -> RunResult:
     """Apply the RayJob, wait for the operator to finish it, return every pod's log; raise WorkloadFailed with
     the driver's last lines when the job fails, and at once when a pod can never start."""
-    started = time.monotonic()
-    core, custom = client.CoreV1Api(api_client), client.CustomObjectsApi(api_client)
-    refs = apply_workload(
-        api_client, spec, rendered, namespace=namespace, labels=labels, artifacts_dir=artifacts_dir, applier=applier
-    )
-    names = [r.name for r in refs if r.kind == "RayJob"]
-    if len(names) != 1:
-        raise WorkloadFailed(f"workload {spec.name}: its manifests must define exactly one RayJob (found {len(names)})")
-    name = names[0]
-
-    def probe() -> _RayJobState:
-        rayjob = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "rayjobs", name)
-        return _RayJobState(rayjob=rayjob, pods=core.list_namespaced_pod(namespace).items)
-
-    def finished(state: _RayJobState) -> bool:
-        status = state.status
-        return status.get("jobDeploymentStatus") == "Complete" and status.get("jobStatus") == "SUCCEEDED"
-
-    def impossible(state: _RayJobState) -> str | None:
-        status = state.status
-        if status.get("jobDeploymentStatus") in _FINISHED_DEPLOYMENT or status.get("jobStatus") in _FAILED_JOB:
-            return (
-                f"RayJob {name} ended with deployment {status.get('jobDeploymentStatus')}, job "
-                f"{status.get('jobStatus')}: {status.get('reason', '')} {status.get('message', '')}".rstrip()
-            )
-        return pod_blocker(state.pods)
-
-    failure: str | None = None
-    try:
-        wait_for(
-            probe,
-            timeout_s=timeout_s,
-            describe=f"RayJob {name} to succeed",
-            done=finished,
-            fail_if=impossible,
-            state=_RayJobState.describe,
-        )
-    except (FailedWait, WaitTimeout) as exc:
-        failure = str(exc)
-    pods = core.list_namespaced_pod(namespace).items
-    logs = container_logs(core, namespace, [p.metadata.name for p in pods])
-    evidence = gather(api_client, namespace, label_selector="")
-    if artifacts_dir is not None:
-        write_artifacts(api_client, namespace, artifacts_dir, evidence)
-    if failure is not None:
-        driver = _tail(driver_log(logs, name))
-        raise WorkloadFailed(f"{failure}. Driver log (last lines):\n{driver or '(none)'}\n{evidence.explain()}")
-    duration = time.monotonic() - started
-    log.info("RayJob %s succeeded in %.1fs", name, duration)
-    return RunResult(
-        workload=spec.name,
+    return run_to_completion(
+        RAYJOB,
+        api_client,
+        spec,
+        rendered,
         namespace=namespace,
-        params=rendered.params,
-        logs=logs,
-        evidence=evidence,
-        duration_s=duration,
-        emulated=any(p.emulated for p in evidence.pods),
-        refs=refs,
+        labels=labels,
+        timeout_s=timeout_s,
+        artifacts_dir=artifacts_dir,
+        applier=applier,
     )
 
 
@@ -159,7 +171,11 @@ def running_workers(core: client.CoreV1Api, namespace: str, cluster: str, group:
     pods = core.list_namespaced_pod(namespace, label_selector=selector).items
     return WorkerSet(
         names=tuple(
-            sorted(p.metadata.name for p in pods if p.status.phase == "Running" and not p.metadata.deletion_timestamp)
+            sorted(
+                name_of(p)
+                for p in pods
+                if phase_of(p) == "Running" and not (p.metadata is not None and p.metadata.deletion_timestamp)
+            )
         )
     )
 
@@ -170,7 +186,7 @@ def scale_worker_group(
     """Set the group's ``replicas``; return the Running workers once they number ``replicas``, and the seconds
     the operator took."""
     core, custom = client.CoreV1Api(api_client), client.CustomObjectsApi(api_client)
-    raycluster = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "rayclusters", cluster)
+    raycluster = custom_object(custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "rayclusters", cluster))
     groups = raycluster["spec"].get("workerGroupSpecs") or []
     index = next((i for i, g in enumerate(groups) if g.get("groupName") == group), None)
     if index is None:
@@ -223,6 +239,8 @@ def replace_deleted_worker(
 __all__ = [
     "CLUSTER_LABEL",
     "GROUP_LABEL",
+    "RAYJOB",
+    "RayJobRunner",
     "WorkerSet",
     "driver_log",
     "replace_deleted_worker",

@@ -8,22 +8,23 @@ collects evidence. The namespace's deletion removes the objects.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from harness.catalog.render import Rendered
 from harness.catalog.spec import WorkloadSpec
-from harness.cluster.collect import Evidence, gather, write_artifacts
+from harness.cluster.collect import Evidence, gather
 from harness.cluster.manifests import AppliedRef, Applier
-from harness.cluster.wait import FailedWait, wait_for
-from harness.errors import WaitTimeout, WorkloadFailed
+from harness.errors import WorkloadFailed
 from harness.runners.failures import pod_blocker
-from harness.runners.job import apply_workload
+from harness.runners.skeleton import Launch, apply_workload, await_watch, collect
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,55 @@ class _State:
         return "; ".join(parts) or "nothing applied"
 
 
+class _ServiceWatch:
+    """Every Deployment/StatefulSet with all replicas ready and every Service with a ready endpoint; a pod that can
+    never start ends it."""
+
+    def __init__(self, launch: Launch) -> None:
+        self.launch = launch
+        self.core = client.CoreV1Api(launch.api_client)
+        apps = client.AppsV1Api(launch.api_client)
+        self.readers: dict[str, Callable[[str, str], Any]] = {
+            "Deployment": apps.read_namespaced_deployment_status,
+            "StatefulSet": apps.read_namespaced_stateful_set_status,
+        }
+        self.services = launch.names("Service")
+        self.workloads = [(r.kind, r.name) for r in launch.refs if r.kind in self.readers]
+        self.awaited = f"service workload {launch.spec.name} to be ready"
+        self.evidence_selector = launch.selector
+
+    def probe(self) -> _State:
+        namespace = self.launch.namespace
+        controllers = []
+        for kind, name in self.workloads:
+            obj = self.readers[kind](name, namespace)
+            controllers.append((f"{kind.lower()} {name}", obj.spec.replicas or 0, obj.status.ready_replicas or 0))
+        endpoints = {}
+        for name in self.services:
+            try:
+                ep = self.core.read_namespaced_endpoints(name, namespace)
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
+                endpoints[name] = 0  # the endpoints controller writes it asynchronously, on every cluster
+                continue
+            endpoints[name] = sum(len(s.addresses or []) for s in ep.subsets or [])
+        pods = self.core.list_namespaced_pod(namespace, label_selector=self.launch.selector).items
+        return _State(controllers, endpoints, pods)
+
+    def done(self, state: _State) -> bool:
+        return state.ready()
+
+    def impossible(self, state: _State) -> str | None:
+        return pod_blocker(state.pods)
+
+    def describe(self, state: _State) -> str:
+        return state.describe()
+
+    def explain(self, evidence: Evidence, logs: Callable[[], dict[str, str]]) -> str:
+        return ""
+
+
 @contextmanager
 def run_service(
     api_client: client.ApiClient,
@@ -77,56 +127,35 @@ def run_service(
     artifacts_dir: Path | None = None,
     applier: Applier | None = None,
 ) -> Iterator[ServiceHandle]:
-    core, apps = client.CoreV1Api(api_client), client.AppsV1Api(api_client)
+    """Apply, wait until ready, yield the Services' addresses; evidence and artifacts are collected on exit (also
+    on failure), and a workload that cannot get ready raises :class:`WorkloadFailed` with the evidence."""
+    started = time.monotonic()
     refs = apply_workload(
         api_client, spec, rendered, namespace=namespace, labels=labels, artifacts_dir=artifacts_dir, applier=applier
     )
-    selector = ",".join(f"{k}={v}" for k, v in labels.items())
-    services = [r.name for r in refs if r.kind == "Service"]
-    readers = {
-        "Deployment": apps.read_namespaced_deployment_status,
-        "StatefulSet": apps.read_namespaced_stateful_set_status,
-    }
-    workloads = [(r.kind, r.name) for r in refs if r.kind in readers]
-
-    def probe() -> _State:
-        controllers = []
-        for kind, name in workloads:
-            obj = readers[kind](name, namespace)
-            controllers.append((f"{kind.lower()} {name}", obj.spec.replicas or 0, obj.status.ready_replicas or 0))
-        endpoints = {}
-        for name in services:
-            try:
-                ep = core.read_namespaced_endpoints(name, namespace)
-            except ApiException as exc:
-                if exc.status != 404:
-                    raise
-                endpoints[name] = 0  # the endpoints controller writes it asynchronously, on every cluster
-                continue
-            endpoints[name] = sum(len(s.addresses or []) for s in ep.subsets or [])
-        return _State(controllers, endpoints, core.list_namespaced_pod(namespace, label_selector=selector).items)
-
+    launch = Launch(
+        api_client=api_client,
+        spec=spec,
+        namespace=namespace,
+        labels=labels,
+        refs=refs,
+        started=started,
+        timeout_s=timeout_s,
+    )
+    watch = _ServiceWatch(launch)
     handle = ServiceHandle(workload=spec.name, namespace=namespace, endpoints={}, refs=refs)
     try:
-        try:
-            wait_for(
-                probe,
-                timeout_s=timeout_s,
-                describe=f"service workload {spec.name} to be ready",
-                done=_State.ready,
-                fail_if=lambda s: pod_blocker(s.pods),
-                state=_State.describe,
-            )
-        except (FailedWait, WaitTimeout) as exc:
-            evidence = gather(api_client, namespace, label_selector=selector)
-            raise WorkloadFailed(f"{exc}. {evidence.explain()}") from None
-        for name in services:
-            svc = core.read_namespaced_service(name, namespace)
-            ports = {p.name or "": p.port for p in svc.spec.ports or []}
-            handle.endpoints[name] = Endpoint(service=name, cluster_ip=svc.spec.cluster_ip, ports=ports)
+        outcome = await_watch(watch, timeout_s)
+        if outcome.failure is not None:
+            evidence = gather(api_client, namespace, label_selector=watch.evidence_selector)
+            raise WorkloadFailed(f"{outcome.failure}. {evidence.explain()}")
+        for name in watch.services:
+            svc_spec = watch.core.read_namespaced_service(name, namespace).spec or client.V1ServiceSpec()
+            ports = {p.name or "": p.port for p in svc_spec.ports or []}
+            if not svc_spec.cluster_ip:
+                raise WorkloadFailed(f"service workload {spec.name}: Service {name} has no cluster IP")
+            handle.endpoints[name] = Endpoint(service=name, cluster_ip=svc_spec.cluster_ip, ports=ports)
         log.info("service workload %s ready: %s", spec.name, ", ".join(handle.endpoints))
         yield handle
     finally:
-        handle.evidence = gather(api_client, namespace, label_selector=selector)
-        if artifacts_dir is not None:
-            write_artifacts(api_client, namespace, artifacts_dir, handle.evidence)
+        handle.evidence = collect(api_client, namespace, watch.evidence_selector, artifacts_dir)

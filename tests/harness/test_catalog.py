@@ -26,7 +26,10 @@ def _write(tmp_path: Path, body: str, manifest: str = "apiVersion: v1\nkind: Pod
     [
         ("name: w\nkind: job\nmanifests: [pod.yaml]\ntimeout: 3\n", "timeout: unknown key"),
         ("name: other\nkind: job\nmanifests: [pod.yaml]\n", "name: must equal the directory name 'w'"),
-        ("name: w\nkind: cron\nmanifests: [pod.yaml]\n", "kind: must be one of job, service, rayjob (got 'cron')"),
+        (
+            "name: w\nkind: cron\nmanifests: [pod.yaml]\n",
+            "kind: must be one of job, mpijob, jobset, rayjob, service (got 'cron')",
+        ),
         ("name: w\nkind: job\nmanifests: [missing.yaml]\n", "manifests[0]: no such file"),
         ("name: w\nkind: job\nmanifests: [pod.yaml]\nimages: {x: 'busybox'}\n", "images.x: must be pinned"),
         ("name: w\nkind: job\nmanifests: [pod.yaml]\nimages: {x: 'busybox:latest'}\n", "images.x: must not use"),

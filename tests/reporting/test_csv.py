@@ -8,6 +8,7 @@ from pathlib import Path
 from reporting_records import RUN_INFO, result, sample_results, write_record
 
 from harness.reporting.load import load_record
+from harness.reporting.schema import CheckEntry
 from harness.reporting.tables import BASE_COLUMNS, CheckMatcher, to_frame, write_csv
 
 
@@ -78,11 +79,12 @@ def test_aggregate_checks_cover_measurements_they_did_not_judge() -> None:
         "labels": {"node": "b", "size": "8G"},
         "selector": {"size": "8G"},
     }
-    matcher = CheckMatcher([check, warn, {"threshold_id": "n", "metric": "busbw", "status": "no-data"}])
+    no_data = {"threshold_id": "n", "metric": "busbw", "status": "no-data"}
+    matcher = CheckMatcher([CheckEntry.from_json(c) for c in (check, warn, no_data)])
     judged, scope = matcher.match("busbw", {"node": "b", "size": "8G"})
-    assert (judged["threshold_id"], scope) == ("t", "this")  # worst status wins among exact matches
+    assert judged is not None and (judged.threshold_id, scope) == ("t", "this")  # worst status wins among exact
     covered, scope = matcher.match("busbw", {"node": "a", "size": "16G"})
-    assert (covered["threshold_id"], scope) == ("t", "aggregate")
+    assert covered is not None and (covered.threshold_id, scope) == ("t", "aggregate")
     assert matcher.match("busbw", {"node": "c", "size": "1G"}) == (None, "")
     assert matcher.match("other", {}) == (None, "")
     assert matcher.comparisons("busbw", {"node": "a", "size": "8G"}) == {">="}

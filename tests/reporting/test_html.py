@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 
 from harness.reporting.html import build_html, read_artifact_tails, render_html
+from harness.reporting.html_plots import Chart
 from harness.reporting.load import load_record
+from harness.reporting.schema import MeasurementEntry
 from harness.reporting.svg import Series, bar_chart, cdf_chart, line_chart, nice_ticks, scatter_chart
 
 XSS = "<script>alert(1)</script>"
@@ -281,7 +283,7 @@ def test_escaping_of_messages_labels_and_sources() -> None:
     page = build_html(_info(run_id=XSS), results)
     assert XSS not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
-    assert "&amp; &quot;quotes&quot; &#x27;single&#x27;" in page
+    assert "&amp; &#34;quotes&#34; &#39;single&#39;" in page  # markupsafe's entities for the two quotes
     assert "vendor spec &lt;sheet&gt; &amp; co" in page
     parser = _Attrs()
     parser.feed(page)
@@ -502,10 +504,11 @@ def test_renders_in_headless_chromium(tmp_path: Path) -> None:
 def test_busbw_plot_names_the_data_path_and_needs_two_sizes() -> None:
     from harness.reporting.html_plots import busbw_plot
 
-    def row(size: int, value: float, **labels: str) -> dict:
-        return {"metric": "busbw", "value": value, "unit": "GB/s", "labels": {"size": str(size), **labels}}
+    def row(size: int, value: float, **labels: str) -> MeasurementEntry:
+        return MeasurementEntry(metric="busbw", value=value, unit="GB/s", labels={"size": str(size), **labels})
 
     baseline = [row(1 << 20, 0.6, backend="tcp-ring"), row(1 << 26, 1.0, backend="tcp-ring")]
-    (svg,) = busbw_plot(baseline, [])
-    assert "Bus bandwidth vs message size (tcp-ring)" in svg and "NCCL" not in svg
+    (chart,) = busbw_plot(baseline, [])
+    assert isinstance(chart, Chart)
+    assert "Bus bandwidth vs message size (tcp-ring)" in chart.svg and "NCCL" not in chart.svg
     assert busbw_plot([row(1 << 24, 0.5, transport="ray-object-store")], []) == []

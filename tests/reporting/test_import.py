@@ -54,41 +54,42 @@ def test_a_folder_of_mixed_real_outputs_becomes_a_judged_record(folder: Path, tm
     out = tmp_path / "record"
     summary = import_results(folder, load_profile("cpu-only"), out, run_id="imp-a")
     record = load_record(out)
-    by_id = {r["id"]: r for r in record.results}
+    by_id = {r.id: r for r in record.results}
     for name, status in REAL.items():
-        assert by_id[f"import::{name}"]["status"] == status, (name, by_id[f"import::{name}"]["message"])
+        assert by_id[f"import::{name}"].status == status, (name, by_id[f"import::{name}"].message)
     for rel, reason in UNREADABLE.items():
         result = by_id[f"import::{rel}"]
-        assert result["status"] == "error" and reason in result["message"] and rel in result["message"]
-    assert "not UTF-8 text" in by_id["import::blob.bin"]["message"]
+        assert result.status == "error" and reason in result.message and rel in result.message
+    assert "not UTF-8 text" in by_id["import::blob.bin"].message
     assert sorted(f for f, _ in summary.unreadable) == sorted([*UNREADABLE, "blob.bin"])
-    assert summary.exit_code == 1 and record.info["imported"]["files"] == len(REAL) + len(UNREADABLE) + 1
-    assert record.info["target"]["kind"] == "imported" and record.info["profile"]["name"] == "cpu-only"
+    assert record.info.imported is not None
+    assert summary.exit_code == 1 and record.info.imported["files"] == len(REAL) + len(UNREADABLE) + 1
+    assert record.target_kind == "imported" and record.profile_name == "cpu-only"
 
     # why each one failed, in words
-    assert by_id[f"import::{next(iter(REAL))}"]["message"] == (
+    assert by_id[f"import::{next(iter(REAL))}"].message == (
         "data corruption: nccl-tests reported 2 out-of-bounds value(s) (FAILED)"
     )
     vllm = by_id["import::vllm-bench-serve_result_qwen2.5-vl-3b_rate1_200prompts_ascend-note.json"]
-    assert "inference-tpot-p99-interactive-path" in vllm["message"] and "35.01" in vllm["message"]
-    assert "not in this file: inference-goodput-reported" in vllm["message"]  # request_goodput was null
+    assert "inference-tpot-p99-interactive-path" in vllm.message and "35.01" in vllm.message
+    assert "not in this file: inference-goodput-reported" in vllm.message  # request_goodput was null
     skipped = by_id["import::fio-3.33_randread-gtod_reduce-kubestr-like_generated.json"]
-    assert skipped["message"].startswith("measured, not judged: no fio bar of profile cpu-only has data")
+    assert skipped.message.startswith("measured, not judged: no fio bar of profile cpu-only has data")
 
     # the collective of a pre-2023 log comes from the command line pasted above its table
     issue37 = by_id[f"import::{next(iter(REAL))}"]
-    assert {m["labels"].get("op") for m in issue37["measurements"]} == {"all_gather"}
+    assert {m.labels.get("op") for m in issue37.measurements} == {"all_gather"}
 
     # provenance on every measurement: tool, file, sha256 of the bytes read
     fio = by_id["import::fio-3.33_seqread-1M_generated.json"]
     digest = hashlib.sha256((DATA / "fio-3.33_seqread-1M_generated.json").read_bytes()).hexdigest()
-    assert fio["params"] == {
+    assert fio.params == {
         "imported": "true", "tool": "fio", "file": "fio-3.33_seqread-1M_generated.json", "sha256": digest
     }  # fmt: skip
-    assert {json.dumps(m["source"], sort_keys=True) for m in fio["measurements"]} == {
+    assert {json.dumps(m.source, sort_keys=True) for m in fio.measurements} == {
         json.dumps({"file": "fio-3.33_seqread-1M_generated.json", "sha256": digest, "tool": "fio"})
     }
-    assert all("sha256" not in m["labels"] for r in record.results for m in r["measurements"])
+    assert all("sha256" not in m.labels for r in record.results for m in r.measurements)
 
 
 def test_imports_compare_and_trend_like_runs(folder: Path, tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import pytest
 import xmlschema
@@ -11,6 +12,7 @@ from reporting_records import RUN_INFO, result, sample_results, write_record
 
 from harness.reporting.junit import classname_of, failure_message, junit_text, module_of, write_junit
 from harness.reporting.load import load_record
+from harness.reporting.schema import TestResult
 
 SCHEMA = Path(__file__).resolve().parent.parent / "data" / "junit-common-structure.xsd"
 
@@ -165,22 +167,28 @@ def test_helpers() -> None:
     assert module_of("suites/a/test_b.py::C::test_d[x::y]") == "suites.a.test_b"
     assert classname_of("suites/a/test_b.py::C::test_d") == "suites.a.test_b.C"
     assert classname_of("test_x.py::test_y") == "test_x"
-    assert failure_message({"status": "error", "failure_kind": "harness"}) == "harness (no message recorded)"
-    no_data = {"checks": [{"status": "no-data", "message": "t1: no data for bw{job=x}"}, {"status": "passed"}]}
+
+    def read(line: dict[str, Any]) -> TestResult:
+        return TestResult.from_json({"id": "t", "status": "failed", **line})
+
+    assert failure_message(read({"status": "error", "failure_kind": "harness"})) == "harness (no message recorded)"
+    no_data = read({"checks": [{"status": "no-data", "message": "t1: no data for bw{job=x}"}, {"status": "passed"}]})
     assert failure_message(no_data) == "t1: no data for bw{job=x}"
-    built = {
-        "checks": [
-            {
-                "status": "failed",
-                "threshold_id": "t",
-                "metric": "bw",
-                "labels": {"a": "1"},
-                "observed": 3.0,
-                "unit": "GB/s",
-                "comparison": ">=",
-                "bar": 5.0,
-                "source": "spec",
-            }
-        ]
-    }
+    built = read(
+        {
+            "checks": [
+                {
+                    "status": "failed",
+                    "threshold_id": "t",
+                    "metric": "bw",
+                    "labels": {"a": "1"},
+                    "observed": 3.0,
+                    "unit": "GB/s",
+                    "comparison": ">=",
+                    "bar": 5.0,
+                    "source": "spec",
+                }
+            ]
+        }
+    )
     assert failure_message(built) == "t: bw{a=1} = 3 GB/s, bar >= 5 GB/s (source: spec)"

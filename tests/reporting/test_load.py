@@ -10,6 +10,7 @@ from reporting_records import RUN_INFO, result, sample_results, write_record
 
 from harness.errors import ConfigError
 from harness.reporting.load import load_record, requirements_of
+from harness.reporting.schema import SCHEMA_VERSION, MeasurementEntry, RunInfo, TestResult
 
 
 def test_complete_record_loads_without_problems(tmp_path: Path) -> None:
@@ -18,7 +19,7 @@ def test_complete_record_loads_without_problems(tmp_path: Path) -> None:
     assert record.run_id == RUN_INFO["run_id"]
     assert record.started_at == RUN_INFO["started_at"] and not record.interrupted
     assert record.target_kind == "embedded" and record.profile_name == "cpu-only"
-    assert [r["id"] for r in record.results] == [r["id"] for r in sample_results()]
+    assert [r.id for r in record.results] == [r["id"] for r in sample_results()]
     assert record.counts() == {"passed": 3, "failed": 2, "error": 1, "skipped": 1}
 
 
@@ -35,7 +36,7 @@ def test_interrupted_run_without_run_json_and_with_cut_last_line(tmp_path: Path)
         tmp_path / "r-cut", info=None, results=sample_results()[:3], tail='{"id": "suites/x.py::t", "sta'
     )
     record = load_record(run)
-    assert record.info == {} and record.interrupted
+    assert record.info == RunInfo() and record.interrupted
     assert record.run_id == "r-cut"  # falls back to the directory name
     assert len(record.results) == 3
     assert record.problems == [
@@ -60,8 +61,8 @@ def test_run_json_without_end_keys_and_bad_lines_are_reported(tmp_path: Path) ->
         "results.jsonl line 6 (a::c) has no status: counted as error",
     ]
     weird, bare = record.results[1], record.results[2]
-    assert weird["status"] == "error" and bare["status"] == "error"
-    assert bare["name"] == "c" and bare["measurements"] == [] and bare["params"] == {} and bare["checks"] == []
+    assert weird.status == "error" and bare.status == "error"
+    assert bare.name == "c" and bare.measurements == [] and bare.params == {} and bare.checks == []
 
 
 def test_unreadable_run_json_and_missing_results(tmp_path: Path) -> None:
@@ -83,16 +84,19 @@ def test_bad_measurements_are_skipped_not_fatal(tmp_path: Path) -> None:
         ]
     )
     record = load_record(write_record(tmp_path / "r", results=[bad]))
-    assert record.results[0]["measurements"] == [
-        {"metric": "bw", "value": 3.0, "unit": "GB/s", "labels": {"n": "1"}, "emulated": False}
+    assert record.results[0].measurements == [
+        MeasurementEntry(metric="bw", value=3.0, unit="GB/s", labels={"n": "1"}, emulated=False)
     ]
     assert len(record.problems) == 2 and all("measurement without metric" in p for p in record.problems)
 
 
 def test_requirements_come_from_requirements_list_or_requirement_key() -> None:
-    assert requirements_of({"requirements": ["a", "b", "a"], "requirement": "c"}) == ["a", "b", "c"]
-    assert requirements_of({"requirement": ["x", ""]}) == ["x"]
-    assert requirements_of({"markers": ["conformance_requirement"]}) == []
+    def read(line: dict[str, object]) -> TestResult:
+        return TestResult.from_json({"id": "t", "status": "passed", **line})
+
+    assert requirements_of(read({"requirements": ["a", "b", "a"], "requirement": "c"})) == ["a", "b", "c"]
+    assert requirements_of(read({"requirement": ["x", ""]})) == ["x"]
+    assert requirements_of(read({"markers": ["conformance_requirement"]})) == []
 
 
 def test_record_written_by_the_plugin_loads(pytester: pytest.Pytester) -> None:
@@ -124,8 +128,11 @@ def test_record_written_by_the_plugin_loads(pytester: pytest.Pytester) -> None:
     outcome.assert_outcomes(passed=1, failed=1, skipped=1)
     record = load_record(pytester.path / "reports" / "real1")
     assert record.problems == [] and record.run_id == "real1" and record.profile_name == "cpu-only"
-    by_name = {r["name"]: r for r in record.results}
+    by_name = {r.name: r for r in record.results}
     failed = by_name["test_fio[12.0]"]
-    assert failed["status"] == "failed" and failed["failure_kind"] == "threshold" and failed["area"] == "storage"
-    assert failed["checks"][0]["threshold_id"] == "fio-seqread-bw" and failed["checks"][0]["status"] == "failed"
-    assert by_name["test_skip"]["status"] == "skipped"
+    assert failed.status == "failed" and failed.failure_kind == "threshold" and failed.area == "storage"
+    assert failed.checks[0].threshold_id == "fio-seqread-bw" and failed.checks[0].status == "failed"
+    assert by_name["test_skip"].status == "skipped"
+    assert record.info.schema_version == SCHEMA_VERSION
+    lines = (pytester.path / "reports" / "real1" / "results.jsonl").read_text().splitlines()
+    assert all(json.loads(line)["schema_version"] == SCHEMA_VERSION for line in lines)

@@ -13,6 +13,7 @@ import pytest
 
 from harness.reporting.html_scorecard import scorecard_rows
 from harness.reporting.load import load_record
+from harness.reporting.schema import TestResult
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 CHROMIUM = shutil.which("chromium")
@@ -112,9 +113,9 @@ def test_scorecard_has_the_headlines_of_the_main_job(main_job: Path) -> None:
         (h.title, group): (best.value, check) for h, group, best, check in scorecard_rows(load_record(main_job).results)
     }
     value, check = rows[("all-reduce busbw", "scope=intra-node")]
-    assert value == 235.26 and check is not None and check["status"] == "failed" and check["bar"] == 460
+    assert value == 235.26 and check is not None and check.status == "failed" and check.bar == 460
     value, check = rows[("fio sequential read", "storage_class=local-path")]
-    assert value > 100 and check is not None and check["status"] == "passed"
+    assert value > 100 and check is not None and check.status == "passed"
     value, check = rows[("TTFT p50", "tool=inference-perf")]
     assert value == pytest.approx(54.611469531664625)
 
@@ -201,7 +202,8 @@ def test_busbw_is_grouped_by_scope_and_the_transports_the_test_recorded() -> Non
         {"id": "b", "measurements": [busbw(12.0, "inter-node"), transport("NET/Socket")]},
         {"id": "c", "measurements": [busbw(360.0, "inter-node"), transport("NET/IB"), transport("NET/IB/GDRDMA")]},
     ]
-    rows = [(h.title, group, best.value) for h, group, best, _ in scorecard_rows(results)]
+    typed = [TestResult.from_json({"status": "passed", **r}) for r in results]
+    rows = [(h.title, group, best.value) for h, group, best, _ in scorecard_rows(typed)]
     assert rows == [
         ("all-reduce busbw", "scope=inter-node, transport=NET/IB+NET/IB/GDRDMA", 360.0),
         ("all-reduce busbw", "scope=inter-node, transport=NET/Socket", 12.0),

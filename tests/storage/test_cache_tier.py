@@ -152,7 +152,7 @@ def test_loads_beyond_the_bounds_are_refused_before_any_traffic(
 
 def test_workload_spec_declares_its_image_and_bounds() -> None:
     spec = load_workload("redis-cache")
-    assert spec.images["redis"] == "docker.io/library/redis:7.0.15" and spec.parser == "none"
+    assert spec.images["redis"] == "docker.io/library/redis:7.0.15" and spec.parser == "redis-benchmark"
     assert spec.params["host"].default is None, "the host is always chosen by the suite"
     assert {"clients", "requests", "value_size", "tests", "max_seconds", "wait_s"} <= set(spec.params)
     assert (catalog_root() / "redis-cache" / "README.md").is_file()

@@ -1,0 +1,650 @@
+"""The run record's schema: typed ``run.json`` and ``results.jsonl`` entries, written and read by the same code.
+
+The writer (:mod:`harness.reporting.record`) turns what it is given into these classes and writes
+:meth:`RunInfo.to_json` / :meth:`TestResult.to_json`; the reader (:mod:`harness.reporting.load`) builds them back with
+``from_json``. So a field added here is written and read in one place, and every report (HTML, JUnit, CSV,
+compare, history, evidence) reads attributes instead of ``.get`` chains on dicts.
+
+Versions: :data:`SCHEMA_VERSION` is written as ``schema_version`` in ``run.json`` and on every results line.
+Version 1 is every record written before the field existed; its keys are the same, so it loads unchanged. A
+record from a newer harness loads too, with one problem line saying so (unknown fields are kept in ``extra`` and
+written back as they were).
+
+Reading never trusts the file: a value of the wrong type becomes the field's empty default, and what was dropped
+is said in ``problems`` (a report shows those sentences). Missing data stays visibly missing (``None``, ``""``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "STATUSES",
+    "CapabilitiesInfo",
+    "CheckEntry",
+    "Environment",
+    "MeasurementEntry",
+    "NodeEntry",
+    "ProfileInfo",
+    "RunInfo",
+    "TargetInfo",
+    "TestResult",
+]
+
+#: 2: this module (typed entries, ``schema_version`` written); 1: records from before, same keys.
+SCHEMA_VERSION = 2
+STATUSES = ("passed", "failed", "error", "skipped")
+
+
+# ------------------------------------------------------------------------------------------- lenient readers
+def _str(value: object) -> str:
+    return value if type(value) is str else ("" if value is None else str(value))
+
+
+def _number(value: object) -> float | None:
+    if type(value) is float:
+        return value if math.isfinite(value) else None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _int(value: object, default: int = 0) -> int:
+    return value if type(value) is int else default
+
+
+_ONLY_STR = {str}
+
+
+def _str_map(value: object) -> dict[str, str]:
+    if type(value) is dict and set(map(type, value.values())) <= _ONLY_STR:
+        return value  # the common case, as parsed: no copy (a fleet record has 100,000 of these)
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, Mapping) else {}
+
+
+def _any_map(value: object) -> dict[str, Any]:
+    if type(value) is dict:
+        return value  # as parsed from JSON: string keys already, and ours to keep
+    return {str(k): v for k, v in value.items()} if isinstance(value, Mapping) else {}
+
+
+def _str_list(value: object) -> list[str]:
+    return [str(v) for v in value if v is not None] if isinstance(value, list | tuple) else []
+
+
+def _maps(value: object) -> list[dict[str, Any]]:
+    return [_any_map(v) for v in value if isinstance(v, Mapping)] if isinstance(value, list | tuple) else []
+
+
+def _extra(data: Mapping[str, Any], known: frozenset[str]) -> dict[str, Any]:
+    if data.keys() <= known:  # the common case, decided in C: 50,000 checks per fleet record
+        return {}
+    return {k: v for k, v in data.items() if k not in known}
+
+
+def _drop_none(out: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in out.items() if v is not None}
+
+
+# ----------------------------------------------------------------------------------------------- results
+@dataclass(slots=True, kw_only=True)
+class MeasurementEntry:
+    """One measurement as the record holds it (see :class:`harness.measurement.Measurement`); ``source`` names
+    the file an imported measurement came from."""
+
+    metric: str
+    value: float
+    unit: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    emulated: bool = False
+    source: dict[str, str] | None = None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> MeasurementEntry | None:
+        """The entry, or None when it has no metric or no finite number (the caller says so in its problems)."""
+        value = data.get("value")
+        if type(value) is not float:
+            value = _number(value)
+        metric = data.get("metric")
+        if value is None or not metric or not math.isfinite(value):
+            return None
+        source = data.get("source")
+        return cls(
+            metric=_str(metric),
+            value=value,
+            unit=_str(data.get("unit")),
+            labels=_str_map(data.get("labels")),
+            emulated=data.get("emulated") is True,
+            source=_str_map(source) if isinstance(source, Mapping) else None,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "metric": self.metric,
+            "value": self.value,
+            "unit": self.unit,
+            "labels": self.labels,
+            "emulated": self.emulated,
+        }
+        if self.source is not None:
+            out["source"] = self.source
+        return out
+
+
+_CHECK_KEYS = frozenset(
+    {
+        "threshold_id",
+        "workload",
+        "metric",
+        "kind",
+        "status",
+        "severity",
+        "observed",
+        "unit",
+        "comparison",
+        "bar",
+        "baseline_value",
+        "regression_pct",
+        "selector",
+        "labels",
+        "matched",
+        "emulated",
+        "source",
+        "description",
+        "hint",
+        "detail",
+        "message",
+    }
+)
+
+
+@dataclass(slots=True, kw_only=True)
+class CheckEntry:
+    """One threshold check as the record holds it (:meth:`harness.thresholds.model.Check.to_dict`).
+
+    Rule kinds are open: a kind this module does not know keeps its own fields in ``extra``, and reports show the
+    common fields (status, metric, observed, bar, source, hint, detail) plus ``extra`` as ``key=value``; nothing
+    is rendered per kind."""
+
+    threshold_id: str = ""
+    workload: str = ""
+    metric: str = ""
+    kind: str = ""
+    status: str = ""
+    severity: str = ""
+    observed: float | None = None
+    unit: str = ""
+    comparison: str = ""
+    bar: float | None = None
+    baseline_value: float | None = None
+    regression_pct: float | None = None
+    selector: dict[str, Any] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    matched: int | None = None
+    emulated: bool = False
+    source: str = ""
+    description: str = ""
+    hint: str = ""
+    detail: str = ""
+    message: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def failing(self) -> bool:
+        """Failed, or judged without data: both fail a test (warnings do not)."""
+        return self.status in ("failed", "no-data")
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CheckEntry:
+        matched = data.get("matched")
+        return cls(
+            threshold_id=_str(data.get("threshold_id")),
+            workload=_str(data.get("workload")),
+            metric=_str(data.get("metric")),
+            kind=_str(data.get("kind")),
+            status=_str(data.get("status")),
+            severity=_str(data.get("severity")),
+            observed=_number(data.get("observed")),
+            unit=_str(data.get("unit")),
+            comparison=_str(data.get("comparison")),
+            bar=_number(data.get("bar")),
+            baseline_value=_number(data.get("baseline_value")),
+            regression_pct=_number(data.get("regression_pct")),
+            selector=_any_map(data.get("selector")),
+            labels=_str_map(data.get("labels")),
+            matched=matched if type(matched) is int else None,
+            emulated=data.get("emulated") is True,
+            source=_str(data.get("source")),
+            description=_str(data.get("description")),
+            hint=_str(data.get("hint")),
+            detail=_str(data.get("detail")),
+            message=_str(data.get("message")),
+            extra=_extra(data, _CHECK_KEYS),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "threshold_id": self.threshold_id,
+            "workload": self.workload,
+            "metric": self.metric,
+            "kind": self.kind,
+            "status": self.status,
+            "severity": self.severity,
+            "observed": self.observed,
+            "unit": self.unit or None,
+            "comparison": self.comparison or None,
+            "bar": self.bar,
+            "baseline_value": self.baseline_value,
+            "regression_pct": self.regression_pct,
+            "selector": self.selector,
+            "labels": self.labels,
+            "matched": self.matched,
+            "emulated": self.emulated,
+            "source": self.source,
+            "description": self.description,
+            "hint": self.hint,
+            "detail": self.detail,
+            "message": self.message,
+        }
+        return {**out, **self.extra}
+
+
+_RESULT_KEYS = frozenset(
+    {
+        "schema_version",
+        "id",
+        "name",
+        "doc",
+        "area",
+        "markers",
+        "requirements",
+        "status",
+        "failure_kind",
+        "message",
+        "duration_s",
+        "workload",
+        "params",
+        "measurements",
+        "checks",
+        "emulated",
+        "artifacts",
+        "api_retries",
+    }
+)
+
+
+@dataclass(slots=True, kw_only=True)
+class TestResult:
+    """One test's line of ``results.jsonl``: what it was, how it ended, what it measured and how that was judged."""
+
+    __test__ = False  # not a pytest test class, whatever its name
+
+    id: str
+    name: str
+    status: str = "error"
+    doc: str = ""
+    area: str = ""
+    markers: list[str] = field(default_factory=list)
+    #: CNCF AI conformance requirement ids the test evidences (``conformance_requirement`` markers)
+    requirements: list[str] = field(default_factory=list)
+    failure_kind: str = ""
+    message: str = ""
+    duration_s: float = 0.0
+    workload: str = ""
+    #: the workload's parameters: strings from tests (``record.add``); another writer may keep JSON values there
+    #: (``k8s-ai-bench load`` keeps its redacted request headers as an object), so values are kept as written
+    params: dict[str, Any] = field(default_factory=dict)
+    measurements: list[MeasurementEntry] = field(default_factory=list)
+    checks: list[CheckEntry] = field(default_factory=list)
+    emulated: bool = False
+    artifacts: str = ""
+    api_retries: int | None = None
+    #: keys this version does not know (a newer writer's, or an importer's), written back unchanged
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], *, where: str = "", problems: list[str] | None = None) -> TestResult:
+        """The result; anything dropped or defaulted is said in ``problems`` (prefixed with ``where``)."""
+        said = problems if problems is not None else []
+        test_id = _str(data.get("id"))
+        label = f"{where} ({test_id or 'no id'})" if where else test_id or "result"
+        status = data.get("status")
+        if status is None:
+            said.append(f"{label} has no status: counted as error")
+            status = "error"
+        elif status not in STATUSES:
+            said.append(f"{label} has unknown status {status!r}: counted as error")
+            status = "error"
+        measurements = []
+        raw = data.get("measurements")
+        for item in raw if isinstance(raw, list) else ():
+            entry = MeasurementEntry.from_json(item) if isinstance(item, Mapping) else None
+            if entry is None:
+                said.append(f"{label}: a measurement without metric or numeric value was skipped")
+                continue
+            measurements.append(entry)
+        raw_checks = data.get("checks")
+        checks = (
+            [CheckEntry.from_json(c) for c in raw_checks if isinstance(c, Mapping)]
+            if isinstance(raw_checks, list)
+            else []
+        )
+        requirements = _str_list(data.get("requirements"))
+        single = data.get("requirement")  # an older spelling: one id, or a list
+        requirements += [single] if isinstance(single, str) else _str_list(single)
+        retries = data.get("api_retries")
+        return cls(
+            id=test_id,
+            name=_str(data.get("name")) or (test_id.rsplit("::", 1)[-1] if test_id else where or "unnamed"),
+            status=_str(status),
+            doc=_str(data.get("doc")),
+            area=_str(data.get("area")),
+            markers=_str_list(data.get("markers")),
+            requirements=list(dict.fromkeys(r.strip() for r in requirements if r and r.strip())),
+            failure_kind=_str(data.get("failure_kind")),
+            message=_str(data.get("message")),
+            duration_s=_number(data.get("duration_s")) or 0.0,
+            workload=_str(data.get("workload")),
+            params=_any_map(data.get("params")),
+            measurements=measurements,
+            checks=checks,
+            emulated=data.get("emulated") is True,
+            artifacts=_str(data.get("artifacts")),
+            api_retries=retries if type(retries) is int else None,
+            extra=_extra(data, _RESULT_KEYS | {"requirement"}),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "schema_version": SCHEMA_VERSION,
+            "id": self.id,
+            "name": self.name,
+            "doc": self.doc,
+            "area": self.area,
+            "markers": self.markers,
+            "requirements": self.requirements,
+            "status": self.status,
+            "failure_kind": self.failure_kind,
+            "message": self.message,
+            "duration_s": self.duration_s,
+            "workload": self.workload,
+            "params": self.params,
+            "measurements": [m.to_json() for m in self.measurements],
+            "checks": [c.to_json() for c in self.checks],
+            "emulated": self.emulated,
+            "artifacts": self.artifacts,
+        }
+        if self.api_retries is not None:
+            out["api_retries"] = self.api_retries
+        return {**self.extra, **out}
+
+
+# ---------------------------------------------------------------------------------------------- run info
+@dataclass(slots=True, kw_only=True)
+class TargetInfo:
+    """The cluster the run measured."""
+
+    kind: str = ""
+    name: str = ""
+    server_version: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)  # e.g. the real control plane's start_s milestones
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TargetInfo:
+        return cls(
+            kind=_str(data.get("kind")),
+            name=_str(data.get("name")),
+            server_version=_str(data.get("server_version")),
+            extra=_extra(data, frozenset({"kind", "name", "server_version"})),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        out = {**self.extra, "kind": self.kind, "name": self.name}
+        if self.server_version:  # an endpoint or an import has none
+            out["server_version"] = self.server_version
+        return out
+
+
+@dataclass(slots=True, kw_only=True)
+class ProfileInfo:
+    """The threshold profile the run was judged against, and why that one."""
+
+    name: str = ""
+    reason: str = ""
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ProfileInfo:
+        return cls(name=_str(data.get("name")), reason=_str(data.get("reason")))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "reason": self.reason}
+
+
+_NODE_KEYS = frozenset({"name", "ready", "emulated", "gpus", "tpus", "rdma", "labels", "allocatable", "taints"})
+
+
+@dataclass(slots=True, kw_only=True)
+class NodeEntry:
+    """One node of the capabilities snapshot."""
+
+    name: str
+    ready: bool = False
+    emulated: bool = False
+    gpus: int = 0
+    tpus: int = 0
+    rdma: dict[str, Any] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    allocatable: dict[str, str] = field(default_factory=dict)
+    taints: list[dict[str, Any]] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> NodeEntry:
+        return cls(
+            name=_str(data.get("name")) or "?",
+            ready=data.get("ready") is True,
+            emulated=data.get("emulated") is True,
+            gpus=_int(data.get("gpus")),
+            tpus=_int(data.get("tpus")),
+            rdma=_any_map(data.get("rdma")),
+            labels=_str_map(data.get("labels")),
+            allocatable=_str_map(data.get("allocatable")),
+            taints=_maps(data.get("taints")),
+            extra=_extra(data, _NODE_KEYS),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.extra,
+            "name": self.name,
+            "ready": self.ready,
+            "emulated": self.emulated,
+            "gpus": self.gpus,
+            "tpus": self.tpus,
+            "rdma": self.rdma,
+            "labels": self.labels,
+            "allocatable": self.allocatable,
+            "taints": self.taints,
+        }
+
+
+_CAPS_KEYS = frozenset(
+    {"server_version", "embedded", "accelerators", "nodes", "addons", "cni", "prometheus", "storage_classes"}
+)
+
+
+@dataclass(slots=True, kw_only=True)
+class CapabilitiesInfo:
+    """What the target offered (:meth:`harness.cluster.capabilities.Capabilities.to_dict`); the parts reports
+    show are typed, the rest (monitoring, system services, ...) kept in ``extra``."""
+
+    server_version: str = ""
+    embedded: bool | None = None
+    accelerators: str = ""
+    nodes: list[NodeEntry] = field(default_factory=list)
+    addons: list[Any] = field(default_factory=list)
+    cni: list[Any] = field(default_factory=list)
+    prometheus: list[Any] = field(default_factory=list)
+    storage_classes: list[dict[str, Any]] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CapabilitiesInfo:
+        embedded = data.get("embedded")
+        nodes = data.get("nodes")
+
+        def items(key: str) -> list[Any]:
+            value = data.get(key)
+            return list(value) if isinstance(value, list | tuple) else []
+
+        return cls(
+            server_version=_str(data.get("server_version")),
+            embedded=embedded if isinstance(embedded, bool) else None,
+            accelerators=_str(data.get("accelerators")),
+            nodes=[NodeEntry.from_json(n) for n in nodes if isinstance(n, Mapping)] if isinstance(nodes, list) else [],
+            addons=items("addons"),
+            cni=items("cni"),
+            prometheus=items("prometheus"),
+            storage_classes=_maps(data.get("storage_classes")),
+            extra=_extra(data, _CAPS_KEYS),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.extra,
+            "server_version": self.server_version,
+            "embedded": self.embedded,
+            "accelerators": self.accelerators,
+            "nodes": [n.to_json() for n in self.nodes],
+            "addons": self.addons,
+            "cni": self.cni,
+            "prometheus": self.prometheus,
+            "storage_classes": self.storage_classes,
+        }
+
+
+@dataclass(slots=True, kw_only=True)
+class Environment:
+    """What ran the harness: its version and commit, and the Python it ran on."""
+
+    harness_version: str = ""
+    git_commit: str = ""
+    python: str = ""
+
+
+_INFO_KEYS = frozenset(
+    {
+        "schema_version",
+        "run_id",
+        "started_at",
+        "finished_at",
+        "exit_status",
+        "ended_by",
+        "selected",
+        "outcome",
+        "end_reason",
+        "harness_version",
+        "git_commit",
+        "python",
+        "options",
+        "option_sources",
+        "target",
+        "capabilities",
+        "profile",
+        "api_retries",
+        "imported",
+    }
+)
+
+
+@dataclass(slots=True, kw_only=True)
+class RunInfo:
+    """``run.json``: the run's identity, how it ended, where it ran and with what.
+
+    ``present`` lists the keys the file had: a run killed before its end lacks ``finished_at`` and
+    ``exit_status``, and reports say so rather than inventing them."""
+
+    schema_version: int = SCHEMA_VERSION
+    run_id: str = ""
+    started_at: float | None = None
+    finished_at: float | None = None
+    exit_status: int | None = None
+    ended_by: str = ""
+    selected: int | None = None
+    outcome: str = ""
+    end_reason: str = ""
+    environment: Environment = field(default_factory=Environment)
+    options: dict[str, Any] = field(default_factory=dict)
+    option_sources: dict[str, str] = field(default_factory=dict)
+    target: TargetInfo | None = None
+    capabilities: CapabilitiesInfo | None = None
+    profile: ProfileInfo | None = None
+    api_retries: dict[str, Any] | None = None
+    imported: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    present: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RunInfo:
+        def section(key: str) -> Mapping[str, Any] | None:
+            value = data.get(key)
+            return value if isinstance(value, Mapping) and value else None  # {} says as much as no key
+
+        target, caps, profile = section("target"), section("capabilities"), section("profile")
+        exit_status, selected = data.get("exit_status"), data.get("selected")
+        retries, imported = section("api_retries"), section("imported")
+        return cls(
+            schema_version=_int(data.get("schema_version"), 1),
+            run_id=_str(data.get("run_id")),
+            started_at=_number(data.get("started_at")),
+            finished_at=_number(data.get("finished_at")),
+            exit_status=exit_status if type(exit_status) is int else None,
+            ended_by=_str(data.get("ended_by")),
+            selected=selected if type(selected) is int else None,
+            outcome=_str(data.get("outcome")),
+            end_reason=_str(data.get("end_reason")),
+            environment=Environment(
+                harness_version=_str(data.get("harness_version")),
+                git_commit=_str(data.get("git_commit")),
+                python=_str(data.get("python")),
+            ),
+            options=_any_map(data.get("options")),
+            option_sources=_str_map(data.get("option_sources")),
+            target=TargetInfo.from_json(target) if target is not None else None,
+            capabilities=CapabilitiesInfo.from_json(caps) if caps is not None else None,
+            profile=ProfileInfo.from_json(profile) if profile is not None else None,
+            api_retries=dict(retries) if retries is not None else None,
+            imported=dict(imported) if imported is not None else None,
+            extra=_extra(data, _INFO_KEYS),
+            present=frozenset(data),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        env = self.environment
+        out: dict[str, Any] = {
+            "schema_version": SCHEMA_VERSION,
+            "run_id": self.run_id,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "exit_status": self.exit_status,
+            "ended_by": self.ended_by or None,
+            "selected": self.selected,
+            "outcome": self.outcome or None,
+            "end_reason": self.end_reason or None,
+            "harness_version": env.harness_version,
+            "git_commit": env.git_commit,
+            "python": env.python or None,
+            "options": self.options or None,
+            "option_sources": self.option_sources or None,
+            "target": self.target.to_json() if self.target is not None else None,
+            "capabilities": self.capabilities.to_json() if self.capabilities is not None else None,
+            "profile": self.profile.to_json() if self.profile is not None else None,
+            "api_retries": self.api_retries,
+            "imported": self.imported,
+        }
+        return {**self.extra, **_drop_none(out)}

@@ -1,0 +1,271 @@
+"""The one way a workload runs: apply, wait, gather evidence, save artifacts, fail with reasons, return the result.
+
+Every runner (Job, custom resource, RayJob, Service) used to repeat these steps; here they are written once, and a
+runner supplies only what differs, as a :class:`Watch`: which applied objects it follows, what "done" and
+"impossible" mean for them, how to describe their state in a timeout message, and which extra words explain a
+failure (a launcher's or driver's last lines). Run-to-completion runners call :func:`run_to_completion`; the
+Service runner, which hands a live workload to the test instead of finishing, uses the same pieces
+(:func:`apply_workload`, :func:`await_watch`, :func:`collect`) around its ``yield``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Generic, Protocol, TypeVar
+
+import yaml
+from kubernetes import client
+
+from harness.catalog.render import Rendered
+from harness.catalog.spec import WorkloadSpec
+from harness.cluster.collect import Evidence, container_logs, gather, write_artifacts
+from harness.cluster.manifests import AppliedRef, Applier
+from harness.cluster.wait import FailedWait, wait_for
+from harness.errors import WaitTimeout, WorkloadFailed
+
+log = logging.getLogger(__name__)
+
+S = TypeVar("S")
+S_co = TypeVar("S_co", covariant=True)
+
+
+def scripts_configmap_name(workload: str) -> str:
+    """The ConfigMap that carries a workload's scripts (``${scripts_configmap}`` in its manifests)."""
+    return f"{workload}-scripts"[:63]
+
+
+def apply_workload(
+    api_client: client.ApiClient,
+    spec: WorkloadSpec,
+    rendered: Rendered,
+    *,
+    namespace: str,
+    labels: Mapping[str, str],
+    artifacts_dir: Path | None,
+    applier: Applier | None = None,
+) -> list[AppliedRef]:
+    """Apply the rendered manifests, preceded by the ConfigMap carrying the workload's scripts; the exact
+    documents applied are saved as ``manifests.yaml`` among the test's artifacts."""
+    documents: list[dict[str, Any]] = list(rendered.documents)
+    if rendered.scripts:
+        documents.insert(
+            0,
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": scripts_configmap_name(spec.name)},
+                "data": dict(rendered.scripts),
+            },
+        )
+    if artifacts_dir is not None:
+        artifacts_dir.mkdir(parents=True, exist_ok=True)
+        (artifacts_dir / "manifests.yaml").write_text(yaml.safe_dump_all(documents, sort_keys=False))
+    return (applier or Applier(api_client)).apply(documents, namespace=namespace, labels=labels)
+
+
+@dataclass(slots=True, kw_only=True)
+class RunResult:
+    """What one run produced."""
+
+    workload: str
+    namespace: str
+    params: Mapping[str, str]
+    logs: dict[str, str]  # "pod/container" -> full log
+    evidence: Evidence
+    duration_s: float
+    emulated: bool
+    refs: list[AppliedRef] = field(default_factory=list)
+
+    def node_of(self, container: str = "") -> str:
+        """The node(s) the run's pods (those with ``container``) ran on, comma-joined."""
+        pods = {key.split("/", 1)[0] for key in self.logs if not container or key.endswith("/" + container)}
+        return ",".join(sorted({p.node for p in self.evidence.pods if p.name in pods and p.node}))
+
+    def log_of(self, container: str = "") -> str:
+        """All logs of ``container`` (every pod), or of every container, joined in pod order."""
+        keys = sorted(k for k in self.logs if not container or k.endswith("/" + container))
+        return "".join(self.logs[k] for k in keys)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Launch:
+    """What a :class:`Watch` is built from: the run's identity and what was applied."""
+
+    api_client: client.ApiClient
+    spec: WorkloadSpec
+    namespace: str
+    labels: Mapping[str, str]
+    refs: list[AppliedRef]
+    started: float  # time.monotonic() before apply
+    timeout_s: float
+
+    @property
+    def selector(self) -> str:
+        """The label selector of every object (and pod) of this run."""
+        return ",".join(f"{k}={v}" for k, v in self.labels.items())
+
+    def names(self, kind: str) -> list[str]:
+        """The applied objects of ``kind``, in apply order."""
+        return [r.name for r in self.refs if r.kind == kind]
+
+
+class Watch(Protocol[S]):
+    """How one runner follows what it applied (its state type ``S`` is whatever its probe reads)."""
+
+    @property
+    def awaited(self) -> str:
+        """What is awaited, for the timeout message ("workload x to complete")."""
+        ...
+
+    @property
+    def evidence_selector(self) -> str:
+        """The label selector for gathering evidence ("" for the whole namespace)."""
+        ...
+
+    def probe(self) -> S: ...
+
+    def done(self, state: S) -> bool: ...
+
+    def impossible(self, state: S) -> str | None:
+        """Why it can never get done (a failed condition, an unschedulable pod), or None to keep waiting."""
+        ...
+
+    def describe(self, state: S) -> str: ...
+
+    def explain(self, evidence: Evidence, logs: Callable[[], dict[str, str]]) -> str:
+        """Extra words for a failure message ("" for none); ``logs()`` reads every pod's full log."""
+        ...
+
+
+class Runner(Protocol[S_co]):
+    """What a run-to-completion runner supplies to :func:`run_to_completion`."""
+
+    @property
+    def noun(self) -> str:
+        """The noun for log lines ("workload", "MPIJob workload")."""
+        ...
+
+    def prepare(self, rendered: Rendered, labels: Mapping[str, str]) -> Rendered:
+        """The documents to apply (with run labels pushed into pod templates an operator copies)."""
+        ...
+
+    def watch(self, launch: Launch) -> Watch[Any]:
+        """The watch over what was applied; raise WorkloadFailed when the manifests lack what this runner runs."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Awaited(Generic[S]):
+    """How a wait ended: ``failure`` is the message when it could not get done (None when it did)."""
+
+    failure: str | None
+    last: S | None = None
+
+
+def await_watch(watch: Watch[S], timeout_s: float) -> Awaited[S]:
+    """Wait until ``watch`` is done; a timeout or an impossibility is returned as the failure, not raised, so
+    the caller gathers evidence before it raises."""
+    try:
+        last = wait_for(
+            watch.probe,
+            timeout_s=timeout_s,
+            describe=watch.awaited,
+            done=watch.done,
+            fail_if=watch.impossible,
+            state=watch.describe,
+        )
+    except (FailedWait, WaitTimeout) as exc:
+        return Awaited(failure=str(exc))
+    return Awaited(failure=None, last=last)
+
+
+def collect(api_client: client.ApiClient, namespace: str, selector: str, artifacts_dir: Path | None) -> Evidence:
+    """The run's evidence (pods, events, log tails), saved among the test's artifacts when it has a directory."""
+    evidence = gather(api_client, namespace, label_selector=selector)
+    if artifacts_dir is not None:
+        write_artifacts(api_client, namespace, artifacts_dir, evidence)
+    return evidence
+
+
+def run_to_completion(
+    runner: Runner[Any],
+    api_client: client.ApiClient,
+    spec: WorkloadSpec,
+    rendered: Rendered,
+    *,
+    namespace: str,
+    labels: Mapping[str, str],
+    timeout_s: float,
+    artifacts_dir: Path | None = None,
+    applier: Applier | None = None,
+) -> RunResult:
+    """Apply, wait until done, gather evidence and artifacts, read every pod's log; raise :class:`WorkloadFailed`
+    with the wait's reason, the evidence and the runner's own explanation when it cannot get done.
+
+    Pass the session's ``applier`` to reuse its discovery cache (a fresh one re-reads API discovery).
+    """
+    started = time.monotonic()
+    refs = apply_workload(
+        api_client,
+        spec,
+        runner.prepare(rendered, labels),
+        namespace=namespace,
+        labels=labels,
+        artifacts_dir=artifacts_dir,
+        applier=applier,
+    )
+    launch = Launch(
+        api_client=api_client,
+        spec=spec,
+        namespace=namespace,
+        labels=labels,
+        refs=refs,
+        started=started,
+        timeout_s=timeout_s,
+    )
+    watch = runner.watch(launch)
+    outcome = await_watch(watch, timeout_s)
+    evidence = collect(api_client, namespace, watch.evidence_selector, artifacts_dir)
+    core = client.CoreV1Api(api_client)
+    pod_names = [p.name for p in evidence.pods]
+    logs_read: dict[str, str] | None = None
+
+    def logs() -> dict[str, str]:
+        nonlocal logs_read
+        if logs_read is None:
+            logs_read = container_logs(core, namespace, pod_names)
+        return logs_read
+
+    if outcome.failure is not None:
+        extra = watch.explain(evidence, logs)
+        raise WorkloadFailed(f"{outcome.failure}. {evidence.explain()}" + (f"; {extra}" if extra else ""))
+    duration = time.monotonic() - started
+    log.info("%s %s completed in %.2fs", runner.noun, spec.name, duration)
+    return RunResult(
+        workload=spec.name,
+        namespace=namespace,
+        params=rendered.params,
+        logs=logs(),
+        evidence=evidence,
+        duration_s=duration,
+        emulated=any(p.emulated for p in evidence.pods),
+        refs=refs,
+    )
+
+
+__all__ = [
+    "Awaited",
+    "Launch",
+    "RunResult",
+    "Runner",
+    "Watch",
+    "apply_workload",
+    "await_watch",
+    "collect",
+    "run_to_completion",
+    "scripts_configmap_name",
+]
