@@ -27,6 +27,7 @@ from kubernetes import client
 from harness.cluster.forbidden import forbidden_from_body
 from harness.cluster.wait import wait_for
 from harness.errors import AccessDenied, HarnessError, WaitTimeout
+from harness.series import Series
 
 QUERY_TIMEOUT_S = 30.0
 #: how long a check gives Prometheus to produce a first sample (two scrape intervals of a 30 s default)
@@ -36,18 +37,6 @@ _BODY_EXCERPT = 300
 
 class MetricsUnavailable(HarnessError):
     """Raised when Prometheus (or an exporter) cannot be asked: unreachable, HTTP error, or a rejected query."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Series:
-    """One instant-vector element: its labels (``__name__`` included when Prometheus returns it) and value."""
-
-    labels: Mapping[str, str]
-    value: float
-
-    @property
-    def name(self) -> str:
-        return self.labels.get("__name__", "")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from harness.cluster.cni import data_path
-from harness.cluster.topology import hostname_of
 from harness.collectives import with_labels
 from harness.measurement import Measurement
 from harness.parsers.sentinel import parse_sentinel
+from harness.probes.topology import hostname_of
 
 
 @pytest.mark.network

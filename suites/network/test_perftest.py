@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from harness.attribution import Mode, Verdict, attribute, plan
-from harness.cluster.topology import hostname_of
 from harness.collectives import with_labels
 from harness.measurement import Measurement
 from harness.parsers.perftest import parse_perftest, perftest_measurements
+from harness.probes.topology import hostname_of
 from harness.thresholds.assertions import assert_passed
 from harness.thresholds.evaluate import evaluate
 

@@ -32,6 +32,7 @@ from kubernetes.client.rest import ApiException
 
 from harness.cluster.capabilities import GPU, LEGACY_TPU_PREFIX, TPU, Capabilities, NodeInfo
 from harness.cluster.forbidden import explain_forbidden
+from harness.cluster.target import ClusterHandle
 
 log = logging.getLogger(__name__)
 
@@ -462,11 +463,11 @@ def node_health(node: client.V1Node, validators: Mapping[str, Sequence[client.V1
     return NodeHealth(node=name, status=status, reasons=tuple(bad + warn), signals=signals)
 
 
-def gpu_health(api_client: client.ApiClient, gpu_nodes: Iterable[str]) -> tuple[NodeHealth, ...]:
+def gpu_health(cluster: ClusterHandle, gpu_nodes: Iterable[str]) -> tuple[NodeHealth, ...]:
     """Health of each named GPU node, read-only (node objects and validator pods)."""
     wanted = set(gpu_nodes)
-    nodes = [n for n in client.CoreV1Api(api_client).list_node().items if n.metadata.name in wanted]
-    validators = _validator_pods(api_client)
+    nodes = [n for n in client.CoreV1Api(cluster.api_client).list_node().items if n.metadata.name in wanted]
+    validators = _validator_pods(cluster.api_client)
     return tuple(node_health(n, validators) for n in sorted(nodes, key=lambda n: n.metadata.name))
 
 
@@ -474,9 +475,10 @@ def gpu_health(api_client: client.ApiClient, gpu_nodes: Iterable[str]) -> tuple[
 GPU_DRA_DRIVER = "gpu.nvidia.com"
 
 
-def gpu_device_classes(api_client: client.ApiClient) -> tuple[tuple[str, str], ...]:
+def gpu_device_classes(cluster: ClusterHandle) -> tuple[tuple[str, str], ...]:
     """(DeviceClass name, served resource.k8s.io version) of classes selecting NVIDIA GPUs (by the driver name in
     their CEL selectors, or ``gpu.nvidia.com`` in the class name, as the NVIDIA DRA driver installs them)."""
+    api_client = cluster.api_client
     custom = client.CustomObjectsApi(api_client)
     groups = {g.name: [v.version for v in g.versions] for g in client.ApisApi(api_client).get_api_versions().groups}
     for version in groups.get("resource.k8s.io", []):

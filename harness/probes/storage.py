@@ -11,6 +11,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from harness.cluster.forbidden import explain_forbidden
+from harness.cluster.target import ClusterHandle
 from harness.cluster.wait import wait_for
 from harness.errors import WaitTimeout
 
@@ -45,7 +46,7 @@ def _claim(name: str, storage_class: str, access_mode: str, size: str) -> dict[s
 
 
 def probe_binding(
-    api_client: client.ApiClient,
+    cluster: ClusterHandle,
     namespace: str,
     storage_class: str,
     *,
@@ -58,7 +59,7 @@ def probe_binding(
     Only meaningful for Immediate-binding classes: a WaitForFirstConsumer claim binds when a pod uses it
     (:func:`probe_first_consumer`).
     """
-    core = client.CoreV1Api(api_client)
+    core = client.CoreV1Api(cluster.api_client)
     name = f"bind-{storage_class}"[:63].rstrip("-.")
     core.create_namespaced_persistent_volume_claim(namespace, _claim(name, storage_class, access_mode, size))
     started = time.monotonic()
@@ -88,10 +89,10 @@ def probe_binding(
     )
 
 
-def csi_drivers(api_client: client.ApiClient) -> list[str]:
+def csi_drivers(cluster: ClusterHandle) -> list[str]:
     """Names of the CSI drivers the cluster lists (empty when the API is not served or not readable)."""
     try:
-        return sorted(d.metadata.name for d in client.StorageV1Api(api_client).list_csi_driver().items)
+        return sorted(d.metadata.name for d in client.StorageV1Api(cluster.api_client).list_csi_driver().items)
     except ApiException as exc:
         if exc.status == 403:
             log.warning("cannot list CSI drivers: %s", explain_forbidden(exc) or exc.reason)
@@ -110,7 +111,7 @@ class FirstConsumerResult:
 
 
 def probe_first_consumer(
-    api_client: client.ApiClient,
+    cluster: ClusterHandle,
     namespace: str,
     storage_class: str,
     *,
@@ -119,7 +120,7 @@ def probe_first_consumer(
     timeout_s: float = 120.0,
 ) -> FirstConsumerResult:
     """For a WaitForFirstConsumer class: a claim used by a pod binds on the node the pod was scheduled to."""
-    core = client.CoreV1Api(api_client)
+    core = client.CoreV1Api(cluster.api_client)
     name = f"wffc-{storage_class}"[:63].rstrip("-.")
     core.create_namespaced_persistent_volume_claim(namespace, _claim(name, storage_class, "ReadWriteOnce", size))
     core.create_namespaced_pod(
