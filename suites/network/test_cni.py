@@ -28,7 +28,7 @@ def test_cni_is_identified(target: Any, capabilities: Any, record: Any) -> None:
             else f"pods share the host network ({network.get('reason') or 'no pod network'})"
         )
         pytest.skip(f"the embedded target runs no CNI DaemonSet to identify: {what}")
-    path = data_path(target.api_client, tuple(capabilities.cni))
+    path = data_path(target, tuple(capabilities.cni))
     record.add(
         measurements=[
             Measurement(
