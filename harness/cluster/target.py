@@ -20,7 +20,7 @@ from typing import Protocol
 
 import urllib3
 from kubernetes import client, config
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
 from harness.cluster.manifests import Applier

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubernetes import client
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
+from harness.cluster.fields import pod_status
 from harness.cluster.forbidden import explain_forbidden
 from harness.cluster.target import ClusterHandle
 from harness.cluster.wait import wait_for
@@ -164,9 +165,9 @@ def submit_gang(
         pods = core.list_namespaced_pod(namespace, label_selector=f"aibench.io/gang={name}").items
         # Started = Running or already Succeeded: on emulated nodes (kwok) a Job's pods complete after a few
         # seconds whatever their command, so "all Running at one look" would miss a gang that was admitted whole.
-        running = sum(1 for p in pods if p.status.phase in ("Running", "Succeeded"))
+        running = sum(1 for p in pods if pod_status(p).phase in ("Running", "Succeeded"))
         seen["most"] = max(seen["most"], running)
-        return not current.spec.suspend, running
+        return not (current.spec.suspend if current.spec else False), running
 
     state = (False, 0)
     try:

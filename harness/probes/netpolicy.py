@@ -83,7 +83,7 @@ def unenforced_policies(cluster: ClusterHandle, namespace: str) -> list[Measurem
     events = client.CoreV1Api(cluster.api_client).list_namespaced_event(namespace).items
     found = sorted(
         {
-            (e.involved_object.name, e.message)
+            (e.involved_object.name or "", e.message or "")
             for e in events
             if e.type == "Warning" and e.reason == UNENFORCED_REASON and e.involved_object.kind == "NetworkPolicy"
         }

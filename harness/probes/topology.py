@@ -16,6 +16,7 @@ from typing import Any
 from kubernetes import client
 
 from harness.cluster.capabilities import NodeInfo
+from harness.cluster.fields import annotations_of, name_of, pod_spec, pod_status
 from harness.cluster.target import ClusterHandle
 from harness.labels import EMULATED
 from harness.measurement import Measurement
@@ -145,12 +146,12 @@ def placement_of(cluster: ClusterHandle, namespace: str, label_selector: str) ->
     pods = client.CoreV1Api(cluster.api_client).list_namespaced_pod(namespace, label_selector=label_selector).items
     return [
         PodPlacement(
-            pod=p.metadata.name,
-            node=p.spec.node_name or "",
-            phase=p.status.phase or "Unknown",
-            emulated=(p.metadata.annotations or {}).get(EMULATED) == "true",
+            pod=name_of(p),
+            node=pod_spec(p).node_name or "",
+            phase=pod_status(p).phase or "Unknown",
+            emulated=annotations_of(p).get(EMULATED) == "true",
         )
-        for p in sorted(pods, key=lambda p: p.metadata.name)
+        for p in sorted(pods, key=name_of)
     ]
 
 
