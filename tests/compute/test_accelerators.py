@@ -1,4 +1,4 @@
-"""harness/cluster/accelerators.py: pools, placement, sharing, TPU slices and resource forms, GPU health from node
+"""harness/probes/accelerators.py: pools, placement, sharing, TPU slices and resource forms, GPU health from node
 objects, the isolation verdict and the DRA claim documents (validated against the Kubernetes schemas)."""
 
 from __future__ import annotations
