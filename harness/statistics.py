@@ -15,6 +15,14 @@ p99 the harness computes is the p99 the bar was written for:
   their published numbers. Used by the load generator's and the streamed-inference samples' parsers.
 
 Percentiles a tool computes itself (fio, locust's CSV, vLLM's bench JSON) are parsed as reported, never recomputed.
+
+**Binomial acceptance** (:func:`binomial_interval`, :func:`requests_for`) for a weighted traffic split: with a
+configured 80/20 split each request independently lands on the 20 % subset with probability 0.2, so over N requests
+its count is Binomial(N, 0.2). A fixed "+-5 %" tolerance is too strict at N = 100 (it fails a correct router about
+1 time in 5) and too lax at N = 10,000; the exact central interval holding at least 1 - alpha of the distribution
+fails a correct router with probability <= alpha, whatever N, and a router that ignores the weights with
+overwhelming probability once N is a few hundred. The verdict on it is the ``split-within-binomial`` rule of
+:mod:`harness.thresholds.verdicts`.
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ from enum import StrEnum
 
 from harness.measurement import Measurement
 
-__all__ = ["Method", "percentile_measurements", "percentiles"]
+__all__ = ["DEFAULT_ALPHA", "Method", "binomial_interval", "percentile_measurements", "percentiles", "requests_for"]
 
 
 class Method(StrEnum):
@@ -92,3 +100,67 @@ def percentile_measurements(
             for v in values
         ]
     return out
+
+
+# --- binomial acceptance of a weighted split -------------------------------------------------------------------------
+
+#: The probability a correct router fails the split check.
+DEFAULT_ALPHA = 1e-3
+
+
+def _log_pmf(k: int, n: int, p: float) -> float:
+    if p <= 0.0:
+        return 0.0 if k == 0 else -math.inf
+    if p >= 1.0:
+        return 0.0 if k == n else -math.inf
+    return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) + k * math.log(p) + (n - k) * math.log1p(-p)
+
+
+def binomial_interval(n: int, p: float, alpha: float = DEFAULT_ALPHA) -> tuple[int, int]:
+    """The smallest count interval [lo, hi] with P(X < lo) <= alpha/2 and P(X > hi) <= alpha/2, X ~ Bin(n, p)."""
+    if n < 0 or not 0.0 <= p <= 1.0 or not 0.0 < alpha < 1.0:
+        raise ValueError(f"binomial_interval: need n >= 0, 0 <= p <= 1, 0 < alpha < 1 (got {n}, {p}, {alpha})")
+    pmf = [math.exp(_log_pmf(k, n, p)) for k in range(n + 1)]
+    lo, tail = 0, 0.0
+    while lo < n and tail + pmf[lo] <= alpha / 2:
+        tail += pmf[lo]
+        lo += 1
+    hi, tail = n, 0.0
+    while hi > 0 and tail + pmf[hi] <= alpha / 2:
+        tail += pmf[hi]
+        hi -= 1
+    return lo, hi
+
+
+def requests_for(p: float, margin: float, alpha: float = DEFAULT_ALPHA) -> int:
+    """Requests needed so the accepted share lies within +-``margin`` of ``p`` (normal approximation), e.g. for
+    sizing a routing test: p=0.2, margin=0.05, alpha=1e-3 -> 693."""
+    if not 0.0 < p < 1.0 or not 0.0 < margin < 1.0:
+        raise ValueError(f"requests_for: need 0 < p < 1 and 0 < margin < 1 (got {p}, {margin})")
+    z = _z(1 - alpha / 2)
+    return math.ceil(z * z * p * (1 - p) / (margin * margin))
+
+
+def _z(q: float) -> float:
+    """Standard normal quantile (Acklam's rational approximation, |error| < 1.2e-9)."""
+    a = (-3.969683028665376e01, 2.209460984245205e02, -2.759285104469687e02, 1.383577518672690e02,
+         -3.066479806614716e01, 2.506628277459239e00)  # fmt: skip
+    b = (-5.447609879822406e01, 1.615858368580409e02, -1.556989798598866e02, 6.680131188771972e01,
+         -1.328068155288572e01)  # fmt: skip
+    c = (-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e00, -2.549732539343734e00,
+         4.374664141464968e00, 2.938163982698783e00)  # fmt: skip
+    d = (7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e00, 3.754408661907416e00)
+    if q < 0.02425:
+        t = math.sqrt(-2 * math.log(q))
+        return (((((c[0] * t + c[1]) * t + c[2]) * t + c[3]) * t + c[4]) * t + c[5]) / (
+            (((d[0] * t + d[1]) * t + d[2]) * t + d[3]) * t + 1
+        )
+    if q > 1 - 0.02425:
+        return -_z(1 - q)
+    r = q - 0.5
+    s = r * r
+    return (
+        (((((a[0] * s + a[1]) * s + a[2]) * s + a[3]) * s + a[4]) * s + a[5])
+        * r
+        / (((((b[0] * s + b[1]) * s + b[2]) * s + b[3]) * s + b[4]) * s + 1)
+    )

@@ -17,7 +17,6 @@ Modules (import the one you need; nothing heavy is imported here):
 - :mod:`harness.parsers.redis_benchmark`: ``redis-benchmark --csv`` (Redis 7 with latency columns, and older).
 - :mod:`harness.parsers.stream_samples`: raw per-request samples of streamed completions (TTFT, TPOT, ITL,
   goodput) written by ``workloads/inference-load/locustfile.py``.
-- :mod:`harness.parsers.routing_split`: a weighted traffic split observed in those samples, binomial acceptance.
 """
 
 from __future__ import annotations
@@ -32,5 +31,4 @@ MODULES: tuple[str, ...] = (
     "harness.parsers.nvidia_smi",
     "harness.parsers.redis_benchmark",
     "harness.parsers.stream_samples",
-    "harness.parsers.routing_split",
 )

@@ -63,6 +63,8 @@ WORKLOADS: frozenset[str] = frozenset(
         "net-latency",
         "net-reach",
         "net-gang",
+        "inference-route-istio",
+        "inference-route-gateway",
     }
 )
 
@@ -146,6 +148,7 @@ class RuleKind(StrEnum):
     FASTER_TIER = "faster-tier-faster"  # the fastest storage class beats the slowest by >= value x on one headline
     TRAFFIC_DENIED = "traffic-denied"  # every probe connected exactly when its NetworkPolicy phase says it should
     GANG_WHOLE = "gang-placed-whole"  # every pod of a gang placed, all inside one topology domain
+    WEIGHTED_SPLIT = "split-within-binomial"  # each subset's share of requests inside its binomial interval
 
     @property
     def is_verdict(self) -> bool:
@@ -164,6 +167,7 @@ _VERDICT_BARS: dict[RuleKind, str] = {
     RuleKind.FASTER_TIER: "fastest class >= factor x slowest on one headline",
     RuleKind.TRAFFIC_DENIED: "denied where a policy denies, admitted where it allows",
     RuleKind.GANG_WHOLE: "every pod placed, all in one topology domain",
+    RuleKind.WEIGHTED_SPLIT: "each subset's count inside its binomial acceptance interval",
 }
 
 
@@ -332,12 +336,15 @@ class Threshold:
             case RuleKind.PRESENCE:
                 if any(x is not None for x in (self.comparison, self.value, self.unit, self.regression_pct)):
                     raise ValueError(f"threshold {self.id}: a presence rule takes no comparison/value/unit")
-            case _:  # a verdict rule: only the tier rule takes a number (its factor)
+            case _:  # a verdict rule: only the tier factor and the split's alpha are numbers
                 if any(x is not None for x in (self.comparison, self.unit, self.regression_pct)):
                     raise ValueError(f"threshold {self.id}: a {self.kind} rule takes no comparison/unit/regression_pct")
                 if self.kind is RuleKind.FASTER_TIER:
                     if self.value is None or self.value <= 1.0:
                         raise ValueError(f"threshold {self.id}: a {self.kind} rule needs a factor value > 1")
+                elif self.kind is RuleKind.WEIGHTED_SPLIT:
+                    if self.value is not None and not 0.0 < self.value < 1.0:
+                        raise ValueError(f"threshold {self.id}: a {self.kind} rule's value is alpha, in (0, 1)")
                 elif self.value is not None:
                     raise ValueError(f"threshold {self.id}: a {self.kind} rule takes no value")
 

@@ -22,7 +22,9 @@ Evidence each kind reads (metric, labels):
 - ``traffic-denied``: ``reachable{phase, expected[, detail, cni]}`` in probe order (value 1/0, ``expected`` 1/0),
   and ``policy_not_enforced{policy, message}`` for each Warning a policy agent recorded;
 - ``gang-placed-whole``: ``gang_size`` (pods expected) and ``gang_pod{pod, node, domain, topology_key}`` (1 placed,
-  0 not placed).
+  0 not placed);
+- ``split-within-binomial``: ``routed{subset, weight}``, the requests each subset answered and its configured weight
+  (a subset that answered without a weight has weight 0).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from typing import Any
 
 from harness.measurement import Measurement
 from harness.parsers.nccl import Transport
+from harness.statistics import DEFAULT_ALPHA, binomial_interval
 from harness.thresholds.model import (
     Check,
     Checks,
@@ -119,6 +122,21 @@ DEFAULT_RULES: Mapping[tuple[str, RuleKind], Threshold] = {
             "reachable",
             "Kubernetes documentation, Network Policies: 'Default deny all ingress traffic' and ingress rules "
             "(pods are isolated for ingress once a policy selects them; only allowed traffic gets in)",
+        ),
+        *(
+            _rule(
+                workload,
+                RuleKind.WEIGHTED_SPLIT,
+                f"{workload}-split",
+                "routed",
+                "project rule (harness.statistics, binomial acceptance): each request lands on a subset "
+                "independently with its configured share, so the count is Binomial(N, share); the exact central "
+                "interval at alpha 1e-3 fails a correct router 1 time in 1000 whatever N",
+                value=1e-3,
+                hint="check the route's weights as applied (VirtualService / HTTPRoute status) and that every "
+                "backend is Ready: a subset with no ready endpoint gets no share",
+            )
+            for workload in ("inference-route-istio", "inference-route-gateway")
         ),
         _rule(
             "net-gang",
@@ -367,10 +385,44 @@ def _gang_whole(threshold: Threshold, measurements: Sequence[Measurement]) -> li
     return [_verdict(threshold, False, detail, evidence, observed=len(counts), unit="count", bar=1.0, labels=labels)]
 
 
+def _weighted_split(threshold: Threshold, measurements: Sequence[Measurement]) -> list[Check]:
+    """Each subset's count against Binomial(total, weight / sum of weights) at the rule's alpha (``value``, default
+    1e-3): one check per subset, so a report names the subset that got too much or too little. A subset that
+    answered without a weight is judged as weight 0 (only 0 of them is accepted)."""
+    routed = _of(measurements, "routed")
+    total = int(sum(m.value for m in routed))
+    if total <= 0:
+        return [_no_data(threshold, "no answered request to judge the split by")]
+    weights = {m.labels.get("subset", "?"): float(m.labels.get("weight") or 0) for m in routed}
+    scale = sum(weights.values())
+    if scale <= 0:
+        return [_no_data(threshold, "no subset has a positive configured weight")]
+    alpha = threshold.value or DEFAULT_ALPHA
+    checks = []
+    for m in routed:
+        subset = m.labels.get("subset", "?")
+        share = weights[subset] / scale
+        low, high = binomial_interval(total, share, alpha)
+        observed = int(m.value)
+        within = low <= observed <= high
+        detail = (
+            f"{subset}: {observed}/{total} = {100 * observed / total:.1f} % (configured {100 * share:g} %), "
+            f"{'within' if within else 'OUTSIDE'} the binomial acceptance interval [{low}, {high}] "
+            f"(alpha {format_value(alpha)})"
+        )
+        checks.append(
+            _verdict(
+                threshold, within, detail, [m], observed=observed, unit="count", bar=share, labels={"subset": subset}
+            )
+        )
+    return checks
+
+
 _JUDGES: dict[RuleKind, Callable[[Threshold, Sequence[Measurement]], list[Check]]] = {
     RuleKind.NO_CORRUPTION: _no_corruption,
     RuleKind.RDMA_TRANSPORT: _rdma_transport,
     RuleKind.FASTER_TIER: _faster_tier,
     RuleKind.TRAFFIC_DENIED: _traffic_denied,
     RuleKind.GANG_WHOLE: _gang_whole,
+    RuleKind.WEIGHTED_SPLIT: _weighted_split,
 }
