@@ -27,7 +27,7 @@ Schema (every key but ``name``, ``extends`` and ``match`` is required; see the s
           # present: true              # ... presence rule (no comparison/value/unit), or
           # rule: no-corruption        # ... a verdict rule, tuning the built-in one of that kind (see
                                        #     harness/thresholds/verdicts.py; faster-tier-faster takes value as its
-                                       #     factor, split-within-binomial as alpha)
+                                       #     factor, split-within-binomial as alpha, no-slow-node as tolerance)
           aggregate: max               # worst (default) | min | max | mean | each
           severity: fail               # fail (default) | warn
           source: "Azure/azurehpc-health-checks conf/nd96isr_h100_v5.conf: check_nccl_allreduce 460.0 at 16G"
@@ -276,16 +276,18 @@ def _verdict_kind(data: Mapping[str, Any], where: str) -> RuleKind:
     for key in ("present", "regression_pct", "comparison", "unit", "aggregate"):
         if key in data:
             raise _Invalid(f"{where}.{key}", f"a {kind} rule takes no {key}")
-    numeric = (RuleKind.FASTER_TIER, RuleKind.WEIGHTED_SPLIT)
+    numeric = (RuleKind.FASTER_TIER, RuleKind.WEIGHTED_SPLIT, RuleKind.NO_SLOW_NODE)
     if "value" in data and kind not in numeric:
         raise _Invalid(
             f"{where}.value",
-            f"a {kind} rule takes no value (only {RuleKind.FASTER_TIER} has a factor, {RuleKind.WEIGHTED_SPLIT} alpha)",
+            f"a {kind} rule takes no value (only {RuleKind.FASTER_TIER} has a factor, {RuleKind.WEIGHTED_SPLIT} "
+            f"alpha, {RuleKind.NO_SLOW_NODE} a tolerance)",
         )
     if kind is RuleKind.FASTER_TIER and "value" in data and _number(data["value"], f"{where}.value") <= 1:
         raise _Invalid(f"{where}.value", f"the tier factor must be > 1, got {data['value']!r}")
-    if kind is RuleKind.WEIGHTED_SPLIT and "value" in data and not 0 < _number(data["value"], f"{where}.value") < 1:
-        raise _Invalid(f"{where}.value", f"alpha must be in (0, 1), got {data['value']!r}")
+    fraction = (RuleKind.WEIGHTED_SPLIT, RuleKind.NO_SLOW_NODE)
+    if kind in fraction and "value" in data and not 0 < _number(data["value"], f"{where}.value") < 1:
+        raise _Invalid(f"{where}.value", f"must be a fraction in (0, 1), got {data['value']!r}")
     return kind
 
 

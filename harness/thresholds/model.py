@@ -149,6 +149,7 @@ class RuleKind(StrEnum):
     TRAFFIC_DENIED = "traffic-denied"  # every probe connected exactly when its NetworkPolicy phase says it should
     GANG_WHOLE = "gang-placed-whole"  # every pod of a gang placed, all inside one topology domain
     WEIGHTED_SPLIT = "split-within-binomial"  # each subset's share of requests inside its binomial interval
+    NO_SLOW_NODE = "no-slow-node"  # no node's result below the median - tolerance (attributed alone, in pairs...)
 
     @property
     def is_verdict(self) -> bool:
@@ -168,6 +169,7 @@ _VERDICT_BARS: dict[RuleKind, str] = {
     RuleKind.TRAFFIC_DENIED: "denied where a policy denies, admitted where it allows",
     RuleKind.GANG_WHOLE: "every pod placed, all in one topology domain",
     RuleKind.WEIGHTED_SPLIT: "each subset's count inside its binomial acceptance interval",
+    RuleKind.NO_SLOW_NODE: "no node below the median of its peers - tolerance",
 }
 
 
@@ -342,9 +344,9 @@ class Threshold:
                 if self.kind is RuleKind.FASTER_TIER:
                     if self.value is None or self.value <= 1.0:
                         raise ValueError(f"threshold {self.id}: a {self.kind} rule needs a factor value > 1")
-                elif self.kind is RuleKind.WEIGHTED_SPLIT:
+                elif self.kind in (RuleKind.WEIGHTED_SPLIT, RuleKind.NO_SLOW_NODE):
                     if self.value is not None and not 0.0 < self.value < 1.0:
-                        raise ValueError(f"threshold {self.id}: a {self.kind} rule's value is alpha, in (0, 1)")
+                        raise ValueError(f"threshold {self.id}: a {self.kind} rule's value is a fraction in (0, 1)")
                 elif self.value is not None:
                     raise ValueError(f"threshold {self.id}: a {self.kind} rule takes no value")
 

@@ -24,7 +24,9 @@ Evidence each kind reads (metric, labels):
 - ``gang-placed-whole``: ``gang_size`` (pods expected) and ``gang_pod{pod, node, domain, topology_key}`` (1 placed,
   0 not placed);
 - ``split-within-binomial``: ``routed{subset, weight}``, the requests each subset answered and its configured weight
-  (a subset that answered without a weight has weight 0).
+  (a subset that answered without a weight has weight 0);
+- ``no-slow-node``: ``<metric>{group=a+b, attribution=single|pairs|reference[, reference]}``, one result per tested
+  node or pair (:func:`harness.thresholds.attribution.group_measurements`); higher is better.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from typing import Any
 from harness.measurement import Measurement
 from harness.parsers.nccl import Transport
 from harness.statistics import DEFAULT_ALPHA, binomial_interval
+from harness.thresholds.attribution import Mode, Verdict, attribute
 from harness.thresholds.model import (
     Check,
     Checks,
@@ -137,6 +140,32 @@ DEFAULT_RULES: Mapping[tuple[str, RuleKind], Threshold] = {
                 "backend is Ready: a subset with no ready endpoint gets no share",
             )
             for workload in ("inference-route-istio", "inference-route-gateway")
+        ),
+        *(
+            _rule(
+                workload,
+                RuleKind.NO_SLOW_NODE,
+                rule_id,
+                metric,
+                "gcm check-nccl pairwise and Azure NHC per-node checks (test nodes alone, in pairs or against a "
+                "reference); SuperBench variance rules: a node below the median of its peers - 10% is an outlier",
+                value=0.1,
+                hint=hint,
+            )
+            for workload, rule_id, metric, hint in (
+                (
+                    "nccl-allreduce",
+                    "nccl-no-slow-node",
+                    "busbw",
+                    "a slow node: check NVLink/NVSwitch health (nvidia-smi nvlink -s), GPU clocks, and its NICs",
+                ),
+                (
+                    "perftest-ib",
+                    "perftest-no-slow-node",
+                    "ib_write_bw",
+                    "a slow node: check the HCA's link rate and width (ibstat), PCIe width, and the cable",
+                ),
+            )
         ),
         _rule(
             "net-gang",
@@ -418,6 +447,34 @@ def _weighted_split(threshold: Threshold, measurements: Sequence[Measurement]) -
     return checks
 
 
+def _no_slow_node(threshold: Threshold, measurements: Sequence[Measurement]) -> list[Check]:
+    """Per-node attribution of group results against the median - tolerance (``value``, default 0.1): one check
+    per node, failed when every test it took part in was slow, warned when only some were (a suspect)."""
+    groups = [m for m in measurements if m.metric == threshold.metric and m.labels.get("group")]
+    if not groups:
+        return [_no_data(threshold, f"no per-node or per-pair {threshold.metric} result to attribute")]
+    mode = Mode(groups[0].labels.get("attribution", Mode.SINGLE))
+    tolerance = threshold.value or 0.1
+    results = {tuple(m.labels["group"].split("+")): m.value for m in groups}
+    bar, rows = attribute(results, mode=mode, tolerance=tolerance, reference=groups[0].labels.get("reference", ""))
+    unit = groups[0].unit
+    checks = []
+    for row in rows:
+        partners = f" with {', '.join(row.partners)}" if row.partners else ""
+        where = f"{row.node}: worst {row.worst:.1f} {unit}{partners}, bar {bar:.1f} {unit} (median - {tolerance:.0%})"
+        if row.verdict is Verdict.OK:
+            status, detail = Status.PASSED, where
+        elif row.verdict is Verdict.SUSPECT:
+            status, detail = Status.WARNED, f"suspect, slow in {row.slow_tests} of {row.tests} test(s): {where}"
+        else:
+            status = Status.FAILED if threshold.severity is Severity.FAIL else Status.WARNED
+            detail = f"slow in all {row.tests} test(s): {where}"
+        check = _make(threshold, status, detail, groups, observed=row.worst, unit=unit, bar=bar,
+                      labels={"node": row.node})  # fmt: skip
+        checks.append(check)
+    return checks
+
+
 _JUDGES: dict[RuleKind, Callable[[Threshold, Sequence[Measurement]], list[Check]]] = {
     RuleKind.NO_CORRUPTION: _no_corruption,
     RuleKind.RDMA_TRANSPORT: _rdma_transport,
@@ -425,4 +482,5 @@ _JUDGES: dict[RuleKind, Callable[[Threshold, Sequence[Measurement]], list[Check]
     RuleKind.TRAFFIC_DENIED: _traffic_denied,
     RuleKind.GANG_WHOLE: _gang_whole,
     RuleKind.WEIGHTED_SPLIT: _weighted_split,
+    RuleKind.NO_SLOW_NODE: _no_slow_node,
 }

@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from harness.attribution import Mode, Verdict, attribute, plan
 from harness.collectives import largest_busbw, nccl_run, transport_measurements
 from harness.measurement import Measurement
 from harness.parsers.nccl import Transport, transports
 from harness.probes.topology import hostname_of
 from harness.thresholds.assertions import assert_passed
+from harness.thresholds.attribution import Mode, group_measurements, plan
 from harness.thresholds.evaluate import evaluate
 from harness.thresholds.model import Checks, Profile, RuleKind
 from harness.thresholds.verdicts import judge
@@ -128,22 +128,18 @@ def test_nccl_ib_loopback(gpu_node: Any, run_workload: Any, profile: Any, record
 @pytest.mark.network
 @pytest.mark.perf
 @pytest.mark.gpu
-def test_nccl_intra_node_attribution(per_node_results: dict[str, dict[tuple[str, ...], float]], record: Any) -> None:
+def test_nccl_intra_node_attribution(
+    per_node_results: dict[str, dict[tuple[str, ...], float]], profile: Any, record: Any
+) -> None:
     """No GPU node's intra-node busbw is an outlier against the others (median - 10%): the per-node table names
     any slow node."""
     results = per_node_results.get(INTRA, {})
     if len(results) < 2:
         pytest.skip(f"needs intra-node results from 2+ GPU nodes in this run, got {len(results)}")
-    bar, rows = attribute(results, mode=Mode.SINGLE)
-    record.add(
-        measurements=[
-            Measurement(metric="busbw", value=r.worst, unit="GB/s",
-                        labels={"node": r.node, "verdict": str(r.verdict), "scope": "intra-node", "bar": f"{bar:.1f}"})
-            for r in rows
-        ]
-    )  # fmt: skip
-    slow = [f"{r.node} ({r.worst:.1f} GB/s)" for r in rows if r.verdict is Verdict.SLOW]
-    assert not slow, f"slow nodes (bar {bar:.1f} GB/s = median - 10%): {', '.join(slow)}"
+    evidence = group_measurements(results, metric="busbw", unit="GB/s", mode=Mode.SINGLE, scope="intra-node")
+    verdicts = judge(profile, WORKLOAD, RuleKind.NO_SLOW_NODE, evidence)
+    record.add(measurements=evidence, checks=verdicts)
+    assert_passed(verdicts)
 
 
 @pytest.mark.network
@@ -211,6 +207,9 @@ def test_nccl_pairwise(run_mpijob: Any, capabilities: Any, profile: Any, record:
         assert_passed(verdicts)  # a corrupting pair fails here, before its busbw is compared with the others
         if (busbw := largest_busbw(parsed.measurements)) is not None:
             results[pair] = busbw
-    bar, rows = attribute(results, mode=Mode.REFERENCE, reference=nodes[0].name)
-    slow = [f"{r.node} ({r.worst:.1f} GB/s with {', '.join(r.partners)})" for r in rows if r.verdict is Verdict.SLOW]
-    assert not slow, f"slow nodes (bar {bar:.1f} GB/s = median - 10%): {', '.join(slow)}"
+    evidence = group_measurements(
+        results, metric="busbw", unit="GB/s", mode=Mode.REFERENCE, reference=nodes[0].name, scope="pair"
+    )
+    verdicts = judge(profile, WORKLOAD, RuleKind.NO_SLOW_NODE, evidence)
+    record.add(measurements=evidence, checks=verdicts)
+    assert_passed(verdicts)

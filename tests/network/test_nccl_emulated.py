@@ -13,13 +13,13 @@ from judging import corruption, transport
 from kubernetes import client
 from workload_runs import run_spec
 
-from harness.attribution import Mode, Verdict, attribute
 from harness.catalog.spec import load_workload
 from harness.collectives import largest_busbw, nccl_run
 from harness.embedded.cluster import EmbeddedCluster
 from harness.embedded.kubelet import Script
 from harness.errors import WorkloadFailed
 from harness.parsers.nccl import Transport
+from harness.thresholds.attribution import Mode, Verdict, attribute
 from harness.thresholds.evaluate import evaluate
 from harness.thresholds.loader import load_profile
 from harness.thresholds.model import Status

@@ -167,3 +167,24 @@ def test_severity_and_emulation_carry_into_the_check() -> None:
     assert check.status is Status.FAILED and check.emulated and "[emulated]" in check.message
     assert check.severity is Severity.FAIL and check.to_dict()["kind"] == "traffic-denied"
     assert check.bar_text == "denied where a policy denies, admitted where it allows"
+
+
+def test_no_slow_node_names_the_outlier_and_warns_on_a_suspect() -> None:
+    from harness.thresholds.attribution import Mode, group_measurements
+
+    single = group_measurements(
+        {("a",): 470.0, ("b",): 468.0, ("c",): 301.0}, metric="busbw", unit="GB/s", mode=Mode.SINGLE
+    )
+    checks = {c.labels["node"]: c for c in judge(None, "nccl-allreduce", RuleKind.NO_SLOW_NODE, single)}
+    assert checks["c"].status is Status.FAILED and checks["c"].observed == 301.0
+    assert checks["c"].detail == "slow in all 1 test(s): c: worst 301.0 GB/s, bar 421.2 GB/s (median - 10%)"
+    assert checks["a"].status is Status.PASSED and checks["b"].status is Status.PASSED
+    pairs = group_measurements(
+        {("a", "b"): 20.0, ("c", "d"): 46.0, ("a", "e"): 19.0, ("b", "f"): 45.0},
+        metric="ib_write_bw",
+        unit="Gbit/s",
+        mode=Mode.PAIRS,
+    )
+    by_node = {c.labels["node"]: c.status for c in judge(None, "perftest-ib", RuleKind.NO_SLOW_NODE, pairs)}
+    assert by_node["a"] is Status.FAILED and by_node["b"] is Status.WARNED and by_node["c"] is Status.PASSED
+    assert judge(None, "perftest-ib", RuleKind.NO_SLOW_NODE, [])[0].status is Status.NO_DATA
