@@ -44,8 +44,8 @@ import pytest
 from harness.embedded.network import Backend, ServiceProxy
 from harness.embedded.tls import make_serving_cert
 from harness.parsers.exposition import parse_exposition
-from harness.parsers.locust import percentiles
 from harness.runners.load import LoadRun, RequestProfile, load_shape, run_local
+from harness.statistics import Method, percentiles
 
 SCRIPT = Path(__file__).resolve().parent.parent / "workloads" / "inference-server" / "tokenstream.py"
 TTFT_S, TPOT_S, TOKENS = 0.100, 0.020, 32
@@ -172,7 +172,7 @@ def test_ttft_tpot_fidelity(benchmark, streamer, tmp_path: Path, concurrency: in
     # comes back in each stream), for the requests of the measured window
     origin = min(x.start for x in run.samples)
     own = [s.ttft - (TTFT_S + s.server_late) for s in run.samples if s.start - origin >= shape.warmup_s]
-    own_p = percentiles(own, (50, 99))
+    own_p = percentiles(own, (50, 99), method=Method.LINEAR)
     server["generator_ttft_error_ms_p50_p99"] = [round(own_p[50] * 1e3, 2), round(own_p[99] * 1e3, 2)]
     ratios = {
         "ttft_ratio_p50_p99": [round(summary.ttft[q] / TTFT_S, 4) for q in (50, 99)],

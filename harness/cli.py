@@ -422,8 +422,9 @@ def _profile(args: argparse.Namespace) -> int:
 
 def _sweep(args: argparse.Namespace) -> int:
     from harness.cluster.sweep import sweep
-    from harness.cluster.target import check_context, connect
+    from harness.cluster.target import check_context
     from harness.config import resolve
+    from harness.targets import connect
 
     cfg = resolve(
         {

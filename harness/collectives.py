@@ -1,8 +1,9 @@
-"""Judging collective results beyond bars: where the ranks ran, data corruption, and the transport NCCL used.
+"""Collective results as evidence: where the ranks ran, and the transport NCCL used, as labelled measurements.
 
 Why these live apart from the parsers: a parser reads one tool's text; these combine a parsed result with where the
-pods ran and what the cluster offers (RDMA present or not), which is what turns "busbw 12 GB/s" into "NCCL fell
-back to TCP sockets although the nodes have InfiniBand".
+pods ran and what the cluster offers (RDMA present or not), which is what lets the verdict rules in
+:mod:`harness.thresholds.verdicts` turn "busbw 12 GB/s" into "NCCL fell back to TCP sockets although the nodes have
+InfiniBand". The judging itself (corruption, transport) lives there, not here.
 """
 
 from __future__ import annotations
@@ -12,28 +13,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from harness.measurement import Measurement
-from harness.parsers.nccl import NcclResult, Transport, nccl_measurements, parse_nccl_tests, transports
+from harness.parsers.nccl import NcclResult, nccl_measurements, parse_nccl_tests, transports
 
 __all__ = [
     "NcclRun",
-    "TransportVerdict",
-    "corruption",
     "largest_busbw",
     "nccl_run",
     "scope_of",
-    "transport_verdict",
+    "transport_measurements",
     "with_labels",
 ]
-
-#: Transports that mean "the traffic between nodes went through RDMA" (InfiniBand or RoCE verbs, or AWS EFA through
-#: the aws-ofi-nccl plugin, which NCCL names "AWS Libfabric").
-RDMA_TRANSPORTS = frozenset(
-    {Transport.NET_IB, Transport.NET_IB_GDRDMA, Transport.NET_LIBFABRIC, Transport.NET_LIBFABRIC_GDRDMA}
-)
-#: Transports that stay inside one node.
-INTRA_NODE_TRANSPORTS = frozenset(
-    {Transport.NVLS, Transport.P2P_IPC, Transport.P2P_CUMEM, Transport.P2P_DIRECT, Transport.SHM}
-)
 
 
 def scope_of(nodes: Iterable[str]) -> str:
@@ -51,74 +40,17 @@ def with_labels(measurements: Iterable[Measurement], *, emulated: bool = False, 
     ]
 
 
-def corruption(measurements: Sequence[Measurement]) -> str | None:
-    """A sentence naming every size with wrong elements (nccl-tests' ``#wrong``) and the footer's out-of-bounds
-    count, or None when all are exact.
-
-    Wrong results are data corruption: a failure whatever the bandwidth, so callers check this before any bar.
-    The footer (``Out of bounds values : N FAILED``, measurement ``oob_values``) counts on its own: logs before ~2021
-    have an ``error`` column (a max error, not a count) and no ``#wrong``, and a multi-process run can print 0 in
-    every ``#wrong`` its rank 0 saw while the footer sums every process's errors.
-    """
-    bad = [m for m in measurements if m.metric == "wrong" and m.value > 0]
-    parts = [
-        f"{int(m.value)} wrong element(s) at size {m.labels.get('size', '?')} B"
-        + (f" ({m.labels['placement']})" if "placement" in m.labels else "")
-        for m in bad
+def transport_measurements(
+    found: Iterable[str], *, scope: str, rdma_available: bool, emulated: bool = False, **labels: str
+) -> list[Measurement]:
+    """One ``transport`` measurement per transport NCCL named, labelled with the ``scope`` of the run and whether the
+    nodes offer RDMA (``rdma``): the evidence the ``rdma-transport`` verdict rule reads
+    (:mod:`harness.thresholds.verdicts`), kept in the record so the verdict can be re-judged from it."""
+    context = {"scope": scope, "rdma": "true" if rdma_available else "false", **labels}
+    return [
+        Measurement(metric="transport", value=1, unit="count", labels={"transport": t, **context}, emulated=emulated)
+        for t in sorted(set(found))
     ]
-    oob = sum(int(m.value) for m in measurements if m.metric == "oob_values" and m.value > 0)
-    if oob:
-        parts.append(f"nccl-tests reported {oob} out-of-bounds value(s) (FAILED)")
-    if not parts:
-        return None
-    return "data corruption: " + "; ".join(parts)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TransportVerdict:
-    """What NCCL used between nodes and whether that is acceptable for this cluster."""
-
-    transports: frozenset[str]
-    ok: bool
-    message: str
-
-
-def transport_verdict(found: Iterable[str], *, scope: str, rdma_available: bool) -> TransportVerdict:
-    """Judge the transports parsed from ``NCCL_DEBUG=INFO`` (see :func:`harness.parsers.nccl.transports`).
-
-    - no transport line at all: not judgeable (NCCL_DEBUG was not INFO, or the log was cut) -> not ok;
-    - inter-node on a cluster with RDMA resources: NET/IB is required; NET/Socket is the silent fallback that costs
-      an order of magnitude, so it fails with the usual causes as a hint. NET/IB without GDRDMA passes, noted;
-    - intra-node: NET/* between GPUs of one node means P2P/SHM were unavailable; reported, not failed here (the
-      intra-node busbw bar catches the cost).
-    """
-    transports = frozenset(found)
-    names = ", ".join(sorted(transports)) or "none"
-    if not transports:
-        return TransportVerdict(
-            transports=transports,
-            ok=False,
-            message="no NCCL transport lines in the log (run with NCCL_DEBUG=INFO to see which path NCCL used)",
-        )
-    if scope == "inter-node":
-        if rdma_available and not transports & RDMA_TRANSPORTS:
-            hint = (
-                "NCCL fell back to TCP sockets although the nodes have RDMA resources: check the pods requested the "
-                "rdma/*, SR-IOV or vpc.amazonaws.com/efa resource, IPC_LOCK and a large memlock limit, "
-                "NCCL_IB_HCA names existing HCAs, "
-                "NCCL_IB_GID_INDEX suits RoCE, and that no NCCL_IB_DISABLE=1 or NCCL_NET=Socket is set"
-            )
-            return TransportVerdict(transports=transports, ok=False, message=f"transports {names}: {hint}")
-        if transports & RDMA_TRANSPORTS and not transports & {Transport.NET_IB_GDRDMA, Transport.NET_LIBFABRIC_GDRDMA}:
-            return TransportVerdict(
-                transports=transports,
-                ok=True,
-                message=f"transports {names}: RDMA without GPUDirect (GDRDMA): check nvidia-peermem / dmabuf",
-            )
-        return TransportVerdict(transports=transports, ok=True, message=f"transports {names}")
-    net = sorted(t for t in transports if t.startswith("NET/"))
-    note = f"; inter-GPU traffic inside the node went over {', '.join(net)}" if net else ""
-    return TransportVerdict(transports=transports, ok=True, message=f"transports {names}{note}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -128,7 +128,7 @@ class HarnessSession:
     def connect(self) -> Any:
         """The target, connected on first use; a harness error becomes :attr:`failure` and is raised again."""
         if self._target is None:
-            from harness.cluster.target import connect
+            from harness.targets import connect
 
             try:
                 self._target = connect(self.config)
@@ -160,10 +160,14 @@ class HarnessSession:
     def capabilities(self) -> Any:
         if self._capabilities is None:
             from harness.cluster.capabilities import discover
+            from harness.targets import service_hints
 
             target = self.target
             self._capabilities = discover(
-                target.api_client, server_version=target.server_version, embedded=target.embedded is not None
+                target.api_client,
+                server_version=target.server_version,
+                embedded=target.embedded is not None,
+                service_hints=service_hints(target),
             )
         return self._capabilities
 
@@ -498,6 +502,9 @@ def _failure_kind(excinfo: pytest.ExceptionInfo[BaseException] | None, record: T
         return FailureKind.HARNESS
     if isinstance(exc, AssertionError):
         if record is not None and record.checks:
+            failing = [c for c in record.checks if getattr(c, "counts_as_failure", False)]
+            if failing and all(getattr(getattr(c, "kind", None), "is_verdict", False) for c in failing):
+                return FailureKind.CONFORMANCE  # a verdict rule (corruption, isolation, placement) is conformance
             statuses = {getattr(c, "status", "") for c in record.checks}
             return FailureKind.NO_DATA if statuses == {"no-data"} else FailureKind.THRESHOLD
         return FailureKind.CONFORMANCE

@@ -1,8 +1,10 @@
-"""Storage classes as tiers: how fio is run on each, the headline numbers, the ranking and the tiering verdict.
+"""Storage classes as tiers: how fio is run on each, the headline numbers and the ranking (the evidence).
 
 The "storage tiering" practice asks for at least two classes whose speeds differ enough to matter (a fast tier
 for model caches and checkpoints, a capacity tier for datasets). "Faster" is judged on the two numbers that
 decide model-loading time and random-access time: 1 MiB sequential read bandwidth and 4 KiB random-read IOPS.
+The ranking's ``tier_*`` measurements are what the ``faster-tier-faster`` verdict rule
+(:mod:`harness.thresholds.verdicts`) judges; the factor lives with that rule, not here.
 """
 
 from __future__ import annotations
@@ -16,10 +18,6 @@ from harness.cluster.capabilities import Capabilities, StorageClassInfo
 from harness.embedded.quantity import parse_quantity
 from harness.errors import ConfigError
 from harness.measurement import Measurement
-
-# Project rule: a tier must beat the next one by at least this factor on one headline number to count as a
-# separate tier (below that, run-to-run noise of cloud disks, ~10-20 %, could make two equal classes look ordered).
-TIER_FACTOR = 1.5
 
 
 def class_info(capabilities: Capabilities, name: str) -> StorageClassInfo:
@@ -126,34 +124,3 @@ def rank_tiers(by_class: Mapping[str, Mapping[str, Any]]) -> list[Tier]:
             )
         )
     return tiers
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TierVerdict:
-    ok: bool
-    message: str
-
-
-def tier_verdict(tiers: list[Tier]) -> TierVerdict:
-    ranking = ", ".join(
-        f"{t.rank}. {t.storage_class} ({t.seqread_bw:.0f} MiB/s, {t.randread_iops:.0f} IOPS)" for t in tiers
-    )
-    if len(tiers) < 2:
-        only = tiers[0].storage_class if tiers else "none measured"
-        return TierVerdict(
-            ok=False,
-            message=f"only one storage tier ({only}): add a faster class for model caches "
-            "(local NVMe) or a capacity class for datasets",
-        )
-    fast, slow = tiers[0], tiers[-1]
-    seq = fast.seqread_bw / slow.seqread_bw if slow.seqread_bw else float("inf")
-    rnd = fast.randread_iops / slow.randread_iops if slow.randread_iops else float("inf")
-    if max(seq, rnd) < TIER_FACTOR:
-        return TierVerdict(
-            ok=False,
-            message=f"classes do not form tiers: the fastest ({fast.storage_class}) is only "
-            f"{seq:.2f}x the slowest ({slow.storage_class}) in sequential read and "
-            f"{rnd:.2f}x in random-read IOPS (needs {TIER_FACTOR}x on one); "
-            f"ranking: {ranking}",
-        )
-    return TierVerdict(ok=True, message=f"tiers: {ranking}; fastest/slowest = {seq:.2f}x seq read, {rnd:.2f}x IOPS")

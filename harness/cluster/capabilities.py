@@ -18,16 +18,14 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from harness.cluster.forbidden import explain_forbidden
-from harness.embedded.system_services import SYSTEM_SERVICE_LABEL
-from harness.embedded.system_services import missing_hint as system_service_hint
-from harness.podnet.dataplane import POD_NETWORK_ANNOTATION
+from harness.labels import EMULATED, POD_NETWORK_ANNOTATION, SYSTEM_SERVICE_LABEL
 
 log = logging.getLogger(__name__)
 
 GPU = "nvidia.com/gpu"
 TPU = "google.com/tpu"
 LEGACY_TPU_PREFIX = "cloud-tpus.google.com/"
-EMULATED_LABEL = "aibench.io/emulated"
+EMULATED_LABEL = EMULATED
 # RDMA-capable network resources a pod can request: RDMA shared-device-plugin (rdma/*), NVIDIA network operator and
 # SR-IOV NICs, and AWS EFA (vpc.amazonaws.com/efa, the EFA device plugin's resource; NCCL uses it through
 # aws-ofi-nccl, "NET/AWS Libfabric").
@@ -133,6 +131,8 @@ class Capabilities:
     prometheus: tuple[str, ...]  # "namespace/service:port"
     # Services labelled aibench.io/system-service (the embedded target's S3, Redis...): name -> ServiceRef
     system_services: Mapping[str, ServiceRef] = field(default_factory=dict)
+    # how to install a missing system service, given by whoever started the target (the face, for the embedded one)
+    service_hints: Mapping[str, str] = field(default_factory=dict)
     # monitoring components found by Service name/labels: kind -> ("namespace/service:port", ...)
     monitoring: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # add-ons whose API is served but whose agent is absent: name -> why they count as not installed
@@ -269,7 +269,7 @@ class Capabilities:
             name = req[8:]
             if name in self.system_services:
                 return None
-            hint = system_service_hint(name) if self.embedded else ""
+            hint = self.service_hints.get(name, "") if self.embedded else ""
             return f"no {name} service (label {SYSTEM_SERVICE_LABEL}={name})" + (
                 f"; on the embedded target install it: {hint}" if hint else ""
             )
@@ -359,8 +359,15 @@ def _served_addons(api_client: client.ApiClient, group_list: Iterable[client.V1A
     return found
 
 
-def discover(api_client: client.ApiClient, *, server_version: str, embedded: bool) -> Capabilities:
-    """Read the target once."""
+def discover(
+    api_client: client.ApiClient,
+    *,
+    server_version: str,
+    embedded: bool,
+    service_hints: Mapping[str, str] | None = None,
+) -> Capabilities:
+    """Read the target once. ``service_hints`` (system service -> how to install it) come from the code that
+    started the target; discovery itself knows nothing of the embedded target."""
     core = client.CoreV1Api(api_client)
     node_list = core.list_node().items
     nodes = tuple(_node_info(n) for n in node_list)
@@ -422,6 +429,7 @@ def discover(api_client: client.ApiClient, *, server_version: str, embedded: boo
             )
     return Capabilities(
         system_services=system,
+        service_hints=dict(service_hints or {}),
         server_version=server_version,
         embedded=embedded,
         nodes=nodes,

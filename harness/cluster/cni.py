@@ -16,6 +16,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from harness.cluster.forbidden import explain_forbidden
+from harness.cluster.target import ClusterHandle
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +54,9 @@ def _read(call: object, *args: str, what: str) -> object | None:
         raise
 
 
-def data_path(api_client: client.ApiClient, cni: tuple[str, ...]) -> DataPath:
+def data_path(cluster: ClusterHandle, cni: tuple[str, ...]) -> DataPath:
     """Read kube-proxy's DaemonSet and, with Cilium, its ``kube-proxy-replacement`` setting."""
-    apps, core = client.AppsV1Api(api_client), client.CoreV1Api(api_client)
+    apps, core = client.AppsV1Api(cluster.api_client), client.CoreV1Api(cluster.api_client)
     ds = _read(apps.read_namespaced_daemon_set, KUBE_PROXY[1], KUBE_PROXY[0], what="the kube-proxy DaemonSet")
     listing = _read(apps.list_namespaced_daemon_set, KUBE_PROXY[0], what="kube-system DaemonSets")
     kube_proxy = "running" if ds is not None else ("absent" if listing is not None else "unknown")

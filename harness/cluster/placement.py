@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-EMULATED_LABEL = "aibench.io/emulated"
+from harness.labels import EMULATED
+
+EMULATED_LABEL = EMULATED
 _REAL_NODE = {"key": EMULATED_LABEL, "operator": "DoesNotExist"}
 
 

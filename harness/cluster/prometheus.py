@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-from kubernetes import client
-
 from harness.cluster.forbidden import forbidden_from_body
+from harness.cluster.target import ClusterHandle
 from harness.cluster.wait import wait_for
 from harness.errors import AccessDenied, HarnessError, WaitTimeout
+from harness.series import Series
 
 QUERY_TIMEOUT_S = 30.0
 #: how long a check gives Prometheus to produce a first sample (two scrape intervals of a 30 s default)
@@ -36,18 +36,6 @@ _BODY_EXCERPT = 300
 
 class MetricsUnavailable(HarnessError):
     """Raised when Prometheus (or an exporter) cannot be asked: unreachable, HTTP error, or a rejected query."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Series:
-    """One instant-vector element: its labels (``__name__`` included when Prometheus returns it) and value."""
-
-    labels: Mapping[str, str]
-    value: float
-
-    @property
-    def name(self) -> str:
-        return self.labels.get("__name__", "")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -73,12 +61,12 @@ class ServiceHttp:
     """GET from an in-cluster HTTP service: a URL directly, or ``namespace/service[:port]`` through the API server's
     service proxy. Prometheus, exporters and Grafana are all reached through one of these."""
 
-    def __init__(self, endpoint: str, *, api_client: client.ApiClient | None = None, what: str = "service") -> None:
+    def __init__(self, endpoint: str, *, cluster: ClusterHandle | None = None, what: str = "service") -> None:
         self.endpoint = endpoint.rstrip("/")
-        self._api_client = api_client
+        self._api_client = cluster.api_client if cluster is not None else None
         self._proxied = not self.endpoint.startswith(("http://", "https://"))
-        if self._proxied and api_client is None:
-            raise ValueError("a namespace/service endpoint needs an API client")
+        if self._proxied and cluster is None:
+            raise ValueError("a namespace/service endpoint needs a cluster to proxy through")
         self.what = what
 
     @property
@@ -131,8 +119,8 @@ class ServiceHttp:
 class Prometheus:
     """Ask one Prometheus; build one per test session and reuse it."""
 
-    def __init__(self, endpoint: str, *, api_client: client.ApiClient | None = None) -> None:
-        self.http = ServiceHttp(endpoint, api_client=api_client, what="Prometheus")
+    def __init__(self, endpoint: str, *, cluster: ClusterHandle | None = None) -> None:
+        self.http = ServiceHttp(endpoint, cluster=cluster, what="Prometheus")
         self.endpoint = self.http.endpoint
 
     @property

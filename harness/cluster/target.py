@@ -1,5 +1,8 @@
-"""The cluster under test: the embedded target (started and stopped by the session) or a real cluster reached
-through an explicitly named kube context.
+"""The cluster under test as the harness talks to it: a :class:`Target` (an API client with its retry counter and
+applier), reached through an explicitly named kube context or handed over by whoever started a local one.
+
+Starting a target (the embedded one, the real local control plane) is the face's job (:mod:`harness.targets`),
+not this layer's: ``harness.cluster`` only talks to clusters, so it imports neither of them.
 
 Connecting checks the API server once (``/version``) so that an unreachable cluster or expired credentials end the
 run at once with :class:`TargetUnavailable` (exit code 3) instead of failing every test. Every API client made
@@ -13,13 +16,14 @@ import copy
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 import urllib3
 from kubernetes import client, config
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
+from harness.cluster.manifests import Applier
 from harness.cluster.retry import RetryCounter, api_retry
 from harness.config import HarnessConfig, TargetKind
 from harness.errors import ConfigError, TargetUnavailable
@@ -31,6 +35,38 @@ CONNECT_TIMEOUT_S = 10.0
 PROBE_TIMEOUT_S = 5.0  # a live API server answers /version in milliseconds
 
 
+class Stoppable(Protocol):
+    """A target process group the run started and must stop (the embedded cluster, the local control plane)."""
+
+    def stop(self) -> None: ...
+
+
+class ClusterHandle(Protocol):
+    """What probes and helpers need of a cluster: the API client and the run's applier. A :class:`Target` is one;
+    :class:`Connection` makes one from a bare client (unit tests, tools). Helpers take this, never a bare client, so
+    a suite's test body passes the target it was given and no API client appears there."""
+
+    @property
+    def api_client(self) -> client.ApiClient: ...
+
+    @property
+    def applier(self) -> Applier: ...
+
+
+@dataclass(slots=True)
+class Connection:
+    """An API client and a lazily made applier: a :class:`ClusterHandle` without a Target."""
+
+    api_client: client.ApiClient
+    _applier: Applier | None = None
+
+    @property
+    def applier(self) -> Applier:
+        if self._applier is None:
+            self._applier = Applier(self.api_client)
+        return self._applier
+
+
 @dataclass(slots=True, kw_only=True)
 class Target:
     """A connected cluster. ``emulated_nodes`` names nodes whose pods do not run on real hardware."""
@@ -40,18 +76,16 @@ class Target:
     api_client: client.ApiClient
     server_version: str
     kubeconfig: Path | None = None
-    embedded: Any = None  # the EmbeddedCluster when kind is embedded
-    control_plane: Any = None  # the LocalKube when kind is local-kube (stopped with the target)
+    embedded: Stoppable | None = None  # the EmbeddedCluster when kind is embedded
+    control_plane: Stoppable | None = None  # the LocalKube when kind is local-kube (stopped with the target)
     emulated_nodes: frozenset[str] = field(default_factory=frozenset)
     retries: RetryCounter = field(default_factory=RetryCounter)  # API retries made so far (429, 5xx, connect)
-    _applier: Any = None
+    _applier: Applier | None = None
 
     @property
-    def applier(self) -> Any:
+    def applier(self) -> Applier:
         """One dynamic-client applier per target: API discovery is read once per run, not per workload."""
         if self._applier is None:
-            from harness.cluster.manifests import Applier
-
             self._applier = Applier(self.api_client)
         return self._applier
 
@@ -130,7 +164,8 @@ def is_connection_failure(exc: BaseException) -> bool:
     return isinstance(exc, urllib3.exceptions.HTTPError | ConnectionError) and not isinstance(exc, ApiException)
 
 
-def _version(api_client: client.ApiClient, what: str) -> str:
+def server_version(api_client: client.ApiClient, what: str) -> str:
+    """The API server's git version, or :class:`TargetUnavailable` naming ``what`` and why it did not answer."""
     try:
         info = client.VersionApi(api_client).get_code(_request_timeout=CONNECT_TIMEOUT_S)
     except ApiException as exc:
@@ -140,69 +175,6 @@ def _version(api_client: client.ApiClient, what: str) -> str:
     except (urllib3.exceptions.HTTPError, OSError) as exc:
         raise TargetUnavailable(f"{what}: API server unreachable ({describe_connection_failure(exc)})") from None
     return str(info.git_version)
-
-
-def connect(cfg: HarnessConfig, *, state_dir: Path | None = None) -> Target:
-    """Start or reach the target ``cfg`` names."""
-    if cfg.target is TargetKind.EMBEDDED:
-        return _start_embedded(cfg, state_dir)
-    if cfg.target is TargetKind.LOCAL_KUBE:
-        return _start_local_kube(cfg, state_dir)
-    return _connect_kube(cfg)
-
-
-def _start_embedded(cfg: HarnessConfig, state_dir: Path | None) -> Target:
-    from harness.embedded.cluster import EmbeddedCluster, EmbeddedOptions
-
-    cluster = EmbeddedCluster(EmbeddedOptions(state_dir=state_dir, spec_path=cfg.cluster_spec))
-    cluster.start()
-    counter = RetryCounter()
-    try:
-        api_client = client_from_kubeconfig(str(cluster.kubeconfig_path), None, counter)
-        version = _version(api_client, "embedded target")
-        emulated = frozenset(cluster.kubelets.emulated_node_names)
-    except Exception:
-        cluster.stop()
-        raise
-    return Target(
-        kind=TargetKind.EMBEDDED,
-        name="embedded",
-        api_client=api_client,
-        server_version=version,
-        kubeconfig=cluster.kubeconfig_path,
-        embedded=cluster,
-        emulated_nodes=emulated,
-        retries=counter,
-    )
-
-
-def _start_local_kube(cfg: HarnessConfig, state_dir: Path | None) -> Target:
-    """Start the real control plane, apply deploy/rbac.yaml and connect as the suite's ServiceAccount (not admin)."""
-    from harness.localkube.controlplane import LocalKube, LocalKubeOptions
-    from harness.localkube.identity import add_suite_context
-
-    cluster = LocalKube(LocalKubeOptions(state_dir=state_dir, spec_path=cfg.cluster_spec))
-    cluster.start()
-    connected = False
-    counter = RetryCounter()
-    try:  # stopped on any failure, Ctrl-C included: nothing the run started may outlive it
-        context = add_suite_context(cluster)
-        api_client = client_from_kubeconfig(str(cluster.kubeconfig_path), context, counter)
-        version = _version(api_client, "real control plane (as the suite's ServiceAccount)")
-        connected = True
-    finally:
-        if not connected:
-            cluster.stop()
-    return Target(
-        kind=TargetKind.LOCAL_KUBE,
-        name="local-kube",
-        api_client=api_client,
-        server_version=version,
-        kubeconfig=cluster.kubeconfig_path,
-        control_plane=cluster,
-        emulated_nodes=frozenset(cluster.node_names),
-        retries=counter,
-    )
 
 
 IN_CLUSTER = "in-cluster"
@@ -217,11 +189,12 @@ def _connect_in_cluster() -> Target:
         raise ConfigError(f"--kube-context {IN_CLUSTER}: not running in a pod with a ServiceAccount ({exc})") from None
     counter = RetryCounter()
     api_client = _client(configuration, counter)
-    version = _version(api_client, f"--kube-context {IN_CLUSTER}")
+    version = server_version(api_client, f"--kube-context {IN_CLUSTER}")
     return Target(kind=TargetKind.KUBE, name=IN_CLUSTER, api_client=api_client, server_version=version, retries=counter)
 
 
-def _connect_kube(cfg: HarnessConfig) -> Target:
+def connect_kube(cfg: HarnessConfig) -> Target:
+    """Reach the real cluster ``--kube-context`` names (or the pod's ServiceAccount for ``in-cluster``)."""
     if cfg.kube_context == IN_CLUSTER:
         return _connect_in_cluster()
     path = str(cfg.kubeconfig) if cfg.kubeconfig else None
@@ -236,7 +209,7 @@ def _connect_kube(cfg: HarnessConfig) -> Target:
         raise ConfigError(
             f"{where}: unusable entry in {path or '~/.kube/config'} ({type(exc).__name__}: {exc})"
         ) from None
-    version = _version(api_client, where)
+    version = server_version(api_client, where)
     return Target(
         kind=TargetKind.KUBE,
         name=str(cfg.kube_context),

@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.labels import SYSTEM_SERVICE_LABEL
+
 log = logging.getLogger(__name__)
 
-SYSTEM_SERVICE_LABEL = "aibench.io/system-service"
 SYSTEM_NAMESPACE = "kube-system"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -17,9 +17,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.cluster.accelerators import accelerator_kind, accelerator_of, pool_name
 from harness.cluster.capabilities import NodeInfo
 from harness.embedded.quantity import parse_quantity
+from harness.probes.accelerators import accelerator_kind, accelerator_of, pool_name
 
 GPU = "nvidia.com/gpu"
 TPU = "google.com/tpu"

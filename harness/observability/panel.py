@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from kubernetes import client
 
 from harness.cluster.prometheus import Prometheus
+from harness.cluster.target import ClusterHandle
 from harness.measurement import Measurement
 from harness.observability.capacity import (
     GPU,
@@ -66,7 +67,8 @@ class CapacityPanel:
         return out
 
 
-def capacity_panel(api_client: client.ApiClient, prometheus: Prometheus | None) -> CapacityPanel:
+def capacity_panel(cluster: ClusterHandle, prometheus: Prometheus | None) -> CapacityPanel:
+    api_client = cluster.api_client
     core = client.CoreV1Api(api_client)
     nodes = [api_client.sanitize_for_serialization(n) for n in core.list_node().items]
     pods = [api_client.sanitize_for_serialization(p) for p in core.list_pod_for_all_namespaces().items]

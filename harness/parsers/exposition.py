@@ -1,4 +1,4 @@
-"""Prometheus text exposition format (version 0.0.4) -> :class:`~harness.cluster.prometheus.Series`.
+"""Prometheus text exposition format (version 0.0.4) -> :class:`~harness.series.Series`.
 
 Why our own reader: the checks read an exporter directly (dcgm-exporter through the API server's service proxy)
 when a cluster has no Prometheus, and the tests feed real exporter output in; the format is small and stable, and
@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 import re
 
-from harness.cluster.prometheus import Series
 from harness.errors import ParseError
+from harness.series import Series
 
 _NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _LABEL = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*(,|\})')

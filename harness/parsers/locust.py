@@ -14,8 +14,9 @@ Metric scheme (labels ``endpoint`` = Name, ``method`` = Type when not empty): ``
 ``requests`` and ``failures`` (count), ``failure_ratio`` (%). Raw samples add ``ttft`` (ms, same ``stat`` scheme),
 ``tokens_per_s`` (tok/s) and name the aggregate endpoint ``Aggregated`` like locust.
 
-Percentiles are computed with **linear interpolation between closest ranks** (numpy's default ``linear`` method,
-Excel's PERCENTILE.INC), so they match numpy/pandas and the vLLM benchmark scripts our inference bars come from.
+Percentiles are computed by :func:`harness.statistics.percentiles` with **linear interpolation between closest
+ranks** (numpy's default, Excel's PERCENTILE.INC), so they match the vLLM benchmark scripts our inference bars come
+from.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any
 
 from harness.measurement import Measurement
 from harness.parsers._lines import json_lines, parse_error
+from harness.statistics import Method, percentiles
 
 __all__ = [
     "AGGREGATED",
@@ -39,7 +41,6 @@ __all__ = [
     "locust_measurements",
     "parse_locust_stats_csv",
     "parse_raw_samples",
-    "percentiles",
     "raw_sample_measurements",
 ]
 
@@ -327,25 +328,6 @@ def parse_raw_samples(text: str) -> tuple[RawSample, ...]:
     return tuple(out)
 
 
-def percentiles(values: Iterable[float], qs: Sequence[float]) -> dict[float, float]:
-    """Exact percentiles ``q`` in [0, 100] of ``values`` by linear interpolation between closest ranks (numpy's
-    default): with sorted ``x`` of length n, position ``p = q/100 * (n-1)``, result ``x[floor p]`` plus the
-    fraction of the step to the next value. Raises ValueError for no values or q outside [0, 100]."""
-    data = sorted(values)
-    if not data:
-        raise ValueError("percentiles of an empty sequence")
-    out: dict[float, float] = {}
-    last = len(data) - 1
-    for q in qs:
-        if not 0.0 <= q <= 100.0:
-            raise ValueError(f"percentile {q} outside [0, 100]")
-        position = q / 100.0 * last
-        low = math.floor(position)
-        high = min(low + 1, last)
-        out[q] = data[low] + (data[high] - data[low]) * (position - low)
-    return out
-
-
 def raw_sample_measurements(
     samples: Sequence[RawSample],
     *,
@@ -379,7 +361,7 @@ def raw_sample_measurements(
                     metric=metric, value=sum(values) / len(values), unit="ms", labels={**labels, "stat": "mean"}
                 )
             )
-            for q, value in percentiles(values, qs).items():
+            for q, value in percentiles(values, qs, method=Method.LINEAR).items():
                 out.append(
                     Measurement(
                         metric=metric,

@@ -35,7 +35,8 @@ Definitions (docs/serving-metrics.md maps them to inference-perf's and guidellm'
   requests (``goodput_ratio``, %) and per second of the window, counted like requests/s (``goodput``, req/s,
   vLLM's "request goodput").
 
-Percentiles interpolate linearly between closest ranks (numpy's default), shared with :mod:`harness.parsers.locust`.
+Percentiles interpolate linearly between closest ranks (numpy's default, :attr:`harness.statistics.Method.LINEAR`),
+as :mod:`harness.parsers.locust` does.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from typing import Any
 
 from harness.measurement import Measurement
 from harness.parsers._lines import json_lines, parse_error
-from harness.parsers.locust import percentiles
+from harness.statistics import Method, percentiles
 
 __all__ = [
     "Slo",
@@ -218,7 +219,7 @@ def parse_stream_samples(text: str) -> tuple[StreamSample, ...]:
 
 def _ranked(values: Iterable[float], qs: Sequence[float]) -> dict[float, float]:
     data = list(values)
-    return percentiles(data, qs) if data else {}
+    return percentiles(data, qs, method=Method.LINEAR) if data else {}
 
 
 def summarise(

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.embedded.network import Backend
+from harness.labels import POD_NETWORK_ANNOTATION
 from harness.podnet import bandwidth, commands, host, pods, ranges, services
 from harness.podnet.attachments import (
     DEFAULT_NETWORK,
@@ -36,7 +37,6 @@ from harness.podnet.policyagent import APPLY_WORKERS, PolicyAgent, Snapshot
 
 log = logging.getLogger(__name__)
 
-POD_NETWORK_ANNOTATION = "aibench.io/pod-network"
 SVC_TABLE = "aibsvc"
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from kubernetes import client
 
+from harness.cluster.target import ClusterHandle
 from harness.cluster.wait import wait_for
 
 PAUSE_IMAGE = "registry.k8s.io/pause:3.10"
@@ -36,7 +37,8 @@ class PlatformSnapshot:
         return next((n for n in self.namespaces if n["metadata"]["name"] == name), {"metadata": {"name": name}})
 
 
-def read_platform(api_client: client.ApiClient) -> PlatformSnapshot:
+def read_platform(cluster: ClusterHandle) -> PlatformSnapshot:
+    api_client = cluster.api_client
     core = client.CoreV1Api(api_client)
 
     def plain(items: list[Any]) -> tuple[dict[str, Any], ...]:
@@ -54,7 +56,7 @@ def read_platform(api_client: client.ApiClient) -> PlatformSnapshot:
 
 
 def untolerated_pod_outcome(
-    api_client: client.ApiClient,
+    cluster: ClusterHandle,
     namespace: str,
     *,
     node: str,
@@ -64,7 +66,7 @@ def untolerated_pod_outcome(
     """Create a pause pod that requires ``node`` (by name, through node affinity) and tolerates nothing, then
     report what the scheduler did: ``"Unschedulable: <message>"`` or ``"scheduled on <node>"``. Kept off is the
     pass; the pod is left for the namespace's teardown."""
-    core = client.CoreV1Api(api_client)
+    core = client.CoreV1Api(cluster.api_client)
     name = "untolerated-probe"
     pod = {
         "apiVersion": "v1",

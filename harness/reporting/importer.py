@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
-from harness.collectives import corruption, scope_of
+from harness.collectives import scope_of
 from harness.errors import ConfigError, HarnessError
 from harness.measurement import Measurement
 from harness.parsers import fio, guidellm, inference_perf, iperf, locust, nccl, perftest, vllm_bench
@@ -46,7 +46,8 @@ from harness.reporting.schema import (
     TestResult,
 )
 from harness.thresholds import evaluate
-from harness.thresholds.model import Profile, Status
+from harness.thresholds.model import Profile, RuleKind, Status
+from harness.thresholds.verdicts import judge
 
 __all__ = ["FORMATS", "Format", "ImportSummary", "import_results"]
 
@@ -246,7 +247,13 @@ def _judge(profile: Profile, fmt: Format, measurements: list[Measurement]) -> _V
     judged = [c for c in checks if c.status is not Status.NO_DATA]
     missing = [c.threshold_id for c in checks if c.status is Status.NO_DATA]
     not_here = f"; not in this file: {', '.join(missing)}" if missing else ""
-    problem = corruption(measurements) if fmt.workload == "nccl-allreduce" else None
+    # the no-corruption verdict judges what the file has; a file without #wrong and footer is not judged on it
+    verdicts = (
+        judge(profile, fmt.workload, RuleKind.NO_CORRUPTION, measurements) if fmt.workload == "nccl-allreduce" else []
+    )
+    verdicts = [v for v in verdicts if v.status is not Status.NO_DATA]
+    problem = "; ".join(v.detail for v in verdicts if v.counts_as_failure)
+    judged = [*verdicts, *judged] if judged or problem else judged
     failed = [c for c in judged if c.counts_as_failure]
     if problem:
         status, kind, message = "failed", "conformance", problem

@@ -19,6 +19,7 @@ from typing import Any
 
 from kubernetes import client
 
+from harness.cluster.target import ClusterHandle
 from harness.cluster.watch import WatchStats, resilient_watch
 from harness.errors import WaitTimeout, WorkloadFailed
 from harness.runners.failures import pod_blocker
@@ -62,12 +63,12 @@ def _started(pod: client.V1Pod) -> bool:
 
 
 def pod_startup(
-    api_client: client.ApiClient, namespace: str, *, pods: int, image: str, labels: Mapping[str, str], timeout_s: float
+    cluster: ClusterHandle, namespace: str, *, pods: int, image: str, labels: Mapping[str, str], timeout_s: float
 ) -> StartupSamples:
     """Create ``pods`` pods one after another and time each from its create call to Running+ready (watched)."""
     if not 0 < pods <= MAX_PODS:
         raise WorkloadFailed(f"pod startup batch of {pods} pods is outside 1..{MAX_PODS}")
-    core = client.CoreV1Api(api_client)
+    core = client.CoreV1Api(cluster.api_client)
     selector = ",".join(f"{k}={v}" for k, v in labels.items())
     created: dict[str, float] = {}
     started: dict[str, float] = {}
@@ -142,11 +143,11 @@ def go_duration_seconds(text: str) -> float:
     return sum(float(value) * _SECONDS[unit] for value, unit in _GO_DURATION.findall(text))
 
 
-def image_pull_seconds(api_client: client.ApiClient, namespace: str) -> dict[str, float]:
+def image_pull_seconds(cluster: ClusterHandle, namespace: str) -> dict[str, float]:
     """Per pod, how long the kubelet says it spent pulling images (its ``Pulled`` events), to separate image pulls
     from startup latency as the upstream SLO does. Pods whose image was already present have no entry."""
     pulls: dict[str, float] = {}
-    for event in client.CoreV1Api(api_client).list_namespaced_event(namespace).items:
+    for event in client.CoreV1Api(cluster.api_client).list_namespaced_event(namespace).items:
         if (
             event.reason == "Pulled"
             and event.involved_object.kind == "Pod"
@@ -196,10 +197,10 @@ class FirstTries:
         return kept, len(seconds) - len(kept)
 
 
-def api_calls(api_client: client.ApiClient, namespace: str, *, labels: Mapping[str, str]) -> dict[str, ApiCall]:
+def api_calls(cluster: ClusterHandle, namespace: str, *, labels: Mapping[str, str]) -> dict[str, ApiCall]:
     """Mutating (create, patch, delete) and read (get, list) calls, each round on its own object so that no
     round waits on the previous one's side effects; objects left over go with the namespace."""
-    core = client.CoreV1Api(api_client)
+    core = client.CoreV1Api(cluster.api_client)
     names = itertools.count()
     selector = ",".join(labels) or "aibench.io/run-id"
 

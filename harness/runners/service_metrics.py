@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from kubernetes import client
 
 from harness.cluster.prometheus import Prometheus, Series, ServiceHttp
+from harness.cluster.target import ClusterHandle
 from harness.cluster.wait import wait_for
 from harness.errors import WaitTimeout
 from harness.parsers.exposition import parse_exposition
@@ -24,11 +25,11 @@ from harness.runners.service import Endpoint
 SUCCESS_METRIC = "vllm:request_success_total"
 
 
-def scrape(api_client: client.ApiClient, endpoint: Endpoint, *, namespace: str, direct: bool) -> list[Series]:
+def scrape(cluster: ClusterHandle, endpoint: Endpoint, *, namespace: str, direct: bool) -> list[Series]:
     """Every series the Service's ``/metrics`` returns (``direct``: GET the ClusterIP from here)."""
     port = next(iter(endpoint.ports.values()))
     where = endpoint.url() if direct else f"{namespace}/{endpoint.service}:{port}"
-    service = ServiceHttp(where, api_client=None if direct else api_client, what=f"service {endpoint.service}")
+    service = ServiceHttp(where, cluster=None if direct else cluster, what=f"service {endpoint.service}")
     return parse_exposition(service.text("/metrics"))
 
 
@@ -48,7 +49,7 @@ class Replicas:
 
 
 def wait_replicas(
-    api_client: client.ApiClient,
+    cluster: ClusterHandle,
     namespace: str,
     deployment: str,
     done: Callable[[Replicas], bool],
@@ -57,7 +58,7 @@ def wait_replicas(
     describe: str,
 ) -> Replicas:
     """Poll the Deployment's scale until ``done``; WaitTimeout names the last count seen."""
-    apps = client.AppsV1Api(api_client)
+    apps = client.AppsV1Api(cluster.api_client)
 
     def probe() -> Replicas:
         status = apps.read_namespaced_deployment_status(deployment, namespace)

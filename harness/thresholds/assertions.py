@@ -33,7 +33,7 @@ def failure_message(checks: Iterable[Check]) -> str | None:
     return "\n".join([head, *(f"  {c.message}" for c in failed)])
 
 
-def assert_passed(checks: Iterable[Check], *, note: str = "") -> None:
+def assert_passed(checks: Iterable[Check], *, note: str = "", verdicts: Iterable[Check] = ()) -> None:
     """Raise AssertionError listing each failed or no-data check, one per line::
 
         2 of 5 checks failed:
@@ -43,14 +43,21 @@ def assert_passed(checks: Iterable[Check], *, note: str = "") -> None:
 
     With no check at all: fail when the evaluation was offered no measurement, else skip with
     ``measured, not judged: <why>`` (``note`` adds what the test knows besides, e.g. the transport verdict).
+
+    ``verdicts`` are the test's verdict-rule checks (:mod:`harness.thresholds.verdicts`): they fail the test like
+    any check, listed first, but passing verdicts do not make unjudged measurements judged (a test whose numbers
+    no bar covers still skips, and says what the verdicts found).
     """
     given = checks
     checks = list(checks)
-    message = failure_message(checks)
+    judged = list(verdicts)
+    message = failure_message([*judged, *checks])
     if message is not None:
         raise AssertionError(message)
     if checks:
         return
+    if judged and not note:
+        note = "; ".join(c.detail for c in judged if c.detail)
     why = getattr(given, "unjudged", "") or "no threshold applied to the measurements"
     suffix = f" ({note})" if note else ""
     if isinstance(given, Checks) and given.measured == 0:

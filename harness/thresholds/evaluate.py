@@ -34,6 +34,7 @@ from harness.thresholds.model import (
     Status,
     Threshold,
 )
+from harness.thresholds.verdicts import judge_threshold
 from harness.units import UnitMismatch, convert
 
 __all__ = ["MeasurementIndex", "evaluate", "evaluate_thresholds"]
@@ -120,6 +121,10 @@ class MeasurementIndex:
         bucket = self._buckets.get(metric)
         return bucket.select(selector) if bucket is not None else []
 
+    def every(self) -> list[Measurement]:
+        """Every indexed measurement, metric by metric (a verdict rule reads several metrics at once)."""
+        return [m for bucket in self._buckets.values() for m in bucket.items]
+
     def exact(self, metric: str, labels: Mapping[str, str]) -> Measurement | None:
         bucket = self._buckets.get(metric)
         return bucket.exact(labels) if bucket is not None else None
@@ -175,6 +180,9 @@ def evaluate(
     ``scope`` narrows the thresholds to those a test's measurements can answer: a test that measures only
     ``verb=get`` passes ``{"verb": "get"}`` and bars selecting other verbs are left out instead of reading no-data.
 
+    Verdict rules (:attr:`RuleKind.is_verdict`) a profile tunes are left out too: their evidence is complete only
+    where a suite says so, and it judges them there with :func:`harness.thresholds.verdicts.judge`.
+
     ``baseline`` maps workload names to the baseline run's measurements (a run record's results grouped by
     workload); regression rules compare against ``baseline[workload]``. Raises :class:`ConfigError` when a bar's
     unit cannot be compared with a measurement's. A workload without thresholds gives an empty list: the caller
@@ -184,7 +192,8 @@ def evaluate(
     thresholds = [
         t
         for t in profile.thresholds_for(workload)
-        if all(key not in t.labels.equals or value in t.labels.equals[key] for key, value in (scope or {}).items())
+        if not t.kind.is_verdict
+        and all(key not in t.labels.equals or value in t.labels.equals[key] for key, value in (scope or {}).items())
     ]
     if not thresholds:
         log.info("profile %s has no thresholds for workload %s", profile.name, workload)
@@ -218,7 +227,9 @@ def evaluate_thresholds(
     )
     for threshold in thresholds:
         matched = index.select(threshold.metric, threshold.labels)
-        if threshold.kind is RuleKind.PRESENCE:
+        if threshold.kind.is_verdict:
+            checks.extend(judge_threshold(threshold, index.every()))
+        elif threshold.kind is RuleKind.PRESENCE:
             checks.append(_presence(threshold, matched))
         elif not matched:
             if threshold.kind is RuleKind.REGRESSION and base_index is None:

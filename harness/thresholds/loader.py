@@ -24,7 +24,10 @@ Schema (every key but ``name``, ``extends`` and ``match`` is required; see the s
           value: 460                   # absolute rule ...
           unit: GB/s
           # regression_pct: 5          # ... or regression rule (comparison gives the direction), or
-          # present: true              # ... presence rule (no comparison/value/unit)
+          # present: true              # ... presence rule (no comparison/value/unit), or
+          # rule: no-corruption        # ... a verdict rule, tuning the built-in one of that kind (see
+                                       #     harness/thresholds/verdicts.py; faster-tier-faster takes value as its
+                                       #     factor, split-within-binomial as alpha, no-slow-node as tolerance)
           aggregate: max               # worst (default) | min | max | mean | each
           severity: fail               # fail (default) | warn
           source: "Azure/azurehpc-health-checks conf/nd96isr_h100_v5.conf: check_nccl_allreduce 460.0 at 16G"
@@ -77,13 +80,14 @@ _THRESHOLD_KEYS = (
     "unit",
     "regression_pct",
     "present",
+    "rule",
     "severity",
     "aggregate",
     "source",
     "description",
     "hint",
 )
-_E = TypeVar("_E", Comparison, Severity, Aggregate, Accelerator)
+_E = TypeVar("_E", Comparison, Severity, Aggregate, Accelerator, RuleKind)
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
@@ -216,6 +220,12 @@ def _parse_threshold(value: Any, workload: str, where: str) -> Threshold:
     except ValueError as exc:
         raise _Invalid(f"{where}.labels", str(exc)) from None
 
+    kwargs: dict[str, Any] = {}
+    if "rule" in data:
+        kind = _verdict_kind(data, where)
+        if "value" in data:
+            kwargs["value"] = _number(data["value"], f"{where}.value")
+        return _finish(data, where, threshold_id, workload, metric, source, labels, kind, kwargs)
     present = "present" in data
     regression = "regression_pct" in data
     absolute = "value" in data
@@ -223,7 +233,6 @@ def _parse_threshold(value: Any, workload: str, where: str) -> Threshold:
         raise _Invalid(
             where, "needs exactly one rule: value (absolute), regression_pct (against a baseline) or present: true"
         )
-    kwargs: dict[str, Any] = {}
     if present:
         if not _bool(data["present"], f"{where}.present"):
             raise _Invalid(f"{where}.present", "present: false is not a rule; remove the threshold instead")
@@ -254,6 +263,46 @@ def _parse_threshold(value: Any, workload: str, where: str) -> Threshold:
                 kwargs["unit"] = _unit(data["unit"], f"{where}.unit")
         if "aggregate" in data:
             kwargs["aggregate"] = _choice(Aggregate, data["aggregate"], f"{where}.aggregate")
+    return _finish(data, where, threshold_id, workload, metric, source, labels, kind, kwargs)
+
+
+def _verdict_kind(data: Mapping[str, Any], where: str) -> RuleKind:
+    """The verdict rule kind of a threshold that names ``rule:``; it takes none of the numeric rules' keys."""
+    verdicts = [k for k in RuleKind if k.is_verdict]
+    kind = _choice(RuleKind, data["rule"], f"{where}.rule")
+    if not kind.is_verdict:
+        allowed = ", ".join(f"'{k}'" for k in verdicts)
+        raise _Invalid(f"{where}.rule", f"'{kind}' is written without rule:; rule: takes a verdict kind ({allowed})")
+    for key in ("present", "regression_pct", "comparison", "unit", "aggregate"):
+        if key in data:
+            raise _Invalid(f"{where}.{key}", f"a {kind} rule takes no {key}")
+    numeric = (RuleKind.FASTER_TIER, RuleKind.WEIGHTED_SPLIT, RuleKind.NO_SLOW_NODE)
+    if "value" in data and kind not in numeric:
+        raise _Invalid(
+            f"{where}.value",
+            f"a {kind} rule takes no value (only {RuleKind.FASTER_TIER} has a factor, {RuleKind.WEIGHTED_SPLIT} "
+            f"alpha, {RuleKind.NO_SLOW_NODE} a tolerance)",
+        )
+    if kind is RuleKind.FASTER_TIER and "value" in data and _number(data["value"], f"{where}.value") <= 1:
+        raise _Invalid(f"{where}.value", f"the tier factor must be > 1, got {data['value']!r}")
+    fraction = (RuleKind.WEIGHTED_SPLIT, RuleKind.NO_SLOW_NODE)
+    if kind in fraction and "value" in data and not 0 < _number(data["value"], f"{where}.value") < 1:
+        raise _Invalid(f"{where}.value", f"must be a fraction in (0, 1), got {data['value']!r}")
+    return kind
+
+
+def _finish(
+    data: Mapping[str, Any],
+    where: str,
+    threshold_id: str,
+    workload: str,
+    metric: str,
+    source: str,
+    labels: LabelSelector,
+    kind: RuleKind,
+    kwargs: dict[str, Any],
+) -> Threshold:
+    """Severity, description and hint, then the Threshold (its own checks are the last line of defence)."""
     if "severity" in data:
         kwargs["severity"] = _choice(Severity, data["severity"], f"{where}.severity")
     for key in ("description", "hint"):

@@ -61,6 +61,10 @@ WORKLOADS: frozenset[str] = frozenset(
         "collective-allreduce",
         "net-iperf3",
         "net-latency",
+        "net-reach",
+        "net-gang",
+        "inference-route-istio",
+        "inference-route-gateway",
     }
 )
 
@@ -127,11 +131,46 @@ class Aggregate(StrEnum):
 
 
 class RuleKind(StrEnum):
-    """The three rule kinds of DESIGN.md section 6."""
+    """The rule kinds of DESIGN.md section 6: three numeric bars, and verdicts that are not one number.
+
+    A verdict rule (:attr:`is_verdict`) judges a set of measurements as a whole by a rule written in code
+    (:mod:`harness.thresholds.verdicts`): "no element of any size was wrong", "the fastest storage class beats the
+    slowest by a factor", "the denied phase did not connect", "every pod of the gang landed in one domain". Its
+    evidence is measurements like any other, so the verdict can be re-judged from a run record; its Check is
+    recorded, reported and asserted like a bar's.
+    """
 
     ABSOLUTE = "absolute"  # observed <cmp> value unit
     REGRESSION = "regression"  # no worse than the baseline run's measurement by more than regression_pct %
     PRESENCE = "presence"  # at least one matching measurement exists, any value
+    NO_CORRUPTION = "no-corruption"  # no wrong element at any size, no out-of-bounds value (nccl-tests #wrong)
+    RDMA_TRANSPORT = "rdma-transport"  # NCCL used an RDMA transport between nodes that have RDMA resources
+    FASTER_TIER = "faster-tier-faster"  # the fastest storage class beats the slowest by >= value x on one headline
+    TRAFFIC_DENIED = "traffic-denied"  # every probe connected exactly when its NetworkPolicy phase says it should
+    GANG_WHOLE = "gang-placed-whole"  # every pod of a gang placed, all inside one topology domain
+    WEIGHTED_SPLIT = "split-within-binomial"  # each subset's share of requests inside its binomial interval
+    NO_SLOW_NODE = "no-slow-node"  # no node's result below the median - tolerance (attributed alone, in pairs...)
+
+    @property
+    def is_verdict(self) -> bool:
+        """True for the rule kinds judged by a verdict function rather than by comparing one value with a bar."""
+        return self not in (RuleKind.ABSOLUTE, RuleKind.REGRESSION, RuleKind.PRESENCE)
+
+    @property
+    def verdict_bar(self) -> str:
+        """What a verdict rule demands, as a report's "bar" column prints it (empty for the numeric kinds)."""
+        return _VERDICT_BARS.get(self, "")
+
+
+_VERDICT_BARS: dict[RuleKind, str] = {
+    RuleKind.NO_CORRUPTION: "no wrong element, no out-of-bounds value",
+    RuleKind.RDMA_TRANSPORT: "an RDMA transport between nodes that have RDMA",
+    RuleKind.FASTER_TIER: "fastest class >= factor x slowest on one headline",
+    RuleKind.TRAFFIC_DENIED: "denied where a policy denies, admitted where it allows",
+    RuleKind.GANG_WHOLE: "every pod placed, all in one topology domain",
+    RuleKind.WEIGHTED_SPLIT: "each subset's count inside its binomial acceptance interval",
+    RuleKind.NO_SLOW_NODE: "no node below the median of its peers - tolerance",
+}
 
 
 class Status(StrEnum):
@@ -299,17 +338,33 @@ class Threshold:
             case RuleKind.PRESENCE:
                 if any(x is not None for x in (self.comparison, self.value, self.unit, self.regression_pct)):
                     raise ValueError(f"threshold {self.id}: a presence rule takes no comparison/value/unit")
+            case _:  # a verdict rule: only the tier factor and the split's alpha are numbers
+                if any(x is not None for x in (self.comparison, self.unit, self.regression_pct)):
+                    raise ValueError(f"threshold {self.id}: a {self.kind} rule takes no comparison/unit/regression_pct")
+                if self.kind is RuleKind.FASTER_TIER:
+                    if self.value is None or self.value <= 1.0:
+                        raise ValueError(f"threshold {self.id}: a {self.kind} rule needs a factor value > 1")
+                elif self.kind in (RuleKind.WEIGHTED_SPLIT, RuleKind.NO_SLOW_NODE):
+                    if self.value is not None and not 0.0 < self.value < 1.0:
+                        raise ValueError(f"threshold {self.id}: a {self.kind} rule's value is a fraction in (0, 1)")
+                elif self.value is not None:
+                    raise ValueError(f"threshold {self.id}: a {self.kind} rule takes no value")
 
     @property
     def bar_text(self) -> str:
-        """The bar as reports print it: ``>= 460 GB/s``, ``<= 5% worse than baseline``, ``present``."""
+        """The bar as reports print it: ``>= 460 GB/s``, ``<= 5% worse than baseline``, ``present``, or what a
+        verdict rule demands."""
         match self.kind:
             case RuleKind.ABSOLUTE:
                 return f"{self.comparison} {format_value(self.value or 0.0)} {self.unit}"
             case RuleKind.REGRESSION:
                 return f"{self.comparison} baseline - {format_value(self.regression_pct or 0.0)}%"
-            case _:
+            case RuleKind.PRESENCE:
                 return "present"
+            case RuleKind.FASTER_TIER:
+                return f"fastest class >= {format_value(self.value or 0.0)}x slowest on one headline"
+            case _:
+                return self.kind.verdict_bar
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -474,6 +529,10 @@ class Check:
     def bar_text(self) -> str:
         if self.kind is RuleKind.PRESENCE:
             return "present"
+        if self.kind is RuleKind.FASTER_TIER and self.bar is not None:
+            return f"fastest class >= {format_value(self.bar)}x slowest on one headline"
+        if self.kind.is_verdict:
+            return self.kind.verdict_bar
         if self.bar is None:
             return f"{self.comparison} baseline - {format_value(self.regression_pct or 0.0)}%"
         text = f"{self.comparison} {format_value(self.bar)} {self.unit}"
@@ -493,6 +552,9 @@ class Check:
                 f"{self.threshold_id}: {self.metric}{self.selector} present "
                 f"({self.matched} measurement{'s' if self.matched != 1 else ''})"
             )
+        if self.kind.is_verdict:  # the verdict's own sentence says what was seen and why it passes or fails
+            text = f"{self.threshold_id}: {self.detail}{' [emulated]' if self.emulated else ''} (source: {self.source})"
+            return text + (f"; hint: {self.hint}" if self.hint and self.status is not Status.PASSED else "")
         emulated = " [emulated]" if self.emulated else ""
         text = (
             f"{self.threshold_id}: {self.metric}{format_labels(self.labels)} = "

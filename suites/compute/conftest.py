@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from harness.cluster.accelerators import (
+from harness.probes.accelerators import (
     accelerator_kind,
     gpu_sharing,
     node_pools,

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from harness.cluster.accelerators import accelerator_of, labelled_driver, placement_for
 from harness.errors import WorkloadFailed
 from harness.measurement import marked_emulated
 from harness.parsers.cuda import GEMM_DTYPES, cuda_failure, cuda_measurements
+from harness.probes.accelerators import accelerator_of, labelled_driver, placement_for
 from harness.thresholds.assertions import assert_passed
 from harness.thresholds.evaluate import evaluate
 

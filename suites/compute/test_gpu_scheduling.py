@@ -13,7 +13,11 @@ from typing import Any
 import pytest
 
 from harness.catalog.spec import load_workload
-from harness.cluster.accelerators import (
+from harness.cluster.namespaces import run_labels
+from harness.errors import WorkloadFailed
+from harness.measurement import Measurement
+from harness.parsers.cuda import DeviceProbe, parse_device_probe
+from harness.probes.accelerators import (
     accelerator_of,
     gpu_device_classes,
     gpu_node_for,
@@ -23,11 +27,7 @@ from harness.cluster.accelerators import (
     product_matches,
     profile_gpu_mismatch,
 )
-from harness.cluster.accelerators import dra_probe as dra_probe_rendered
-from harness.cluster.namespaces import run_labels
-from harness.errors import WorkloadFailed
-from harness.measurement import Measurement
-from harness.parsers.cuda import DeviceProbe, parse_device_probe
+from harness.probes.accelerators import dra_probe as dra_probe_rendered
 from harness.runners.job import run_job
 
 pytestmark = [pytest.mark.compute, pytest.mark.conformance]
@@ -189,7 +189,7 @@ def test_gpu_through_a_dra_resource_claim(
 ) -> None:
     """With DRA served and a DeviceClass for NVIDIA GPUs, a pod whose ResourceClaimTemplate asks for one GPU of that
     class is allocated one and lists exactly that GPU."""
-    classes = gpu_device_classes(target.api_client)
+    classes = gpu_device_classes(target)
     if not classes:
         pytest.skip(
             "resource.k8s.io is served but no DeviceClass selects gpu.nvidia.com devices (no NVIDIA DRA driver)"

@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
-from harness.cluster.accelerators import (
+from harness.measurement import Measurement
+from harness.probes.accelerators import (
     accelerator_kind,
     gpu_health,
     mig_resources,
     node_pools,
     placement_for,
 )
-from harness.measurement import Measurement
 
 pytestmark = [pytest.mark.compute, pytest.mark.practices]
 
@@ -129,7 +129,7 @@ def test_pod_with_tolerations_reaches_each_gpu_pool(
 def test_gpu_node_health(target: Any, capabilities: Any, record: Any) -> None:
     """No GPU node is unhealthy by the signals the cluster already exposes: node conditions, device-plugin
     allocatable vs capacity, the GPU Operator's validator pod, and Autopilot's gpuhealth label (read-only)."""
-    health = gpu_health(target.api_client, [n.name for n in capabilities.gpu_nodes])
+    health = gpu_health(target, [n.name for n in capabilities.gpu_nodes])
     emulated = {n.name for n in capabilities.nodes if n.emulated}
     record.add(
         params={h.node: f"{h.status}: {'; '.join(h.reasons) or 'no problem reported'}" for h in health},

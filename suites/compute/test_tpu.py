@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from harness.cluster.accelerators import measurement_nodes, placement_for, tpu_slices
 from harness.measurement import Measurement, marked_emulated
 from harness.parsers.jax_tpu import parse_tpu_result
+from harness.probes.accelerators import measurement_nodes, placement_for, tpu_slices
 from harness.thresholds.assertions import assert_passed
 from harness.thresholds.evaluate import evaluate
 

@@ -8,8 +8,8 @@ import pytest
 
 from harness.cluster.namespaces import run_labels
 from harness.measurement import Measurement
-from harness.parsers.locust import percentiles
 from harness.runners.latency import VERBS, FirstTries, api_calls, image_pull_seconds, pod_startup
+from harness.statistics import Method, percentile_measurements
 from harness.thresholds.assertions import assert_passed
 from harness.thresholds.evaluate import evaluate
 
@@ -21,25 +21,6 @@ EMULATED_TIMING = (
     "measured, not judged: the pods ran on emulated nodes, so the time from bound to Running is the emulation's "
     "(kwok's Stage delays on the real control plane, the scripted runtime on the embedded one), not a kubelet's"
 )
-
-
-def _stats(metric: str, unit: str, values: list[float], labels: dict[str, str], emulated: bool) -> list[Measurement]:
-    at = percentiles(values, QUANTILES)
-    out = [
-        Measurement(
-            metric=metric,
-            value=at[q],
-            unit=unit,
-            labels={**labels, "stat": "percentile", "percentile": str(q)},
-            emulated=emulated,
-        )
-        for q in QUANTILES
-    ]
-    out += [
-        Measurement(metric=metric, value=v, unit=unit, labels={**labels, "stat": "sample"}, emulated=emulated)
-        for v in values
-    ]
-    return out
 
 
 def test_pod_startup_latency(
@@ -54,17 +35,20 @@ def test_pod_startup_latency(
     """Pods go from create to Running within the upstream SLO (p99 <= 5 s, image pulls excluded)."""
     labels = run_labels(harness_config.run_id, request.node.nodeid)
     samples = pod_startup(
-        target.api_client,
+        target,
         namespace,
         pods=harness_config.startup_pods,
         image=STARTUP_IMAGE,
         labels=labels,
         timeout_s=harness_config.timeout(300),
     )
-    pulls = image_pull_seconds(target.api_client, namespace)
+    pulls = image_pull_seconds(target, namespace)
     startup = [max(0.0, s - pulls.get(name, 0.0)) for name, s in samples.seconds.items()]
     emulated = all(n.emulated for n in capabilities.nodes)
-    measurements = _stats("startup_latency", "s", startup, {}, emulated)
+    # nearest rank, as the upstream SLO's own measurement (harness.statistics)
+    measurements = percentile_measurements(
+        "startup_latency", "s", startup, QUANTILES, method=Method.NEAREST_RANK, emulated=emulated, samples=True
+    )
     checks = [] if emulated else evaluate(profile, "pod-startup", measurements)
     record.add(
         workload="pod-startup",
@@ -99,13 +83,15 @@ def test_api_call_latency(
     """Mutating and read API calls answer within the upstream SLOs (p99 <= 1 s single object, <= 5 s list),
     timed by pytest-benchmark round by round (each round on its own object, set up untimed; a round the client had
     to retry after a 429 or 5xx is counted, not timed: its time is the server's Retry-After)."""
-    calls = api_calls(target.api_client, namespace, labels=run_labels(harness_config.run_id, request.node.nodeid))
+    calls = api_calls(target, namespace, labels=run_labels(harness_config.run_id, request.node.nodeid))
     call = calls[verb]
     timed = FirstTries(call.call, target.retries)
     benchmark.pedantic(timed, setup=call.setup, rounds=harness_config.api_calls, warmup_rounds=1)
     first_tries, retried = timed.split(benchmark.stats.stats.data, warmup=1)
     milliseconds = [seconds * 1000 for seconds in first_tries]
-    measurements = _stats("api_latency", "ms", milliseconds, {"verb": verb}, False)
+    measurements = percentile_measurements(
+        "api_latency", "ms", milliseconds, QUANTILES, method=Method.NEAREST_RANK, labels={"verb": verb}, samples=True
+    )
     checks = evaluate(profile, "api-latency", measurements, scope={"verb": verb})
     record.add(
         workload="api-latency",

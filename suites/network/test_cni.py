@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from harness.cluster.cni import data_path
-from harness.cluster.topology import hostname_of
 from harness.collectives import with_labels
 from harness.measurement import Measurement
 from harness.parsers.sentinel import parse_sentinel
+from harness.probes.topology import hostname_of
 
 
 @pytest.mark.network
@@ -28,7 +28,7 @@ def test_cni_is_identified(target: Any, capabilities: Any, record: Any) -> None:
             else f"pods share the host network ({network.get('reason') or 'no pod network'})"
         )
         pytest.skip(f"the embedded target runs no CNI DaemonSet to identify: {what}")
-    path = data_path(target.api_client, tuple(capabilities.cni))
+    path = data_path(target, tuple(capabilities.cni))
     record.add(
         measurements=[
             Measurement(

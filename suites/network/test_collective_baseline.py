@@ -11,10 +11,12 @@ from typing import Any
 
 import pytest
 
-from harness.collectives import corruption, scope_of, with_labels
+from harness.collectives import scope_of, with_labels
 from harness.parsers.sentinel import BEGIN, parse_sentinel
 from harness.thresholds.assertions import assert_passed
 from harness.thresholds.evaluate import evaluate
+from harness.thresholds.model import RuleKind
+from harness.thresholds.verdicts import judge
 
 WORKLOAD = "collective-allreduce"
 MIN_RANKS, MAX_RANKS = 2, 4
@@ -40,9 +42,7 @@ def test_cpu_collective_baseline(run_workload: Any, capabilities: Any, profile: 
     measurements = with_labels(
         result.measurements, emulated=run.emulated, scope=scope_of(nodes), nodes=str(len(set(nodes)))
     )
-    record.add(measurements=measurements)
-    if problem := corruption(measurements):
-        raise AssertionError(f"{WORKLOAD} ({result.info.get('implementation')}): {problem}")
+    verdicts = judge(profile, WORKLOAD, RuleKind.NO_CORRUPTION, measurements)
     checks = evaluate(profile, WORKLOAD, measurements)
-    record.add(checks=checks)
-    assert_passed(checks)
+    record.add(measurements=measurements, checks=[*verdicts, *checks])
+    assert_passed(checks, verdicts=verdicts)

@@ -13,16 +13,18 @@ from typing import Any
 import pytest
 
 from harness.cluster.namespaces import run_labels
-from harness.cluster.netpolicy import (
-    IsolationProbe,
+from harness.collectives import with_labels
+from harness.parsers.sentinel import parse_sentinel
+from harness.probes.netpolicy import (
     allow_ingress_from,
     apply_policies,
     default_deny_ingress,
-    isolation_verdict,
+    enforcer,
     unenforced_policies,
 )
-from harness.collectives import with_labels
-from harness.parsers.sentinel import parse_sentinel
+from harness.thresholds.assertions import assert_passed
+from harness.thresholds.model import RuleKind
+from harness.thresholds.verdicts import judge
 
 ECHO_LABELS = {"app.kubernetes.io/name": "net-echo"}
 PORT = 5401
@@ -53,6 +55,7 @@ def test_default_deny_blocks_and_allow_rule_admits(
     harness_config: Any,
     capabilities: Any,
     request: pytest.FixtureRequest,
+    profile: Any,
     record: Any,
 ) -> None:
     """Traffic reaches an echo service; after a default-deny ingress policy it does not; an allow rule for the
@@ -62,12 +65,13 @@ def test_default_deny_blocks_and_allow_rule_admits(
             "the embedded target runs pods on the host network "
             f"({capabilities.pod_network.get('reason') or 'no pod network'}): no NetworkPolicy can be enforced there"
         )
-    probes, measurements = [], []
+    evidence = []
     labels = run_labels(harness_config.run_id, request.node.nodeid)
+    cni = enforcer(capabilities.cni, embedded=capabilities.embedded)
     with deploy_service("net-echo", port=PORT):
         for phase, role, should_connect, policies in PHASES:
             if policies:
-                apply_policies(target.api_client, policies, namespace=namespace, labels=labels, applier=target.applier)
+                apply_policies(target, policies, namespace=namespace, labels=labels)
             run = run_workload(
                 "net-reach",
                 phase=phase,
@@ -78,12 +82,14 @@ def test_default_deny_blocks_and_allow_rule_admits(
             )
             # the run's logs cover every probe pod of this test so far: read this phase's Job only
             result = parse_sentinel("".join(t for k, t in run.logs.items() if k.startswith(f"reach-{phase}-")))
-            reachable = next(m.value for m in result.measurements if m.metric == "reachable") == 1
-            probes.append(
-                IsolationProbe(phase=phase, expected=should_connect, reachable=reachable, detail=result.info["detail"])
+            evidence += with_labels(
+                result.measurements,
+                emulated=run.emulated,
+                expected=str(int(should_connect)),
+                detail=str(result.info.get("detail", "")),
+                cni=cni,
             )
-            measurements += with_labels(result.measurements, emulated=run.emulated, expected=str(int(should_connect)))
-    record.add(measurements=measurements)
-    unenforced = unenforced_policies(target.api_client, namespace)
-    verdict = isolation_verdict(probes, cni=capabilities.cni, embedded=capabilities.embedded, unenforced=unenforced)
-    assert verdict.ok, verdict.message
+    evidence += unenforced_policies(target, namespace)
+    verdicts = judge(profile, "net-reach", RuleKind.TRAFFIC_DENIED, evidence)
+    record.add(measurements=evidence, checks=verdicts)
+    assert_passed(verdicts)

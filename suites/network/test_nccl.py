@@ -14,13 +14,15 @@ from typing import Any
 
 import pytest
 
-from harness.attribution import Mode, Verdict, attribute, plan
-from harness.cluster.topology import hostname_of
-from harness.collectives import corruption, largest_busbw, nccl_run, transport_verdict
+from harness.collectives import largest_busbw, nccl_run, transport_measurements
 from harness.measurement import Measurement
 from harness.parsers.nccl import Transport, transports
+from harness.probes.topology import hostname_of
 from harness.thresholds.assertions import assert_passed
+from harness.thresholds.attribution import Mode, group_measurements, plan
 from harness.thresholds.evaluate import evaluate
+from harness.thresholds.model import Checks, Profile, RuleKind
+from harness.thresholds.verdicts import judge
 
 WORKLOAD, MPI_WORKLOAD = "nccl-allreduce", "nccl-allreduce-mpijob"
 INTRA = "nccl-intra-node"
@@ -42,6 +44,14 @@ def _job_name(prefix: str, node: str) -> str:
 
 def _real_gpu_nodes(capabilities: Any) -> list[Any]:
     return [n for n in capabilities.gpu_nodes if not n.emulated and n.ready]
+
+
+def _verdicts(profile: Profile, evidence: list[Measurement], *, transport: bool = True) -> Checks:
+    """The nccl-allreduce verdict rules on one run's evidence: no corruption, and (when asked) the transport."""
+    checks = judge(profile, WORKLOAD, RuleKind.NO_CORRUPTION, evidence)
+    if transport:
+        checks.extend(judge(profile, WORKLOAD, RuleKind.RDMA_TRANSPORT, evidence))
+    return checks
 
 
 @pytest.mark.network
@@ -68,22 +78,18 @@ def test_nccl_intra_node(
     parsed = nccl_run(
         text, program="all_reduce_perf", emulated=run.emulated, scope="intra-node", node=gpu_node.name, nvls=nvls
     )
-    verdict = transport_verdict(parsed.transports, scope="intra-node", rdma_available=False)
-    record.add(
-        measurements=[
-            *parsed.measurements,
-            *(Measurement(metric="transport", value=1, unit="count", labels={"transport": t, "node": gpu_node.name})
-              for t in sorted(parsed.transports)),
-        ]
-    )  # fmt: skip
-    if problem := corruption(parsed.measurements):
-        raise AssertionError(f"{gpu_node.name}: {problem}")
-    if (busbw := largest_busbw(parsed.measurements)) is not None:
+    evidence = [
+        *parsed.measurements,
+        *transport_measurements(
+            parsed.transports, scope="intra-node", rdma_available=False, emulated=run.emulated, node=gpu_node.name
+        ),
+    ]
+    verdicts = _verdicts(profile, evidence)
+    if (busbw := largest_busbw(parsed.measurements)) is not None and not verdicts[0].counts_as_failure:
         per_node_results.setdefault(INTRA, {})[(gpu_node.name,)] = busbw
-    assert verdict.ok, f"{gpu_node.name}: {verdict.message}"
     checks = evaluate(profile, WORKLOAD, parsed.measurements, scope={"scope": "intra-node"})
-    record.add(checks=checks)
-    assert_passed(checks, note=verdict.message)
+    record.add(measurements=evidence, checks=[*verdicts, *checks])
+    assert_passed(checks, verdicts=verdicts)
 
 
 @pytest.mark.network
@@ -107,35 +113,33 @@ def test_nccl_ib_loopback(gpu_node: Any, run_workload: Any, profile: Any, record
     parsed = nccl_run(
         run.log_of("nccl"), program="all_reduce_perf", emulated=run.emulated, scope="ib-loopback", node=gpu_node.name
     )
-    record.add(measurements=parsed.measurements)
-    if problem := corruption(parsed.measurements):
-        raise AssertionError(f"{gpu_node.name}: {problem}")
-    verdict = transport_verdict(parsed.transports, scope="inter-node", rdma_available=True)
-    assert verdict.ok, f"{gpu_node.name} IB loopback: {verdict.message}"
+    evidence = [
+        *parsed.measurements,
+        *transport_measurements(
+            parsed.transports, scope="inter-node", rdma_available=True, emulated=run.emulated, node=gpu_node.name
+        ),
+    ]
+    verdicts = _verdicts(profile, evidence)
     checks = evaluate(profile, WORKLOAD, parsed.measurements, scope={"scope": "ib-loopback"})
-    record.add(checks=checks)
-    assert_passed(checks, note=verdict.message)
+    record.add(measurements=evidence, checks=[*verdicts, *checks])
+    assert_passed(checks, verdicts=verdicts)
 
 
 @pytest.mark.network
 @pytest.mark.perf
 @pytest.mark.gpu
-def test_nccl_intra_node_attribution(per_node_results: dict[str, dict[tuple[str, ...], float]], record: Any) -> None:
+def test_nccl_intra_node_attribution(
+    per_node_results: dict[str, dict[tuple[str, ...], float]], profile: Any, record: Any
+) -> None:
     """No GPU node's intra-node busbw is an outlier against the others (median - 10%): the per-node table names
     any slow node."""
     results = per_node_results.get(INTRA, {})
     if len(results) < 2:
         pytest.skip(f"needs intra-node results from 2+ GPU nodes in this run, got {len(results)}")
-    bar, rows = attribute(results, mode=Mode.SINGLE)
-    record.add(
-        measurements=[
-            Measurement(metric="busbw", value=r.worst, unit="GB/s",
-                        labels={"node": r.node, "verdict": str(r.verdict), "scope": "intra-node", "bar": f"{bar:.1f}"})
-            for r in rows
-        ]
-    )  # fmt: skip
-    slow = [f"{r.node} ({r.worst:.1f} GB/s)" for r in rows if r.verdict is Verdict.SLOW]
-    assert not slow, f"slow nodes (bar {bar:.1f} GB/s = median - 10%): {', '.join(slow)}"
+    evidence = group_measurements(results, metric="busbw", unit="GB/s", mode=Mode.SINGLE, scope="intra-node")
+    verdicts = judge(profile, WORKLOAD, RuleKind.NO_SLOW_NODE, evidence)
+    record.add(measurements=evidence, checks=verdicts)
+    assert_passed(verdicts)
 
 
 @pytest.mark.network
@@ -159,20 +163,15 @@ def test_nccl_inter_node(run_mpijob: Any, capabilities: Any, profile: Any, recor
         **_rdma(nodes[0]),
     )
     parsed = nccl_run(run.log_of("launcher"), program="all_reduce_perf", emulated=run.emulated, scope="inter-node")
-    record.add(
-        measurements=[
-            *parsed.measurements,
-            *(Measurement(metric="transport", value=1, unit="count", labels={"transport": t})
-              for t in sorted(parsed.transports)),
-        ]
-    )  # fmt: skip
-    if problem := corruption(parsed.measurements):
-        raise AssertionError(problem)
-    verdict = transport_verdict(parsed.transports, scope="inter-node", rdma_available=bool(capabilities.rdma_nodes))
-    assert verdict.ok, verdict.message
+    rdma = bool(capabilities.rdma_nodes)
+    evidence = [
+        *parsed.measurements,
+        *transport_measurements(parsed.transports, scope="inter-node", rdma_available=rdma, emulated=run.emulated),
+    ]
+    verdicts = _verdicts(profile, evidence)
     checks = evaluate(profile, WORKLOAD, parsed.measurements, scope={"scope": "inter-node"})
-    record.add(checks=checks)
-    assert_passed(checks, note=verdict.message)
+    record.add(measurements=evidence, checks=[*verdicts, *checks])
+    assert_passed(checks, verdicts=verdicts)
 
 
 @pytest.mark.network
@@ -180,7 +179,7 @@ def test_nccl_inter_node(run_mpijob: Any, capabilities: Any, profile: Any, recor
 @pytest.mark.gpu
 @pytest.mark.slow
 @pytest.mark.requires("mpijob", "gpu-nodes>=3")
-def test_nccl_pairwise(run_mpijob: Any, capabilities: Any, record: Any) -> None:
+def test_nccl_pairwise(run_mpijob: Any, capabilities: Any, profile: Any, record: Any) -> None:
     """Every GPU node paired with a reference node (NCCL_ALGO=RING, so the pair's NICs set the pace): no node's
     pair is an outlier; the per-node table names the slow node."""
     nodes = _real_gpu_nodes(capabilities)
@@ -203,11 +202,14 @@ def test_nccl_pairwise(run_mpijob: Any, capabilities: Any, record: Any) -> None:
         )
         text = "".join(t for k, t in run.logs.items() if k.startswith(f"nccl-pair-{i}-launcher"))
         parsed = nccl_run(text, program="all_reduce_perf", emulated=run.emulated, scope="pair", pair="+".join(pair))
-        record.add(measurements=parsed.measurements)
-        if problem := corruption(parsed.measurements):
-            raise AssertionError(f"pair {'+'.join(pair)}: {problem}")
+        verdicts = _verdicts(profile, parsed.measurements, transport=False)
+        record.add(measurements=parsed.measurements, checks=verdicts)
+        assert_passed(verdicts)  # a corrupting pair fails here, before its busbw is compared with the others
         if (busbw := largest_busbw(parsed.measurements)) is not None:
             results[pair] = busbw
-    bar, rows = attribute(results, mode=Mode.REFERENCE, reference=nodes[0].name)
-    slow = [f"{r.node} ({r.worst:.1f} GB/s with {', '.join(r.partners)})" for r in rows if r.verdict is Verdict.SLOW]
-    assert not slow, f"slow nodes (bar {bar:.1f} GB/s = median - 10%): {', '.join(slow)}"
+    evidence = group_measurements(
+        results, metric="busbw", unit="GB/s", mode=Mode.REFERENCE, reference=nodes[0].name, scope="pair"
+    )
+    verdicts = judge(profile, WORKLOAD, RuleKind.NO_SLOW_NODE, evidence)
+    record.add(measurements=evidence, checks=verdicts)
+    assert_passed(verdicts)

@@ -12,13 +12,15 @@ from typing import Any
 
 import pytest
 
-from harness.attribution import Mode, Verdict, attribute, plan
-from harness.cluster.topology import hostname_of
 from harness.collectives import with_labels
 from harness.measurement import Measurement
 from harness.parsers.perftest import parse_perftest, perftest_measurements
+from harness.probes.topology import hostname_of
 from harness.thresholds.assertions import assert_passed
+from harness.thresholds.attribution import Mode, group_measurements, plan
 from harness.thresholds.evaluate import evaluate
+from harness.thresholds.model import RuleKind
+from harness.thresholds.verdicts import judge
 
 WORKLOAD = "perftest-ib"
 LOOPBACK, CROSS = "perftest-loopback", "perftest-cross-node"
@@ -77,7 +79,11 @@ def test_rdma_loopback_per_node(
 @pytest.mark.rdma
 @pytest.mark.requires("rdma")
 def test_rdma_per_node_table(
-    per_node_results: dict[str, dict[tuple[str, ...], float]], capabilities: Any, run_workload: Any, record: Any
+    per_node_results: dict[str, dict[tuple[str, ...], float]],
+    capabilities: Any,
+    run_workload: Any,
+    profile: Any,
+    record: Any,
 ) -> None:
     """No RDMA node is an outlier: loopback results per node, then each node against a reference node across the
     fabric (when there are two or more real RDMA nodes); the table names the slow node."""
@@ -102,15 +108,10 @@ def test_rdma_per_node_table(
             record.add(measurements=measurements)
             cross[(server, client)] = _headline(measurements)
         tables.append(("cross-node", Mode.REFERENCE, cross))
-    slow = []
+    verdicts = []
     for path, mode, results in tables:
-        bar, rows = attribute(results, mode=mode)
-        record.add(
-            measurements=[
-                Measurement(metric="ib_write_bw", value=r.worst, unit="Gbit/s",
-                            labels={"node": r.node, "path": path, "verdict": str(r.verdict), "bar": f"{bar:.1f}"})
-                for r in rows
-            ]
-        )  # fmt: skip
-        slow += [f"{r.node} ({path}: {r.worst:.1f} Gbit/s < {bar:.1f})" for r in rows if r.verdict is Verdict.SLOW]
-    assert not slow, f"slow RDMA nodes (bar: median - 10%): {', '.join(slow)}"
+        evidence = group_measurements(results, metric="ib_write_bw", unit="Gbit/s", mode=mode, path=path)
+        checks = judge(profile, WORKLOAD, RuleKind.NO_SLOW_NODE, evidence)
+        record.add(measurements=evidence, checks=checks)
+        verdicts += checks
+    assert_passed(verdicts)

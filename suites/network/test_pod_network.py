@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from harness.cluster.topology import hostname_of, node_pairs
 from harness.collectives import with_labels
 from harness.parsers.iperf import iperf_measurements, parse_iperf3
 from harness.parsers.sentinel import parse_sentinel
+from harness.probes.topology import hostname_of, node_pairs
 from harness.thresholds.assertions import assert_passed
 from harness.thresholds.evaluate import evaluate
 

@@ -13,17 +13,20 @@ from typing import Any
 import pytest
 
 from harness.catalog.render import rewrite_image
-from harness.cluster.kueue import dedicated_queue, gang_job, submit_gang
 from harness.cluster.namespaces import run_labels
-from harness.cluster.topology import (
+from harness.errors import WorkloadFailed
+from harness.measurement import Measurement
+from harness.probes.kueue import dedicated_queue, gang_job, submit_gang
+from harness.probes.topology import (
     colocation_key,
-    colocation_verdict,
+    gang_evidence,
     over_capacity_gang,
     placement_of,
     topology_table,
 )
-from harness.errors import WorkloadFailed
-from harness.measurement import Measurement
+from harness.thresholds.assertions import assert_passed
+from harness.thresholds.model import RuleKind
+from harness.thresholds.verdicts import judge
 
 ZONE = "topology.kubernetes.io/zone"
 MAX_GANG = 4
@@ -58,26 +61,31 @@ def test_nodes_carry_topology_labels(capabilities: Any, record: Any) -> None:
 
 @pytest.mark.network
 @pytest.mark.conformance
-def test_gang_lands_in_one_topology_domain(deploy_service: Any, target: Any, capabilities: Any, record: Any) -> None:
+def test_gang_lands_in_one_topology_domain(
+    deploy_service: Any, target: Any, capabilities: Any, profile: Any, record: Any
+) -> None:
     """A gang of pods with required pod affinity on the narrowest labelled topology level all land inside one
     domain of it."""
     key, domain, domain_nodes = colocation_key(capabilities.nodes)
     size = max(2, min(MAX_GANG, len(domain_nodes)))
     with deploy_service("net-gang", size=size, topology_key=key) as handle:
-        placements = placement_of(target.api_client, handle.namespace, "app.kubernetes.io/name=net-gang")
+        placements = placement_of(target, handle.namespace, "app.kubernetes.io/name=net-gang")
     emulated = any(p.emulated for p in placements)
-    verdict = colocation_verdict(placements, capabilities.nodes, key=key, expected=size)
+    evidence = gang_evidence(placements, capabilities.nodes, key=key, expected=size)
+    verdicts = judge(profile, "net-gang", RuleKind.GANG_WHOLE, evidence)
     labels = {"topology_key": key, "largest_domain": domain}
+    domains = {m.labels["domain"] for m in evidence if m.metric == "gang_pod" and m.value == 1}
     record.add(
         params={"topology_key": key},
         measurements=[
-            Measurement(metric="gang_domains", value=len(verdict.domains), unit="count", labels=labels,
-                        emulated=emulated),
+            *evidence,
+            Measurement(metric="gang_domains", value=len(domains), unit="count", labels=labels, emulated=emulated),
             Measurement(metric="gang_nodes", value=len({p.node for p in placements if p.node}), unit="count",
                         labels=labels, emulated=emulated),
         ],
+        checks=verdicts,
     )  # fmt: skip
-    assert verdict.ok, verdict.message
+    assert_passed(verdicts)
 
 
 @pytest.mark.network
@@ -89,7 +97,7 @@ def test_gang_scheduling_is_all_or_nothing(deploy_service: Any, target: Any, cap
     cluster can hold starts none of them."""
     selector = "app.kubernetes.io/name=net-gang-volcano"
     with deploy_service("net-gang-volcano", size=2, gang_id="fits") as handle:
-        fits = placement_of(target.api_client, handle.namespace, selector + ",aibench.io/gang=fits")
+        fits = placement_of(target, handle.namespace, selector + ",aibench.io/gang=fits")
     running = [p for p in fits if p.phase == "Running"]
     size, cpu = over_capacity_gang(capabilities.nodes)
     try:
@@ -97,7 +105,7 @@ def test_gang_scheduling_is_all_or_nothing(deploy_service: Any, target: Any, cap
             pass
     except WorkloadFailed:
         pass  # expected: the gang cannot become ready
-    too_big = placement_of(target.api_client, handle.namespace, selector + ",aibench.io/gang=too-big")
+    too_big = placement_of(target, handle.namespace, selector + ",aibench.io/gang=too-big")
     started = [p for p in too_big if p.phase == "Running" or p.node]
     emulated = any(p.emulated for p in fits + too_big)
     record.add(
@@ -129,16 +137,14 @@ def test_kueue_admission_is_all_or_nothing(
     outcomes = {}
     for case, size, expect in (("fits", KUEUE_GANG, True), ("too-big", KUEUE_GANG + 1, False)):
         name = f"aibench-{namespace}-{case}"[:63]
-        with dedicated_queue(target.api_client, name=name, namespace=namespace, pods=KUEUE_GANG, labels=labels,
-                             applier=target.applier) as queue:  # fmt: skip
+        with dedicated_queue(target, name=name, namespace=namespace, pods=KUEUE_GANG, labels=labels) as queue:
             outcomes[case] = submit_gang(
-                target.api_client,
+                target,
                 gang_job(name=f"gang-{case}", queue=queue, size=size, image=image),
                 namespace=namespace,
                 labels=labels,
                 settle_s=harness_config.timeout(120 if expect else 30),
                 expect_admission=expect,
-                applier=target.applier,
             )
     record.add(
         measurements=[

@@ -19,11 +19,11 @@ def prometheus(target: Any, capabilities: Any, harness_config: Any) -> Prometheu
             "no Prometheus: no Service named *prometheus* with port 9090 was found and --prometheus-url was not "
             f"given{hint}"
         )
-    return Prometheus(endpoint, api_client=target.api_client)
+    return Prometheus(endpoint, cluster=target)
 
 
 @pytest.fixture(scope="session")
 def prometheus_if_any(target: Any, capabilities: Any, harness_config: Any) -> Prometheus | None:
     """The same Prometheus, or None: for tests that still report something useful without one."""
     endpoint = choose_endpoint(harness_config.prometheus_url, capabilities.prometheus)
-    return Prometheus(endpoint, api_client=target.api_client) if endpoint else None
+    return Prometheus(endpoint, cluster=target) if endpoint else None

@@ -15,7 +15,7 @@ def test_capacity_panel(target: Any, capabilities: Any, prometheus_if_any: Any, 
     """Allocatable vs requested vs used per node pool and resource (CPU, memory, GPUs, TPUs), idle GPUs and
     GPU fragmentation by gang size: the capacity-planning panel, with the data behind it. Fails when a node
     reports no allocatable CPU or memory, or when Prometheus is there but measures no node's use."""
-    panel = capacity_panel(target.api_client, prometheus_if_any)
+    panel = capacity_panel(target, prometheus_if_any)
     record.add(
         workload="capacity-panel",
         params={

@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 
-from harness.cluster.accelerators import placement_for
 from harness.cluster.prometheus import FIRST_SAMPLE_S, Prometheus
 from harness.measurement import Measurement
 from harness.observability.gpu_load import observe_gpu_load
@@ -19,6 +18,7 @@ from harness.observability.gpu_metrics import (
     utilisation_problems,
     xid_problems,
 )
+from harness.probes.accelerators import placement_for
 
 pytestmark = [pytest.mark.observability]
 

@@ -17,7 +17,7 @@ GPU_DASHBOARD_QUERIES = ("GPU", "DCGM")
 def test_grafana_is_healthy_with_gpu_dashboards(target: Any, capabilities: Any, record: Any) -> None:
     """Grafana's /api/health reports its database ok, and (when anonymous search is allowed) at least one
     dashboard matches GPU or DCGM (NVIDIA's dcgm-exporter dashboard is the usual one)."""
-    grafana = ServiceHttp(capabilities.monitoring["grafana"][0], api_client=target.api_client, what="Grafana")
+    grafana = ServiceHttp(capabilities.monitoring["grafana"][0], cluster=target, what="Grafana")
     health = json.loads(grafana.text("/api/health"))
     record.add(params={"grafana": grafana.describe, "version": str(health.get("version", ""))})
     assert health.get("database") == "ok", f"{grafana.describe}: /api/health says database={health.get('database')}"

@@ -13,7 +13,7 @@ import pytest
 from harness.cluster.prometheus import FIRST_SAMPLE_S, Prometheus
 from harness.measurement import Measurement
 from harness.observability.scrape import job_problems, node_coverage_problems
-from harness.parsers.locust import percentiles
+from harness.statistics import Method, percentile_measurements
 from harness.thresholds.assertions import assert_passed
 from harness.thresholds.evaluate import evaluate
 
@@ -38,16 +38,14 @@ def test_prometheus_answers_queries_quickly(prometheus: Prometheus, profile: Any
         first = prometheus.query_with_data(promql, within_s=FIRST_SAMPLE_S)
         assert first.series, f"query {promql!r} returned no series within {FIRST_SAMPLE_S:.0f} s: nothing is scraped"
         results = [prometheus.query(promql) for _ in range(QUERIES)]
-        at = percentiles([r.elapsed_s * 1000 for r in results], QUANTILES)
-        measurements += [
-            Measurement(
-                metric="query_latency",
-                value=at[q],
-                unit="ms",
-                labels={"query": kind, "stat": "percentile", "percentile": str(q)},
-            )
-            for q in QUANTILES
-        ]
+        measurements += percentile_measurements(
+            "query_latency",
+            "ms",
+            [r.elapsed_s * 1000 for r in results],
+            QUANTILES,
+            method=Method.NEAREST_RANK,  # an SLO-style bar (the API read SLO's budget): see harness.statistics
+            labels={"query": kind},
+        )
     checks = evaluate(profile, WORKLOAD, measurements)
     record.add(
         workload=WORKLOAD,

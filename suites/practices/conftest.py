@@ -12,7 +12,7 @@ from harness.practices.snapshot import PlatformSnapshot, read_platform
 
 @pytest.fixture(scope="session")
 def platform(target: Any) -> PlatformSnapshot:
-    return read_platform(target.api_client)
+    return read_platform(target)
 
 
 @pytest.fixture(scope="session")

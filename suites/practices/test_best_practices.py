@@ -52,7 +52,7 @@ def test_pod_without_toleration_is_kept_off_accelerator_nodes(
     reserved = [n for n in accelerator_node_objects if not reservation_findings([n])]
     node = (reserved or accelerator_node_objects)[0]["metadata"]["name"]  # an untainted one fails, as it should
     outcome = untolerated_pod_outcome(
-        target.api_client,
+        target,
         namespace,
         node=node,
         labels=run_labels(harness_config.run_id, request.node.nodeid),

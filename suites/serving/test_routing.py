@@ -3,8 +3,8 @@ fault injection, mTLS STRICT, the mesh's latency overhead) and the Gateway API (
 match, Inference Extension pools), always with real traffic from the load generator, never config-only.
 
 Two versions of the CPU inference server (v1, v2) answer with their version in ``x-aibench-version``; each raw
-sample records it. A weighted split is judged with the exact binomial acceptance interval
-(:mod:`harness.parsers.routing_split`): a correct router fails it with probability <= 1e-3. Each test skips
+sample records it. A weighted split is judged by the ``split-within-binomial`` verdict rule (the exact binomial
+acceptance interval of :mod:`harness.statistics`): a correct router fails it with probability <= 1e-3. Each test skips
 naming the API group the target does not serve.
 """
 
@@ -18,12 +18,14 @@ from typing import Any
 import pytest
 
 from harness.measurement import Measurement
-from harness.parsers.routing_split import check_split, requests_for
 from harness.parsers.stream_samples import stream_measurements
 from harness.runners.gateways import programmed_gateway
 from harness.runners.load import LoadRun, RequestProfile, failure_report, load_shape
+from harness.statistics import requests_for
 from harness.thresholds.assertions import assert_passed
 from harness.thresholds.evaluate import evaluate_thresholds
+from harness.thresholds.model import RuleKind
+from harness.thresholds.verdicts import judge
 
 pytestmark = [pytest.mark.serving]
 
@@ -46,17 +48,33 @@ def _versions(run: LoadRun) -> Counter[str]:
     return Counter(s.version for s in run.samples if s.ok)
 
 
-def _assert_split(record: Any, run: LoadRun, weights: dict[str, float], what: str) -> None:
-    counts = _versions(run)
-    checks = check_split(counts, weights)
+def _routed(counts: Counter[str], weights: dict[str, float], **labels: str) -> list[Measurement]:
+    """``routed{subset, weight}`` per configured or answering subset, and its ``route_share`` in %: the evidence
+    the ``split-within-binomial`` rule judges (a subset that answered without a weight has weight 0)."""
+    total = sum(counts.values())
+    out = []
+    for subset in [*weights, *sorted(set(counts) - set(weights))]:
+        tags = {"subset": subset, **labels}
+        out.append(Measurement(metric="routed", value=counts.get(subset, 0), unit="count",
+                               labels={**tags, "weight": f"{weights.get(subset, 0.0):g}"}))  # fmt: skip
+        if total:
+            out.append(
+                Measurement(metric="route_share", value=100 * counts.get(subset, 0) / total, unit="%", labels=tags)
+            )
+    return out
+
+
+def _judge_split(
+    record: Any, profile: Any, workload: str, counts: Counter[str], weights: dict[str, float], **labels: str
+) -> None:
+    evidence = _routed(counts, weights, **labels)
+    verdicts = judge(profile, workload, RuleKind.WEIGHTED_SPLIT, evidence)
     record.add(
-        params={"routing": what, "observed": ", ".join(f"{k}={v}" for k, v in sorted(counts.items()))},
-        measurements=[
-            Measurement(metric="route_share", value=100 * c.share, unit="%", labels={"subset": c.subset, "via": what})
-            for c in checks
-        ],
+        params={**labels, "observed": ", ".join(f"{k}={v}" for k, v in sorted(counts.items()))},
+        measurements=evidence,
+        checks=verdicts,
     )
-    assert all(c.ok for c in checks), "\n".join(map(str, checks))
+    assert_passed(verdicts)
 
 
 @pytest.fixture
@@ -71,13 +89,13 @@ def two_versions(deploy_service: Any) -> Iterator[Any]:
 @pytest.mark.conformance
 @pytest.mark.conformance_requirement("ai_inference")
 @pytest.mark.requires("istio")
-def test_istio_weighted_split(two_versions: Any, deploy_service: Any, load: Any, record: Any) -> None:
+def test_istio_weighted_split(two_versions: Any, deploy_service: Any, load: Any, profile: Any, record: Any) -> None:
     """An 80/20 VirtualService split between the v1 and v2 subsets is what the clients observe (binomial)."""
     with deploy_service("inference-route-istio", weight_v1="80", weight_v2="20"):
         run = load.one(two_versions.url(), _shape(SPLIT_REQUESTS), REQUEST, tag="istio-split", mesh=True)
     summary = run.summary()
     assert summary.failures == 0, failure_report(summary, run.samples)
-    _assert_split(record, run, SPLIT, "istio VirtualService 80/20")
+    _judge_split(record, profile, "inference-route-istio", _versions(run), SPLIT, routing="istio VirtualService 80/20")
 
 
 @pytest.mark.conformance
@@ -99,15 +117,15 @@ def test_istio_header_routing(two_versions: Any, deploy_service: Any, load: Any,
 @pytest.mark.conformance
 @pytest.mark.conformance_requirement("ai_inference")
 @pytest.mark.requires("istio")
-def test_istio_fault_abort_rate(two_versions: Any, deploy_service: Any, load: Any, record: Any) -> None:
+def test_istio_fault_abort_rate(two_versions: Any, deploy_service: Any, load: Any, profile: Any, record: Any) -> None:
     """A 20 % abort fault is seen by the clients as HTTP 503 at that rate (binomial), and only those fail."""
     with deploy_service("inference-route-istio", abort_percent="20", abort_status="503"):
         run = load.one(two_versions.url(), _shape(SPLIT_REQUESTS), REQUEST, tag="istio-abort", mesh=True)
     statuses = Counter(s.status for s in run.samples)
     record.add(params={"fault": "abort 20 % with 503", "statuses": dict(statuses)})
     assert set(statuses) <= {200, 503}, f"unexpected statuses {dict(statuses)}"
-    checks = check_split({"aborted": statuses[503], "served": statuses[200]}, {"aborted": 20, "served": 80})
-    assert all(c.ok for c in checks), "\n".join(map(str, checks))
+    outcomes = Counter({"aborted": statuses[503], "served": statuses[200]})
+    _judge_split(record, profile, "inference-route-istio", outcomes, {"aborted": 20, "served": 80}, fault="abort")
 
 
 @pytest.mark.conformance
@@ -191,7 +209,9 @@ def gateway(target: Any) -> Any:
 @pytest.mark.conformance
 @pytest.mark.conformance_requirement("ai_inference")
 @pytest.mark.requires("gateway-api")
-def test_gateway_weighted_split_and_header_match(gateway: Any, deploy_service: Any, load: Any, record: Any) -> None:
+def test_gateway_weighted_split_and_header_match(
+    gateway: Any, deploy_service: Any, load: Any, profile: Any, record: Any
+) -> None:
     """An HTTPRoute's 80/20 backendRef weights are what clients observe (binomial), and the model-version header
     selects its version on every request."""
     host = "inference.aibench.example"
@@ -208,7 +228,8 @@ def test_gateway_weighted_split_and_header_match(gateway: Any, deploy_service: A
         )
     summary = split.summary()
     assert summary.failures == 0, failure_report(summary, split.samples)
-    _assert_split(record, split, SPLIT, f"HTTPRoute on {gateway.namespace}/{gateway.name}")
+    where = f"HTTPRoute on {gateway.namespace}/{gateway.name}"
+    _judge_split(record, profile, "inference-route-gateway", _versions(split), SPLIT, routing=where)
     assert _versions(pinned) == Counter({"v2": len(pinned.samples)}), dict(_versions(pinned))
 
 

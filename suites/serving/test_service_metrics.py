@@ -37,9 +37,9 @@ def test_server_metrics_count_the_requests_sent(
     shape = load_shape({"kind": "concurrency", "concurrency": 4, "duration_s": 4, "warmup_s": 0, "max_requests": 400})
     with deploy_service(WORKLOAD, **SERVER) as handle:
         endpoint = handle.endpoints["inference-server"]
-        before = scrape(target.api_client, endpoint, namespace=namespace, direct=capabilities.embedded)
+        before = scrape(target, endpoint, namespace=namespace, direct=capabilities.embedded)
         run = load.one(endpoint.url(), shape, REQUEST, tag="metrics")
-        after = scrape(target.api_client, endpoint, namespace=namespace, direct=capabilities.embedded)
+        after = scrape(target, endpoint, namespace=namespace, direct=capabilities.embedded)
     summary = run.summary()
     assert summary.failures == 0, failure_report(summary, run.samples)
     served = (total(after, SUCCESS_METRIC) or 0.0) - (total(before, SUCCESS_METRIC) or 0.0)
@@ -69,7 +69,7 @@ def test_prometheus_scrapes_the_server_through_a_servicemonitor(
     count the load generator sent."""
     shape = load_shape({"kind": "concurrency", "concurrency": 4, "duration_s": 4, "warmup_s": 0, "max_requests": 400})
     prometheus = Prometheus(
-        choose_endpoint(harness_config.prometheus_url, capabilities.prometheus) or "", api_client=target.api_client
+        choose_endpoint(harness_config.prometheus_url, capabilities.prometheus) or "", cluster=target
     )
     query = f'sum(vllm:request_success_total{{namespace="{namespace}"}})'
     with deploy_service(WORKLOAD, **SERVER) as handle, deploy_service("inference-metrics"):
@@ -101,12 +101,12 @@ def test_hpa_on_requests_running_scales_up_and_down(
         )
         loader.start()
         up = wait_replicas(
-            target.api_client, namespace, deployment, lambda r: r.wanted > 1,
+            target, namespace, deployment, lambda r: r.wanted > 1,
             timeout_s=harness_config.timeout(shape.duration_s), describe="the HPA to scale the server up under load",
         )  # fmt: skip
         loader.join(timeout=shape.duration_s + 120)
         down = wait_replicas(
-            target.api_client, namespace, deployment, lambda r: r.wanted == 1,
+            target, namespace, deployment, lambda r: r.wanted == 1,
             timeout_s=harness_config.timeout(300), describe="the HPA to scale the server back down after the load",
         )  # fmt: skip
     record.add(

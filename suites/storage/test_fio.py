@@ -11,9 +11,11 @@ from harness.catalog.spec import load_workload
 from harness.errors import WorkloadFailed
 from harness.measurement import marked_emulated
 from harness.parsers.fio import fio_measurements, parse_fio
-from harness.storage_tiers import check_fio_fits, class_info, fio_params, headline, rank_tiers, tier_verdict
+from harness.storage_tiers import check_fio_fits, class_info, fio_params, headline, rank_tiers
 from harness.thresholds.assertions import assert_passed
 from harness.thresholds.evaluate import evaluate
+from harness.thresholds.model import RuleKind
+from harness.thresholds.verdicts import judge
 
 
 def workload_params(name: str, given: dict[str, str]) -> dict[str, str]:
@@ -69,13 +71,13 @@ def test_fio_block(storage_class: str, run_workload: Any, record: Any, profile: 
 @pytest.mark.practices
 @pytest.mark.storage
 @pytest.mark.conformance
-def test_storage_tiering(capabilities: Any, fio_by_class: dict[str, dict[str, Any]], record: Any) -> None:
+def test_storage_tiering(capabilities: Any, fio_by_class: dict[str, dict[str, Any]], profile: Any, record: Any) -> None:
     """At least two storage tiers exist and the fast tier is really faster (the storage tiering practice)."""
     names = [sc.name for sc in capabilities.storage_classes]
     missing = [n for n in names if n not in fio_by_class]
     if missing:
         pytest.skip(f"tiering needs the fio matrix of every class; not measured in this run: {', '.join(missing)}")
-    ranking = rank_tiers(fio_by_class)
-    record.add(workload="fio", measurements=[m for tier in ranking for m in tier.measurements])
-    verdict = tier_verdict(ranking)
-    assert verdict.ok, verdict.message
+    evidence = [m for tier in rank_tiers(fio_by_class) for m in tier.measurements]
+    verdicts = judge(profile, "fio", RuleKind.FASTER_TIER, evidence)
+    record.add(workload="fio", measurements=evidence, checks=verdicts)
+    assert_passed(verdicts)

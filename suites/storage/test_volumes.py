@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from harness.cluster.storage import csi_drivers, probe_binding, probe_first_consumer
 from harness.measurement import Measurement
+from harness.probes.storage import csi_drivers, probe_binding, probe_first_consumer
 
 BIND_TIMEOUT_S = 60.0  # a dynamically provisioned claim that is not Bound within a minute is broken, not slow
 CONSUMER_IMAGE = "docker.io/library/busybox:1.36.1"
@@ -19,7 +19,7 @@ CONSUMER_IMAGE = "docker.io/library/busybox:1.36.1"
 def test_default_storage_class(capabilities: Any, target: Any, record: Any) -> None:
     """Exactly one StorageClass is marked default, so claims without a class get storage."""
     defaults = [sc.name for sc in capabilities.storage_classes if sc.default]
-    drivers = csi_drivers(target.api_client)
+    drivers = csi_drivers(target)
     record.add(
         params={
             "default_classes": ",".join(defaults) or "none",
@@ -40,9 +40,7 @@ def test_dynamic_provisioning(
     info = next(sc for sc in capabilities.storage_classes if sc.name == storage_class)
     if info.binding_mode == "WaitForFirstConsumer":
         pytest.skip(f"class {storage_class} binds on first use (WaitForFirstConsumer): see test_first_consumer_binding")
-    result = probe_binding(
-        target.api_client, namespace, storage_class, timeout_s=harness_config.timeout(BIND_TIMEOUT_S)
-    )
+    result = probe_binding(target, namespace, storage_class, timeout_s=harness_config.timeout(BIND_TIMEOUT_S))
     record.add(
         params={"storage_class": storage_class, "provisioner": info.provisioner},
         measurements=[
@@ -64,7 +62,7 @@ def test_first_consumer_binding(
     if info.binding_mode != "WaitForFirstConsumer":
         pytest.skip(f"class {storage_class} binds immediately ({info.binding_mode}); nothing to check here")
     result = probe_first_consumer(
-        target.api_client,
+        target,
         namespace,
         storage_class,
         image=CONSUMER_IMAGE,

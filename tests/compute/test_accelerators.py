@@ -1,4 +1,4 @@
-"""harness/cluster/accelerators.py: pools, placement, sharing, TPU slices and resource forms, GPU health from node
+"""harness/probes/accelerators.py: pools, placement, sharing, TPU slices and resource forms, GPU health from node
 objects, the isolation verdict and the DRA claim documents (validated against the Kubernetes schemas)."""
 
 from __future__ import annotations
@@ -11,7 +11,10 @@ from kubernetes import client
 
 from harness.catalog.spec import load_workload
 from harness.catalog.validate import ManifestValidator
-from harness.cluster.accelerators import (
+from harness.cluster.capabilities import Capabilities, NodeInfo
+from harness.parsers.cuda import DeviceProbe
+from harness.parsers.nvidia_smi import GpuListEntry
+from harness.probes.accelerators import (
     Sharing,
     accelerator_kind,
     cpu_pod_lands_on,
@@ -30,9 +33,6 @@ from harness.cluster.accelerators import (
     tpu_resource,
     tpu_slices,
 )
-from harness.cluster.capabilities import Capabilities, NodeInfo
-from harness.parsers.cuda import DeviceProbe
-from harness.parsers.nvidia_smi import GpuListEntry
 from harness.thresholds.loader import load_profile
 
 GPU_TAINT = {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}

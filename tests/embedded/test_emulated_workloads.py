@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from eventually import eventually
+from judging import transport
 from kubernetes import client
 
-from harness.collectives import largest_busbw, nccl_run, transport_verdict
+from harness.collectives import largest_busbw, nccl_run
 from harness.embedded.cluster import EmbeddedCluster
 from harness.embedded.deviceplugin import DEVICES_ANNOTATION, GPU, EmulatedDevice, ScriptContext
 from harness.embedded.emulated_workloads import (
@@ -23,6 +24,7 @@ from harness.embedded.emulated_workloads import (
 )
 from harness.parsers.cuda import cuda_measurements, parse_device_probe
 from harness.parsers.nccl import parse_nccl_tests
+from harness.thresholds.model import Status
 
 
 def _context(gpus: int, product: str = "NVIDIA H100 80GB HBM3", **env: str) -> ScriptContext:
@@ -36,7 +38,7 @@ def test_nccl_tests_table_for_the_pods_gpus_parses_with_nvlink_and_clears_nothin
     assert result.nranks == 8 and result.rows[0].size == 1 << 20 and result.rows[-1].size == 8 << 30
     run = nccl_run(text, program="all_reduce_perf", emulated=True, scope="intra-node")
     assert run.measurements and all(m.emulated for m in run.measurements)
-    assert transport_verdict(run.transports, scope="intra-node", rdma_available=False).ok
+    assert transport(run.transports, scope="intra-node", rdma_available=False).status is Status.PASSED
     busbw = largest_busbw(run.measurements)
     assert busbw is not None and 400 < busbw <= 480  # the H100 plateau, approached at the largest size
 
@@ -44,7 +46,7 @@ def test_nccl_tests_table_for_the_pods_gpus_parses_with_nvlink_and_clears_nothin
 def test_nccl_with_p2p_and_shm_disabled_goes_through_ib() -> None:
     text = nccl_tests_log(_context(4, NCCL_P2P_DISABLE="1", NCCL_SHM_DISABLE="1", MAX_BYTES="64M"))
     run = nccl_run(text, program="all_reduce_perf", emulated=True, scope="ib-loopback")
-    assert transport_verdict(run.transports, scope="inter-node", rdma_available=True).ok, run.transports
+    assert transport(run.transports, scope="inter-node", rdma_available=True).status is Status.PASSED, run.transports
 
 
 def test_gpu_bench_result_block_covers_each_gpu_and_flags_every_number() -> None:

@@ -6,6 +6,7 @@ from eventually import eventually
 from kubernetes import client
 
 from harness.cluster.prometheus import ServiceHttp
+from harness.cluster.target import Connection
 from harness.embedded.state_metrics import render, resource_labels
 from harness.parsers.exposition import parse_exposition
 
@@ -67,7 +68,7 @@ def test_served_as_a_kube_system_service(api: client.ApiClient, ns: str) -> None
             "spec": {"containers": [{"name": "c", "image": "busybox:1.36", "command": ["sleep", "30"]}]},
         },
     )
-    ksm = ServiceHttp("kube-system/kube-state-metrics:8080", api_client=api, what="kube-state-metrics")
+    ksm = ServiceHttp("kube-system/kube-state-metrics:8080", cluster=Connection(api), what="kube-state-metrics")
 
     def pod_listed() -> list:
         series = parse_exposition(ksm.text("/metrics"))

@@ -690,6 +690,7 @@ def _never_start(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every way an in-process case could start something (the embedded target, the real control plane, a node
     agent, a connection to a cluster, a pytest session) raises instead: a refusal that stopped happening must fail
     its case, never start a cluster."""
+    from harness import targets
     from harness.cluster import target
     from harness.embedded import cluster as embedded
     from harness.localkube import controlplane
@@ -699,7 +700,8 @@ def _never_start(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(embedded.EmbeddedCluster, "start", refuse)
     monkeypatch.setattr(controlplane.LocalKube, "start", refuse)
-    monkeypatch.setattr(target, "connect", refuse)
+    monkeypatch.setattr(targets, "connect", refuse)
+    monkeypatch.setattr(target, "connect_kube", refuse)
     monkeypatch.setattr(pytest, "main", refuse)
     try:
         from harness.node import agent  # type: ignore[import-not-found,unused-ignore]

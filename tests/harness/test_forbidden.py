@@ -10,6 +10,7 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 
 from harness.cluster.forbidden import explain_forbidden, forbidden_from_body, forbidden_of, parse_forbidden
+from harness.cluster.target import Connection
 
 # flanksource/config-db#259
 EXEC = (
@@ -198,11 +199,11 @@ def test_service_proxy_refusal_is_access_denied_not_no_data() -> None:
         'get resource "services/proxy" in API group "" in the namespace "monitoring"'
     )
     proxy: Any = _ProxyClient(_Answer(403, _status(refused).encode()))
-    http = ServiceHttp("monitoring/prometheus-k8s:9090", api_client=proxy)
+    http = ServiceHttp("monitoring/prometheus-k8s:9090", cluster=Connection(proxy))
     with pytest.raises(AccessDenied, match=r"resources: \[services/proxy\]"):
         http.get("/api/v1/query")
     grafana: Any = _ProxyClient(_Answer(403, b"<html>login</html>"))
-    upstream = ServiceHttp("monitoring/grafana:80", api_client=grafana)
+    upstream = ServiceHttp("monitoring/grafana:80", cluster=Connection(grafana))
     assert upstream.get("/api/health")[0] == 403  # the service's own 403 passes through
 
 

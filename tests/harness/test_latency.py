@@ -6,6 +6,7 @@ import pytest
 from kubernetes import client
 
 from harness.cluster.namespaces import run_labels
+from harness.cluster.target import Connection
 from harness.errors import WorkloadFailed
 from harness.runners.latency import VERBS, api_calls, go_duration_seconds, image_pull_seconds, pod_startup
 
@@ -40,19 +41,21 @@ def test_image_pulls_are_read_from_kubelet_events(api: client.ApiClient, ns: str
                 "involvedObject": {"kind": "Pod", "name": name, "namespace": ns, "apiVersion": "v1"},
             },
         )
-    assert image_pull_seconds(api, ns) == pytest.approx({"a": 1.5, "c": 0.8234})
+    assert image_pull_seconds(Connection(api), ns) == pytest.approx({"a": 1.5, "c": 0.8234})
 
 
 def test_pod_startup_samples_every_pod(api: client.ApiClient, ns: str) -> None:
-    samples = pod_startup(api, ns, pods=3, image="busybox:1.36.1", labels=run_labels("lat", "startup"), timeout_s=30)
+    samples = pod_startup(
+        Connection(api), ns, pods=3, image="busybox:1.36.1", labels=run_labels("lat", "startup"), timeout_s=30
+    )
     assert sorted(samples.seconds) == ["startup-0000", "startup-0001", "startup-0002"] and not samples.failed
     assert all(0 < s < 30 for s in samples.seconds.values())
     with pytest.raises(WorkloadFailed, match=r"outside 1\.\.1000"):
-        pod_startup(api, ns, pods=5000, image="busybox:1.36.1", labels={}, timeout_s=1)
+        pod_startup(Connection(api), ns, pods=5000, image="busybox:1.36.1", labels={}, timeout_s=1)
 
 
 def test_api_calls_time_each_verb_on_its_own_object(api: client.ApiClient, ns: str) -> None:
-    calls = api_calls(api, ns, labels=run_labels("lat", "api"))
+    calls = api_calls(Connection(api), ns, labels=run_labels("lat", "api"))
     assert tuple(calls) == VERBS
     core = client.CoreV1Api(api)
     for verb in VERBS:

@@ -150,3 +150,35 @@ def test_rejected_credentials_exit_3_and_say_so(pytester: pytest.Pytester, host_
     out = result.stdout.str() + result.stderr.str()
     assert result.ret == 3, out
     assert "credentials rejected (401" in out and "expired-token-value" not in out
+
+
+def test_a_failed_verdict_is_a_conformance_failure_recorded_as_a_check(pytester: pytest.Pytester) -> None:
+    """A verdict rule (here no-corruption) fails the test as conformance, not threshold, and its Check is in the
+    record (results.jsonl and the JUnit properties) like a bar's."""
+    pytester.makepyfile("""
+        import pytest
+        from harness.measurement import Measurement
+        from harness.thresholds.assertions import assert_passed
+        from harness.thresholds.model import RuleKind
+        from harness.thresholds.verdicts import judge
+
+        @pytest.mark.network
+        def test_corrupt(profile, record):
+            evidence = [Measurement(metric="wrong", value=3, unit="count", labels={"size": "1024"})]
+            verdicts = judge(profile, "collective-allreduce", RuleKind.NO_CORRUPTION, evidence)
+            record.add(workload="collective-allreduce", measurements=evidence, checks=verdicts)
+            assert_passed([], verdicts=verdicts)
+    """)
+    result = pytester.runpytest("-o", "aibench_suite_run=true", "--reports-dir", "reports", "--run-id", "r2")
+    result.assert_outcomes(failed=1)
+    (failed,) = _results(pytester)
+    assert failed["failure_kind"] == "conformance"
+    (check,) = failed["checks"]
+    assert check["kind"] == "no-corruption" and check["status"] == "failed"
+    assert check["message"].startswith("collective-no-corruption: data corruption: 3 wrong element(s) at size 1024 B")
+    assert "collective-no-corruption: data corruption" in failed["message"]
+    from harness.reporting.junit import write_junit
+    from harness.reporting.load import load_record
+
+    junit = write_junit(load_record(pytester.path / "reports" / "r2"), pytester.path / "junit.xml").read_text()
+    assert 'name="check.collective-no-corruption"' in junit and "failed: collective-no-corruption: data" in junit

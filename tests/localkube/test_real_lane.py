@@ -27,10 +27,11 @@ from kubernetes.stream import stream as stream_exec
 from real_lane import HOST_TOLERATION
 
 from harness.cluster.forbidden import explain_forbidden
-from harness.cluster.kueue import dedicated_queue, gang_job, submit_gang
 from harness.cluster.manifests import Applier
 from harness.cluster.namespaces import run_labels
+from harness.cluster.target import Connection
 from harness.localkube.controlplane import CONTEXT_ADMIN
+from harness.probes.kueue import dedicated_queue, gang_job, submit_gang
 from harness.runners.custom import condition
 from harness.runners.ray import scale_worker_group
 
@@ -199,9 +200,10 @@ def test_kueue_admits_a_gang_that_fits_and_holds_back_one_that_does_not(
     outcomes: dict[str, Any] = {}
     for case, size, expect in (("fits", 3, True), ("too-big", 4, False)):
         name = f"{namespace}-{case}"
-        with dedicated_queue(lane.suite, name=name, namespace=namespace, pods=3, labels=labels) as queue:
+        suite = Connection(lane.suite)
+        with dedicated_queue(suite, name=name, namespace=namespace, pods=3, labels=labels) as queue:
             outcomes[case] = submit_gang(
-                lane.suite,
+                suite,
                 gang_job(name=f"gang-{case}", queue=queue, size=size, image=BUSYBOX),
                 namespace=namespace,
                 labels=labels,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.attribution import Mode, Verdict, attribute, plan
+from harness.thresholds.attribution import Mode, Verdict, attribute, plan
 
 
 def test_plans() -> None:

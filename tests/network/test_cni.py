@@ -12,6 +12,7 @@ from kubernetes import client
 
 from harness.cluster.capabilities import discover
 from harness.cluster.cni import data_path
+from harness.cluster.target import Connection
 from harness.parsers.sentinel import parse_sentinel
 
 ROOT = Path(__file__).resolve().parents[2] / "workloads"
@@ -19,17 +20,19 @@ ROOT = Path(__file__).resolve().parents[2] / "workloads"
 
 def test_cilium_kube_proxy_replacement_and_kube_proxy(fabric_api: client.ApiClient) -> None:
     core, apps = client.CoreV1Api(fabric_api), client.AppsV1Api(fabric_api)
-    assert data_path(fabric_api, ()).service_path == "unknown"  # no kube-proxy, no Cilium
-    assert data_path(fabric_api, ()).kube_proxy == "absent"
+    assert data_path(Connection(fabric_api), ()).service_path == "unknown"  # no kube-proxy, no Cilium
+    assert data_path(Connection(fabric_api), ()).kube_proxy == "absent"
     core.create_namespaced_config_map(
         "kube-system", {"metadata": {"name": "cilium-config"}, "data": {"kube-proxy-replacement": "true"}}
     )
     try:
-        path = data_path(fabric_api, ("cilium",))
+        path = data_path(Connection(fabric_api), ("cilium",))
         assert (path.cilium_kube_proxy_replacement, path.service_path) == ("true", "cilium-ebpf")
     finally:
         core.delete_namespaced_config_map("cilium-config", "kube-system")
-    assert data_path(fabric_api, ("cilium",)).cilium_kube_proxy_replacement == "unknown"  # config unreadable/absent
+    assert (
+        data_path(Connection(fabric_api), ("cilium",)).cilium_kube_proxy_replacement == "unknown"
+    )  # config unreadable/absent
     ds = {
         "metadata": {"name": "kube-proxy"},
         "spec": {
@@ -41,7 +44,7 @@ def test_cilium_kube_proxy_replacement_and_kube_proxy(fabric_api: client.ApiClie
     }  # fmt: skip
     apps.create_namespaced_daemon_set("kube-system", ds)
     try:
-        assert data_path(fabric_api, ("calico",)).service_path == "kube-proxy"
+        assert data_path(Connection(fabric_api), ("calico",)).service_path == "kube-proxy"
     finally:
         apps.delete_namespaced_daemon_set("kube-proxy", "kube-system")
 

@@ -12,8 +12,9 @@ import pytest
 from kubernetes import client
 
 from harness.catalog.validate import ManifestValidator
-from harness.cluster.kueue import KUEUE_API, QUEUE_LABEL, dedicated_queue, gang_job, queue_objects, submit_gang
 from harness.cluster.namespaces import run_labels
+from harness.cluster.target import Connection
+from harness.probes.kueue import KUEUE_API, QUEUE_LABEL, dedicated_queue, gang_job, queue_objects, submit_gang
 
 LABELS = run_labels("run-kueue", "kueue-test")
 KINDS = {"ResourceFlavor": ("resourceflavors", "Cluster"), "ClusterQueue": ("clusterqueues", "Cluster"),
@@ -71,7 +72,9 @@ def test_a_misspelt_queue_field_is_what_kueue_would_prune() -> None:
 def test_queue_is_created_and_removed(kueue_crds: None, fabric_api: client.ApiClient, fabric_ns: str) -> None:
     custom = client.CustomObjectsApi(fabric_api)
     group, version = KUEUE_API.split("/")
-    with dedicated_queue(fabric_api, name="aibench-q1", namespace=fabric_ns, pods=2, labels=LABELS) as queue:
+    with dedicated_queue(
+        Connection(fabric_api), name="aibench-q1", namespace=fabric_ns, pods=2, labels=LABELS
+    ) as queue:
         assert custom.get_cluster_custom_object(group, version, "clusterqueues", queue)["metadata"]["labels"]
         assert custom.get_namespaced_custom_object(group, version, fabric_ns, "localqueues", queue)
     for plural in ("clusterqueues", "resourceflavors"):
@@ -82,7 +85,9 @@ def test_queue_is_created_and_removed(kueue_crds: None, fabric_api: client.ApiCl
 
 def test_a_gang_never_admitted_starts_no_pod(kueue_crds: None, fabric_api: client.ApiClient, fabric_ns: str) -> None:
     job = gang_job(name="gang-big", queue="q", size=3, image="docker.io/library/busybox:1.36.1")
-    outcome = submit_gang(fabric_api, job, namespace=fabric_ns, labels=LABELS, settle_s=2, expect_admission=False)
+    outcome = submit_gang(
+        Connection(fabric_api), job, namespace=fabric_ns, labels=LABELS, settle_s=2, expect_admission=False
+    )
     assert (outcome.admitted, outcome.most_running, outcome.all_or_nothing) == (False, 0, True)
 
 
@@ -100,5 +105,7 @@ def test_an_admitted_gang_runs_as_a_whole(kueue_crds: None, fabric_api: client.A
 
     threading.Thread(target=admit, daemon=True).start()
     job = gang_job(name="gang-fits", queue="q", size=2, image="docker.io/library/busybox:1.36.1")
-    outcome = submit_gang(fabric_api, job, namespace=fabric_ns, labels=LABELS, settle_s=20, expect_admission=True)
+    outcome = submit_gang(
+        Connection(fabric_api), job, namespace=fabric_ns, labels=LABELS, settle_s=20, expect_admission=True
+    )
     assert (outcome.admitted, outcome.running, outcome.size) == (True, 2, 2)

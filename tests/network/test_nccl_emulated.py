@@ -9,16 +9,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from judging import corruption, transport
 from kubernetes import client
 from workload_runs import run_spec
 
-from harness.attribution import Mode, Verdict, attribute
 from harness.catalog.spec import load_workload
-from harness.collectives import corruption, largest_busbw, nccl_run, transport_verdict
+from harness.collectives import largest_busbw, nccl_run
 from harness.embedded.cluster import EmbeddedCluster
 from harness.embedded.kubelet import Script
 from harness.errors import WorkloadFailed
 from harness.parsers.nccl import Transport
+from harness.thresholds.attribution import Mode, Verdict, attribute
 from harness.thresholds.evaluate import evaluate
 from harness.thresholds.loader import load_profile
 from harness.thresholds.model import Status
@@ -60,7 +61,7 @@ def test_per_node_sweep_names_the_degraded_node(
         parsed = nccl_run("".join(mine.values()), program="all_reduce_perf", emulated=run.emulated, node=node)
         assert all(m.emulated for m in parsed.measurements)
         assert parsed.transports == {Transport.P2P_IPC}
-        assert transport_verdict(parsed.transports, scope="intra-node", rdma_available=True).ok
+        assert transport(parsed.transports, scope="intra-node", rdma_available=True).status is Status.PASSED
         assert corruption(parsed.measurements) is None  # validation was off: N/A, never a wrong count
         results[(node,)] = largest_busbw(parsed.measurements)
     assert results[("gpu-0",)] == pytest.approx(235.26) and results[("gpu-2",)] == pytest.approx(117.63)
@@ -76,7 +77,8 @@ def test_wrong_results_are_corruption_whatever_the_bandwidth(
     parsed = nccl_run(run.log_of("nccl"), program="all_reduce_perf", scope="inter-node")
     assert largest_busbw(parsed.measurements) == pytest.approx(46.43)  # bandwidth looks fine...
     assert corruption(parsed.measurements) == "data corruption: 2 wrong element(s) at size 4294967296 B (out-of-place)"
-    assert transport_verdict(parsed.transports, scope="inter-node", rdma_available=True).ok  # NET/IB/GDRDMA
+    ib = transport(parsed.transports, scope="inter-node", rdma_available=True)
+    assert ib.status is Status.PASSED  # NET/IB/GDRDMA
 
 
 def test_socket_fallback_on_an_rdma_cluster_fails_with_a_hint() -> None:
@@ -84,10 +86,12 @@ def test_socket_fallback_on_an_rdma_cluster_fails_with_a_hint() -> None:
         "h100-2:895544:895600 [0] NCCL INFO Channel 00/0 : 0[0] -> 1[0] [send] via NET/IB/0/GDRDMA", SOCKET_LINE
     )
     parsed = nccl_run(text, program="all_reduce_perf", scope="inter-node")
-    verdict = transport_verdict(parsed.transports, scope="inter-node", rdma_available=True)
-    assert not verdict.ok and "fell back to TCP sockets" in verdict.message and "NCCL_IB_HCA" in verdict.message
-    assert transport_verdict(parsed.transports, scope="inter-node", rdma_available=False).ok  # no RDMA: expected
-    assert not transport_verdict(set(), scope="intra-node", rdma_available=False).ok  # NCCL_DEBUG not INFO
+    verdict = transport(parsed.transports, scope="inter-node", rdma_available=True)
+    assert verdict.status is Status.FAILED
+    assert "fell back to TCP sockets" in verdict.message and "NCCL_IB_HCA" in verdict.message
+    no_rdma = transport(parsed.transports, scope="inter-node", rdma_available=False)
+    assert no_rdma.status is Status.PASSED  # no RDMA: expected
+    assert transport(set(), scope="intra-node", rdma_available=False).status is Status.NO_DATA  # NCCL_DEBUG not INFO
 
 
 def test_hung_ranks_time_out_with_their_last_log_lines(

@@ -15,14 +15,17 @@ from kubernetes import client
 
 from harness.catalog.validate import ManifestValidator
 from harness.cluster.namespaces import run_labels
-from harness.cluster.netpolicy import (
-    IsolationProbe,
+from harness.cluster.target import Connection
+from harness.measurement import Measurement
+from harness.parsers.sentinel import parse_sentinel
+from harness.probes.netpolicy import (
     allow_ingress_from,
     apply_policies,
     default_deny_ingress,
-    isolation_verdict,
+    enforcer,
 )
-from harness.parsers.sentinel import parse_sentinel
+from harness.thresholds.model import Check, RuleKind, Status
+from harness.thresholds.verdicts import judge
 
 PROBE = Path(__file__).resolve().parents[2] / "workloads" / "net-latency" / "tcp_probe.py"
 ALLOW = allow_ingress_from(name="allow", to={"app": "echo"}, from_pods={"role": "client"}, port=5401)
@@ -35,38 +38,54 @@ def test_policies_validate_against_the_kubernetes_schemas() -> None:
 
 
 def test_policies_are_applied_with_the_run_labels(api: client.ApiClient, ns: str) -> None:
-    refs = apply_policies(api, [default_deny_ingress(), ALLOW], namespace=ns, labels=run_labels("run-p", "t"))
+    refs = apply_policies(
+        Connection(api), [default_deny_ingress(), ALLOW], namespace=ns, labels=run_labels("run-p", "t")
+    )
     assert [r.kind for r in refs] == ["NetworkPolicy", "NetworkPolicy"]
     stored = client.NetworkingV1Api(api).read_namespaced_network_policy("allow", ns)
     assert stored.spec.ingress[0].ports[0].port == 5401
     assert stored.metadata.labels["aibench.io/run-id"] == "run-p"
 
 
-def _probe(phase: str, expected: bool, reachable: bool) -> IsolationProbe:
-    return IsolationProbe(phase=phase, expected=expected, reachable=reachable, detail="d")
+def _probe(phase: str, expected: bool, reachable: bool, cni: str = "cilium") -> Measurement:
+    """One probe phase as the suite records it: ``reachable{phase, expected, detail, cni}``."""
+    labels = {"phase": phase, "expected": str(int(expected)), "detail": "d", "cni": cni}
+    return Measurement(metric="reachable", value=int(reachable), unit="count", labels=labels)
+
+
+def _verdict(evidence: list[Measurement]) -> Check:
+    checks = judge(None, "net-reach", RuleKind.TRAFFIC_DENIED, evidence)
+    assert len(checks) == 1 and checks[0].kind is RuleKind.TRAFFIC_DENIED
+    return checks[0]
 
 
 def test_enforcing_cni_passes() -> None:
     probes = [_probe("baseline", True, True), _probe("denied", False, False), _probe("allowed", True, True)]
-    verdict = isolation_verdict(probes, cni=("cilium",), embedded=False)
-    assert verdict.ok and "CNI: cilium" in verdict.message
+    verdict = _verdict(probes)
+    assert verdict.status is Status.PASSED and "CNI: cilium" in verdict.detail
 
 
 def test_non_enforcing_cni_fails_with_that_reason() -> None:
-    probes = [_probe("baseline", True, True), _probe("denied", False, True), _probe("allowed", True, True)]
-    verdict = isolation_verdict(probes, cni=(), embedded=True)
-    assert not verdict.ok
-    assert verdict.message == (
+    cni = enforcer((), embedded=True)
+    probes = [
+        _probe("baseline", True, True, cni),
+        _probe("denied", False, True, cni),
+        _probe("allowed", True, True, cni),
+    ]
+    verdict = _verdict(probes)
+    assert verdict.status is Status.FAILED
+    assert verdict.detail == (
         "phase denied: traffic was not blocked (d): the CNI does not enforce NetworkPolicy "
         "(CNI: none (embedded target: loopback networking))"
     )
 
 
 def test_unreachable_baseline_and_broken_allow_rule_are_named() -> None:
-    first = isolation_verdict([_probe("baseline", True, False)], cni=("calico",), embedded=False)
-    assert not first.ok and "unreachable before any policy" in first.message
+    first = _verdict([_probe("baseline", True, False)])
+    assert first.status is Status.FAILED and "unreachable before any policy" in first.detail
     probes = [_probe("baseline", True, True), _probe("denied", False, False), _probe("allowed", True, False)]
-    assert "allow rule did not admit" in isolation_verdict(probes, cni=("calico",), embedded=False).message
+    assert "allow rule did not admit" in _verdict(probes).detail
+    assert _verdict([]).status is Status.NO_DATA
 
 
 def _reach(port: int, expect: str) -> dict:
@@ -115,18 +134,15 @@ def test_reach_mode_rejects_an_unknown_expectation(bad: str) -> None:
 
 def test_unenforced_policy_fails_even_when_probes_look_right() -> None:
     probes = [_probe("baseline", True, True), _probe("denied", False, False), _probe("allowed", True, True)]
-    verdict = isolation_verdict(
-        probes,
-        cni=("aibench-podnet",),
-        embedded=True,
-        unenforced=["allow: not enforced: spec.ingress[0].from[0]: IPv6"],
-    )
-    assert not verdict.ok
-    assert verdict.message == "not enforced by the policy agent: allow: not enforced: spec.ingress[0].from[0]: IPv6"
+    labels = {"policy": "allow", "message": "not enforced: spec.ingress[0].from[0]: IPv6"}
+    warning = Measurement(metric="policy_not_enforced", value=1, unit="count", labels=labels)
+    verdict = _verdict([*probes, warning])
+    assert verdict.status is Status.FAILED
+    assert verdict.detail == "not enforced by the policy agent: allow: not enforced: spec.ingress[0].from[0]: IPv6"
 
 
 def test_unenforced_policies_are_read_from_the_agents_warnings(api: client.ApiClient, ns: str) -> None:
-    from harness.cluster.netpolicy import unenforced_policies
+    from harness.probes.netpolicy import unenforced_policies
 
     core = client.CoreV1Api(api)
     for reason, kind in (
@@ -144,4 +160,7 @@ def test_unenforced_policies_are_read_from_the_agents_warnings(api: client.ApiCl
                 type="Warning",
             ),
         )
-    assert unenforced_policies(api, ns) == ["p: not enforced: x"]
+    found = unenforced_policies(Connection(api), ns)
+    assert [(m.metric, m.labels) for m in found] == [
+        ("policy_not_enforced", {"policy": "p", "message": "not enforced: x"})
+    ]

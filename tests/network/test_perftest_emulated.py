@@ -11,11 +11,11 @@ import pytest
 from kubernetes import client
 from workload_runs import run_spec
 
-from harness.attribution import Mode, Verdict, attribute, plan
 from harness.catalog.spec import load_workload
 from harness.embedded.cluster import EmbeddedCluster
 from harness.embedded.kubelet import Script
 from harness.parsers.perftest import parse_perftest, perftest_measurements
+from harness.thresholds.attribution import Mode, Verdict, attribute, plan
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 CLIENT = (DATA / "perftest_constructed_ib_write_bw_roce_report-gbits_client.txt").read_text()

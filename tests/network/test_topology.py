@@ -9,19 +9,22 @@ from harness.catalog.render import render
 from harness.catalog.spec import load_workload
 from harness.cluster.capabilities import Capabilities, NodeInfo
 from harness.cluster.namespaces import run_labels
-from harness.cluster.topology import (
+from harness.cluster.target import Connection
+from harness.errors import WorkloadFailed
+from harness.probes.topology import (
     HOSTNAME,
     PodPlacement,
     colocation_key,
-    colocation_verdict,
     domains,
+    gang_evidence,
     node_pairs,
     over_capacity_gang,
     placement_of,
     topology_table,
 )
-from harness.errors import WorkloadFailed
 from harness.runners.service import run_service
+from harness.thresholds.model import Check, RuleKind, Status
+from harness.thresholds.verdicts import judge
 
 BLOCK = "network.topology.kubernetes.io/block"
 
@@ -58,15 +61,32 @@ def test_node_pairs_choose_real_untainted_nodes() -> None:
     assert node_pairs([_node("a")], "cross-node") == "needs 2 ready, untainted, non-emulated nodes; the target has 1"
 
 
+def _verdict(placements: list[PodPlacement], nodes: list[NodeInfo], *, key: str, expected: int) -> Check:
+    """The gang-placed-whole rule on the evidence the suite records (built-in rule: no profile)."""
+    checks = judge(None, "net-gang", RuleKind.GANG_WHOLE, gang_evidence(placements, nodes, key=key, expected=expected))
+    assert len(checks) == 1
+    return checks[0]
+
+
 def test_verdict_names_a_split_gang() -> None:
-    nodes = [_node("a", block="b1"), _node("b", block="b2")]
+    nodes = [_node("a", block="b1"), _node("b", block="b2"), _node("c")]
     split = [PodPlacement(pod="p0", node="a", phase="Running", emulated=False),
              PodPlacement(pod="p1", node="b", phase="Running", emulated=False)]  # fmt: skip
-    verdict = colocation_verdict(split, nodes, key=BLOCK, expected=2)
-    assert not verdict.ok and verdict.message == f"gang split across {BLOCK} domains: b1: 1 pod(s), b2: 1 pod(s)"
+    verdict = _verdict(split, nodes, key=BLOCK, expected=2)
+    assert verdict.status is Status.FAILED and verdict.kind is RuleKind.GANG_WHOLE
+    assert verdict.detail == f"gang split across {BLOCK} domains: b1: 1 pod(s), b2: 1 pod(s)"
+    assert verdict.message.startswith(f"gang-one-domain: gang split across {BLOCK} domains")
     pending = [split[0], PodPlacement(pod="p1", node="", phase="Pending", emulated=False)]
-    assert "pods not placed: p1" in colocation_verdict(pending, nodes, key=BLOCK, expected=2).message
-    assert "1 of 2 pods exist" in colocation_verdict(split[:1], nodes, key=BLOCK, expected=2).message
+    assert "pods not placed: p1" in _verdict(pending, nodes, key=BLOCK, expected=2).detail
+    assert "1 of 2 pods exist" in _verdict(split[:1], nodes, key=BLOCK, expected=2).detail
+    unlabelled = [split[0], PodPlacement(pod="p1", node="c", phase="Running", emulated=False)]
+    assert _verdict(unlabelled, nodes, key=BLOCK, expected=2).status is Status.FAILED
+    whole = [split[0], PodPlacement(pod="p1", node="a", phase="Running", emulated=False)]
+    passed = _verdict(whole, nodes, key=BLOCK, expected=2)
+    assert (
+        passed.status is Status.PASSED and passed.detail == f"2 pods in one {BLOCK} domain (b1: 2 pod(s)) on 1 node(s)"
+    )
+    assert judge(None, "net-gang", RuleKind.GANG_WHOLE, [])[0].status is Status.NO_DATA
 
 
 def _gang(api: client.ApiClient, ns: str, **params: str):
@@ -82,9 +102,9 @@ def test_gang_lands_in_one_block_of_the_emulated_fabric(
     key, _, block_nodes = colocation_key(fabric_caps.nodes)
     assert key == BLOCK  # racks hold one node each: the block is the narrowest level with a choice
     with _gang(fabric_api, fabric_ns, size="5", topology_key=key) as handle:
-        placements = placement_of(fabric_api, handle.namespace, "app.kubernetes.io/name=net-gang")
-    verdict = colocation_verdict(placements, fabric_caps.nodes, key=key, expected=5)
-    assert verdict.ok, verdict.message
+        placements = placement_of(Connection(fabric_api), handle.namespace, "app.kubernetes.io/name=net-gang")
+    verdict = _verdict(placements, list(fabric_caps.nodes), key=key, expected=5)
+    assert verdict.status is Status.PASSED, verdict.message
     assert all(p.emulated for p in placements)
     assert len({p.node for p in placements}) == 3  # spread over the block's nodes, two pods per node at most
     assert len(domains(fabric_caps.nodes, BLOCK)) == 2 and len(block_nodes) >= 2
@@ -101,7 +121,7 @@ def test_gang_bigger_than_a_block_is_not_split(
     ):
         pass
     block_of = {n.name: n.labels[BLOCK] for n in fabric_caps.nodes}
-    placed = placement_of(fabric_api, fabric_ns, "app.kubernetes.io/name=net-gang")
+    placed = placement_of(Connection(fabric_api), fabric_ns, "app.kubernetes.io/name=net-gang")
     assert any(not p.node for p in placed), "some pod must be left Pending"
     assert len({block_of[p.node] for p in placed if p.node}) == 1
 

@@ -14,6 +14,7 @@ import pytest
 from kubernetes import client
 
 from harness.cluster.prometheus import MetricsUnavailable, Prometheus, ScrapeTarget, choose_endpoint
+from harness.cluster.target import Connection
 from harness.observability.gpu_metrics import coverage, coverage_problems
 from harness.observability.scrape import job_problems, node_coverage_problems
 
@@ -150,17 +151,17 @@ def test_endpoint_choice() -> None:
 def test_service_proxy_errors_are_kube_statuses(api: client.ApiClient, ns: str) -> None:
     core = client.CoreV1Api(api)
     with pytest.raises(MetricsUnavailable, match="HTTP 404"):
-        Prometheus(f"{ns}/nothing:9090", api_client=api).query("up")
+        Prometheus(f"{ns}/nothing:9090", cluster=Connection(api)).query("up")
     core.create_namespaced_service(
         ns, {"metadata": {"name": "lonely"}, "spec": {"selector": {"app": "none"}, "ports": [{"port": 9090}]}}
     )
     with pytest.raises(MetricsUnavailable, match="no endpoints available for service"):
-        Prometheus(f"{ns}/lonely:9090", api_client=api).query("up")
+        Prometheus(f"{ns}/lonely:9090", cluster=Connection(api)).query("up")
 
 
 @pytest.mark.skipif(shutil.which("prometheus") is None, reason="Debian's prometheus is not installed")
 def test_embedded_prometheus_scrapes_node_exporter_through_the_proxy(api: client.ApiClient) -> None:
-    prom = Prometheus("kube-system/prometheus:9090", api_client=api)
+    prom = Prometheus("kube-system/prometheus:9090", cluster=Connection(api))
     assert prom.ready() < 5
     up = prom.query_with_data('up{job="node-exporter"}', within_s=30)
     assert [s.value for s in up.series] == [1.0]
@@ -213,7 +214,7 @@ def test_annotated_exporter_is_discovered_and_its_gpu_series_checked(api: client
             "spec": {"selector": labels, "ports": [{"name": "metrics", "port": 9400, "targetPort": "metrics"}]},
         },
     )
-    prom = Prometheus("kube-system/prometheus:9090", api_client=api)
+    prom = Prometheus("kube-system/prometheus:9090", cluster=Connection(api))
     result = prom.query_with_data(f'{{__name__=~"DCGM_FI_DEV_.*", namespace="{ns}"}}', within_s=60)
     assert {s.labels["job"] for s in result.series} == {"dcgm-exporter"}
     assert {s.labels["pod"] for s in result.series} == {"exporter"}

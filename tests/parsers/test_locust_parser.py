@@ -12,7 +12,6 @@ from harness.parsers.locust import (
     locust_measurements,
     parse_locust_stats_csv,
     parse_raw_samples,
-    percentiles,
     raw_sample_measurements,
 )
 
@@ -104,17 +103,6 @@ def test_malformed_csv(text, needle):
     assert needle in str(info.value) and "\n" not in str(info.value)
     if text == real.replace("15375", "abc"):
         assert "at line 2: 'POST,/carts,abc" in str(info.value)
-
-
-def test_percentiles_linear_interpolation_matches_numpy_default():
-    values = [15.0, 20.0, 35.0, 40.0, 50.0]
-    assert percentiles(values, [0, 25, 40, 50, 100]) == {0: 15.0, 25: 20.0, 40: 29.0, 50: 35.0, 100: 50.0}
-    assert percentiles([7.0], [99.9]) == {99.9: 7.0}
-    assert percentiles(list(range(1, 101)), [99])[99] == pytest.approx(99.01)
-    with pytest.raises(ValueError, match="empty"):
-        percentiles([], [50])
-    with pytest.raises(ValueError, match="outside"):
-        percentiles([1.0], [101])
 
 
 def sample(t, name, ok, latency, ttft=None, tokens=None):

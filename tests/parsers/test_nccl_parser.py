@@ -281,11 +281,18 @@ ISSUE37 = "nccl-tests_allgather_1node-8gpu_v100_2020-no-hash-prefix_oob-2-FAILED
 PR503_CUT = "nccl-tests_allreduce_p5.48xlarge_tag-output_cut-mid-row_aws-k8s-tester-pr503.txt"
 
 
+def _corruption(measurements):
+    """The no-corruption verdict's sentence when it fails (the rule lives in harness.thresholds.verdicts)."""
+    from harness.thresholds.model import RuleKind, Status
+    from harness.thresholds.verdicts import judge
+
+    (check,) = judge(None, "nccl-allreduce", RuleKind.NO_CORRUPTION, measurements)
+    return check.detail if check.status is Status.FAILED else None
+
+
 def test_2020_log_without_hash_prefixes_and_a_failed_footer():
     """NVIDIA/nccl-tests issue #37: header, footer printed without '#', `error` column, `2 FAILED`: parsed, and
     the out-of-bounds count is corruption although there is no #wrong column."""
-    from harness.collectives import corruption
-
     result = parse_nccl_tests(read(ISSUE37), program="all_gather_perf")
     assert result.wrong_column == "error" and len(result.rows) == 1
     row = result.rows[0]
@@ -295,20 +302,18 @@ def test_2020_log_without_hash_prefixes_and_a_failed_footer():
     assert (result.oob_count, result.oob_ok, result.avg_busbw_gbps) == (2, False, 128.942)
     measurements = nccl_measurements(result)
     assert not [m for m in measurements if m.metric == "wrong"]
-    assert corruption(measurements) == "data corruption: nccl-tests reported 2 out-of-bounds value(s) (FAILED)"
+    assert _corruption(measurements) == "data corruption: nccl-tests reported 2 out-of-bounds value(s) (FAILED)"
 
 
 def test_failed_footer_with_every_wrong_zero_is_corruption():
     """The rows of a real 2024 log (aws/aws-k8s-tester PR #503, every #wrong 0) with the footer line of NVIDIA/
     nccl-tests issue #356 (`Out of bounds values : 56 FAILED`): spliced here, both lines real. The footer counts
     every process's errors, the rows only rank 0's."""
-    from harness.collectives import corruption
-
     rows = "\n".join(read(PR503_CUT).splitlines()[:6])
     text = rows + "\n[1,0]<stdout>:# Out of bounds values : 56 FAILED\n[1,0]<stdout>:# Avg bus bandwidth    : 0 \n"
     result = parse_nccl_tests(text, program="all_reduce_perf")
     assert all(r.out_of_place.wrong == 0 and r.in_place.wrong == 0 for r in result.rows)
-    assert corruption(nccl_measurements(result)) == (
+    assert _corruption(nccl_measurements(result)) == (
         "data corruption: nccl-tests reported 56 out-of-bounds value(s) (FAILED)"
     )
 
@@ -360,12 +365,14 @@ def test_nranks_from_the_highest_rank_and_nccls_own_count():
 def test_transport_from_the_selected_network(name, expected):
     """Real NCCL_DEBUG=INFO excerpts without any "via" connection line: the selected network still names the
     transport, so the verdict never asks for NCCL_DEBUG=INFO when it was on."""
-    from harness.collectives import transport_verdict
+    from judging import transport
+
+    from harness.thresholds.model import Status
 
     found = transports(read(name))
     assert found == expected
-    verdict = transport_verdict(found, scope="inter-node", rdma_available=True)
-    assert verdict.ok, verdict.message
+    verdict = transport(found, scope="inter-node", rdma_available=True)
+    assert verdict.status is Status.PASSED, verdict.message
 
 
 def test_2025_single_gpu_alltoall_with_na_in_place():

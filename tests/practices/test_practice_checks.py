@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from harness.cluster.target import Connection
 from harness.practices.checks import (
     ai_namespaces,
     is_default_deny,
@@ -110,7 +111,9 @@ def test_storage_tiers_need_two_distinct_classes() -> None:
 def test_untolerated_probe_on_the_embedded_scheduler(
     emulated_api: client.ApiClient, emulated_ns: str, target_node: str, kept_off: bool
 ) -> None:
-    outcome = untolerated_pod_outcome(emulated_api, emulated_ns, node=target_node, labels={"t": "1"}, timeout_s=30)
+    outcome = untolerated_pod_outcome(
+        Connection(emulated_api), emulated_ns, node=target_node, labels={"t": "1"}, timeout_s=30
+    )
     if kept_off:
         assert outcome.startswith("Unschedulable: ")
         assert "untolerated taint" in outcome
@@ -119,7 +122,7 @@ def test_untolerated_probe_on_the_embedded_scheduler(
 
 
 def test_snapshot_reads_the_platform(emulated_api: client.ApiClient) -> None:
-    snapshot = read_platform(emulated_api)
+    snapshot = read_platform(Connection(emulated_api))
     assert {n["metadata"]["name"] for n in snapshot.nodes} >= {"gpu-0", "gpu-1", "cpu-0"}
     assert reservation_findings(snapshot.nodes) == []
     assert snapshot.storage_classes

@@ -1,4 +1,4 @@
-"""Tier ranking, the tiering verdict and the fio size check, on numbers."""
+"""Tier ranking, the tiering verdict (rule faster-tier-faster) and the fio size check, on numbers."""
 
 from __future__ import annotations
 
@@ -6,11 +6,19 @@ import pytest
 
 from harness.errors import ConfigError
 from harness.measurement import Measurement
-from harness.storage_tiers import check_fio_fits, fio_size_bytes, headline, rank_tiers, tier_verdict
+from harness.storage_tiers import Tier, check_fio_fits, fio_size_bytes, headline, rank_tiers
+from harness.thresholds.model import Check, RuleKind, Status
+from harness.thresholds.verdicts import judge
 
 
 def _by_class(**numbers: tuple[float, float]) -> dict[str, dict]:
     return {name: {"seqread_bw": bw, "randread_iops": iops, "emulated": False} for name, (bw, iops) in numbers.items()}
+
+
+def tier_verdict(tiers: list[Tier]) -> Check:
+    """The built-in faster-tier-faster rule on the ranking's measurements (what test_storage_tiering judges)."""
+    (check,) = judge(None, "fio", RuleKind.FASTER_TIER, [m for t in tiers for m in t.measurements])
+    return check
 
 
 def test_ranking_is_fastest_first_and_recorded_as_measurements() -> None:
@@ -18,17 +26,17 @@ def test_ranking_is_fastest_first_and_recorded_as_measurements() -> None:
     assert [t.storage_class for t in tiers] == ["nvme", "ssd", "hdd"]
     assert tiers[0].measurements[0].labels == {"storage_class": "nvme", "rank": "1"}
     verdict = tier_verdict(tiers)
-    assert verdict.ok and "1. nvme" in verdict.message
+    assert verdict.status is Status.PASSED and "1. nvme" in verdict.detail
 
 
 def test_one_class_is_not_tiering() -> None:
     verdict = tier_verdict(rank_tiers(_by_class(standard=(500.0, 9000.0))))
-    assert not verdict.ok and verdict.message.startswith("only one storage tier (standard)")
+    assert verdict.status is Status.FAILED and verdict.detail.startswith("only one storage tier (standard)")
 
 
 def test_classes_of_equal_speed_do_not_form_tiers() -> None:
     verdict = tier_verdict(rank_tiers(_by_class(a=(500.0, 9000.0), b=(450.0, 8500.0))))
-    assert not verdict.ok and "do not form tiers" in verdict.message and "1.11x" in verdict.message
+    assert verdict.status is Status.FAILED and "do not form tiers" in verdict.detail and "1.11x" in verdict.detail
 
 
 def test_headline_picks_sequential_read_and_random_read() -> None:

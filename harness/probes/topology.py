@@ -3,28 +3,32 @@
 Why: collective performance depends on how many switch hops separate the ranks, so a report must show the
 topology labels nodes carry (zone, and block/rack/spine as ``network.topology.kubernetes.io/*`` or the providers'
 own labels), a co-location check must pick a topology level that exists on the cluster, and pod-to-pod tests must
-choose same-node and cross-node pairs on purpose.
+choose same-node and cross-node pairs on purpose. Where a gang landed becomes measurements (:func:`gang_evidence`);
+the verdict on them is the ``gang-placed-whole`` rule of :mod:`harness.thresholds.verdicts`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from kubernetes import client
 
 from harness.cluster.capabilities import NodeInfo
+from harness.cluster.fields import annotations_of, name_of, pod_spec, pod_status
+from harness.cluster.target import ClusterHandle
+from harness.labels import EMULATED
+from harness.measurement import Measurement
 
 __all__ = [
     "HOSTNAME",
     "TOPOLOGY_KEYS",
-    "ColocationVerdict",
     "PodPlacement",
     "colocation_key",
-    "colocation_verdict",
     "describe_placements",
     "domains",
+    "gang_evidence",
     "hostname_of",
     "measurable_nodes",
     "node_pairs",
@@ -137,51 +141,42 @@ class PodPlacement:
     emulated: bool
 
 
-def placement_of(api_client: client.ApiClient, namespace: str, label_selector: str) -> list[PodPlacement]:
+def placement_of(cluster: ClusterHandle, namespace: str, label_selector: str) -> list[PodPlacement]:
     """Where the selected pods are: node (empty while Pending) and phase."""
-    pods = client.CoreV1Api(api_client).list_namespaced_pod(namespace, label_selector=label_selector).items
+    pods = client.CoreV1Api(cluster.api_client).list_namespaced_pod(namespace, label_selector=label_selector).items
     return [
         PodPlacement(
-            pod=p.metadata.name,
-            node=p.spec.node_name or "",
-            phase=p.status.phase or "Unknown",
-            emulated=(p.metadata.annotations or {}).get("aibench.io/emulated") == "true",
+            pod=name_of(p),
+            node=pod_spec(p).node_name or "",
+            phase=pod_status(p).phase or "Unknown",
+            emulated=annotations_of(p).get(EMULATED) == "true",
         )
-        for p in sorted(pods, key=lambda p: p.metadata.name)
+        for p in sorted(pods, key=name_of)
     ]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ColocationVerdict:
-    ok: bool
-    message: str
-    domains: Mapping[str, int]  # domain value -> pods in it
-
-
-def colocation_verdict(
+def gang_evidence(
     placements: Sequence[PodPlacement], nodes: Sequence[NodeInfo], *, key: str, expected: int
-) -> ColocationVerdict:
-    """Whether ``expected`` pods are all placed and all inside one ``key`` domain."""
+) -> list[Measurement]:
+    """``gang_size`` (the pods expected) and one ``gang_pod{pod, node, domain, topology_key}`` per pod (1 placed,
+    0 not): what the ``gang-placed-whole`` verdict rule judges. ``domain`` is the node's value of ``key`` (empty
+    when the node lacks the label, which the rule counts as no domain)."""
     labels = {n.name: n.labels for n in nodes}
-    counts: dict[str, int] = {}
-    unplaced = [p.pod for p in placements if not p.node]
+    emulated = any(p.emulated for p in placements)
+    out = [Measurement(metric="gang_size", value=expected, unit="count", labels={"topology_key": key},
+                       emulated=emulated)]  # fmt: skip
     for p in placements:
-        if p.node:
-            value = labels.get(p.node, {}).get(key, "<unlabelled>")
-            counts[value] = counts.get(value, 0) + 1
-    where = ", ".join(f"{v}: {c} pod(s)" for v, c in sorted(counts.items())) or "nowhere"
-    nodes_used = len({p.node for p in placements if p.node})
-    if len(placements) != expected:
-        return ColocationVerdict(
-            ok=False, message=f"{len(placements)} of {expected} pods exist ({where})", domains=counts
+        domain = labels.get(p.node, {}).get(key, "") if p.node else ""
+        out.append(
+            Measurement(
+                metric="gang_pod",
+                value=1 if p.node else 0,
+                unit="count",
+                labels={"pod": p.pod, "node": p.node, "domain": domain, "topology_key": key},
+                emulated=p.emulated,
+            )
         )
-    if unplaced:
-        return ColocationVerdict(ok=False, message=f"pods not placed: {', '.join(unplaced)} ({where})", domains=counts)
-    if len(counts) != 1 or "<unlabelled>" in counts:
-        return ColocationVerdict(ok=False, message=f"gang split across {key} domains: {where}", domains=counts)
-    return ColocationVerdict(
-        ok=True, message=f"{expected} pods in one {key} domain ({where}) on {nodes_used} node(s)", domains=counts
-    )
+    return out
 
 
 def describe_placements(placements: Iterable[PodPlacement]) -> list[dict[str, Any]]:

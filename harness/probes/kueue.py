@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubernetes import client
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
+from harness.cluster.fields import pod_status
 from harness.cluster.forbidden import explain_forbidden
-from harness.cluster.manifests import Applier
+from harness.cluster.target import ClusterHandle
 from harness.cluster.wait import wait_for
 from harness.errors import WaitTimeout
 
@@ -102,16 +103,15 @@ def gang_job(*, name: str, queue: str, size: int, image: str) -> dict[str, Any]:
 
 @contextmanager
 def dedicated_queue(
-    api_client: client.ApiClient,
+    cluster: ClusterHandle,
     *,
     name: str,
     namespace: str,
     pods: int,
     labels: Mapping[str, str],
-    applier: Applier | None = None,
 ) -> Iterator[str]:
     """Create the queue objects, yield the LocalQueue name, delete the cluster-scoped ones afterwards (always)."""
-    applier = applier or Applier(api_client)
+    applier = cluster.applier
     objects = queue_objects(name=name, namespace=namespace, pods=pods)
     try:
         applier.apply(objects, namespace=namespace, labels=labels)
@@ -145,19 +145,18 @@ class Admission:
 
 
 def submit_gang(
-    api_client: client.ApiClient,
+    cluster: ClusterHandle,
     job: Mapping[str, Any],
     *,
     namespace: str,
     labels: Mapping[str, str],
     settle_s: float,
     expect_admission: bool,
-    applier: Applier | None = None,
 ) -> Admission:
     """Apply the gang Job and watch it for up to ``settle_s``: until all its pods run together (when admission is
     expected), or for the whole settle time (when it is not: any pod starting is the finding)."""
-    (applier or Applier(api_client)).apply([dict(job)], namespace=namespace, labels=labels)
-    batch, core = client.BatchV1Api(api_client), client.CoreV1Api(api_client)
+    cluster.applier.apply([dict(job)], namespace=namespace, labels=labels)
+    batch, core = client.BatchV1Api(cluster.api_client), client.CoreV1Api(cluster.api_client)
     name, size = job["metadata"]["name"], int(job["spec"]["parallelism"])
     seen = {"most": 0}
 
@@ -166,9 +165,9 @@ def submit_gang(
         pods = core.list_namespaced_pod(namespace, label_selector=f"aibench.io/gang={name}").items
         # Started = Running or already Succeeded: on emulated nodes (kwok) a Job's pods complete after a few
         # seconds whatever their command, so "all Running at one look" would miss a gang that was admitted whole.
-        running = sum(1 for p in pods if p.status.phase in ("Running", "Succeeded"))
+        running = sum(1 for p in pods if pod_status(p).phase in ("Running", "Succeeded"))
         seen["most"] = max(seen["most"], running)
-        return not current.spec.suspend, running
+        return not (current.spec.suspend if current.spec else False), running
 
     state = (False, 0)
     try:

@@ -25,13 +25,15 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from kubernetes import client
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from harness.cluster.capabilities import GPU, LEGACY_TPU_PREFIX, TPU, Capabilities, NodeInfo
+from harness.cluster.fields import labels_of, name_of, pod_spec, pod_status
 from harness.cluster.forbidden import explain_forbidden
+from harness.cluster.target import ClusterHandle
 
 log = logging.getLogger(__name__)
 
@@ -403,18 +405,19 @@ def _validator_pods(api_client: client.ApiClient) -> dict[str, list[client.V1Pod
         raise
     by_node: dict[str, list[client.V1Pod]] = {}
     for pod in pods:
-        by_node.setdefault(pod.spec.node_name or "", []).append(pod)
+        by_node.setdefault(pod_spec(pod).node_name or "", []).append(pod)
     return by_node or None
 
 
 def node_health(node: client.V1Node, validators: Mapping[str, Sequence[client.V1Pod]] | None) -> NodeHealth:
     """One GPU node's health from its conditions, device-plugin counts, Autopilot label and validator pod."""
-    name = node.metadata.name
-    labels = node.metadata.labels or {}
+    name = name_of(node)
+    labels = labels_of(node)
+    node_status = node.status or client.V1NodeStatus()
     signals: dict[str, str] = {}
     bad: list[str] = []
     warn: list[str] = []
-    conditions = {c.type: c for c in node.status.conditions or []}
+    conditions = {c.type: c for c in node_status.conditions or []}
     ready = conditions.get("Ready")
     signals["Ready"] = ready.status if ready else "missing"
     if ready is None or ready.status != "True":
@@ -427,8 +430,8 @@ def node_health(node: client.V1Node, validators: Mapping[str, Sequence[client.V1
             signals[ctype] = cond.status  # node-problem-detector GPU conditions (e.g. GpuUnhealthy)
             if cond.status == "True":
                 bad.append(f"{ctype}: {cond.message or cond.reason or 'True'}")
-    capacity = int((node.status.capacity or {}).get(GPU, "0") or 0)
-    allocatable = int((node.status.allocatable or {}).get(GPU, "0") or 0)
+    capacity = int((node_status.capacity or {}).get(GPU, "0") or 0)
+    allocatable = int((node_status.allocatable or {}).get(GPU, "0") or 0)
     if capacity:
         signals["device-plugin"] = f"{allocatable}/{capacity} allocatable"
         if allocatable < capacity:
@@ -447,10 +450,11 @@ def node_health(node: client.V1Node, validators: Mapping[str, Sequence[client.V1
             warn.append("no nvidia-operator-validator pod on this node")
         else:
             pod = pods[0]
-            ok = pod.status.phase == "Running" and all(cs.ready for cs in pod.status.container_statuses or [])
-            signals["operator-validator"] = "ready" if ok else (pod.status.phase or "Unknown")
+            phase = pod_status(pod).phase
+            ok = phase == "Running" and all(cs.ready for cs in pod_status(pod).container_statuses or [])
+            signals["operator-validator"] = "ready" if ok else (phase or "Unknown")
             if not ok:
-                bad.append(f"nvidia-operator-validator {pod.metadata.name} is {pod.status.phase}, not ready")
+                bad.append(f"nvidia-operator-validator {name_of(pod)} is {phase}, not ready")
     if bad:
         status: HealthStatus = "unhealthy"
     elif warn:
@@ -462,26 +466,29 @@ def node_health(node: client.V1Node, validators: Mapping[str, Sequence[client.V1
     return NodeHealth(node=name, status=status, reasons=tuple(bad + warn), signals=signals)
 
 
-def gpu_health(api_client: client.ApiClient, gpu_nodes: Iterable[str]) -> tuple[NodeHealth, ...]:
+def gpu_health(cluster: ClusterHandle, gpu_nodes: Iterable[str]) -> tuple[NodeHealth, ...]:
     """Health of each named GPU node, read-only (node objects and validator pods)."""
     wanted = set(gpu_nodes)
-    nodes = [n for n in client.CoreV1Api(api_client).list_node().items if n.metadata.name in wanted]
-    validators = _validator_pods(api_client)
-    return tuple(node_health(n, validators) for n in sorted(nodes, key=lambda n: n.metadata.name))
+    nodes = [n for n in client.CoreV1Api(cluster.api_client).list_node().items if name_of(n) in wanted]
+    validators = _validator_pods(cluster.api_client)
+    return tuple(node_health(n, validators) for n in sorted(nodes, key=name_of))
 
 
 # ----------------------------------------------------------------------------------------------------------- DRA
 GPU_DRA_DRIVER = "gpu.nvidia.com"
 
 
-def gpu_device_classes(api_client: client.ApiClient) -> tuple[tuple[str, str], ...]:
+def gpu_device_classes(cluster: ClusterHandle) -> tuple[tuple[str, str], ...]:
     """(DeviceClass name, served resource.k8s.io version) of classes selecting NVIDIA GPUs (by the driver name in
     their CEL selectors, or ``gpu.nvidia.com`` in the class name, as the NVIDIA DRA driver installs them)."""
+    api_client = cluster.api_client
     custom = client.CustomObjectsApi(api_client)
     groups = {g.name: [v.version for v in g.versions] for g in client.ApisApi(api_client).get_api_versions().groups}
     for version in groups.get("resource.k8s.io", []):
         try:
-            listing = custom.list_cluster_custom_object("resource.k8s.io", version, "deviceclasses")
+            listing = cast(
+                "dict[str, Any]", custom.list_cluster_custom_object("resource.k8s.io", version, "deviceclasses")
+            )
         except ApiException as exc:
             if exc.status == 403:
                 log.warning("DRA: cannot list deviceclasses %s: %s", version, explain_forbidden(exc) or exc.reason)

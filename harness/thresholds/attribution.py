@@ -11,7 +11,8 @@ test nodes alone, in pairs, or each against a known-good reference, and attribut
 - ``reference``: every node paired with one known-good node, so a slow pair names the other node alone.
 
 The bar is the profile's threshold when there is one, else the median of the results times (1 - tolerance): a
-cluster-relative outlier test, as SuperBench's variance rules do.
+cluster-relative outlier test, as SuperBench's variance rules do. The ``no-slow-node`` verdict rule
+(:mod:`harness.thresholds.verdicts`) runs this on the group results a suite records with :func:`group_measurements`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["Mode", "NodeVerdict", "Verdict", "attribute", "plan"]
+from harness.measurement import Measurement
+
+__all__ = ["Mode", "NodeVerdict", "Verdict", "attribute", "group_measurements", "plan"]
 
 
 class Mode(StrEnum):
@@ -48,7 +51,7 @@ def plan(nodes: Sequence[str], mode: Mode, *, reference: str = "") -> list[tuple
         if ref not in names:
             raise ValueError(f"reference node {ref!r} is not among the nodes")
         return [(ref, n) for n in names if n != ref]
-    groups = [(names[i], names[i + 1]) for i in range(0, len(names) - 1, 2)]
+    groups: list[tuple[str, ...]] = [(names[i], names[i + 1]) for i in range(0, len(names) - 1, 2)]
     if len(names) % 2:
         groups.append((names[0], names[-1]))
     return groups
@@ -120,6 +123,26 @@ def attribute(
         )  # fmt: skip
     rows.sort(key=lambda r: ({Verdict.SLOW: 0, Verdict.SUSPECT: 1, Verdict.OK: 2}[r.verdict], r.node))
     return used, rows
+
+
+def group_measurements(
+    results: Mapping[tuple[str, ...], float],
+    *,
+    metric: str,
+    unit: str,
+    mode: Mode,
+    reference: str = "",
+    emulated: bool = False,
+    **labels: str,
+) -> list[Measurement]:
+    """One ``<metric>{group=a+b, attribution=<mode>[, reference]}`` measurement per tested group: the evidence the
+    ``no-slow-node`` rule attributes (kept in the record, so the table can be re-judged from it)."""
+    context = {"attribution": str(mode), **({"reference": reference} if reference else {}), **labels}
+    return [
+        Measurement(metric=metric, value=value, unit=unit, labels={"group": "+".join(group), **context},
+                    emulated=emulated)
+        for group, value in results.items()
+    ]  # fmt: skip
 
 
 def _partner_clean(
