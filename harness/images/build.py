@@ -159,7 +159,9 @@ def _push(tool: Tool, source: str, target: str) -> Outcome:
         done = tool.run(*tool.push_args(target, digest_file), timeout_s=BUILD_TIMEOUT_S)
         if done.returncode != 0:
             return Outcome(ref=target, action="failed", detail=f"push: {_tail(done.stdout + done.stderr)}")
-        digest = digest_file.read_text(encoding="utf-8").strip() if digest_file.is_file() else _docker_digest(done.stdout)
+        digest = (
+            digest_file.read_text(encoding="utf-8").strip() if digest_file.is_file() else _docker_digest(done.stdout)
+        )
     return Outcome(ref=target, action="pushed", detail="", digest=digest)
 
 

@@ -66,7 +66,8 @@ def _build(args: argparse.Namespace) -> int:
     done = len(outcomes) - failed - skipped
     print(f"images build: {done} done, {skipped} skipped, {failed} failed")
     if args.push and not failed:
-        print(f"now run with --image-registry {args.push} (e.g. {rewrite_image('docker.io/library/busybox:1.36.1', args.push)})")
+        example = rewrite_image("docker.io/library/busybox:1.36.1", args.push)
+        print(f"now run with --image-registry {args.push} (busybox, for one, renders as {example})")
     return exit_code(outcomes)
 
 

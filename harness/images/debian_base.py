@@ -132,7 +132,7 @@ def debian_mirror(sources: tuple[Path, ...] = _SOURCES) -> str:
             for block in re.split(r"\n\s*\n", text):
                 fields = dict(re.findall(r"^([A-Za-z-]+):\s*(.+)$", block, flags=re.MULTILINE))
                 if SUITE in fields.get("Suites", "").split() and "deb" in fields.get("Types", "deb").split():
-                    return fields["URIs"].split()[0]
+                    return str(fields["URIs"]).split()[0]
             for line in text.splitlines():
                 parts = re.sub(r"\[[^]]*\]", "", line).split()
                 if len(parts) >= 3 and parts[0] == "deb" and parts[2] == SUITE:

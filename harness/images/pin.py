@@ -51,11 +51,15 @@ def pin(release: str, digests: Mapping[str, str], root: Path | None = None) -> l
     unknown = sorted(set(digests) - set(names))
     if unknown:
         raise ConfigError(f"--digests: {', '.join(unknown)} is not an image the catalog references")
-    pattern = re.compile(re.escape(OWNED_REPOSITORY) + r"/([a-z0-9][a-z0-9._-]*)(?::[A-Za-z0-9_.-]+)?(?:@sha256:[0-9a-f]{64})?")
+    pattern = re.compile(
+        re.escape(OWNED_REPOSITORY) + r"/([a-z0-9][a-z0-9._-]*)(?::[A-Za-z0-9_.-]+)?(?:@sha256:[0-9a-f]{64})?"
+    )
     changed: list[Path] = []
     for path in sorted(base.glob("*/workload.yaml")):
         text = path.read_text(encoding="utf-8")
-        new = pattern.sub(lambda m: f"{OWNED_REPOSITORY}/{m[1]}:{release}@{digests[m[1]]}" if m[1] in digests else m[0], text)
+        new = pattern.sub(
+            lambda m: f"{OWNED_REPOSITORY}/{m[1]}:{release}@{digests[m[1]]}" if m[1] in digests else m[0], text
+        )
         if new != text:
             path.write_text(new, encoding="utf-8")
             changed.append(path)
