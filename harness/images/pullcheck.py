@@ -111,11 +111,21 @@ def _names_in(function: Any, names: frozenset[str], seen: set[int]) -> set[str]:
         return set()
     found: set[str] = set()
     module = function.__globals__
-    for node in ast.walk(tree):
+    definition = tree.body[0] if tree.body else tree
+    # the body only: decorators (``parametrize("workload", list(BENCHMARKS))``) list every case, and the item's own
+    # case comes from its callspec
+    body = definition.body if isinstance(definition, ast.FunctionDef | ast.AsyncFunctionDef) else [definition]
+    nodes = [sub for statement in body for sub in ast.walk(statement)]
+    # ``BENCHMARKS[workload]`` looks one entry up by a key the test already has: the mapping's keys are not uses
+    looked_up = {id(n.value) for n in nodes if isinstance(n, ast.Subscript) and isinstance(n.value, ast.Name)}
+    for node in nodes:
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in names:
             found.add(node.value)
         elif isinstance(node, ast.Name) and node.id in module:
-            found |= _names_of_value(module[node.id], names, function, seen)
+            value = module[node.id]
+            if id(node) in looked_up and isinstance(value, Mapping):
+                value = list(value.values())
+            found |= _names_of_value(value, names, function, seen)
     return found
 
 
