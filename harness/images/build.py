@@ -10,6 +10,7 @@ Dockerfiles, upstream ones pulled and pushed unchanged.
 
 from __future__ import annotations
 
+import re
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -23,6 +24,7 @@ from harness.images.debian_base import BASES, ensure_base
 from harness.images.tools import Tool
 
 BUILD_TIMEOUT_S = 3600.0
+HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -113,9 +115,15 @@ def build_one(
             if spent:
                 say(f"base     {stand_in.ref} (debootstrap + import for {base}, {spent:.1f} s)")
             build_args["BASE_IMAGE"] = stand_in.ref
+    volumes: list[str] = []
+    if debian_base and tool.name != "docker" and HOST_CA_BUNDLE.is_file():
+        # the Debian base has Debian's CA bundle; this machine may reach the package index through a TLS proxy
+        # only its own bundle trusts (pip then finds "no matching distribution"). RUN steps get the host's bundle,
+        # mounted read-only for the build; the image keeps Debian's.
+        volumes.append(f"{HOST_CA_BUNDLE}:{HOST_CA_BUNDLE}:ro")
     started = time.monotonic()
     done = tool.run(
-        *tool.build_args(ref=ref, context=image.context, build_args=build_args, platform=platform),
+        *tool.build_args(ref=ref, context=image.context, build_args=build_args, platform=platform, volumes=volumes),
         timeout_s=BUILD_TIMEOUT_S,
     )
     seconds = time.monotonic() - started
@@ -177,9 +185,13 @@ def _base_note(build_args: dict[str, str]) -> str:
     return f", FROM {build_args['BASE_IMAGE']}" if "BASE_IMAGE" in build_args else ""
 
 
-def _tail(text: str, lines: int = 1) -> str:
+def _tail(text: str) -> str:
+    """The line that says why (an apt ``E:``, a pip or runtime error) and the tool's last line, when they differ."""
     kept = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return " | ".join(kept[-lines:])[:400] if kept else "no output"
+    if not kept:
+        return "no output"
+    causes = [line for line in kept[:-1] if re.search(r"^E: |error|ERROR|No matching distribution", line)]
+    return " | ".join([causes[-1], kept[-1]] if causes else kept[-1:])[:600]
 
 
 def exit_code(outcomes: Sequence[Outcome]) -> int:

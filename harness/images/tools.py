@@ -2,8 +2,8 @@
 
 docker counts only when its engine answers (a docker client without an engine is common on CI machines); podman and
 buildah need no daemon. For podman and buildah a private ``containers.conf`` (``CONTAINERS_CONF``) sets the
-container runtime to runc when it is installed and the default ulimits to this process's own limits: on machines
-without CAP_SYS_RESOURCE podman's default ulimits (above the hard limit) make every ``RUN`` step fail with
+container runtime to runc when it is installed and the default ulimits to 1024 (or the hard limit when lower): on
+machines without CAP_SYS_RESOURCE podman's default ulimits (above the hard limit) make every ``RUN`` step fail with
 ``setrlimit ... operation not permitted``, and crun refuses hybrid cgroup hierarchies (measured on this project's CI
 machine class, /work/shared/research/local-target.md). A ``CONTAINERS_CONF`` the caller set is left alone.
 """
@@ -52,13 +52,26 @@ class Tool:
             check=False,
         )
 
-    def build_args(self, *, ref: str, context: Path, build_args: Mapping[str, str], platform: str = "") -> list[str]:
+    def build_args(
+        self,
+        *,
+        ref: str,
+        context: Path,
+        build_args: Mapping[str, str],
+        platform: str = "",
+        volumes: Sequence[str] = (),
+    ) -> list[str]:
         verb = ["bud"] if self.name == "buildah" else ["build"]
         args = [*verb, "-t", ref, "-f", str(context / "Dockerfile")]
+        for volume in volumes:  # podman and buildah only: RUN steps see these host files, the image does not keep them
+            args += ["-v", volume]
         for key, value in sorted(build_args.items()):
             args += ["--build-arg", f"{key}={value}"]
         if platform:
             args += ["--platform", platform]
+        if self.name != "docker":  # builds ignore containers.conf's default_ulimits
+            nofile, nproc = _usable_limit(resource.RLIMIT_NOFILE), _usable_limit(resource.RLIMIT_NPROC)
+            args += ["--ulimit", f"nofile={nofile}:{nofile}", "--ulimit", f"nproc={nproc}:{nproc}"]
         return [*args, str(context)]
 
     def push_args(self, ref: str, digest_file: Path) -> list[str]:
@@ -116,7 +129,7 @@ def _containers_conf_env() -> dict[str, str]:
 
 
 def _usable_limit(which: int) -> int:
-    """This process's soft limit, capped at 65536 (a build needs no more) and never above the hard limit."""
-    soft, hard = resource.getrlimit(which)
-    values = [v for v in (soft, hard, 65536) if v != resource.RLIM_INFINITY]
-    return min(values) if values else 65536
+    """1024, or this process's hard limit when lower: the value measured to work on this project's CI machine
+    class, where runc could not set RLIMIT_NPROC to 65536 (below the hard limit of 96367) but could set 1024."""
+    hard = resource.getrlimit(which)[1]
+    return 1024 if hard == resource.RLIM_INFINITY else min(1024, hard)
