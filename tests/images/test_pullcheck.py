@@ -27,6 +27,7 @@ from harness.images.pullcheck import Report, classify, needed_images, node_class
 
 SUITES = Path(__file__).resolve().parents[2] / "suites"
 FIO = "ghcr.io/k8s-ai-bench/fio:3.33-bookworm"
+S3BENCH = "ghcr.io/k8s-ai-bench/s3bench:1.0.0-minio7.2.20"
 # containerd's NotFound for a tag that does not exist, as kubelet reports it (format of kubernetes-sigs/
 # nfs-ganesha-server-and-external-provisioner#125 and sympozium-ai/sympozium#5, image name ours)
 NOT_FOUND = (
@@ -393,10 +394,7 @@ def test_preflight_on_a_node_that_cannot_pull(
         f"image {FIO} cannot be pulled on node {unserved_node} (amd64/linux nodegroup=probe): ErrImagePull: "
         f'Failed to pull image "{FIO}": {NOT_FOUND} -- remedy: {pullcheck.REMEDY}'
     )
-    assert (
-        rest[1]
-        == f"image ghcr.io/k8s-ai-bench/s3bench:1.0.0-minio7.2.20 pulled on node {unserved_node} (amd64/linux nodegroup=probe)"
-    )
+    assert rest[1] == f"image {S3BENCH} pulled on node {unserved_node} (amd64/linux nodegroup=probe)"
     core = client.CoreV1Api(api)
     left = core.list_namespace(label_selector="aibench.io/run-id=imgpre-1").items
     assert left == [], [n.metadata.name for n in left]
