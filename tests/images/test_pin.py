@@ -77,3 +77,14 @@ def test_cli_refuses_a_bad_release_tag(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert done.stderr == "k8s-ai-bench: error: --release 'v1 bad': not a valid image tag\n"
+
+
+def test_a_mirror_gets_the_pinned_tag_not_the_release_digest() -> None:
+    """After `images pin`, `--image-registry` points at what `images build --push` put there: the tag (a rebuilt
+    image has another digest); without a mirror the digest stays."""
+    from harness.catalog.render import rewrite_image
+
+    pinned = f"ghcr.io/k8s-ai-bench/fio:v1.4.0@{_digest(1)}"
+    assert rewrite_image(pinned, None) == pinned
+    assert rewrite_image(pinned, "mirror.lan:5000") == "mirror.lan:5000/k8s-ai-bench/fio:v1.4.0"
+    assert rewrite_image(f"ghcr.io/org/tool@{_digest(2)}", "m:5000") == f"m:5000/org/tool@{_digest(2)}"
