@@ -81,3 +81,52 @@ def test_podman_gets_runc_and_ulimits_it_can_set(tmp_path: Path, monkeypatch: py
     assert args[:5] == ["build", "-t", "r:1", "-f", str(tmp_path / "Dockerfile")]
     assert args[5:7] == ["-v", "/a:/a:ro"] and "--build-arg" in args and "BASE_IMAGE=b:1" in args
     assert "nproc=1024:1024" in args and args[-1] == str(tmp_path)
+
+
+FAKE_PODMAN = r"""
+echo "$*" >> "$FAKE_LOG"
+if [ "$1" = push ]; then
+  # podman push --digestfile FILE REF: the registry's manifest digest goes to FILE
+  printf 'sha256:%064d' 7 > "$3"
+fi
+exit 0
+"""
+
+
+def test_push_builds_ours_and_mirrors_upstream_under_the_registry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The command sequence `images build --push` gives the tool (a recording stand-in for podman: no registry
+    can be reached here), and the digests it reports."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    _fake(bin_dir, "podman", FAKE_PODMAN)
+    log = tmp_path / "calls"
+    env_path = f"{bin_dir}:/usr/bin:/bin"
+    monkeypatch.setenv("FAKE_LOG", str(log))
+    ours = _images(["build", "--tool", "podman", "--only", "fio", "--push", "mirror.lan:5000"], env_path, tmp_path)
+    upstream = _images(
+        ["build", "--tool", "podman", "--only", "docker.io/library/busybox:1.36.1", "--push", "mirror.lan:5000"],
+        env_path,
+        tmp_path,
+    )
+    digest = "sha256:" + "0" * 63 + "7"
+    assert ours.returncode == 0, ours.stdout + ours.stderr
+    assert f"pushed   mirror.lan:5000/k8s-ai-bench/fio:3.33-bookworm {digest} (" in ours.stdout
+    assert upstream.returncode == 0, upstream.stdout + upstream.stderr
+    assert (
+        f"mirrored mirror.lan:5000/library/busybox:1.36.1 {digest} (from docker.io/library/busybox:1.36.1"
+        in upstream.stdout
+    )
+    assert "now run with --image-registry mirror.lan:5000" in upstream.stdout
+    calls = [line.split() for line in log.read_text().splitlines()]
+    assert calls[0][:3] == ["build", "-t", "ghcr.io/k8s-ai-bench/fio:3.33-bookworm"]
+    assert calls[1] == [
+        "tag",
+        "ghcr.io/k8s-ai-bench/fio:3.33-bookworm",
+        "mirror.lan:5000/k8s-ai-bench/fio:3.33-bookworm",
+    ]
+    assert calls[2][0] == "push" and calls[2][-1] == "mirror.lan:5000/k8s-ai-bench/fio:3.33-bookworm"
+    assert calls[3] == ["pull", "docker.io/library/busybox:1.36.1"]
+    assert calls[4] == ["tag", "docker.io/library/busybox:1.36.1", "mirror.lan:5000/library/busybox:1.36.1"]
+    assert calls[5][-1] == "mirror.lan:5000/library/busybox:1.36.1"

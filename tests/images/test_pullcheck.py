@@ -479,3 +479,20 @@ def test_run_on_the_embedded_target_with_an_unpullable_registry(tmp_path: Path) 
     assert "aibench-process://" in out
     assert done.returncode == 0, out
     assert "k8s-ai-bench PASS: 1 passed" in out
+
+
+def test_doctor_shows_the_preflight(tmp_path: Path) -> None:
+    suite = tmp_path / "suite_images.py"
+    suite.write_text(TRIVIAL_SUITE)
+    done = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "doctor", str(suite)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[-2] == "1 of 1 tests will run on this target"
+    assert lines[-1].startswith("image preflight: does not apply here -- no node pulls images (")
