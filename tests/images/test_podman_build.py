@@ -1,12 +1,14 @@
 """Build our Debian- and Python-based images with podman on bases made here from Debian packages, then run each
 image's own tools once inside it (no network): fio writes a file and reports JSON, iperf3 measures loopback,
-the s3bench image loads the workload's script and the minio SDK it pins.
+the s3bench image loads the workload's script and the minio SDK it pins, the tpu-jax image runs JAX on its CPU
+backend with libtpu installed (a TPU itself cannot be reached here: libtpu outside a TPU host waits for TPU workers).
 
 Cold, this debootstraps two bases (about 100 s and 230 s measured on the 2-core CI-class machine, cached in
-~/.cache/k8s-ai-bench/bases afterwards) and builds three images (about 16-35 s each); so it runs only when
-AIBENCH_BUILD_IMAGES=1 is set. It needs podman, runc and debootstrap (apt-get install podman runc debootstrap),
-a Debian mirror in this machine's apt sources, and the Python package index reachable from a build (pip in the
-s3bench build). CUDA-based images (perftest) and tpu-jax (libtpu) are not built here; neither is anything multi-arch.
+~/.cache/k8s-ai-bench/bases afterwards) and builds four images (12-66 s each, tpu-jax downloading jaxlib and
+libtpu the slowest); so it runs only when AIBENCH_BUILD_IMAGES=1 is set. It needs podman, runc and debootstrap
+(apt-get install podman runc debootstrap), a Debian mirror in this machine's apt sources, and the Python package
+index reachable from a build (pip in the s3bench and tpu-jax builds). perftest (CUDA base) is not built here;
+neither is anything multi-arch.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ IMAGES = {
     "fio": "ghcr.io/k8s-ai-bench/fio:3.33-bookworm",
     "net-tools": "ghcr.io/k8s-ai-bench/net-tools:bookworm-iperf3.12",
     "s3bench": "ghcr.io/k8s-ai-bench/s3bench:1.0.0-minio7.2.20",
+    "tpu-jax": "ghcr.io/k8s-ai-bench/tpu-jax:0.4.38",
 }
 
 
@@ -141,3 +144,16 @@ def test_s3bench_image_loads_the_workload_script(built: dict[str, float]) -> Non
     assert done.stdout.strip() == "7.2.20 True"
     user = _podman("image", "inspect", "--format", "{{.Config.User}}", IMAGES["s3bench"])
     assert user.stdout.strip() == "65534:65534"
+
+
+def test_tpu_jax_image_runs_jax_with_libtpu_installed(built: dict[str, float]) -> None:
+    check = (
+        "import jax, jaxlib, importlib.metadata as m; "
+        "print(jax.__version__, jaxlib.__version__, m.version('libtpu'), jax.devices()[0].platform, "
+        "float(jax.numpy.ones(4).sum()))"
+    )
+    done = _podman(
+        "run", "--rm", "--network=none", "-e", "JAX_PLATFORMS=cpu", IMAGES["tpu-jax"], "python3", "-c", check
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["0.4.38", "0.4.38", "0.0.7", "cpu", "4.0"]
