@@ -152,6 +152,10 @@ def _build_parser() -> argparse.ArgumentParser:
     workloads_commands = workloads.add_subparsers(dest="workloads_command", required=True, parser_class=_Parser)
     workloads_commands.add_parser("list", help="each workload with its kind and requirements")
 
+    from harness.images.cli import add_parser as add_images_parser
+
+    add_images_parser(commands, _Parser)
+
     doctor = commands.add_parser("doctor", help="what the target offers and which tests will run or skip")
     _add_harness_options(doctor)
     doctor.add_argument("suites", nargs="*", help="suite files or directories (default: all suites)")
@@ -472,6 +476,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _workloads(args)
         if args.command == "doctor":
             return _doctor(args)
+        if args.command == "images":
+            from harness.images.cli import run as images_run
+
+            return images_run(args)
         if args.command == "sweep":
             return _sweep(args)
         if args.command == "load":

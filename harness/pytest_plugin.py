@@ -375,6 +375,9 @@ def pytest_runtestloop(session: pytest.Session) -> bool | None:
     state.selected = len(session.items)
     if not session.config.getini("aibench_suite_run") or not session.items or session.config.option.collectonly:
         return None
+    if refusal := _image_preflight(session, state):
+        state.fail(refusal, EXIT_USAGE)
+        return True
     try:
         _ = state.record
     except ConfigError as exc:
@@ -384,6 +387,21 @@ def pytest_runtestloop(session: pytest.Session) -> bool | None:
         state.fail(str(exc), EXIT_WRITE, Ended.RECORD_WRITE_FAILED)
         return True
     return None
+
+
+def _image_preflight(session: pytest.Session, state: HarnessSession) -> str:
+    """Before the first workload (and before the run directory exists): can the target pull every image the
+    selected tests need? Its lines go to the terminal; a failed pull refuses the run (exit 2, one line per image)."""
+    from harness.images.pullcheck import run_preflight
+
+    report = run_preflight(state, session.items, requirements_of)
+    if report.failed:
+        return report.failure()
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        for line in report.lines:
+            reporter.write_line(line)
+    return ""
 
 
 @pytest.hookimpl(wrapper=True)

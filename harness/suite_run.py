@@ -153,6 +153,9 @@ class _Doctor:
                 f"{'skip' if missing else 'run '}  {item.nodeid}" + (f"  ({missing[0]})" if missing else "")
             )
         self.lines.append(f"{runnable} of {len(session.items)} tests will run on this target")
+        from harness.images.pullcheck import run_preflight  # the same pull preflight as run's, its lines as they are
+
+        self.lines += run_preflight(state, session.items, requirements_of).lines
 
 
 def doctor(options: RunOptions, *, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:

@@ -31,9 +31,17 @@ class Rendered:
 
 
 def rewrite_image(image: str, registry: str | None) -> str:
-    """``docker.io/library/python:3.11`` -> ``mirror.example/library/python:3.11`` (also for short names)."""
+    """``docker.io/library/python:3.11`` -> ``mirror.example/library/python:3.11`` (also for short names).
+
+    A reference with both tag and digest (``fio:v1.2.0@sha256:...``, as a release pins our images) keeps only the
+    tag in the mirror: ``images build --push`` rebuilds our images there, and a rebuild (or a copy that drops the
+    multi-arch index) has another digest, so the released one would never resolve. A digest-only reference keeps
+    its digest: it names nothing a mirror could hold under a tag."""
     if not registry:
         return image
+    name, _, digest = image.partition("@")
+    if digest and ":" in name.rsplit("/", 1)[-1]:
+        image = name
     first, _, rest = image.partition("/")
     has_registry = bool(rest) and ("." in first or ":" in first or first == "localhost")
     path = rest if has_registry else (image if "/" in image else f"library/{image}")
