@@ -11,15 +11,16 @@ address); elsewhere as an in-cluster Job.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import pytest
 
+from harness.fixture_types import DeployService, HarnessConfig, Profile, ServiceHandle, TestRecord
 from harness.measurement import Measurement
 from harness.parsers.stream_samples import Slo, stream_measurements
-from harness.runners.load import RequestProfile, failure_report, load_shape, shape_from_text
+from harness.runners.load import LoadDriver, RequestProfile, failure_report, load_shape, shape_from_text
 from harness.thresholds.assertions import assert_passed
 from harness.thresholds.evaluate import evaluate_thresholds
+from harness.thresholds.model import Check
 
 pytestmark = [pytest.mark.serving]
 
@@ -34,7 +35,7 @@ DEFAULT_LOAD = "concurrency=16,duration_s=8,warmup_s=1,max_requests=5000"  # --s
 QUEUE_P99_MAX_S = 0.05  # half the streamer's TTFT: a generator later than that distorts the offered load
 
 
-def _checks(profile: Any, measurements: list[Measurement], model: str = MODEL) -> list[Any]:
+def _checks(profile: Profile, measurements: list[Measurement], model: str = MODEL) -> list[Check]:
     """The profile's inference-server bars that apply to the token streamer: a bar naming a model (the MLPerf
     pairs for llama-3.1-8b on GPU profiles) judges that model only; the mesh-overhead bar belongs to the routing
     test, which measures it."""
@@ -48,14 +49,19 @@ def _checks(profile: Any, measurements: list[Measurement], model: str = MODEL) -
     return evaluate_thresholds(thresholds, measurements)
 
 
-def _url(handle: Any) -> str:
+def _url(handle: ServiceHandle) -> str:
     return handle.endpoints["inference-server"].url("http")
 
 
 @pytest.mark.perf
 @pytest.mark.parametrize("api", ["completions", "chat"])
 def test_streaming_latency_and_goodput(
-    deploy_service: Any, load: Any, record: Any, profile: Any, harness_config: Any, api: str
+    deploy_service: DeployService,
+    load: LoadDriver,
+    record: TestRecord,
+    profile: Profile,
+    harness_config: HarnessConfig,
+    api: str,
 ) -> None:
     """16 concurrent streams (or the --serving-load shape) through the Service for 8 s: TTFT/TPOT percentiles,
     throughput, error rate and goodput against the MLPerf interactive pair clear the profile's bars, with the
@@ -88,7 +94,9 @@ def test_streaming_latency_and_goodput(
 
 
 @pytest.mark.perf
-def test_poisson_arrivals_at_fixed_rate(deploy_service: Any, load: Any, record: Any, profile: Any) -> None:
+def test_poisson_arrivals_at_fixed_rate(
+    deploy_service: DeployService, load: LoadDriver, record: TestRecord, profile: Profile
+) -> None:
     """Open loop at 20 requests/s (Poisson arrivals) for 8 s: the request count is what a Poisson process of that
     rate gives (within 4 standard deviations), client-side waiting stays under 50 ms at the p99, and the latency
     bars hold."""
@@ -117,7 +125,7 @@ def test_poisson_arrivals_at_fixed_rate(deploy_service: Any, load: Any, record: 
 
 
 @pytest.mark.perf
-def test_saturation_sweep(deploy_service: Any, load: Any, record: Any) -> None:
+def test_saturation_sweep(deploy_service: DeployService, load: LoadDriver, record: TestRecord) -> None:
     """Concurrency 1, 4, 16 against a zero-latency streamer through the Service until throughput stops growing:
     the serving path's maximum requests/s (32-token streams) is measured, and no request fails on the way."""
     shape = load_shape({"kind": "sweep", "levels": [1, 4, 16], "duration_s": 4, "warmup_s": 1})
@@ -142,7 +150,9 @@ def test_saturation_sweep(deploy_service: Any, load: Any, record: Any) -> None:
 
 
 @pytest.mark.conformance
-def test_unknown_model_is_refused_with_an_error_body(deploy_service: Any, load: Any, record: Any) -> None:
+def test_unknown_model_is_refused_with_an_error_body(
+    deploy_service: DeployService, load: LoadDriver, record: TestRecord
+) -> None:
     """A request for a model the server does not serve fails with HTTP 404 and an OpenAI error body naming the
     model, on every request (no silent fallback to another model)."""
     shape = load_shape({"kind": "concurrency", "concurrency": 2, "duration_s": 2, "warmup_s": 0, "max_requests": 10})
@@ -157,7 +167,9 @@ def test_unknown_model_is_refused_with_an_error_body(deploy_service: Any, load: 
 
 @pytest.mark.perf
 @pytest.mark.gpu
-def test_vllm_streaming_latency_and_goodput(deploy_service: Any, load: Any, record: Any, profile: Any) -> None:
+def test_vllm_streaming_latency_and_goodput(
+    deploy_service: DeployService, load: LoadDriver, record: TestRecord, profile: Profile
+) -> None:
     """The GPU flavour: vLLM with a small model behind the same Service, 8 concurrent streams for 30 s: TTFT/TPOT
     percentiles, error rate and goodput against the MLPerf interactive pair (bars naming another model do not
     apply to this one)."""

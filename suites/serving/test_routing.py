@@ -13,15 +13,16 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack
-from typing import Any
 
 import pytest
 
+from harness.fixture_types import DeployService, Profile, Target, TestRecord
 from harness.measurement import Measurement
 from harness.parsers.routing_split import check_split, requests_for
 from harness.parsers.stream_samples import stream_measurements
-from harness.runners.gateways import programmed_gateway
-from harness.runners.load import LoadRun, RequestProfile, failure_report, load_shape
+from harness.runners.gateways import GatewayRef, programmed_gateway
+from harness.runners.load import LoadDriver, LoadRun, LoadShape, RequestProfile, failure_report, load_shape
+from harness.runners.service import Endpoint
 from harness.thresholds.assertions import assert_passed
 from harness.thresholds.evaluate import evaluate_thresholds
 
@@ -36,7 +37,7 @@ SPLIT = {"v1": 80.0, "v2": 20.0}
 SPLIT_REQUESTS = requests_for(SPLIT["v2"] / 100, 0.05)
 
 
-def _shape(requests: int, concurrency: int = 8) -> Any:
+def _shape(requests: int, concurrency: int = 8) -> LoadShape:
     return load_shape(
         {"kind": "concurrency", "concurrency": concurrency, "duration_s": 120, "warmup_s": 0, "max_requests": requests}
     )
@@ -46,7 +47,7 @@ def _versions(run: LoadRun) -> Counter[str]:
     return Counter(s.version for s in run.samples if s.ok)
 
 
-def _assert_split(record: Any, run: LoadRun, weights: dict[str, float], what: str) -> None:
+def _assert_split(record: TestRecord, run: LoadRun, weights: dict[str, float], what: str) -> None:
     counts = _versions(run)
     checks = check_split(counts, weights)
     record.add(
@@ -60,7 +61,7 @@ def _assert_split(record: Any, run: LoadRun, weights: dict[str, float], what: st
 
 
 @pytest.fixture
-def two_versions(deploy_service: Any) -> Iterator[Any]:
+def two_versions(deploy_service: DeployService) -> Iterator[Endpoint]:
     """inference-server v1 and v2 behind one Service, with Istio's sidecar (ignored where Istio is absent)."""
     with ExitStack() as stack:
         handles = [stack.enter_context(deploy_service(SERVER, version=v, mesh="true", **FAST)) for v in ("v1", "v2")]
@@ -71,7 +72,9 @@ def two_versions(deploy_service: Any) -> Iterator[Any]:
 @pytest.mark.conformance
 @pytest.mark.conformance_requirement("ai_inference")
 @pytest.mark.requires("istio")
-def test_istio_weighted_split(two_versions: Any, deploy_service: Any, load: Any, record: Any) -> None:
+def test_istio_weighted_split(
+    two_versions: Endpoint, deploy_service: DeployService, load: LoadDriver, record: TestRecord
+) -> None:
     """An 80/20 VirtualService split between the v1 and v2 subsets is what the clients observe (binomial)."""
     with deploy_service("inference-route-istio", weight_v1="80", weight_v2="20"):
         run = load.one(two_versions.url(), _shape(SPLIT_REQUESTS), REQUEST, tag="istio-split", mesh=True)
@@ -84,7 +87,9 @@ def test_istio_weighted_split(two_versions: Any, deploy_service: Any, load: Any,
 @pytest.mark.conformance_requirement("ai_inference")
 @pytest.mark.requires("istio")
 @pytest.mark.parametrize("version", ["v1", "v2"])
-def test_istio_header_routing(two_versions: Any, deploy_service: Any, load: Any, record: Any, version: str) -> None:
+def test_istio_header_routing(
+    two_versions: Endpoint, deploy_service: DeployService, load: LoadDriver, record: TestRecord, version: str
+) -> None:
     """Every request carrying the model-version header lands on that subset (100 % correct)."""
     request = RequestProfile(max_tokens=8, prompt_words=16, headers={HEADER: version})
     with deploy_service("inference-route-istio", header=HEADER):
@@ -99,7 +104,9 @@ def test_istio_header_routing(two_versions: Any, deploy_service: Any, load: Any,
 @pytest.mark.conformance
 @pytest.mark.conformance_requirement("ai_inference")
 @pytest.mark.requires("istio")
-def test_istio_fault_abort_rate(two_versions: Any, deploy_service: Any, load: Any, record: Any) -> None:
+def test_istio_fault_abort_rate(
+    two_versions: Endpoint, deploy_service: DeployService, load: LoadDriver, record: TestRecord
+) -> None:
     """A 20 % abort fault is seen by the clients as HTTP 503 at that rate (binomial), and only those fail."""
     with deploy_service("inference-route-istio", abort_percent="20", abort_status="503"):
         run = load.one(two_versions.url(), _shape(SPLIT_REQUESTS), REQUEST, tag="istio-abort", mesh=True)
@@ -113,7 +120,7 @@ def test_istio_fault_abort_rate(two_versions: Any, deploy_service: Any, load: An
 @pytest.mark.conformance
 @pytest.mark.conformance_requirement("ai_inference")
 @pytest.mark.requires("istio")
-def test_istio_timeout_and_retries(deploy_service: Any, load: Any, record: Any) -> None:
+def test_istio_timeout_and_retries(deploy_service: DeployService, load: LoadDriver, record: TestRecord) -> None:
     """The route's timeout ends a request the server answers too late (504 at ~the timeout), and its retry
     policy hides a server that refuses 30 % of requests (clients see ~0.3^3 = 2.7 %, the server every try)."""
     slow = {"ttft_ms": "3000", "tpot_ms": "5", "output_tokens": "8"}
@@ -138,7 +145,9 @@ def test_istio_timeout_and_retries(deploy_service: Any, load: Any, record: Any) 
 @pytest.mark.conformance
 @pytest.mark.conformance_requirement("ai_inference")
 @pytest.mark.requires("istio")
-def test_istio_mtls_strict_refuses_plaintext(two_versions: Any, deploy_service: Any, load: Any, record: Any) -> None:
+def test_istio_mtls_strict_refuses_plaintext(
+    two_versions: Endpoint, deploy_service: DeployService, load: LoadDriver, record: TestRecord
+) -> None:
     """With PeerAuthentication STRICT, a client outside the mesh (no sidecar, plaintext) is refused."""
     with deploy_service("inference-route-istio"):
         run = load.one(two_versions.url(), _shape(20, 2), REQUEST, tag="plaintext", mesh=False)
@@ -149,7 +158,9 @@ def test_istio_mtls_strict_refuses_plaintext(two_versions: Any, deploy_service: 
 
 @pytest.mark.perf
 @pytest.mark.requires("istio")
-def test_mesh_latency_overhead(deploy_service: Any, load: Any, record: Any, profile: Any) -> None:
+def test_mesh_latency_overhead(
+    deploy_service: DeployService, load: LoadDriver, record: TestRecord, profile: Profile
+) -> None:
     """TTFT and end-to-end p50/p99 through two sidecars minus the same without the mesh, at 8 streams."""
     shape = load_shape({"kind": "concurrency", "concurrency": 8, "duration_s": 20, "warmup_s": 2})
     with ExitStack() as stack:
@@ -181,7 +192,7 @@ def test_mesh_latency_overhead(deploy_service: Any, load: Any, record: Any, prof
 
 # ----------------------------------------------------------------------------- Gateway API
 @pytest.fixture
-def gateway(target: Any) -> Any:
+def gateway(target: Target) -> GatewayRef:
     ref, why = programmed_gateway(target.api_client)
     if ref is None:
         pytest.skip(f"requires a programmed Gateway: {why}")
@@ -191,7 +202,9 @@ def gateway(target: Any) -> Any:
 @pytest.mark.conformance
 @pytest.mark.conformance_requirement("ai_inference")
 @pytest.mark.requires("gateway-api")
-def test_gateway_weighted_split_and_header_match(gateway: Any, deploy_service: Any, load: Any, record: Any) -> None:
+def test_gateway_weighted_split_and_header_match(
+    gateway: GatewayRef, deploy_service: DeployService, load: LoadDriver, record: TestRecord
+) -> None:
     """An HTTPRoute's 80/20 backendRef weights are what clients observe (binomial), and the model-version header
     selects its version on every request."""
     host = "inference.aibench.example"
@@ -215,7 +228,9 @@ def test_gateway_weighted_split_and_header_match(gateway: Any, deploy_service: A
 @pytest.mark.conformance
 @pytest.mark.conformance_requirement("ai_inference")
 @pytest.mark.requires("inference-extension", "gateway-api")
-def test_inference_pool_serves_the_model(gateway: Any, deploy_service: Any, load: Any, record: Any) -> None:
+def test_inference_pool_serves_the_model(
+    gateway: GatewayRef, deploy_service: DeployService, load: LoadDriver, record: TestRecord
+) -> None:
     """Requests for the InferenceModel's model name reach the InferencePool's pods through the Gateway."""
     host = "inference.aibench.example"
     with ExitStack() as stack:
