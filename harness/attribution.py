@@ -48,7 +48,7 @@ def plan(nodes: Sequence[str], mode: Mode, *, reference: str = "") -> list[tuple
         if ref not in names:
             raise ValueError(f"reference node {ref!r} is not among the nodes")
         return [(ref, n) for n in names if n != ref]
-    groups = [(names[i], names[i + 1]) for i in range(0, len(names) - 1, 2)]
+    groups: list[tuple[str, ...]] = [(names[i], names[i + 1]) for i in range(0, len(names) - 1, 2)]
     if len(names) % 2:
         groups.append((names[0], names[-1]))
     return groups

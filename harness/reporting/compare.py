@@ -21,6 +21,7 @@ import collections
 import heapq
 import math
 from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, NamedTuple
@@ -197,7 +198,7 @@ def _collect(record: RunRecordData) -> _Collected:
     return out
 
 
-def _direction(senses: set[str]) -> bool | None:
+def _direction(senses: AbstractSet[str]) -> bool | None:
     directions = {_HIGHER.get(s) for s in senses}
     if len(directions) == 1:
         return next(iter(directions))

@@ -315,7 +315,8 @@ def _subtest_lines(st: RequirementStatus, result: Mapping[str, Any]) -> list[str
 
 def _e2e_log(record: RunRecordData, statuses: Sequence[RequirementStatus]) -> str:
     info = record.info
-    target = info.get("target") if isinstance(info.get("target"), Mapping) else {}
+    given = info.get("target")
+    target: Mapping[str, Any] = given if isinstance(given, Mapping) else {}
     out = [
         f"# k8s-ai-bench {info.get('harness_version', '?')} conformance evidence, run {record.run_id}",
         f"# target: {target.get('kind', '?')} {target.get('name', '?')}, server {target.get('server_version', '?')}; "
