@@ -84,7 +84,7 @@ def busbw_plot(measurements: Sequence[Mapping[str, Any]], checks: Sequence[Mappi
             size = float(labels["size"])
         except (KeyError, ValueError):
             continue
-        key = tuple((k, labels[k]) for k in ("op", "nodes", "placement") if k in labels)
+        key: tuple[tuple[str, str], ...] = tuple((k, labels[k]) for k in ("op", "nodes", "placement") if k in labels)
         groups[key][size].append(float(m["value"]))
         if m.get("emulated"):
             emulated.add(key)
