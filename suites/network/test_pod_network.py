@@ -10,13 +10,12 @@ bound on the network's own latency).
 from __future__ import annotations
 
 import shutil
-from typing import Any
 
 import pytest
 
 from harness.cluster.topology import hostname_of, node_pairs
 from harness.collectives import with_labels
-from harness.fixture_types import Capabilities, Profile, RunWorkload, TestRecord
+from harness.fixture_types import Capabilities, NodeInfo, Profile, RunWorkload, TestRecord
 from harness.parsers.iperf import iperf_measurements, parse_iperf3
 from harness.parsers.sentinel import parse_sentinel
 from harness.thresholds.assertions import assert_passed
@@ -25,7 +24,7 @@ from harness.thresholds.evaluate import evaluate
 PATHS = ("same-node", "cross-node")
 
 
-def _pair(capabilities: Capabilities, path: str) -> tuple[Any, Any]:
+def _pair(capabilities: Capabilities, path: str) -> tuple[NodeInfo, NodeInfo]:
     pair = node_pairs(capabilities.nodes, path)
     if isinstance(pair, str):
         pytest.skip(f"{path}: {pair}")

@@ -13,7 +13,6 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 
@@ -41,7 +40,7 @@ class S3Store:
     secure: bool
     server: str  # what answers, for the report: the service's description or "user endpoint"
 
-    def params(self) -> dict[str, Any]:
+    def params(self) -> dict[str, object]:
         return {
             "endpoint": self.endpoint,
             "bucket": self.bucket,
