@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,10 +66,10 @@ class Measurement:
         return f"{self.metric} {self.value:g} {self.unit}" + (f" {{{labels}}}" if labels else "")
 
 
-def marked_emulated(measurements: list[Measurement], emulated: bool) -> list[Measurement]:
+def marked_emulated(measurements: Sequence[Measurement], emulated: bool) -> list[Measurement]:
     """The measurements, flagged emulated when the run that produced them was (parsers do not know)."""
     if not emulated:
-        return measurements
+        return list(measurements)
     return [
         m if m.emulated else Measurement(metric=m.metric, value=m.value, unit=m.unit, labels=m.labels, emulated=True)
         for m in measurements

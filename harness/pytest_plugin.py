@@ -16,12 +16,13 @@ import platform
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+import pluggy
 import pytest
 
 from harness import __version__
@@ -38,6 +39,11 @@ from harness.errors import (
 from harness.reporting.atomic import write_error
 from harness.reporting.outcome import Ended, outcome
 from harness.reporting.record import FailureKind, RunRecord, Status, TestRecord
+
+if TYPE_CHECKING:  # the kubernetes client and the runners load only once a test asks for a target
+    from harness.catalog.render import Rendered
+    from harness.catalog.spec import WorkloadSpec
+    from harness.fixture_types import Capabilities, Profile, Runner, Target
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +88,9 @@ class HarnessSession:
     directory is made only when the first test is about to run, so a run refused at start leaves nothing behind."""
 
     config: HarnessConfig
-    _target: Any = None
-    _capabilities: Any = None
-    _profile: Any = None
+    _target: Target | None = None
+    _capabilities: Capabilities | None = None
+    _profile: Profile | None = None
     profile_reason: str = ""
     _record: RunRecord | None = None
     started_at: float = field(default_factory=time.time)
@@ -125,7 +131,7 @@ class HarnessSession:
                 self.ended_by = ended_by
         return self.failure
 
-    def connect(self) -> Any:
+    def connect(self) -> Target:
         """The target, connected on first use; a harness error becomes :attr:`failure` and is raised again."""
         if self._target is None:
             from harness.targets import connect
@@ -141,23 +147,24 @@ class HarnessSession:
         return self._target
 
     @property
-    def target(self) -> Any:
+    def target(self) -> Target:
         if self.failure:
             pytest.exit(self.failure, returncode=self.exit_code or EXIT_UNREACHABLE)
-        if self._target is None:
-            try:
-                self.connect()
-            except (TargetUnavailable, ConfigError):
-                pytest.exit(self.failure, returncode=self.exit_code)
-            try:
-                _ = self.record  # namespaces come next: the alive marker must exist before them
-            except (ConfigError, RecordWriteError) as exc:
-                self.fail(str(exc), EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_WRITE)
-                pytest.exit(self.failure, returncode=self.exit_code)
-        return self._target
+        if self._target is not None:
+            return self._target
+        try:
+            target = self.connect()
+        except (TargetUnavailable, ConfigError):
+            pytest.exit(self.failure, returncode=self.exit_code)
+        try:
+            _ = self.record  # namespaces come next: the alive marker must exist before them
+        except (ConfigError, RecordWriteError) as exc:
+            self.fail(str(exc), EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_WRITE)
+            pytest.exit(self.failure, returncode=self.exit_code)
+        return target
 
     @property
-    def capabilities(self) -> Any:
+    def capabilities(self) -> Capabilities:
         if self._capabilities is None:
             from harness.cluster.capabilities import discover
             from harness.targets import service_hints
@@ -172,7 +179,7 @@ class HarnessSession:
         return self._capabilities
 
     @property
-    def profile(self) -> Any:
+    def profile(self) -> Profile:
         if self._profile is None:
             from harness.thresholds.loader import load_profile, match_profile
 
@@ -424,7 +431,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> Generator[
                 signal.signal(sig, handler)
 
 
-def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config) -> None:
     """Plain ``pytest`` suite runs say why the harness ended the run early (``k8s-ai-bench run`` says it itself)."""
     state = _session(config)
     if state.failure and config.getini("aibench_suite_run") and not config.getini("aibench_cli_summary"):
@@ -554,7 +561,9 @@ def _on_failure(item: pytest.Item, state: HarnessSession, exc: BaseException) ->
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pluggy.Result[pytest.TestReport], None]:
     outcome = yield
     report: pytest.TestReport = outcome.get_result()
     record = item.stash.get(RECORD_KEY, None)
@@ -628,19 +637,19 @@ def harness_config(pytestconfig: pytest.Config) -> HarnessConfig:
 
 
 @pytest.fixture(scope="session")
-def target(pytestconfig: pytest.Config) -> Any:
+def target(pytestconfig: pytest.Config) -> Target:
     """The connected target (the embedded one is started on first use and stopped at session end)."""
     return _session(pytestconfig).target
 
 
 @pytest.fixture(scope="session")
-def capabilities(pytestconfig: pytest.Config) -> Any:
+def capabilities(pytestconfig: pytest.Config) -> Capabilities:
     """What the target offers, discovered once."""
     return _session(pytestconfig).capabilities
 
 
 @pytest.fixture(scope="session")
-def profile(pytestconfig: pytest.Config) -> Any:
+def profile(pytestconfig: pytest.Config) -> Profile:
     """The threshold profile: named with --profile, else matched from capabilities."""
     return _session(pytestconfig).profile
 
@@ -654,7 +663,7 @@ def record(request: pytest.FixtureRequest) -> TestRecord:
 
 
 @pytest.fixture
-def namespace(request: pytest.FixtureRequest, target: Any, harness_config: HarnessConfig) -> Iterator[str]:
+def namespace(request: pytest.FixtureRequest, target: Target, harness_config: HarnessConfig) -> Iterator[str]:
     """A namespace of this test only, labelled with run and test, deleted afterwards (unless --keep-namespaces)."""
     from harness.cluster.namespaces import scoped_namespace
 
@@ -671,14 +680,14 @@ def namespace(request: pytest.FixtureRequest, target: Any, harness_config: Harne
 
 def _prepare(
     name: str,
-    params: dict[str, Any],
+    params: Mapping[str, object],
     *,
     request: pytest.FixtureRequest,
-    capabilities: Any,
+    capabilities: Capabilities,
     namespace: str,
     harness_config: HarnessConfig,
     record: TestRecord,
-) -> tuple[Any, Any, dict[str, str], Path]:
+) -> tuple[WorkloadSpec, Rendered, dict[str, str], Path]:
     """Load and render a workload for this test; skip when the target lacks what the workload requires."""
     from harness.catalog.render import render
     from harness.catalog.spec import load_workload
@@ -707,18 +716,22 @@ def _prepare(
     return spec, rendered, run_labels(harness_config.run_id, request.node.nodeid, workload=spec.name), artifacts
 
 
+_R = TypeVar("_R")
+
+
 def _workload_caller(
-    runner: Callable[..., Any],
+    runner: Runner[_R],
     request: pytest.FixtureRequest,
-    target: Any,
-    capabilities: Any,
+    target: Target,
+    capabilities: Capabilities,
     namespace: str,
     harness_config: HarnessConfig,
     record: TestRecord,
-) -> Callable[..., Any]:
-    """``call(name, **params)``: prepare the workload for this test, then hand it to ``runner`` (job or service)."""
+) -> Callable[..., _R]:
+    """``call(name, **params)``: prepare the workload for this test, then hand it to ``runner`` (job or service).
+    Suites see it as :class:`~harness.fixture_types.RunWorkload` or :class:`~harness.fixture_types.DeployService`."""
 
-    def call(name: str, **params: Any) -> Any:
+    def call(name: str, /, **params: object) -> _R:
         spec, rendered, labels, artifacts = _prepare(
             name,
             params,
@@ -742,20 +755,21 @@ def _workload_caller(
     return call
 
 
-def _runner_fixture(name: str, runner_path: str, doc: str) -> Any:
+def _runner_fixture(name: str, runner_path: str, doc: str) -> object:
     """A fixture ``name(workload, **params)`` that prepares the workload and hands it to the runner at
-    ``runner_path`` (``module:function``, imported on first use: the runners pull in what only some tests need)."""
+    ``runner_path`` (``module:function``, imported on first use: the runners pull in what only some tests need).
+    The fixture object is only for pytest to find; suites annotate the value with its Protocol."""
     module_name, _, attr = runner_path.partition(":")
 
     def fixture(
         request: pytest.FixtureRequest,
-        target: Any,
-        capabilities: Any,
+        target: Target,
+        capabilities: Capabilities,
         namespace: str,
         harness_config: HarnessConfig,
         record: TestRecord,
-    ) -> Callable[..., Any]:
-        runner = getattr(importlib.import_module(module_name), attr)
+    ) -> Callable[..., object]:
+        runner: Runner[object] = getattr(importlib.import_module(module_name), attr)
         return _workload_caller(runner, request, target, capabilities, namespace, harness_config, record)
 
     fixture.__doc__ = doc

@@ -10,15 +10,18 @@ kube-system ConfigMaps): unknown is reported as unknown, never guessed.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from kubernetes import client
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from harness.cluster.forbidden import explain_forbidden
 from harness.cluster.target import ClusterHandle
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 __all__ = ["DataPath", "data_path"]
 
@@ -42,9 +45,9 @@ class DataPath:
         return "unknown"
 
 
-def _read(call: object, *args: str, what: str) -> object | None:
+def _read(call: Callable[..., _T], *args: str, what: str) -> _T | None:
     try:
-        return call(*args)  # type: ignore[operator]
+        return call(*args)
     except ApiException as exc:
         if exc.status in (403, 404):
             explanation = explain_forbidden(exc)
@@ -63,6 +66,6 @@ def data_path(cluster: ClusterHandle, cni: tuple[str, ...]) -> DataPath:
     replacement = ""
     if "cilium" in cni:
         config = _read(core.read_namespaced_config_map, CILIUM_CONFIG[1], CILIUM_CONFIG[0], what="cilium-config")
-        data = getattr(config, "data", None) or {}
+        data = (config.data if config is not None else None) or {}
         replacement = str(data.get("kube-proxy-replacement", "unknown" if config is None else "false")).lower()
     return DataPath(cni=cni, kube_proxy=kube_proxy, cilium_kube_proxy_replacement=replacement)

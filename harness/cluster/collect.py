@@ -13,8 +13,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kubernetes import client
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
+from harness.cluster.fields import (
+    annotations_of,
+    container_state,
+    container_statuses,
+    metadata,
+    name_of,
+    pod_spec,
+    pod_status,
+)
 from harness.cluster.forbidden import access_denied, explain_forbidden
 
 log = logging.getLogger(__name__)
@@ -58,12 +67,12 @@ class Evidence:
 
 def _pod_summary(pod: client.V1Pod) -> PodSummary:
     reasons: list[str] = []
-    for cond in pod.status.conditions or []:
+    status = pod_status(pod)
+    for cond in status.conditions or []:
         if cond.type == "PodScheduled" and cond.status == "False":
             reasons.append(f"{cond.reason}: {cond.message}")
-    statuses = (pod.status.init_container_statuses or []) + (pod.status.container_statuses or [])
-    for cs in statuses:
-        state = cs.state
+    for cs in container_statuses(pod):
+        state = container_state(cs)
         if state.waiting and state.waiting.reason not in (None, "ContainerCreating", "PodInitializing"):
             reasons.append(
                 f"{cs.name}: {state.waiting.reason}" + (f" ({state.waiting.message})" if state.waiting.message else "")
@@ -75,13 +84,12 @@ def _pod_summary(pod: client.V1Pod) -> PodSummary:
             )
         if cs.restart_count:
             reasons.append(f"{cs.name}: {cs.restart_count} restart(s)")
-    annotations = pod.metadata.annotations or {}
     return PodSummary(
-        name=pod.metadata.name,
-        phase=pod.status.phase or "Unknown",
-        node=pod.spec.node_name or "",
+        name=name_of(pod),
+        phase=status.phase or "Unknown",
+        node=pod_spec(pod).node_name or "",
         reasons=tuple(reasons),
-        emulated=annotations.get("aibench.io/emulated") == "true",
+        emulated=annotations_of(pod).get("aibench.io/emulated") == "true",
     )
 
 
@@ -98,22 +106,23 @@ def gather(
         log.warning("cannot gather evidence from %s: %s", namespace, explain_forbidden(exc) or exc.reason)
         return evidence
     evidence.pods = [_pod_summary(p) for p in pods]
-    events.sort(key=lambda e: str(e.last_timestamp or e.event_time or e.metadata.creation_timestamp or ""))
+    events.sort(key=lambda e: str(e.last_timestamp or e.event_time or metadata(e).creation_timestamp or ""))
     evidence.events = [
-        f"{e.type} {e.reason} {e.involved_object.kind.lower()}/{e.involved_object.name}: {e.message}" for e in events
+        f"{e.type} {e.reason} {(e.involved_object.kind or '').lower()}/{e.involved_object.name}: {e.message}"
+        for e in events
     ]
     if with_logs:
         for pod in pods:
-            for cs in (pod.status.init_container_statuses or []) + (pod.status.container_statuses or []):
-                if cs.state.waiting and not cs.restart_count:
+            for cs in container_statuses(pod):
+                if container_state(cs).waiting and not cs.restart_count:
                     continue
                 try:
-                    evidence.logs[f"{pod.metadata.name}/{cs.name}"] = core.read_namespaced_pod_log(
-                        pod.metadata.name, namespace, container=cs.name, tail_lines=LOG_TAIL_LINES
+                    evidence.logs[f"{name_of(pod)}/{cs.name}"] = core.read_namespaced_pod_log(
+                        name_of(pod), namespace, container=cs.name, tail_lines=LOG_TAIL_LINES
                     )
                 except ApiException as exc:
                     log.log(logging.WARNING if exc.status == 403 else logging.DEBUG, "no log for %s/%s: %s",
-                            pod.metadata.name, cs.name, explain_forbidden(exc) or exc.reason)  # fmt: skip
+                            name_of(pod), cs.name, explain_forbidden(exc) or exc.reason)  # fmt: skip
     return evidence
 
 
@@ -137,7 +146,8 @@ def pod_phases(pods: Iterable[client.V1Pod]) -> str:
     """``2 Running, 1 Pending`` (or ``none``): the pod part of every runner's timeout message."""
     phases: dict[str, int] = {}
     for pod in pods:
-        phases[pod.status.phase or "Unknown"] = phases.get(pod.status.phase or "Unknown", 0) + 1
+        phase = pod_status(pod).phase or "Unknown"
+        phases[phase] = phases.get(phase, 0) + 1
     return ", ".join(f"{n} {phase}" for phase, n in sorted(phases.items())) or "none"
 
 
@@ -148,7 +158,7 @@ def container_logs(core: client.CoreV1Api, namespace: str, pod_names: Iterable[s
     for name in pod_names:
         try:
             pod = core.read_namespaced_pod(name, namespace)
-            for container in pod.spec.containers:
+            for container in pod_spec(pod).containers:
                 logs[f"{name}/{container.name}"] = core.read_namespaced_pod_log(
                     name, namespace, container=container.name
                 )

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubernetes import client, dynamic
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
 from harness.cluster.forbidden import access_denied
@@ -104,6 +104,6 @@ def _reason(exc: ApiException) -> str:
     import json
 
     try:
-        return str(json.loads(exc.body).get("message", exc.reason))
+        return str(json.loads(exc.body or "").get("message", exc.reason))
     except (TypeError, ValueError):
         return str(exc.reason)

@@ -17,9 +17,13 @@ _REAL_NODE = {"key": EMULATED_LABEL, "operator": "DoesNotExist"}
 
 def _pod_spec(doc: dict[str, Any]) -> dict[str, Any] | None:
     if doc.get("kind") == "Pod":
-        return doc.setdefault("spec", {})
+        spec = doc.setdefault("spec", {})
+        return spec if isinstance(spec, dict) else None
     template = (doc.get("spec") or {}).get("template")
-    return template.setdefault("spec", {}) if isinstance(template, dict) else None
+    if not isinstance(template, dict):
+        return None
+    spec = template.setdefault("spec", {})
+    return spec if isinstance(spec, dict) else None
 
 
 def keep_off_emulated_nodes(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:

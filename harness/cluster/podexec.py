@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 
 from kubernetes import client
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream
 
 from harness.cluster.forbidden import access_denied
@@ -63,6 +63,6 @@ def exec_in_pod(
 
 def _message(exc: ApiException) -> str:
     try:
-        return str(json.loads(exc.body).get("message", exc.reason))
+        return str(json.loads(exc.body or "").get("message", exc.reason))
     except (TypeError, ValueError):
         return str(exc.reason)

@@ -7,9 +7,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from kubernetes import client
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from harness.cluster.capabilities import ServiceRef
+from harness.cluster.fields import annotations_of
 from harness.cluster.forbidden import explain_forbidden
 from harness.errors import ConfigError
 
@@ -38,16 +39,17 @@ def resolve_service(
         service = client.CoreV1Api(api_client).read_namespaced_service(name, namespace)
     except ApiException as exc:
         raise _read_error(option, ref, "Service", exc) from None
-    ip = service.spec.cluster_ip
+    spec = service.spec or client.V1ServiceSpec()
+    ip = spec.cluster_ip
     if not ip or ip == "None":
         raise ConfigError(f"{option} {ref}: a headless Service has no ClusterIP; name a ClusterIP Service")
-    ports = service.spec.ports or []
+    ports = spec.ports or []
     if not ports:
         raise ConfigError(f"{option} {ref}: the Service exposes no port")
     port = next((p for p in ports if p.name in port_names), None) or next(
         (p for p in ports if p.port == default_port), ports[0]
     )
-    description = (service.metadata.annotations or {}).get("aibench.io/description") or f"named with {option}"
+    description = annotations_of(service).get("aibench.io/description") or f"named with {option}"
     return ServiceRef(namespace=namespace, name=name, cluster_ip=ip, port=port.port, description=description)
 
 
@@ -64,7 +66,12 @@ def read_secret_keys(api_client: client.ApiClient, ref: str, keys: Sequence[str]
         raise ConfigError(
             f"{option} {ref}: lacks key(s) {', '.join(missing)} (has: {', '.join(sorted(data)) or 'none'})"
         )
-    return {key: data[key] for key in keys}
+    return {key: _text(data[key]) for key in keys}
+
+
+def _text(value: str | bytes) -> str:
+    """A Secret value as the API sends it (base64 text); the client's type also allows bytes."""
+    return value.decode("ascii") if isinstance(value, bytes) else value
 
 
 def create_secret(

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from kubernetes import client
 
+from harness.cluster.fields import labels_of, name_of
 from harness.cluster.namespaces import MANAGED_LABEL, MANAGER, RUN_LABEL, delete_namespace
 
 log = logging.getLogger(__name__)
@@ -58,11 +59,11 @@ def sweep(
     deleted: list[str] = []
     kept: list[str] = []
     for ns in namespaces:
-        run_id = (ns.metadata.labels or {}).get(RUN_LABEL, "")
+        name, run_id = name_of(ns), labels_of(ns).get(RUN_LABEL, "")
         if not everything and run_is_alive(reports_dir, run_id):
-            kept.append(ns.metadata.name)
+            kept.append(name)
             continue
-        log.info("sweeping namespace %s of run %s", ns.metadata.name, run_id)
-        delete_namespace(api_client, ns.metadata.name, timeout_s=timeout_s)
-        deleted.append(ns.metadata.name)
+        log.info("sweeping namespace %s of run %s", name, run_id)
+        delete_namespace(api_client, name, timeout_s=timeout_s)
+        deleted.append(name)
     return SweepResult(deleted=tuple(deleted), kept=tuple(kept))

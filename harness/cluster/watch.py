@@ -52,8 +52,8 @@ def resilient_watch(
     objects are not yielded (the caller listed already or cares only about changes); a relist after 410 yields every
     object as ``ADDED``."""
     stats = stats if stats is not None else WatchStats()
-    decoder = watch.Watch()  # type: ignore[no-untyped-call]
-    return_type = decoder.get_return_type(list_fn)  # type: ignore[no-untyped-call]
+    decoder = watch.Watch()
+    return_type = decoder.get_return_type(list_fn)
     version = resource_version or list_fn(*args, **kwargs).metadata.resource_version
     began = time.monotonic()
     try:
@@ -90,7 +90,7 @@ def _streams(
         )
         gone = False
         try:
-            for line in watch.watch.iter_resp_lines(response):  # type: ignore[no-untyped-call]
+            for line in watch.watch.iter_resp_lines(response):
                 event = decoder.unmarshal_event(line, return_type)
                 if event is None:
                     continue

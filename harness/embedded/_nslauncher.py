@@ -550,7 +550,9 @@ def _run(spec: dict[str, Any]) -> None:
         try:
             os.chdir(workdir)
         except OSError as exc:
-            raise SetupError(f"chdir to cwd ({workdir!r}) set in config.json failed: {exc.strerror.lower()}") from exc
+            raise SetupError(
+                f"chdir to cwd ({workdir!r}) set in config.json failed: {(exc.strerror or str(exc)).lower()}"
+            ) from exc
     if sec.get("seccomp_default"):
         _apply_seccomp_default()
     _apply_identity(sec)

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import yaml
 
@@ -40,6 +40,7 @@ from harness.embedded.store import Store, Watcher, WatchEvent
 
 if TYPE_CHECKING:
     from harness.embedded.runtime import ExecStream
+    from harness.embedded.tables import IncludeObject
 
 log = logging.getLogger(__name__)
 
@@ -274,7 +275,7 @@ class ApiServer:
         if "as=Table" in req.accept:
             from harness.embedded.tables import to_table
 
-            include = req.query.get("includeObject", "Metadata")
+            include = cast("IncludeObject", req.query.get("includeObject", "Metadata"))  # to_table refuses others
             return Response(
                 code=200,
                 body=to_table(req.rtype.kind, page, now=datetime.now(UTC), list_meta=list_meta, include_object=include),
@@ -298,7 +299,7 @@ class ApiServer:
             [obj],
             now=datetime.now(UTC),
             list_meta={"resourceVersion": obj["metadata"].get("resourceVersion", "")},
-            include_object=req.query.get("includeObject", "Metadata"),
+            include_object=cast("IncludeObject", req.query.get("includeObject", "Metadata")),  # to_table checks it
         )
 
     def _watch(self, req: Request) -> WatchStream:

@@ -15,7 +15,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlsplit
@@ -82,7 +82,7 @@ class EmbeddedHTTPServer(ThreadingHTTPServer):
     @property
     def address(self) -> str:
         host, port = self.server_address[:2]
-        return f"{host}:{port}"
+        return f"{host.decode() if isinstance(host, bytes) else host}:{port}"
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -375,6 +375,7 @@ class _Handler(BaseHTTPRequestHandler):
         spdy_upgrade = "spdy/3.1" in (self.headers.get("Upgrade") or "").lower() and portforward.PROTOCOL in (
             self.headers.get("X-Stream-Protocol-Version") or ""
         )
+        write: Callable[[bytes], object]
         if tunnel is not None and self.command == "GET":
             accept, protocol = tunnel
             self.send_response(101, "Switching Protocols")
@@ -491,6 +492,7 @@ class _Handler(BaseHTTPRequestHandler):
         next_bookmark = time.monotonic() + bookmark_every
         self._start_chunked("application/json")
         try:
+            event: WatchEvent | None
             for event in stream.backlog:
                 self._emit(stream, event)
             if stream.initial_events_end:

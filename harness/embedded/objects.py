@@ -37,7 +37,8 @@ def parse_time(text: str) -> datetime:
 
 def meta(obj: dict[str, Any]) -> dict[str, Any]:
     """``obj["metadata"]``, created when missing."""
-    return obj.setdefault("metadata", {})
+    metadata: dict[str, Any] = obj.setdefault("metadata", {})
+    return metadata
 
 
 def labels_of(obj: dict[str, Any]) -> dict[str, str]:
@@ -46,6 +47,7 @@ def labels_of(obj: dict[str, Any]) -> dict[str, str]:
 
 def controller_ref(obj: dict[str, Any]) -> dict[str, Any] | None:
     """The ownerReference marked ``controller: true``, if any."""
+    ref: dict[str, Any]
     for ref in obj.get("metadata", {}).get("ownerReferences") or ():
         if ref.get("controller"):
             return ref
@@ -65,6 +67,7 @@ def owner_reference(owner: dict[str, Any], *, controller: bool = True) -> dict[s
 
 
 def condition(obj: dict[str, Any], ctype: str) -> dict[str, Any] | None:
+    cond: dict[str, Any]
     for cond in obj.get("status", {}).get("conditions") or ():
         if cond.get("type") == ctype:
             return cond

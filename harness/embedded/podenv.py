@@ -44,8 +44,8 @@ def field_ref(pod: dict[str, Any], path: str) -> str:
     metadata, spec, status = pod["metadata"], pod["spec"], pod.get("status", {})
     match = _LABEL_REF.match(path)
     if match:
-        return (metadata.get(match.group(1)) or {}).get(match.group(2), "")
-    values = {
+        return str((metadata.get(match.group(1)) or {}).get(match.group(2), ""))
+    values: dict[str, str] = {
         "metadata.name": metadata.get("name", ""),
         "metadata.namespace": metadata.get("namespace", ""),
         "metadata.uid": metadata.get("uid", ""),

@@ -59,7 +59,7 @@ class PortForwardSession:
     def __init__(
         self,
         read_exact: Callable[[int], bytes | None],
-        write: Callable[[bytes], None],
+        write: Callable[[bytes], object],  # a file's write (its count is ignored) or a frame sender
         *,
         pod_ip: str,
         pod_name: str,
@@ -217,7 +217,7 @@ class ChannelPortForwardSession:
     def __init__(
         self,
         reader: websocket.FrameReader,
-        send: Callable[[bytes], None],
+        send: Callable[[bytes], object],
         *,
         ports: list[int],
         pod_ip: str,

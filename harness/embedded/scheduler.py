@@ -923,13 +923,13 @@ def _first_failure(
     if short:
         return short
     if plan.hard_spread:
-        reason = plan.spread_reason(facts)
-        if reason is not None:
-            return [reason]
+        spread = plan.spread_reason(facts)
+        if spread is not None:
+            return [spread]
     if checks_inter_pod:
-        reason = plan.inter_pod_reason(facts)
-        if reason is not None:
-            return [reason]
+        inter_pod = plan.inter_pod_reason(facts)
+        if inter_pod is not None:
+            return [inter_pod]
     return None
 
 

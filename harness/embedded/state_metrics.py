@@ -130,7 +130,7 @@ def render(
     for pod in pods:
         meta, spec, status = pod["metadata"], pod.get("spec") or {}, pod.get("status") or {}
         base = {"namespace": meta.get("namespace", ""), "pod": meta["name"], "uid": meta.get("uid", "")}
-        owner = next(iter(meta.get("ownerReferences") or []), {})
+        owner: dict[str, Any] = next(iter(meta.get("ownerReferences") or []), {})
         families["kube_pod_info"].append(
             _line(
                 "kube_pod_info",

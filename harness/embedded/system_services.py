@@ -74,7 +74,7 @@ class SystemService:
             if self.ready_path
             else {"tcpSocket": {"port": self.port}}
         )
-        container = {
+        container: dict[str, Any] = {
             "name": self.name,
             "image": f"aibench.io/host/{self.name}:host",  # the embedded kubelet runs the host program
             "command": [*command, *self.args(self.port)],

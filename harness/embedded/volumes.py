@@ -119,7 +119,7 @@ def prepare_volume(
     """The host directory (or file) backing one pod volume, created if needed; ``tokens`` mints projected
     ServiceAccount tokens."""
     namespace = pod["metadata"].get("namespace", "default")
-    name = volume["name"]
+    name: str = volume["name"]
     target = pod_dir / "volumes" / name
     fs_group = (pod["spec"].get("securityContext") or {}).get("fsGroup")
     if "emptyDir" in volume:

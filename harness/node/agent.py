@@ -85,7 +85,7 @@ class NodeAgent:
         self.state_dir = options.state_dir or Path(tempfile.mkdtemp(prefix="aibench-node-"))
         self.state_dir.mkdir(parents=True, exist_ok=True)
         try:
-            self.api_client: client.ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
+            self.api_client: client.ApiClient = config.new_client_from_config(
                 config_file=None if options.kubeconfig is None else str(options.kubeconfig), context=options.context
             )
         except (config.ConfigException, OSError, ValueError) as exc:
@@ -186,7 +186,7 @@ class NodeAgent:
                     self.rest.request("DELETE", path)
                 except (ApiException, HTTPError, OSError) as exc:
                     log.info("removing %s: %s", path, _reason(exc))
-        self.api_client.close()  # type: ignore[no-untyped-call]
+        self.api_client.close()
         if self._owns_state_dir:
             shutil.rmtree(self.state_dir, ignore_errors=True)
 

@@ -151,7 +151,7 @@ def storage_tier_findings(classes: Sequence[Mapping[str, Any]]) -> StorageTierFi
     caches and a capacity tier for datasets (the storage suite measures which is which)."""
     kinds = {(c.get("provisioner", ""), tuple(sorted((c.get("parameters") or {}).items()))): _name(c) for c in classes}
     names = tuple(sorted(_name(c) for c in classes))
-    findings = ()
+    findings: tuple[str, ...] = ()
     if len(kinds) < 2:
         findings = (f"only {len(kinds)} distinct storage class(es) ({', '.join(names) or 'none'}): no storage tiering",)
     return StorageTierFinding(classes=names, distinct=len(kinds), findings=findings)

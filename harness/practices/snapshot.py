@@ -13,6 +13,7 @@ from typing import Any
 
 from kubernetes import client
 
+from harness.cluster.fields import pod_spec, pod_status
 from harness.cluster.target import ClusterHandle
 from harness.cluster.wait import wait_for
 
@@ -99,13 +100,13 @@ def untolerated_pod_outcome(
             "terminationGracePeriodSeconds": 0,
         },
     }
-    core.create_namespaced_pod(namespace, pod)
+    core.create_namespaced_pod(namespace, client.V1Pod.model_validate(pod))  # what the client does with a dict
 
     def outcome() -> str:
         current = core.read_namespaced_pod(name, namespace)
-        if current.spec.node_name:
-            return f"scheduled on {current.spec.node_name}"
-        for cond in current.status.conditions or []:
+        if node_name := pod_spec(current).node_name:
+            return f"scheduled on {node_name}"
+        for cond in pod_status(current).conditions or []:
             if cond.type == "PodScheduled" and cond.status == "False" and cond.reason == "Unschedulable":
                 return f"Unschedulable: {cond.message}"
         return ""

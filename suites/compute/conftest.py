@@ -7,11 +7,14 @@ with the capability's exact reason, or the test itself says what is not configur
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
 
 import pytest
 
+from harness.fixture_types import NodeInfo
 from harness.probes.accelerators import (
+    NodePool,
+    TpuSlice,
     accelerator_kind,
     gpu_sharing,
     node_pools,
@@ -24,7 +27,7 @@ from harness.pytest_plugin import SESSION_KEY
 PARAMETERS = ("gpu_product", "measured_gpu", "gpu_pool", "shared_gpu_node", "tpu_slice")
 
 
-def _instances(metafunc: pytest.Metafunc) -> dict[str, Any]:
+def _instances(metafunc: pytest.Metafunc) -> Mapping[str, NodeInfo | NodePool | TpuSlice]:
     caps = metafunc.config.stash[SESSION_KEY].capabilities
     name = next(
         n

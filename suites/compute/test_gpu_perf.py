@@ -7,11 +7,10 @@ GPU nodes their scripted numbers are labelled emulated.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from harness.errors import WorkloadFailed
+from harness.fixture_types import Capabilities, NodeInfo, Profile, RunWorkload, TestRecord
 from harness.measurement import marked_emulated
 from harness.parsers.cuda import GEMM_DTYPES, cuda_failure, cuda_measurements
 from harness.probes.accelerators import accelerator_of, labelled_driver, placement_for
@@ -25,7 +24,12 @@ BENCHMARKS = {"cuda-gemm": "gemm", "cuda-membw": "membw", "cuda-pcie": "pcie", "
 
 @pytest.mark.parametrize("workload", list(BENCHMARKS))
 def test_gpu_benchmark(
-    workload: str, measured_gpu: Any, run_workload: Any, capabilities: Any, profile: Any, record: Any
+    workload: str,
+    measured_gpu: NodeInfo | None,
+    run_workload: RunWorkload,
+    capabilities: Capabilities,
+    profile: Profile,
+    record: TestRecord,
 ) -> None:
     """Each GPU of a whole (not time-sliced) node of this product clears the profile's bar for this benchmark
     (matmul TFLOP/s per dtype, HBM or PCIe bandwidth, burn stability and temperature)."""

@@ -8,13 +8,21 @@ pod lists come from that plugin's allocation; every number recorded there is lab
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from harness.catalog.spec import load_workload
 from harness.cluster.namespaces import run_labels
 from harness.errors import WorkloadFailed
+from harness.fixture_types import (
+    Capabilities,
+    HarnessConfig,
+    NodeInfo,
+    Profile,
+    RunResult,
+    RunWorkload,
+    Target,
+    TestRecord,
+)
 from harness.measurement import Measurement
 from harness.parsers.cuda import DeviceProbe, parse_device_probe
 from harness.probes.accelerators import (
@@ -35,7 +43,7 @@ pytestmark = [pytest.mark.compute, pytest.mark.conformance]
 HOLD_S = 15  # isolation probes keep their GPU this long, so two pods started together hold theirs at once
 
 
-def _probes(result: Any) -> dict[str, DeviceProbe]:
+def _probes(result: RunResult) -> dict[str, DeviceProbe]:
     """Pod name -> what its probe container listed."""
     return {key.split("/", 1)[0]: parse_device_probe(text) for key, text in result.logs.items()}
 
@@ -50,7 +58,7 @@ def _seen(probe: DeviceProbe, node: str, emulated: bool, **labels: str) -> Measu
     )
 
 
-def _runtime_note(capabilities: Any, node: str) -> str:
+def _runtime_note(capabilities: Capabilities, node: str) -> str:
     info = next((n for n in capabilities.nodes if n.name == node), None)
     if capabilities.embedded and info is not None and not info.emulated:
         return (
@@ -62,7 +70,9 @@ def _runtime_note(capabilities: Any, node: str) -> str:
 
 @pytest.mark.gpu
 @pytest.mark.conformance_requirement("secure_accelerator_access")
-def test_gpu_request_sees_exactly_the_requested_gpus(capabilities: Any, run_workload: Any, record: Any) -> None:
+def test_gpu_request_sees_exactly_the_requested_gpus(
+    capabilities: Capabilities, run_workload: RunWorkload, record: TestRecord
+) -> None:
     """A pod with nvidia.com/gpu: N in its limits and a nodeSelector on the GPU product label lands on a node with
     that label and lists exactly N GPUs (nvidia-smi -L inside the pod)."""
     node = gpu_node_for(capabilities, min_gpus=1, exclusive=True) or gpu_node_for(capabilities)
@@ -86,7 +96,9 @@ def test_gpu_request_sees_exactly_the_requested_gpus(capabilities: Any, run_work
 
 @pytest.mark.gpu
 @pytest.mark.conformance_requirement("secure_accelerator_access")
-def test_pod_without_gpu_request_sees_no_gpu(capabilities: Any, run_workload: Any, record: Any) -> None:
+def test_pod_without_gpu_request_sees_no_gpu(
+    capabilities: Capabilities, run_workload: RunWorkload, record: TestRecord
+) -> None:
     """A pod with no GPU request, placed on a GPU node in the CUDA image (NVIDIA_VISIBLE_DEVICES=all), reaches no
     GPU: device access is mediated by the device plugin, not by an environment variable."""
     node = gpu_node_for(capabilities)
@@ -106,7 +118,9 @@ def test_pod_without_gpu_request_sees_no_gpu(capabilities: Any, run_workload: An
 @pytest.mark.gpu
 @pytest.mark.requires("gpus>=2")
 @pytest.mark.conformance_requirement("secure_accelerator_access")
-def test_pods_on_one_node_cannot_reach_each_others_gpus(capabilities: Any, run_workload: Any, record: Any) -> None:
+def test_pods_on_one_node_cannot_reach_each_others_gpus(
+    capabilities: Capabilities, run_workload: RunWorkload, record: TestRecord
+) -> None:
     """Two pods asking for one GPU each on the same node get different GPUs, and neither can reach the other's."""
     node = gpu_node_for(capabilities, min_gpus=2, exclusive=True)
     if node is None:
@@ -127,7 +141,9 @@ def test_pods_on_one_node_cannot_reach_each_others_gpus(capabilities: Any, run_w
 
 
 @pytest.mark.gpu
-def test_gpu_request_beyond_allocatable_stays_pending(capabilities: Any, run_workload: Any, record: Any) -> None:
+def test_gpu_request_beyond_allocatable_stays_pending(
+    capabilities: Capabilities, run_workload: RunWorkload, record: TestRecord
+) -> None:
     """A pod asking for more GPUs than any node can allocate is not placed: it stays Pending and the scheduler says
     Insufficient nvidia.com/gpu (checked from its PodScheduled condition at once, not waited out)."""
     most = max(n.gpus for n in capabilities.gpu_nodes)
@@ -150,7 +166,7 @@ def test_gpu_request_beyond_allocatable_stays_pending(capabilities: Any, run_wor
 
 @pytest.mark.gpu
 def test_gpu_product_label_matches_what_the_pod_reports(
-    gpu_product: Any, capabilities: Any, run_workload: Any, record: Any
+    gpu_product: NodeInfo | None, capabilities: Capabilities, run_workload: RunWorkload, record: TestRecord
 ) -> None:
     """On a node of each GPU product, the name nvidia-smi reports inside a pod matches the node's
     nvidia.com/gpu.product label (GPU Feature Discovery), so product selectors pick what they say."""
@@ -168,10 +184,12 @@ def test_gpu_product_label_matches_what_the_pod_reports(
     )
 
 
-def test_profile_gpu_product_matches_the_target(capabilities: Any, profile: Any, record: Any) -> None:
+def test_profile_gpu_product_matches_the_target(
+    capabilities: Capabilities, profile: Profile, record: TestRecord
+) -> None:
     """The threshold profile in use describes this target's GPUs (a wrong --profile would judge A100s by H100 bars)."""
     record.add(params={"profile": profile.name, "gpu_products": ", ".join(sorted(capabilities.gpu_products))})
-    if getattr(profile, "match", None) is None or profile.match.gpu_product_regex is None:
+    if profile.match is None or profile.match.gpu_product_regex is None:
         pytest.skip(f"profile {profile.name} names no GPU product: nothing to compare")
     mismatch = profile_gpu_mismatch(profile, capabilities)
     assert mismatch is None, mismatch
@@ -181,11 +199,11 @@ def test_profile_gpu_product_matches_the_target(capabilities: Any, profile: Any,
 @pytest.mark.conformance_requirement("dra_support")
 def test_gpu_through_a_dra_resource_claim(
     request: pytest.FixtureRequest,
-    target: Any,
+    target: Target,
     namespace: str,
-    harness_config: Any,
-    capabilities: Any,
-    record: Any,
+    harness_config: HarnessConfig,
+    capabilities: Capabilities,
+    record: TestRecord,
 ) -> None:
     """With DRA served and a DeviceClass for NVIDIA GPUs, a pod whose ResourceClaimTemplate asks for one GPU of that
     class is allocated one and lists exactly that GPU."""
@@ -215,7 +233,7 @@ def test_gpu_through_a_dra_resource_claim(
 @pytest.mark.gpu
 @pytest.mark.conformance_requirement("gpu_sharing")
 def test_gpu_sharing_is_reported_and_honoured(
-    shared_gpu_node: Any, capabilities: Any, run_workload: Any, record: Any
+    shared_gpu_node: NodeInfo | None, capabilities: Capabilities, run_workload: RunWorkload, record: TestRecord
 ) -> None:
     """Where MIG or time-slicing is configured, the node reports it (GFD labels, MIG resources) and a pod that asks
     for one shared unit gets exactly one: a MIG instance of the requested profile, or one replica of a GPU."""
@@ -259,7 +277,7 @@ def test_gpu_sharing_is_reported_and_honoured(
 
 
 @pytest.mark.gpu
-def test_gpu_nodes_carry_product_labels(capabilities: Any, record: Any) -> None:
+def test_gpu_nodes_carry_product_labels(capabilities: Capabilities, record: TestRecord) -> None:
     """Every GPU node carries a product label (GPU Feature Discovery's nvidia.com/gpu.product or GKE's
     cloud.google.com/gke-accelerator), so workloads can select a GPU type at all."""
     unlabelled = [n.name for n in capabilities.gpu_nodes if accelerator_of(n) == "unlabelled NVIDIA GPU"]

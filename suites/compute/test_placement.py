@@ -5,12 +5,13 @@ cluster already reports it. Read-only toward nodes: nothing here cordons, taints
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 
+from harness.fixture_types import Capabilities, RunWorkload, Target, TestRecord
 from harness.measurement import Measurement
 from harness.probes.accelerators import (
+    NodePool,
     accelerator_kind,
     gpu_health,
     mig_resources,
@@ -21,7 +22,7 @@ from harness.probes.accelerators import (
 pytestmark = [pytest.mark.compute, pytest.mark.practices]
 
 
-def test_node_pool_inventory(capabilities: Any, record: Any) -> None:
+def test_node_pool_inventory(capabilities: Capabilities, record: TestRecord) -> None:
     """Every node belongs to one CPU, GPU or TPU pool; the pools, their accelerators, sizes and taints are recorded
     for the report, and every accelerator pool names its accelerator (a product or TPU type label)."""
     pools = node_pools(capabilities)
@@ -56,7 +57,7 @@ def test_node_pool_inventory(capabilities: Any, record: Any) -> None:
     assert not unnamed, f"accelerator pools without an accelerator label: {', '.join(unnamed)}"
 
 
-def test_cpu_pod_lands_on_a_cpu_node(capabilities: Any, run_workload: Any, record: Any) -> None:
+def test_cpu_pod_lands_on_a_cpu_node(capabilities: Capabilities, run_workload: RunWorkload, record: TestRecord) -> None:
     """A pod with no accelerator request and no tolerations lands on a CPU node, never on a GPU or TPU node."""
     cpu_nodes = [n for n in capabilities.nodes if accelerator_kind(n) == "cpu"]
     if not cpu_nodes:
@@ -79,7 +80,7 @@ def test_cpu_pod_lands_on_a_cpu_node(capabilities: Any, run_workload: Any, recor
     assert kind == "cpu", f"a CPU-only pod landed on {ran_on}, a {kind} node (reserve accelerator pools with taints)"
 
 
-def test_accelerator_pools_are_reserved(capabilities: Any, record: Any) -> None:
+def test_accelerator_pools_are_reserved(capabilities: Capabilities, record: TestRecord) -> None:
     """GPU and TPU pools carry a NoSchedule (or NoExecute) taint, so CPU-only pods cannot take their CPU and memory
     (GKE, EKS and AKS taint accelerator pools, e.g. nvidia.com/gpu=present:NoSchedule)."""
     all_pools = node_pools(capabilities)
@@ -98,7 +99,7 @@ def test_accelerator_pools_are_reserved(capabilities: Any, record: Any) -> None:
 
 @pytest.mark.gpu
 def test_pod_with_tolerations_reaches_each_gpu_pool(
-    gpu_pool: Any, capabilities: Any, run_workload: Any, record: Any
+    gpu_pool: NodePool | None, capabilities: Capabilities, run_workload: RunWorkload, record: TestRecord
 ) -> None:
     """A GPU pod with the pool's tolerations and a required node affinity on its accelerator label lands in that pool
     (asking for the resource the pool advertises: a whole GPU, or a MIG instance on MIG-partitioned pools)."""
@@ -126,7 +127,7 @@ def test_pod_with_tolerations_reaches_each_gpu_pool(
 
 
 @pytest.mark.gpu
-def test_gpu_node_health(target: Any, capabilities: Any, record: Any) -> None:
+def test_gpu_node_health(target: Target, capabilities: Capabilities, record: TestRecord) -> None:
     """No GPU node is unhealthy by the signals the cluster already exposes: node conditions, device-plugin
     allocatable vs capacity, the GPU Operator's validator pod, and Autopilot's gpuhealth label (read-only)."""
     health = gpu_health(target, [n.name for n in capabilities.gpu_nodes])

@@ -3,10 +3,9 @@ KubeRay lives in test_ray_operator.py)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
+from harness.fixture_types import Profile, RunWorkload, TestRecord
 from harness.measurement import marked_emulated
 from harness.parsers.sentinel import parse_sentinel
 from harness.thresholds.assertions import assert_passed
@@ -18,7 +17,7 @@ WORKLOAD = "ray-bench"
 
 
 @pytest.mark.perf
-def test_ray_local_mode_throughput(run_workload: Any, record: Any, profile: Any) -> None:
+def test_ray_local_mode_throughput(run_workload: RunWorkload, record: TestRecord, profile: Profile) -> None:
     """Ray in local mode inside one pod: remote-task and actor-call rates, and a ring all-reduce across actors
     through Ray's object store whose result is checked element by element."""
     result = run_workload(WORKLOAD)

@@ -3,10 +3,9 @@ operator reconciles a RayCluster: a scaled worker group is followed, a deleted w
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
+from harness.fixture_types import DeployService, HarnessConfig, Profile, RunWorkload, Target, TestRecord
 from harness.measurement import Measurement, marked_emulated
 from harness.parsers.sentinel import parse_sentinel
 from harness.runners.ray import driver_log, replace_deleted_worker, scale_worker_group
@@ -20,7 +19,7 @@ CLUSTER, GROUP = "reconcile", "workers"
 
 
 @pytest.mark.perf
-def test_rayjob_runs_the_ray_benchmark(run_rayjob: Any, record: Any, profile: Any) -> None:
+def test_rayjob_runs_the_ray_benchmark(run_rayjob: RunWorkload, record: TestRecord, profile: Profile) -> None:
     """A RayJob's driver runs the Ray benchmark on the RayCluster KubeRay builds: task and actor-call rates and a
     ring all-reduce across actors spread over worker pods, checked element by element."""
     result = run_rayjob("ray-job")
@@ -38,7 +37,7 @@ def test_rayjob_runs_the_ray_benchmark(run_rayjob: Any, record: Any, profile: An
 
 @pytest.mark.conformance_requirement("robust_controller")
 def test_kuberay_reconciles_worker_groups(
-    deploy_service: Any, target: Any, namespace: str, harness_config: Any, record: Any
+    deploy_service: DeployService, target: Target, namespace: str, harness_config: HarnessConfig, record: TestRecord
 ) -> None:
     """The operator follows the RayCluster spec: the worker group scales 1 -> 2 -> 1, and a deleted worker pod is
     replaced by a new one."""

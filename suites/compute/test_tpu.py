@@ -4,21 +4,20 @@ reported where nodes still advertise it."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
+from harness.fixture_types import Capabilities, NodeInfo, Profile, RunResult, RunWorkload, TestRecord
 from harness.measurement import Measurement, marked_emulated
 from harness.parsers.jax_tpu import parse_tpu_result
-from harness.probes.accelerators import measurement_nodes, placement_for, tpu_slices
+from harness.probes.accelerators import TpuSlice, measurement_nodes, placement_for, tpu_slices
 from harness.thresholds.assertions import assert_passed
 from harness.thresholds.evaluate import evaluate
 
 pytestmark = [pytest.mark.compute, pytest.mark.tpu]
 
 
-def _measurable(tpu_slice: Any, capabilities: Any) -> Any:
-    """A node of the slice a measuring workload may use (skips otherwise, saying why)."""
+def _measurable(tpu_slice: TpuSlice | None, capabilities: Capabilities) -> tuple[TpuSlice, NodeInfo]:
+    """The slice and a node of it a measuring workload may use (skips otherwise, saying why)."""
     if tpu_slice is None:
         pytest.skip("no ready TPU node")
     nodes = measurement_nodes(capabilities, [n for n in capabilities.nodes if n.name in tpu_slice.nodes])
@@ -26,10 +25,10 @@ def _measurable(tpu_slice: Any, capabilities: Any) -> Any:
         pytest.skip(
             f"TPU nodes are emulated ({', '.join(tpu_slice.nodes[:5])}); the JAX benchmark needs real TPU chips"
         )
-    return nodes[0]
+    return tpu_slice, nodes[0]
 
 
-def _judge(result: Any, tpu_slice: Any, profile: Any, record: Any, *, pods: int) -> None:
+def _judge(result: RunResult, tpu_slice: TpuSlice, profile: Profile, record: TestRecord, *, pods: int) -> None:
     """Parse every JAX pod's block, check the slice shape first, then the profile's bars."""
     labels = {"accelerator": tpu_slice.accelerator, "topology": tpu_slice.topology or "single-host"}
     measurements: list[Measurement] = []
@@ -57,11 +56,17 @@ def _judge(result: Any, tpu_slice: Any, profile: Any, record: Any, *, pods: int)
 
 
 @pytest.mark.perf
-def test_tpu_slice_runs_jax(tpu_slice: Any, capabilities: Any, run_workload: Any, profile: Any, record: Any) -> None:
+def test_tpu_slice_runs_jax(
+    tpu_slice: TpuSlice | None,
+    capabilities: Capabilities,
+    run_workload: RunWorkload,
+    profile: Profile,
+    record: TestRecord,
+) -> None:
     """JAX on every host of the slice (an Indexed Job, one pod per host) sees exactly the slice's chips
     (jax.device_count()), runs a psum across them and a bf16 matmul per chip; TFLOP/s, HBM and all-reduce bandwidth
     clear the profile's bars."""
-    node = _measurable(tpu_slice, capabilities)
+    tpu_slice, node = _measurable(tpu_slice, capabilities)
     result = run_workload(
         "tpu-jax",
         hosts=str(tpu_slice.hosts),
@@ -76,11 +81,15 @@ def test_tpu_slice_runs_jax(tpu_slice: Any, capabilities: Any, run_workload: Any
 @pytest.mark.perf
 @pytest.mark.requires("tpu", "jobset")
 def test_tpu_multihost_slice_via_jobset(
-    tpu_slice: Any, capabilities: Any, run_jobset: Any, profile: Any, record: Any
+    tpu_slice: TpuSlice | None,
+    capabilities: Capabilities,
+    run_jobset: RunWorkload,
+    profile: Profile,
+    record: TestRecord,
 ) -> None:
     """A multi-host slice run as a JobSet (one replicated Indexed Job, one pod per host): every host's JAX sees the
     whole slice, and the chips clear the same bars."""
-    node = _measurable(tpu_slice, capabilities)
+    tpu_slice, node = _measurable(tpu_slice, capabilities)
     if not tpu_slice.multi_host:
         pytest.skip(
             f"slice {tpu_slice.accelerator} {tpu_slice.topology} has {tpu_slice.chips} chips on one host: "
@@ -100,7 +109,7 @@ def test_tpu_multihost_slice_via_jobset(
 
 @pytest.mark.practices
 @pytest.mark.conformance
-def test_tpu_resource_form_is_current(capabilities: Any, record: Any) -> None:
+def test_tpu_resource_form_is_current(capabilities: Capabilities, record: TestRecord) -> None:
     """TPU nodes advertise chips as google.com/tpu (GKE TPU VMs), not the deprecated cloud-tpus.google.com/* form."""
     slices = tpu_slices(capabilities)
     record.add(params={f"{s.accelerator or 'tpu'} {s.topology}".strip(): s.resource for s in slices})
@@ -110,7 +119,9 @@ def test_tpu_resource_form_is_current(capabilities: Any, record: Any) -> None:
 
 @pytest.mark.practices
 @pytest.mark.conformance
-def test_tpu_pod_reaches_its_slice(tpu_slice: Any, capabilities: Any, run_workload: Any, record: Any) -> None:
+def test_tpu_pod_reaches_its_slice(
+    tpu_slice: TpuSlice | None, capabilities: Capabilities, run_workload: RunWorkload, record: TestRecord
+) -> None:
     """A pod with the TPU pool's tolerations and accelerator/topology selectors, requesting a host's chips, is
     scheduled onto a node of that slice and gets that many chips."""
     if tpu_slice is None:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
+from pytest_benchmark.fixture import BenchmarkFixture
 
 from harness.cluster.namespaces import run_labels
+from harness.fixture_types import Capabilities, HarnessConfig, Profile, RunWorkload, Target, TestRecord
 from harness.measurement import Measurement
 from harness.runners.latency import VERBS, FirstTries, api_calls, image_pull_seconds, pod_startup
 from harness.statistics import Method, percentile_measurements
@@ -25,12 +25,12 @@ EMULATED_TIMING = (
 
 def test_pod_startup_latency(
     request: pytest.FixtureRequest,
-    target: Any,
+    target: Target,
     namespace: str,
-    capabilities: Any,
-    harness_config: Any,
-    profile: Any,
-    record: Any,
+    capabilities: Capabilities,
+    harness_config: HarnessConfig,
+    profile: Profile,
+    record: TestRecord,
 ) -> None:
     """Pods go from create to Running within the upstream SLO (p99 <= 5 s, image pulls excluded)."""
     labels = run_labels(harness_config.run_id, request.node.nodeid)
@@ -72,13 +72,13 @@ def test_pod_startup_latency(
 @pytest.mark.parametrize("verb", VERBS)
 def test_api_call_latency(
     verb: str,
-    benchmark: Any,
+    benchmark: BenchmarkFixture,
     request: pytest.FixtureRequest,
-    target: Any,
+    target: Target,
     namespace: str,
-    harness_config: Any,
-    profile: Any,
-    record: Any,
+    harness_config: HarnessConfig,
+    profile: Profile,
+    record: TestRecord,
 ) -> None:
     """Mutating and read API calls answer within the upstream SLOs (p99 <= 1 s single object, <= 5 s list),
     timed by pytest-benchmark round by round (each round on its own object, set up untimed; a round the client had
@@ -109,7 +109,7 @@ def test_api_call_latency(
     assert_passed(checks)
 
 
-def test_trivial_job_latency(run_workload: Any, profile: Any, record: Any) -> None:
+def test_trivial_job_latency(run_workload: RunWorkload, profile: Profile, record: TestRecord) -> None:
     """A one-line Job completes quickly: the control plane's own cost of a Job."""
     result = run_workload("trivial-job")
     measurements = [

@@ -3,14 +3,13 @@ per-node results those tests share with the attribution checks that run after th
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
+from harness.fixture_types import NodeInfo
 from harness.pytest_plugin import SESSION_KEY
 
 
-def _param_nodes(metafunc: pytest.Metafunc, fixture: str, nodes: list[Any], why_none: str) -> None:
+def _param_nodes(metafunc: pytest.Metafunc, fixture: str, nodes: list[NodeInfo], why_none: str) -> None:
     if nodes:
         metafunc.parametrize(fixture, nodes, ids=[n.name for n in nodes])
     else:

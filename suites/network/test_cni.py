@@ -4,12 +4,12 @@ serves Services), Multus attachments a pod can use, and RDMA / SR-IOV VF resourc
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
 
 import pytest
 
 from harness.cluster.cni import data_path
 from harness.collectives import with_labels
+from harness.fixture_types import Capabilities, NodeInfo, RunWorkload, Target, TestRecord
 from harness.measurement import Measurement
 from harness.parsers.sentinel import parse_sentinel
 from harness.probes.topology import hostname_of
@@ -17,7 +17,7 @@ from harness.probes.topology import hostname_of
 
 @pytest.mark.network
 @pytest.mark.conformance
-def test_cni_is_identified(target: Any, capabilities: Any, record: Any) -> None:
+def test_cni_is_identified(target: Target, capabilities: Capabilities, record: TestRecord) -> None:
     """The pod network's CNI is one the harness recognises (Cilium, Calico, Antrea, AWS VPC CNI, Azure CNI...), and
     the report says whether kube-proxy or Cilium's eBPF replacement serves Services."""
     if capabilities.embedded:
@@ -50,7 +50,9 @@ def test_cni_is_identified(target: Any, capabilities: Any, record: Any) -> None:
 @pytest.mark.network
 @pytest.mark.conformance
 @pytest.mark.requires("multus")
-def test_multus_attachment_gives_the_pod_an_interface(run_workload: Any, capabilities: Any, record: Any) -> None:
+def test_multus_attachment_gives_the_pod_an_interface(
+    run_workload: RunWorkload, capabilities: Capabilities, record: TestRecord
+) -> None:
     """A pod that names a NetworkAttachmentDefinition gets the extra interface (net1) and Multus reports the
     attachment in its network-status."""
     params = {}
@@ -74,7 +76,7 @@ def test_multus_attachment_gives_the_pod_an_interface(run_workload: Any, capabil
 @pytest.mark.network
 @pytest.mark.conformance
 @pytest.mark.rdma
-def test_rdma_resource_is_allocatable(rdma_node: Any, run_workload: Any, record: Any) -> None:
+def test_rdma_resource_is_allocatable(rdma_node: NodeInfo, run_workload: RunWorkload, record: TestRecord) -> None:
     """A pod requesting one unit of the node's RDMA / SR-IOV resource is scheduled and sees the device it got
     (a VF's PCI address in PCIDEVICE_*, or verbs devices under /dev/infiniband)."""
     resource = sorted(rdma_node.rdma_resources)[0]

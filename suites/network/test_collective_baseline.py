@@ -7,11 +7,10 @@ that corrupts data. Bars judge the largest message size only (DESIGN.md section 
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from harness.collectives import scope_of, with_labels
+from harness.fixture_types import Capabilities, Profile, RunWorkload, TestRecord
 from harness.parsers.sentinel import BEGIN, parse_sentinel
 from harness.thresholds.assertions import assert_passed
 from harness.thresholds.evaluate import evaluate
@@ -22,7 +21,7 @@ WORKLOAD = "collective-allreduce"
 MIN_RANKS, MAX_RANKS = 2, 4
 
 
-def _ranks(capabilities: Any) -> int:
+def _ranks(capabilities: Capabilities) -> int:
     """One rank per ready real node, within [MIN_RANKS, MAX_RANKS]: two ranks even on one node, so the ring always
     carries traffic between pods."""
     real = sum(1 for n in capabilities.nodes if n.ready and not n.emulated)
@@ -31,7 +30,9 @@ def _ranks(capabilities: Any) -> int:
 
 @pytest.mark.network
 @pytest.mark.perf
-def test_cpu_collective_baseline(run_workload: Any, capabilities: Any, profile: Any, record: Any) -> None:
+def test_cpu_collective_baseline(
+    run_workload: RunWorkload, capabilities: Capabilities, profile: Profile, record: TestRecord
+) -> None:
     """A ring all-reduce across pods (TCP/gloo baseline, backend tcp-ring) returns the exact sum at every message
     size, and its large-message bus bandwidth clears the profile's bar."""
     run = run_workload(WORKLOAD, ranks=_ranks(capabilities), backend="tcp-ring")

@@ -8,12 +8,11 @@ reason; it is never assumed. The one skip: the embedded target on its host-netwo
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from harness.cluster.namespaces import run_labels
 from harness.collectives import with_labels
+from harness.fixture_types import Capabilities, DeployService, HarnessConfig, Profile, RunWorkload, Target, TestRecord
 from harness.parsers.sentinel import parse_sentinel
 from harness.probes.netpolicy import (
     allow_ingress_from,
@@ -48,15 +47,15 @@ PHASES = (
 @pytest.mark.practices
 @pytest.mark.conformance
 def test_default_deny_blocks_and_allow_rule_admits(
-    deploy_service: Any,
-    run_workload: Any,
-    target: Any,
+    deploy_service: DeployService,
+    run_workload: RunWorkload,
+    target: Target,
     namespace: str,
-    harness_config: Any,
-    capabilities: Any,
+    harness_config: HarnessConfig,
+    capabilities: Capabilities,
     request: pytest.FixtureRequest,
-    profile: Any,
-    record: Any,
+    profile: Profile,
+    record: TestRecord,
 ) -> None:
     """Traffic reaches an echo service; after a default-deny ingress policy it does not; an allow rule for the
     probe's label admits it again while pods without that label stay blocked."""

@@ -10,11 +10,11 @@ causes as a hint.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import pytest
 
 from harness.collectives import largest_busbw, nccl_run, transport_measurements
+from harness.fixture_types import Capabilities, NodeInfo, RunWorkload, TestRecord
 from harness.measurement import Measurement
 from harness.parsers.nccl import Transport, transports
 from harness.probes.topology import hostname_of
@@ -28,7 +28,7 @@ WORKLOAD, MPI_WORKLOAD = "nccl-allreduce", "nccl-allreduce-mpijob"
 INTRA = "nccl-intra-node"
 
 
-def _rdma(node: Any) -> dict[str, str]:
+def _rdma(node: NodeInfo) -> dict[str, str]:
     """The RDMA resource a pod on ``node`` should request (the first the node offers), or none."""
     resources = node.rdma_resources
     if not resources:
@@ -42,7 +42,7 @@ def _job_name(prefix: str, node: str) -> str:
     return f"{prefix}-{re.sub(r'[^a-z0-9-]+', '-', node.lower())}"[:52].rstrip("-")
 
 
-def _real_gpu_nodes(capabilities: Any) -> list[Any]:
+def _real_gpu_nodes(capabilities: Capabilities) -> list[NodeInfo]:
     return [n for n in capabilities.gpu_nodes if not n.emulated and n.ready]
 
 
@@ -58,10 +58,10 @@ def _verdicts(profile: Profile, evidence: list[Measurement], *, transport: bool 
 @pytest.mark.perf
 @pytest.mark.gpu
 def test_nccl_intra_node(
-    gpu_node: Any,
-    run_workload: Any,
-    profile: Any,
-    record: Any,
+    gpu_node: NodeInfo,
+    run_workload: RunWorkload,
+    profile: Profile,
+    record: TestRecord,
     per_node_results: dict[str, dict[tuple[str, ...], float]],
 ) -> None:
     """all_reduce_perf over every GPU of the node is exact, uses NVLink/P2P (or NVLS), and its large-message busbw
@@ -96,7 +96,7 @@ def test_nccl_intra_node(
 @pytest.mark.perf
 @pytest.mark.gpu
 @pytest.mark.rdma
-def test_nccl_ib_loopback(gpu_node: Any, run_workload: Any, profile: Any, record: Any) -> None:
+def test_nccl_ib_loopback(gpu_node: NodeInfo, run_workload: RunWorkload, profile: Profile, record: TestRecord) -> None:
     """all_reduce_perf on one node with P2P and SHM disabled goes through the node's own HCAs (NET/IB): it is exact
     and clears the profile's IB-loopback bar, proving every GPU-NIC pairing carries RDMA traffic."""
     if not gpu_node.rdma_resources:
@@ -129,7 +129,7 @@ def test_nccl_ib_loopback(gpu_node: Any, run_workload: Any, profile: Any, record
 @pytest.mark.perf
 @pytest.mark.gpu
 def test_nccl_intra_node_attribution(
-    per_node_results: dict[str, dict[tuple[str, ...], float]], profile: Any, record: Any
+    per_node_results: dict[str, dict[tuple[str, ...], float]], profile: Profile, record: TestRecord
 ) -> None:
     """No GPU node's intra-node busbw is an outlier against the others (median - 10%): the per-node table names
     any slow node."""
@@ -146,7 +146,9 @@ def test_nccl_intra_node_attribution(
 @pytest.mark.perf
 @pytest.mark.gpu
 @pytest.mark.requires("mpijob", "gpu-nodes>=2")
-def test_nccl_inter_node(run_mpijob: Any, capabilities: Any, profile: Any, record: Any) -> None:
+def test_nccl_inter_node(
+    run_mpijob: RunWorkload, capabilities: Capabilities, profile: Profile, record: TestRecord
+) -> None:
     """all_reduce_perf across two GPU nodes (one rank per GPU, MPI Operator) is exact, runs over RDMA (NET/IB) when
     the nodes have RDMA resources, and its large-message busbw clears the profile's inter-node bar."""
     nodes = _real_gpu_nodes(capabilities)[:2]
@@ -179,7 +181,9 @@ def test_nccl_inter_node(run_mpijob: Any, capabilities: Any, profile: Any, recor
 @pytest.mark.gpu
 @pytest.mark.slow
 @pytest.mark.requires("mpijob", "gpu-nodes>=3")
-def test_nccl_pairwise(run_mpijob: Any, capabilities: Any, profile: Any, record: Any) -> None:
+def test_nccl_pairwise(
+    run_mpijob: RunWorkload, capabilities: Capabilities, profile: Profile, record: TestRecord
+) -> None:
     """Every GPU node paired with a reference node (NCCL_ALGO=RING, so the pair's NICs set the pace): no node's
     pair is an outlier; the per-node table names the slow node."""
     nodes = _real_gpu_nodes(capabilities)

@@ -8,11 +8,11 @@ even when the profile has no bar for the hardware.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import pytest
 
 from harness.collectives import with_labels
+from harness.fixture_types import Capabilities, NodeInfo, Profile, RunResult, RunWorkload, TestRecord
 from harness.measurement import Measurement
 from harness.parsers.perftest import parse_perftest, perftest_measurements
 from harness.probes.topology import hostname_of
@@ -30,14 +30,14 @@ def _name(prefix: str, *nodes: str) -> str:
     return re.sub(r"[^a-z0-9-]+", "-", "-".join([prefix, *nodes]).lower())[:40].rstrip("-")
 
 
-def _params(node: Any) -> dict[str, str]:
+def _params(node: NodeInfo) -> dict[str, str]:
     """RDMA resource of the node, and GPUDirect (GPU 0's memory) when it has GPUs."""
     resource = sorted(node.rdma_resources)[0]
     gdr = {"use_cuda": "0", "gpus": "1"} if node.gpus else {"use_cuda": "", "gpus": "0"}
     return {"rdma_resource": resource, "rdma_count": "1", **gdr}
 
 
-def _client_results(run: Any, run_name: str, **labels: str) -> list[Measurement]:
+def _client_results(run: RunResult, run_name: str, **labels: str) -> list[Measurement]:
     text = "".join(t for k, t in run.logs.items() if k.startswith(f"{run_name}-client"))
     tables = [r for r in parse_perftest(text) if r.side == "client"]
     return with_labels(perftest_measurements(tables, extra_labels=labels), emulated=run.emulated)
@@ -51,10 +51,10 @@ def _headline(measurements: list[Measurement]) -> float:
 @pytest.mark.perf
 @pytest.mark.rdma
 def test_rdma_loopback_per_node(
-    rdma_node: Any,
-    run_workload: Any,
-    profile: Any,
-    record: Any,
+    rdma_node: NodeInfo,
+    run_workload: RunWorkload,
+    profile: Profile,
+    record: TestRecord,
     per_node_results: dict[str, dict[tuple[str, ...], float]],
 ) -> None:
     """ib_write_bw through the node's own HCA (server and client on the node, GPUDirect when it has GPUs) clears
@@ -80,10 +80,10 @@ def test_rdma_loopback_per_node(
 @pytest.mark.requires("rdma")
 def test_rdma_per_node_table(
     per_node_results: dict[str, dict[tuple[str, ...], float]],
-    capabilities: Any,
-    run_workload: Any,
-    profile: Any,
-    record: Any,
+    capabilities: Capabilities,
+    run_workload: RunWorkload,
+    profile: Profile,
+    record: TestRecord,
 ) -> None:
     """No RDMA node is an outlier: loopback results per node, then each node against a reference node across the
     fabric (when there are two or more real RDMA nodes); the table names the slow node."""

@@ -10,11 +10,11 @@ bound on the network's own latency).
 from __future__ import annotations
 
 import shutil
-from typing import Any
 
 import pytest
 
 from harness.collectives import with_labels
+from harness.fixture_types import Capabilities, NodeInfo, Profile, RunWorkload, TestRecord
 from harness.parsers.iperf import iperf_measurements, parse_iperf3
 from harness.parsers.sentinel import parse_sentinel
 from harness.probes.topology import hostname_of, node_pairs
@@ -24,7 +24,7 @@ from harness.thresholds.evaluate import evaluate
 PATHS = ("same-node", "cross-node")
 
 
-def _pair(capabilities: Any, path: str) -> tuple[Any, Any]:
+def _pair(capabilities: Capabilities, path: str) -> tuple[NodeInfo, NodeInfo]:
     pair = node_pairs(capabilities.nodes, path)
     if isinstance(pair, str):
         pytest.skip(f"{path}: {pair}")
@@ -34,7 +34,9 @@ def _pair(capabilities: Any, path: str) -> tuple[Any, Any]:
 @pytest.mark.network
 @pytest.mark.perf
 @pytest.mark.parametrize("path", PATHS)
-def test_pod_to_pod_tcp_throughput(path: str, run_workload: Any, capabilities: Any, profile: Any, record: Any) -> None:
+def test_pod_to_pod_tcp_throughput(
+    path: str, run_workload: RunWorkload, capabilities: Capabilities, profile: Profile, record: TestRecord
+) -> None:
     """iperf3 between two pods (parallel TCP streams) clears the profile's throughput bar."""
     if capabilities.embedded and shutil.which("iperf3") is None:
         pytest.skip(
@@ -53,7 +55,9 @@ def test_pod_to_pod_tcp_throughput(path: str, run_workload: Any, capabilities: A
 @pytest.mark.network
 @pytest.mark.perf
 @pytest.mark.parametrize("path", PATHS)
-def test_pod_to_pod_latency(path: str, run_workload: Any, capabilities: Any, profile: Any, record: Any) -> None:
+def test_pod_to_pod_latency(
+    path: str, run_workload: RunWorkload, capabilities: Capabilities, profile: Profile, record: TestRecord
+) -> None:
     """Request/response round trips between two pods (Python TCP probe) complete and their latency percentiles
     clear the profile's bars."""
     server, client = _pair(capabilities, path)

@@ -8,13 +8,12 @@ topology, and results say they are emulated.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from harness.catalog.render import rewrite_image
 from harness.cluster.namespaces import run_labels
 from harness.errors import WorkloadFailed
+from harness.fixture_types import Capabilities, DeployService, HarnessConfig, Profile, Target, TestRecord
 from harness.measurement import Measurement
 from harness.probes.kueue import dedicated_queue, gang_job, submit_gang
 from harness.probes.topology import (
@@ -36,7 +35,7 @@ BUSYBOX = "docker.io/library/busybox:1.36.1"
 
 @pytest.mark.network
 @pytest.mark.conformance
-def test_nodes_carry_topology_labels(capabilities: Any, record: Any) -> None:
+def test_nodes_carry_topology_labels(capabilities: Capabilities, record: TestRecord) -> None:
     """Every node of a multi-node cluster names its zone, and the report lists each node's topology labels
     (zone and any block/rack/spine level)."""
     rows = topology_table(capabilities.nodes)
@@ -62,7 +61,7 @@ def test_nodes_carry_topology_labels(capabilities: Any, record: Any) -> None:
 @pytest.mark.network
 @pytest.mark.conformance
 def test_gang_lands_in_one_topology_domain(
-    deploy_service: Any, target: Any, capabilities: Any, profile: Any, record: Any
+    deploy_service: DeployService, target: Target, capabilities: Capabilities, profile: Profile, record: TestRecord
 ) -> None:
     """A gang of pods with required pod affinity on the narrowest labelled topology level all land inside one
     domain of it."""
@@ -92,7 +91,9 @@ def test_gang_lands_in_one_topology_domain(
 @pytest.mark.conformance
 @pytest.mark.conformance_requirement("gang_scheduling")
 @pytest.mark.requires("volcano")
-def test_gang_scheduling_is_all_or_nothing(deploy_service: Any, target: Any, capabilities: Any, record: Any) -> None:
+def test_gang_scheduling_is_all_or_nothing(
+    deploy_service: DeployService, target: Target, capabilities: Capabilities, record: TestRecord
+) -> None:
     """Volcano gang scheduling: a gang that fits starts all its pods together, and a gang one pod larger than the
     cluster can hold starts none of them."""
     selector = "app.kubernetes.io/name=net-gang-volcano"
@@ -128,7 +129,7 @@ def test_gang_scheduling_is_all_or_nothing(deploy_service: Any, target: Any, cap
 @pytest.mark.conformance_requirement("gang_scheduling")
 @pytest.mark.requires("kueue")
 def test_kueue_admission_is_all_or_nothing(
-    target: Any, namespace: str, harness_config: Any, request: pytest.FixtureRequest, record: Any
+    target: Target, namespace: str, harness_config: HarnessConfig, request: pytest.FixtureRequest, record: TestRecord
 ) -> None:
     """Kueue gang admission: with a queue whose quota holds exactly N pods, a Job of N pods starts all of them
     together, and a Job of N+1 pods in an equal queue starts none (it stays suspended)."""

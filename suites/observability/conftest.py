@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from harness.cluster.prometheus import Prometheus, choose_endpoint
+from harness.fixture_types import Capabilities, HarnessConfig, Target
 
 
 @pytest.fixture(scope="session")
-def prometheus(target: Any, capabilities: Any, harness_config: Any) -> Prometheus:
+def prometheus(target: Target, capabilities: Capabilities, harness_config: HarnessConfig) -> Prometheus:
     """``--prometheus-url`` when given, else the first discovered Prometheus Service (skip when there is none)."""
     endpoint = choose_endpoint(harness_config.prometheus_url, capabilities.prometheus)
     if endpoint is None:
@@ -23,7 +22,7 @@ def prometheus(target: Any, capabilities: Any, harness_config: Any) -> Prometheu
 
 
 @pytest.fixture(scope="session")
-def prometheus_if_any(target: Any, capabilities: Any, harness_config: Any) -> Prometheus | None:
+def prometheus_if_any(target: Target, capabilities: Capabilities, harness_config: HarnessConfig) -> Prometheus | None:
     """The same Prometheus, or None: for tests that still report something useful without one."""
     endpoint = choose_endpoint(harness_config.prometheus_url, capabilities.prometheus)
     return Prometheus(endpoint, cluster=target) if endpoint else None

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
+from harness.cluster.prometheus import Prometheus
+from harness.fixture_types import Capabilities, Target, TestRecord
 from harness.observability.panel import capacity_panel
 
 pytestmark = [pytest.mark.observability]
 
 
-def test_capacity_panel(target: Any, capabilities: Any, prometheus_if_any: Any, record: Any) -> None:
+def test_capacity_panel(
+    target: Target, capabilities: Capabilities, prometheus_if_any: Prometheus | None, record: TestRecord
+) -> None:
     """Allocatable vs requested vs used per node pool and resource (CPU, memory, GPUs, TPUs), idle GPUs and
     GPU fragmentation by gang size: the capacity-planning panel, with the data behind it. Fails when a node
     reports no allocatable CPU or memory, or when Prometheus is there but measures no node's use."""

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from harness.cluster.prometheus import FIRST_SAMPLE_S, Prometheus
+from harness.fixture_types import Capabilities, RunWorkload, TestRecord
 from harness.measurement import Measurement
 from harness.observability.gpu_load import observe_gpu_load
 from harness.observability.gpu_metrics import (
@@ -27,7 +26,9 @@ DCGM_SERIES = '{__name__=~"DCGM_FI_DEV_.*|DCGM_FI_PROF_.*"}'
 
 @pytest.mark.requires("gpu")
 @pytest.mark.conformance_requirement("accelerator_metrics")
-def test_gpu_metrics_cover_every_gpu_node(prometheus: Prometheus, capabilities: Any, record: Any) -> None:
+def test_gpu_metrics_cover_every_gpu_node(
+    prometheus: Prometheus, capabilities: Capabilities, record: TestRecord
+) -> None:
     """dcgm-exporter's default metrics (utilisation, framebuffer used, power, temperature, XID errors) exist for
     every GPU of every real GPU node, and no GPU reports an XID error; DCP profiling metrics are reported as
     available or not."""
@@ -58,7 +59,7 @@ LOAD_SECONDS = 60  # several scrape intervals of a 15-30 s Prometheus, so the lo
 @pytest.mark.requires("gpu", "real-hardware")
 @pytest.mark.conformance_requirement("accelerator_metrics")
 def test_gpu_utilisation_follows_a_pod_and_is_attributed(
-    prometheus: Prometheus, run_workload: Any, namespace: str, capabilities: Any, record: Any
+    prometheus: Prometheus, run_workload: RunWorkload, namespace: str, capabilities: Capabilities, record: TestRecord
 ) -> None:
     """While a test pod burns one GPU, DCGM_FI_DEV_GPU_UTIL of that GPU carries the pod's namespace, pod and
     container labels and rises; after the pod ends it falls back."""

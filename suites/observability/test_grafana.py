@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 
 from harness.cluster.prometheus import ServiceHttp
+from harness.fixture_types import Capabilities, Target, TestRecord
 
 pytestmark = [pytest.mark.observability, pytest.mark.requires("monitoring:grafana")]
 
 GPU_DASHBOARD_QUERIES = ("GPU", "DCGM")
 
 
-def test_grafana_is_healthy_with_gpu_dashboards(target: Any, capabilities: Any, record: Any) -> None:
+def test_grafana_is_healthy_with_gpu_dashboards(target: Target, capabilities: Capabilities, record: TestRecord) -> None:
     """Grafana's /api/health reports its database ok, and (when anonymous search is allowed) at least one
     dashboard matches GPU or DCGM (NVIDIA's dcgm-exporter dashboard is the usual one)."""
     grafana = ServiceHttp(capabilities.monitoring["grafana"][0], cluster=target, what="Grafana")

@@ -6,11 +6,10 @@ URL) and create nothing.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from harness.cluster.prometheus import FIRST_SAMPLE_S, Prometheus
+from harness.fixture_types import Capabilities, Profile, TestRecord
 from harness.measurement import Measurement
 from harness.observability.scrape import job_problems, node_coverage_problems
 from harness.statistics import Method, percentile_measurements
@@ -29,7 +28,7 @@ KUBE_STATE_METRICS_JOB = r".*kube-state-metrics.*"
 
 
 @pytest.mark.perf
-def test_prometheus_answers_queries_quickly(prometheus: Prometheus, profile: Any, record: Any) -> None:
+def test_prometheus_answers_queries_quickly(prometheus: Prometheus, profile: Profile, record: TestRecord) -> None:
     """Prometheus is ready and answers instant queries (a selector and an aggregation) fast enough for
     dashboards and alerts: query latency p50/p99 over 30 queries each, client-observed."""
     ready_s = prometheus.ready()
@@ -56,7 +55,9 @@ def test_prometheus_answers_queries_quickly(prometheus: Prometheus, profile: Any
     assert_passed(checks)
 
 
-def test_node_exporter_scraped_on_every_node(prometheus: Prometheus, capabilities: Any, record: Any) -> None:
+def test_node_exporter_scraped_on_every_node(
+    prometheus: Prometheus, capabilities: Capabilities, record: TestRecord
+) -> None:
     """node-exporter targets are scraped and up, and every real node reports ``node_uname_info`` (a node
     missing from it is a node whose CPU, memory and disk nobody sees)."""
     targets = prometheus.targets()
@@ -76,7 +77,7 @@ def test_node_exporter_scraped_on_every_node(prometheus: Prometheus, capabilitie
 
 
 @pytest.mark.requires("monitoring:kube-state-metrics")
-def test_kube_state_metrics_scraped(prometheus: Prometheus, capabilities: Any, record: Any) -> None:
+def test_kube_state_metrics_scraped(prometheus: Prometheus, capabilities: Capabilities, record: TestRecord) -> None:
     """kube-state-metrics is scraped and up, and reports every node (``kube_node_info``): capacity and
     scheduling dashboards are built on it."""
     problems = job_problems(prometheus.targets(), job_pattern=KUBE_STATE_METRICS_JOB, what="kube-state-metrics")

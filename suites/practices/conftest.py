@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
+from harness.fixture_types import Target
 from harness.practices.checks import ai_namespaces
 from harness.practices.snapshot import PlatformSnapshot, read_platform
 
 
 @pytest.fixture(scope="session")
-def platform(target: Any) -> PlatformSnapshot:
+def platform(target: Target) -> PlatformSnapshot:
     return read_platform(target)
 
 

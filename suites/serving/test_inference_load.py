@@ -23,10 +23,11 @@ from typing import Any
 
 import pytest
 
+from harness.fixture_types import DeployService, HarnessConfig, Profile, ServiceHandle, TestRecord
 from harness.loadgen.endpoint import parse_endpoint, preflight
 from harness.measurement import Measurement
 from harness.parsers.stream_samples import Slo, stream_measurements
-from harness.runners.load import RequestProfile, failure_report, load_shape, shape_from_text
+from harness.runners.load import LoadDriver, RequestProfile, failure_report, load_shape, shape_from_text
 from harness.thresholds import evaluate
 from harness.thresholds.assertions import assert_passed
 
@@ -43,14 +44,14 @@ DEFAULT_LOAD = "concurrency=16,duration_s=8,warmup_s=1,max_requests=5000"  # --s
 QUEUE_P99_MAX_S = 0.05  # half the streamer's TTFT: a generator later than that distorts the offered load
 
 
-def _checks(profile: Any, measurements: list[Measurement], model: str = MODEL) -> list[Any]:
+def _checks(profile: Profile, measurements: list[Measurement], model: str = MODEL) -> list[Any]:
     """The profile's inference-server bars that apply here: a bar naming a model (the MLPerf pairs for
     llama-3.1-8b on GPU profiles) judges that model only (scope ``model``); the mesh-overhead bar, selected by
     ``of``, belongs to the routing test, which measures it (scope ``of`` matches no bar's value here)."""
     return list(evaluate(profile, WORKLOAD, measurements, scope={"model": model, "of": "-"}))
 
 
-def _url(handle: Any) -> str:
+def _url(handle: ServiceHandle) -> str:
     return handle.endpoints["inference-server"].url("http")
 
 
@@ -101,7 +102,12 @@ def _driver(load: Any, endpoint: Endpoint) -> Any:
 @pytest.mark.perf
 @pytest.mark.parametrize("api", ["completions", "chat"])
 def test_streaming_latency_and_goodput(
-    deploy_service: Any, load: Any, record: Any, profile: Any, harness_config: Any, api: str
+    deploy_service: DeployService,
+    load: LoadDriver,
+    record: TestRecord,
+    profile: Profile,
+    harness_config: HarnessConfig,
+    api: str,
 ) -> None:
     """16 concurrent streams (or the --serving-load shape) through the Service for 8 s: TTFT/TPOT percentiles,
     throughput, error rate and goodput against the MLPerf interactive pair clear the profile's bars, with the
@@ -135,7 +141,7 @@ def test_streaming_latency_and_goodput(
 
 @pytest.mark.perf
 def test_poisson_arrivals_at_fixed_rate(
-    deploy_service: Any, load: Any, record: Any, profile: Any, harness_config: Any
+    deploy_service: DeployService, load: LoadDriver, record: TestRecord, profile: Profile, harness_config: HarnessConfig
 ) -> None:
     """Open loop at 20 requests/s (Poisson arrivals) for 8 s: the request count is what a Poisson process of that
     rate gives (within 4 standard deviations), client-side waiting stays under 50 ms at the p99, and the latency
@@ -169,7 +175,7 @@ def test_poisson_arrivals_at_fixed_rate(
 
 
 @pytest.mark.perf
-def test_saturation_sweep(deploy_service: Any, load: Any, record: Any) -> None:
+def test_saturation_sweep(deploy_service: DeployService, load: LoadDriver, record: TestRecord) -> None:
     """Concurrency 1, 4, 16 against a zero-latency streamer through the Service until throughput stops growing:
     the serving path's maximum requests/s (32-token streams) is measured, and no request fails on the way."""
     shape = load_shape({"kind": "sweep", "levels": [1, 4, 16], "duration_s": 4, "warmup_s": 1})
@@ -195,7 +201,7 @@ def test_saturation_sweep(deploy_service: Any, load: Any, record: Any) -> None:
 
 @pytest.mark.conformance
 def test_unknown_model_is_refused_with_an_error_body(
-    deploy_service: Any, load: Any, record: Any, harness_config: Any
+    deploy_service: DeployService, load: LoadDriver, record: TestRecord, harness_config: HarnessConfig
 ) -> None:
     """A request for a model the server does not serve fails with HTTP 404 and an OpenAI error body naming the
     model, on every request (no silent fallback to another model)."""
@@ -211,7 +217,9 @@ def test_unknown_model_is_refused_with_an_error_body(
 
 @pytest.mark.perf
 @pytest.mark.gpu
-def test_vllm_streaming_latency_and_goodput(deploy_service: Any, load: Any, record: Any, profile: Any) -> None:
+def test_vllm_streaming_latency_and_goodput(
+    deploy_service: DeployService, load: LoadDriver, record: TestRecord, profile: Profile
+) -> None:
     """The GPU flavour: vLLM with a small model behind the same Service, 8 concurrent streams for 30 s: TTFT/TPOT
     percentiles, error rate and goodput against the MLPerf interactive pair (bars naming another model do not
     apply to this one)."""

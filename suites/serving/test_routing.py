@@ -13,14 +13,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack
-from typing import Any
 
 import pytest
 
+from harness.fixture_types import DeployService, Profile, Target, TestRecord
 from harness.measurement import Measurement
 from harness.parsers.stream_samples import stream_measurements
-from harness.runners.gateways import programmed_gateway
-from harness.runners.load import LoadRun, RequestProfile, failure_report, load_shape
+from harness.runners.gateways import GatewayRef, programmed_gateway
+from harness.runners.load import LoadDriver, LoadRun, LoadShape, RequestProfile, failure_report, load_shape
+from harness.runners.service import Endpoint
 from harness.statistics import requests_for
 from harness.thresholds.assertions import assert_passed
 from harness.thresholds.evaluate import evaluate_thresholds
@@ -38,7 +39,7 @@ SPLIT = {"v1": 80.0, "v2": 20.0}
 SPLIT_REQUESTS = requests_for(SPLIT["v2"] / 100, 0.05)
 
 
-def _shape(requests: int, concurrency: int = 8) -> Any:
+def _shape(requests: int, concurrency: int = 8) -> LoadShape:
     return load_shape(
         {"kind": "concurrency", "concurrency": concurrency, "duration_s": 120, "warmup_s": 0, "max_requests": requests}
     )
@@ -65,7 +66,7 @@ def _routed(counts: Counter[str], weights: dict[str, float], **labels: str) -> l
 
 
 def _judge_split(
-    record: Any, profile: Any, workload: str, counts: Counter[str], weights: dict[str, float], **labels: str
+    record: TestRecord, profile: Profile, workload: str, counts: Counter[str], weights: dict[str, float], **labels: str
 ) -> None:
     evidence = _routed(counts, weights, **labels)
     verdicts = judge(profile, workload, RuleKind.WEIGHTED_SPLIT, evidence)
@@ -78,7 +79,7 @@ def _judge_split(
 
 
 @pytest.fixture
-def two_versions(deploy_service: Any) -> Iterator[Any]:
+def two_versions(deploy_service: DeployService) -> Iterator[Endpoint]:
     """inference-server v1 and v2 behind one Service, with Istio's sidecar (ignored where Istio is absent)."""
     with ExitStack() as stack:
         handles = [stack.enter_context(deploy_service(SERVER, version=v, mesh="true", **FAST)) for v in ("v1", "v2")]
@@ -89,7 +90,9 @@ def two_versions(deploy_service: Any) -> Iterator[Any]:
 @pytest.mark.conformance
 @pytest.mark.conformance_requirement("ai_inference")
 @pytest.mark.requires("istio")
-def test_istio_weighted_split(two_versions: Any, deploy_service: Any, load: Any, profile: Any, record: Any) -> None:
+def test_istio_weighted_split(
+    two_versions: Endpoint, deploy_service: DeployService, load: LoadDriver, profile: Profile, record: TestRecord
+) -> None:
     """An 80/20 VirtualService split between the v1 and v2 subsets is what the clients observe (binomial)."""
     with deploy_service("inference-route-istio", weight_v1="80", weight_v2="20"):
         run = load.one(two_versions.url(), _shape(SPLIT_REQUESTS), REQUEST, tag="istio-split", mesh=True)
@@ -102,7 +105,9 @@ def test_istio_weighted_split(two_versions: Any, deploy_service: Any, load: Any,
 @pytest.mark.conformance_requirement("ai_inference")
 @pytest.mark.requires("istio")
 @pytest.mark.parametrize("version", ["v1", "v2"])
-def test_istio_header_routing(two_versions: Any, deploy_service: Any, load: Any, record: Any, version: str) -> None:
+def test_istio_header_routing(
+    two_versions: Endpoint, deploy_service: DeployService, load: LoadDriver, record: TestRecord, version: str
+) -> None:
     """Every request carrying the model-version header lands on that subset (100 % correct)."""
     request = RequestProfile(max_tokens=8, prompt_words=16, headers={HEADER: version})
     with deploy_service("inference-route-istio", header=HEADER):
@@ -117,7 +122,9 @@ def test_istio_header_routing(two_versions: Any, deploy_service: Any, load: Any,
 @pytest.mark.conformance
 @pytest.mark.conformance_requirement("ai_inference")
 @pytest.mark.requires("istio")
-def test_istio_fault_abort_rate(two_versions: Any, deploy_service: Any, load: Any, profile: Any, record: Any) -> None:
+def test_istio_fault_abort_rate(
+    two_versions: Endpoint, deploy_service: DeployService, load: LoadDriver, profile: Profile, record: TestRecord
+) -> None:
     """A 20 % abort fault is seen by the clients as HTTP 503 at that rate (binomial), and only those fail."""
     with deploy_service("inference-route-istio", abort_percent="20", abort_status="503"):
         run = load.one(two_versions.url(), _shape(SPLIT_REQUESTS), REQUEST, tag="istio-abort", mesh=True)
@@ -131,7 +138,7 @@ def test_istio_fault_abort_rate(two_versions: Any, deploy_service: Any, load: An
 @pytest.mark.conformance
 @pytest.mark.conformance_requirement("ai_inference")
 @pytest.mark.requires("istio")
-def test_istio_timeout_and_retries(deploy_service: Any, load: Any, record: Any) -> None:
+def test_istio_timeout_and_retries(deploy_service: DeployService, load: LoadDriver, record: TestRecord) -> None:
     """The route's timeout ends a request the server answers too late (504 at ~the timeout), and its retry
     policy hides a server that refuses 30 % of requests (clients see ~0.3^3 = 2.7 %, the server every try)."""
     slow = {"ttft_ms": "3000", "tpot_ms": "5", "output_tokens": "8"}
@@ -156,7 +163,9 @@ def test_istio_timeout_and_retries(deploy_service: Any, load: Any, record: Any) 
 @pytest.mark.conformance
 @pytest.mark.conformance_requirement("ai_inference")
 @pytest.mark.requires("istio")
-def test_istio_mtls_strict_refuses_plaintext(two_versions: Any, deploy_service: Any, load: Any, record: Any) -> None:
+def test_istio_mtls_strict_refuses_plaintext(
+    two_versions: Endpoint, deploy_service: DeployService, load: LoadDriver, record: TestRecord
+) -> None:
     """With PeerAuthentication STRICT, a client outside the mesh (no sidecar, plaintext) is refused."""
     with deploy_service("inference-route-istio"):
         run = load.one(two_versions.url(), _shape(20, 2), REQUEST, tag="plaintext", mesh=False)
@@ -167,7 +176,9 @@ def test_istio_mtls_strict_refuses_plaintext(two_versions: Any, deploy_service: 
 
 @pytest.mark.perf
 @pytest.mark.requires("istio")
-def test_mesh_latency_overhead(deploy_service: Any, load: Any, record: Any, profile: Any) -> None:
+def test_mesh_latency_overhead(
+    deploy_service: DeployService, load: LoadDriver, record: TestRecord, profile: Profile
+) -> None:
     """TTFT and end-to-end p50/p99 through two sidecars minus the same without the mesh, at 8 streams."""
     shape = load_shape({"kind": "concurrency", "concurrency": 8, "duration_s": 20, "warmup_s": 2})
     with ExitStack() as stack:
@@ -199,7 +210,7 @@ def test_mesh_latency_overhead(deploy_service: Any, load: Any, record: Any, prof
 
 # ----------------------------------------------------------------------------- Gateway API
 @pytest.fixture
-def gateway(target: Any) -> Any:
+def gateway(target: Target) -> GatewayRef:
     ref, why = programmed_gateway(target.api_client)
     if ref is None:
         pytest.skip(f"requires a programmed Gateway: {why}")
@@ -210,7 +221,7 @@ def gateway(target: Any) -> Any:
 @pytest.mark.conformance_requirement("ai_inference")
 @pytest.mark.requires("gateway-api")
 def test_gateway_weighted_split_and_header_match(
-    gateway: Any, deploy_service: Any, load: Any, profile: Any, record: Any
+    gateway: GatewayRef, deploy_service: DeployService, load: LoadDriver, profile: Profile, record: TestRecord
 ) -> None:
     """An HTTPRoute's 80/20 backendRef weights are what clients observe (binomial), and the model-version header
     selects its version on every request."""
@@ -236,7 +247,9 @@ def test_gateway_weighted_split_and_header_match(
 @pytest.mark.conformance
 @pytest.mark.conformance_requirement("ai_inference")
 @pytest.mark.requires("inference-extension", "gateway-api")
-def test_inference_pool_serves_the_model(gateway: Any, deploy_service: Any, load: Any, record: Any) -> None:
+def test_inference_pool_serves_the_model(
+    gateway: GatewayRef, deploy_service: DeployService, load: LoadDriver, record: TestRecord
+) -> None:
     """Requests for the InferenceModel's model name reach the InferencePool's pods through the Gateway."""
     host = "inference.aibench.example"
     with ExitStack() as stack:

@@ -10,13 +10,13 @@ naming what the target lacks.
 from __future__ import annotations
 
 import threading
-from typing import Any
 
 import pytest
 
 from harness.cluster.prometheus import Prometheus, choose_endpoint
+from harness.fixture_types import Capabilities, DeployService, HarnessConfig, Target, TestRecord
 from harness.measurement import Measurement
-from harness.runners.load import RequestProfile, failure_report, load_shape
+from harness.runners.load import LoadDriver, LoadRun, RequestProfile, failure_report, load_shape
 from harness.runners.service_metrics import SUCCESS_METRIC, prometheus_count, scrape, total, wait_replicas
 
 pytestmark = [pytest.mark.serving, pytest.mark.observability]
@@ -30,7 +30,12 @@ SCRAPE_WAIT_S = 120.0  # ServiceMonitor pick-up plus two scrape intervals
 @pytest.mark.conformance
 @pytest.mark.conformance_requirement("ai_service_metrics")
 def test_server_metrics_count_the_requests_sent(
-    deploy_service: Any, load: Any, target: Any, capabilities: Any, namespace: str, record: Any
+    deploy_service: DeployService,
+    load: LoadDriver,
+    target: Target,
+    capabilities: Capabilities,
+    namespace: str,
+    record: TestRecord,
 ) -> None:
     """After a bounded load, the server's own /metrics (read through its Service) count exactly the requests
     that succeeded, and the generated tokens the client received."""
@@ -63,7 +68,13 @@ def test_server_metrics_count_the_requests_sent(
 @pytest.mark.conformance_requirement("ai_service_metrics")
 @pytest.mark.requires("servicemonitor", "prometheus")
 def test_prometheus_scrapes_the_server_through_a_servicemonitor(
-    deploy_service: Any, load: Any, target: Any, capabilities: Any, harness_config: Any, namespace: str, record: Any
+    deploy_service: DeployService,
+    load: LoadDriver,
+    target: Target,
+    capabilities: Capabilities,
+    harness_config: HarnessConfig,
+    namespace: str,
+    record: TestRecord,
 ) -> None:
     """With a ServiceMonitor, the cluster's Prometheus discovers the server and its request count matches the
     count the load generator sent."""
@@ -87,14 +98,19 @@ def test_prometheus_scrapes_the_server_through_a_servicemonitor(
 @pytest.mark.conformance_requirement("pod_autoscaling")
 @pytest.mark.requires("servicemonitor", "api:custom.metrics.k8s.io")
 def test_hpa_on_requests_running_scales_up_and_down(
-    deploy_service: Any, load: Any, target: Any, namespace: str, harness_config: Any, record: Any
+    deploy_service: DeployService,
+    load: LoadDriver,
+    target: Target,
+    namespace: str,
+    harness_config: HarnessConfig,
+    record: TestRecord,
 ) -> None:
     """An HPA on the per-pod requests-running metric (target 4) scales the server from 1 replica up under 32
     concurrent streams, and back to 1 after the load ends."""
     shape = load_shape({"kind": "concurrency", "concurrency": 32, "duration_s": 180, "warmup_s": 1})
     deployment = "inference-server-v1"
     with deploy_service(WORKLOAD, **SERVER) as handle, deploy_service("inference-metrics", hpa_target="4"):
-        runs: list[Any] = []
+        runs: list[LoadRun] = []
         loader = threading.Thread(
             target=lambda: runs.append(load.one(handle.endpoints["inference-server"].url(), shape, REQUEST, tag="hpa")),
             daemon=True,

@@ -8,11 +8,11 @@ stand-in as the platform's cache.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
+from harness.cluster.capabilities import ServiceRef
 from harness.cluster.references import resolve_service
+from harness.fixture_types import Capabilities, HarnessConfig, Profile, RunWorkload, Target, TestRecord
 from harness.measurement import marked_emulated
 from harness.parsers.redis_benchmark import parse_redis_benchmark, redis_benchmark_measurements
 from harness.thresholds.assertions import assert_passed
@@ -25,7 +25,7 @@ REDIS_PORT_NAMES = ("redis", "tcp-redis", "main")
 
 
 @pytest.fixture
-def redis_service(target: Any, capabilities: Any, harness_config: Any) -> Any:
+def redis_service(target: Target, capabilities: Capabilities, harness_config: HarnessConfig) -> ServiceRef:
     """The Redis under test: the user's Service, else the target's redis platform service (skip when neither)."""
     if harness_config.redis_service:
         return resolve_service(
@@ -41,7 +41,9 @@ def redis_service(target: Any, capabilities: Any, harness_config: Any) -> Any:
 
 
 @pytest.mark.perf
-def test_cache_tier_get_set(run_workload: Any, record: Any, profile: Any, redis_service: Any) -> None:
+def test_cache_tier_get_set(
+    run_workload: RunWorkload, record: TestRecord, profile: Profile, redis_service: ServiceRef
+) -> None:
     """The cache tier answers fast enough: GET and SET throughput (ops/s) and latency percentiles at 50 parallel
     clients and 1 KiB values clear the profile's bars."""
     service = f"{redis_service.namespace}/{redis_service.name}: {redis_service.description or 'Redis service'}"

@@ -9,6 +9,7 @@ import pytest
 from harness.catalog.render import effective_params
 from harness.catalog.spec import load_workload
 from harness.errors import WorkloadFailed
+from harness.fixture_types import Capabilities, Profile, RunWorkload, TestRecord
 from harness.measurement import marked_emulated
 from harness.parsers.fio import fio_measurements, parse_fio
 from harness.storage_tiers import check_fio_fits, class_info, fio_params, headline, rank_tiers
@@ -26,10 +27,10 @@ def workload_params(name: str, given: dict[str, str]) -> dict[str, str]:
 @pytest.mark.storage
 def test_fio_matrix(
     storage_class: str,
-    run_workload: Any,
-    record: Any,
-    profile: Any,
-    capabilities: Any,
+    run_workload: RunWorkload,
+    record: TestRecord,
+    profile: Profile,
+    capabilities: Capabilities,
     fio_by_class: dict[str, dict[str, Any]],
 ) -> None:
     """fio's matrix on a fresh PVC of the class clears the profile's bandwidth, IOPS and latency bars."""
@@ -48,7 +49,9 @@ def test_fio_matrix(
 
 @pytest.mark.perf
 @pytest.mark.storage
-def test_fio_block(storage_class: str, run_workload: Any, record: Any, profile: Any, capabilities: Any) -> None:
+def test_fio_block(
+    storage_class: str, run_workload: RunWorkload, record: TestRecord, profile: Profile, capabilities: Capabilities
+) -> None:
     """fio's matrix on a raw block volume (volumeMode: Block) of the class clears the same bars."""
     info = class_info(capabilities, storage_class)
     params = fio_params(info, block=True)
@@ -71,7 +74,9 @@ def test_fio_block(storage_class: str, run_workload: Any, record: Any, profile: 
 @pytest.mark.practices
 @pytest.mark.storage
 @pytest.mark.conformance
-def test_storage_tiering(capabilities: Any, fio_by_class: dict[str, dict[str, Any]], profile: Any, record: Any) -> None:
+def test_storage_tiering(
+    capabilities: Capabilities, fio_by_class: dict[str, dict[str, Any]], profile: Profile, record: TestRecord
+) -> None:
     """At least two storage tiers exist and the fast tier is really faster (the storage tiering practice)."""
     names = [sc.name for sc in capabilities.storage_classes]
     missing = [n for n in names if n not in fio_by_class]

@@ -9,11 +9,11 @@ a conformance finding carrying the provisioner's event text (the runner fails fa
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 import pytest
 
 from harness.errors import WorkloadFailed
+from harness.fixture_types import Capabilities, Profile, RunWorkload, TestRecord
 from harness.measurement import Measurement
 from harness.parsers.sentinel import parse_sentinel
 from harness.thresholds.assertions import assert_passed
@@ -44,7 +44,7 @@ RWO_ONLY: dict[str, str] = {
 }
 
 
-def _rwx_unsupported(name: str, capabilities: Any) -> str | None:
+def _rwx_unsupported(name: str, capabilities: Capabilities) -> str | None:
     info = next((sc for sc in capabilities.storage_classes if sc.name == name), None)
     if info is None:
         return f"no StorageClass {name!r} on the target"
@@ -52,7 +52,7 @@ def _rwx_unsupported(name: str, capabilities: Any) -> str | None:
     return f"class {name} (provisioner {info.provisioner}) provides {kind}" if kind else None
 
 
-def _readers(capabilities: Any) -> int:
+def _readers(capabilities: Capabilities) -> int:
     """As many readers as ready nodes, within [MIN_READERS, MAX_READERS]: two readers even on one node, so the
     concurrent-read path is always exercised."""
     ready = sum(1 for n in capabilities.nodes if n.ready)
@@ -62,7 +62,9 @@ def _readers(capabilities: Any) -> int:
 @pytest.mark.storage
 @pytest.mark.conformance
 @pytest.mark.perf
-def test_model_share(storage_class: str, run_workload: Any, capabilities: Any, profile: Any, record: Any) -> None:
+def test_model_share(
+    storage_class: str, run_workload: RunWorkload, capabilities: Capabilities, profile: Profile, record: TestRecord
+) -> None:
     """A ReadWriteMany volume shares one model between concurrent readers on different nodes: the claim binds,
     every reader reads exactly the bytes the writer wrote, and write and read bandwidth clear the profile's bars."""
     if reason := _rwx_unsupported(storage_class, capabilities):

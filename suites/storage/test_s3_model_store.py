@@ -13,12 +13,12 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 
 from harness.cluster.references import create_secret, read_secret_keys
-from harness.parsers.sentinel import parse_sentinel
+from harness.fixture_types import Capabilities, HarnessConfig, Profile, RunWorkload, Target, TestRecord
+from harness.parsers.sentinel import SentinelResult, parse_sentinel
 from harness.thresholds.assertions import assert_passed
 from harness.thresholds.evaluate import evaluate
 
@@ -40,7 +40,7 @@ class S3Store:
     secure: bool
     server: str  # what answers, for the report: the service's description or "user endpoint"
 
-    def params(self) -> dict[str, Any]:
+    def params(self) -> dict[str, object]:
         return {
             "endpoint": self.endpoint,
             "bucket": self.bucket,
@@ -51,7 +51,11 @@ class S3Store:
 
 @pytest.fixture
 def s3_store(
-    request: pytest.FixtureRequest, target: Any, capabilities: Any, namespace: str, harness_config: Any
+    request: pytest.FixtureRequest,
+    target: Target,
+    capabilities: Capabilities,
+    namespace: str,
+    harness_config: HarnessConfig,
 ) -> Iterator[S3Store]:
     """The store under test, with its credential Secret created in this test's namespace."""
     import base64
@@ -92,7 +96,7 @@ def s3_store(
     yield store
 
 
-def _run(run_workload: Any, record: Any, store: S3Store, **params: Any) -> Any:
+def _run(run_workload: RunWorkload, record: TestRecord, store: S3Store, **params: object) -> SentinelResult:
     result = run_workload(WORKLOAD, **store.params(), **params)
     parsed = parse_sentinel(result.log_of("s3bench"))
     record.add(params={"server": store.server, "server_header": parsed.info.get("server", "")})
@@ -100,7 +104,9 @@ def _run(run_workload: Any, record: Any, store: S3Store, **params: Any) -> Any:
 
 
 @pytest.mark.perf
-def test_s3_model_store_throughput(run_workload: Any, record: Any, profile: Any, s3_store: S3Store) -> None:
+def test_s3_model_store_throughput(
+    run_workload: RunWorkload, record: TestRecord, profile: Profile, s3_store: S3Store
+) -> None:
     """The S3 model store moves model-sized objects fast enough: multipart PUT and GET bandwidth at the workload's
     concurrency, small-object GET latency and time-to-first-byte percentiles clear the profile's bars."""
     parsed = _run(run_workload, record, s3_store)
@@ -110,7 +116,9 @@ def test_s3_model_store_throughput(run_workload: Any, record: Any, profile: Any,
 
 
 @pytest.mark.conformance
-def test_s3_model_store_versioning_and_integrity(run_workload: Any, record: Any, s3_store: S3Store) -> None:
+def test_s3_model_store_versioning_and_integrity(
+    run_workload: RunWorkload, record: TestRecord, s3_store: S3Store
+) -> None:
     """Bucket versioning can be enabled, two versions of a model object are retrievable by version id, and every
     object written (multipart and small) reads back byte-identical."""
     parsed = _run(run_workload, record, s3_store, object_size_mib=12, objects=2, part_size_mib=5, small_objects=20)

@@ -3,10 +3,9 @@ WaitForFirstConsumer classes bind where the pod runs, and the CSI drivers in use
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
+from harness.fixture_types import Capabilities, HarnessConfig, Target, TestRecord
 from harness.measurement import Measurement
 from harness.probes.storage import csi_drivers, probe_binding, probe_first_consumer
 
@@ -16,7 +15,7 @@ CONSUMER_IMAGE = "docker.io/library/busybox:1.36.1"
 
 @pytest.mark.conformance
 @pytest.mark.storage
-def test_default_storage_class(capabilities: Any, target: Any, record: Any) -> None:
+def test_default_storage_class(capabilities: Capabilities, target: Target, record: TestRecord) -> None:
     """Exactly one StorageClass is marked default, so claims without a class get storage."""
     defaults = [sc.name for sc in capabilities.storage_classes if sc.default]
     drivers = csi_drivers(target)
@@ -34,7 +33,12 @@ def test_default_storage_class(capabilities: Any, target: Any, record: Any) -> N
 @pytest.mark.conformance
 @pytest.mark.storage
 def test_dynamic_provisioning(
-    storage_class: str, capabilities: Any, target: Any, namespace: str, harness_config: Any, record: Any
+    storage_class: str,
+    capabilities: Capabilities,
+    target: Target,
+    namespace: str,
+    harness_config: HarnessConfig,
+    record: TestRecord,
 ) -> None:
     """A claim of the class is provisioned and Bound within a minute (Immediate classes), with the time recorded."""
     info = next(sc for sc in capabilities.storage_classes if sc.name == storage_class)
@@ -55,7 +59,12 @@ def test_dynamic_provisioning(
 @pytest.mark.conformance
 @pytest.mark.storage
 def test_first_consumer_binding(
-    storage_class: str, capabilities: Any, target: Any, namespace: str, harness_config: Any, record: Any
+    storage_class: str,
+    capabilities: Capabilities,
+    target: Target,
+    namespace: str,
+    harness_config: HarnessConfig,
+    record: TestRecord,
 ) -> None:
     """A WaitForFirstConsumer class provisions the volume on the node where the consuming pod was scheduled."""
     info = next(sc for sc in capabilities.storage_classes if sc.name == storage_class)

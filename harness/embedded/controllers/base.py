@@ -186,7 +186,7 @@ def primary_and_owned(event: WatchEvent, primary: Key, kind: str, store: Store) 
 def pod_ready(pod: dict[str, Any]) -> bool:
     for cond in (pod.get("status") or {}).get("conditions") or ():
         if cond.get("type") == "Ready":
-            return cond.get("status") == "True"
+            return bool(cond.get("status") == "True")
     return False
 
 

@@ -12,6 +12,7 @@ ControllerRevision object. A failed daemon pod is deleted (and so replaced) with
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from typing import Any
@@ -68,10 +69,10 @@ def tolerates(toleration: dict[str, Any], taint: dict[str, Any]) -> bool:
         return False
     operator = toleration.get("operator", "Equal")
     if not toleration.get("key"):
-        return operator == "Exists"
+        return bool(operator == "Exists")
     if toleration["key"] != taint.get("key"):
         return False
-    return operator == "Exists" or toleration.get("value", "") == taint.get("value", "")
+    return bool(operator == "Exists" or toleration.get("value", "") == taint.get("value", ""))
 
 
 def _expression_matches(expr: dict[str, Any], value: str | None) -> bool:
@@ -187,6 +188,7 @@ class DaemonSetController:
         again: float | None = None
         now = self._clock()
         self._failed_pods_backoff.gc(now)
+        pod: dict[str, Any] | None
         for pod in self.ctx.owned(ds, "Pod"):
             if pod_phase(pod) == "Failed" and not pod["metadata"].get("deletionTimestamp"):
                 node_name = target_node(pod) or ""
@@ -217,7 +219,7 @@ class DaemonSetController:
                         REVISION_LABEL: revision,
                         "pod-template-generation": str(ds["metadata"].get("generation", 1)),
                     },
-                    customize=lambda p, n=node_name: _pin(p, n),
+                    customize=functools.partial(_pin, node_name=node_name),
                 )
                 if pod is not None:
                     by_node[node_name] = [pod]

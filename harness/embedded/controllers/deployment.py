@@ -357,8 +357,8 @@ class DeploymentController:
         else:
             prog = ("True", "ReplicaSetUpdated", f'ReplicaSet "{rs_name}" is progressing.')
         now = rfc3339()
-        for ctype, (value, reason, message) in (("Available", avail), ("Progressing", prog)):
-            if set_condition(status, ctype, value, reason, message):
+        for ctype, (cstatus, reason, message) in (("Available", avail), ("Progressing", prog)):
+            if set_condition(status, ctype, cstatus, reason, message):
                 for cond in status["conditions"]:
                     if cond["type"] == ctype:
                         cond["lastUpdateTime"] = now

@@ -40,7 +40,8 @@ def resolve_port(pod: dict[str, Any], target: Any) -> int | None:
     for container in (pod.get("spec") or {}).get("containers") or ():
         for port in container.get("ports") or ():
             if port.get("name") == text:
-                return port.get("containerPort")
+                number = port.get("containerPort")
+                return int(number) if number is not None else None
     return None
 
 

@@ -15,6 +15,7 @@ deleted while still running is replaced but not counted as failed.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Iterable
@@ -148,7 +149,7 @@ class JobController:
                 track.last_failure = time.monotonic()
         indexed = spec.get("completionMode") == "Indexed"
         completions = spec.get("completions")
-        parallelism = int(spec.get("parallelism") if spec.get("parallelism") is not None else 1)
+        parallelism = int(spec["parallelism"] if spec.get("parallelism") is not None else 1)
         completed_idx = parse_indexes(status.get("completedIndexes")) if indexed else set()
         if indexed:
             for pod in pods:
@@ -174,11 +175,10 @@ class JobController:
             for pod in active:
                 self.ctx.delete_pod(job, pod, component=COMPONENT)
             active = []
-        elif condition(job, "FailureTarget") is not None and condition(job, "FailureTarget").get("status") == "True":
-            cond = condition(job, "FailureTarget") or {}
-            failure = (cond.get("reason", ""), cond.get("message", ""))
-        elif condition(job, "SuccessCriteriaMet") is not None:
-            success = condition(job, "SuccessCriteriaMet").get("status") == "True"
+        elif (target := condition(job, "FailureTarget")) is not None and target.get("status") == "True":
+            failure = (target.get("reason", ""), target.get("message", ""))
+        elif (criteria := condition(job, "SuccessCriteriaMet")) is not None:
+            success = criteria.get("status") == "True"
         if not finished and failure is None and not success:
             if suspended:
                 for pod in active:
@@ -198,7 +198,7 @@ class JobController:
                 if track.started_at != new_status["startTime"] or track.started_mono is None:
                     track.started_at = new_status["startTime"]
                     track.started_mono = time.monotonic()
-                backoff_limit = int(spec.get("backoffLimit") if spec.get("backoffLimit") is not None else 6)
+                backoff_limit = int(spec["backoffLimit"] if spec.get("backoffLimit") is not None else 6)
                 deadline = spec.get("activeDeadlineSeconds")
                 elapsed = time.monotonic() - track.started_mono
                 if completions is None:
@@ -279,7 +279,7 @@ class JobController:
     def _backoff_remaining(self, track: _Tracking, failed_n: int) -> float:
         if failed_n <= 0 or self.backoff_base_s <= 0 or not track.last_failure:
             return 0.0
-        delay = min(_MAX_BACKOFF_S, self.backoff_base_s * 2 ** (failed_n - 1))
+        delay = min(_MAX_BACKOFF_S, self.backoff_base_s * 2.0 ** (failed_n - 1))
         return max(0.0, track.last_failure + delay - time.monotonic())
 
     def _scale(
@@ -294,6 +294,7 @@ class JobController:
         indexed: bool,
     ) -> list[dict[str, Any]]:
         """Create or delete pods so that the right number is active; returns the active pods afterwards."""
+        pod: dict[str, Any] | None
         if completions is None:
             # Work queue: after the first success nothing new starts, but the running pods finish their work.
             wanted = min(len(active), parallelism) if succeeded_n > 0 else parallelism
@@ -332,7 +333,7 @@ class JobController:
                 generate_name=f"{name}-{idx}-",
                 extra_labels={INDEX_KEY: str(idx)},
                 extra_annotations={INDEX_KEY: str(idx)},
-                customize=lambda p, i=idx: _indexed_pod(p, name, i),
+                customize=functools.partial(_indexed_pod, job_name=name, index=idx),
             )
             if pod is None:
                 break

@@ -275,4 +275,4 @@ class ControllerManager:
     def _retry_delay(self, item: WorkItem) -> float:
         failures = self._errors.get(item, 0) + 1
         self._errors[item] = failures
-        return min(_MAX_ERROR_BACKOFF_S, 0.05 * 2 ** min(failures, 10))
+        return min(_MAX_ERROR_BACKOFF_S, 0.05 * 2.0 ** min(failures, 10))

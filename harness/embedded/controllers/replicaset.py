@@ -85,7 +85,7 @@ class ReplicaSetController:
         spec = rs.get("spec") or {}
         pods = self.ctx.owned(rs, "Pod")
         active = [p for p in pods if pod_active(p)]
-        wanted = int(spec.get("replicas") if spec.get("replicas") is not None else 1)
+        wanted = int(spec["replicas"] if spec.get("replicas") is not None else 1)
         again: float | None = None
         if not rs["metadata"].get("deletionTimestamp"):
             if len(active) < wanted:

@@ -67,7 +67,7 @@ class StatefulSetController:
         if sts is None:
             return None
         spec = sts.get("spec") or {}
-        replicas = int(spec.get("replicas") if spec.get("replicas") is not None else 1)
+        replicas = int(spec["replicas"] if spec.get("replicas") is not None else 1)
         parallel = spec.get("podManagementPolicy") == "Parallel"
         revision = f"{name}-{template_hash(spec.get('template') or {})}"
         pods: dict[int, dict[str, Any]] = {}
@@ -85,6 +85,7 @@ class StatefulSetController:
     ) -> None:
         name = sts["metadata"]["name"]
         # Failed pods are replaced (kube deletes them and recreates the same ordinal).
+        pod: dict[str, Any] | None
         for pod in list(pods.values()):
             if pod_phase(pod) in ("Failed", "Succeeded") and not pod["metadata"].get("deletionTimestamp"):
                 self.ctx.delete_pod(sts, pod, component=COMPONENT)
