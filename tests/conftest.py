@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +15,22 @@ from kubernetes import client, config
 from harness.embedded.cluster import EmbeddedCluster, EmbeddedOptions
 
 pytest_plugins = ["pytester"]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Import every kubernetes client model before a pytester test can run.
+
+    The client (v37) imports its models lazily, and pytester removes from ``sys.modules`` whatever an in-process run
+    imported. A model first imported inside such a run is imported again afterwards as a new class, which the
+    already-built models (pydantic) then refuse: ``V1Pod(metadata=V1ObjectMeta(...))`` fails validation in a later
+    test. Importing them all first (about 1 s) leaves pytester nothing to remove.
+    """
+    if not any("pytester" in getattr(item, "fixturenames", ()) for item in items):
+        return
+    import kubernetes.client.models as models
+
+    for info in pkgutil.iter_modules(models.__path__):
+        importlib.import_module(f"{models.__name__}.{info.name}")
 
 
 EMULATED_SPEC = """\
