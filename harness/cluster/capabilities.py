@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubernetes import client
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
+from harness.cluster.fields import annotations_of, labels_of, metadata, name_of
 from harness.cluster.forbidden import explain_forbidden
 from harness.labels import EMULATED, POD_NETWORK_ANNOTATION, SYSTEM_SERVICE_LABEL
 
@@ -309,13 +310,15 @@ def _optional(call: Any, *args: Any, what: str, **kwargs: Any) -> Any:
 
 
 def _node_info(node: client.V1Node) -> NodeInfo:
-    labels = dict(node.metadata.labels or {})
-    ready = any(c.type == "Ready" and c.status == "True" for c in (node.status.conditions or []))
-    taints = tuple({"key": t.key, "value": t.value or "", "effect": t.effect} for t in (node.spec.taints or []))
+    labels = labels_of(node)
+    status = node.status or client.V1NodeStatus()
+    ready = any(c.type == "Ready" and c.status == "True" for c in (status.conditions or []))
+    spec = node.spec or client.V1NodeSpec()
+    taints = tuple({"key": t.key, "value": t.value or "", "effect": t.effect} for t in (spec.taints or []))
     return NodeInfo(
-        name=node.metadata.name,
+        name=name_of(node),
         labels=labels,
-        allocatable=dict(node.status.allocatable or {}),
+        allocatable=dict(status.allocatable or {}),
         taints=taints,
         ready=ready,
         emulated=labels.get(EMULATED_LABEL) == "true",
@@ -447,13 +450,13 @@ def discover(
 def _pod_network(nodes: Iterable[client.V1Node]) -> dict[str, str]:
     """The first node's ``aibench.io/pod-network`` (JSON, written by the project's node agent), as strings."""
     for node in nodes:
-        raw = (node.metadata.annotations or {}).get(POD_NETWORK_ANNOTATION)
+        raw = annotations_of(node).get(POD_NETWORK_ANNOTATION)
         if not raw:
             continue
         try:
             value = json.loads(raw)
         except json.JSONDecodeError:
-            log.warning("node %s: %s is not JSON: %r", node.metadata.name, POD_NETWORK_ANNOTATION, raw[:200])
+            log.warning("node %s: %s is not JSON: %r", name_of(node), POD_NETWORK_ANNOTATION, raw[:200])
             continue
         if isinstance(value, dict):
             return {str(k): str(v) for k, v in value.items()}
@@ -473,10 +476,10 @@ def _monitoring_services(services: Iterable[client.V1Service]) -> dict[str, tupl
     """Where the well-known monitoring components are (kube-prometheus-stack, GPU Operator and Debian names)."""
     found: dict[str, list[str]] = {}
     for svc in services:
-        names = {svc.metadata.name, (svc.metadata.labels or {}).get("app.kubernetes.io/name", "")}
-        ports = svc.spec.ports or []
+        names = {name_of(svc), labels_of(svc).get("app.kubernetes.io/name", "")}
+        ports = (svc.spec.ports if svc.spec else None) or []
         for kind, (marker, usual_port) in MONITORING_COMPONENTS.items():
             if ports and any(marker in n for n in names):
                 port = next((p.port for p in ports if p.port == usual_port), ports[0].port)
-                found.setdefault(kind, []).append(f"{svc.metadata.namespace}/{svc.metadata.name}:{port}")
+                found.setdefault(kind, []).append(f"{metadata(svc).namespace}/{name_of(svc)}:{port}")
     return {kind: tuple(sorted(refs)) for kind, refs in found.items()}

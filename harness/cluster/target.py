@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -39,6 +40,20 @@ class Stoppable(Protocol):
     """A target process group the run started and must stop (the embedded cluster, the local control plane)."""
 
     def stop(self) -> None: ...
+
+
+class Milestones(Protocol):
+    """Seconds from a start to each named milestone (the real control plane's etcd, kube-apiserver, ...)."""
+
+    @property
+    def marks(self) -> Mapping[str, float]: ...
+
+
+class StartedControlPlane(Stoppable, Protocol):
+    """A control plane the run started: stopped with the target, and its start recorded milestone by milestone."""
+
+    @property
+    def timings(self) -> Milestones: ...
 
 
 class ClusterHandle(Protocol):
@@ -77,7 +92,7 @@ class Target:
     server_version: str
     kubeconfig: Path | None = None
     embedded: Stoppable | None = None  # the EmbeddedCluster when kind is embedded
-    control_plane: Stoppable | None = None  # the LocalKube when kind is local-kube (stopped with the target)
+    control_plane: StartedControlPlane | None = None  # the LocalKube when kind is local-kube (stopped with the target)
     emulated_nodes: frozenset[str] = field(default_factory=frozenset)
     retries: RetryCounter = field(default_factory=RetryCounter)  # API retries made so far (429, 5xx, connect)
     _applier: Applier | None = None

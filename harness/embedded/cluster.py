@@ -40,6 +40,7 @@ from harness.embedded.resources import Registry
 from harness.embedded.store import Store
 from harness.embedded.tls import ServingCert, make_serving_cert
 from harness.kubeconfig import refuse_foreign, write_kubeconfig
+from harness.labels import SYSTEM_SERVICE_LABEL
 from harness.podnet.attachments import nad_crd
 from harness.podnet.dataplane import POD_NETWORK_ANNOTATION, PodNetwork, unavailable_reason
 
@@ -321,7 +322,7 @@ class EmbeddedCluster:
         self._state_metrics = StateMetricsServer(self.store, self.podnet.gateway if self.podnet else "127.0.0.1")
         self._state_metrics.start()
         name, namespace = "kube-state-metrics", system_services.SYSTEM_NAMESPACE
-        labels = {"app.kubernetes.io/name": name, system_services.SYSTEM_SERVICE_LABEL: name}
+        labels = {"app.kubernetes.io/name": name, SYSTEM_SERVICE_LABEL: name}
         self.create(
             {
                 "apiVersion": "v1",
@@ -365,7 +366,7 @@ class EmbeddedCluster:
         services = [
             s
             for s in self.store.iter(("", "services"), system_services.SYSTEM_NAMESPACE)
-            if system_services.SYSTEM_SERVICE_LABEL in (s["metadata"].get("labels") or {})
+            if SYSTEM_SERVICE_LABEL in (s["metadata"].get("labels") or {})
         ]
         for svc in services:
             name = svc["metadata"]["name"]

@@ -7,6 +7,7 @@ cloud resource); the routing tests check routes on the platform's own Gateway, l
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, cast
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -32,7 +33,8 @@ def programmed_gateway(api_client: client.ApiClient) -> tuple[GatewayRef | None,
     namespaces; else None and why (for the skip message)."""
     custom = client.CustomObjectsApi(api_client)
     try:
-        items = custom.list_cluster_custom_object(GROUP, VERSION, "gateways").get("items", [])
+        listed = cast("dict[str, Any]", custom.list_cluster_custom_object(GROUP, VERSION, "gateways"))
+        items = listed.get("items", [])
     except ApiException as exc:
         if denied := access_denied(exc, "listing Gateways"):
             raise denied from None  # a refusal is an RBAC defect, not a missing Gateway: no skip

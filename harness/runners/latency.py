@@ -19,6 +19,7 @@ from typing import Any
 
 from kubernetes import client
 
+from harness.cluster.fields import container_statuses, pod_status
 from harness.cluster.target import ClusterHandle
 from harness.cluster.watch import WatchStats, resilient_watch
 from harness.errors import WaitTimeout, WorkloadFailed
@@ -35,7 +36,7 @@ class StartupSamples:
     watch: WatchStats = field(default_factory=WatchStats)  # how often the pod watch was re-established
 
 
-def _pod(name: str, image: str, labels: Mapping[str, str]) -> dict[str, Any]:
+def _pod(name: str, image: str, labels: Mapping[str, str]) -> Any:  # a plain mapping: the client sends it as given
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -57,9 +58,14 @@ def _pod(name: str, image: str, labels: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
+def _list_version(listed: client.V1PodList) -> str | None:
+    """Where a watch resumes after this list (None: from now, when the server sent no list metadata)."""
+    return listed.metadata.resource_version if listed.metadata else None
+
+
 def _started(pod: client.V1Pod) -> bool:
-    statuses = pod.status.container_statuses or []
-    return pod.status.phase == "Running" and bool(statuses) and all(s.ready for s in statuses)
+    statuses = container_statuses(pod)
+    return pod_status(pod).phase == "Running" and bool(statuses) and all(s.ready for s in statuses)
 
 
 def pod_startup(
@@ -82,7 +88,7 @@ def pod_startup(
         core.list_namespaced_pod,
         namespace,
         label_selector=selector,
-        resource_version=core.list_namespaced_pod(namespace, label_selector=selector).metadata.resource_version,
+        resource_version=_list_version(core.list_namespaced_pod(namespace, label_selector=selector)),
         stop=stop,
         deadline=time.monotonic() + timeout_s + 1,
         stats=stats,
@@ -153,7 +159,7 @@ def image_pull_seconds(cluster: ClusterHandle, namespace: str) -> dict[str, floa
             and event.involved_object.kind == "Pod"
             and (match := _PULLED.search(event.message or ""))
         ):
-            name = event.involved_object.name
+            name = event.involved_object.name or ""
             pulls[name] = pulls.get(name, 0.0) + go_duration_seconds(match.group(1))
     return pulls
 
@@ -204,7 +210,7 @@ def api_calls(cluster: ClusterHandle, namespace: str, *, labels: Mapping[str, st
     names = itertools.count()
     selector = ",".join(labels) or "aibench.io/run-id"
 
-    def body(name: str) -> dict[str, Any]:
+    def body(name: str) -> Any:  # a plain mapping: the client sends it as given
         return {"metadata": {"name": name, "labels": dict(labels)}, "data": {"payload": "x" * 256}}
 
     def fresh() -> tuple[tuple[Any, ...], dict[str, Any]]:

@@ -62,7 +62,9 @@ def wait_replicas(
 
     def probe() -> Replicas:
         status = apps.read_namespaced_deployment_status(deployment, namespace)
-        return Replicas(wanted=status.spec.replicas or 0, ready=status.status.ready_replicas or 0)
+        wanted = status.spec.replicas if status.spec else None
+        ready = status.status.ready_replicas if status.status else None
+        return Replicas(wanted=wanted or 0, ready=ready or 0)
 
     return wait_for(probe, timeout_s=timeout_s, describe=describe, done=done, state=str)
 
