@@ -71,7 +71,9 @@ def test_installed_package_file_is_copied_and_verified(tmp_path: Path) -> None:
         ("0.9", PAYLOAD, "fake-model 0.9 is installed, 1.0 is pinned"),
     ],
 )
-def test_installed_mismatch_fails_and_leaves_nothing(tmp_path: Path, version: str, payload: bytes, message: str) -> None:
+def test_installed_mismatch_fails_and_leaves_nothing(
+    tmp_path: Path, version: str, payload: bytes, message: str
+) -> None:
     dest = tmp_path / "models"
     env = _clean_env(PYTHONPATH=str(_installed(tmp_path, version, payload)))
     done = _stage("--source=installed", *_common(dest), env=env)

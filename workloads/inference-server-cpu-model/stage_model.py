@@ -26,7 +26,7 @@ import sys
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 CHUNK = 1 << 20
 
@@ -51,7 +51,7 @@ def installed_file(package: str, version: str, relpath: str) -> Path:
     return path
 
 
-def _copy_hashed(src: BinaryIO, dst: BinaryIO) -> str:
+def _copy_hashed(src: IO[bytes], dst: IO[bytes]) -> str:
     digest = hashlib.sha256()
     while chunk := src.read(CHUNK):
         digest.update(chunk)
@@ -59,7 +59,7 @@ def _copy_hashed(src: BinaryIO, dst: BinaryIO) -> str:
     return digest.hexdigest()
 
 
-def _place(write: BinaryIO, temp: Path, dest: Path, actual: str, expected: str, origin: str) -> None:
+def _place(write: IO[bytes], temp: Path, dest: Path, actual: str, expected: str, origin: str) -> None:
     write.flush()
     os.fsync(write.fileno())
     if actual != expected:
@@ -166,8 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     except (StageError, OSError) as exc:
         print(f"stage_model: {exc}", file=sys.stderr, flush=True)
         return 1
-    size = dest.stat().st_size
-    print(f"stage_model: {dest} ({size} bytes, sha256 {args.sha256}, from {args.source} {args.package}=={args.version})")
+    origin = f"{args.source} {args.package}=={args.version}"
+    print(f"stage_model: {dest} ({dest.stat().st_size} bytes, sha256 {args.sha256}, from {origin})")
     return 0
 
 
