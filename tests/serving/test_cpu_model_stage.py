@@ -153,4 +153,4 @@ def test_workload_renders_both_sources_with_the_pinned_model() -> None:
         assert "--sha256=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53" in init_args
         staged = Path("/models") / Path(spec.params["model_file"].default or "").name
         assert f"--model={staged}" in pod["containers"][0]["args"]
-        assert pod["containers"][0]["readinessProbe"]["httpGet"]["path"] == "/v1/models"
+        assert pod["containers"][0]["readinessProbe"]["tcpSocket"] == {"port": "http"}
