@@ -7,14 +7,16 @@ locust user classes at one stream (the capacity of one model instance) with the 
 
 llama.cpp side, the same model through the same libllama: what ``llama-bench`` measures as ``tg`` (one token per
 decode call, synchronised, random tokens, after a warm-up, the KV cache cleared and filled to the depth first),
-at the depth the server decodes at (the prompt's token count), with the same context parameters (the server's
-``Llama`` object is built here with the workload's settings and its context decoded directly). llama-cpp-python
-ships no ``llama-bench`` binary; when ``LLAMA_BENCH`` names one (built from the vendored llama.cpp source), it runs
-too, with ``-d`` at the same depth, and the decode loop here must agree with it within 15 %.
+at the depth the server decodes at (the prompt's token count), with the same context parameters (a ``Llama``
+built with the workload's settings, its context decoded directly). llama-cpp-python ships no ``llama-bench``
+binary; when ``LLAMA_BENCH`` names one (built from the vendored llama.cpp source), it runs too, with ``-d`` at the
+same depth, and the decode loop here must agree with it within 15 %.
 
-The ratio server / llama.cpp must be at least 0.5: the server adds sampling, detokenizing, JSON and SSE per token
-(Python), and this bar catches a server that costs more than the model itself. Every process is stopped by PID;
-traffic is loopback only; every run is bounded.
+Three rounds of [llama.cpp tg, then 12 s of load on the server], so both see the same moment's machine (its cores
+are shared with other jobs); the median ratio is reported two ways: wall-clock tokens/s (what a client sees), and
+tokens per CPU-second (server process CPU against the decode loop's), which contention does not move. The bar is
+on the second: the server's Python (sampling, detokenizing, JSON, SSE, uvicorn) may cost at most 40 % over
+llama.cpp's own decode. Every process is stopped by PID; traffic is loopback only; every run is bounded.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from harness.catalog.spec import load_workload
@@ -41,9 +44,10 @@ from harness.runners.load import RequestProfile, load_shape, run_local
 
 WORKLOAD = "inference-server-cpu-model"
 PROMPT_WORDS, MAX_TOKENS = 128, 32  # the serving suite's request (suites/serving/test_cpu_model.py)
-SHAPE = load_shape({"kind": "concurrency", "concurrency": 1, "duration_s": 30, "warmup_s": 3, "max_requests": 5000})
+SHAPE = load_shape({"kind": "concurrency", "concurrency": 1, "duration_s": 12, "warmup_s": 2, "max_requests": 2000})
+ROUNDS = 3
 REPETITIONS = 5  # llama-bench's default -r
-MIN_RATIO = 0.5
+MIN_CPU_RATIO = 0.6
 LLAMA_BENCH_AGREEMENT = 0.15
 START_TIMEOUT_S = 120.0
 
@@ -81,7 +85,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(setup: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server(setup: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
     """llama_cpp.server with the workload's arguments on a loopback port; stopped by its PID."""
     params, port = setup["params"], _free_port()
     log = tmp_path_factory.mktemp("cpu-model") / "server.log"
@@ -105,7 +109,7 @@ def server(setup: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> I
             if proc.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"llama_cpp.server did not serve /v1/models: {log.read_text()[-2000:]}")
             time.sleep(0.2)
-        yield url
+        yield url, proc.pid
     finally:
         proc.terminate()
         try:
@@ -115,50 +119,56 @@ def server(setup: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> I
             proc.wait(timeout=10)
 
 
-def _tokens(llm: Any, text: str) -> list[int]:
-    return list(llm.tokenize(text.encode(), add_bos=True, special=False))
+class TokenGenBench:
+    """llama-bench's ``tg`` at the depth of a prompt's tokens, on a Llama built with the server's settings: decode
+    one random token per call, synchronised, after the KV cache is cleared and filled to the depth."""
 
+    def __init__(self, setup: dict[str, Any], depth_text: str) -> None:
+        import llama_cpp
 
-def llama_cpp_tg(setup: dict[str, Any], depth_text: str, n_gen: int) -> dict[str, Any]:
-    """llama-bench's ``tg`` at the depth of ``depth_text``'s tokens, through the server's own Llama settings:
-    tokens/s of each repetition after one warm-up."""
-    import llama_cpp
+        self._llama_cpp = llama_cpp
+        params = setup["params"]
+        self.llm = llama_cpp.Llama(
+            model_path=str(setup["model"]),
+            n_ctx=int(params["n_ctx"]),
+            n_threads=setup["threads"],
+            n_threads_batch=setup["threads"],
+            verbose=False,
+        )
+        self.ctx = self.llm._ctx.ctx
+        self.memory = llama_cpp.llama_get_memory(self.ctx)
+        self.n_vocab = llama_cpp.llama_vocab_n_tokens(llama_cpp.llama_model_get_vocab(self.llm._model.model))
+        self.prompt = list(self.llm.tokenize(depth_text.encode(), add_bos=True, special=False))
+        self.rng = random.Random(0)
+        self.run(1)  # warm-up, as llama-bench's
 
-    params = setup["params"]
-    llm = llama_cpp.Llama(
-        model_path=str(setup["model"]),
-        n_ctx=int(params["n_ctx"]),
-        n_threads=setup["threads"],
-        n_threads_batch=setup["threads"],
-        verbose=False,
-    )
-    try:
-        ctx = llm._ctx.ctx
-        memory = llama_cpp.llama_get_memory(ctx)
-        n_vocab = llama_cpp.llama_vocab_n_tokens(llama_cpp.llama_model_get_vocab(llm._model.model))
-        prompt = _tokens(llm, depth_text)
-        rng = random.Random(0)
-        one = (llama_cpp.llama_token * 1)()
-        batch_prompt = (llama_cpp.llama_token * len(prompt))(*prompt)
+    def run(self, n_gen: int) -> tuple[float, float]:
+        """(wall seconds, CPU seconds of this process) of ``n_gen`` decode calls at the depth."""
+        lib = self._llama_cpp
+        lib.llama_memory_clear(self.memory, True)
+        prompt = (lib.llama_token * len(self.prompt))(*self.prompt)
+        if lib.llama_decode(self.ctx, lib.llama_batch_get_one(prompt, len(self.prompt))) != 0:
+            raise RuntimeError("llama_decode failed on the prompt")
+        lib.llama_synchronize(self.ctx)
+        one = (lib.llama_token * 1)()
+        cpu0, started = time.process_time(), time.perf_counter()
+        for _ in range(n_gen):
+            one[0] = self.rng.randrange(self.n_vocab)
+            if lib.llama_decode(self.ctx, lib.llama_batch_get_one(one, 1)) != 0:
+                raise RuntimeError("llama_decode failed")
+            lib.llama_synchronize(self.ctx)
+        return time.perf_counter() - started, time.process_time() - cpu0
 
-        def run(gen: int) -> float:
-            llama_cpp.llama_memory_clear(memory, True)
-            if llama_cpp.llama_decode(ctx, llama_cpp.llama_batch_get_one(batch_prompt, len(prompt))) != 0:
-                raise RuntimeError("llama_decode failed on the prompt")
-            llama_cpp.llama_synchronize(ctx)
-            started = time.perf_counter()
-            for _ in range(gen):
-                one[0] = rng.randrange(n_vocab)
-                if llama_cpp.llama_decode(ctx, llama_cpp.llama_batch_get_one(one, 1)) != 0:
-                    raise RuntimeError("llama_decode failed")
-                llama_cpp.llama_synchronize(ctx)
-            return time.perf_counter() - started
+    def rates(self, n_gen: int) -> dict[str, float]:
+        """tokens/s (wall) and tokens per CPU-second, averaged over llama-bench's default 5 repetitions."""
+        runs = [self.run(n_gen) for _ in range(REPETITIONS)]
+        return {
+            "tok_s": statistics.fmean(n_gen / wall for wall, _ in runs),
+            "tok_cpu_s": n_gen * len(runs) / sum(cpu for _, cpu in runs),
+        }
 
-        run(1)  # warm-up, as llama-bench's
-        rates = [n_gen / run(n_gen) for _ in range(REPETITIONS)]
-    finally:
-        llm.close()
-    return {"depth": len(prompt), "rates": rates, "mean": statistics.fmean(rates), "stdev": statistics.pstdev(rates)}
+    def close(self) -> None:
+        self.llm.close()
 
 
 def llama_bench_binary(binary: str, setup: dict[str, Any], depth: int, n_gen: int) -> float:
@@ -173,45 +183,60 @@ def llama_bench_binary(binary: str, setup: dict[str, Any], depth: int, n_gen: in
 
 
 def test_server_tokens_per_s_against_llama_cpp(
-    setup: dict[str, Any], server: str, benchmark: Any, tmp_path: Path
+    setup: dict[str, Any], server: tuple[str, int], benchmark: Any, tmp_path: Path
 ) -> None:
+    """Rounds of [llama.cpp tg, then the server under load], so both sides see the same moment's machine; the
+    ratio of each round, and the median."""
+    url, pid = server
     params = setup["params"]
     request = RequestProfile(model=params["model"], max_tokens=MAX_TOKENS, prompt_words=PROMPT_WORDS, timeout_s=120)
-
-    def measure() -> Any:
-        return run_local(server, SHAPE, request, workdir=tmp_path / "load")
-
-    run = benchmark.pedantic(measure, rounds=1, iterations=1)
-    summary = run.summary()
-    assert summary.failures == 0 and summary.tpot_mean, f"{summary.failures} failed of {summary.requests}"
-    server_decode = 1.0 / summary.tpot_mean
     # the load generator's prompt, so the depth is the server's: "hello" repeated (workloads/inference-load)
-    bench = llama_cpp_tg(setup, " ".join(["hello"] * PROMPT_WORDS), MAX_TOKENS)
-    ratio = server_decode / bench["mean"]
-    info: dict[str, Any] = {
-        "threads": setup["threads"],
-        "depth_tokens": bench["depth"],
-        "server_requests": summary.requests,
-        "server_ttft_p50_ms": summary.ttft[50] * 1e3,
-        "server_tpot_mean_ms": summary.tpot_mean * 1e3,
-        "server_tpot_p99_ms": summary.tpot[99] * 1e3,
-        "server_decode_tok_s": server_decode,
-        "server_output_tok_s": summary.output_tokens_per_s,
-        "server_output_tok_s_per_core": summary.output_tokens_per_s / setup["threads"],
-        "llama_cpp_tg_tok_s": bench["mean"],
-        "llama_cpp_tg_stdev": bench["stdev"],
-        "ratio_decode": ratio,
-        "ratio_output": summary.output_tokens_per_s / bench["mean"],
-        "load_avg_1m": os.getloadavg()[0],
-    }
+    bench = TokenGenBench(setup, " ".join(["hello"] * PROMPT_WORDS))
+    server_proc = psutil.Process(pid)
+    rounds: list[dict[str, float]] = []
+
+    def measure() -> None:
+        for index in range(ROUNDS):
+            reference = bench.rates(MAX_TOKENS)
+            cpu = server_proc.cpu_times()
+            run = run_local(url, SHAPE, request, workdir=tmp_path / f"load-{index}")
+            spent = sum(server_proc.cpu_times()[:2]) - sum(cpu[:2])
+            summary = run.summary()
+            assert summary.failures == 0 and summary.tpot_mean, f"{summary.failures} failed of {summary.requests}"
+            tokens = sum(s.output_tokens for s in run.samples if s.ok)
+            rounds.append(
+                {
+                    "llama_cpp_tg_tok_s": reference["tok_s"],
+                    "llama_cpp_tok_per_cpu_s": reference["tok_cpu_s"],
+                    "server_decode_tok_s": 1.0 / summary.tpot_mean,
+                    "server_output_tok_s": summary.output_tokens_per_s,
+                    "server_tok_per_cpu_s": tokens / spent,
+                    "server_ttft_p50_ms": summary.ttft[50] * 1e3,
+                    "server_tpot_p99_ms": summary.tpot[99] * 1e3,
+                    "ratio_decode": 1.0 / summary.tpot_mean / reference["tok_s"],
+                    "ratio_cpu": tokens / spent / reference["tok_cpu_s"],
+                    "load_avg_1m": os.getloadavg()[0],
+                }
+            )
+
+    try:
+        benchmark.pedantic(measure, rounds=1, iterations=1)
+    finally:
+        bench.close()
+    median = {key: statistics.median(r[key] for r in rounds) for key in rounds[0]}
+    info: dict[str, Any] = {"threads": setup["threads"], "depth_tokens": len(bench.prompt), "median": median}
+    info["rounds"] = rounds
     if binary := os.environ.get("LLAMA_BENCH"):
-        info["llama_bench_tg_tok_s"] = llama_bench_binary(binary, setup, bench["depth"], MAX_TOKENS)
+        info["llama_bench_tg_tok_s"] = llama_bench_binary(binary, setup, len(bench.prompt), MAX_TOKENS)
     benchmark.extra_info.update(info)
     print(json.dumps(info, indent=1))
-    assert ratio >= MIN_RATIO, f"server decodes at {server_decode:.1f} tok/s, llama.cpp at {bench['mean']:.1f}"
+    assert median["ratio_cpu"] >= MIN_CPU_RATIO, (
+        f"the server makes {median['server_tok_per_cpu_s']:.1f} tokens per CPU-second, llama.cpp's decode "
+        f"{median['llama_cpp_tok_per_cpu_s']:.1f}: ratio {median['ratio_cpu']:.2f} < {MIN_CPU_RATIO}"
+    )
     if "llama_bench_tg_tok_s" in info:
-        agreement = abs(bench["mean"] / info["llama_bench_tg_tok_s"] - 1)
+        agreement = abs(median["llama_cpp_tg_tok_s"] / info["llama_bench_tg_tok_s"] - 1)
         assert agreement <= LLAMA_BENCH_AGREEMENT, (
-            f"the decode loop here ({bench['mean']:.1f} tok/s) and llama-bench ({info['llama_bench_tg_tok_s']:.1f}) "
-            "disagree: the reference number is not llama.cpp's"
+            f"the decode loop here ({median['llama_cpp_tg_tok_s']:.1f} tok/s) and llama-bench "
+            f"({info['llama_bench_tg_tok_s']:.1f}) disagree: the reference number is not llama.cpp's"
         )
