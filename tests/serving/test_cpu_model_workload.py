@@ -56,6 +56,7 @@ def test_server_stages_the_model_and_completes_greedily(api: client.ApiClient, n
         with urllib.request.urlopen(request, timeout=60) as answer:
             result = json.loads(answer.read())
         pods = client.CoreV1Api(api).list_namespaced_pod(ns, label_selector="app.kubernetes.io/name=inference-server")
+        assert pods.items and pods.items[0].metadata and pods.items[0].metadata.name
         staged = client.CoreV1Api(api).read_namespaced_pod_log(pods.items[0].metadata.name, ns, container="model")
     text = result["choices"][0]["text"]
     assert "paris" in text.lower(), f"greedy completion of 'The capital of France is': {text!r}"
