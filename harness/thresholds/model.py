@@ -51,6 +51,7 @@ WORKLOADS: frozenset[str] = frozenset(
         "s3-model-store",
         "redis-cache",
         "inference-server",
+        "inference-server-cpu-model",
         "tpu-jax",
         "pod-startup",
         "api-latency",
