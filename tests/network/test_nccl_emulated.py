@@ -16,8 +16,8 @@ from harness.attribution import Mode, Verdict, attribute
 from harness.catalog.spec import load_workload
 from harness.collectives import corruption, largest_busbw, nccl_run, transport_verdict
 from harness.embedded.cluster import EmbeddedCluster
-from harness.embedded.kubelet import Script
 from harness.errors import WorkloadFailed
+from harness.node.emulated import Script
 from harness.parsers.nccl import Transport
 from harness.thresholds.evaluate import evaluate
 from harness.thresholds.loader import load_profile

@@ -14,7 +14,7 @@ from workload_runs import run_spec
 from harness.attribution import Mode, Verdict, attribute, plan
 from harness.catalog.spec import load_workload
 from harness.embedded.cluster import EmbeddedCluster
-from harness.embedded.kubelet import Script
+from harness.node.emulated import Script
 from harness.parsers.perftest import parse_perftest, perftest_measurements
 
 DATA = Path(__file__).resolve().parents[1] / "data"
