@@ -160,6 +160,28 @@ class Controller(Protocol):
     def resync(self) -> Iterable[tuple[str, str]]: ...
 
 
+class PrimaryController:
+    """The usual controller: it reconciles objects of one ``primary`` resource (owner references name it ``kind``).
+
+    It keeps its context, maps an event of the primary to that object and an event of an owned object to its owner
+    (:func:`primary_and_owned`), and resyncs every primary object. Controllers override what differs.
+    """
+
+    name: str
+    primary: Key
+    kind: str = ""
+    watches: tuple[Key, ...]
+
+    def __init__(self, ctx: ControllerContext) -> None:
+        self.ctx = ctx
+
+    def work_for(self, event: WatchEvent) -> list[tuple[str, str]]:
+        return primary_and_owned(event, self.primary, self.kind, self.ctx.store)
+
+    def resync(self) -> list[tuple[str, str]]:
+        return [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in self.ctx.store.iter(self.primary)]
+
+
 def owner_of(store: Store, obj: dict[str, Any], kind: str) -> tuple[str, str] | None:
     """(namespace, name) of the controlling owner of ``obj`` when it is of ``kind``.
 

@@ -22,10 +22,10 @@ from typing import Any
 
 from harness.embedded import apierrors
 from harness.embedded.admission import admit
-from harness.embedded.controllers.base import ControllerContext, primary_and_owned
+from harness.embedded.controllers.base import PrimaryController
 from harness.embedded.controllers.replicaset import REPLICASETS
 from harness.embedded.objects import clone, owner_reference, rfc3339, set_condition
-from harness.embedded.store import Key, WatchEvent
+from harness.embedded.store import Key
 
 log = logging.getLogger(__name__)
 
@@ -72,18 +72,11 @@ def _revision(rs: dict[str, Any]) -> int:
         return 0
 
 
-class DeploymentController:
+class DeploymentController(PrimaryController):
     name = "deployment"
+    primary: Key = DEPLOYMENTS
+    kind = "Deployment"
     watches: tuple[Key, ...] = (DEPLOYMENTS, REPLICASETS)
-
-    def __init__(self, ctx: ControllerContext) -> None:
-        self.ctx = ctx
-
-    def work_for(self, event: WatchEvent) -> list[tuple[str, str]]:
-        return primary_and_owned(event, DEPLOYMENTS, "Deployment", self.ctx.store)
-
-    def resync(self) -> list[tuple[str, str]]:
-        return [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in self.ctx.store.iter(DEPLOYMENTS)]
 
     def reconcile(self, namespace: str, name: str) -> float | None:
         deploy = self.ctx.store.find(DEPLOYMENTS, namespace, name)
