@@ -15,7 +15,7 @@ to assert on, and it agrees with kube whenever one rule clearly dominates.
 Everything here is a function of its arguments; the caller owns the store and the binding. For scale (10,000 pods
 over 1,000 nodes, scheduled one at a time) the caller keeps a :class:`NodeUsage` with running per-node sums
 instead of letting :func:`schedule` re-add every bound pod's requests on every call. Quantities are compared as
-integer milli-units internally, since exact :class:`~fractions.Fraction` arithmetic per node per pod costs
+integer milli-units internally, since exact :class:`~decimal.Decimal` arithmetic per node per pod costs
 seconds at that scale while every quantity the API accepts for scheduling is a whole number of milli-units.
 """
 
@@ -26,10 +26,10 @@ import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from fractions import Fraction
+from decimal import Decimal
 from typing import Any
 
-from harness.embedded.quantity import parse_quantity
+from harness.embedded.quantity import from_millis, parse_quantity, to_millis
 
 __all__ = [
     "NO_NODES_MESSAGE",
@@ -121,7 +121,7 @@ class Decision:
 @functools.lru_cache(maxsize=8192)
 def _milli_of(text: str) -> int:
     """Milli-units of a quantity, rounded up like kube's MilliValue; cached because a cluster repeats few strings."""
-    return math.ceil(parse_quantity(text) * 1000)
+    return to_millis(text)
 
 
 def _milli(value: object) -> int:
@@ -129,7 +129,7 @@ def _milli(value: object) -> int:
     return _milli_of(value if isinstance(value, str) else str(value))
 
 
-def _container_requests(container: Mapping[str, Any]) -> dict[str, Fraction]:
+def _container_requests(container: Mapping[str, Any]) -> dict[str, Decimal]:
     """Requests of one container, with limits standing in for missing requests (API server defaulting)."""
     resources = container.get("resources") or {}
     out = {name: parse_quantity(_text(q)) for name, q in (resources.get("limits") or {}).items()}
@@ -142,18 +142,18 @@ def _text(value: object) -> str:
     return value if isinstance(value, str) else str(value)
 
 
-def _add_into(total: dict[str, Fraction], extra: Mapping[str, Fraction]) -> None:
+def _add_into(total: dict[str, Decimal], extra: Mapping[str, Decimal]) -> None:
     for name, q in extra.items():
-        total[name] = total.get(name, Fraction(0)) + q
+        total[name] = total.get(name, Decimal(0)) + q
 
 
-def _max_into(total: dict[str, Fraction], other: Mapping[str, Fraction]) -> None:
+def _max_into(total: dict[str, Decimal], other: Mapping[str, Decimal]) -> None:
     for name, q in other.items():
-        if q > total.get(name, Fraction(0)):
+        if q > total.get(name, Decimal(0)):
             total[name] = q
 
 
-def pod_requests(pod: Mapping[str, Any]) -> dict[str, Fraction]:
+def pod_requests(pod: Mapping[str, Any]) -> dict[str, Decimal]:
     """Effective requests of a pod, as kube-scheduler computes them (resource.PodRequests).
 
     ``max(sum(containers) + sum(sidecars), max over init containers of (its request + sidecars started before
@@ -161,11 +161,11 @@ def pod_requests(pod: Mapping[str, Any]) -> dict[str, Fraction]:
     the fit check skips resources a pod does not ask for.
     """
     spec = pod.get("spec") or {}
-    total: dict[str, Fraction] = {}
+    total: dict[str, Decimal] = {}
     for container in spec.get("containers") or ():
         _add_into(total, _container_requests(container))
-    init_peak: dict[str, Fraction] = {}
-    sidecars: dict[str, Fraction] = {}
+    init_peak: dict[str, Decimal] = {}
+    sidecars: dict[str, Decimal] = {}
     for container in spec.get("initContainers") or ():
         reqs = _container_requests(container)
         if container.get("restartPolicy") == "Always":
@@ -506,9 +506,9 @@ class NodeUsage:
         nonzero[1] += sign * c.nonzero[1]
         self._pod_count[c.node_name] = self._pod_count.get(c.node_name, 0) + sign
 
-    def requested(self, node_name: str) -> dict[str, Fraction]:
+    def requested(self, node_name: str) -> dict[str, Decimal]:
         """Summed requests on a node (exact to the milli-unit)."""
-        return {n: Fraction(q, 1000) for n, q in self._requested.get(node_name, {}).items() if q}
+        return {n: from_millis(q) for n, q in self._requested.get(node_name, {}).items() if q}
 
     def pod_count(self, node_name: str) -> int:
         return self._pod_count.get(node_name, 0)

@@ -18,7 +18,7 @@ from harness.embedded import securitycontext
 from harness.embedded.objects import clone, rfc3339
 from harness.embedded.podenv import ConfigError, expand
 from harness.embedded.probes import ProbeState, run_probe
-from harness.embedded.quantity import parse_quantity
+from harness.embedded.quantity import parse_quantity, to_millis
 from harness.embedded.runtime import ContainerLaunch, ContainerProcess, Mount
 from harness.embedded.volumes import VolumeError, prepare_volume
 from harness.node.api import PODS
@@ -286,7 +286,7 @@ class PodWorker:
             log_path.replace(self.log_path(c.name, previous=True))
         limits = (c.spec.get("resources") or {}).get("limits") or {}
         memory = int(parse_quantity(str(limits["memory"]))) if "memory" in limits else None
-        cpu = int(parse_quantity(str(limits["cpu"])) * 1000) if "cpu" in limits else None
+        cpu = to_millis(str(limits["cpu"])) if "cpu" in limits else None
         launch = ContainerLaunch(
             argv=argv,
             env=env,
