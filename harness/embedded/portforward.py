@@ -84,15 +84,7 @@ class PortForwardSession:
 
     def run(self) -> None:
         try:
-            while True:
-                frame = spdy.read_frame(self._read_exact)
-                if frame is None:
-                    break
-                if frame.control:
-                    if not self._control(frame):
-                        break
-                else:
-                    self._data(frame)
+            spdy.serve_frames(self._read_exact, self._control, self._data)
         except spdy.SpdyError as exc:
             log.debug("port-forward: protocol error: %s", exc)
             self._send_quietly(spdy.goaway(self._last_stream, 1))
