@@ -351,14 +351,7 @@ class PodWorker:
                 f"back-off {backoff:g}s restarting failed container={c.name} "
                 f"pod={self.name}_{self.namespace}({self.uid})",
             )
-            pod = self._pod()
-            if pod is not None:
-                self.api.event(
-                    pod,
-                    type_="Warning",
-                    reason="BackOff",
-                    message=f"Back-off restarting failed container {c.name} in pod {self.name}",
-                )
+            self._warn("BackOff", f"Back-off restarting failed container {c.name} in pod {self.name}")
 
     def _probe(self, c: ContainerState, now: float) -> None:
         if not c.probes:
@@ -382,26 +375,23 @@ class PodWorker:
                 ports=ports,
             )
             transition = state.record(result, time.monotonic())
-            if kind == "readiness" and not result.success and (pod := self._pod()) is not None:
+            if kind == "readiness" and not result.success:
                 # the kubelet's event for every failed readiness probe (aggregated into one Event with a count)
-                self.api.event(
-                    pod, type_="Warning", reason="Unhealthy", message=f"Readiness probe failed: {result.message}"
-                )
+                self._warn("Unhealthy", f"Readiness probe failed: {result.message}")
             if transition == "failed":
-                pod = self._pod()
-                if pod is not None:
-                    self.api.event(
-                        pod,
-                        type_="Warning",
-                        reason="Unhealthy",
-                        message=f"{kind.capitalize()} probe failed: {result.message}",
-                    )
+                self._warn("Unhealthy", f"{kind.capitalize()} probe failed: {result.message}")
                 c.result = c.proc.terminate(float(c.spec.get("terminationGracePeriodSeconds") or 1))
                 c.restart_at = None
             elif transition in ("ready", "unready") and kind == "readiness":
                 c.ready = transition == "ready"
         if "readiness" not in c.probes:
             c.ready = startup is None or startup.state == "ready"
+
+    def _warn(self, reason: str, message: str) -> None:
+        """A Warning Event on the pod as it is now (none once it is gone)."""
+        pod = self._pod()
+        if pod is not None:
+            self.api.event(pod, type_="Warning", reason=reason, message=message)
 
     # ------------------------------------------------------------------ status
     def _status(self, pod: dict[str, Any], phase: str | None = None) -> dict[str, Any]:
