@@ -369,15 +369,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.headers.get("X-Stream-Protocol-Version") or ""
         )
         if tunnel is not None and self.command == "GET":
-            accept, protocol = tunnel
-            self.send_response(101, "Switching Protocols")
-            self.send_header("Upgrade", "websocket")
-            self.send_header("Connection", "Upgrade")
-            self.send_header("Sec-WebSocket-Accept", accept)
-            self.send_header("Sec-WebSocket-Protocol", protocol)
-            self.end_headers()
-            self.wfile.flush()
-            self.close_connection = True
+            self._switch_to_websocket(*tunnel)
             write_lock = threading.Lock()
 
             def send(data: bytes) -> None:
