@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.cluster.capabilities import Capabilities, StorageClassInfo
-from harness.embedded.quantity import parse_quantity
 from harness.errors import ConfigError
 from harness.measurement import Measurement
+from harness.quantity import parse_quantity
 
 # Project rule: a tier must beat the next one by at least this factor on one headline number to count as a
 # separate tier (below that, run-to-run noise of cloud disks, ~10-20 %, could make two equal classes look ordered).

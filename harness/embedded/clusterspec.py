@@ -43,8 +43,8 @@ from harness.embedded.inventory import (
     kube_arch,
     node_info,
 )
-from harness.embedded.quantity import parse_quantity
 from harness.errors import ClusterSpecError
+from harness.quantity import parse_quantity
 from harness.yamlfile import StrictLoader
 
 __all__ = [

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from harness.embedded.quantity import ceil_ratio, parse_quantity
+from harness.quantity import ceil_ratio, parse_quantity
 
 _VAR_REF = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
 _LABEL_REF = re.compile(r"^metadata\.(labels|annotations)\['(.+)'\]$")

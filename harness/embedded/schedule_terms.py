@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from harness.embedded.quantity import to_millis
+from harness.quantity import to_millis
 
 Obj = dict[str, Any]
 

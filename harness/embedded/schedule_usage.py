@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from harness.embedded.quantity import from_millis, parse_quantity
 from harness.embedded.schedule_terms import NodeFacts, PodTerm, required_terms
+from harness.quantity import from_millis, parse_quantity
 
 TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
 DEFAULT_CPU_MILLI = 100

@@ -18,7 +18,6 @@ from harness.embedded import securitycontext
 from harness.embedded.objects import clone, rfc3339
 from harness.embedded.podenv import ConfigError, expand
 from harness.embedded.probes import ProbeState, run_probe
-from harness.embedded.quantity import parse_quantity, to_millis
 from harness.embedded.runtime import ContainerLaunch, ContainerProcess, Mount
 from harness.embedded.volumes import VolumeError, prepare_volume
 from harness.node.api import PODS
@@ -27,6 +26,7 @@ from harness.node.podstatus import ContainerState, pod_conditions, terminated_st
 from harness.podnet.attachments import AttachmentError
 from harness.podnet.bandwidth import BandwidthError
 from harness.podnet.commands import NetCommandError
+from harness.quantity import parse_quantity, to_millis
 
 if TYPE_CHECKING:
     from harness.node.kubelet import KubeletSet

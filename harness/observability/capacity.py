@@ -19,7 +19,7 @@ from typing import Any
 
 from harness.cluster.accelerators import accelerator_kind, accelerator_of, pool_name
 from harness.cluster.capabilities import NodeInfo
-from harness.embedded.quantity import parse_quantity
+from harness.quantity import parse_quantity
 
 GPU = "nvidia.com/gpu"
 TPU = "google.com/tpu"

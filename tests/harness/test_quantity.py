@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from harness.embedded.quantity import (
+from harness.quantity import (
     ceil_ratio,
     format_cpu_millis,
     from_millis,

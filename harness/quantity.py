@@ -1,7 +1,9 @@
 """Kubernetes resource quantities ("500m", "1Gi", "1e3") as exact :class:`~decimal.Decimal` values.
 
 The one implementation of the project (the scheduler, the kubelet's limits and downward API, the cluster spec, the
-state metrics, the pod network's bandwidth annotations all read quantities through it): exact arithmetic, since
+state metrics, the pod network's bandwidth annotations, storage and capacity checks all read quantities through it;
+it lives at the top of ``harness`` so that the cluster layer may use it without importing the embedded target):
+exact arithmetic, since
 float rounding would let "0.1"+"0.2" CPU exceed "300m". It follows apimachinery's ``resource.ParseQuantity``:
 
 - a signed decimal number ("1", "1.", ".5", "+7") followed by a binary-SI suffix (Ki Mi Gi Ti Pi Ei), a
