@@ -60,6 +60,13 @@ class ControllerContext:
     ) -> None:
         record_event(self.store, involved, type_=type_, reason=reason, message=message, component=component)
 
+    def create(self, rtype: ResourceType, namespace: str, obj: dict[str, Any]) -> dict[str, Any]:
+        """Create ``obj`` as a client's request would be: admission (defaults, validation), then the store; the
+        stored object, or ApiError (a terminating namespace, a name taken...)."""
+        uid = str(uuid.uuid4())
+        admitted = admit(rtype, obj, namespace=namespace, ctx=self.admission, uid=uid, creating=True)
+        return self.store.create(rtype, namespace, admitted, uid=uid)
+
     # ------------------------------------------------------------------ pods
     def create_pod(
         self,
@@ -100,11 +107,8 @@ class ControllerContext:
         if customize is not None:
             customize(pod)
         namespace = owner["metadata"].get("namespace", "")
-        rtype = self.rtype(PODS)
-        uid = str(uuid.uuid4())
         try:
-            admitted = admit(rtype, pod, namespace=namespace, ctx=self.admission, uid=uid, creating=True)
-            created = self.store.create(rtype, namespace, admitted, uid=uid)
+            created = self.create(self.rtype(PODS), namespace, pod)
         except apierrors.ApiError as err:
             log.info("%s %s/%s: pod creation refused: %s", component, namespace, owner["metadata"]["name"], err)
             self.event(owner, "FailedCreate", f"Error creating: {err.message}", component=component, type_="Warning")

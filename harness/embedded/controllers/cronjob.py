@@ -15,13 +15,11 @@ most clusters).
 from __future__ import annotations
 
 import logging
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from harness.embedded import apierrors
-from harness.embedded.admission import admit
 from harness.embedded.controllers.base import PrimaryController
 from harness.embedded.cron import CronError
 from harness.embedded.cron import parse as parse_schedule
@@ -176,11 +174,8 @@ class CronJobController(PrimaryController):
             },
             "spec": clone(template.get("spec") or {}),
         }
-        rtype = self.ctx.rtype(JOBS)
-        uid = str(uuid.uuid4())
         try:
-            admitted = admit(rtype, job, namespace=meta["namespace"], ctx=self.ctx.admission, uid=uid, creating=True)
-            created = self.ctx.store.create(rtype, meta["namespace"], admitted, uid=uid)
+            created = self.ctx.create(self.ctx.rtype(JOBS), meta["namespace"], job)
         except apierrors.ApiError as err:
             self.ctx.event(cronjob, "FailedCreate", f"Error creating job: {err.message}", component=COMPONENT,
                            type_="Warning")  # fmt: skip

@@ -17,11 +17,9 @@ import hashlib
 import json
 import logging
 import math
-import uuid
 from typing import Any
 
 from harness.embedded import apierrors
-from harness.embedded.admission import admit
 from harness.embedded.controllers.base import PrimaryController
 from harness.embedded.controllers.replicaset import REPLICASETS
 from harness.embedded.objects import clone, owner_reference, rfc3339, set_condition
@@ -236,11 +234,8 @@ class DeploymentController(PrimaryController):
                 "template": rs_template,
             },
         }
-        rtype = self.ctx.rtype(REPLICASETS)
-        uid = str(uuid.uuid4())
         try:
-            admitted = admit(rtype, rs, namespace=namespace, ctx=self.ctx.admission, uid=uid, creating=True)
-            created = self.ctx.store.create(rtype, namespace, admitted, uid=uid)
+            created = self.ctx.create(self.ctx.rtype(REPLICASETS), namespace, rs)
         except apierrors.ApiError as err:
             log.info("deployment %s/%s: replica set creation refused: %s", namespace, meta["name"], err.message)
             self.ctx.event(

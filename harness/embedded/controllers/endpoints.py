@@ -9,11 +9,9 @@ name it differently land in different subsets); ``hostname`` is set for pods who
 from __future__ import annotations
 
 import logging
-import uuid
 from typing import Any
 
 from harness.embedded import apierrors
-from harness.embedded.admission import admit
 from harness.embedded.controllers.base import PODS, PrimaryController, pod_ready, pod_terminal
 from harness.embedded.selectors import SelectorError, label_selector_from_object
 from harness.embedded.store import Key, Store, WatchEvent
@@ -99,11 +97,8 @@ class EndpointsController(PrimaryController):
                 obj["metadata"]["labels"] = labels
             if subsets:
                 obj["subsets"] = subsets
-            rtype = self.ctx.rtype(ENDPOINTS)
-            uid = str(uuid.uuid4())
             try:
-                admitted = admit(rtype, obj, namespace=namespace, ctx=self.ctx.admission, uid=uid, creating=True)
-                store.create(rtype, namespace, admitted, uid=uid)
+                self.ctx.create(self.ctx.rtype(ENDPOINTS), namespace, obj)
             except apierrors.ApiError as err:
                 if err.code not in (403, 404, 409):
                     raise

@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import logging
 import random
-import uuid
 from typing import Any
 
 from harness.embedded import apierrors
-from harness.embedded.admission import admit
 from harness.embedded.controllers.base import PODS, PrimaryController, pod_ready, pod_terminal
 from harness.embedded.controllers.endpoints import SERVICES, resolve_port, services_for
 from harness.embedded.objects import owner_reference
@@ -158,11 +156,8 @@ class EndpointSliceController(PrimaryController):
             "endpoints": endpoints,
             "ports": ports,
         }
-        rtype = self.ctx.rtype(ENDPOINTSLICES)
-        uid = str(uuid.uuid4())
         try:
-            admitted = admit(rtype, obj, namespace=namespace, ctx=self.ctx.admission, uid=uid, creating=True)
-            self.ctx.store.create(rtype, namespace, admitted, uid=uid)
+            self.ctx.create(self.ctx.rtype(ENDPOINTSLICES), namespace, obj)
         except apierrors.ApiError as err:
             if err.code not in (403, 404, 409):
                 raise

@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import logging
 import re
-import uuid
 from typing import Any
 
 from harness.embedded import apierrors
-from harness.embedded.admission import admit
 from harness.embedded.controllers.base import (
     PODS,
     PrimaryController,
@@ -136,10 +134,8 @@ class StatefulSetController(PrimaryController):
             annotations = (template.get("metadata") or {}).get("annotations")
             if annotations:
                 obj["metadata"]["annotations"] = dict(annotations)
-            uid = str(uuid.uuid4())
             try:
-                admitted = admit(rtype, obj, namespace=namespace, ctx=self.ctx.admission, uid=uid, creating=True)
-                self.ctx.store.create(rtype, namespace, admitted, uid=uid)
+                self.ctx.create(rtype, namespace, obj)
             except apierrors.ApiError as err:
                 if err.code == 409:
                     continue
