@@ -21,6 +21,7 @@ import re
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, ROUND_UP, Context, Decimal, Inexact, InvalidOperation, Overflow
 
 __all__ = [
+    "EXACT",
     "QUANTITY_RE",
     "ceil_ratio",
     "format_cpu_millis",
@@ -35,8 +36,9 @@ _DECIMAL: dict[str, int] = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G
 _NANO = Decimal("1e-9")
 _MAX_BINARY = Decimal(2**63 - 1)
 _MAX_EXPONENT = 2**31 - 1
-# Every operation here is exact: a result that would need rounding raises instead of silently losing digits.
-_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN, traps=[Inexact, InvalidOperation, Overflow])
+# Every operation in this context is exact: a result that would need rounding raises instead of silently losing
+# digits (sums of quantities use it too; the default context keeps 28 digits).
+EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN, traps=[Inexact, InvalidOperation, Overflow])
 
 # The exponent alternative comes first so "1E3" is 1000 while a bare "1E" is one exa, as in apimachinery.
 QUANTITY_RE = re.compile(
@@ -59,9 +61,9 @@ def parse_quantity(s: str) -> Decimal:
     number = Decimal(match["num"])
     suffix = match["suffix"] or ""
     if suffix in _BINARY:
-        value = _EXACT.multiply(number, 2 ** _BINARY[suffix])
+        value = EXACT.multiply(number, 2 ** _BINARY[suffix])
     else:
-        value = _EXACT.scaleb(number, exponent if match["exp"] is not None else _DECIMAL[suffix])
+        value = EXACT.scaleb(number, exponent if match["exp"] is not None else _DECIMAL[suffix])
     if value.as_tuple().exponent < -9:  # type: ignore[operator]  # finite here: the exponent is an int
         value = value.quantize(_NANO, rounding=ROUND_UP, context=Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN))
     if suffix in _BINARY and abs(value) > _MAX_BINARY:
@@ -82,17 +84,17 @@ def is_quantity(s: object) -> bool:
 
 def to_millis(s: str) -> int:
     """Return a quantity in milli-units, rounded up as kube's MilliValue does ("0.1m" CPU still reserves 1m)."""
-    return math.ceil(_EXACT.scaleb(parse_quantity(s), 3))
+    return math.ceil(EXACT.scaleb(parse_quantity(s), 3))
 
 
 def from_millis(millis: int) -> Decimal:
     """The exact quantity of ``millis`` milli-units."""
-    return _EXACT.scaleb(Decimal(millis), -3)
+    return EXACT.scaleb(Decimal(millis), -3)
 
 
 def ceil_ratio(value: Decimal, divisor: Decimal) -> int:
     """``value / divisor`` rounded up, exactly (the downward API's resourceFieldRef with a divisor)."""
-    quotient, remainder = _EXACT.divmod(value, divisor)  # quotient truncated toward zero; remainder has value's sign
+    quotient, remainder = EXACT.divmod(value, divisor)  # quotient truncated toward zero; remainder has value's sign
     return int(quotient) + (1 if remainder and (remainder > 0) == (divisor > 0) else 0)
 
 

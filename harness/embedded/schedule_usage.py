@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from harness.embedded.schedule_terms import NodeFacts, PodTerm, required_terms
-from harness.quantity import from_millis, parse_quantity
+from harness.quantity import EXACT, from_millis, parse_quantity
 
 TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
 DEFAULT_CPU_MILLI = 100
@@ -39,7 +39,7 @@ def quantity_text(value: object) -> str:
 
 def _add_into(total: dict[str, Decimal], extra: Mapping[str, Decimal]) -> None:
     for name, q in extra.items():
-        total[name] = total.get(name, Decimal(0)) + q
+        total[name] = EXACT.add(total.get(name, Decimal(0)), q)
 
 
 def _max_into(total: dict[str, Decimal], other: Mapping[str, Decimal]) -> None:

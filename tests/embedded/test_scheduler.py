@@ -136,6 +136,15 @@ def test_pod_requests_takes_max_of_init_containers_and_counts_sidecars() -> None
     assert pod_requests(p) == {"cpu": Decimal(3), "memory": Decimal(4 * 2**30)}
 
 
+def test_pod_requests_sum_exactly() -> None:
+    """Sums keep every digit: 1000E + 1n needs 31, the default Decimal context keeps 28 (and would drop the 1n)."""
+    p = pod("p", requests={"example.com/thing": "1000E"})
+    p["spec"]["containers"].append({"name": "side", "resources": {"requests": {"example.com/thing": "1n"}}})
+    total = pod_requests(p)["example.com/thing"]
+    assert total - Decimal(10**21) == Decimal("1e-9")  # exact in the default context: the difference is small
+    assert str(total) == "1000000000000000000000.000000001"
+
+
 def test_pod_requests_rejects_bad_quantity_and_drops_zero() -> None:
     assert pod_requests(pod("p", requests={"cpu": "0", "memory": "10Mi"})) == {"memory": Decimal(10 * 2**20)}
     with pytest.raises(ValueError):
