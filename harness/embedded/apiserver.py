@@ -36,6 +36,8 @@ from harness.embedded.selectors import SelectorError, parse_field_selector, pars
 from harness.embedded.store import Store, Watcher, WatchEvent
 
 if TYPE_CHECKING:
+    from harness.embedded.tables import IncludeObject
+
     pass
 
 log = logging.getLogger(__name__)
@@ -252,7 +254,7 @@ class ApiServer:
         if "as=Table" in req.accept:
             from harness.embedded.tables import to_table
 
-            include = req.query.get("includeObject", "Metadata")
+            include = _include_object(req.query)
             return Response(
                 code=200,
                 body=to_table(req.rtype.kind, page, now=datetime.now(UTC), list_meta=list_meta, include_object=include),
@@ -276,7 +278,7 @@ class ApiServer:
             [obj],
             now=datetime.now(UTC),
             list_meta={"resourceVersion": obj["metadata"].get("resourceVersion", "")},
-            include_object=req.query.get("includeObject", "Metadata"),
+            include_object=_include_object(req.query),
         )
 
     def _watch(self, req: Request) -> WatchStream:
@@ -669,6 +671,17 @@ _SUBRESOURCE_BODIES: dict[str, tuple[str, str]] = {
 _SUCCESS_201 = Response(
     code=201, body={"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
 )
+
+
+_INCLUDE_OBJECT: dict[str, IncludeObject] = {"None": "None", "Metadata": "Metadata", "Object": "Object"}
+
+
+def _include_object(query: Mapping[str, str]) -> IncludeObject:
+    """The Table request's ``includeObject`` (default Metadata); anything else is a 400, as kube validates it."""
+    text = query.get("includeObject", "Metadata")
+    if text not in _INCLUDE_OBJECT:
+        raise apierrors.bad_request(f"includeObject must be None, Metadata or Object, not {text!r}")
+    return _INCLUDE_OBJECT[text]
 
 
 def _mark_terminating(ns: dict[str, Any]) -> bool:
