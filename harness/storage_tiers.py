@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.cluster.capabilities import Capabilities, StorageClassInfo
-from harness.embedded.quantity import parse_quantity
 from harness.errors import ConfigError
 from harness.measurement import Measurement
+from harness.quantity import parse_quantity
 
 
 def class_info(capabilities: Capabilities, name: str) -> StorageClassInfo:

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol
 
 import yaml
 
@@ -24,22 +24,18 @@ from harness.embedded import apierrors, discovery, fieldvalidation, reviews
 from harness.embedded.admission import AdmissionContext, admit, check_immutable
 from harness.embedded.identity import (
     ADMIN,
-    DEFAULT_AUDIENCES,
     ServiceAccountTokens,
     UserInfo,
 )
-from harness.embedded.identity import DEFAULT_EXPIRATION_S as DEFAULT_TOKEN_EXPIRATION_S
-from harness.embedded.identity import MAX_EXPIRATION_S as MAX_TOKEN_EXPIRATION_S
-from harness.embedded.identity import MIN_EXPIRATION_S as MIN_TOKEN_EXPIRATION_S
 from harness.embedded.objects import clone, rfc3339
 from harness.embedded.patch import PatchError, json_merge_patch, json_patch, strategic_merge_patch
+from harness.embedded.podsubresources import ExecHook, ExecTarget, LogSource, PodSubresources
 from harness.embedded.resources import Registry, ResourceType, crd_resource_types
 from harness.embedded.schemas import FieldTree, SchemaSet, shared_schema_set
 from harness.embedded.selectors import SelectorError, parse_field_selector, parse_label_selector
 from harness.embedded.store import Store, Watcher, WatchEvent
 
 if TYPE_CHECKING:
-    from harness.embedded.runtime import ExecStream
     from harness.embedded.tables import IncludeObject
 
 log = logging.getLogger(__name__)
@@ -98,26 +94,6 @@ class WatchStream:
     initial_events_end: bool = False
 
 
-class LogSource(Protocol):
-    """What the kubelet offers the log subresource."""
-
-    def stream(self, pod: dict[str, Any], container: str, query: Mapping[str, str]) -> Iterator[bytes]: ...
-
-    def read(self, pod: dict[str, Any], container: str, query: Mapping[str, str]) -> bytes: ...
-
-
-class ExecTarget(Protocol):
-    """A running container that can start an interactive command (the runtime's ContainerProcess)."""
-
-    def open_exec(self, argv: tuple[str, ...], *, stdin: bool, tty: bool) -> ExecStream: ...
-
-
-class ExecHook(Protocol):
-    """Finds the running container of a pod that exec enters; raises ApiError when there is none."""
-
-    def __call__(self, pod: dict[str, Any], container: str) -> ExecTarget: ...
-
-
 class DeletionHook(Protocol):
     """Decides whether deleting an object is graceful (someone must finish it, e.g. a running pod)."""
 
@@ -151,6 +127,7 @@ class ApiServer:
         self.max_watch_s = max_watch_s
         self.schemas = schemas if schemas is not None else shared_schema_set()
         self.tokens = ServiceAccountTokens(self._lookup)
+        self.pods = PodSubresources(store, tokens=self.tokens, logs=logs, exec_hook=exec_hook)
         self.build_date = rfc3339()
         store.add_listener(self._on_event)
 
@@ -275,7 +252,7 @@ class ApiServer:
         if "as=Table" in req.accept:
             from harness.embedded.tables import to_table
 
-            include = cast("IncludeObject", req.query.get("includeObject", "Metadata"))  # to_table refuses others
+            include = _include_object(req.query)
             return Response(
                 code=200,
                 body=to_table(req.rtype.kind, page, now=datetime.now(UTC), list_meta=list_meta, include_object=include),
@@ -299,7 +276,7 @@ class ApiServer:
             [obj],
             now=datetime.now(UTC),
             list_meta={"resourceVersion": obj["metadata"].get("resourceVersion", "")},
-            include_object=cast("IncludeObject", req.query.get("includeObject", "Metadata")),  # to_table checks it
+            include_object=_include_object(req.query),
         )
 
     def _watch(self, req: Request) -> WatchStream:
@@ -335,24 +312,8 @@ class ApiServer:
     def _log(self, req: Request) -> Response | Iterator[bytes]:
         if req.rtype.kind != "Pod" or req.verb != "get":
             raise apierrors.method_not_allowed(req.verb, f"{req.rtype.plural}/log")
-        pod = self.store.get(req.rtype, req.namespace, req.name)
-        names = [c["name"] for c in pod["spec"].get("containers", [])]
-        init_names = [c["name"] for c in pod["spec"].get("initContainers") or []]
-        container = req.query.get("container", "")
-        if not container:
-            if len(names) != 1:
-                raise apierrors.bad_request(
-                    f"a container name must be specified for pod {req.name}, choose one of: [{' '.join(names)}]"
-                    + (f" or one of the init containers: [{' '.join(init_names)}]" if init_names else "")
-                )
-            container = names[0]
-        elif container not in names and container not in init_names:
-            raise apierrors.bad_request(f"container {container} is not valid for pod {req.name}")
-        if self.logs is None:
-            raise apierrors.bad_request("no kubelet serves logs on this server")
-        if req.query.get("follow") in ("true", "1"):
-            return self.logs.stream(pod, container, req.query)
-        return Response(code=200, body=self.logs.read(pod, container, req.query), content_type="text/plain")
+        body = self.pods.log(req.namespace, req.name, req.query)
+        return Response(code=200, body=body, content_type="text/plain") if isinstance(body, bytes) else body
 
     # ------------------------------------------------------------------ writes
     def _decode(self, req: Request) -> Any:
@@ -582,143 +543,32 @@ class ApiServer:
             raise apierrors.not_found(req.rtype.group, req.rtype.plural, req.name)
         return _scale_of(updated)
 
-    def _token_request(self, req: Request) -> Response:
-        """``serviceaccounts/token`` (TokenRequest): a signed token for the ServiceAccount, bound to a pod when
-        ``boundObjectRef`` names one, as kube's TokenRequest API answers."""
-        request = self._decode(req)
-        _require_object(request)
-        self._strict_decode(req, request, "CreateOptions")
-        account = self.store.get(req.rtype, req.namespace, req.name)
-        spec = request.get("spec") if isinstance(request.get("spec"), dict) else {}
-        expiration = spec.get("expirationSeconds") or DEFAULT_TOKEN_EXPIRATION_S
-        if not isinstance(expiration, int) or expiration < MIN_TOKEN_EXPIRATION_S:
-            raise apierrors.invalid(
-                "authentication.k8s.io",
-                "TokenRequest",
-                "",
-                [("spec.expirationSeconds", "Invalid value: may not specify a duration less than 10 minutes")],
-            )
-        expiration = min(expiration, MAX_TOKEN_EXPIRATION_S)
-        audiences = tuple(spec.get("audiences") or ()) or DEFAULT_AUDIENCES
-        bound = spec.get("boundObjectRef") or None
-        pod = None
-        if bound:
-            if bound.get("kind") != "Pod":
-                raise apierrors.bad_request(f"cannot bind a token to a {bound.get('kind')}: only Pods are served")
-            pod = self.store.get(self.registry.get("", "pods"), req.namespace, bound.get("name", ""))
-            if bound.get("uid") and bound["uid"] != pod["metadata"]["uid"]:
-                raise apierrors.conflict("", "pods", bound.get("name", ""), "the object's uid does not match")
-        token, expiry = self.tokens.issue(account, audiences=audiences, expiration_s=expiration, pod=pod)
-        spec = dict(spec, audiences=list(audiences), expirationSeconds=expiration)
-        if pod is not None:
-            spec["boundObjectRef"] = {
-                "kind": "Pod",
-                "apiVersion": "v1",
-                "name": pod["metadata"]["name"],
-                "uid": pod["metadata"]["uid"],
-            }
-        return Response(
-            code=201,
-            body={
-                "kind": "TokenRequest",
-                "apiVersion": "authentication.k8s.io/v1",
-                "metadata": {"name": req.name, "namespace": req.namespace},
-                "spec": spec,
-                "status": {"token": token, "expirationTimestamp": rfc3339(datetime.fromtimestamp(expiry, UTC))},
-            },
-        )
-
-    def pod_token(self, pod: dict[str, Any], projection: dict[str, Any]) -> str:
-        """The kubelet's TokenRequest for a projected ``serviceAccountToken`` volume source: a token of the pod's
-        ServiceAccount bound to the pod (the :data:`harness.embedded.volumes.TokenSource` the kubelet passes)."""
-        from harness.embedded.volumes import VolumeError
-
-        namespace = pod["metadata"].get("namespace", "")
-        name = (pod.get("spec") or {}).get("serviceAccountName") or "default"
-        account = self._lookup("ServiceAccount", namespace, name)
-        if account is None:
-            raise VolumeError(f'failed to fetch token: serviceaccounts "{name}" not found')
-        audience = projection.get("audience")
-        expiration = max(MIN_TOKEN_EXPIRATION_S, int(projection.get("expirationSeconds") or DEFAULT_TOKEN_EXPIRATION_S))
-        token, _ = self.tokens.issue(
-            account, audiences=(audience,) if audience else DEFAULT_AUDIENCES, expiration_s=expiration, pod=pod
-        )
-        return token
-
     def _bind(self, req: Request) -> Response:
         binding = self._decode(req)
         _require_object(binding)
-        target = (binding.get("target") or {}).get("name")
-        pod_name = req.name or (binding.get("metadata") or {}).get("name")
-        if not target or not pod_name:
-            raise apierrors.invalid("", "Binding", pod_name or "", [("target.name", "Required value")])
-        pods = self.registry.get("", "pods")
-
-        def change(pod: dict[str, Any]) -> bool:
-            if pod["spec"].get("nodeName"):
-                raise apierrors.conflict(
-                    "", "pods", pod_name, f'pod {pod_name} is already assigned to node "{pod["spec"]["nodeName"]}"'
-                )
-            pod["spec"]["nodeName"] = target
-            return True
-
-        if self.store.mutate(pods, req.namespace, pod_name, change) is None:
-            raise apierrors.not_found("", "pods", pod_name)
-        return Response(
-            code=201, body={"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
-        )
+        self.pods.bind(req.namespace, req.name, binding)
+        return _SUCCESS_201
 
     def _evict(self, req: Request) -> Response:
-        pod = self.store.get(req.rtype, req.namespace, req.name)
-        self._respect_disruption_budget(pod)
+        self.pods.respect_disruption_budget(self.store.get(req.rtype, req.namespace, req.name))
         self._delete(Request(verb="delete", rtype=req.rtype, namespace=req.namespace, name=req.name))
-        return Response(
-            code=201, body={"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
-        )
+        return _SUCCESS_201
 
-    def _respect_disruption_budget(self, pod: dict[str, Any]) -> None:
-        """kube's eviction rules: at most one PodDisruptionBudget may cover the pod; an eviction it does not allow
-        is a 429; one it allows uses up one of its ``disruptionsAllowed`` at once (before the controller recounts)."""
-        from harness.embedded.controllers.base import pod_ready
-        from harness.embedded.controllers.disruption import PDBS, matching_budgets
+    def _token_request(self, req: Request) -> Response:
+        request = self._decode(req)
+        _require_object(request)
+        self._strict_decode(req, request, "CreateOptions")
+        return Response(code=201, body=self.pods.token_request(req.namespace, req.name, request))
 
-        budgets = matching_budgets(self.store, pod)
-        if not budgets:
-            return
-        if len(budgets) > 1:
-            raise apierrors.ApiError(
-                500,
-                "InternalError",
-                "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.",
-            )
-        budget = budgets[0]
-        status = budget.get("status") or {}
-        if not pod_ready(pod) and status.get("currentHealthy", 0) >= status.get("desiredHealthy", 0):
-            return  # an unhealthy pod may go while the budget is met (unhealthyPodEvictionPolicy IfHealthyBudget)
-        name = budget["metadata"]["name"]
+    def pod_token(self, pod: dict[str, Any], projection: dict[str, Any]) -> str:
+        """The kubelet's TokenRequest for a projected ServiceAccount token (see :meth:`PodSubresources.pod_token`)."""
+        return self.pods.pod_token(pod, projection)
 
-        def take(obj: dict[str, Any]) -> bool:
-            current = obj.get("status") or {}
-            if int(current.get("disruptionsAllowed") or 0) <= 0:
-                raise apierrors.ApiError(
-                    429,
-                    "TooManyRequests",
-                    "Cannot evict pod as it would violate the pod's disruption budget.",
-                    details={
-                        "causes": [
-                            {
-                                "reason": "DisruptionBudget",
-                                "message": f"The disruption budget {name} needs {current.get('desiredHealthy', 0)} "
-                                f"healthy pods and has {current.get('currentHealthy', 0)} currently",
-                            }
-                        ]
-                    },
-                )
-            current["disruptionsAllowed"] = int(current["disruptionsAllowed"]) - 1
-            obj["status"] = current
-            return True
+    def exec_target(self, namespace: str, name: str, container: str) -> ExecTarget:
+        return self.pods.exec_target(namespace, name, container)
 
-        self.store.mutate(self.registry.get(*PDBS), budget["metadata"]["namespace"], name, take, subresource="status")
+    def portforward_target(self, namespace: str, name: str) -> tuple[str, str]:
+        return self.pods.portforward_target(namespace, name)
 
     # ------------------------------------------------------------------ deletes
     def _delete_options(self, req: Request) -> dict[str, Any]:
@@ -789,38 +639,6 @@ class ApiServer:
                     raise
         return Response(code=200, body={"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"})
 
-    def exec_target(self, namespace: str, name: str, container: str) -> ExecTarget:
-        """``pods/exec``: the running container of the pod that the command enters (the first when none is named)."""
-        pod = self.store.get(self.registry.get("", "pods"), namespace, name)
-        names = [c["name"] for c in pod["spec"].get("containers", [])]
-        if not container:
-            container = names[0]
-        elif container not in names:
-            raise apierrors.bad_request(f"container {container} is not valid for pod {name}")
-        if self.exec_hook is None:
-            raise apierrors.bad_request("no kubelet serves exec on this server")
-        return self.exec_hook(pod, container)
-
-    def portforward_target(self, namespace: str, name: str) -> tuple[str, str]:
-        """``pods/portforward``: (pod IP, uid) of a running pod whose address may be dialled from this machine."""
-        from harness.embedded.portforward import destination_allowed
-
-        pod = self.store.get(self.registry.get("", "pods"), namespace, name)
-        if (pod["metadata"].get("annotations") or {}).get("aibench.io/emulated") == "true":
-            raise apierrors.bad_request(f"pod {name} runs on an emulated node: there is no process to forward to")
-        status = pod.get("status") or {}
-        if status.get("phase") != "Running":
-            raise apierrors.bad_request(
-                f"unable to forward port because pod is not running. Current status={status.get('phase', 'Pending')}"
-            )
-        pod_ip = status.get("podIP") or ""
-        if not destination_allowed(pod_ip):
-            raise apierrors.bad_request(
-                f"port-forward to pod {name} refused: its IP {pod_ip or '(none)'} is outside 127.0.0.0/8 and "
-                "198.18.0.0/15, the only addresses the embedded target connects to"
-            )
-        return pod_ip, str(pod["metadata"].get("uid", ""))
-
     # ------------------------------------------------------------------ OpenAPI v3
     def openapi_group_version(self, group: str, version: str) -> bytes | None:
         """``/openapi/v3/<gv>``: kube's schemas for built-in kinds, the CRD's for custom ones."""
@@ -848,6 +666,22 @@ _SUBRESOURCE_BODIES: dict[str, tuple[str, str]] = {
     "scale": ("autoscaling/v1", "Scale"),
     "token": ("authentication.k8s.io/v1", "TokenRequest"),
 }
+
+
+_SUCCESS_201 = Response(
+    code=201, body={"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
+)
+
+
+_INCLUDE_OBJECT: dict[str, IncludeObject] = {"None": "None", "Metadata": "Metadata", "Object": "Object"}
+
+
+def _include_object(query: Mapping[str, str]) -> IncludeObject:
+    """The Table request's ``includeObject`` (default Metadata); anything else is a 400, as kube validates it."""
+    text = query.get("includeObject", "Metadata")
+    if text not in _INCLUDE_OBJECT:
+        raise apierrors.bad_request(f"includeObject must be None, Metadata or Object, not {text!r}")
+    return _INCLUDE_OBJECT[text]
 
 
 def _mark_terminating(ns: dict[str, Any]) -> bool:

@@ -31,7 +31,6 @@ from harness.embedded.emulated_workloads import emulated_workloads, script_for
 from harness.embedded.faults import FaultInjector
 from harness.embedded.httpserver import EmbeddedHTTPServer
 from harness.embedded.inventory import host_node
-from harness.embedded.kubelet import KubeletSet
 from harness.embedded.network import SERVICE_NETWORK, AddressPool, Backend, PortPool, pick_subnet
 from harness.embedded.nodeapi import StoreNodeApi
 from harness.embedded.podenv import master_service_env
@@ -41,6 +40,7 @@ from harness.embedded.store import Store
 from harness.embedded.tls import ServingCert, make_serving_cert
 from harness.kubeconfig import refuse_foreign, write_kubeconfig
 from harness.labels import SYSTEM_SERVICE_LABEL
+from harness.node.kubelet import KubeletSet
 from harness.podnet.attachments import nad_crd
 from harness.podnet.dataplane import POD_NETWORK_ANNOTATION, PodNetwork, unavailable_reason
 
@@ -123,9 +123,9 @@ class EmbeddedCluster:
         self.api = ApiServer(
             self.store,
             self.admission,
-            logs=self.kubelets,
+            logs=self.kubelets.containers,
             graceful_delete=self.kubelets.graceful_delete,
-            exec_hook=self.kubelets.running_container,
+            exec_hook=self.kubelets.containers.running_container,
         )
         self.kubernetes_service_ip = str(self.service_network.network_address + 1)
         # in-cluster clients dial the `kubernetes` Service's ClusterIP and check it against the certificate

@@ -43,8 +43,9 @@ from harness.embedded.inventory import (
     kube_arch,
     node_info,
 )
-from harness.embedded.quantity import parse_quantity
 from harness.errors import ClusterSpecError
+from harness.quantity import parse_quantity
+from harness.yamlfile import StrictLoader
 
 __all__ = [
     "API_VERSION",
@@ -176,25 +177,6 @@ def _expand(template: str, index: int) -> str:
 # Loading and validation
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that rejects duplicate keys: PyYAML would silently keep the last one."""
-
-
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _value in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )  # caught and turned into a ClusterSpecError
-        seen.add(key)
-    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
 def _key(parent: str, key: str | int) -> str:
     if isinstance(key, int):
         return f"{parent}[{key}]"
@@ -301,7 +283,7 @@ class _Validator:
                 raise self.fail(sub, str(exc)) from None
             if amount < 0:
                 raise self.fail(sub, f"must not be negative (got {text!r})")
-            if "/" in key and amount.denominator != 1:
+            if "/" in key and amount != amount.to_integral_value():
                 raise self.fail(sub, f"extended resources must be whole numbers (got {text!r})")
             out[key] = text
         return out
@@ -403,7 +385,9 @@ def _type_name(value: object) -> str:
 def parse_cluster_spec(text: str, path: Path) -> ClusterSpec:
     """Parse and validate spec text; ``path`` only names the source in errors."""
     try:
-        document = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: no arbitrary objects
+        document = yaml.load(
+            text, Loader=StrictLoader
+        )  # the project's one strict loader: safe types, no duplicate keys
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -17,7 +17,7 @@ templates included; the workload's own ``app.kubernetes.io/name`` is the fallbac
 emulation for that workload; a workload with none ends at once, failed, with a log line and a Warning event that say
 so (a clear reason instead of a timeout). Pods that belong to no workload keep the emulated node's default (Running
 and Ready, as kwok's are). Tests layer their own scripts (fault scenarios) on top by pod-name prefix
-(:meth:`harness.embedded.kubelet.ScriptedRuntime.script`), which take precedence.
+(:meth:`harness.node.emulated.ScriptedRuntime.script`), which take precedence.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.embedded.deviceplugin import ScriptContext
-from harness.embedded.kubelet import Script
+from harness.node.emulated import Script
 
 __all__ = [
     "APP_NAME_LABEL",

@@ -336,14 +336,7 @@ class _Handler(BaseHTTPRequestHandler):
                 f"({', '.join(websocket.PROTOCOLS)}), not SPDY"
             )
         accept, protocol = upgrade
-        self.send_response(101, "Switching Protocols")
-        self.send_header("Upgrade", "websocket")
-        self.send_header("Connection", "Upgrade")
-        self.send_header("Sec-WebSocket-Accept", accept)
-        self.send_header("Sec-WebSocket-Protocol", protocol)
-        self.end_headers()
-        self.wfile.flush()
-        self.close_connection = True
+        self._switch_to_websocket(accept, protocol)
         try:
             stream = target.open_exec(command, stdin=stdin, tty=tty)
         except ExecStartError as exc:
@@ -377,15 +370,7 @@ class _Handler(BaseHTTPRequestHandler):
         )
         write: Callable[[bytes], object]
         if tunnel is not None and self.command == "GET":
-            accept, protocol = tunnel
-            self.send_response(101, "Switching Protocols")
-            self.send_header("Upgrade", "websocket")
-            self.send_header("Connection", "Upgrade")
-            self.send_header("Sec-WebSocket-Accept", accept)
-            self.send_header("Sec-WebSocket-Protocol", protocol)
-            self.end_headers()
-            self.wfile.flush()
-            self.close_connection = True
+            self._switch_to_websocket(*tunnel)
             write_lock = threading.Lock()
 
             def send(data: bytes) -> None:
@@ -418,6 +403,17 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             self._shutdown_socket()
 
+    def _switch_to_websocket(self, accept: str, protocol: str) -> None:
+        """Answer 101 with the negotiated subprotocol; the connection is the WebSocket's from here on."""
+        self.send_response(101, "Switching Protocols")
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", accept)
+        self.send_header("Sec-WebSocket-Protocol", protocol)
+        self.end_headers()
+        self.wfile.flush()
+        self.close_connection = True
+
     def _portforward_channels(self, upgrade: tuple[str, str], pod_ip: str, name: str, pod_uid: str) -> None:
         """The kubelet's WebSocket port-forward with ``?ports=8080,9090`` (the official Python client's)."""
         from harness.embedded import portforward, websocket
@@ -430,15 +426,7 @@ class _Handler(BaseHTTPRequestHandler):
                 ports.append(int(item))
         if not ports:
             raise apierrors.bad_request('query parameter "ports" is required')
-        accept, protocol = upgrade
-        self.send_response(101, "Switching Protocols")
-        self.send_header("Upgrade", "websocket")
-        self.send_header("Connection", "Upgrade")
-        self.send_header("Sec-WebSocket-Accept", accept)
-        self.send_header("Sec-WebSocket-Protocol", protocol)
-        self.end_headers()
-        self.wfile.flush()
-        self.close_connection = True
+        self._switch_to_websocket(*upgrade)
         try:
             portforward.ChannelPortForwardSession(
                 websocket.FrameReader(self.rfile),

@@ -37,7 +37,7 @@ from harness.embedded.resources import BUILTIN_TYPES
 KUBE_MODULE = "k8s.io/kubernetes"
 SPEC_DIR = "api/openapi-spec/v3"
 DATA_PATH = Path(__file__).with_name("openapi_v3.json.gz")
-_REF_PREFIX = "#/components/schemas/"
+REF_PREFIX = "#/components/schemas/"
 
 #: Bodies of subresources that are not resources of their own: (document's apiVersion, body's apiVersion, kind).
 SUBRESOURCE_KINDS: tuple[tuple[str, str, str], ...] = (
@@ -70,19 +70,25 @@ def spec_file(api_version: str) -> str:
     return f"apis__{group}__{version}_openapi.json" if group else f"api__{version}_openapi.json"
 
 
-def _refs(node: Any) -> Iterable[str]:
-    if isinstance(node, dict):
-        ref = node.get("$ref")
-        if isinstance(ref, str) and ref.startswith(_REF_PREFIX):
-            yield ref[len(_REF_PREFIX) :]
-        for value in node.values():
-            yield from _refs(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _refs(value)
+def schema_refs(node: Any) -> list[str]:
+    """The schema names ``node`` references (``$ref: #/components/schemas/<name>``), at any depth."""
+    out: list[str] = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, dict):
+            ref = current.get("$ref")
+            if isinstance(ref, str) and ref.startswith(REF_PREFIX):
+                out.append(ref[len(REF_PREFIX) :])
+            stack.extend(current.values())
+        elif isinstance(current, list):
+            stack.extend(current)
+    return out
 
 
-def _closure(roots: Iterable[str], schemas: Mapping[str, Any], where: str) -> set[str]:
+def ref_closure(roots: Iterable[str], schemas: Mapping[str, Any]) -> set[str]:
+    """The schemas ``roots`` reach through ``$ref``, roots included; a reference ``schemas`` does not define raises
+    KeyError naming it (the generator turns it into a RegenError, the served document never has one)."""
     seen: set[str] = set()
     pending = list(roots)
     while pending:
@@ -90,9 +96,9 @@ def _closure(roots: Iterable[str], schemas: Mapping[str, Any], where: str) -> se
         if name in seen:
             continue
         if name not in schemas:
-            raise RegenError(f"{where}: $ref to {name}, which the document does not define")
+            raise KeyError(name)
         seen.add(name)
-        pending.extend(_refs(schemas[name]))
+        pending.extend(schema_refs(schemas[name]))
     return seen
 
 
@@ -125,7 +131,10 @@ def generate(spec_dir: Path, module_version: str, wanted: Mapping[str, Sequence[
             if found is None:
                 raise RegenError(f"read {where}: no schema for {api_version} {kind}")
             roots[kind_key(document_version, api_version, kind)] = found
-        closure = _closure(roots.values(), schemas, where)
+        try:
+            closure = ref_closure(roots.values(), schemas)
+        except KeyError as exc:
+            raise RegenError(f"{where}: $ref to {exc.args[0]}, which the document does not define") from None
         for schema_name in closure:
             previous = all_schemas.setdefault(schema_name, schemas[schema_name])
             if previous != schemas[schema_name]:

@@ -118,13 +118,19 @@ class _Doc:
     def get(self, pointer: str) -> Any:
         return _resolve(self.root, _parse_pointer(pointer), pointer)
 
-    def add(self, pointer: str, value: Any) -> None:
+    def _parent(self, pointer: str) -> tuple[Any, str] | None:
+        """The container the pointer's last token is in, and that token; None for the root pointer ``""``."""
         tokens = _parse_pointer(pointer)
         if not tokens:
+            return None
+        return _resolve(self.root, tokens[:-1], pointer), tokens[-1]
+
+    def add(self, pointer: str, value: Any) -> None:
+        found = self._parent(pointer)
+        if found is None:
             self.root = value
             return
-        parent = _resolve(self.root, tokens[:-1], pointer)
-        last = tokens[-1]
+        parent, last = found
         if isinstance(parent, dict):
             parent[last] = value
         elif isinstance(parent, list):
@@ -133,11 +139,10 @@ class _Doc:
             raise PatchError(f"doc is missing path: {pointer!r}: parent is not an object or array")
 
     def remove(self, pointer: str) -> Any:
-        tokens = _parse_pointer(pointer)
-        if not tokens:
+        found = self._parent(pointer)
+        if found is None:
             raise PatchError("cannot remove the document root")
-        parent = _resolve(self.root, tokens[:-1], pointer)
-        last = tokens[-1]
+        parent, last = found
         if isinstance(parent, dict):
             if last not in parent:
                 raise PatchError(f"unable to remove nonexistent key: {last!r} at {pointer!r}")
@@ -147,12 +152,11 @@ class _Doc:
         raise PatchError(f"doc is missing path: {pointer!r}")
 
     def replace(self, pointer: str, value: Any) -> None:
-        tokens = _parse_pointer(pointer)
-        if not tokens:
+        found = self._parent(pointer)
+        if found is None:
             self.root = value
             return
-        parent = _resolve(self.root, tokens[:-1], pointer)
-        last = tokens[-1]
+        parent, last = found
         if isinstance(parent, dict):
             if last not in parent:
                 raise PatchError(f"replace operation does not apply: doc is missing key: {pointer!r}")

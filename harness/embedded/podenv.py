@@ -12,11 +12,10 @@ import os
 import re
 import sys
 from collections.abc import Callable, Mapping
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from harness.embedded.quantity import parse_quantity
+from harness.quantity import ceil_ratio, parse_quantity
 
 _VAR_REF = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
 _LABEL_REF = re.compile(r"^metadata\.(labels|annotations)\['(.+)'\]$")
@@ -72,9 +71,9 @@ def resource_ref(container: dict[str, Any], ref: dict[str, Any], node_allocatabl
     divisor = parse_quantity(str(ref.get("divisor") or "1"))
     if divisor == 0:
         raise ConfigError(f"resourceFieldRef {resource}: divisor must not be zero")
-    quotient = parse_quantity(str(value)) / divisor
-    ceiling = -((-quotient.numerator) // quotient.denominator) if isinstance(quotient, Fraction) else int(quotient)
-    return str(max(ceiling, 1) if quotient > 0 else 0)
+    amount = parse_quantity(str(value))
+    positive = amount != 0 and (amount > 0) == (divisor > 0)
+    return str(max(ceil_ratio(amount, divisor), 1) if positive else 0)
 
 
 def _source_data(obj: dict[str, Any], kind: str) -> dict[str, str]:

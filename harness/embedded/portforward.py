@@ -53,6 +53,13 @@ class _Forward:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
+def _dialable_pod(pod_ip: str, pod_name: str, pod_uid: str) -> str:
+    """The pod as error messages name it; refuses (ValueError) an IP this machine must not dial."""
+    if not destination_allowed(pod_ip):
+        raise ValueError(f"pod IP {pod_ip} is outside 127.0.0.0/8 and 198.18.0.0/15")
+    return f"{pod_name}, uid {pod_uid}"
+
+
 class PortForwardSession:
     """Serves one SPDY session; :meth:`run` returns when the client goes away."""
 
@@ -65,12 +72,10 @@ class PortForwardSession:
         pod_name: str,
         pod_uid: str,
     ) -> None:
-        if not destination_allowed(pod_ip):
-            raise ValueError(f"pod IP {pod_ip} is outside 127.0.0.0/8 and 198.18.0.0/15")
         self._read_exact = read_exact
         self._write_raw = write
         self._pod_ip = pod_ip
-        self._pod = f"{pod_name}, uid {pod_uid}"
+        self._pod = _dialable_pod(pod_ip, pod_name, pod_uid)
         self._codec = spdy.HeaderCodec()
         self._write_lock = threading.Lock()
         self._forwards: dict[str, _Forward] = {}
@@ -84,15 +89,7 @@ class PortForwardSession:
 
     def run(self) -> None:
         try:
-            while True:
-                frame = spdy.read_frame(self._read_exact)
-                if frame is None:
-                    break
-                if frame.control:
-                    if not self._control(frame):
-                        break
-                else:
-                    self._data(frame)
+            spdy.serve_frames(self._read_exact, self._control, self._data)
         except spdy.SpdyError as exc:
             log.debug("port-forward: protocol error: %s", exc)
             self._send_quietly(spdy.goaway(self._last_stream, 1))
@@ -224,14 +221,12 @@ class ChannelPortForwardSession:
         pod_name: str,
         pod_uid: str,
     ) -> None:
-        if not destination_allowed(pod_ip):
-            raise ValueError(f"pod IP {pod_ip} is outside 127.0.0.0/8 and 198.18.0.0/15")
         self._reader = reader
         self._send_raw = send
         self._send_lock = threading.Lock()
         self._ports = ports
         self._pod_ip = pod_ip
-        self._pod = f"{pod_name}, uid {pod_uid}"
+        self._pod = _dialable_pod(pod_ip, pod_name, pod_uid)
         self._socks: list[socket.socket | None] = [None] * len(ports)
         self._remaining = len(ports)
         self._done = threading.Event()

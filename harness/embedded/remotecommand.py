@@ -36,6 +36,31 @@ DRAIN_AFTER_EXIT_S = 1.0
 CLIENT_CLOSE_WAIT_S = 2.0
 
 
+def pump_output(stream: ExecStream, deliver: Callable[[str, bytes], None], client_gone: threading.Event) -> None:
+    """Forward a command's output as ``deliver("stdout" | "stderr", data)`` until both streams end, or shortly
+    after the command exits (a background child may hold them open), or the client leaves. One loop for both
+    exec transports (WebSocket here, SPDY on the node agent)."""
+    fds: dict[int, str] = {stream.stdout_fd: "stdout"}
+    if stream.stderr_fd is not None:
+        fds[stream.stderr_fd] = "stderr"
+    exited_at: float | None = None
+    while fds and not client_gone.is_set():
+        if exited_at is None and stream.popen.poll() is not None:
+            exited_at = time.monotonic()
+        if exited_at is not None and time.monotonic() - exited_at > DRAIN_AFTER_EXIT_S:
+            return
+        ready, _, _ = select.select(list(fds), [], [], 0.1 if exited_at is not None else 0.5)
+        for fd in ready:
+            try:
+                data = os.read(fd, READ_CHUNK)
+            except OSError:  # EIO: the terminal's last writer closed it
+                data = b""
+            if not data:
+                del fds[fd]
+                continue
+            deliver(fds[fd], data)
+
+
 def exit_status(exit_code: int) -> dict[str, Any]:
     """The metav1.Status a kubelet sends on the error channel when the command ends."""
     if exit_code == 0:
@@ -142,39 +167,18 @@ class ExecSession:
             self._stream.close_stdin()
 
     # ------------------------------------------------------------------ command -> client
-    def _pump_output(self) -> None:
-        """Forward output until both streams end, or shortly after the command exits, or the client leaves."""
-        fds = {self._stream.stdout_fd: websocket.STDOUT}
-        if self._stream.stderr_fd is not None:
-            fds[self._stream.stderr_fd] = websocket.STDERR
-        exited_at: float | None = None
-        while fds:
-            if self._client_gone.is_set():
-                return
-            if exited_at is None and self._stream.popen.poll() is not None:
-                exited_at = time.monotonic()
-            if exited_at is not None and time.monotonic() - exited_at > DRAIN_AFTER_EXIT_S:
-                return
-            ready, _, _ = select.select(list(fds), [], [], 0.1 if exited_at is not None else 0.5)
-            for fd in ready:
-                try:
-                    data = os.read(fd, READ_CHUNK)
-                except OSError:  # EIO: the terminal's last writer closed it
-                    data = b""
-                if not data:
-                    del fds[fd]
-                    continue
-                channel = fds[fd]
-                if self._want[channel]:
-                    self.bytes_out += len(data)
-                    self._send(websocket.channel_message(channel, data))
+    def _deliver(self, name: str, data: bytes) -> None:
+        channel = websocket.STDOUT if name == "stdout" else websocket.STDERR
+        if self._want[channel]:
+            self.bytes_out += len(data)
+            self._send(websocket.channel_message(channel, data))
 
     def run(self) -> int | None:
         """Serve the session to its end; the command's exit code, or None when the client went away first."""
         reader = threading.Thread(target=self._client_loop, name="exec-stdin", daemon=True)
         reader.start()
         try:
-            self._pump_output()
+            pump_output(self._stream, self._deliver, self._client_gone)
             if self._client_gone.is_set() and self._stream.popen.poll() is None:
                 self._stream.kill()  # the client left mid-command: nothing will read its output
                 self._stream.wait()

@@ -32,12 +32,13 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
+
+from harness.embedded.cgroups import CgroupParents, ContainerCgroups
 
 logger = logging.getLogger(__name__)
 
@@ -47,11 +48,8 @@ Reason = Literal["Completed", "Error", "OOMKilled", "ContainerCannotRun"]
 MountMode = Literal["bind", "direct", "symlink", "env"]
 
 LAUNCHER = Path(__file__).with_name("_nslauncher.py")
-CGROUP_ROOT = Path("/sys/fs/cgroup")
-CFS_PERIOD_US = 100_000
 START_ERROR_EXIT_CODE = 128  # what containerd reports for a StartError
 PROBE_TIMEOUT_S = 10.0
-CGROUP_RMDIR_RETRY_S = 2.0
 # Mounting over these would hide what the (image-less) container needs to run at all.
 PROTECTED_TARGETS = frozenset({"/", "/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc", "/proc", "/sys", "/dev"})
 
@@ -227,87 +225,6 @@ def _write(path: Path, value: str) -> None:
     path.write_text(value)
 
 
-def _own_cgroup(controller: str) -> str | None:
-    """This process's cgroup path for a v1 ``controller`` (or ``""`` for the v2 unified line)."""
-    try:
-        lines = Path("/proc/self/cgroup").read_text().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        _, controllers, path = line.split(":", 2)
-        names = controllers.split(",")
-        if (controller == "" and names == [""]) or (controller != "" and controller in names):
-            return path
-    return None
-
-
-def _nested_base(mount: Path, controller: str) -> Path:
-    """``<mount>/<our own cgroup>/aibench``: nesting under our own cgroup keeps containers inside whatever limits
-    and accounting the harness itself was given; falls back to the hierarchy root under a cgroup namespace."""
-    own = _own_cgroup(controller)
-    if own is not None and (mount / own.lstrip("/")).is_dir():
-        return mount / own.lstrip("/") / "aibench"
-    return mount / "aibench"
-
-
-@dataclass(slots=True, kw_only=True)
-class _Cgroups:
-    """The cgroup directories of one container and how to read OOM kills from them."""
-
-    kind: Literal["cgroup-v1", "cgroup-v2"]
-    dirs: tuple[Path, ...]
-    memory_dir: Path
-
-    def procs_files(self) -> list[str]:
-        return [str(d / "cgroup.procs") for d in self.dirs]
-
-    def oom_killed(self) -> bool:
-        name = "memory.oom_control" if self.kind == "cgroup-v1" else "memory.events"
-        try:
-            text = (self.memory_dir / name).read_text()
-        except OSError:
-            return False
-        for line in text.splitlines():
-            key, _, value = line.partition(" ")
-            if key == "oom_kill":
-                return int(value) > 0
-        return False
-
-    def pids(self) -> set[int]:
-        found: set[int] = set()
-        for procs in self.procs_files():
-            with contextlib.suppress(OSError):
-                found.update(int(p) for p in Path(procs).read_text().split())
-        return found
-
-    def kill_all(self) -> None:
-        kill_file = self.memory_dir / "cgroup.kill"
-        if self.kind == "cgroup-v2" and kill_file.exists():
-            with contextlib.suppress(OSError):
-                _write(kill_file, "1")
-        deadline = time.monotonic() + CGROUP_RMDIR_RETRY_S
-        while (pids := self.pids()) and time.monotonic() < deadline:
-            for pid in pids:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-            time.sleep(0.01)
-
-    def remove(self) -> None:
-        for directory in self.dirs:
-            deadline = time.monotonic() + CGROUP_RMDIR_RETRY_S
-            while True:
-                try:
-                    directory.rmdir()
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError as exc:
-                    if time.monotonic() > deadline:
-                        logger.warning("could not remove cgroup %s: %s", directory, exc)
-                        break
-                    time.sleep(0.02)
-
-
 class ContainerProcess:
     """Handle on one started container. Thread-safe; the result is computed once, after cleanup.
 
@@ -321,7 +238,7 @@ class ContainerProcess:
         popen: subprocess.Popen[bytes] | None,
         started_at: datetime,
         mount_modes: Mapping[str, MountMode],
-        cgroups: _Cgroups | None,
+        cgroups: ContainerCgroups | None,
         namespace: bool,
         launch: ContainerLaunch,
         cleanup_paths: tuple[Path, ...] = (),
@@ -583,7 +500,8 @@ class ProcessRuntime:
 
     def __init__(self, *, isolation: Isolation | None = None, limits: Limits | None = None) -> None:
         probed_iso = self._probe_isolation()
-        probed_limits, self._bases = self._probe_cgroups()
+        self._cgroups = CgroupParents.probe()
+        probed_limits: Limits = self._cgroups.kind
         if isolation is not None and isolation not in ("none", probed_iso):
             raise ValueError(f"isolation {isolation!r} requested but this host supports only {probed_iso!r}")
         allowed_limits = {"none", "rlimit", probed_limits}
@@ -629,66 +547,6 @@ class ProcessRuntime:
         logger.info("mount namespaces unavailable (%s): containers share the host mount namespace", error or rc)
         return "none"
 
-    @staticmethod
-    def _try_v1_base(mount: Path, controller: str, knob: str) -> Path | None:
-        if not (mount / knob).exists():
-            return None
-        base = _nested_base(mount, controller)
-        probe = base / f"probe-{os.getpid()}"
-        try:
-            base.mkdir(exist_ok=True)
-            probe.mkdir(exist_ok=True)
-            try:
-                _write(probe / knob, (probe / knob).read_text().strip())
-            finally:
-                probe.rmdir()
-        except OSError as exc:
-            logger.info("cgroup v1 %s controller not writable at %s: %s", controller, base, exc)
-            return None
-        return base
-
-    def _probe_cgroups(self) -> tuple[Limits, dict[str, Path]]:
-        if os.geteuid() == 0 and (CGROUP_ROOT / "cgroup.controllers").exists():
-            base = self._try_v2_base()
-            if base is not None:
-                return "cgroup-v2", {"unified": base}
-        if os.geteuid() == 0:
-            mem = self._try_v1_base(CGROUP_ROOT / "memory", "memory", "memory.limit_in_bytes")
-            if mem is not None:
-                bases = {"memory": mem}
-                cpu = self._try_v1_base(CGROUP_ROOT / "cpu", "cpu", "cpu.cfs_quota_us")
-                if cpu is not None:
-                    bases["cpu"] = cpu
-                return "cgroup-v1", bases
-        return "rlimit", {}
-
-    @staticmethod
-    def _try_v2_base() -> Path | None:
-        controllers = (CGROUP_ROOT / "cgroup.controllers").read_text().split()
-        if "memory" not in controllers:
-            return None
-        wanted = [c for c in ("memory", "cpu") if c in controllers]
-        own = _own_cgroup("")
-        candidates = []
-        if own not in (None, "/"):
-            candidates.append(CGROUP_ROOT / own.lstrip("/"))
-        candidates.append(CGROUP_ROOT)
-        for parent in candidates:
-            # Enabling controllers for children fails with EBUSY when the parent itself has processes (the
-            # "no internal processes" rule), except at the root: hence the fallback to the root.
-            try:
-                for ctl in wanted:
-                    _write(parent / "cgroup.subtree_control", f"+{ctl}")
-                base = parent / "aibench"
-                base.mkdir(exist_ok=True)
-                for ctl in wanted:
-                    _write(base / "cgroup.subtree_control", f"+{ctl}")
-            except OSError as exc:
-                logger.debug("cgroup v2 delegation at %s failed: %s", parent, exc)
-                continue
-            return base
-        return None
-
     def describe(self) -> dict[str, str]:
         """What is actually enforced, for pod annotations and reports."""
         if self.isolation == "mount-namespace":
@@ -702,7 +560,7 @@ class ProcessRuntime:
             "rlimit": "RLIMIT_AS (address space, not RSS; allocations fail instead of an OOM kill, no OOMKilled)",
             "none": "not enforced",
         }[self.limits]
-        if self.limits == "cgroup-v2" or (self.limits == "cgroup-v1" and "cpu" in self._bases):
+        if self.limits == "cgroup-v2" or (self.limits == "cgroup-v1" and self._cgroups.enforces_cpu):
             cpu = "CFS quota (period 100ms)"
         else:
             cpu = "not enforced"
@@ -719,75 +577,12 @@ class ProcessRuntime:
 
     # ---- starting ------------------------------------------------------------------------------------------
 
-    def _make_cgroups(self, launch: ContainerLaunch) -> _Cgroups | None:
+    def _make_cgroups(self, launch: ContainerLaunch) -> ContainerCgroups | None:
         if self.limits not in ("cgroup-v1", "cgroup-v2"):
             return None
-        name = re.sub(r"[^A-Za-z0-9_.-]", "_", launch.cgroup_name).lstrip(".") or "container"
-        bases = list(self._bases.values())
-        suffix = 0
-        while any((b / (f"{name}-{suffix}" if suffix else name)).exists() for b in bases):
-            suffix += 1
-        leaf = f"{name}-{suffix}" if suffix else name
-        created: list[Path] = []
-        try:
-            if self.limits == "cgroup-v2":
-                d = self._mkdir_leaf("unified", leaf)
-                created.append(d)
-                cg = _Cgroups(kind="cgroup-v2", dirs=(d,), memory_dir=d)
-                if launch.memory_limit_bytes is not None:
-                    _write(d / "memory.max", str(launch.memory_limit_bytes))
-                    with contextlib.suppress(OSError):
-                        _write(d / "memory.swap.max", "0")
-                with contextlib.suppress(OSError):
-                    _write(d / "memory.oom.group", "1")
-                if launch.cpu_limit_millis is not None and (d / "cpu.max").exists():
-                    _write(d / "cpu.max", f"{self._quota(launch.cpu_limit_millis)} {CFS_PERIOD_US}")
-                return cg
-            mem = self._mkdir_leaf("memory", leaf)
-            created.append(mem)
-            dirs = [mem]
-            if launch.memory_limit_bytes is not None:
-                _write(mem / "memory.limit_in_bytes", str(launch.memory_limit_bytes))
-                with contextlib.suppress(OSError):  # optional: only present with swap accounting
-                    _write(mem / "memory.memsw.limit_in_bytes", str(launch.memory_limit_bytes))
-            if "cpu" in self._bases:
-                cpu = self._mkdir_leaf("cpu", leaf)
-                created.append(cpu)
-                dirs.append(cpu)
-                if launch.cpu_limit_millis is not None:
-                    _write(cpu / "cpu.cfs_period_us", str(CFS_PERIOD_US))
-                    _write(cpu / "cpu.cfs_quota_us", str(self._quota(launch.cpu_limit_millis)))
-            return _Cgroups(kind="cgroup-v1", dirs=tuple(dirs), memory_dir=mem)
-        except OSError:
-            for d in reversed(created):
-                with contextlib.suppress(OSError):
-                    d.rmdir()
-            raise
-
-    def _mkdir_leaf(self, key: str, leaf: str) -> Path:
-        """Create ``<base>/<leaf>``. The ``aibench`` base is shared by every runtime of this host in the same cgroup
-        (other embedded clusters, other processes), and :meth:`close` of one of them removes it whenever it is
-        empty at that moment: re-create it (with v2 controller delegation) and retry instead of failing the
-        container with ENOENT. Once a leaf exists the base is not empty, so another close() cannot remove it."""
-        base = self._bases[key]
-        for attempt in range(3):
-            try:
-                (base / leaf).mkdir()
-                return base / leaf
-            except FileNotFoundError:
-                if attempt == 2:
-                    raise
-                base.mkdir(exist_ok=True)
-                if key == "unified":
-                    delegated = (base.parent / "cgroup.subtree_control").read_text().split()
-                    for ctl in ("memory", "cpu"):
-                        if ctl in delegated:
-                            _write(base / "cgroup.subtree_control", f"+{ctl}")
-        raise AssertionError("unreachable")
-
-    @staticmethod
-    def _quota(millis: int) -> int:
-        return max(1000, millis * CFS_PERIOD_US // 1000)
+        return self._cgroups.create(
+            launch.cgroup_name, memory_limit_bytes=launch.memory_limit_bytes, cpu_limit_millis=launch.cpu_limit_millis
+        )
 
     def _fallback_mounts(self, launch: ContainerLaunch, env: dict[str, str]) -> tuple[dict[str, MountMode], list[Path]]:
         """Without a mount namespace: use the path as-is, a symlink, or tell the container via env."""
@@ -917,9 +712,7 @@ class ProcessRuntime:
 
     def close(self) -> None:
         """Remove the (empty) per-runtime ``aibench`` cgroup parents; containers must have finished."""
-        for base in self._bases.values():
-            with contextlib.suppress(OSError):
-                base.rmdir()
+        self._cgroups.close()
 
 
 __all__ = [

@@ -15,21 +15,33 @@ to assert on, and it agrees with kube whenever one rule clearly dominates.
 Everything here is a function of its arguments; the caller owns the store and the binding. For scale (10,000 pods
 over 1,000 nodes, scheduled one at a time) the caller keeps a :class:`NodeUsage` with running per-node sums
 instead of letting :func:`schedule` re-add every bound pod's requests on every call. Quantities are compared as
-integer milli-units internally, since exact :class:`~fractions.Fraction` arithmetic per node per pod costs
+integer milli-units internally, since exact :class:`~decimal.Decimal` arithmetic per node per pod costs
 seconds at that scale while every quantity the API accepts for scheduling is a whole number of milli-units.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Any
 
-from harness.embedded.quantity import parse_quantity
+from harness.embedded.schedule_terms import (
+    NamespaceLabels,
+    NodeFacts,
+    NodeTerm,
+    PodTerm,
+    Selector,
+    compile_label_selector,
+    labels_of,
+    namespace_of,
+    node_terms,
+    preferred_terms,
+    required_terms,
+    selector_matches,
+    tolerated,
+)
+from harness.embedded.schedule_usage import NodeUsage, is_terminal, nonzero_cpu_memory, pod_requests, requests_milli
 
 __all__ = [
     "NO_NODES_MESSAGE",
@@ -86,18 +98,10 @@ def untolerated_taint(key: str, value: str) -> str:
 _UNRESOLVABLE_FIXED = frozenset({REASON_UNSCHEDULABLE, REASON_NODE_AFFINITY, REASON_POD_AFFINITY})
 _TAINT_PREFIX = "node(s) had untolerated taint "
 
-_TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
-_HARD_EFFECTS = frozenset({"NoSchedule", "NoExecute"})
 _UNSCHEDULABLE_TAINT: Obj = {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}
-_NOT_READY_KEY = "node.kubernetes.io/not-ready"
-_UNREACHABLE_KEY = "node.kubernetes.io/unreachable"
-_NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 # Kube's scoring treats a container without requests as asking for 100m CPU and 200Mi memory
 # (pkg/scheduler/util.GetNonzeroRequests) so that best-effort pods still spread instead of piling on one node.
-_DEFAULT_CPU_MILLI = 100
-_DEFAULT_MEMORY_MILLI = 200 * 1024 * 1024 * 1000
 _NATIVE_ORDER = {"cpu": 0, "memory": 1, "ephemeral-storage": 2}
-_NO_USAGE = (0, 0)
 _MISSING_DOMAIN = 1 << 62  # ScheduleAnyway score for a node lacking the topology key: after every labelled node
 
 
@@ -115,423 +119,12 @@ class Decision:
     reasons: Mapping[str, int]
 
 
-# --------------------------------------------------------------------------------------------------- quantities
-
-
-@functools.lru_cache(maxsize=8192)
-def _milli_of(text: str) -> int:
-    """Milli-units of a quantity, rounded up like kube's MilliValue; cached because a cluster repeats few strings."""
-    return math.ceil(parse_quantity(text) * 1000)
-
-
-def _milli(value: object) -> int:
-    # YAML-written specs often carry bare numbers ("nvidia.com/gpu: 8"); the API would hold them as strings.
-    return _milli_of(value if isinstance(value, str) else str(value))
-
-
-def _container_requests(container: Mapping[str, Any]) -> dict[str, Fraction]:
-    """Requests of one container, with limits standing in for missing requests (API server defaulting)."""
-    resources = container.get("resources") or {}
-    out = {name: parse_quantity(_text(q)) for name, q in (resources.get("limits") or {}).items()}
-    for name, q in (resources.get("requests") or {}).items():
-        out[name] = parse_quantity(_text(q))
-    return out
-
-
-def _text(value: object) -> str:
-    return value if isinstance(value, str) else str(value)
-
-
-def _add_into(total: dict[str, Fraction], extra: Mapping[str, Fraction]) -> None:
-    for name, q in extra.items():
-        total[name] = total.get(name, Fraction(0)) + q
-
-
-def _max_into(total: dict[str, Fraction], other: Mapping[str, Fraction]) -> None:
-    for name, q in other.items():
-        if q > total.get(name, Fraction(0)):
-            total[name] = q
-
-
-def pod_requests(pod: Mapping[str, Any]) -> dict[str, Fraction]:
-    """Effective requests of a pod, as kube-scheduler computes them (resource.PodRequests).
-
-    ``max(sum(containers) + sum(sidecars), max over init containers of (its request + sidecars started before
-    it)) + overhead``; a limit counts as the request when the request is missing. Zero entries are dropped, since
-    the fit check skips resources a pod does not ask for.
-    """
-    spec = pod.get("spec") or {}
-    total: dict[str, Fraction] = {}
-    for container in spec.get("containers") or ():
-        _add_into(total, _container_requests(container))
-    init_peak: dict[str, Fraction] = {}
-    sidecars: dict[str, Fraction] = {}
-    for container in spec.get("initContainers") or ():
-        reqs = _container_requests(container)
-        if container.get("restartPolicy") == "Always":
-            # A restartable init container (sidecar) keeps running next to the app containers.
-            _add_into(total, reqs)
-            _add_into(sidecars, reqs)
-            _max_into(init_peak, sidecars)
-        else:
-            during = dict(sidecars)
-            _add_into(during, reqs)
-            _max_into(init_peak, during)
-    _max_into(total, init_peak)
-    _add_into(total, {name: parse_quantity(_text(q)) for name, q in (spec.get("overhead") or {}).items()})
-    return {name: q for name, q in total.items() if q != 0}
-
-
-def _requests_milli(pod: Mapping[str, Any]) -> dict[str, int]:
-    return {name: math.ceil(q * 1000) for name, q in pod_requests(pod).items()}
-
-
-def _nonzero_cpu_memory(reqs: Mapping[str, int]) -> tuple[int, int]:
-    return reqs.get("cpu") or _DEFAULT_CPU_MILLI, reqs.get("memory") or _DEFAULT_MEMORY_MILLI
-
-
-def _is_terminal(pod: Mapping[str, Any]) -> bool:
-    return (pod.get("status") or {}).get("phase") in _TERMINAL_PHASES
-
-
-def _pod_key(pod: Mapping[str, Any]) -> str:
-    md = pod.get("metadata") or {}
-    uid = md.get("uid")
-    if uid:
-        return str(uid)
-    return f"{md.get('namespace', 'default')}/{md.get('name', '')}"
-
-
-def _namespace(obj: Mapping[str, Any]) -> str:
-    return (obj.get("metadata") or {}).get("namespace") or "default"
-
-
-def _labels(obj: Mapping[str, Any]) -> Mapping[str, str]:
-    return (obj.get("metadata") or {}).get("labels") or {}
-
-
-# ---------------------------------------------------------------------------------------------------- selectors
-
-# One requirement: (key, operator, values). A compiled selector is a tuple of them, ANDed; None matches nothing.
-_Req = tuple[str, str, frozenset[str]]
-_Selector = tuple[_Req, ...]
-
-
-def _compile_label_selector(selector: Mapping[str, Any] | None) -> _Selector | None:
-    """metav1.LabelSelector -> requirements; ``None`` (no selector) matches nothing, ``{}`` matches everything."""
-    if selector is None:
-        return None
-    reqs: list[_Req] = [(k, "In", frozenset((v,))) for k, v in (selector.get("matchLabels") or {}).items()]
-    reqs.extend(
-        (e["key"], e.get("operator", ""), frozenset(e.get("values") or ()))
-        for e in selector.get("matchExpressions") or ()
-    )
-    return tuple(reqs)
-
-
-def _matches(selector: _Selector | None, labels: Mapping[str, str]) -> bool:
-    """Evaluate requirements; also serves node selector requirements, hence Gt/Lt."""
-    if selector is None:
-        return False
-    for key, op, values in selector:
-        value = labels.get(key)
-        if op == "In":
-            if value is None or value not in values:
-                return False
-        elif op == "NotIn":
-            if value is not None and value in values:
-                return False
-        elif op == "Exists":
-            if value is None:
-                return False
-        elif op == "DoesNotExist":
-            if value is not None:
-                return False
-        elif op in ("Gt", "Lt"):
-            if value is None or len(values) != 1:
-                return False
-            try:
-                have, bound = int(value), int(next(iter(values)))
-            except ValueError:
-                return False
-            if (op == "Gt" and not have > bound) or (op == "Lt" and not have < bound):
-                return False
-        else:
-            return False
-    return True
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _NodeTerm:
-    """One NodeSelectorTerm: matchExpressions on labels and matchFields on metadata.name, ANDed."""
-
-    expressions: _Selector
-    fields: _Selector
-
-    @classmethod
-    def parse(cls, term: Mapping[str, Any]) -> _NodeTerm | None:
-        # An empty term matches no node (kube: "a null or empty node selector term matches no objects").
-        if not term.get("matchExpressions") and not term.get("matchFields"):
-            return None
-        return cls(
-            expressions=_compile_label_selector({"matchExpressions": term.get("matchExpressions") or []}) or (),
-            fields=_compile_label_selector({"matchExpressions": term.get("matchFields") or []}) or (),
-        )
-
-    def matches(self, name: str, labels: Mapping[str, str]) -> bool:
-        if self.fields:
-            if any(key != "metadata.name" for key, _, _ in self.fields):
-                return False
-            if not _matches(self.fields, {"metadata.name": name}):
-                return False
-        return _matches(self.expressions, labels)
-
-
-def _node_terms(terms: Iterable[Mapping[str, Any]]) -> tuple[_NodeTerm, ...]:
-    return tuple(t for t in (_NodeTerm.parse(term) for term in terms) if t is not None)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _PodTerm:
-    """A pod (anti-)affinity term with its namespaces resolved against the namespace of the pod that owns it."""
-
-    selector: _Selector | None
-    namespaces: frozenset[str]
-    namespace_selector: _Selector | None
-    topology_key: str
-    weight: int = 1
-
-    @classmethod
-    def parse(cls, term: Mapping[str, Any], owner_namespace: str, weight: int = 1) -> _PodTerm:
-        namespaces = frozenset(term.get("namespaces") or ())
-        ns_selector = _compile_label_selector(term.get("namespaceSelector"))
-        if not namespaces and ns_selector is None:
-            namespaces = frozenset((owner_namespace,))
-        return cls(
-            selector=_compile_label_selector(term.get("labelSelector")),
-            namespaces=namespaces,
-            namespace_selector=ns_selector,
-            topology_key=term.get("topologyKey", ""),
-            weight=weight,
-        )
-
-    def matches(self, namespace: str, labels: Mapping[str, str], ns_labels: _NamespaceLabels) -> bool:
-        if namespace not in self.namespaces and (
-            self.namespace_selector is None or not _matches(self.namespace_selector, ns_labels(namespace))
-        ):
-            return False
-        return _matches(self.selector, labels)
-
-
-class _NamespaceLabels:
-    """Namespace labels for namespaceSelector; every namespace carries kubernetes.io/metadata.name as in kube."""
-
-    __slots__ = ("_cache", "_given")
-
-    def __init__(self, given: Mapping[str, Mapping[str, str]] | None) -> None:
-        self._given = given or {}
-        self._cache: dict[str, Mapping[str, str]] = {}
-
-    def __call__(self, namespace: str) -> Mapping[str, str]:
-        found = self._cache.get(namespace)
-        if found is None:
-            found = {**self._given.get(namespace, {}), _NAMESPACE_NAME_LABEL: namespace}
-            self._cache[namespace] = found
-        return found
-
-
-def _required_terms(pod: Mapping[str, Any], kind: str) -> tuple[_PodTerm, ...]:
-    block = ((pod.get("spec") or {}).get("affinity") or {}).get(kind) or {}
-    ns = _namespace(pod)
-    return tuple(_PodTerm.parse(t, ns) for t in block.get("requiredDuringSchedulingIgnoredDuringExecution") or ())
-
-
-def _preferred_terms(pod: Mapping[str, Any], kind: str) -> tuple[_PodTerm, ...]:
-    block = ((pod.get("spec") or {}).get("affinity") or {}).get(kind) or {}
-    ns = _namespace(pod)
-    return tuple(
-        _PodTerm.parse(t.get("podAffinityTerm") or {}, ns, int(t.get("weight", 0)))
-        for t in block.get("preferredDuringSchedulingIgnoredDuringExecution") or ()
-    )
-
-
-# ------------------------------------------------------------------------------------------------- taints, nodes
-
-
-def _tolerates(toleration: Mapping[str, Any], taint: Mapping[str, Any]) -> bool:
-    """v1.Toleration.ToleratesTaint, line for line."""
-    effect = toleration.get("effect") or ""
-    if effect and effect != taint.get("effect"):
-        return False
-    key = toleration.get("key") or ""
-    if key and key != taint.get("key"):
-        return False
-    operator = toleration.get("operator") or "Equal"
-    if operator == "Exists":
-        return True
-    if operator == "Equal":
-        return (toleration.get("value") or "") == (taint.get("value") or "")
-    return False
-
-
-def _tolerated(tolerations: Sequence[Mapping[str, Any]], taint: Mapping[str, Any]) -> bool:
-    return any(_tolerates(t, taint) for t in tolerations)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _NodeFacts:
-    """What the filters read from a node, parsed once per node version rather than once per pod."""
-
-    name: str
-    labels: Mapping[str, str]
-    allocatable: Mapping[str, int]  # milli-units
-    cpu: int  # allocatable cpu, memory (milli-units) and pod slots, read out for the hot loop
-    memory: int
-    max_pods: int
-    unschedulable: bool
-    hard_taints: tuple[Obj, ...]  # NoSchedule / NoExecute, plus the taint a not-Ready node would carry
-    soft_taints: tuple[Obj, ...]  # PreferNoSchedule
-
-    @classmethod
-    def of(cls, node: Mapping[str, Any]) -> _NodeFacts:
-        spec = node.get("spec") or {}
-        status = node.get("status") or {}
-        # The API server defaults allocatable to capacity; emulated nodes may only state capacity.
-        alloc = status.get("allocatable") or status.get("capacity") or {}
-        taints = list(spec.get("taints") or ())
-        ready_taint = _readiness_taint(status)
-        if ready_taint is not None and not any(
-            t.get("key") == ready_taint["key"] and t.get("effect") in _HARD_EFFECTS for t in taints
-        ):
-            # The node lifecycle controller would add this taint; the scheduler only ever sees the taint.
-            taints.append(ready_taint)
-        allocatable = {name: _milli(q) for name, q in alloc.items()}
-        return cls(
-            name=(node.get("metadata") or {}).get("name", ""),
-            labels=_labels(node),
-            allocatable=allocatable,
-            cpu=allocatable.get("cpu", 0),
-            memory=allocatable.get("memory", 0),
-            max_pods=allocatable.get("pods", 0) // 1000,
-            unschedulable=bool(spec.get("unschedulable")),
-            hard_taints=tuple(t for t in taints if t.get("effect") in _HARD_EFFECTS),
-            soft_taints=tuple(t for t in taints if t.get("effect") == "PreferNoSchedule"),
-        )
-
-
-def _readiness_taint(status: Mapping[str, Any]) -> Obj | None:
-    for cond in status.get("conditions") or ():
-        if cond.get("type") == "Ready":
-            if cond.get("status") == "False":
-                return {"key": _NOT_READY_KEY, "effect": "NoSchedule"}
-            if cond.get("status") == "Unknown":
-                return {"key": _UNREACHABLE_KEY, "effect": "NoSchedule"}
-            return None
-    return None  # no Ready condition reported (an emulated node without status): treat as Ready
-
-
-# ------------------------------------------------------------------------------------------------------- usage
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _Contribution:
-    node_name: str
-    requests: Mapping[str, int]
-    nonzero: tuple[int, int]
-    anti_terms: tuple[_PodTerm, ...]
-
-
-class NodeUsage:
-    """Running per-node sums of bound pods' requests, so scheduling one more pod costs O(nodes), not O(pods).
-
-    The caller calls :meth:`add` when it binds a pod and :meth:`remove` when the pod becomes terminal
-    (Succeeded/Failed) or is deleted. Each pod's contribution is remembered under its uid (or namespace/name), so
-    ``remove`` subtracts exactly what ``add`` added even if the pod dict changed since, and repeating either call
-    is harmless. It also caches parsed node facts, keyed by the node dict's identity and resourceVersion, and the
-    pods with required anti-affinity that every incoming pod must be checked against.
-    """
-
-    __slots__ = ("_anti", "_by_pod", "_facts", "_nonzero", "_pod_count", "_requested")
-
-    def __init__(self) -> None:
-        self._requested: dict[str, dict[str, int]] = {}
-        self._nonzero: dict[str, list[int]] = {}
-        self._pod_count: dict[str, int] = {}
-        self._by_pod: dict[str, _Contribution] = {}
-        self._anti: dict[str, _Contribution] = {}
-        self._facts: dict[str, tuple[Mapping[str, Any], object, _NodeFacts]] = {}
-
-    @classmethod
-    def from_pods(cls, pods_by_node: Mapping[str, Iterable[Mapping[str, Any]]]) -> NodeUsage:
-        """Sum the non-terminal pods already bound to each node."""
-        usage = cls()
-        for node_name, pods in pods_by_node.items():
-            for pod in pods:
-                if not _is_terminal(pod):
-                    usage.add(node_name, pod)
-        return usage
-
-    def add(self, node_name: str, pod: Mapping[str, Any]) -> None:
-        """Count ``pod`` as bound to ``node_name`` (moving it if it was counted elsewhere)."""
-        key = _pod_key(pod)
-        if key in self._by_pod:
-            self.remove(pod)
-        reqs = _requests_milli(pod)
-        contribution = _Contribution(
-            node_name=node_name,
-            requests=reqs,
-            nonzero=_nonzero_cpu_memory(reqs),
-            anti_terms=_required_terms(pod, "podAntiAffinity"),
-        )
-        self._by_pod[key] = contribution
-        if contribution.anti_terms:
-            self._anti[key] = contribution
-        self._apply(contribution, 1)
-
-    def remove(self, pod: Mapping[str, Any]) -> None:
-        """Stop counting ``pod``; a pod that was never added is ignored."""
-        key = _pod_key(pod)
-        contribution = self._by_pod.pop(key, None)
-        if contribution is None:
-            return
-        self._anti.pop(key, None)
-        self._apply(contribution, -1)
-
-    def _apply(self, c: _Contribution, sign: int) -> None:
-        requested = self._requested.setdefault(c.node_name, {})
-        for name, q in c.requests.items():
-            requested[name] = requested.get(name, 0) + sign * q
-        nonzero = self._nonzero.setdefault(c.node_name, [0, 0])
-        nonzero[0] += sign * c.nonzero[0]
-        nonzero[1] += sign * c.nonzero[1]
-        self._pod_count[c.node_name] = self._pod_count.get(c.node_name, 0) + sign
-
-    def requested(self, node_name: str) -> dict[str, Fraction]:
-        """Summed requests on a node (exact to the milli-unit)."""
-        return {n: Fraction(q, 1000) for n, q in self._requested.get(node_name, {}).items() if q}
-
-    def pod_count(self, node_name: str) -> int:
-        return self._pod_count.get(node_name, 0)
-
-    def _node_facts(self, node: Mapping[str, Any]) -> _NodeFacts:
-        md = node.get("metadata") or {}
-        name = md.get("name", "")
-        version = md.get("resourceVersion")
-        cached = self._facts.get(name)
-        # Holding the dict in the cache keeps its id from being reused, so identity is a safe freshness check.
-        if cached is not None and cached[0] is node and cached[1] == version:
-            return cached[2]
-        facts = _NodeFacts.of(node)
-        self._facts[name] = (node, version, facts)
-        return facts
-
-
 # ---------------------------------------------------------------------------------------------------- the pod
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Spread:
-    selector: _Selector | None
+    selector: Selector | None
     topology_key: str
     max_skew: int
     min_domains: int
@@ -540,12 +133,12 @@ class _Spread:
 
 
 def _spread_constraints(pod: Mapping[str, Any], mode: str) -> tuple[_Spread, ...]:
-    labels = _labels(pod)
+    labels = labels_of(pod)
     out = []
     for c in (pod.get("spec") or {}).get("topologySpreadConstraints") or ():
         if c.get("whenUnsatisfiable", "DoNotSchedule") != mode:
             continue
-        selector = _compile_label_selector(c.get("labelSelector"))
+        selector = compile_label_selector(c.get("labelSelector"))
         keys = [k for k in c.get("matchLabelKeys") or () if k in labels]
         if selector is not None and keys:
             # matchLabelKeys: ANDed with the selector using the incoming pod's own values (e.g. pod-template-hash).
@@ -564,12 +157,12 @@ def _spread_constraints(pod: Mapping[str, Any], mode: str) -> tuple[_Spread, ...
 
 
 def _bound_pods(
-    nodes: Sequence[_NodeFacts], pods_by_node: Mapping[str, Sequence[Mapping[str, Any]]]
-) -> Iterable[tuple[_NodeFacts, Mapping[str, Any]]]:
+    nodes: Sequence[NodeFacts], pods_by_node: Mapping[str, Sequence[Mapping[str, Any]]]
+) -> Iterable[tuple[NodeFacts, Mapping[str, Any]]]:
     """Non-terminal pods on the nodes being considered (kube's snapshot only knows pods on known nodes)."""
     for facts in nodes:
         for pod in pods_by_node.get(facts.name, ()):
-            if not _is_terminal(pod):
+            if not is_terminal(pod):
                 yield facts, pod
 
 
@@ -606,31 +199,31 @@ class _PodPlan:
 
     def __init__(self, pod: Mapping[str, Any]) -> None:
         spec = pod.get("spec") or {}
-        self.labels = _labels(pod)
-        self.namespace = _namespace(pod)
-        self.requests = _requests_milli(pod)
-        self.nonzero = _nonzero_cpu_memory(self.requests)
+        self.labels = labels_of(pod)
+        self.namespace = namespace_of(pod)
+        self.requests = requests_milli(pod)
+        self.nonzero = nonzero_cpu_memory(self.requests)
         self.tolerations: Sequence[Mapping[str, Any]] = spec.get("tolerations") or ()
         self.node_selector: Mapping[str, str] = spec.get("nodeSelector") or {}
         node_affinity = (spec.get("affinity") or {}).get("nodeAffinity") or {}
         required = node_affinity.get("requiredDuringSchedulingIgnoredDuringExecution")
-        self.required_node_terms: tuple[_NodeTerm, ...] | None = (
-            None if required is None else _node_terms(required.get("nodeSelectorTerms") or ())
+        self.required_node_terms: tuple[NodeTerm, ...] | None = (
+            None if required is None else node_terms(required.get("nodeSelectorTerms") or ())
         )
         self.has_node_affinity = bool(self.node_selector) or self.required_node_terms is not None
         self.preferred_node_terms = tuple(
             (int(p.get("weight", 0)), term)
             for p in node_affinity.get("preferredDuringSchedulingIgnoredDuringExecution") or ()
-            if (term := _NodeTerm.parse(p.get("preference") or {})) is not None
+            if (term := NodeTerm.parse(p.get("preference") or {})) is not None
         )
         # Only tolerations with effect PreferNoSchedule or no effect count for scoring (kube TaintToleration).
         self.soft_tolerations = [
             t for t in self.tolerations if (t.get("effect") or "PreferNoSchedule") == "PreferNoSchedule"
         ]
-        self.preferred_affinity = _preferred_terms(pod, "podAffinity")
-        self.preferred_anti = _preferred_terms(pod, "podAntiAffinity")
-        self.required_affinity = _required_terms(pod, "podAffinity")
-        self.required_anti = _required_terms(pod, "podAntiAffinity")
+        self.preferred_affinity = preferred_terms(pod, "podAffinity")
+        self.preferred_anti = preferred_terms(pod, "podAntiAffinity")
+        self.required_affinity = required_terms(pod, "podAffinity")
+        self.required_anti = required_terms(pod, "podAntiAffinity")
         self.hard_spread = _spread_constraints(pod, "DoNotSchedule")
         self.soft_spread = _spread_constraints(pod, "ScheduleAnyway")
         self.pod_affinity_counts: dict[tuple[str, str], int] = {}
@@ -643,7 +236,7 @@ class _PodPlan:
         self.preferred_pod_scores: dict[tuple[str, str], int] = {}
         self.preferred_pod_keys: tuple[str, ...] = ()
 
-    def node_affinity_ok(self, facts: _NodeFacts) -> bool:
+    def node_affinity_ok(self, facts: NodeFacts) -> bool:
         labels = facts.labels
         for key, value in self.node_selector.items():
             if labels.get(key) != value:
@@ -654,15 +247,15 @@ class _PodPlan:
 
     def prepare(
         self,
-        nodes: Sequence[_NodeFacts],
+        nodes: Sequence[NodeFacts],
         pods_by_node: Mapping[str, Sequence[Mapping[str, Any]]],
         usage: NodeUsage,
-        ns_labels: _NamespaceLabels,
+        ns_labels: NamespaceLabels,
     ) -> None:
         """The PreFilter/PreScore work: counts over bound pods, done only for the rules the pod actually uses."""
         if self.required_affinity or self.required_anti:
             self._count_inter_pod(nodes, pods_by_node, ns_labels)
-        if usage._anti:
+        if usage.anti_affinity():
             self._count_existing_anti(nodes, usage, ns_labels)
         if self.hard_spread:
             self._count_hard_spread(nodes, pods_by_node)
@@ -674,12 +267,12 @@ class _PodPlan:
 
     def _count_inter_pod(
         self,
-        nodes: Sequence[_NodeFacts],
+        nodes: Sequence[NodeFacts],
         pods_by_node: Mapping[str, Sequence[Mapping[str, Any]]],
-        ns_labels: _NamespaceLabels,
+        ns_labels: NamespaceLabels,
     ) -> None:
         for facts, other in _bound_pods(nodes, pods_by_node):
-            ns, labels = _namespace(other), _labels(other)
+            ns, labels = namespace_of(other), labels_of(other)
             # Affinity counts a pod only if it matches ALL terms; anti-affinity counts per matching term (kube).
             if self.required_affinity and all(t.matches(ns, labels, ns_labels) for t in self.required_affinity):
                 for term in self.required_affinity:
@@ -698,9 +291,9 @@ class _PodPlan:
             t.matches(self.namespace, self.labels, ns_labels) for t in self.required_affinity
         )
 
-    def _count_existing_anti(self, nodes: Sequence[_NodeFacts], usage: NodeUsage, ns_labels: _NamespaceLabels) -> None:
+    def _count_existing_anti(self, nodes: Sequence[NodeFacts], usage: NodeUsage, ns_labels: NamespaceLabels) -> None:
         by_name = {f.name: f for f in nodes}
-        for contribution in usage._anti.values():
+        for contribution in usage.anti_affinity():
             facts = by_name.get(contribution.node_name)
             if facts is None:
                 continue
@@ -713,7 +306,7 @@ class _PodPlan:
     def _spread_counts(
         self,
         constraint: _Spread,
-        nodes: Iterable[_NodeFacts],
+        nodes: Iterable[NodeFacts],
         pods_by_node: Mapping[str, Sequence[Mapping[str, Any]]],
     ) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -725,15 +318,15 @@ class _PodPlan:
             for other in pods_by_node.get(facts.name, ()):
                 md = other.get("metadata") or {}
                 # Terminating pods do not count towards spreading (kube: countPodsMatchSelector).
-                if _is_terminal(other) or md.get("deletionTimestamp") or _namespace(other) != self.namespace:
+                if is_terminal(other) or md.get("deletionTimestamp") or namespace_of(other) != self.namespace:
                     continue
-                if _matches(constraint.selector, md.get("labels") or {}):
+                if selector_matches(constraint.selector, md.get("labels") or {}):
                     n += 1
             counts[value] = n
         return counts
 
     def _count_hard_spread(
-        self, nodes: Sequence[_NodeFacts], pods_by_node: Mapping[str, Sequence[Mapping[str, Any]]]
+        self, nodes: Sequence[NodeFacts], pods_by_node: Mapping[str, Sequence[Mapping[str, Any]]]
     ) -> None:
         keys = [c.topology_key for c in self.hard_spread]
         # Domains come from nodes with every constraint's key that pass the pod's node affinity (policy Honor) and,
@@ -744,7 +337,7 @@ class _PodPlan:
                 f
                 for f in labelled
                 if (not c.honor_affinity or self.node_affinity_ok(f))
-                and (not c.honor_taints or not any(not _tolerated(self.tolerations, t) for t in f.hard_taints))
+                and (not c.honor_taints or not any(not tolerated(self.tolerations, t) for t in f.hard_taints))
             ]
             counts = self._spread_counts(c, eligible, pods_by_node)
             self.hard_spread_counts.append(counts)
@@ -755,14 +348,14 @@ class _PodPlan:
 
     def _count_preferred(
         self,
-        terms: Sequence[tuple[_PodTerm, int]],
-        nodes: Sequence[_NodeFacts],
+        terms: Sequence[tuple[PodTerm, int]],
+        nodes: Sequence[NodeFacts],
         pods_by_node: Mapping[str, Sequence[Mapping[str, Any]]],
-        ns_labels: _NamespaceLabels,
+        ns_labels: NamespaceLabels,
     ) -> None:
         scores: dict[tuple[str, str], int] = {}
         for facts, other in _bound_pods(nodes, pods_by_node):
-            ns, labels = _namespace(other), _labels(other)
+            ns, labels = namespace_of(other), labels_of(other)
             for term, sign in terms:
                 value = facts.labels.get(term.topology_key)
                 if value is not None and term.matches(ns, labels, ns_labels):
@@ -773,17 +366,17 @@ class _PodPlan:
 
     # ------------------------------------------------------------------------------------------------ filters
 
-    def spread_reason(self, facts: _NodeFacts) -> str | None:
+    def spread_reason(self, facts: NodeFacts) -> str | None:
         for i, c in enumerate(self.hard_spread):
             value = facts.labels.get(c.topology_key)
             if value is None:
                 return REASON_SPREAD_MISSING_LABEL
-            self_match = 1 if _matches(c.selector, self.labels) else 0
+            self_match = 1 if selector_matches(c.selector, self.labels) else 0
             if self.hard_spread_counts[i].get(value, 0) + self_match - self.hard_spread_min[i] > c.max_skew:
                 return REASON_SPREAD
         return None
 
-    def inter_pod_reason(self, facts: _NodeFacts) -> str | None:
+    def inter_pod_reason(self, facts: NodeFacts) -> str | None:
         labels = facts.labels
         if self.required_affinity:
             present = True
@@ -808,7 +401,7 @@ class _PodPlan:
 
     # ------------------------------------------------------------------------------------------------ scoring
 
-    def score_key(self, facts: _NodeFacts, usage: NodeUsage) -> tuple[int, int, int, int, float, str]:
+    def score_key(self, facts: NodeFacts, usage: NodeUsage) -> tuple[int, int, int, int, float, str]:
         """Sort key of a feasible node, smallest wins; the rules a pod does not use cost nothing per node."""
         labels = facts.labels
         node_pref = pod_pref = soft_taints = skew = 0
@@ -819,11 +412,11 @@ class _PodPlan:
             if value is not None:
                 pod_pref += self.preferred_pod_scores.get((key, value), 0)
         if facts.soft_taints:
-            soft_taints = sum(1 for t in facts.soft_taints if not _tolerated(self.soft_tolerations, t))
+            soft_taints = sum(1 for t in facts.soft_taints if not tolerated(self.soft_tolerations, t))
         for i, c in enumerate(self.soft_spread):
             value = labels.get(c.topology_key)
             skew += _MISSING_DOMAIN if value is None else self.soft_spread_counts[i].get(value, 0)
-        used = usage._nonzero.get(facts.name, _NO_USAGE)
+        used = usage.nonzero(facts.name)
         cpu = (used[0] + self.nonzero[0]) / facts.cpu if facts.cpu > 0 else 1.0
         memory = (used[1] + self.nonzero[1]) / facts.memory if facts.memory > 0 else 1.0
         return (-node_pref, -pod_pref, soft_taints, skew, (cpu + memory) / 2, facts.name)
@@ -860,9 +453,9 @@ def schedule(
         return Decision(node_name=None, message=NO_NODES_MESSAGE, reasons={})
     if usage is None:
         usage = NodeUsage.from_pods(pods_by_node)
-    all_facts = [usage._node_facts(node) for node in nodes]
+    all_facts = [usage.node_facts(node) for node in nodes]
     plan = _PodPlan(pod)
-    plan.prepare(all_facts, pods_by_node, usage, _NamespaceLabels(namespace_labels))
+    plan.prepare(all_facts, pods_by_node, usage, NamespaceLabels(namespace_labels))
     checks_inter_pod = bool(plan.required_affinity or plan.anti_affinity_counts or plan.existing_anti_counts)
     demands = sorted(plan.requests.items(), key=lambda kv: (_NATIVE_ORDER.get(kv[0], 3), kv[0]))
     demand_reasons = [(name, q, insufficient(name)) for name, q in demands]
@@ -897,39 +490,35 @@ def schedule(
 
 def _first_failure(
     plan: _PodPlan,
-    facts: _NodeFacts,
+    facts: NodeFacts,
     usage: NodeUsage,
     demands: Sequence[tuple[str, int, str]],
     checks_inter_pod: bool,
 ) -> list[str] | None:
     """Reasons of the first filter (in kube's order) that rejects the node; None when the node is feasible."""
     tolerations = plan.tolerations
-    if facts.unschedulable and not _tolerated(tolerations, _UNSCHEDULABLE_TAINT):
+    if facts.unschedulable and not tolerated(tolerations, _UNSCHEDULABLE_TAINT):
         return [REASON_UNSCHEDULABLE]
     for taint in facts.hard_taints:
-        if not _tolerated(tolerations, taint):
+        if not tolerated(tolerations, taint):
             return [untolerated_taint(taint.get("key", ""), taint.get("value", ""))]
     if plan.has_node_affinity and not plan.node_affinity_ok(facts):
         return [REASON_NODE_AFFINITY]
     # NodeResourcesFit reports every short resource of the node, not just the first.
     short: list[str] = []
     allocatable = facts.allocatable
-    if usage._pod_count.get(facts.name, 0) >= facts.max_pods:
+    if usage.pod_count(facts.name) >= facts.max_pods:
         short.append(REASON_TOO_MANY_PODS)
-    requested = usage._requested.get(facts.name)
+    requested = usage.requested_milli(facts.name)
     for name, quantity, reason in demands:
         if quantity > allocatable.get(name, 0) - (requested.get(name, 0) if requested else 0):
             short.append(reason)
     if short:
         return short
-    if plan.hard_spread:
-        spread = plan.spread_reason(facts)
-        if spread is not None:
-            return [spread]
-    if checks_inter_pod:
-        inter_pod = plan.inter_pod_reason(facts)
-        if inter_pod is not None:
-            return [inter_pod]
+    if plan.hard_spread and (spread := plan.spread_reason(facts)) is not None:
+        return [spread]
+    if checks_inter_pod and (inter_pod := plan.inter_pod_reason(facts)) is not None:
+        return [inter_pod]
     return None
 
 

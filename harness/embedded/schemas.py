@@ -20,10 +20,9 @@ from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
-from harness.embedded.openapi_regen import DATA_PATH, load
+from harness.embedded.openapi_regen import DATA_PATH, REF_PREFIX, load, ref_closure
 from harness.embedded.resources import Registry, ResourceType
 
-_REF_PREFIX = "#/components/schemas/"
 OBJECT_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
 _PARAMETERS = [
     {"name": name, "in": "query", "schema": {"type": "string", "uniqueItems": True}}
@@ -57,7 +56,7 @@ def _deref(schema: dict[str, Any]) -> str | None:
     ref = schema.get("$ref")
     if ref is None and schema.get("allOf"):
         ref = schema["allOf"][0].get("$ref")
-    return ref[len(_REF_PREFIX) :] if isinstance(ref, str) and ref.startswith(_REF_PREFIX) else None
+    return ref[len(REF_PREFIX) :] if isinstance(ref, str) and ref.startswith(REF_PREFIX) else None
 
 
 class _BuiltinCompiler:
@@ -210,7 +209,7 @@ class SchemaSet:
             schemas[name] = schema
             refs[rtype.kind] = name
         if custom:
-            for name in self._closure([OBJECT_META]):
+            for name in ref_closure([OBJECT_META], self.data["schemas"]):
                 schemas.setdefault(name, self.data["schemas"][name])
         paths = {}
         for rtype in types:
@@ -230,32 +229,6 @@ class SchemaSet:
 
     def document_hash(self, body: bytes) -> str:
         return hashlib.sha512(body).hexdigest()[:64].upper()
-
-    def _closure(self, roots: list[str]) -> set[str]:
-        seen: set[str] = set()
-        pending = list(roots)
-        while pending:
-            name = pending.pop()
-            if name in seen:
-                continue
-            seen.add(name)
-            pending.extend(_refs(self.data["schemas"][name]))
-        return seen
-
-
-def _refs(node: Any) -> list[str]:
-    out: list[str] = []
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        if isinstance(current, dict):
-            ref = current.get("$ref")
-            if isinstance(ref, str) and ref.startswith(_REF_PREFIX):
-                out.append(ref[len(_REF_PREFIX) :])
-            stack.extend(current.values())
-        elif isinstance(current, list):
-            stack.extend(current)
-    return out
 
 
 def _crd_serves(crd: dict[str, Any], rtype: ResourceType) -> bool:
@@ -289,7 +262,7 @@ def _crd_component(crd: dict[str, Any] | None, rtype: ResourceType) -> tuple[str
     }
     properties["kind"] = {"type": "string", "description": "Kind is a string value representing the REST resource."}
     properties["metadata"] = {
-        "allOf": [{"$ref": _REF_PREFIX + OBJECT_META}],
+        "allOf": [{"$ref": REF_PREFIX + OBJECT_META}],
         "description": "Standard object's metadata.",
     }
     schema["properties"] = properties
@@ -307,7 +280,7 @@ def _operations(rtype: ResourceType, schema_name: str | None) -> dict[str, Any]:
     base = _gv_path(rtype.group, rtype.version) + ("/namespaces/{namespace}" if rtype.namespaced else "")
     body: dict[str, Any] = {}
     if schema_name:
-        content = {"application/json": {"schema": {"$ref": _REF_PREFIX + schema_name}}}
+        content = {"application/json": {"schema": {"$ref": REF_PREFIX + schema_name}}}
         body = {"requestBody": {"content": content, "required": True}}
 
     def op(action: str, op_id: str, with_body: bool) -> dict[str, Any]:

@@ -135,6 +135,21 @@ def read_frame(read_exact: Callable[[int], bytes | None]) -> Frame | None:
     return Frame(control=False, kind=0, flags=flags, stream_id=first & 0x7FFFFFFF, payload=payload)
 
 
+def serve_frames(
+    read_exact: Callable[[int], bytes | None], control: Callable[[Frame], bool], data: Callable[[Frame], None]
+) -> None:
+    """The session loop both SPDY servers (port-forward, the node's exec) run: control frames go to ``control``
+    (False ends the session), data frames to ``data``, until the peer closes. SpdyError and OSError propagate."""
+    while True:
+        frame = read_frame(read_exact)
+        if frame is None:
+            return
+        if not frame.control:
+            data(frame)
+        elif not control(frame):
+            return
+
+
 def control_frame(kind: int, payload: bytes, flags: int = 0) -> bytes:
     return struct.pack("!HHI", 0x8000 | VERSION, kind, (flags << 24) | len(payload)) + payload
 

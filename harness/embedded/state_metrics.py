@@ -20,8 +20,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from harness.embedded.quantity import parse_quantity
 from harness.embedded.store import Store
+from harness.quantity import parse_quantity
 
 log = logging.getLogger(__name__)
 

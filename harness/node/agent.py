@@ -33,12 +33,12 @@ from urllib3.exceptions import HTTPError
 
 from harness.embedded.faults import FaultInjector
 from harness.embedded.inventory import host_node
-from harness.embedded.kubelet import KubeletSet
 from harness.embedded.network import Backend
 from harness.embedded.podenv import master_service_env
 from harness.embedded.tls import make_serving_cert
 from harness.errors import ConfigError
 from harness.node.api import PODS
+from harness.node.kubelet import KubeletSet
 from harness.node.restapi import RestNodeApi
 from harness.node.server import KubeletServer
 from harness.podnet.dataplane import POD_NETWORK_ANNOTATION, PodNetwork, unavailable_reason
@@ -134,7 +134,7 @@ class NodeAgent:
                 cert=cert.cert_path,
                 key=cert.key_path,
                 client_ca=self.options.client_ca,
-                logs=self.kubelets,
+                logs=self.kubelets.containers,
                 find_pod=self._own_pod,
                 node_pods=lambda: [p for p in self.rest.iter(PODS) if p["spec"].get("nodeName") == self.name],
             )

@@ -12,7 +12,6 @@ the client knows works (certificates, tokens, exec plugins), without paying for 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import threading
@@ -26,6 +25,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
+from harness.embedded.events import event_name, new_event
 from harness.embedded.volumes import VolumeError
 from harness.node.api import (
     CONFIGMAPS,
@@ -98,7 +98,7 @@ class RestNodeApi:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._events: dict[str, tuple[str, int]] = {}  # digest -> (Event name, count)
+        self._events: dict[str, int] = {}  # Event name -> count (repeats are bumped, as the kubelet bumps them)
         self._streams: set[Any] = set()  # open watch responses, shut down on stop so no read blocks the exit
 
     # ------------------------------------------------------------------ HTTP
@@ -331,50 +331,33 @@ class RestNodeApi:
     ) -> None:
         meta = involved.get("metadata") or {}
         namespace = meta.get("namespace") or "default"
-        digest = hashlib.sha256(f"{meta.get('uid', '')}\x00{reason}\x00{message}\x00{component}".encode()).hexdigest()[
-            :16
-        ]
+        name = event_name(involved, reason=reason, message=message, component=component)
         now = _now()
         try:
-            known = self._events.get(digest)
-            if known is not None:
-                name, count = known
+            count = self._events.get(name)
+            if count is not None:
                 self.request(
                     "PATCH",
                     f"/api/v1/namespaces/{namespace}/events/{name}",
                     body={"count": count + 1, "lastTimestamp": now},
                     content_type="application/merge-patch+json",
                 )
-                self._events[digest] = (name, count + 1)
+                self._events[name] = count + 1
                 return
-            name = f"{meta.get('name', 'object')[:200]}.{digest}"
-            self.request(
-                "POST",
-                f"/api/v1/namespaces/{namespace}/events",
-                body={
-                    "apiVersion": "v1",
-                    "kind": "Event",
-                    "metadata": {"name": name, "namespace": namespace},
-                    "involvedObject": {
-                        "apiVersion": involved.get("apiVersion", "v1"),
-                        "kind": involved.get("kind", "Pod"),
-                        "name": meta.get("name", ""),
-                        "namespace": namespace,
-                        "uid": meta.get("uid", ""),
-                        "resourceVersion": meta.get("resourceVersion", ""),
-                    },
-                    "reason": reason,
-                    "message": message[:1024],
-                    "type": type_,
-                    "count": 1,
-                    "firstTimestamp": now,
-                    "lastTimestamp": now,
-                    "source": {"component": component, "host": self.node_name},
-                    "reportingComponent": component,
-                    "reportingInstance": self.node_name,
-                },
+            # objects from a list or watch carry no kind: the kubelet's are pods
+            typed = {"apiVersion": "v1", "kind": "Pod", **involved}
+            body = new_event(
+                typed,
+                name=name,
+                type_=type_,
+                reason=reason,
+                message=message[:1024],  # the API refuses longer notes
+                component=component,
+                host=self.node_name,
+                now=now,
             )
-            self._events[digest] = (name, 1)
+            self.request("POST", f"/api/v1/namespaces/{namespace}/events", body=body)
+            self._events[name] = 1
         except (ApiException, HTTPError, OSError) as exc:  # an Event is not worth failing a pod for
             log.info("event %s for %s/%s not recorded: %s", reason, namespace, meta.get("name"), exc)
 

@@ -37,7 +37,7 @@ NOT_SERVED = "is not served by the k8s-ai-bench node agent (logs, exec and port-
 
 
 class Kubelet(Protocol):
-    """What the kubelet offers the endpoints (``KubeletSet``)."""
+    """What the kubelet offers the endpoints (:class:`harness.node.containers.ContainerAccess`)."""
 
     def read(self, pod: dict[str, Any], container: str, query: Mapping[str, str]) -> bytes: ...
 

@@ -15,28 +15,24 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import select
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 from harness.embedded import spdy
-from harness.embedded.remotecommand import exit_status, start_failure
+from harness.embedded.remotecommand import exit_status, pump_output, start_failure
 from harness.embedded.runtime import ExecStartError, ExecStream
 
 log = logging.getLogger(__name__)
 
 PROTOCOLS = ("v4.channel.k8s.io", "v3.channel.k8s.io", "v2.channel.k8s.io", "channel.k8s.io")
 STREAMS_TIMEOUT_S = 30.0  # kubelet's default for the client to open every stream it asked for
-DRAIN_AFTER_EXIT_S = 1.0
 # kubectl (client-go's WebSocket client behind kube-apiserver's stream translator) starts reading before it has
 # registered its own stdout/stderr streams and discards what arrives first ("Unknown stream id 1, discarding
 # message"); a real kubelet's container runtime takes tens of milliseconds to start an exec, which hides that.
 # The agent starts the command this long after the API server opened every stream (seen under load in CI).
 START_SETTLE_S = 0.1
-READ_CHUNK = 32 * 1024
 
 
 def choose_protocol(offered: str) -> str | None:
@@ -87,15 +83,7 @@ class SpdyExecSession:
     # ------------------------------------------------------------------ client frames
     def _client_loop(self) -> None:
         try:
-            while True:
-                frame = spdy.read_frame(self._read_exact)
-                if frame is None:
-                    break
-                if frame.control:
-                    if not self._control(frame):
-                        break
-                else:
-                    self._data(frame)
+            spdy.serve_frames(self._read_exact, self._control, self._data)
         except (spdy.SpdyError, OSError) as exc:
             log.debug("exec: the API server's SPDY stream ended: %s", exc)
         finally:
@@ -169,7 +157,7 @@ class SpdyExecSession:
                     stream.write_stdin(chunk)
             if fin or "stdin" not in self._streams:
                 stream.close_stdin()
-            self._pump_output(stream)
+            pump_output(stream, self._deliver, self._client_gone)
             if self._client_gone.is_set() and stream.popen.poll() is None:
                 stream.kill()
                 stream.wait()
@@ -181,28 +169,10 @@ class SpdyExecSession:
             stream.close()
             reader.join(2.0)
 
-    def _pump_output(self, stream: ExecStream) -> None:
-        fds: dict[int, str] = {stream.stdout_fd: "stdout"}
-        if stream.stderr_fd is not None:
-            fds[stream.stderr_fd] = "stderr"
-        exited_at: float | None = None
-        while fds and not self._client_gone.is_set():
-            if exited_at is None and stream.popen.poll() is not None:
-                exited_at = time.monotonic()
-            if exited_at is not None and time.monotonic() - exited_at > DRAIN_AFTER_EXIT_S:
-                return
-            ready, _, _ = select.select(list(fds), [], [], 0.1 if exited_at is not None else 0.5)
-            for fd in ready:
-                try:
-                    data = os.read(fd, READ_CHUNK)
-                except OSError:
-                    data = b""
-                if not data:
-                    del fds[fd]
-                    continue
-                sid = self._streams.get(fds[fd])
-                if sid is not None:
-                    self._send(spdy.data_frame(sid, data))
+    def _deliver(self, name: str, data: bytes) -> None:
+        sid = self._streams.get(name)
+        if sid is not None:
+            self._send(spdy.data_frame(sid, data))
 
     def _finish(self, status: dict[str, Any]) -> None:
         error = self._streams.get("error")

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.cluster.capabilities import NodeInfo
-from harness.embedded.quantity import parse_quantity
 from harness.probes.accelerators import accelerator_kind, accelerator_of, pool_name
+from harness.quantity import parse_quantity
 
 GPU = "nvidia.com/gpu"
 TPU = "google.com/tpu"

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from harness.embedded.quantity import parse_quantity
 from harness.podnet import commands
+from harness.quantity import parse_quantity
 
 INGRESS = "kubernetes.io/ingress-bandwidth"
 EGRESS = "kubernetes.io/egress-bandwidth"

@@ -19,7 +19,7 @@ import pytest
 
 from harness.embedded.deviceplugin import ScriptContext
 from harness.embedded.emulated_workloads import PROBE_HOLD_S, gpu_probe_log
-from harness.embedded.kubelet import Script
+from harness.node.emulated import Script
 
 SCENARIO = set(filter(None, os.environ.get("AIBENCH_TEST_SCENARIO", "").split(",")))
 

@@ -19,8 +19,8 @@ from harness.catalog.validate import ManifestValidator
 from harness.cluster.namespaces import run_labels
 from harness.embedded.cluster import EmbeddedCluster, EmbeddedOptions
 from harness.embedded.emulated_workloads import tpu_bench_log
-from harness.embedded.kubelet import Script
 from harness.errors import WorkloadFailed
+from harness.node.emulated import Script
 from harness.parsers.jax_tpu import parse_tpu_result
 from harness.runners.job import scripts_configmap_name
 from harness.runners.jobset import GROUP, PLURAL, VERSION, run_jobset

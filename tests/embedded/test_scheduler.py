@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from fractions import Fraction
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -119,9 +119,9 @@ def test_pod_requests_sums_containers_uses_limits_as_requests_and_adds_overhead(
     p["spec"]["containers"].append({"name": "side", "resources": {"requests": {"cpu": "0.5", "memory": "512Mi"}}})
     p["spec"]["overhead"] = {"cpu": "100m"}
     assert pod_requests(p) == {
-        "cpu": Fraction(85, 100),
-        "memory": Fraction(3 * 2**29),
-        "nvidia.com/gpu": Fraction(2),
+        "cpu": Decimal(85) / 100,
+        "memory": Decimal(3 * 2**29),
+        "nvidia.com/gpu": Decimal(2),
     }
 
 
@@ -133,11 +133,20 @@ def test_pod_requests_takes_max_of_init_containers_and_counts_sidecars() -> None
         {"name": "late-init", "resources": {"requests": {"memory": "3Gi"}}},
     ]
     # cpu: max(1 + 0.5 sidecar, 3 for big-init) = 3; memory: max(1Gi + 1Gi, 3Gi + 1Gi sidecar already running) = 4Gi
-    assert pod_requests(p) == {"cpu": Fraction(3), "memory": Fraction(4 * 2**30)}
+    assert pod_requests(p) == {"cpu": Decimal(3), "memory": Decimal(4 * 2**30)}
+
+
+def test_pod_requests_sum_exactly() -> None:
+    """Sums keep every digit: 1000E + 1n needs 31, the default Decimal context keeps 28 (and would drop the 1n)."""
+    p = pod("p", requests={"example.com/thing": "1000E"})
+    p["spec"]["containers"].append({"name": "side", "resources": {"requests": {"example.com/thing": "1n"}}})
+    total = pod_requests(p)["example.com/thing"]
+    assert total - Decimal(10**21) == Decimal("1e-9")  # exact in the default context: the difference is small
+    assert str(total) == "1000000000000000000000.000000001"
 
 
 def test_pod_requests_rejects_bad_quantity_and_drops_zero() -> None:
-    assert pod_requests(pod("p", requests={"cpu": "0", "memory": "10Mi"})) == {"memory": Fraction(10 * 2**20)}
+    assert pod_requests(pod("p", requests={"cpu": "0", "memory": "10Mi"})) == {"memory": Decimal(10 * 2**20)}
     with pytest.raises(ValueError):
         pod_requests(pod("p", requests={"cpu": "lots"}))
 
@@ -568,7 +577,7 @@ def test_node_usage_add_remove_is_exact_and_idempotent() -> None:
     p = pod("p", requests={"cpu": "250m", "memory": "1Gi"}, limits={"nvidia.com/gpu": "1"})
     usage.add("n", p)
     usage.add("n", p)
-    assert usage.requested("n") == {"cpu": Fraction(1, 4), "memory": Fraction(2**30), "nvidia.com/gpu": Fraction(1)}
+    assert usage.requested("n") == {"cpu": Decimal(1) / 4, "memory": Decimal(2**30), "nvidia.com/gpu": Decimal(1)}
     assert usage.pod_count("n") == 1
     usage.add("m", p)  # re-binding moves the contribution
     assert usage.requested("n") == {}

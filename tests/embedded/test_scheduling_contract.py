@@ -17,7 +17,7 @@ from eventually import eventually
 from kubernetes import client, watch
 
 from harness.embedded.cluster import EmbeddedCluster
-from harness.embedded.kubelet import Script
+from harness.node.emulated import Script
 
 T = TypeVar("T")
 

@@ -77,3 +77,14 @@ def test_render_substitutes_params_images_and_context() -> None:
     assert container["command"][-2:] == ["3", "0"] and job["spec"]["completions"] == 2
     assert rendered.params == {"value": "3", "completions": "2", "exit_code": "0", "gpus": "0"}
     assert "result.py" in rendered.scripts
+
+
+def test_duplicate_key_in_workload_yaml_is_refused(tmp_path: Path) -> None:
+    """PyYAML alone keeps the last of two equal keys, so the file would mean something else than it reads: the one
+    strict loader (harness.yamlfile) refuses it with one line naming the file, the key and both lines."""
+    path = _write(tmp_path, "name: w\nkind: job\nmanifests: [pod.yaml]\nkind: service\n")
+    with pytest.raises(ConfigError) as info:
+        load_spec(path)
+    message = str(info.value)
+    assert message.endswith("workload.yaml: line 4: duplicate key 'kind' (first on line 2)"), message
+    assert "\n" not in message

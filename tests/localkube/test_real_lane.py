@@ -56,6 +56,30 @@ def _labels(request: pytest.FixtureRequest) -> dict[str, str]:
     return run_labels("lane", request.node.name)
 
 
+def host_pod(
+    host: str,
+    name: str,
+    container: dict[str, Any],
+    *,
+    labels: dict[str, str] | None = None,
+    restart: str | None = "Never",
+    volumes: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """A one-container Pod for the lane's real node: pinned by its hostname label, tolerating the node agent's
+    taint (``restart`` None leaves the default restartPolicy Always, for long-running pods)."""
+    spec: dict[str, Any] = {
+        "nodeSelector": {"kubernetes.io/hostname": host},
+        "tolerations": [HOST_TOLERATION],
+        "containers": [container],
+    }
+    if restart is not None:
+        spec["restartPolicy"] = restart
+    if volumes:
+        spec["volumes"] = volumes
+    metadata: dict[str, Any] = {"name": name, "labels": labels} if labels else {"name": name}
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
+
+
 def test_the_components_are_the_pinned_release_and_kwok_nodes_are_ready(lane: Any) -> None:
     version = client.VersionApi(lane.suite).get_code()
     assert version.git_version == "v1.37.2"
@@ -80,23 +104,8 @@ def test_the_node_agent_runs_real_pods_under_the_real_scheduler(lane: Any, names
     and the node's Lease is renewed in kube-node-lease."""
     host = lane.cluster.agent.name
     core = client.CoreV1Api(lane.suite)
-    pod = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "real", "labels": {"app": "real"}},
-        "spec": {
-            "restartPolicy": "Never",
-            "nodeSelector": {"kubernetes.io/hostname": host},
-            "tolerations": [HOST_TOLERATION],
-            "containers": [
-                {
-                    "name": "main",
-                    "image": BUSYBOX,
-                    "command": ["sh", "-c", 'echo "pid $$ on $(hostname)"; echo to-stderr >&2; exit 3'],
-                }
-            ],
-        },
-    }
+    command = ["sh", "-c", 'echo "pid $$ on $(hostname)"; echo to-stderr >&2; exit 3']
+    pod = host_pod(host, "real", {"name": "main", "image": BUSYBOX, "command": command}, labels={"app": "real"})
     core.create_namespaced_pod(namespace, pod)
 
     def finished() -> client.V1Pod | None:
@@ -123,16 +132,7 @@ def test_an_image_only_pod_on_the_real_node_waits_in_create_container_error(lane
     core = client.CoreV1Api(lane.suite)
     core.create_namespaced_pod(
         namespace,
-        {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"name": "image-only"},
-            "spec": {
-                "nodeSelector": {"kubernetes.io/hostname": host},
-                "tolerations": [HOST_TOLERATION],
-                "containers": [{"name": "web", "image": "docker.io/library/nginx:1.27.3"}],
-            },
-        },
+        host_pod(host, "image-only", {"name": "web", "image": "docker.io/library/nginx:1.27.3"}, restart=None),
     )
 
     def waiting() -> str:
@@ -362,28 +362,14 @@ def test_local_path_provisioner_gives_a_real_volume_on_the_real_node(lane: Any, 
             "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
         },
     )
-    core.create_namespaced_pod(
-        namespace,
-        {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"name": "writer"},
-            "spec": {
-                "restartPolicy": "Never",
-                "tolerations": [HOST_TOLERATION],
-                "nodeSelector": {"kubernetes.io/hostname": host},
-                "containers": [
-                    {
-                        "name": "main",
-                        "image": BUSYBOX,
-                        "command": ["sh", "-c", "echo written > /data/proof && cat /data/proof"],
-                        "volumeMounts": [{"name": "data", "mountPath": "/data"}],
-                    }
-                ],
-                "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}],
-            },
-        },
-    )
+    writer = {
+        "name": "main",
+        "image": BUSYBOX,
+        "command": ["sh", "-c", "echo written > /data/proof && cat /data/proof"],
+        "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+    }
+    volumes = [{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}]
+    core.create_namespaced_pod(namespace, host_pod(host, "writer", writer, volumes=volumes))
 
     def finished() -> str:
         pod = core.read_namespaced_pod("writer", namespace)
@@ -413,26 +399,13 @@ def test_exec_cp_and_port_forward_reach_the_real_node_through_kube_apiserver(
     code, stdin streams in, `kubectl cp` works both ways (tar over exec), port-forward reaches the pod's port."""
     host = lane.cluster.agent.name
     kubectl = ["kubectl", f"--kubeconfig={lane.cluster.kubeconfig_path}", f"--context={CONTEXT_ADMIN}", "-n", namespace]
-    client.CoreV1Api(lane.suite).create_namespaced_pod(
-        namespace,
-        {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"name": "srv"},
-            "spec": {
-                "nodeSelector": {"kubernetes.io/hostname": host},
-                "tolerations": [HOST_TOLERATION],
-                "containers": [
-                    {
-                        "name": "main",
-                        "image": "docker.io/library/python:3.11-slim",
-                        "command": ["python3", "-m", "http.server", "18999", "--bind", "0.0.0.0"],
-                        "readinessProbe": {"tcpSocket": {"port": 18999}, "periodSeconds": 1},
-                    }
-                ],
-            },
-        },
-    )
+    server = {
+        "name": "main",
+        "image": "docker.io/library/python:3.11-slim",
+        "command": ["python3", "-m", "http.server", "18999", "--bind", "0.0.0.0"],
+        "readinessProbe": {"tcpSocket": {"port": 18999}, "periodSeconds": 1},
+    }
+    client.CoreV1Api(lane.suite).create_namespaced_pod(namespace, host_pod(host, "srv", server, restart=None))
     core = client.CoreV1Api(lane.suite)
     eventually(
         lambda: any(
@@ -483,21 +456,8 @@ def test_a_pod_on_the_real_node_gets_a_bound_token_and_the_in_cluster_environmen
         "'authentication.k8s.io/v1', 'kind': 'SelfSubjectReview'})\n"
         "print('WHO', review.status.user_info.username)\n"
     )
-    core.create_namespaced_pod(
-        namespace,
-        {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"name": "incluster"},
-            "spec": {
-                "restartPolicy": "Never",
-                "nodeSelector": {"kubernetes.io/hostname": host},
-                "tolerations": [HOST_TOLERATION],
-                "containers": [{"name": "main", "image": "docker.io/library/python:3.11-slim",
-                                "command": [sys.executable, "-c", script]}],
-            },
-        },
-    )  # fmt: skip
+    main = {"name": "main", "image": "docker.io/library/python:3.11-slim", "command": [sys.executable, "-c", script]}
+    core.create_namespaced_pod(namespace, host_pod(host, "incluster", main))
 
     def finished() -> str:
         pod = core.read_namespaced_pod("incluster", namespace)
@@ -524,16 +484,8 @@ def test_real_node_pods_get_the_pod_network_services_and_network_policy(lane: An
     )
 
     def pod(name: str, labels: dict[str, str], command: list[str]) -> dict[str, Any]:
-        return {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"name": name, "labels": labels},
-            "spec": {
-                "nodeSelector": {"kubernetes.io/hostname": host},
-                "tolerations": [HOST_TOLERATION],
-                "containers": [{"name": "main", "image": "docker.io/library/python:3.11-slim", "command": command}],
-            },
-        }
+        main = {"name": "main", "image": "docker.io/library/python:3.11-slim", "command": command}
+        return host_pod(host, name, main, labels=labels, restart=None)
 
     core.create_namespaced_pod(namespace, pod("web", {"app": "web"}, [sys.executable, "-c", server_script]))
     core.create_namespaced_pod(namespace, pod("client", {"app": "client"}, ["sleep", "3600"]))

@@ -18,8 +18,8 @@ from harness.catalog.spec import load_workload
 from harness.catalog.validate import ManifestValidator
 from harness.cluster.namespaces import run_labels
 from harness.embedded.cluster import EmbeddedCluster
-from harness.embedded.kubelet import Script
 from harness.errors import WorkloadFailed
+from harness.node.emulated import Script
 from harness.runners.job import scripts_configmap_name
 from harness.runners.mpijob import GROUP, PLURAL, VERSION, run_mpijob
 

@@ -16,8 +16,8 @@ from workload_runs import run_spec
 from harness.catalog.spec import load_workload
 from harness.collectives import largest_busbw, nccl_run
 from harness.embedded.cluster import EmbeddedCluster
-from harness.embedded.kubelet import Script
 from harness.errors import WorkloadFailed
+from harness.node.emulated import Script
 from harness.parsers.nccl import Transport
 from harness.thresholds.attribution import Mode, Verdict, attribute
 from harness.thresholds.evaluate import evaluate

@@ -13,7 +13,7 @@ from workload_runs import run_spec
 
 from harness.catalog.spec import load_workload
 from harness.embedded.cluster import EmbeddedCluster
-from harness.embedded.kubelet import Script
+from harness.node.emulated import Script
 from harness.parsers.perftest import parse_perftest, perftest_measurements
 from harness.thresholds.attribution import Mode, Verdict, attribute, plan
 

@@ -79,7 +79,7 @@ def _running(cluster: EmbeddedCluster, name: str) -> dict[str, Any]:
 
 
 def _exec(cluster: EmbeddedCluster, pod: dict[str, Any], *argv: str) -> str:
-    result = cluster.kubelets.running_container(pod, "c").run_exec(argv, timeout_s=60)
+    result = cluster.kubelets.containers.running_container(pod, "c").run_exec(argv, timeout_s=60)
     assert result.exit_code == 0, result.output
     return result.output.decode().strip()
 
@@ -312,7 +312,7 @@ def test_bandwidth_annotations_shape_traffic(cluster: EmbeddedCluster, pods: dic
 
     def iperf() -> str:
         argv = ("iperf3", "-c", ip, "-p", "5201", "-t", "2", "-J")
-        result = cluster.kubelets.running_container(pods["cli"], "c").run_exec(argv, timeout_s=60)
+        result = cluster.kubelets.containers.running_container(pods["cli"], "c").run_exec(argv, timeout_s=60)
         return result.output.decode() if result.exit_code == 0 else ""
 
     report = eventually(iperf, timeout_s=15, interval_s=0.2, what="an iperf3 run against the shaped pod")

@@ -16,8 +16,8 @@ from kubernetes import client
 from harness.catalog.render import render
 from harness.catalog.spec import load_workload
 from harness.embedded.cluster import EmbeddedCluster
-from harness.embedded.kubelet import Script
 from harness.errors import WaitTimeout, WorkloadFailed
+from harness.node.emulated import Script
 from harness.parsers.sentinel import parse_sentinel
 from harness.runners.job import apply_workload, scripts_configmap_name
 from harness.runners.ray import (

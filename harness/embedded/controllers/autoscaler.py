@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.embedded.controllers.base import ControllerContext
+from harness.embedded.controllers.base import PrimaryController
 from harness.embedded.objects import rfc3339
 from harness.embedded.store import Key, WatchEvent
 
@@ -42,12 +42,10 @@ def _condition(old: list[dict[str, Any]], ctype: str, status: str, reason: str, 
     }
 
 
-class HorizontalPodAutoscalerController:
+class HorizontalPodAutoscalerController(PrimaryController):
     name = "horizontalpodautoscaler"
+    primary: Key = HPAS
     watches: tuple[Key, ...] = (HPAS, *TARGETS)
-
-    def __init__(self, ctx: ControllerContext) -> None:
-        self.ctx = ctx
 
     def work_for(self, event: WatchEvent) -> list[tuple[str, str]]:
         meta = event.obj["metadata"]
@@ -60,9 +58,6 @@ class HorizontalPodAutoscalerController:
             if (hpa.get("spec") or {}).get("scaleTargetRef", {}).get("name") == meta["name"]
             and (hpa.get("spec") or {}).get("scaleTargetRef", {}).get("kind") == event.obj.get("kind")
         ]
-
-    def resync(self) -> list[tuple[str, str]]:
-        return [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in self.ctx.store.iter(HPAS)]
 
     def reconcile(self, namespace: str, name: str) -> float | None:
         store = self.ctx.store

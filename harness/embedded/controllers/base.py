@@ -60,6 +60,13 @@ class ControllerContext:
     ) -> None:
         record_event(self.store, involved, type_=type_, reason=reason, message=message, component=component)
 
+    def create(self, rtype: ResourceType, namespace: str, obj: dict[str, Any]) -> dict[str, Any]:
+        """Create ``obj`` as a client's request would be: admission (defaults, validation), then the store; the
+        stored object, or ApiError (a terminating namespace, a name taken...)."""
+        uid = str(uuid.uuid4())
+        admitted = admit(rtype, obj, namespace=namespace, ctx=self.admission, uid=uid, creating=True)
+        return self.store.create(rtype, namespace, admitted, uid=uid)
+
     # ------------------------------------------------------------------ pods
     def create_pod(
         self,
@@ -100,11 +107,8 @@ class ControllerContext:
         if customize is not None:
             customize(pod)
         namespace = owner["metadata"].get("namespace", "")
-        rtype = self.rtype(PODS)
-        uid = str(uuid.uuid4())
         try:
-            admitted = admit(rtype, pod, namespace=namespace, ctx=self.admission, uid=uid, creating=True)
-            created = self.store.create(rtype, namespace, admitted, uid=uid)
+            created = self.create(self.rtype(PODS), namespace, pod)
         except apierrors.ApiError as err:
             log.info("%s %s/%s: pod creation refused: %s", component, namespace, owner["metadata"]["name"], err)
             self.event(owner, "FailedCreate", f"Error creating: {err.message}", component=component, type_="Warning")
@@ -158,6 +162,28 @@ class Controller(Protocol):
     def reconcile(self, namespace: str, name: str) -> float | None: ...
 
     def resync(self) -> Iterable[tuple[str, str]]: ...
+
+
+class PrimaryController:
+    """The usual controller: it reconciles objects of one ``primary`` resource (owner references name it ``kind``).
+
+    It keeps its context, maps an event of the primary to that object and an event of an owned object to its owner
+    (:func:`primary_and_owned`), and resyncs every primary object. Controllers override what differs.
+    """
+
+    name: str
+    primary: Key
+    kind: str = ""
+    watches: tuple[Key, ...]
+
+    def __init__(self, ctx: ControllerContext) -> None:
+        self.ctx = ctx
+
+    def work_for(self, event: WatchEvent) -> list[tuple[str, str]]:
+        return primary_and_owned(event, self.primary, self.kind, self.ctx.store)
+
+    def resync(self) -> list[tuple[str, str]]:
+        return [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in self.ctx.store.iter(self.primary)]
 
 
 def owner_of(store: Store, obj: dict[str, Any], kind: str) -> tuple[str, str] | None:

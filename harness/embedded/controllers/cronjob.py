@@ -15,18 +15,16 @@ most clusters).
 from __future__ import annotations
 
 import logging
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from harness.embedded import apierrors
-from harness.embedded.admission import admit
-from harness.embedded.controllers.base import ControllerContext, primary_and_owned
+from harness.embedded.controllers.base import PrimaryController
 from harness.embedded.cron import CronError
 from harness.embedded.cron import parse as parse_schedule
 from harness.embedded.objects import clone, condition, owner_reference, parse_time, rfc3339
-from harness.embedded.store import Key, WatchEvent
+from harness.embedded.store import Key
 
 log = logging.getLogger(__name__)
 
@@ -76,18 +74,11 @@ def due_time(
     return (latest.astimezone(UTC) if latest else None), schedule.next_after(local_now)
 
 
-class CronJobController:
+class CronJobController(PrimaryController):
     name = "cronjob"
+    primary: Key = CRONJOBS
+    kind = "CronJob"
     watches: tuple[Key, ...] = (CRONJOBS, JOBS)
-
-    def __init__(self, ctx: ControllerContext) -> None:
-        self.ctx = ctx
-
-    def work_for(self, event: WatchEvent) -> list[tuple[str, str]]:
-        return primary_and_owned(event, CRONJOBS, "CronJob", self.ctx.store)
-
-    def resync(self) -> list[tuple[str, str]]:
-        return [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in self.ctx.store.iter(CRONJOBS)]
 
     def reconcile(self, namespace: str, name: str, *, now: datetime | None = None) -> float | None:
         store = self.ctx.store
@@ -183,11 +174,8 @@ class CronJobController:
             },
             "spec": clone(template.get("spec") or {}),
         }
-        rtype = self.ctx.rtype(JOBS)
-        uid = str(uuid.uuid4())
         try:
-            admitted = admit(rtype, job, namespace=meta["namespace"], ctx=self.ctx.admission, uid=uid, creating=True)
-            created = self.ctx.store.create(rtype, meta["namespace"], admitted, uid=uid)
+            created = self.ctx.create(self.ctx.rtype(JOBS), meta["namespace"], job)
         except apierrors.ApiError as err:
             self.ctx.event(cronjob, "FailedCreate", f"Error creating job: {err.message}", component=COMPONENT,
                            type_="Warning")  # fmt: skip

@@ -21,10 +21,10 @@ from harness.embedded.controllers.base import (
     NODES,
     PODS,
     ControllerContext,
+    PrimaryController,
     pod_active,
     pod_phase,
     pod_ready,
-    primary_and_owned,
 )
 from harness.embedded.controllers.deployment import resolve_int_or_percent, template_hash
 from harness.embedded.controllers.ratelimit import Backoff, Clock
@@ -145,8 +145,10 @@ def _pin(pod: dict[str, Any], node_name: str) -> None:
     spec["tolerations"] = daemon_tolerations(spec)
 
 
-class DaemonSetController:
+class DaemonSetController(PrimaryController):
     name = "daemonset"
+    primary: Key = DAEMONSETS
+    kind = "DaemonSet"
     watches: tuple[Key, ...] = (DAEMONSETS, PODS, NODES)
 
     def __init__(self, ctx: ControllerContext, clock: Clock = time.monotonic) -> None:
@@ -166,10 +168,7 @@ class DaemonSetController:
             ):
                 return []  # status heartbeats do not change eligibility
             return self.resync()
-        return primary_and_owned(event, DAEMONSETS, "DaemonSet", self.ctx.store)
-
-    def resync(self) -> list[tuple[str, str]]:
-        return [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in self.ctx.store.iter(DAEMONSETS)]
+        return super().work_for(event)
 
     def reconcile(self, namespace: str, name: str) -> float | None:
         store = self.ctx.store

@@ -17,15 +17,13 @@ import hashlib
 import json
 import logging
 import math
-import uuid
 from typing import Any
 
 from harness.embedded import apierrors
-from harness.embedded.admission import admit
-from harness.embedded.controllers.base import ControllerContext, primary_and_owned
+from harness.embedded.controllers.base import PrimaryController
 from harness.embedded.controllers.replicaset import REPLICASETS
 from harness.embedded.objects import clone, owner_reference, rfc3339, set_condition
-from harness.embedded.store import Key, WatchEvent
+from harness.embedded.store import Key
 
 log = logging.getLogger(__name__)
 
@@ -72,18 +70,11 @@ def _revision(rs: dict[str, Any]) -> int:
         return 0
 
 
-class DeploymentController:
+class DeploymentController(PrimaryController):
     name = "deployment"
+    primary: Key = DEPLOYMENTS
+    kind = "Deployment"
     watches: tuple[Key, ...] = (DEPLOYMENTS, REPLICASETS)
-
-    def __init__(self, ctx: ControllerContext) -> None:
-        self.ctx = ctx
-
-    def work_for(self, event: WatchEvent) -> list[tuple[str, str]]:
-        return primary_and_owned(event, DEPLOYMENTS, "Deployment", self.ctx.store)
-
-    def resync(self) -> list[tuple[str, str]]:
-        return [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in self.ctx.store.iter(DEPLOYMENTS)]
 
     def reconcile(self, namespace: str, name: str) -> float | None:
         deploy = self.ctx.store.find(DEPLOYMENTS, namespace, name)
@@ -243,11 +234,8 @@ class DeploymentController:
                 "template": rs_template,
             },
         }
-        rtype = self.ctx.rtype(REPLICASETS)
-        uid = str(uuid.uuid4())
         try:
-            admitted = admit(rtype, rs, namespace=namespace, ctx=self.ctx.admission, uid=uid, creating=True)
-            created = self.ctx.store.create(rtype, namespace, admitted, uid=uid)
+            created = self.ctx.create(self.ctx.rtype(REPLICASETS), namespace, rs)
         except apierrors.ApiError as err:
             log.info("deployment %s/%s: replica set creation refused: %s", namespace, meta["name"], err.message)
             self.ctx.event(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from harness.embedded.controllers.base import PODS, ControllerContext, pod_ready, pod_terminal
+from harness.embedded.controllers.base import PODS, PrimaryController, pod_ready, pod_terminal
 from harness.embedded.objects import rfc3339
 from harness.embedded.selectors import SelectorError, label_selector_from_object
 from harness.embedded.store import Key, WatchEvent
@@ -78,12 +78,10 @@ def budget_status(pdb: dict[str, Any], pods: list[dict[str, Any]]) -> dict[str, 
     }
 
 
-class DisruptionController:
+class DisruptionController(PrimaryController):
     name = "disruption"
+    primary: Key = PDBS
     watches: tuple[Key, ...] = (PDBS, PODS)
-
-    def __init__(self, ctx: ControllerContext) -> None:
-        self.ctx = ctx
 
     def work_for(self, event: WatchEvent) -> list[tuple[str, str]]:
         meta = event.obj["metadata"]
@@ -98,9 +96,6 @@ class DisruptionController:
                 for p in matching_budgets(self.ctx.store, event.prev)
             }
         return sorted(found)
-
-    def resync(self) -> list[tuple[str, str]]:
-        return [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in self.ctx.store.iter(PDBS)]
 
     def reconcile(self, namespace: str, name: str) -> float | None:
         pdb = self.ctx.store.find(PDBS, namespace, name)

@@ -9,14 +9,12 @@ name it differently land in different subsets); ``hostname`` is set for pods who
 from __future__ import annotations
 
 import logging
-import uuid
 from typing import Any
 
 from harness.embedded import apierrors
-from harness.embedded.admission import admit
-from harness.embedded.controllers.base import PODS, ControllerContext, pod_ready, pod_terminal
+from harness.embedded.controllers.base import PODS, PrimaryController, pod_ready, pod_terminal
 from harness.embedded.selectors import SelectorError, label_selector_from_object
-from harness.embedded.store import Key, WatchEvent
+from harness.embedded.store import Key, Store, WatchEvent
 
 log = logging.getLogger(__name__)
 
@@ -45,28 +43,29 @@ def resolve_port(pod: dict[str, Any], target: Any) -> int | None:
     return None
 
 
-class EndpointsController:
+def services_for(event: WatchEvent, store: Store) -> list[tuple[str, str]]:
+    """The Services an event concerns: the Service itself, or every Service selecting the pod (before or after
+    its labels changed, so a pod leaving a selector is dropped from the old Service's endpoints)."""
+    meta = event.obj["metadata"]
+    namespace = meta.get("namespace", "")
+    if event.key == SERVICES:
+        return [(namespace, meta["name"])]
+    labels = meta.get("labels") or {}
+    prev_labels = (event.prev or {}).get("metadata", {}).get("labels") or {}
+    return [
+        (namespace, svc["metadata"]["name"])
+        for svc in store.iter(SERVICES, namespace)
+        if selects(svc, labels) or (event.prev is not None and selects(svc, prev_labels))
+    ]
+
+
+class EndpointsController(PrimaryController):
     name = "endpoints"
+    primary: Key = SERVICES
     watches: tuple[Key, ...] = (SERVICES, PODS)
 
-    def __init__(self, ctx: ControllerContext) -> None:
-        self.ctx = ctx
-
     def work_for(self, event: WatchEvent) -> list[tuple[str, str]]:
-        meta = event.obj["metadata"]
-        namespace = meta.get("namespace", "")
-        if event.key == SERVICES:
-            return [(namespace, meta["name"])]
-        labels = meta.get("labels") or {}
-        prev_labels = (event.prev or {}).get("metadata", {}).get("labels") or {}
-        return [
-            (namespace, svc["metadata"]["name"])
-            for svc in self.ctx.store.iter(SERVICES, namespace)
-            if selects(svc, labels) or (event.prev is not None and selects(svc, prev_labels))
-        ]
-
-    def resync(self) -> list[tuple[str, str]]:
-        return [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in self.ctx.store.iter(SERVICES)]
+        return services_for(event, self.ctx.store)
 
     def reconcile(self, namespace: str, name: str) -> float | None:
         store = self.ctx.store
@@ -99,11 +98,8 @@ class EndpointsController:
                 obj["metadata"]["labels"] = labels
             if subsets:
                 obj["subsets"] = subsets
-            rtype = self.ctx.rtype(ENDPOINTS)
-            uid = str(uuid.uuid4())
             try:
-                admitted = admit(rtype, obj, namespace=namespace, ctx=self.ctx.admission, uid=uid, creating=True)
-                store.create(rtype, namespace, admitted, uid=uid)
+                self.ctx.create(self.ctx.rtype(ENDPOINTS), namespace, obj)
             except apierrors.ApiError as err:
                 if err.code not in (403, 404, 409):
                     raise

@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import logging
 import random
-import uuid
 from typing import Any
 
 from harness.embedded import apierrors
-from harness.embedded.admission import admit
-from harness.embedded.controllers.base import PODS, ControllerContext, pod_ready, pod_terminal
-from harness.embedded.controllers.endpoints import SERVICES, resolve_port, selects
+from harness.embedded.controllers.base import PODS, PrimaryController, pod_ready, pod_terminal
+from harness.embedded.controllers.endpoints import SERVICES, resolve_port, services_for
 from harness.embedded.objects import owner_reference
 from harness.embedded.selectors import SelectorError, label_selector_from_object
 from harness.embedded.store import Key, WatchEvent
@@ -39,28 +37,13 @@ def _suffix() -> str:
     return "".join(random.choices(_SUFFIX_ALPHABET, k=5))  # a name, not a secret
 
 
-class EndpointSliceController:
+class EndpointSliceController(PrimaryController):
     name = "endpointslice"
+    primary: Key = SERVICES
     watches: tuple[Key, ...] = (SERVICES, PODS)
 
-    def __init__(self, ctx: ControllerContext) -> None:
-        self.ctx = ctx
-
     def work_for(self, event: WatchEvent) -> list[tuple[str, str]]:
-        meta = event.obj["metadata"]
-        namespace = meta.get("namespace", "")
-        if event.key == SERVICES:
-            return [(namespace, meta["name"])]
-        labels = meta.get("labels") or {}
-        prev_labels = (event.prev or {}).get("metadata", {}).get("labels") or {}
-        return [
-            (namespace, svc["metadata"]["name"])
-            for svc in self.ctx.store.iter(SERVICES, namespace)
-            if selects(svc, labels) or (event.prev is not None and selects(svc, prev_labels))
-        ]
-
-    def resync(self) -> list[tuple[str, str]]:
-        return [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in self.ctx.store.iter(SERVICES)]
+        return services_for(event, self.ctx.store)
 
     def _existing(self, namespace: str, service: str) -> list[dict[str, Any]]:
         return [
@@ -173,11 +156,8 @@ class EndpointSliceController:
             "endpoints": endpoints,
             "ports": ports,
         }
-        rtype = self.ctx.rtype(ENDPOINTSLICES)
-        uid = str(uuid.uuid4())
         try:
-            admitted = admit(rtype, obj, namespace=namespace, ctx=self.ctx.admission, uid=uid, creating=True)
-            self.ctx.store.create(rtype, namespace, admitted, uid=uid)
+            self.ctx.create(self.ctx.rtype(ENDPOINTSLICES), namespace, obj)
         except apierrors.ApiError as err:
             if err.code not in (403, 404, 409):
                 raise

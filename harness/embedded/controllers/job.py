@@ -25,11 +25,11 @@ from typing import Any
 from harness.embedded.controllers.base import (
     PODS,
     ControllerContext,
+    PrimaryController,
     pod_active,
     pod_phase,
     pod_ready,
     pod_terminating,
-    primary_and_owned,
 )
 from harness.embedded.objects import condition, rfc3339, set_condition
 from harness.embedded.store import Key, WatchEvent
@@ -99,8 +99,10 @@ def _finished(job: dict[str, Any]) -> bool:
     return False
 
 
-class JobController:
+class JobController(PrimaryController):
     name = "job"
+    primary: Key = JOBS
+    kind = "Job"
     watches: tuple[Key, ...] = (JOBS, PODS)
 
     def __init__(self, ctx: ControllerContext, *, backoff_base_s: float = 10.0) -> None:
@@ -112,10 +114,7 @@ class JobController:
         if event.key == JOBS and event.type == "DELETED":
             self._tracking.pop(event.obj["metadata"].get("uid", ""), None)
             return []
-        return primary_and_owned(event, JOBS, "Job", self.ctx.store)
-
-    def resync(self) -> list[tuple[str, str]]:
-        return [(j["metadata"]["namespace"], j["metadata"]["name"]) for j in self.ctx.store.iter(JOBS)]
+        return super().work_for(event)
 
     # ------------------------------------------------------------------ reconcile
     def reconcile(self, namespace: str, name: str) -> float | None:

@@ -10,11 +10,9 @@ deletes every namespaced object in it and, once nothing is left, removes the nam
 from __future__ import annotations
 
 import logging
-import uuid
 from typing import Any
 
 from harness.embedded import apierrors
-from harness.embedded.admission import admit
 from harness.embedded.controllers.base import ANY_KEY, ControllerContext
 from harness.embedded.store import Key, WatchEvent
 
@@ -70,11 +68,8 @@ class NamespaceController:
             )
 
     def _create(self, key: Key, namespace: str, obj: dict[str, Any]) -> None:
-        rtype = self.ctx.rtype(key)
-        uid = str(uuid.uuid4())
         try:
-            admitted = admit(rtype, obj, namespace=namespace, ctx=self.ctx.admission, uid=uid, creating=True)
-            self.ctx.store.create(rtype, namespace, admitted, uid=uid)
+            self.ctx.create(self.ctx.rtype(key), namespace, obj)
         except apierrors.ApiError as err:
             if err.code not in (403, 404, 409):  # namespace terminating / gone, or someone was faster
                 raise

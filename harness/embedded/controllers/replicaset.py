@@ -21,14 +21,14 @@ from typing import Any
 from harness.embedded.controllers.base import (
     PODS,
     ControllerContext,
+    PrimaryController,
     pod_active,
     pod_phase,
     pod_ready,
-    primary_and_owned,
 )
 from harness.embedded.controllers.ratelimit import Clock, ControllerRateLimiter, slow_start_batch
 from harness.embedded.objects import parse_time
-from harness.embedded.store import Key, WatchEvent
+from harness.embedded.store import Key
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def deletion_rank(pod: dict[str, Any]) -> tuple[int, int, int]:
     return (scheduled, phase_rank, 1 if pod_ready(pod) else 0)
 
 
-class ReplicaSetController:
+class ReplicaSetController(PrimaryController):
     name = "replicaset"
     primary: Key = REPLICASETS
     kind = "ReplicaSet"
@@ -68,12 +68,6 @@ class ReplicaSetController:
         self._clock = clock
         self._limiter = ControllerRateLimiter(clock)
         self._not_before: dict[tuple[str, str], float] = {}
-
-    def work_for(self, event: WatchEvent) -> list[tuple[str, str]]:
-        return primary_and_owned(event, self.primary, self.kind, self.ctx.store)
-
-    def resync(self) -> list[tuple[str, str]]:
-        return [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in self.ctx.store.iter(self.primary)]
 
     def reconcile(self, namespace: str, name: str) -> float | None:
         rs_key = (namespace, name)

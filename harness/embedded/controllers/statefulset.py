@@ -13,21 +13,18 @@ from __future__ import annotations
 
 import logging
 import re
-import uuid
 from typing import Any
 
 from harness.embedded import apierrors
-from harness.embedded.admission import admit
 from harness.embedded.controllers.base import (
     PODS,
-    ControllerContext,
+    PrimaryController,
     pod_phase,
     pod_ready,
-    primary_and_owned,
 )
 from harness.embedded.controllers.deployment import template_hash
 from harness.embedded.objects import clone
-from harness.embedded.store import Key, WatchEvent
+from harness.embedded.store import Key
 
 log = logging.getLogger(__name__)
 
@@ -48,18 +45,11 @@ def _running_ready(pod: dict[str, Any]) -> bool:
     return pod_phase(pod) == "Running" and pod_ready(pod) and not pod["metadata"].get("deletionTimestamp")
 
 
-class StatefulSetController:
+class StatefulSetController(PrimaryController):
     name = "statefulset"
+    primary: Key = STATEFULSETS
+    kind = "StatefulSet"
     watches: tuple[Key, ...] = (STATEFULSETS, PODS)
-
-    def __init__(self, ctx: ControllerContext) -> None:
-        self.ctx = ctx
-
-    def work_for(self, event: WatchEvent) -> list[tuple[str, str]]:
-        return primary_and_owned(event, STATEFULSETS, "StatefulSet", self.ctx.store)
-
-    def resync(self) -> list[tuple[str, str]]:
-        return [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in self.ctx.store.iter(STATEFULSETS)]
 
     def reconcile(self, namespace: str, name: str) -> float | None:
         store = self.ctx.store
@@ -145,10 +135,8 @@ class StatefulSetController:
             annotations = (template.get("metadata") or {}).get("annotations")
             if annotations:
                 obj["metadata"]["annotations"] = dict(annotations)
-            uid = str(uuid.uuid4())
             try:
-                admitted = admit(rtype, obj, namespace=namespace, ctx=self.ctx.admission, uid=uid, creating=True)
-                self.ctx.store.create(rtype, namespace, admitted, uid=uid)
+                self.ctx.create(rtype, namespace, obj)
             except apierrors.ApiError as err:
                 if err.code == 409:
                     continue
