@@ -33,7 +33,8 @@ ROLES = {"read": "k8s-ai-bench-read", "write": "k8s-ai-bench-write", "secret-rea
 _CALL = re.compile(r"\.((?:list|read|create|delete|patch|replace|connect_[a-z]+|get)_[a-z_]+)\s*[(,)]")
 _NOT_API = {"read_text", "read_stdout", "read_stderr", "list_kube_config_contexts", "get_closest_marker",
             "get_result", "get_close_matches", "read_bytes", "get_json", "get_logger",
-            "get_retry_after", "get_return_type"}  # fmt: skip
+            "get_retry_after", "get_return_type", "create_default_context", "get_plugin",
+            "get_template"}  # fmt: skip
 
 
 def _documents() -> list[dict[str, Any]]:

@@ -223,6 +223,9 @@ def suite_items() -> dict[str, Any]:
             "-q",
             "-p",
             "no:cacheprovider",
+            # the harness's own tests share basenames with suite files (test_cni.py, test_topology.py...): in one
+            # process, the default import mode finds those already imported under the same module name
+            "--import-mode=importlib",
         ],
         plugins=[collector],
     )

@@ -502,7 +502,12 @@ def test_real_node_pods_get_the_pod_network_services_and_network_policy(lane: An
     assert ipaddress.ip_address(service_ip) in ipaddress.ip_network("198.19.128.0/17")
 
     def endpoint() -> str:
-        endpoints = core.read_namespaced_endpoints("web", namespace)
+        try:  # the endpoints controller creates the object after it sees the Service: 404 until then
+            endpoints = core.read_namespaced_endpoints("web", namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return ""
+            raise
         addresses = [a.ip for s in endpoints.subsets or [] for a in s.addresses or []]
         return addresses[0] if addresses else ""
 
