@@ -12,9 +12,9 @@ from eventually import eventually
 from kubernetes import client
 from kubernetes.config.incluster_config import InClusterConfigLoader
 
-from harness.embedded.admission import SERVICE_ACCOUNT_MOUNT
 from harness.embedded.cluster import EmbeddedCluster
 from harness.embedded.podenv import master_service_env
+from harness.embedded.serviceaccounts import SERVICE_ACCOUNT_MOUNT
 from harness.embedded.volumes import VolumeError, prepare_volume
 
 SCRIPT = """\
