@@ -50,7 +50,7 @@ def _spec(kind: str) -> WorkloadSpec:
 def test_a_service_is_not_run_to_completion_and_a_job_is_not_deployed() -> None:
     with pytest.raises(ConfigError, match=r"^/catalog/w/workload.yaml: kind service is deployed and used live"):
         runner_for(_spec("service"))
-    service = deploy_service(None, _spec("job"), None, namespace="n", labels={}, timeout_s=1)  # type: ignore[arg-type]
+    service = deploy_service(_spec("job"), None, None)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match=r"^/catalog/w/workload.yaml: kind job runs to completion"), service:
         pass
 
