@@ -32,7 +32,7 @@ Evidence each kind reads (metric, labels):
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from harness.measurement import Measurement
 from harness.parsers.nccl import Transport
@@ -208,19 +208,21 @@ def judge_threshold(threshold: Threshold, measurements: Sequence[Measurement]) -
 # --- the verdict functions ----------------------------------------------------------------------------------------
 
 
+class _Reading(TypedDict, total=False):
+    """What a verdict says beyond its status: the observed value, its unit, the bar it was held to (the
+    threshold's own value when absent) and the labels of the series it is about."""
+
+    observed: float | None
+    unit: str | None
+    bar: float | None
+    labels: Mapping[str, str] | None
+
+
 def _verdict(
-    threshold: Threshold,
-    holds: bool,
-    detail: str,
-    evidence: Sequence[Measurement],
-    *,
-    observed: float | None = None,
-    unit: str | None = None,
-    bar: float | None = None,
-    labels: Mapping[str, str] | None = None,
+    threshold: Threshold, holds: bool, detail: str, evidence: Sequence[Measurement], **reading: Unpack[_Reading]
 ) -> Check:
     status = Status.PASSED if holds else (Status.FAILED if threshold.severity is Severity.FAIL else Status.WARNED)
-    return _make(threshold, status, detail, evidence, observed=observed, unit=unit, bar=bar, labels=labels)
+    return _make(threshold, status, detail, evidence, **reading)
 
 
 def _no_data(threshold: Threshold, detail: str) -> Check:
@@ -228,16 +230,9 @@ def _no_data(threshold: Threshold, detail: str) -> Check:
 
 
 def _make(
-    threshold: Threshold,
-    status: Status,
-    detail: str,
-    evidence: Sequence[Measurement],
-    *,
-    observed: float | None = None,
-    unit: str | None = None,
-    bar: float | None = None,
-    labels: Mapping[str, str] | None = None,
+    threshold: Threshold, status: Status, detail: str, evidence: Sequence[Measurement], **reading: Unpack[_Reading]
 ) -> Check:
+    bar = reading.get("bar")
     return Check(
         threshold_id=threshold.id,
         workload=threshold.workload,
@@ -247,10 +242,10 @@ def _make(
         severity=threshold.severity,
         source=threshold.source,
         selector=threshold.labels,
-        observed=observed,
-        unit=unit,
+        observed=reading.get("observed"),
+        unit=reading.get("unit"),
         bar=bar if bar is not None else threshold.value,
-        labels=labels or {},
+        labels=reading.get("labels") or {},
         matched=len(evidence),
         emulated=any(m.emulated for m in evidence),
         description=threshold.description,
