@@ -20,7 +20,7 @@ from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 import pytest
@@ -679,17 +679,19 @@ def namespace(request: pytest.FixtureRequest, target: Target, harness_config: Ha
         yield name
 
 
-def _prepare(
-    name: str,
-    params: Mapping[str, object],
-    *,
-    request: pytest.FixtureRequest,
-    target: Target,
-    capabilities: Capabilities,
-    namespace: str,
-    harness_config: HarnessConfig,
-    record: TestRecord,
-) -> tuple[WorkloadSpec, Rendered, RunContext]:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _TestScope:
+    """The fixtures of one test that preparing a workload needs (the runner fixtures request them once)."""
+
+    request: pytest.FixtureRequest
+    target: Target
+    capabilities: Capabilities
+    namespace: str
+    harness_config: HarnessConfig
+    record: TestRecord
+
+
+def _prepare(name: str, params: Mapping[str, object], scope: _TestScope) -> tuple[WorkloadSpec, Rendered, RunContext]:
     """Load and render a workload for this test, and say where it runs (the one :class:`RunContext` every runner
     takes); skip when the target lacks what the workload requires."""
     from harness.catalog.render import render
@@ -697,6 +699,8 @@ def _prepare(
     from harness.cluster.namespaces import label_value, run_labels
     from harness.runners.skeleton import RunContext, scripts_configmap_name
 
+    request, capabilities, namespace = scope.request, scope.capabilities, scope.namespace
+    harness_config, record = scope.harness_config, scope.record
     spec = load_workload(name)
     for requirement in spec.requires:
         if reason := capabilities.missing(requirement):
@@ -717,7 +721,7 @@ def _prepare(
     record.add(workload=name, params=rendered.params)
     record.artifacts = str(artifacts)
     run = RunContext(
-        cluster=target,
+        cluster=scope.target,
         namespace=namespace,
         labels=run_labels(harness_config.run_id, request.node.nodeid, workload=spec.name),
         timeout_s=harness_config.timeout(spec.timeout_s),
@@ -726,41 +730,11 @@ def _prepare(
     return spec, rendered, run
 
 
-_R = TypeVar("_R")
-
-
-def _workload_caller(
-    runner: Runner[_R],
-    request: pytest.FixtureRequest,
-    target: Target,
-    capabilities: Capabilities,
-    namespace: str,
-    harness_config: HarnessConfig,
-    record: TestRecord,
-) -> Callable[..., _R]:
-    """``call(name, **params)``: prepare the workload for this test, then hand it to ``runner`` (job or service).
-    Suites see it as :class:`~harness.fixture_types.RunWorkload` or :class:`~harness.fixture_types.DeployService`."""
-
-    def call(name: str, /, **params: object) -> _R:
-        spec, rendered, run = _prepare(
-            name,
-            params,
-            request=request,
-            target=target,
-            capabilities=capabilities,
-            namespace=namespace,
-            harness_config=harness_config,
-            record=record,
-        )
-        return runner(spec, rendered, run)
-
-    return call
-
-
 def _runner_fixture(name: str, runner_path: str, doc: str) -> object:
     """A fixture ``name(workload, **params)`` that prepares the workload and hands it to the runner at
     ``runner_path`` (``module:function``, imported on first use: the runners pull in what only some tests need).
-    The fixture object is only for pytest to find; suites annotate the value with its Protocol."""
+    The fixture object is only for pytest to find; suites annotate the value with its Protocol
+    (:class:`~harness.fixture_types.RunWorkload`, :class:`~harness.fixture_types.DeployService`)."""
     module_name, _, attr = runner_path.partition(":")
 
     def fixture(
@@ -772,7 +746,19 @@ def _runner_fixture(name: str, runner_path: str, doc: str) -> object:
         record: TestRecord,
     ) -> Callable[..., object]:
         runner: Runner[object] = getattr(importlib.import_module(module_name), attr)
-        return _workload_caller(runner, request, target, capabilities, namespace, harness_config, record)
+        scope = _TestScope(
+            request=request,
+            target=target,
+            capabilities=capabilities,
+            namespace=namespace,
+            harness_config=harness_config,
+            record=record,
+        )
+
+        def call(name: str, /, **params: object) -> object:
+            return runner(*_prepare(name, params, scope))
+
+        return call
 
     fixture.__doc__ = doc
     fixture.__name__ = name
