@@ -43,7 +43,6 @@ from harness.thresholds.model import (
     Checks,
     Profile,
     RuleKind,
-    Severity,
     Status,
     Threshold,
     format_value,
@@ -221,8 +220,7 @@ class _Reading(TypedDict, total=False):
 def _verdict(
     threshold: Threshold, holds: bool, detail: str, evidence: Sequence[Measurement], **reading: Unpack[_Reading]
 ) -> Check:
-    status = Status.PASSED if holds else (Status.FAILED if threshold.severity is Severity.FAIL else Status.WARNED)
-    return _make(threshold, status, detail, evidence, **reading)
+    return _make(threshold, threshold.status_for(holds), detail, evidence, **reading)
 
 
 def _no_data(threshold: Threshold, detail: str) -> Check:
@@ -233,23 +231,14 @@ def _make(
     threshold: Threshold, status: Status, detail: str, evidence: Sequence[Measurement], **reading: Unpack[_Reading]
 ) -> Check:
     bar = reading.get("bar")
-    return Check(
-        threshold_id=threshold.id,
-        workload=threshold.workload,
-        metric=threshold.metric,
-        kind=threshold.kind,
+    return threshold.check(
         status=status,
-        severity=threshold.severity,
-        source=threshold.source,
-        selector=threshold.labels,
         observed=reading.get("observed"),
         unit=reading.get("unit"),
         bar=bar if bar is not None else threshold.value,
         labels=reading.get("labels") or {},
         matched=len(evidence),
         emulated=any(m.emulated for m in evidence),
-        description=threshold.description,
-        hint=threshold.hint,
         detail=detail,
     )
 
@@ -462,7 +451,7 @@ def _no_slow_node(threshold: Threshold, measurements: Sequence[Measurement]) -> 
         elif row.verdict is Verdict.SUSPECT:
             status, detail = Status.WARNED, f"suspect, slow in {row.slow_tests} of {row.tests} test(s): {where}"
         else:
-            status = Status.FAILED if threshold.severity is Severity.FAIL else Status.WARNED
+            status = threshold.status_for(False)
             detail = f"slow in all {row.tests} test(s): {where}"
         check = _make(threshold, status, detail, groups, observed=row.worst, unit=unit, bar=bar,
                       labels={"node": row.node})  # fmt: skip
