@@ -53,6 +53,13 @@ class LocalPathProvisioner:
         if self.memory_root is not None:
             shutil.rmtree(self.memory_root, ignore_errors=True)  # RAM is not given back by anyone else
 
+    def _set_volume_phase(self, volume: str, phase: str) -> None:
+        """Write a PersistentVolume's ``status.phase`` through its status subresource (Bound, Released)."""
+        pv_type = self.store.registry.get("", "persistentvolumes")
+        self.store.mutate(
+            pv_type, "", volume, lambda o: o.setdefault("status", {}).update(phase=phase) or True, subresource="status"
+        )
+
     def _run(self) -> None:
         while (event := self._queue.get()) is not None:
             try:
@@ -150,13 +157,7 @@ class LocalPathProvisioner:
             created = self.store.create(
                 pv_type, "", admit(pv_type, pv, namespace="", ctx=self.admission, uid=uid, creating=True), uid=uid
             )
-            self.store.mutate(
-                pv_type,
-                "",
-                name,
-                lambda o: o.setdefault("status", {}).update(phase="Bound") or True,
-                subresource="status",
-            )
+            self._set_volume_phase(name, "Bound")
             log.info(
                 "provisioned %s at %s for %s/%s",
                 created["metadata"]["name"],
@@ -207,10 +208,4 @@ class LocalPathProvisioner:
                 shutil.rmtree(path, ignore_errors=True)
             self.store.finish_delete(pv_type, "", volume)
         else:
-            self.store.mutate(
-                pv_type,
-                "",
-                volume,
-                lambda o: o.setdefault("status", {}).update(phase="Released") or True,
-                subresource="status",
-            )
+            self._set_volume_phase(volume, "Released")
