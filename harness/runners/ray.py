@@ -19,14 +19,13 @@ from typing import Any
 
 from kubernetes import client
 
-from harness.catalog.render import Rendered
 from harness.cluster.collect import Evidence, pod_phases
 from harness.cluster.target import ClusterHandle
 from harness.cluster.wait import wait_for
 from harness.errors import WorkloadFailed
 from harness.runners.custom import custom_object
 from harness.runners.failures import name_of, phase_of, pod_blocker
-from harness.runners.skeleton import Launch
+from harness.runners.skeleton import Launch, WatchRunner
 
 log = logging.getLogger(__name__)
 
@@ -111,19 +110,8 @@ class _RayJobWatch:
         return f"Driver log (last lines):\n{driver or '(none)'}"
 
 
-class RayJobRunner:
-    """KubeRay RayJobs run to completion."""
-
-    noun = "RayJob workload"
-
-    def prepare(self, rendered: Rendered, labels: Mapping[str, str]) -> Rendered:
-        return rendered
-
-    def watch(self, launch: Launch) -> _RayJobWatch:
-        return _RayJobWatch(launch)
-
-
-RAYJOB = RayJobRunner()
+#: KubeRay RayJobs run to completion.
+RAYJOB = WatchRunner(noun="RayJob workload", watch=_RayJobWatch)
 
 
 # ----------------------------------------------------------------------------- reconciliation
@@ -213,7 +201,6 @@ __all__ = [
     "CLUSTER_LABEL",
     "GROUP_LABEL",
     "RAYJOB",
-    "RayJobRunner",
     "WorkerSet",
     "driver_log",
     "replace_deleted_worker",

@@ -191,6 +191,18 @@ class Runner(Protocol[S_co]):
 
 
 @dataclass(frozen=True, slots=True)
+class WatchRunner:
+    """A runner that applies the rendered documents as they are and follows them with its ``watch`` (Jobs and
+    bare Pods, RayJobs); custom resources whose pod templates need the run labels are ConditionResources."""
+
+    noun: str
+    watch: Callable[[Launch], Watch[Any]]
+
+    def prepare(self, rendered: Rendered, labels: Mapping[str, str]) -> Rendered:
+        return rendered
+
+
+@dataclass(frozen=True, slots=True)
 class Awaited(Generic[S]):
     """How a wait ended: ``failure`` is the message when it could not get done (None when it did)."""
 
@@ -265,6 +277,7 @@ __all__ = [
     "RunResult",
     "Runner",
     "Watch",
+    "WatchRunner",
     "apply_workload",
     "await_watch",
     "collect",

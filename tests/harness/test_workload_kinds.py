@@ -12,8 +12,8 @@ from harness.catalog.spec import KINDS, WorkloadSpec, load_workload
 from harness.errors import ConfigError
 from harness.parsers import MODULES, NO_PARSER
 from harness.runners.custom import ConditionResource
-from harness.runners.job import JobRunner
-from harness.runners.ray import RayJobRunner
+from harness.runners.job import JOB
+from harness.runners.ray import RAYJOB
 from harness.runners.registry import RUN_TO_COMPLETION, SERVICE_KIND, deploy_service, runner_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,8 +25,7 @@ TOP_KINDS = {"mpijob": "MPIJob", "jobset": "JobSet", "rayjob": "RayJob"}
 
 def test_every_kind_has_exactly_one_runner() -> None:
     assert set(KINDS) == {*RUN_TO_COMPLETION, SERVICE_KIND}
-    assert isinstance(RUN_TO_COMPLETION["job"], JobRunner)
-    assert isinstance(RUN_TO_COMPLETION["rayjob"], RayJobRunner)
+    assert RUN_TO_COMPLETION["job"] is JOB and RUN_TO_COMPLETION["rayjob"] is RAYJOB
     assert {r.kind for r in RUN_TO_COMPLETION.values() if isinstance(r, ConditionResource)} == {"MPIJob", "JobSet"}
 
 
