@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from harness.errors import ConfigError
 from harness.measurement import Measurement
@@ -26,6 +27,7 @@ from harness.thresholds.model import (
     Aggregate,
     Check,
     Checks,
+    Comparison,
     LabelSelector,
     Profile,
     RuleKind,
@@ -316,17 +318,14 @@ def _absolute(threshold: Threshold, matched: Sequence[Measurement], converter: _
         judged = [(observed, labels, len(matched), emulated)]
     for observed, labels, count, emulated in judged:
         checks.append(
-            threshold.check(
-                status=threshold.status_for(comparison.holds(observed, bar)),
-                observed=observed,
-                unit=unit,
-                comparison=comparison,
-                bar=bar,
-                labels=labels,
-                matched=count,
-                emulated=emulated,
-            )
+            _compared(threshold, comparison, observed, bar, unit=unit, labels=labels, matched=count, emulated=emulated)
         )
+
+
+def _compared(threshold: Threshold, comparison: Comparison, observed: float, bar: float, **outcome: Any) -> Check:
+    """The check of ``observed`` against ``bar``: its status, and the numbers a report shows for it."""
+    status = threshold.status_for(comparison.holds(observed, bar))
+    return threshold.check(status=status, observed=observed, comparison=comparison, bar=bar, **outcome)
 
 
 def _regression_bar(threshold: Threshold, baseline_value: float) -> float:
@@ -350,12 +349,12 @@ def _regression(
 
     def check(observed: float, baseline_value: float, labels: Mapping[str, str], n: int, emulated: bool) -> Check:
         bar = _regression_bar(threshold, baseline_value)
-        return threshold.check(
-            status=threshold.status_for(comparison.holds(observed, bar)),
-            observed=observed,
+        return _compared(
+            threshold,
+            comparison,
+            observed,
+            bar,
             unit=unit,
-            comparison=comparison,
-            bar=bar,
             baseline_value=baseline_value,
             regression_pct=threshold.regression_pct,
             labels=labels,
