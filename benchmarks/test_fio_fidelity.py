@@ -21,9 +21,11 @@ from kubernetes import config
 from harness.catalog.render import render
 from harness.catalog.spec import load_workload
 from harness.cluster.namespaces import run_labels, scoped_namespace
+from harness.cluster.target import Connection
 from harness.embedded.cluster import EmbeddedCluster, EmbeddedOptions
 from harness.parsers.fio import fio_measurements, parse_fio
-from harness.runners.job import run_job, scripts_configmap_name
+from harness.runners.registry import run_workload
+from harness.runners.skeleton import RunContext, scripts_configmap_name
 
 ROUNDS = 3
 PARAMS = {"storage_class": "local-path", "file_size": "128m", "runtime_s": "3", "ramp_s": "1"}
@@ -69,9 +71,10 @@ def test_suite_fio_agrees_with_direct_fio(benchmark, tmp_path: Path) -> None:
         def one_round(i: int) -> None:
             with scoped_namespace(api, run_id="fidelity", test=f"round{i}") as ns:
                 rendered = render(spec, PARAMS, context={"scripts_configmap": scripts_configmap_name(spec.name)})
-                result = run_job(
-                    api, spec, rendered, namespace=ns, labels=run_labels("fidelity", f"r{i}"), timeout_s=300
+                where = RunContext(
+                    cluster=Connection(api), namespace=ns, labels=run_labels("fidelity", f"r{i}"), timeout_s=300
                 )
+                result = run_workload(spec, rendered, where)
                 suite_runs.append(_headline(result.log_of("fio")))
             with tempfile.TemporaryDirectory(dir=tmp_path) as direct_dir:  # same filesystem as the PVs
                 direct_runs.append(_direct(Path(direct_dir)))

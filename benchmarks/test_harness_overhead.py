@@ -22,8 +22,10 @@ from harness.catalog.render import render
 from harness.catalog.spec import load_spec
 from harness.cluster.manifests import Applier
 from harness.cluster.namespaces import run_labels, scoped_namespace
+from harness.cluster.target import Connection
 from harness.parsers.sentinel import parse_sentinel
-from harness.runners.job import run_job
+from harness.runners.registry import run_workload
+from harness.runners.skeleton import RunContext
 
 SPEC = Path(__file__).resolve().parents[1] / "tests" / "data" / "workloads" / "echo-shell" / "workload.yaml"
 LOOPS = 15
@@ -72,7 +74,7 @@ def test_trivial_workload_loop(benchmark, start_server) -> None:
     api = server.api_client()
     spec = load_spec(SPEC)
     counter = _Meter(api)
-    applier = Applier(api)  # the session's applier: discovery once per run, as the plugin does
+    cluster = Connection(api, Applier(api))  # the session's applier: discovery once per run, as the plugin does
 
     walls: list[float] = []
     cpus: list[float] = []
@@ -83,9 +85,8 @@ def test_trivial_workload_loop(benchmark, start_server) -> None:
         c0, w0, n0, a0 = time.thread_time(), time.perf_counter(), counter.calls, counter.cpu
         with scoped_namespace(api, run_id="bench", test=f"bench::loop{i}") as ns:
             rendered = render(spec, {"value": "1"}, context={})
-            result = run_job(
-                api, spec, rendered, namespace=ns, labels=run_labels("bench", f"loop{i}"), timeout_s=30, applier=applier
-            )
+            context = RunContext(cluster=cluster, namespace=ns, labels=run_labels("bench", f"loop{i}"), timeout_s=30)
+            result = run_workload(spec, rendered, context)
             assert parse_sentinel(result.log_of("main")).measurements[0].value == 1.0
         walls.append(time.perf_counter() - w0)
         cpus.append(time.thread_time() - c0)

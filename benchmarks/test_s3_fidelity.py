@@ -31,8 +31,10 @@ from support import ServerProcess, new_namespace
 from harness.catalog.render import render
 from harness.catalog.spec import catalog_root, load_spec
 from harness.cluster.namespaces import run_labels
+from harness.cluster.target import Connection
 from harness.parsers.sentinel import parse_sentinel
-from harness.runners.job import run_job, scripts_configmap_name
+from harness.runners.registry import run_workload
+from harness.runners.skeleton import RunContext, scripts_configmap_name
 
 RUNS = 3
 TOLERANCE = 0.10
@@ -74,14 +76,10 @@ def _workload_run(api: client.ApiClient, namespace: str, endpoint: str, index: i
     }
     context = {"scripts_configmap": scripts_configmap_name(spec.name), "run_id": f"fidelity-{index}"}
     rendered = render(spec, params, context=context)
-    result = run_job(
-        api,
-        spec,
-        rendered,
-        namespace=namespace,
-        labels=run_labels("s3-fidelity", f"run-{index}"),
-        timeout_s=300,
+    where = RunContext(
+        cluster=Connection(api), namespace=namespace, labels=run_labels("s3-fidelity", f"run-{index}"), timeout_s=300
     )
+    result = run_workload(spec, rendered, where)
     parsed = parse_sentinel(result.log_of("s3bench"))
     client.BatchV1Api(api).delete_namespaced_job("s3-model-store", namespace, propagation_policy="Foreground")
     _wait_gone(api, namespace)

@@ -12,22 +12,17 @@ itself imports it only for type checking, so a plain ``pytest`` of another proje
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from contextlib import AbstractContextManager
-from pathlib import Path
 from typing import Protocol, TypeVar
-
-from kubernetes import client
 
 from harness.catalog.render import Rendered
 from harness.catalog.spec import WorkloadSpec
 from harness.cluster.capabilities import Capabilities, NodeInfo
-from harness.cluster.manifests import Applier
 from harness.cluster.target import Target
 from harness.config import HarnessConfig
 from harness.reporting.record import TestRecord
-from harness.runners.job import RunResult
 from harness.runners.service import ServiceHandle
+from harness.runners.skeleton import RunContext, RunResult
 from harness.thresholds.model import Profile
 
 __all__ = [
@@ -36,6 +31,7 @@ __all__ = [
     "HarnessConfig",
     "NodeInfo",
     "Profile",
+    "RunContext",
     "RunResult",
     "RunWorkload",
     "Runner",
@@ -48,22 +44,10 @@ R_co = TypeVar("R_co", covariant=True)
 
 
 class Runner(Protocol[R_co]):
-    """What the runner modules export (``run_job``, ``run_mpijob``, ``run_jobset``, ``run_rayjob``, ``run_service``):
-    apply a rendered workload in a namespace and hand back its result (or, for a service, a context manager)."""
+    """What the runner registry exports (``run_workload``, ``deploy_service``): run a rendered workload where its
+    :class:`RunContext` says and hand back its result (or, for a service, a context manager)."""
 
-    def __call__(
-        self,
-        api_client: client.ApiClient,
-        spec: WorkloadSpec,
-        rendered: Rendered,
-        /,
-        *,
-        namespace: str,
-        labels: Mapping[str, str],
-        timeout_s: float,
-        artifacts_dir: Path | None = ...,
-        applier: Applier | None = ...,
-    ) -> R_co: ...
+    def __call__(self, spec: WorkloadSpec, rendered: Rendered, context: RunContext, /) -> R_co: ...
 
 
 class RunWorkload(Protocol):

@@ -20,7 +20,7 @@ from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 import pytest
@@ -44,6 +44,7 @@ if TYPE_CHECKING:  # the kubernetes client and the runners load only once a test
     from harness.catalog.render import Rendered
     from harness.catalog.spec import WorkloadSpec
     from harness.fixture_types import Capabilities, Profile, Runner, Target
+    from harness.runners.skeleton import RunContext
 
 log = logging.getLogger(__name__)
 
@@ -678,22 +679,28 @@ def namespace(request: pytest.FixtureRequest, target: Target, harness_config: Ha
         yield name
 
 
-def _prepare(
-    name: str,
-    params: Mapping[str, object],
-    *,
-    request: pytest.FixtureRequest,
-    capabilities: Capabilities,
-    namespace: str,
-    harness_config: HarnessConfig,
-    record: TestRecord,
-) -> tuple[WorkloadSpec, Rendered, dict[str, str], Path]:
-    """Load and render a workload for this test; skip when the target lacks what the workload requires."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _TestScope:
+    """The fixtures of one test that preparing a workload needs (the runner fixtures request them once)."""
+
+    request: pytest.FixtureRequest
+    target: Target
+    capabilities: Capabilities
+    namespace: str
+    harness_config: HarnessConfig
+    record: TestRecord
+
+
+def _prepare(name: str, params: Mapping[str, object], scope: _TestScope) -> tuple[WorkloadSpec, Rendered, RunContext]:
+    """Load and render a workload for this test, and say where it runs (the one :class:`RunContext` every runner
+    takes); skip when the target lacks what the workload requires."""
     from harness.catalog.render import render
     from harness.catalog.spec import load_workload
     from harness.cluster.namespaces import label_value, run_labels
-    from harness.runners.job import scripts_configmap_name
+    from harness.runners.skeleton import RunContext, scripts_configmap_name
 
+    request, capabilities, namespace = scope.request, scope.capabilities, scope.namespace
+    harness_config, record = scope.harness_config, scope.record
     spec = load_workload(name)
     for requirement in spec.requires:
         if reason := capabilities.missing(requirement):
@@ -713,52 +720,21 @@ def _prepare(
     artifacts = harness_config.run_dir / "artifacts" / label_value(request.node.nodeid)
     record.add(workload=name, params=rendered.params)
     record.artifacts = str(artifacts)
-    return spec, rendered, run_labels(harness_config.run_id, request.node.nodeid, workload=spec.name), artifacts
-
-
-_R = TypeVar("_R")
-
-
-def _workload_caller(
-    runner: Runner[_R],
-    request: pytest.FixtureRequest,
-    target: Target,
-    capabilities: Capabilities,
-    namespace: str,
-    harness_config: HarnessConfig,
-    record: TestRecord,
-) -> Callable[..., _R]:
-    """``call(name, **params)``: prepare the workload for this test, then hand it to ``runner`` (job or service).
-    Suites see it as :class:`~harness.fixture_types.RunWorkload` or :class:`~harness.fixture_types.DeployService`."""
-
-    def call(name: str, /, **params: object) -> _R:
-        spec, rendered, labels, artifacts = _prepare(
-            name,
-            params,
-            request=request,
-            capabilities=capabilities,
-            namespace=namespace,
-            harness_config=harness_config,
-            record=record,
-        )
-        return runner(
-            target.api_client,
-            spec,
-            rendered,
-            namespace=namespace,
-            labels=labels,
-            timeout_s=harness_config.timeout(spec.timeout_s),
-            artifacts_dir=artifacts,
-            applier=target.applier,
-        )
-
-    return call
+    run = RunContext(
+        cluster=scope.target,
+        namespace=namespace,
+        labels=run_labels(harness_config.run_id, request.node.nodeid, workload=spec.name),
+        timeout_s=harness_config.timeout(spec.timeout_s),
+        artifacts_dir=artifacts,
+    )
+    return spec, rendered, run
 
 
 def _runner_fixture(name: str, runner_path: str, doc: str) -> object:
     """A fixture ``name(workload, **params)`` that prepares the workload and hands it to the runner at
     ``runner_path`` (``module:function``, imported on first use: the runners pull in what only some tests need).
-    The fixture object is only for pytest to find; suites annotate the value with its Protocol."""
+    The fixture object is only for pytest to find; suites annotate the value with its Protocol
+    (:class:`~harness.fixture_types.RunWorkload`, :class:`~harness.fixture_types.DeployService`)."""
     module_name, _, attr = runner_path.partition(":")
 
     def fixture(
@@ -770,31 +746,45 @@ def _runner_fixture(name: str, runner_path: str, doc: str) -> object:
         record: TestRecord,
     ) -> Callable[..., object]:
         runner: Runner[object] = getattr(importlib.import_module(module_name), attr)
-        return _workload_caller(runner, request, target, capabilities, namespace, harness_config, record)
+        scope = _TestScope(
+            request=request,
+            target=target,
+            capabilities=capabilities,
+            namespace=namespace,
+            harness_config=harness_config,
+            record=record,
+        )
+
+        def call(name: str, /, **params: object) -> object:
+            return runner(*_prepare(name, params, scope))
+
+        return call
 
     fixture.__doc__ = doc
     fixture.__name__ = name
     return pytest.fixture(name=name)(fixture)
 
 
-run_workload = _runner_fixture(
+def _run_to_completion_fixture(name: str, doc: str) -> object:
+    """A run-to-completion fixture: they all go to the registry, where the workload's own kind picks the runner
+    (the fixture's name only says, in the suite, what the test expects to run)."""
+    return _runner_fixture(name, "harness.runners.registry:run_workload", doc)
+
+
+run_workload = _run_to_completion_fixture(
     "run_workload",
-    "harness.runners.registry:run_workload",  # the workload's own kind picks the runner
     "``run_workload(name, **params)``: render, run to completion in this test's namespace, return the result.",
 )
-run_mpijob = _runner_fixture(
+run_mpijob = _run_to_completion_fixture(
     "run_mpijob",
-    "harness.runners.registry:run_workload",  # the workload's own kind picks the runner
     "``run_mpijob(name, **params)``: an MPIJob workload (MPI Operator) run to success in this test's namespace.",
 )
-run_jobset = _runner_fixture(
+run_jobset = _run_to_completion_fixture(
     "run_jobset",
-    "harness.runners.registry:run_workload",  # the workload's own kind picks the runner
     "``run_jobset(name, **params)``: a JobSet workload (jobset.x-k8s.io) run to completion in the test namespace.",
 )
-run_rayjob = _runner_fixture(
+run_rayjob = _run_to_completion_fixture(
     "run_rayjob",
-    "harness.runners.registry:run_workload",  # the workload's own kind picks the runner
     "``run_rayjob(name, **params)``: a KubeRay RayJob workload run to completion (driver logs on failure).",
 )
 deploy_service = _runner_fixture(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,23 @@ from kubernetes import client
 from harness.catalog.render import render
 from harness.catalog.spec import WorkloadSpec
 from harness.cluster.namespaces import run_labels
-from harness.runners.job import RunResult, run_job, scripts_configmap_name
+from harness.cluster.target import Connection
+from harness.runners.registry import run_workload
+from harness.runners.skeleton import RunContext, RunResult, scripts_configmap_name
+
+
+def run_context(
+    api: client.ApiClient,
+    ns: str,
+    labels: Mapping[str, str],
+    *,
+    timeout_s: float,
+    artifacts_dir: Path | None = None,
+) -> RunContext:
+    """Where a test's workload runs: a bare API client's cluster, the test namespace, its labels and time."""
+    return RunContext(
+        cluster=Connection(api), namespace=ns, labels=labels, timeout_s=timeout_s, artifacts_dir=artifacts_dir
+    )
 
 
 def run_spec(
@@ -24,12 +41,7 @@ def run_spec(
     **params: Any,
 ) -> RunResult:
     rendered = render(spec, params, context={"scripts_configmap": scripts_configmap_name(spec.name)})
-    return run_job(
-        api,
-        spec,
-        rendered,
-        namespace=ns,
-        labels=run_labels(run_id, spec.name),
-        timeout_s=timeout_s,
-        artifacts_dir=tmp_path / "artifacts",
+    context = run_context(
+        api, ns, run_labels(run_id, spec.name), timeout_s=timeout_s, artifacts_dir=tmp_path / "artifacts"
     )
+    return run_workload(spec, rendered, context)

@@ -83,26 +83,18 @@ class Connection:
 
 
 @dataclass(slots=True, kw_only=True)
-class Target:
-    """A connected cluster. ``emulated_nodes`` names nodes whose pods do not run on real hardware."""
+class Target(Connection):
+    """A connected cluster. ``emulated_nodes`` names nodes whose pods do not run on real hardware. Its applier (the
+    :class:`Connection`'s) is one per target: API discovery is read once per run, not per workload."""
 
     kind: TargetKind
     name: str
-    api_client: client.ApiClient
     server_version: str
     kubeconfig: Path | None = None
     embedded: Stoppable | None = None  # the EmbeddedCluster when kind is embedded
     control_plane: StartedControlPlane | None = None  # the LocalKube when kind is local-kube (stopped with the target)
     emulated_nodes: frozenset[str] = field(default_factory=frozenset)
     retries: RetryCounter = field(default_factory=RetryCounter)  # API retries made so far (429, 5xx, connect)
-    _applier: Applier | None = None
-
-    @property
-    def applier(self) -> Applier:
-        """One dynamic-client applier per target: API discovery is read once per run, not per workload."""
-        if self._applier is None:
-            self._applier = Applier(self.api_client)
-        return self._applier
 
     def stop(self) -> None:
         """Close connections; an embedded target or a local control plane is stopped (every process ends)."""

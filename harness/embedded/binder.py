@@ -20,6 +20,7 @@ from harness.embedded.faults import FaultInjector
 from harness.embedded.objects import set_condition
 from harness.embedded.scheduler import NodeUsage, schedule
 from harness.embedded.store import Store, WatchEvent
+from harness.embedded.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ class Binder:
     def __init__(self, store: Store, *, faults: FaultInjector) -> None:
         self.store = store
         self.faults = faults
-        self._queue: queue.SimpleQueue[tuple[str, str] | None] = queue.SimpleQueue()
+        self._queue: WorkQueue[tuple[str, str]] = WorkQueue("aibench-scheduler")
         self._usage = NodeUsage()
         self._bound: dict[str, dict[str, dict[str, Any]]] = {}  # node -> uid -> pod
         self._bound_node: dict[str, str] = {}  # uid -> node
@@ -65,7 +66,6 @@ class Binder:
         self._next_held_check = 0.0
         self._pending = 0
         self._idle = threading.Condition()
-        self._thread: threading.Thread | None = None
         self._pods = store.registry.get("", "pods")
         store.add_listener(self._on_event)
 
@@ -74,14 +74,10 @@ class Binder:
         for pod in self.store.iter(_PODS):
             self._track(pod)
             self._maybe_enqueue(pod)
-        self._thread = threading.Thread(target=self._run, name="aibench-scheduler", daemon=True)
-        self._thread.start()
+        self._queue.start(self._run)
 
     def stop(self) -> None:
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join(timeout=5)
-            self._thread = None
+        self._queue.stop()
 
     def wait_idle(self, timeout_s: float) -> bool:
         with self._idle:

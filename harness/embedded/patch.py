@@ -126,17 +126,7 @@ class _Doc:
         return _resolve(self.root, tokens[:-1], pointer), tokens[-1]
 
     def add(self, pointer: str, value: Any) -> None:
-        found = self._parent(pointer)
-        if found is None:
-            self.root = value
-            return
-        parent, last = found
-        if isinstance(parent, dict):
-            parent[last] = value
-        elif isinstance(parent, list):
-            parent.insert(_array_index(last, len(parent), pointer, allow_end=True), value)
-        else:
-            raise PatchError(f"doc is missing path: {pointer!r}: parent is not an object or array")
+        self._put(pointer, value, replace=False)
 
     def remove(self, pointer: str) -> Any:
         found = self._parent(pointer)
@@ -152,19 +142,30 @@ class _Doc:
         raise PatchError(f"doc is missing path: {pointer!r}")
 
     def replace(self, pointer: str, value: Any) -> None:
+        self._put(pointer, value, replace=True)
+
+    def _put(self, pointer: str, value: Any, *, replace: bool) -> None:
+        """``add`` and ``replace`` differ only in what must be there already: ``replace`` needs the key or the
+        element it overwrites, ``add`` inserts into an array (``-`` appends) and sets an object's key."""
         found = self._parent(pointer)
         if found is None:
             self.root = value
             return
         parent, last = found
         if isinstance(parent, dict):
-            if last not in parent:
+            if replace and last not in parent:
                 raise PatchError(f"replace operation does not apply: doc is missing key: {pointer!r}")
             parent[last] = value
         elif isinstance(parent, list):
-            parent[_array_index(last, len(parent), pointer, allow_end=False)] = value
-        else:
+            index = _array_index(last, len(parent), pointer, allow_end=not replace)
+            if replace:
+                parent[index] = value
+            else:
+                parent.insert(index, value)
+        elif replace:
             raise PatchError(f"doc is missing path: {pointer!r}")
+        else:
+            raise PatchError(f"doc is missing path: {pointer!r}: parent is not an object or array")
 
 
 def _json_equal(a: Any, b: Any) -> bool:

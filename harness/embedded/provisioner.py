@@ -9,9 +9,7 @@ policy Delete removes the directory with the claim.
 from __future__ import annotations
 
 import logging
-import queue
 import shutil
-import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ from typing import Any
 from harness.embedded.admission import AdmissionContext, admit
 from harness.embedded.events import record_event
 from harness.embedded.store import Store, WatchEvent
+from harness.embedded.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +36,7 @@ class LocalPathProvisioner:
         self.root = root
         # Claims of a class with parameter medium=Memory get tmpfs directories (RAM: the fast tier of this machine).
         self.memory_root = memory_root
-        self._queue: queue.SimpleQueue[WatchEvent | None] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
+        self._queue: WorkQueue[WatchEvent] = WorkQueue("aibench-provisioner")
         store.add_listener(self._on_event)
 
     def _on_event(self, event: WatchEvent) -> None:
@@ -48,16 +46,19 @@ class LocalPathProvisioner:
     def start(self) -> None:
         for pvc in self.store.iter(_PVC):
             self._queue.put(WatchEvent(0, _PVC, "ADDED", pvc))
-        self._thread = threading.Thread(target=self._run, name="aibench-provisioner", daemon=True)
-        self._thread.start()
+        self._queue.start(self._run)
 
     def stop(self) -> None:
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join(timeout=5)
-            self._thread = None
+        self._queue.stop()
         if self.memory_root is not None:
             shutil.rmtree(self.memory_root, ignore_errors=True)  # RAM is not given back by anyone else
+
+    def _set_volume_phase(self, volume: str, phase: str) -> None:
+        """Write a PersistentVolume's ``status.phase`` through its status subresource (Bound, Released)."""
+        pv_type = self.store.registry.get("", "persistentvolumes")
+        self.store.mutate(
+            pv_type, "", volume, lambda o: o.setdefault("status", {}).update(phase=phase) or True, subresource="status"
+        )
 
     def _run(self) -> None:
         while (event := self._queue.get()) is not None:
@@ -156,13 +157,7 @@ class LocalPathProvisioner:
             created = self.store.create(
                 pv_type, "", admit(pv_type, pv, namespace="", ctx=self.admission, uid=uid, creating=True), uid=uid
             )
-            self.store.mutate(
-                pv_type,
-                "",
-                name,
-                lambda o: o.setdefault("status", {}).update(phase="Bound") or True,
-                subresource="status",
-            )
+            self._set_volume_phase(name, "Bound")
             log.info(
                 "provisioned %s at %s for %s/%s",
                 created["metadata"]["name"],
@@ -213,10 +208,4 @@ class LocalPathProvisioner:
                 shutil.rmtree(path, ignore_errors=True)
             self.store.finish_delete(pv_type, "", volume)
         else:
-            self.store.mutate(
-                pv_type,
-                "",
-                volume,
-                lambda o: o.setdefault("status", {}).update(phase="Released") or True,
-                subresource="status",
-            )
+            self._set_volume_phase(volume, "Released")

@@ -29,6 +29,7 @@ from harness.embedded.podenv import container_env, host_base_env, service_links
 from harness.embedded.resources import ResourceType
 from harness.embedded.runtime import ContainerProcess, ProcessRuntime
 from harness.embedded.volumes import TokenSource, VolumeError, prepare_volume
+from harness.embedded.workqueue import WorkQueue
 from harness.node.api import PODS, NodeApi, ObjectEvent
 from harness.node.containers import ContainerAccess
 from harness.node.emulated import EmulatedNodes, ScriptedRuntime
@@ -91,8 +92,7 @@ class KubeletSet:
         self._workers: dict[str, PodWorker] = {}
         self._gpu_owner: dict[int, str] = {}
         self._lock = threading.RLock()
-        self._queue: queue.SimpleQueue[tuple[str, Any] | None] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
+        self._queue: WorkQueue[tuple[str, Any]] = WorkQueue("aibench-kubelets")
         self._base_env = host_base_env()
         api.subscribe(self._on_event)
 
@@ -137,8 +137,7 @@ class KubeletSet:
             self.podnet.start()
             self.podnet.start_policy_agent(self._policy_snapshot, self._policy_problems)
         self._services.start(self.podnet)
-        self._thread = threading.Thread(target=self._run, name="aibench-kubelets", daemon=True)
-        self._thread.start()
+        self._queue.start(self._run)
         for svc in self.api.iter(SERVICES):
             self._queue.put(("service", (svc["metadata"]["namespace"], svc["metadata"]["name"])))
 
@@ -151,10 +150,7 @@ class KubeletSet:
             worker.wake.set()
         for worker in workers:
             worker.join(timeout=15)
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join(timeout=5)
-            self._thread = None
+        self._queue.stop()
         self._services.stop()
         if self._runtime is not None:
             self._runtime.close()

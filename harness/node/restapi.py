@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -48,6 +48,19 @@ log = logging.getLogger(__name__)
 WATCH_TIMEOUT_S = 300  # the server ends each watch after this; the informer then watches again from its version
 RETRY_S = 1.0
 REQUEST_TIMEOUT_S = 30.0
+
+
+class RequestOptions(TypedDict, total=False):
+    """What one request may carry besides its method and path: query parameters, a JSON body and its content type
+    (``application/json`` unless a patch type is named), and the timeout (``REQUEST_TIMEOUT_S`` unless given;
+    a (connect, read) pair for a watch)."""
+
+    query: dict[str, str]
+    body: object
+    content_type: str
+    timeout_s: float | tuple[float, float]
+
+
 # The collection path of every resource the agent reads (namespaced ones listed across all namespaces).
 _LISTS: dict[Key, str] = {
     PODS: "/api/v1/pods",
@@ -102,42 +115,27 @@ class RestNodeApi:
         self._streams: set[Any] = set()  # open watch responses, shut down on stop so no read blocks the exit
 
     # ------------------------------------------------------------------ HTTP
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        query: dict[str, str] | None = None,
-        body: object = None,
-        content_type: str = "application/json",
-        timeout_s: float = REQUEST_TIMEOUT_S,
-    ) -> Any:
+    def request(self, method: str, path: str, **options: Unpack[RequestOptions]) -> Any:
         """One JSON request; raises ApiException for a non-2xx answer."""
-        response = self._call(method, path, query=query, body=body, content_type=content_type, timeout_s=timeout_s)
+        response = self._call(method, path, **options)
         try:
             raw = response.data
         finally:
             response.release_conn()
         return json.loads(raw) if raw else None
 
-    def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        query: dict[str, str] | None = None,
-        body: object = None,
-        content_type: str = "application/json",
-        timeout_s: float | tuple[float, float] = REQUEST_TIMEOUT_S,
-    ) -> Any:
+    def _call(self, method: str, path: str, **options: Unpack[RequestOptions]) -> Any:
         """The raw urllib3 response of one request (streamed: the caller reads and releases it)."""
         headers = {"Accept": "application/json"}
+        body = options.get("body")
         if body is not None:
-            headers["Content-Type"] = content_type
+            headers["Content-Type"] = options.get("content_type", "application/json")
+        query = options.get("query") or {}
         api: Any = self.api_client  # the client's stubs predate its raw-request methods
         method, url, headers, _, _ = api.param_serialize(
-            method, path, query_params=list((query or {}).items()), header_params=headers, auth_settings=["BearerToken"]
+            method, path, query_params=list(query.items()), header_params=headers, auth_settings=["BearerToken"]
         )
+        timeout_s = options.get("timeout_s", REQUEST_TIMEOUT_S)
         response = api.call_api(
             method, url, header_params=headers, body=body, _request_timeout=timeout_s
         ).response  # the client JSON-encodes */*+json

@@ -42,6 +42,20 @@ def line_at(text: str, offset: int) -> tuple[int, str]:
     return line_no, text[start : end if end != -1 else len(text)]
 
 
+def json_error(tool: str, text: str, exc: json.JSONDecodeError) -> ParseError:
+    """A JSON decoding failure of ``text`` as a ParseError quoting the line the decoder stopped at."""
+    line_no, line = line_at(text, exc.pos)
+    return parse_error(tool, f"invalid JSON ({exc.msg})", line_no, line)
+
+
+def json_document(text: str, tool: str) -> Any:
+    """``text`` decoded as one JSON document; a ParseError quoting the line where it is not JSON."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise json_error(tool, text, exc) from None
+
+
 def json_lines(text: str, tool: str) -> Iterator[tuple[int, str, Any]]:
     """(line number, line, decoded value) of every non-blank line of a JSON-lines text; a line that is not JSON
     is a ParseError naming it."""

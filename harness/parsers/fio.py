@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from harness.measurement import Measurement
-from harness.parsers._lines import line_at, parse_error
+from harness.parsers._lines import json_error, line_at, parse_error
 
 __all__ = [
     "DIRECTIONS",
@@ -151,8 +151,7 @@ def _decode(text: str) -> dict[str, Any]:
         except json.JSONDecodeError as exc:
             if documents:  # a trailing partial document after a complete one (killed mid --status-interval)
                 break
-            no, line = line_at(text, exc.pos)
-            raise parse_error(_TOOL, f"invalid JSON ({exc.msg})", no, line) from None
+            raise json_error(_TOOL, text, exc) from None
         if isinstance(document, dict):
             documents.append(document)
         following = [s for s in starts if s >= end]

@@ -20,13 +20,12 @@ constant, poisson, throughput), ``concurrency`` (streams) or ``rate`` when the s
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from harness.errors import ParseError
 from harness.measurement import Measurement
-from harness.parsers._lines import line_at, parse_error
+from harness.parsers._lines import json_document
 from harness.parsers._summary import distribution_measurements
 
 __all__ = ["guidellm_measurements", "is_guidellm_report"]
@@ -71,11 +70,7 @@ def _mean(metrics: Mapping[str, Any], name: str) -> float | None:
 
 def guidellm_measurements(text: str, *, extra_labels: Mapping[str, str] | None = None) -> list[Measurement]:
     """Measurements of every benchmark in the report."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        no, line = line_at(text, exc.pos)
-        raise parse_error(_TOOL, f"invalid JSON ({exc.msg})", no, line) from None
+    data = json_document(text, _TOOL)
     if not is_guidellm_report(data):
         raise ParseError(f"{_TOOL}: not a benchmarks report (no 'benchmarks' list with 'metrics')")
     out: list[Measurement] = []

@@ -20,13 +20,12 @@ Each summary's ``mean``/``min``/``max``/``median``/``pNN`` become ``stat``/``per
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from harness.errors import ParseError
 from harness.measurement import Measurement
-from harness.parsers._lines import line_at, parse_error
+from harness.parsers._lines import json_document
 from harness.parsers._summary import distribution_measurements
 
 __all__ = ["LATENCIES", "inference_perf_measurements", "is_inference_perf_report"]
@@ -59,11 +58,7 @@ def _count(obj: Any) -> int:
 
 def inference_perf_measurements(text: str, *, extra_labels: Mapping[str, str] | None = None) -> list[Measurement]:
     """Measurements of one lifecycle report; ParseError naming what is missing when it is not one."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        no, line = line_at(text, exc.pos)
-        raise parse_error(_TOOL, f"invalid JSON ({exc.msg})", no, line) from None
+    data = json_document(text, _TOOL)
     if not is_inference_perf_report(data):
         raise ParseError(f"{_TOOL}: not a lifecycle report (no 'load_summary' and 'successes.latency')")
     labels = {"tool": _TOOL, **dict(extra_labels or {})}

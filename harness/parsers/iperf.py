@@ -23,7 +23,7 @@ from typing import Any
 
 from harness.errors import ParseError
 from harness.measurement import Measurement
-from harness.parsers._lines import line_at, parse_error
+from harness.parsers._lines import json_error, line_at, parse_error
 
 __all__ = ["IperfResult", "iperf_measurements", "parse_iperf3"]
 
@@ -59,8 +59,7 @@ def _document(text: str) -> dict[str, Any]:
     try:
         doc, _ = json.JSONDecoder().raw_decode(text, start)
     except json.JSONDecodeError as exc:
-        no, line = line_at(text, exc.pos)
-        raise parse_error(_TOOL, f"invalid JSON ({exc.msg})", no, line) from None
+        raise json_error(_TOOL, text, exc) from None
     if not isinstance(doc, dict):
         raise ParseError(f"{_TOOL}: the document is not an object")
     return doc

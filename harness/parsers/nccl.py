@@ -32,7 +32,7 @@ from typing import Any, Literal, NamedTuple
 
 from harness.errors import ParseError
 from harness.measurement import Measurement
-from harness.parsers._lines import line_at, parse_error
+from harness.parsers._lines import json_document, line_at, parse_error
 
 __all__ = [
     "NcclResult",
@@ -531,11 +531,7 @@ def parse_nccl_tests_json(text: str) -> NcclResult:
     """The ``-J``/``--output_file`` JSON document of recent nccl-tests (format read from ``src/util.cu``, version 2:
     ``config.devices``, ``results[]`` with ``out_of_place``/``in_place`` ``{time, alg_bw, bus_bw, nwrong}``,
     ``out_of_bounds``, ``average_bus_bandwidth``; booleans are written as the strings "true"/"false")."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        no, line = line_at(text, exc.pos)
-        raise parse_error(f"{_TOOL} json", f"invalid JSON ({exc.msg})", no, line) from None
+    data = json_document(text, f"{_TOOL} json")
     if not isinstance(data, dict) or not isinstance(data.get("results"), list):
         raise parse_error(f"{_TOOL} json", "no 'results' list", 1, text.splitlines()[0] if text else "")
     config = data.get("config") or {}

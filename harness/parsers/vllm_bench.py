@@ -15,7 +15,6 @@ and the ``result`` dict; ``benchmarks/benchmark_throughput.py``).
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Mapping
@@ -23,7 +22,7 @@ from typing import Any
 
 from harness.errors import ParseError
 from harness.measurement import Measurement
-from harness.parsers._lines import line_at, parse_error
+from harness.parsers._lines import json_document, parse_error
 
 __all__ = [
     "is_vllm_serve_result",
@@ -84,11 +83,7 @@ def _counts(completed: float, failed: float, labels: Mapping[str, str]) -> list[
 
 def vllm_serve_json_measurements(text: str, *, extra_labels: Mapping[str, str] | None = None) -> list[Measurement]:
     """Measurements of one ``vllm bench serve --save-result`` JSON file."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        no, line = line_at(text, exc.pos)
-        raise parse_error(_SERVE, f"invalid JSON ({exc.msg})", no, line) from None
+    data = json_document(text, _SERVE)
     if not is_vllm_serve_result(data):
         raise ParseError(f"{_SERVE}: not a result file (no 'completed', 'request_throughput' and '*_ttft_ms' keys)")
     labels = {"tool": _SERVE, **dict(extra_labels or {})}
@@ -169,11 +164,7 @@ def vllm_throughput_measurements(text: str, *, extra_labels: Mapping[str, str] |
     labels = {"tool": _THROUGHPUT, "mode": "offline", **dict(extra_labels or {})}
     stripped = text.lstrip()
     if stripped.startswith("{"):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            no, line = line_at(text, exc.pos)
-            raise parse_error(_THROUGHPUT, f"invalid JSON ({exc.msg})", no, line) from None
+        data = json_document(text, _THROUGHPUT)
         if not is_vllm_throughput_result(data):
             raise ParseError(f"{_THROUGHPUT}: no 'elapsed_time', 'num_requests' and 'requests_per_second' keys")
         out = [

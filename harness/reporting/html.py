@@ -518,31 +518,31 @@ def _heat_table(results: Sequence[TestResult], emulated_nodes: set[str]) -> dict
     columns: dict[str, tuple[str, str, str]] = {}  # key -> (metric, labels, unit)
     column_tests: dict[str, str] = {}
     texts: dict[tuple[tuple[str, str], ...], str] = {}
+
+    def place(metric: str, labels: Mapping[str, str], unit: str, test: str) -> tuple[str, str] | None:
+        """The (node, column) cell of a per-node series, its column registered; None when it has no node label."""
+        node = labels.get("node")
+        if node is None:
+            return None
+        rest = _without_node(labels, texts)
+        key = f"{metric}|{rest}"
+        columns.setdefault(key, (metric, rest, unit))
+        column_tests.setdefault(key, test)
+        return node, key
+
     for result in results:
         test = result.name or result.id
         for check in result.checks:
-            node = check.labels.get("node")
-            if node is None:
+            if (at := place(check.metric, check.labels, check.unit, test)) is None:
                 continue
-            rest = _without_node(check.labels, texts)
-            key = f"{check.metric}|{rest}"
-            columns.setdefault(key, (check.metric, rest, check.unit))
-            column_tests.setdefault(key, test)
             _, headroom = _margin(check)
-            previous = cells.get((node, key))
+            previous = cells.get(at)
             cell = _Cell(check.observed, check.status, headroom, check.emulated)
             if previous is None or _STATUS_RANK.get(cell.status, 3) < _STATUS_RANK.get(previous.status, 3):
-                cells[(node, key)] = cell
+                cells[at] = cell
         for m in result.measurements:
-            node = m.labels.get("node")
-            if node is None:
-                continue
-            rest = _without_node(m.labels, texts)
-            key = f"{m.metric}|{rest}"
-            columns.setdefault(key, (m.metric, rest, m.unit))
-            column_tests.setdefault(key, test)
-            if (node, key) not in cells:
-                cells[(node, key)] = _Cell(m.value, "", None, m.emulated)
+            if (at := place(m.metric, m.labels, m.unit, test)) is not None and at not in cells:
+                cells[at] = _Cell(m.value, "", None, m.emulated)
     if not cells:
         return None
     keys = list(columns)

@@ -146,6 +146,13 @@ def busbw_plot(measurements: Sequence[MeasurementEntry], checks: Sequence[CheckE
     return [svg]
 
 
+def _fio_job(labels: Mapping[str, str]) -> str | None:
+    """The row name of one fio series: its job, and its direction when it has one (None: not a per-job series)."""
+    if "job" not in labels:
+        return None
+    return labels["job"] + (f" {labels['direction']}" if "direction" in labels else "")
+
+
 def fio_plots(measurements: Sequence[MeasurementEntry]) -> list[Plot]:
     out: list[Plot] = []
     for metric, title in (("bw", "fio bandwidth per job"), ("iops", "fio IOPS per job")):
@@ -153,10 +160,9 @@ def fio_plots(measurements: Sequence[MeasurementEntry]) -> list[Plot]:
         values: dict[str, float] = {}
         emulated = False
         for m in rows:
-            labels = _labels(m)
-            if "job" not in labels:
+            name = _fio_job(_labels(m))
+            if name is None:
                 continue
-            name = labels["job"] + (f" {labels['direction']}" if "direction" in labels else "")
             values[name] = values.get(name, 0.0) + m.value
             emulated = emulated or m.emulated
         if values:
@@ -183,9 +189,9 @@ def _clat_table(rows: Sequence[MeasurementEntry]) -> LatencyTable | None:
     emulated = False
     for m in rows:
         labels = _labels(m)
-        if "job" not in labels:
+        name = _fio_job(labels)
+        if name is None:
             continue
-        name = labels["job"] + (f" {labels['direction']}" if "direction" in labels else "")
         p = _percentile(labels)
         column = _p_label(p) if p is not None else labels.get("stat", "")
         if p is not None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 __all__ = [
@@ -136,33 +136,6 @@ class MeasurementEntry:
         return out
 
 
-_CHECK_KEYS = frozenset(
-    {
-        "threshold_id",
-        "workload",
-        "metric",
-        "kind",
-        "status",
-        "severity",
-        "observed",
-        "unit",
-        "comparison",
-        "bar",
-        "baseline_value",
-        "regression_pct",
-        "selector",
-        "labels",
-        "matched",
-        "emulated",
-        "source",
-        "description",
-        "hint",
-        "detail",
-        "message",
-    }
-)
-
-
 @dataclass(slots=True, kw_only=True)
 class CheckEntry:
     """One threshold check as the record holds it (:meth:`harness.thresholds.model.Check.to_dict`).
@@ -228,30 +201,16 @@ class CheckEntry:
         )
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "threshold_id": self.threshold_id,
-            "workload": self.workload,
-            "metric": self.metric,
-            "kind": self.kind,
-            "status": self.status,
-            "severity": self.severity,
-            "observed": self.observed,
-            "unit": self.unit or None,
-            "comparison": self.comparison or None,
-            "bar": self.bar,
-            "baseline_value": self.baseline_value,
-            "regression_pct": self.regression_pct,
-            "selector": self.selector,
-            "labels": self.labels,
-            "matched": self.matched,
-            "emulated": self.emulated,
-            "source": self.source,
-            "description": self.description,
-            "hint": self.hint,
-            "detail": self.detail,
-            "message": self.message,
-        }
+        """Every field under its own name, in field order (the order results.jsonl has), empty unit and comparison
+        as null, then the fields of kinds this module does not know."""
+        out: dict[str, Any] = {name: getattr(self, name) for name in _CHECK_FIELDS}
+        out.update(unit=self.unit or None, comparison=self.comparison or None)
         return {**out, **self.extra}
+
+
+#: The fields a check entry knows, in order; any other key of a stored check is kept in ``extra``.
+_CHECK_FIELDS = tuple(f.name for f in fields(CheckEntry) if f.name != "extra")
+_CHECK_KEYS = frozenset(_CHECK_FIELDS)
 
 
 _RESULT_KEYS = frozenset(

@@ -10,18 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from kubernetes import client
 
 from harness.catalog.render import Rendered
-from harness.catalog.spec import WorkloadSpec
 from harness.cluster.collect import Evidence, pod_phases
-from harness.cluster.manifests import Applier
 from harness.errors import WorkloadFailed
 from harness.runners.failures import pod_blocker
-from harness.runners.skeleton import Launch, RunResult, run_to_completion
+from harness.runners.skeleton import Launch
 
 
 def condition(obj: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
@@ -129,31 +126,4 @@ class _ConditionWatch:
         return self.resource.explain(evidence)
 
 
-def run_to_condition(
-    resource: ConditionResource,
-    api_client: client.ApiClient,
-    spec: WorkloadSpec,
-    rendered: Rendered,
-    *,
-    namespace: str,
-    labels: Mapping[str, str],
-    timeout_s: float,
-    artifacts_dir: Path | None = None,
-    applier: Applier | None = None,
-) -> RunResult:
-    """Apply, wait for every ``resource.kind`` object's success condition, read logs; raise WorkloadFailed when it
-    cannot succeed (failure condition, blocked pod, timeout), with ``resource.explain`` appended."""
-    return run_to_completion(
-        resource,
-        api_client,
-        spec,
-        rendered,
-        namespace=namespace,
-        labels=labels,
-        timeout_s=timeout_s,
-        artifacts_dir=artifacts_dir,
-        applier=applier,
-    )
-
-
-__all__ = ["ConditionResource", "condition", "custom_object", "run_to_condition"]
+__all__ = ["ConditionResource", "condition", "custom_object"]

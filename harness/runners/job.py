@@ -10,19 +10,15 @@ pod phases, container reasons, the last warning events and log tails.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from kubernetes import client
 
-from harness.catalog.render import Rendered
-from harness.catalog.spec import WorkloadSpec
 from harness.cluster.collect import Evidence, pod_phases
-from harness.cluster.manifests import Applier
 from harness.errors import WorkloadFailed
 from harness.runners.failures import name_of, phase_of, pod_blocker, pvc_blocker
-from harness.runners.skeleton import Launch, RunResult, apply_workload, run_to_completion, scripts_configmap_name
+from harness.runners.skeleton import Launch, RunResult, WatchRunner, apply_workload, scripts_configmap_name
 
 # A dynamically provisioned claim Pending this long is stuck (kube's own e2e storage tests give claims 5 minutes).
 CLAIM_BIND_DEADLINE_S = 300.0
@@ -109,55 +105,14 @@ class _JobWatch:
         return ""
 
 
-class JobRunner:
-    """Run-to-completion Jobs (single, parallel, Indexed) and bare Pods."""
-
-    noun = "workload"
-
-    def prepare(self, rendered: Rendered, labels: Mapping[str, str]) -> Rendered:
-        return rendered
-
-    def watch(self, launch: Launch) -> _JobWatch:
-        return _JobWatch(launch)
-
-
-JOB = JobRunner()
-
-
-def run_job(
-    api_client: client.ApiClient,
-    spec: WorkloadSpec,
-    rendered: Rendered,
-    *,
-    namespace: str,
-    labels: Mapping[str, str],
-    timeout_s: float,
-    artifacts_dir: Path | None = None,
-    applier: Applier | None = None,
-) -> RunResult:
-    """Apply, wait for completion, read logs; raise :class:`WorkloadFailed` when it cannot complete.
-
-    Pass the session's ``applier`` to reuse its discovery cache (a fresh one re-reads API discovery).
-    """
-    return run_to_completion(
-        JOB,
-        api_client,
-        spec,
-        rendered,
-        namespace=namespace,
-        labels=labels,
-        timeout_s=timeout_s,
-        artifacts_dir=artifacts_dir,
-        applier=applier,
-    )
+#: Run-to-completion Jobs (single, parallel, Indexed) and bare Pods.
+JOB = WatchRunner(noun="workload", watch=_JobWatch)
 
 
 __all__ = [
     "CLAIM_BIND_DEADLINE_S",
     "JOB",
-    "JobRunner",
     "RunResult",
     "apply_workload",
-    "run_job",
     "scripts_configmap_name",
 ]

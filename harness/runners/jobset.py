@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import functools
 import logging
 from collections.abc import Mapping
 
 from harness.catalog.render import Rendered
-from harness.runners.custom import ConditionResource, run_to_condition
+from harness.runners.custom import ConditionResource
 
 log = logging.getLogger(__name__)
 
@@ -42,5 +41,3 @@ def with_pod_labels(rendered: Rendered, labels: Mapping[str, str]) -> Rendered:
 JOBSET = ConditionResource(
     kind="JobSet", group=GROUP, version=VERSION, plural=PLURAL, succeeded="Completed", label_pods=with_pod_labels
 )
-#: Apply, wait for every JobSet's Completed condition, read the pods' logs.
-run_jobset = functools.partial(run_to_condition, JOBSET)

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import functools
 import logging
 from collections.abc import Mapping
 
 from harness.catalog.render import Rendered
 from harness.cluster.collect import Evidence
-from harness.runners.custom import ConditionResource, run_to_condition
+from harness.runners.custom import ConditionResource
 
 log = logging.getLogger(__name__)
 
@@ -59,5 +58,3 @@ MPIJOB = ConditionResource(
     label_pods=with_replica_labels,
     explain=_launcher_tail,
 )
-#: Apply, wait for every MPIJob to succeed, read logs; a timeout carries the launcher's last lines.
-run_mpijob = functools.partial(run_to_condition, MPIJOB)

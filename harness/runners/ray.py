@@ -15,20 +15,17 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from kubernetes import client
 
-from harness.catalog.render import Rendered
-from harness.catalog.spec import WorkloadSpec
 from harness.cluster.collect import Evidence, pod_phases
-from harness.cluster.manifests import Applier
+from harness.cluster.target import ClusterHandle
 from harness.cluster.wait import wait_for
 from harness.errors import WorkloadFailed
 from harness.runners.custom import custom_object
 from harness.runners.failures import name_of, phase_of, pod_blocker
-from harness.runners.skeleton import Launch, RunResult, run_to_completion
+from harness.runners.skeleton import Launch, WatchRunner
 
 log = logging.getLogger(__name__)
 
@@ -113,45 +110,8 @@ class _RayJobWatch:
         return f"Driver log (last lines):\n{driver or '(none)'}"
 
 
-class RayJobRunner:
-    """KubeRay RayJobs run to completion."""
-
-    noun = "RayJob workload"
-
-    def prepare(self, rendered: Rendered, labels: Mapping[str, str]) -> Rendered:
-        return rendered
-
-    def watch(self, launch: Launch) -> _RayJobWatch:
-        return _RayJobWatch(launch)
-
-
-RAYJOB = RayJobRunner()
-
-
-def run_rayjob(
-    api_client: client.ApiClient,
-    spec: WorkloadSpec,
-    rendered: Rendered,
-    *,
-    namespace: str,
-    labels: Mapping[str, str],
-    timeout_s: float,
-    artifacts_dir: Path | None = None,
-    applier: Applier | None = None,
-) -> RunResult:
-    """Apply the RayJob, wait for the operator to finish it, return every pod's log; raise WorkloadFailed with
-    the driver's last lines when the job fails, and at once when a pod can never start."""
-    return run_to_completion(
-        RAYJOB,
-        api_client,
-        spec,
-        rendered,
-        namespace=namespace,
-        labels=labels,
-        timeout_s=timeout_s,
-        artifacts_dir=artifacts_dir,
-        applier=applier,
-    )
+#: KubeRay RayJobs run to completion.
+RAYJOB = WatchRunner(noun="RayJob workload", watch=_RayJobWatch)
 
 
 # ----------------------------------------------------------------------------- reconciliation
@@ -181,11 +141,12 @@ def running_workers(core: client.CoreV1Api, namespace: str, cluster: str, group:
 
 
 def scale_worker_group(
-    api_client: client.ApiClient, namespace: str, cluster: str, group: str, replicas: int, *, timeout_s: float
+    cluster_handle: ClusterHandle, namespace: str, cluster: str, group: str, replicas: int, *, timeout_s: float
 ) -> tuple[WorkerSet, float]:
     """Set the group's ``replicas``; return the Running workers once they number ``replicas``, and the seconds
     the operator took."""
-    core, custom = client.CoreV1Api(api_client), client.CustomObjectsApi(api_client)
+    core = client.CoreV1Api(cluster_handle.api_client)
+    custom = client.CustomObjectsApi(cluster_handle.api_client)
     raycluster = custom_object(custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "rayclusters", cluster))
     groups = raycluster["spec"].get("workerGroupSpecs") or []
     index = next((i for i, g in enumerate(groups) if g.get("groupName") == group), None)
@@ -210,11 +171,11 @@ def scale_worker_group(
 
 
 def replace_deleted_worker(
-    api_client: client.ApiClient, namespace: str, cluster: str, group: str, *, timeout_s: float
+    cluster_handle: ClusterHandle, namespace: str, cluster: str, group: str, *, timeout_s: float
 ) -> tuple[str, str, float]:
     """Delete one Running worker; return (deleted, replacement, seconds) once the group is back to its size
     with a new pod Running."""
-    core = client.CoreV1Api(api_client)
+    core = client.CoreV1Api(cluster_handle.api_client)
     before = running_workers(core, namespace, cluster, group)
     if not before.count:
         raise WorkloadFailed(f"RayCluster {cluster} group {group} has no Running worker to delete")
@@ -240,11 +201,9 @@ __all__ = [
     "CLUSTER_LABEL",
     "GROUP_LABEL",
     "RAYJOB",
-    "RayJobRunner",
     "WorkerSet",
     "driver_log",
     "replace_deleted_worker",
-    "run_rayjob",
     "running_workers",
     "scale_worker_group",
 ]

@@ -13,21 +13,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
-
-from kubernetes import client
 
 from harness.catalog.render import Rendered
 from harness.catalog.spec import KINDS, WorkloadSpec
-from harness.cluster.manifests import Applier
 from harness.errors import ConfigError
 from harness.runners.job import JOB
 from harness.runners.jobset import JOBSET
 from harness.runners.mpijob import MPIJOB
 from harness.runners.ray import RAYJOB
 from harness.runners.service import ServiceHandle, run_service
-from harness.runners.skeleton import Runner, RunResult, run_to_completion
+from harness.runners.skeleton import RunContext, Runner, RunResult, run_to_completion
 
 SERVICE_KIND = "service"
 
@@ -54,56 +50,17 @@ def runner_for(spec: WorkloadSpec) -> Runner[Any]:
     return runner
 
 
-def run_workload(
-    api_client: client.ApiClient,
-    spec: WorkloadSpec,
-    rendered: Rendered,
-    *,
-    namespace: str,
-    labels: Mapping[str, str],
-    timeout_s: float,
-    artifacts_dir: Path | None = None,
-    applier: Applier | None = None,
-) -> RunResult:
+def run_workload(spec: WorkloadSpec, rendered: Rendered, context: RunContext) -> RunResult:
     """Run ``spec`` to completion with the runner its ``kind`` names."""
-    return run_to_completion(
-        runner_for(spec),
-        api_client,
-        spec,
-        rendered,
-        namespace=namespace,
-        labels=labels,
-        timeout_s=timeout_s,
-        artifacts_dir=artifacts_dir,
-        applier=applier,
-    )
+    return run_to_completion(runner_for(spec), spec, rendered, context)
 
 
 @contextmanager
-def deploy_service(
-    api_client: client.ApiClient,
-    spec: WorkloadSpec,
-    rendered: Rendered,
-    *,
-    namespace: str,
-    labels: Mapping[str, str],
-    timeout_s: float,
-    artifacts_dir: Path | None = None,
-    applier: Applier | None = None,
-) -> Iterator[ServiceHandle]:
+def deploy_service(spec: WorkloadSpec, rendered: Rendered, context: RunContext) -> Iterator[ServiceHandle]:
     """Deploy a ``kind: service`` workload and hand it to the test live; other kinds are refused."""
     if spec.kind != SERVICE_KIND:
         raise ConfigError(f"{_where(spec)} runs to completion, it is not a service (use run_workload)")
-    with run_service(
-        api_client,
-        spec,
-        rendered,
-        namespace=namespace,
-        labels=labels,
-        timeout_s=timeout_s,
-        artifacts_dir=artifacts_dir,
-        applier=applier,
-    ) as handle:
+    with run_service(spec, rendered, context) as handle:
         yield handle
 
 

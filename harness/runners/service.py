@@ -8,11 +8,9 @@ collects evidence. The namespace's deletion removes the objects.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from kubernetes import client
@@ -21,10 +19,10 @@ from kubernetes.client.exceptions import ApiException
 from harness.catalog.render import Rendered
 from harness.catalog.spec import WorkloadSpec
 from harness.cluster.collect import Evidence, gather
-from harness.cluster.manifests import AppliedRef, Applier
+from harness.cluster.manifests import AppliedRef
 from harness.errors import WorkloadFailed
 from harness.runners.failures import pod_blocker
-from harness.runners.skeleton import Launch, apply_workload, await_watch, collect
+from harness.runners.skeleton import Launch, RunContext, await_watch, collect, launch
 
 log = logging.getLogger(__name__)
 
@@ -116,41 +114,19 @@ class _ServiceWatch:
 
 
 @contextmanager
-def run_service(
-    api_client: client.ApiClient,
-    spec: WorkloadSpec,
-    rendered: Rendered,
-    *,
-    namespace: str,
-    labels: Mapping[str, str],
-    timeout_s: float,
-    artifacts_dir: Path | None = None,
-    applier: Applier | None = None,
-) -> Iterator[ServiceHandle]:
+def run_service(spec: WorkloadSpec, rendered: Rendered, context: RunContext) -> Iterator[ServiceHandle]:
     """Apply, wait until ready, yield the Services' addresses; evidence and artifacts are collected on exit (also
     on failure), and a workload that cannot get ready raises :class:`WorkloadFailed` with the evidence."""
-    started = time.monotonic()
-    refs = apply_workload(
-        api_client, spec, rendered, namespace=namespace, labels=labels, artifacts_dir=artifacts_dir, applier=applier
-    )
-    launch = Launch(
-        api_client=api_client,
-        spec=spec,
-        namespace=namespace,
-        labels=labels,
-        refs=refs,
-        started=started,
-        timeout_s=timeout_s,
-    )
-    watch = _ServiceWatch(launch)
-    handle = ServiceHandle(workload=spec.name, namespace=namespace, endpoints={}, refs=refs)
+    launched = launch(spec, rendered, context)
+    watch = _ServiceWatch(launched)
+    handle = ServiceHandle(workload=spec.name, namespace=context.namespace, endpoints={}, refs=launched.refs)
     try:
-        outcome = await_watch(watch, timeout_s)
+        outcome = await_watch(watch, context.timeout_s)
         if outcome.failure is not None:
-            evidence = gather(api_client, namespace, label_selector=watch.evidence_selector)
+            evidence = gather(context.api_client, context.namespace, label_selector=watch.evidence_selector)
             raise WorkloadFailed(f"{outcome.failure}. {evidence.explain()}")
         for name in watch.services:
-            svc_spec = watch.core.read_namespaced_service(name, namespace).spec or client.V1ServiceSpec()
+            svc_spec = watch.core.read_namespaced_service(name, context.namespace).spec or client.V1ServiceSpec()
             ports = {p.name or "": p.port for p in svc_spec.ports or []}
             if not svc_spec.cluster_ip:
                 raise WorkloadFailed(f"service workload {spec.name}: Service {name} has no cluster IP")
@@ -158,4 +134,4 @@ def run_service(
         log.info("service workload %s ready: %s", spec.name, ", ".join(handle.endpoints))
         yield handle
     finally:
-        handle.evidence = collect(api_client, namespace, watch.evidence_selector, artifacts_dir)
+        handle.evidence = collect(context, watch.evidence_selector)

@@ -5,7 +5,9 @@ runner supplies only what differs, as a :class:`Watch`: which applied objects it
 "impossible" mean for them, how to describe their state in a timeout message, and which extra words explain a
 failure (a launcher's or driver's last lines). Run-to-completion runners call :func:`run_to_completion`; the
 Service runner, which hands a live workload to the test instead of finishing, uses the same pieces
-(:func:`apply_workload`, :func:`await_watch`, :func:`collect`) around its ``yield``.
+(:func:`apply_workload`, :func:`await_watch`, :func:`collect`) around its ``yield``. Every runner takes the same
+three arguments: the workload spec, its rendered documents and a :class:`RunContext` (where and under what terms it
+runs), built once by the pytest plugin's runner fixtures or by a test.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from kubernetes import client
 from harness.catalog.render import Rendered
 from harness.catalog.spec import WorkloadSpec
 from harness.cluster.collect import Evidence, container_logs, gather, write_artifacts
-from harness.cluster.manifests import AppliedRef, Applier
+from harness.cluster.manifests import AppliedRef
+from harness.cluster.target import ClusterHandle
 from harness.cluster.wait import FailedWait, wait_for
 from harness.errors import WaitTimeout, WorkloadFailed
 
@@ -38,16 +41,29 @@ def scripts_configmap_name(workload: str) -> str:
     return f"{workload}-scripts"[:63]
 
 
-def apply_workload(
-    api_client: client.ApiClient,
-    spec: WorkloadSpec,
-    rendered: Rendered,
-    *,
-    namespace: str,
-    labels: Mapping[str, str],
-    artifacts_dir: Path | None,
-    applier: Applier | None = None,
-) -> list[AppliedRef]:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunContext:
+    """Where and under what terms one workload runs, the same for every runner: the cluster (its API client and the
+    run's applier, whose discovery cache every workload reuses), the test's namespace, the run labels every object
+    and pod carries, the time it may take, and where its artifacts go (None: nowhere)."""
+
+    cluster: ClusterHandle
+    namespace: str
+    labels: Mapping[str, str]
+    timeout_s: float
+    artifacts_dir: Path | None = None
+
+    @property
+    def api_client(self) -> client.ApiClient:
+        return self.cluster.api_client
+
+    @property
+    def selector(self) -> str:
+        """The label selector of every object (and pod) of this run."""
+        return ",".join(f"{k}={v}" for k, v in self.labels.items())
+
+
+def apply_workload(spec: WorkloadSpec, rendered: Rendered, context: RunContext) -> list[AppliedRef]:
     """Apply the rendered manifests, preceded by the ConfigMap carrying the workload's scripts; the exact
     documents applied are saved as ``manifests.yaml`` among the test's artifacts."""
     documents: list[dict[str, Any]] = list(rendered.documents)
@@ -61,10 +77,10 @@ def apply_workload(
                 "data": dict(rendered.scripts),
             },
         )
-    if artifacts_dir is not None:
-        artifacts_dir.mkdir(parents=True, exist_ok=True)
-        (artifacts_dir / "manifests.yaml").write_text(yaml.safe_dump_all(documents, sort_keys=False))
-    return (applier or Applier(api_client)).apply(documents, namespace=namespace, labels=labels)
+    if context.artifacts_dir is not None:
+        context.artifacts_dir.mkdir(parents=True, exist_ok=True)
+        (context.artifacts_dir / "manifests.yaml").write_text(yaml.safe_dump_all(documents, sort_keys=False))
+    return context.cluster.applier.apply(documents, namespace=context.namespace, labels=context.labels)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -93,24 +109,40 @@ class RunResult:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Launch:
-    """What a :class:`Watch` is built from: the run's identity and what was applied."""
+    """What a :class:`Watch` is built from: the run's identity, its context and what was applied."""
 
-    api_client: client.ApiClient
     spec: WorkloadSpec
-    namespace: str
-    labels: Mapping[str, str]
+    context: RunContext
     refs: list[AppliedRef]
     started: float  # time.monotonic() before apply
-    timeout_s: float
+
+    @property
+    def api_client(self) -> client.ApiClient:
+        return self.context.api_client
+
+    @property
+    def namespace(self) -> str:
+        return self.context.namespace
+
+    @property
+    def timeout_s(self) -> float:
+        return self.context.timeout_s
 
     @property
     def selector(self) -> str:
         """The label selector of every object (and pod) of this run."""
-        return ",".join(f"{k}={v}" for k, v in self.labels.items())
+        return self.context.selector
 
     def names(self, kind: str) -> list[str]:
         """The applied objects of ``kind``, in apply order."""
         return [r.name for r in self.refs if r.kind == kind]
+
+
+def launch(spec: WorkloadSpec, rendered: Rendered, context: RunContext) -> Launch:
+    """Apply the workload (:func:`apply_workload`) and return what was launched, timed from before the apply."""
+    started = time.monotonic()
+    refs = apply_workload(spec, rendered, context)
+    return Launch(spec=spec, context=context, refs=refs, started=started)
 
 
 class Watch(Protocol[S]):
@@ -159,6 +191,18 @@ class Runner(Protocol[S_co]):
 
 
 @dataclass(frozen=True, slots=True)
+class WatchRunner:
+    """A runner that applies the rendered documents as they are and follows them with its ``watch`` (Jobs and
+    bare Pods, RayJobs); custom resources whose pod templates need the run labels are ConditionResources."""
+
+    noun: str
+    watch: Callable[[Launch], Watch[Any]]
+
+    def prepare(self, rendered: Rendered, labels: Mapping[str, str]) -> Rendered:
+        return rendered
+
+
+@dataclass(frozen=True, slots=True)
 class Awaited(Generic[S]):
     """How a wait ended: ``failure`` is the message when it could not get done (None when it did)."""
 
@@ -183,54 +227,23 @@ def await_watch(watch: Watch[S], timeout_s: float) -> Awaited[S]:
     return Awaited(failure=None, last=last)
 
 
-def collect(api_client: client.ApiClient, namespace: str, selector: str, artifacts_dir: Path | None) -> Evidence:
+def collect(context: RunContext, selector: str) -> Evidence:
     """The run's evidence (pods, events, log tails), saved among the test's artifacts when it has a directory."""
-    evidence = gather(api_client, namespace, label_selector=selector)
-    if artifacts_dir is not None:
-        write_artifacts(api_client, namespace, artifacts_dir, evidence)
+    evidence = gather(context.api_client, context.namespace, label_selector=selector)
+    if context.artifacts_dir is not None:
+        write_artifacts(context.api_client, context.namespace, context.artifacts_dir, evidence)
     return evidence
 
 
-def run_to_completion(
-    runner: Runner[Any],
-    api_client: client.ApiClient,
-    spec: WorkloadSpec,
-    rendered: Rendered,
-    *,
-    namespace: str,
-    labels: Mapping[str, str],
-    timeout_s: float,
-    artifacts_dir: Path | None = None,
-    applier: Applier | None = None,
-) -> RunResult:
+def run_to_completion(runner: Runner[Any], spec: WorkloadSpec, rendered: Rendered, context: RunContext) -> RunResult:
     """Apply, wait until done, gather evidence and artifacts, read every pod's log; raise :class:`WorkloadFailed`
-    with the wait's reason, the evidence and the runner's own explanation when it cannot get done.
-
-    Pass the session's ``applier`` to reuse its discovery cache (a fresh one re-reads API discovery).
-    """
-    started = time.monotonic()
-    refs = apply_workload(
-        api_client,
-        spec,
-        runner.prepare(rendered, labels),
-        namespace=namespace,
-        labels=labels,
-        artifacts_dir=artifacts_dir,
-        applier=applier,
-    )
-    launch = Launch(
-        api_client=api_client,
-        spec=spec,
-        namespace=namespace,
-        labels=labels,
-        refs=refs,
-        started=started,
-        timeout_s=timeout_s,
-    )
-    watch = runner.watch(launch)
-    outcome = await_watch(watch, timeout_s)
-    evidence = collect(api_client, namespace, watch.evidence_selector, artifacts_dir)
-    core = client.CoreV1Api(api_client)
+    with the wait's reason, the evidence and the runner's own explanation when it cannot get done."""
+    launched = launch(spec, runner.prepare(rendered, context.labels), context)
+    watch = runner.watch(launched)
+    outcome = await_watch(watch, context.timeout_s)
+    evidence = collect(context, watch.evidence_selector)
+    core = client.CoreV1Api(context.api_client)
+    namespace = context.namespace
     pod_names = [p.name for p in evidence.pods]
     logs_read: dict[str, str] | None = None
 
@@ -243,7 +256,7 @@ def run_to_completion(
     if outcome.failure is not None:
         extra = watch.explain(evidence, logs)
         raise WorkloadFailed(f"{outcome.failure}. {evidence.explain()}" + (f"; {extra}" if extra else ""))
-    duration = time.monotonic() - started
+    duration = time.monotonic() - launched.started
     log.info("%s %s completed in %.2fs", runner.noun, spec.name, duration)
     return RunResult(
         workload=spec.name,
@@ -253,19 +266,22 @@ def run_to_completion(
         evidence=evidence,
         duration_s=duration,
         emulated=any(p.emulated for p in evidence.pods),
-        refs=refs,
+        refs=launched.refs,
     )
 
 
 __all__ = [
     "Awaited",
     "Launch",
+    "RunContext",
     "RunResult",
     "Runner",
     "Watch",
+    "WatchRunner",
     "apply_workload",
     "await_watch",
     "collect",
+    "launch",
     "run_to_completion",
     "scripts_configmap_name",
 ]

@@ -27,10 +27,10 @@ from harness.thresholds.model import (
     Aggregate,
     Check,
     Checks,
+    Comparison,
     LabelSelector,
     Profile,
     RuleKind,
-    Severity,
     Status,
     Threshold,
 )
@@ -244,34 +244,10 @@ def evaluate_thresholds(
     return checks
 
 
-def _check(threshold: Threshold, **fields: Any) -> Check:
-    """A Check that carries its threshold's identity (id, workload, metric, kind, severity, source, selector,
-    description, hint) plus the ``fields`` of this outcome: one place for what every check repeats."""
-    return Check(
-        threshold_id=threshold.id,
-        workload=threshold.workload,
-        metric=threshold.metric,
-        kind=threshold.kind,
-        severity=threshold.severity,
-        source=threshold.source,
-        selector=threshold.labels,
-        description=threshold.description,
-        hint=threshold.hint,
-        **fields,
-    )
-
-
-def _status(threshold: Threshold, holds: bool) -> Status:
-    if holds:
-        return Status.PASSED
-    return Status.FAILED if threshold.severity is Severity.FAIL else Status.WARNED
-
-
 def _no_data(
     threshold: Threshold, *, labels: Mapping[str, str] | None = None, detail: str = "", unit: str | None = None
 ) -> Check:
-    return _check(
-        threshold,
+    return threshold.check(
         status=Status.NO_DATA,
         unit=unit or threshold.unit,
         comparison=threshold.comparison,
@@ -285,8 +261,7 @@ def _no_data(
 def _presence(threshold: Threshold, matched: Sequence[Measurement]) -> Check:
     if not matched:
         return _no_data(threshold)
-    return _check(
-        threshold,
+    return threshold.check(
         status=Status.PASSED,
         matched=len(matched),
         emulated=any(m.emulated for m in matched),
@@ -343,18 +318,14 @@ def _absolute(threshold: Threshold, matched: Sequence[Measurement], converter: _
         judged = [(observed, labels, len(matched), emulated)]
     for observed, labels, count, emulated in judged:
         checks.append(
-            _check(
-                threshold,
-                status=_status(threshold, comparison.holds(observed, bar)),
-                observed=observed,
-                unit=unit,
-                comparison=comparison,
-                bar=bar,
-                labels=labels,
-                matched=count,
-                emulated=emulated,
-            )
+            _compared(threshold, comparison, observed, bar, unit=unit, labels=labels, matched=count, emulated=emulated)
         )
+
+
+def _compared(threshold: Threshold, comparison: Comparison, observed: float, bar: float, **outcome: Any) -> Check:
+    """The check of ``observed`` against ``bar``: its status, and the numbers a report shows for it."""
+    status = threshold.status_for(comparison.holds(observed, bar))
+    return threshold.check(status=status, observed=observed, comparison=comparison, bar=bar, **outcome)
 
 
 def _regression_bar(threshold: Threshold, baseline_value: float) -> float:
@@ -378,13 +349,12 @@ def _regression(
 
     def check(observed: float, baseline_value: float, labels: Mapping[str, str], n: int, emulated: bool) -> Check:
         bar = _regression_bar(threshold, baseline_value)
-        return _check(
+        return _compared(
             threshold,
-            status=_status(threshold, comparison.holds(observed, bar)),
-            observed=observed,
+            comparison,
+            observed,
+            bar,
             unit=unit,
-            comparison=comparison,
-            bar=bar,
             baseline_value=baseline_value,
             regression_pct=threshold.regression_pct,
             labels=labels,

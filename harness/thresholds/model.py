@@ -367,6 +367,28 @@ class Threshold:
             case _:
                 return self.kind.verdict_bar
 
+    def status_for(self, holds: bool) -> Status:
+        """PASSED when the bar holds; otherwise FAILED, or WARNED for a warn-severity threshold."""
+        if holds:
+            return Status.PASSED
+        return Status.FAILED if self.severity is Severity.FAIL else Status.WARNED
+
+    def check(self, **outcome: Any) -> Check:
+        """A Check carrying this threshold's identity (id, workload, metric, kind, severity, source, selector,
+        description, hint) plus the ``outcome`` (status, observed, bar, ...): the one place a check is made."""
+        return Check(
+            threshold_id=self.id,
+            workload=self.workload,
+            metric=self.metric,
+            kind=self.kind,
+            severity=self.severity,
+            source=self.source,
+            selector=self.labels,
+            description=self.description,
+            hint=self.hint,
+            **outcome,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "id": self.id,

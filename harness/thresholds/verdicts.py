@@ -32,7 +32,7 @@ Evidence each kind reads (metric, labels):
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from harness.measurement import Measurement
 from harness.parsers.nccl import Transport
@@ -43,7 +43,6 @@ from harness.thresholds.model import (
     Checks,
     Profile,
     RuleKind,
-    Severity,
     Status,
     Threshold,
     format_value,
@@ -208,19 +207,20 @@ def judge_threshold(threshold: Threshold, measurements: Sequence[Measurement]) -
 # --- the verdict functions ----------------------------------------------------------------------------------------
 
 
+class _Reading(TypedDict, total=False):
+    """What a verdict says beyond its status: the observed value, its unit, the bar it was held to (the
+    threshold's own value when absent) and the labels of the series it is about."""
+
+    observed: float | None
+    unit: str | None
+    bar: float | None
+    labels: Mapping[str, str] | None
+
+
 def _verdict(
-    threshold: Threshold,
-    holds: bool,
-    detail: str,
-    evidence: Sequence[Measurement],
-    *,
-    observed: float | None = None,
-    unit: str | None = None,
-    bar: float | None = None,
-    labels: Mapping[str, str] | None = None,
+    threshold: Threshold, holds: bool, detail: str, evidence: Sequence[Measurement], **reading: Unpack[_Reading]
 ) -> Check:
-    status = Status.PASSED if holds else (Status.FAILED if threshold.severity is Severity.FAIL else Status.WARNED)
-    return _make(threshold, status, detail, evidence, observed=observed, unit=unit, bar=bar, labels=labels)
+    return _make(threshold, threshold.status_for(holds), detail, evidence, **reading)
 
 
 def _no_data(threshold: Threshold, detail: str) -> Check:
@@ -228,33 +228,17 @@ def _no_data(threshold: Threshold, detail: str) -> Check:
 
 
 def _make(
-    threshold: Threshold,
-    status: Status,
-    detail: str,
-    evidence: Sequence[Measurement],
-    *,
-    observed: float | None = None,
-    unit: str | None = None,
-    bar: float | None = None,
-    labels: Mapping[str, str] | None = None,
+    threshold: Threshold, status: Status, detail: str, evidence: Sequence[Measurement], **reading: Unpack[_Reading]
 ) -> Check:
-    return Check(
-        threshold_id=threshold.id,
-        workload=threshold.workload,
-        metric=threshold.metric,
-        kind=threshold.kind,
+    bar = reading.get("bar")
+    return threshold.check(
         status=status,
-        severity=threshold.severity,
-        source=threshold.source,
-        selector=threshold.labels,
-        observed=observed,
-        unit=unit,
+        observed=reading.get("observed"),
+        unit=reading.get("unit"),
         bar=bar if bar is not None else threshold.value,
-        labels=labels or {},
+        labels=reading.get("labels") or {},
         matched=len(evidence),
         emulated=any(m.emulated for m in evidence),
-        description=threshold.description,
-        hint=threshold.hint,
         detail=detail,
     )
 
@@ -467,7 +451,7 @@ def _no_slow_node(threshold: Threshold, measurements: Sequence[Measurement]) -> 
         elif row.verdict is Verdict.SUSPECT:
             status, detail = Status.WARNED, f"suspect, slow in {row.slow_tests} of {row.tests} test(s): {where}"
         else:
-            status = Status.FAILED if threshold.severity is Severity.FAIL else Status.WARNED
+            status = threshold.status_for(False)
             detail = f"slow in all {row.tests} test(s): {where}"
         check = _make(threshold, status, detail, groups, observed=row.worst, unit=unit, bar=bar,
                       labels={"node": row.node})  # fmt: skip

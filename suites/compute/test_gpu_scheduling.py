@@ -18,6 +18,7 @@ from harness.fixture_types import (
     HarnessConfig,
     NodeInfo,
     Profile,
+    RunContext,
     RunResult,
     RunWorkload,
     Target,
@@ -36,7 +37,7 @@ from harness.probes.accelerators import (
     profile_gpu_mismatch,
 )
 from harness.probes.accelerators import dra_probe as dra_probe_rendered
-from harness.runners.job import run_job
+from harness.runners import registry
 
 pytestmark = [pytest.mark.compute, pytest.mark.conformance]
 
@@ -216,15 +217,13 @@ def test_gpu_through_a_dra_resource_claim(
     spec = load_workload("gpu-device-probe")
     rendered = dra_probe_rendered(spec, device_class=device_class, api_version=version, count=1)
     record.add(workload="gpu-device-probe", params={"device_class": device_class, "resource_api": version})
-    result = run_job(
-        target.api_client,
-        spec,
-        rendered,
+    run = RunContext(
+        cluster=target,
         namespace=namespace,
         labels=run_labels(harness_config.run_id, request.node.nodeid, workload=spec.name),
         timeout_s=harness_config.timeout(spec.timeout_s),
-        applier=target.applier,
     )
+    result = registry.run_workload(spec, rendered, run)
     probe = next(iter(_probes(result).values()))
     record.add(measurements=[_seen(probe, result.node_of("probe"), result.emulated, claim=device_class)])
     assert probe.device_count == 1, f"the claim for 1 device of {device_class} gave the pod {probe.describe()}"

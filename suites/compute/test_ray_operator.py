@@ -43,12 +43,10 @@ def test_kuberay_reconciles_worker_groups(
     replaced by a new one."""
     timeout = harness_config.timeout(RECONCILE_S)
     with deploy_service("ray-cluster", workers=1, max_workers=2):
-        initial, startup_s = scale_worker_group(target.api_client, namespace, CLUSTER, GROUP, 1, timeout_s=timeout)
-        scaled, up_s = scale_worker_group(target.api_client, namespace, CLUSTER, GROUP, 2, timeout_s=timeout)
-        deleted, replacement, replace_s = replace_deleted_worker(
-            target.api_client, namespace, CLUSTER, GROUP, timeout_s=timeout
-        )
-        _, down_s = scale_worker_group(target.api_client, namespace, CLUSTER, GROUP, 1, timeout_s=timeout)
+        initial, startup_s = scale_worker_group(target, namespace, CLUSTER, GROUP, 1, timeout_s=timeout)
+        scaled, up_s = scale_worker_group(target, namespace, CLUSTER, GROUP, 2, timeout_s=timeout)
+        deleted, replacement, replace_s = replace_deleted_worker(target, namespace, CLUSTER, GROUP, timeout_s=timeout)
+        _, down_s = scale_worker_group(target, namespace, CLUSTER, GROUP, 1, timeout_s=timeout)
     record.add(
         params={"initial": ", ".join(initial.names), "scaled": ", ".join(scaled.names), "deleted": deleted},
         measurements=[

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from kubernetes import client, config
+from workload_runs import run_context
 
 from harness.catalog.render import render
 from harness.catalog.spec import load_workload
@@ -23,7 +24,8 @@ from harness.errors import WorkloadFailed
 from harness.node.emulated import Script
 from harness.parsers.jax_tpu import parse_tpu_result
 from harness.runners.job import scripts_configmap_name
-from harness.runners.jobset import GROUP, PLURAL, VERSION, run_jobset
+from harness.runners.jobset import GROUP, PLURAL, VERSION
+from harness.runners.registry import run_workload
 
 LABELS = run_labels("run-jobset", "jobset-test")
 SPEC = """\
@@ -155,7 +157,7 @@ def _controller(api: client.ApiClient, ns: str, name: str, *, fail: bool = False
 def test_completed_jobset_returns_every_hosts_jax_log(tpu_api: client.ApiClient, ns: str, tmp_path: Path) -> None:
     spec, rendered = _rendered()
     controller = _controller(tpu_api, ns, "tpu-jax")
-    run = run_jobset(tpu_api, spec, rendered, namespace=ns, labels=LABELS, timeout_s=30, artifacts_dir=tmp_path)
+    run = run_workload(spec, rendered, run_context(tpu_api, ns, LABELS, timeout_s=30, artifacts_dir=tmp_path))
     controller.join(5)
     assert run.emulated and len(run.logs) == 2
     results = [parse_tpu_result(text) for _, text in sorted(run.logs.items())]
@@ -171,5 +173,5 @@ def test_failed_jobset_fails_at_once_with_its_condition(tpu_api: client.ApiClien
     _controller(tpu_api, ns, "tpu-jax", fail=True)
     started = time.monotonic()
     with pytest.raises(WorkloadFailed, match=r"jobset tpu-jax failed: AllJobsFailed: Failed"):
-        run_jobset(tpu_api, spec, rendered, namespace=ns, labels=LABELS, timeout_s=30)
+        run_workload(spec, rendered, run_context(tpu_api, ns, LABELS, timeout_s=30))
     assert time.monotonic() - started < 15

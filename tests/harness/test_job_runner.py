@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from kubernetes import client
-from workload_runs import run_spec
+from workload_runs import run_context, run_spec
 
 from harness.catalog.render import render
 from harness.catalog.spec import load_spec
@@ -15,7 +15,8 @@ from harness.cluster.namespaces import RUN_LABEL, run_labels, scoped_namespace
 from harness.embedded.cluster import EmbeddedCluster
 from harness.errors import ConfigError, WorkloadFailed
 from harness.parsers.sentinel import parse_sentinel
-from harness.runners.job import RunResult, run_job
+from harness.runners.registry import run_workload
+from harness.runners.skeleton import RunResult
 
 WORKLOADS = Path(__file__).resolve().parents[1] / "data" / "workloads"
 
@@ -149,7 +150,7 @@ def test_claim_no_provisioner_serves_fails_at_the_bind_deadline(
     rendered = render(spec, {"storage_class": f"foreign-{ns}"}, context={"scripts_configmap": "fio-scripts"})
     try:
         with pytest.raises(WorkloadFailed) as exc:
-            run_job(api, spec, rendered, namespace=ns, labels=run_labels("run-3", "pvc"), timeout_s=20)
+            run_workload(spec, rendered, run_context(api, ns, run_labels("run-3", "pvc"), timeout_s=20))
     finally:
         client.StorageV1Api(api).delete_storage_class(f"foreign-{ns}")
     message = str(exc.value)

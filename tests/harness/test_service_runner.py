@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from kubernetes import client
+from workload_runs import run_context
 
 from harness.catalog.render import render
 from harness.catalog.spec import load_spec
@@ -24,7 +25,7 @@ SPEC = Path(__file__).resolve().parents[1] / "data" / "workloads" / "http-echo" 
 def _service(api: client.ApiClient, ns: str, **params: str):
     spec = load_spec(SPEC)
     rendered = render(spec, params, context={"scripts_configmap": scripts_configmap_name(spec.name)})
-    return run_service(api, spec, rendered, namespace=ns, labels=run_labels("run-s", "svc-test"), timeout_s=30)
+    return run_service(spec, rendered, run_context(api, ns, run_labels("run-s", "svc-test"), timeout_s=30))
 
 
 def test_service_is_ready_and_balanced(api: client.ApiClient, ns: str) -> None:

@@ -12,8 +12,8 @@ from harness.catalog.spec import KINDS, WorkloadSpec, load_workload
 from harness.errors import ConfigError
 from harness.parsers import MODULES, NO_PARSER
 from harness.runners.custom import ConditionResource
-from harness.runners.job import JobRunner
-from harness.runners.ray import RayJobRunner
+from harness.runners.job import JOB
+from harness.runners.ray import RAYJOB
 from harness.runners.registry import RUN_TO_COMPLETION, SERVICE_KIND, deploy_service, runner_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,8 +25,7 @@ TOP_KINDS = {"mpijob": "MPIJob", "jobset": "JobSet", "rayjob": "RayJob"}
 
 def test_every_kind_has_exactly_one_runner() -> None:
     assert set(KINDS) == {*RUN_TO_COMPLETION, SERVICE_KIND}
-    assert isinstance(RUN_TO_COMPLETION["job"], JobRunner)
-    assert isinstance(RUN_TO_COMPLETION["rayjob"], RayJobRunner)
+    assert RUN_TO_COMPLETION["job"] is JOB and RUN_TO_COMPLETION["rayjob"] is RAYJOB
     assert {r.kind for r in RUN_TO_COMPLETION.values() if isinstance(r, ConditionResource)} == {"MPIJob", "JobSet"}
 
 
@@ -50,7 +49,7 @@ def _spec(kind: str) -> WorkloadSpec:
 def test_a_service_is_not_run_to_completion_and_a_job_is_not_deployed() -> None:
     with pytest.raises(ConfigError, match=r"^/catalog/w/workload.yaml: kind service is deployed and used live"):
         runner_for(_spec("service"))
-    service = deploy_service(None, _spec("job"), None, namespace="n", labels={}, timeout_s=1)  # type: ignore[arg-type]
+    service = deploy_service(_spec("job"), None, None)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match=r"^/catalog/w/workload.yaml: kind job runs to completion"), service:
         pass
 

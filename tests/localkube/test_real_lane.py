@@ -307,8 +307,8 @@ def test_kuberay_scales_a_worker_group(lane: Any, namespace: str, request: pytes
         },
     }
     Applier(lane.suite).apply([raycluster], namespace=namespace, labels=_labels(request))
-    first, _ = scale_worker_group(lane.suite, namespace, "rc", "workers", 1, timeout_s=SETTLE_S)
-    scaled, _ = scale_worker_group(lane.suite, namespace, "rc", "workers", 3, timeout_s=SETTLE_S)
+    first, _ = scale_worker_group(Connection(lane.suite), namespace, "rc", "workers", 1, timeout_s=SETTLE_S)
+    scaled, _ = scale_worker_group(Connection(lane.suite), namespace, "rc", "workers", 3, timeout_s=SETTLE_S)
     assert len(first.names) == 1 and len(scaled.names) == 3
     assert set(first.names) <= set(scaled.names)
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from kubernetes import client
+from workload_runs import run_context
 
 from harness.catalog.render import render
 from harness.catalog.spec import load_workload
@@ -21,7 +22,8 @@ from harness.embedded.cluster import EmbeddedCluster
 from harness.errors import WorkloadFailed
 from harness.node.emulated import Script
 from harness.runners.job import scripts_configmap_name
-from harness.runners.mpijob import GROUP, PLURAL, VERSION, run_mpijob
+from harness.runners.mpijob import GROUP, PLURAL, VERSION
+from harness.runners.registry import run_workload
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 TWO_NODE_LOG = (DATA / "nccl-tests_constructed_2023-format_group-mpirun-prefix.txt").read_text()
@@ -49,7 +51,7 @@ def test_pod_templates_validate_as_core_pod_templates() -> None:
 def test_without_the_operator_the_crd_is_named(fabric_api: client.ApiClient, fabric_ns: str) -> None:
     spec, rendered = _rendered()
     with pytest.raises(WorkloadFailed, match=r"does not serve MPIJob \(kubeflow.org/v2beta1\)"):
-        run_mpijob(fabric_api, spec, rendered, namespace=fabric_ns, labels=LABELS, timeout_s=5)
+        run_workload(spec, rendered, run_context(fabric_api, fabric_ns, LABELS, timeout_s=5))
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +115,7 @@ def test_success_returns_the_launcher_log_with_run_labels(
     try:
         spec, rendered = _rendered(run_name="nccl-ok")
         operator = _operator(fabric_api, fabric_ns, "nccl-ok", outcome="Succeeded")
-        run = run_mpijob(fabric_api, spec, rendered, namespace=fabric_ns, labels=LABELS, timeout_s=20)
+        run = run_workload(spec, rendered, run_context(fabric_api, fabric_ns, LABELS, timeout_s=20))
         operator.join(5)
     finally:
         fabric_cluster.kubelets.scripted.clear()
@@ -133,7 +135,7 @@ def test_failed_condition_fails_at_once(
     _operator(fabric_api, fabric_ns, "nccl-bad", outcome="Failed")
     started = time.monotonic()
     with pytest.raises(WorkloadFailed, match="mpijob nccl-bad failed: MPIJobFailed: test Failed"):
-        run_mpijob(fabric_api, spec, rendered, namespace=fabric_ns, labels=LABELS, timeout_s=20)
+        run_workload(spec, rendered, run_context(fabric_api, fabric_ns, LABELS, timeout_s=20))
     assert time.monotonic() - started < 10
 
 
@@ -146,7 +148,7 @@ def test_hang_times_out_with_the_launchers_last_lines(
         spec, rendered = _rendered(run_name="nccl-hang")
         _operator(fabric_api, fabric_ns, "nccl-hang", outcome=None)
         with pytest.raises(WorkloadFailed) as failure:
-            run_mpijob(fabric_api, spec, rendered, namespace=fabric_ns, labels=LABELS, timeout_s=4)
+            run_workload(spec, rendered, run_context(fabric_api, fabric_ns, LABELS, timeout_s=4))
     finally:
         fabric_cluster.kubelets.scripted.clear()
     message = str(failure.value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from kubernetes import client
+from workload_runs import run_context
 
 from harness.catalog.render import render
 from harness.catalog.spec import load_workload
@@ -92,7 +93,7 @@ def test_verdict_names_a_split_gang() -> None:
 def _gang(api: client.ApiClient, ns: str, **params: str):
     spec = load_workload("net-gang")
     rendered = render(spec, params, context={"scripts_configmap": "unused"})
-    return run_service(api, spec, rendered, namespace=ns, labels=run_labels("run-t", "gang"), timeout_s=30)
+    return run_service(spec, rendered, run_context(api, ns, run_labels("run-t", "gang"), timeout_s=30))
 
 
 def test_gang_lands_in_one_block_of_the_emulated_fabric(

@@ -12,9 +12,11 @@ from typing import Any
 
 import pytest
 from kubernetes import client
+from workload_runs import run_context
 
 from harness.catalog.render import render
 from harness.catalog.spec import load_workload
+from harness.cluster.target import Connection
 from harness.embedded.cluster import EmbeddedCluster
 from harness.errors import WaitTimeout, WorkloadFailed
 from harness.node.emulated import Script
@@ -26,9 +28,9 @@ from harness.runners.ray import (
     NODE_TYPE_LABEL,
     driver_log,
     replace_deleted_worker,
-    run_rayjob,
     scale_worker_group,
 )
+from harness.runners.registry import run_workload
 
 G, V = "ray.io", "v1"
 RESULT = {
@@ -192,7 +194,7 @@ def rendered(name: str, namespace: str, **params: Any) -> tuple[Any, Any]:
 
 def run(api: client.ApiClient, namespace: str, timeout_s: float = 30, **params: Any) -> Any:
     spec, docs = rendered("ray-job", namespace, **params)
-    return run_rayjob(api, spec, docs, namespace=namespace, labels={"t": "ray"}, timeout_s=timeout_s)
+    return run_workload(spec, docs, run_context(api, namespace, {"t": "ray"}, timeout_s=timeout_s))
 
 
 def test_rayjob_success_returns_the_driver_log(
@@ -236,26 +238,26 @@ def test_worker_group_scaling_and_replacement(
     emulated_api: client.ApiClient, emulated_ns: str, operator: FakeKubeRay
 ) -> None:
     spec, docs = rendered("ray-cluster", emulated_ns, workers=1, max_workers=2)
-    apply_workload(emulated_api, spec, docs, namespace=emulated_ns, labels={"t": "ray"}, artifacts_dir=None)
-    initial, _ = scale_worker_group(emulated_api, emulated_ns, "reconcile", "workers", 1, timeout_s=20)
-    scaled, _ = scale_worker_group(emulated_api, emulated_ns, "reconcile", "workers", 2, timeout_s=20)
+    apply_workload(spec, docs, run_context(emulated_api, emulated_ns, {"t": "ray"}, timeout_s=20))
+    initial, _ = scale_worker_group(Connection(emulated_api), emulated_ns, "reconcile", "workers", 1, timeout_s=20)
+    scaled, _ = scale_worker_group(Connection(emulated_api), emulated_ns, "reconcile", "workers", 2, timeout_s=20)
     assert initial.count == 1 and scaled.count == 2 and set(initial.names) < set(scaled.names)
     deleted, replacement, seconds = replace_deleted_worker(
-        emulated_api, emulated_ns, "reconcile", "workers", timeout_s=20
+        Connection(emulated_api), emulated_ns, "reconcile", "workers", timeout_s=20
     )
     assert deleted != replacement and seconds < 20
-    down, _ = scale_worker_group(emulated_api, emulated_ns, "reconcile", "workers", 1, timeout_s=20)
+    down, _ = scale_worker_group(Connection(emulated_api), emulated_ns, "reconcile", "workers", 1, timeout_s=20)
     assert down.count == 1
     with pytest.raises(WorkloadFailed, match="maxReplicas is below 3"):
-        scale_worker_group(emulated_api, emulated_ns, "reconcile", "workers", 3, timeout_s=5)
+        scale_worker_group(Connection(emulated_api), emulated_ns, "reconcile", "workers", 3, timeout_s=5)
     with pytest.raises(WorkloadFailed, match="no worker group 'gpu'"):
-        scale_worker_group(emulated_api, emulated_ns, "reconcile", "gpu", 1, timeout_s=5)
+        scale_worker_group(Connection(emulated_api), emulated_ns, "reconcile", "gpu", 1, timeout_s=5)
 
 
 def test_a_group_the_operator_ignores_times_out_naming_the_count(
     emulated_api: client.ApiClient, emulated_ns: str, kuberay_crds: None
 ) -> None:
     spec, docs = rendered("ray-cluster", emulated_ns, workers=1, max_workers=2)
-    apply_workload(emulated_api, spec, docs, namespace=emulated_ns, labels={"t": "ray"}, artifacts_dir=None)
+    apply_workload(spec, docs, run_context(emulated_api, emulated_ns, {"t": "ray"}, timeout_s=20))
     with pytest.raises(WaitTimeout, match="0 running: none"):
-        scale_worker_group(emulated_api, emulated_ns, "reconcile", "workers", 2, timeout_s=0.5)
+        scale_worker_group(Connection(emulated_api), emulated_ns, "reconcile", "workers", 2, timeout_s=0.5)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from kubernetes import client
+from workload_runs import run_context
 
 from harness.catalog.render import render
 from harness.catalog.spec import load_workload
@@ -45,7 +46,7 @@ def test_server_stages_the_model_and_completes_greedily(api: client.ApiClient, n
     context = {"scripts_configmap": scripts_configmap_name(spec.name), "namespace": ns}
     rendered = render(spec, {"model_source": "installed"}, context=context)
     labels = run_labels("run-c", "cpu-model")
-    with run_service(api, spec, rendered, namespace=ns, labels=labels, timeout_s=90, artifacts_dir=tmp_path) as handle:
+    with run_service(spec, rendered, run_context(api, ns, labels, timeout_s=90, artifacts_dir=tmp_path)) as handle:
         assert set(handle.endpoints) == {"inference-server", "inference-server-v1"}
         body = {"model": "smollm2-135m-instruct", "prompt": "The capital of France is", "max_tokens": 6}
         request = urllib.request.Request(

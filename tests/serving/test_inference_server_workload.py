@@ -8,6 +8,7 @@ import urllib.request
 
 import pytest
 from kubernetes import client
+from workload_runs import run_context
 
 from harness.catalog.render import render
 from harness.catalog.spec import load_workload
@@ -21,7 +22,7 @@ def _server(api: client.ApiClient, ns: str, timeout_s: float = 60, **params: str
     spec = load_workload("inference-server")
     context = {"scripts_configmap": scripts_configmap_name(spec.name), "namespace": ns}
     rendered = render(spec, params, context=context)
-    return run_service(api, spec, rendered, namespace=ns, labels=run_labels("run-s", "inference"), timeout_s=timeout_s)
+    return run_service(spec, rendered, run_context(api, ns, run_labels("run-s", "inference"), timeout_s=timeout_s))
 
 
 def test_server_streams_through_its_services(api: client.ApiClient, ns: str) -> None:
@@ -46,14 +47,16 @@ def test_never_ready_fails_with_the_readiness_events(api: client.ApiClient, ns: 
 def test_in_cluster_load_job_measures_the_server(api: client.ApiClient, ns: str) -> None:
     """The in-cluster path (the inference-load Job, as on a real cluster) runs here too, since host pods are real
     processes: locust in the Job's pod, samples decoded from its log."""
-    from harness.runners import job
+    from harness.runners import registry
     from harness.runners.load import RequestProfile, load_shape, run_job
 
     def run_workload(name: str, **params: str):
         spec = load_workload(name)
         context = {"scripts_configmap": scripts_configmap_name(spec.name), "namespace": ns}
         rendered = render(spec, params, context=context)
-        return job.run_job(api, spec, rendered, namespace=ns, labels=run_labels("run-s", "load-job"), timeout_s=120)
+        return registry.run_workload(
+            spec, rendered, run_context(api, ns, run_labels("run-s", "load-job"), timeout_s=120)
+        )
 
     shape = load_shape({"concurrency": 2, "duration_s": 3, "warmup_s": 0.5, "max_requests": 500})
     with _server(api, ns, ttft_ms="20", tpot_ms="5", output_tokens="6") as handle:

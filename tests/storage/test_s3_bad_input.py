@@ -21,13 +21,15 @@ from typing import Any
 import pytest
 from eventually import eventually
 from kubernetes import client
+from workload_runs import run_context
 
 from harness.catalog.render import render
 from harness.catalog.spec import catalog_root, load_spec
 from harness.cluster.namespaces import run_labels
 from harness.errors import WorkloadFailed
 from harness.parsers.sentinel import parse_sentinel
-from harness.runners.job import RunResult, run_job, scripts_configmap_name
+from harness.runners.registry import run_workload
+from harness.runners.skeleton import RunResult, scripts_configmap_name
 
 SECRET = "s3-creds"
 
@@ -86,15 +88,10 @@ def _run(api: client.ApiClient, ns: str, tmp_path: Path, timeout_s: float = 120,
     spec = load_spec(catalog_root() / "s3-model-store" / "workload.yaml")
     context = {"scripts_configmap": scripts_configmap_name(spec.name), "run_id": "run-s3"}
     rendered = render(spec, {"secret_name": SECRET, **params}, context=context)
-    return run_job(
-        api,
-        spec,
-        rendered,
-        namespace=ns,
-        labels=run_labels("run-s3", "test-s3"),
-        timeout_s=timeout_s,
-        artifacts_dir=tmp_path / "artifacts",
+    context = run_context(
+        api, ns, run_labels("run-s3", "test-s3"), timeout_s=timeout_s, artifacts_dir=tmp_path / "artifacts"
     )
+    return run_workload(spec, rendered, context)
 
 
 def _assert_nowhere(keys: dict[str, str], message: str, artifacts: Path) -> None:

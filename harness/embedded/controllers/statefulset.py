@@ -16,12 +16,7 @@ import re
 from typing import Any
 
 from harness.embedded import apierrors
-from harness.embedded.controllers.base import (
-    PODS,
-    PrimaryController,
-    pod_phase,
-    pod_ready,
-)
+from harness.embedded.controllers.base import PODS, PrimaryController, pod_phase, pod_ready
 from harness.embedded.controllers.deployment import template_hash
 from harness.embedded.objects import clone
 from harness.embedded.store import Key
