@@ -9,6 +9,7 @@ A suite test reads: arrange (workload + params), act (``run_workload``), parse, 
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import logging
 import os
@@ -716,6 +717,11 @@ def _prepare(name: str, params: Mapping[str, object], scope: _TestScope) -> tupl
     if mixed and not spec.placement_only:
         from harness.cluster.placement import keep_off_emulated_nodes
 
+        real = dataclasses.replace(capabilities, nodes=tuple(n for n in capabilities.nodes if not n.emulated))
+        for requirement in spec.requires:  # kept off emulated nodes, the workload must still fit a real one
+            if reason := real.missing(requirement):
+                pytest.skip(f"workload {name} requires {requirement} on a real node (emulated nodes only measure "
+                            f"placement): {reason}")  # fmt: skip
         keep_off_emulated_nodes(list(rendered.documents))  # measurements need real nodes
     artifacts = harness_config.run_dir / "artifacts" / label_value(request.node.nodeid)
     record.add(workload=name, params=rendered.params)

@@ -182,3 +182,32 @@ def test_a_failed_verdict_is_a_conformance_failure_recorded_as_a_check(pytester:
 
     junit = write_junit(load_record(pytester.path / "reports" / "r2"), pytester.path / "junit.xml").read_text()
     assert 'name="check.collective-no-corruption"' in junit and "failed: collective-no-corruption: data" in junit
+
+
+MIXED_SPEC = """\
+apiVersion: aibench.io/v1
+kind: ClusterSpec
+host: {include: true}
+nodePools:
+  - name: gpu
+    count: 1
+    capacity: {cpu: "64", memory: 512Gi, nvidia.com/gpu: "8", pods: "110"}
+    labels: {nvidia.com/gpu.product: NVIDIA-H100-80GB-HBM3}
+    taints: [{key: nvidia.com/gpu, value: present, effect: NoSchedule}]
+"""
+
+
+def test_a_workload_whose_hardware_only_emulated_nodes_have_is_skipped(pytester: pytest.Pytester) -> None:
+    """Beside real nodes, emulated ones only measure placement: a service that needs a GPU, which only the emulated
+    pool has, is skipped naming that (found on the real control plane: vLLM sat Unschedulable until its timeout)."""
+    (pytester.path / "spec.yaml").write_text(MIXED_SPEC)
+    pytester.makepyfile("""
+        def test_vllm(deploy_service):
+            with deploy_service("inference-server-vllm"):
+                raise AssertionError("deployed where no real node has a GPU")
+    """)
+    result = pytester.runpytest(
+        "-o", "aibench_suite_run=true", "--cluster-spec", "spec.yaml", "--reports-dir", "reports", "-rs"
+    )  # fmt: skip
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*workload inference-server-vllm requires gpu on a real node*no node has*"])
