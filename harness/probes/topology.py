@@ -20,6 +20,7 @@ from harness.cluster.fields import annotations_of, name_of, pod_spec, pod_status
 from harness.cluster.target import ClusterHandle
 from harness.labels import EMULATED
 from harness.measurement import Measurement
+from harness.quantity import to_millis
 
 __all__ = [
     "HOSTNAME",
@@ -184,11 +185,6 @@ def describe_placements(placements: Iterable[PodPlacement]) -> list[dict[str, An
     return [{"pod": p.pod, "node": p.node, "phase": p.phase, "emulated": p.emulated} for p in placements]
 
 
-def _cpu_millis(quantity: str) -> int:
-    text = quantity.strip()
-    return int(float(text[:-1])) if text.endswith("m") else int(float(text) * 1000)
-
-
 def over_capacity_gang(nodes: Sequence[NodeInfo]) -> tuple[int, str]:
     """(gang size, CPU request per pod) for a gang that cannot fit as a whole but would partly fit without gang
     scheduling: each pod takes 60% of the largest schedulable node's CPU (one pod per node at most), and the gang
@@ -197,5 +193,5 @@ def over_capacity_gang(nodes: Sequence[NodeInfo]) -> tuple[int, str]:
     schedulable = [n for n in nodes if _schedulable(n)]
     if not schedulable:
         raise ValueError("no ready, untainted node")
-    largest = max(_cpu_millis(n.allocatable.get("cpu", "0")) for n in schedulable)
+    largest = max(to_millis(n.allocatable.get("cpu", "0")) for n in schedulable)
     return len(schedulable) + 1, f"{largest * 6 // 10}m"
