@@ -72,6 +72,9 @@ class Tool:
         if self.name != "docker":  # builds ignore containers.conf's default_ulimits
             nofile, nproc = _usable_limit(resource.RLIMIT_NOFILE), _usable_limit(resource.RLIMIT_NPROC)
             args += ["--ulimit", f"nofile={nofile}:{nofile}", "--ulimit", f"nproc={nproc}:{nproc}"]
+            # RUN steps fetch packages as this machine does: podman's default network would put them behind its
+            # CNI bridge (10.88.0.0/16, a private range the project must not address) with NAT
+            args += ["--network", "host"]
         return [*args, str(context)]
 
     def push_args(self, ref: str, digest_file: Path) -> list[str]:

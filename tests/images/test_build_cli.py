@@ -81,6 +81,7 @@ def test_podman_gets_runc_and_ulimits_it_can_set(tmp_path: Path, monkeypatch: py
     assert args[:5] == ["build", "-t", "r:1", "-f", str(tmp_path / "Dockerfile")]
     assert args[5:7] == ["-v", "/a:/a:ro"] and "--build-arg" in args and "BASE_IMAGE=b:1" in args
     assert "nproc=1024:1024" in args and args[-1] == str(tmp_path)
+    assert args[args.index("--network") + 1] == "host"  # no CNI bridge in a private range for RUN steps
 
 
 FAKE_PODMAN = r"""
