@@ -129,6 +129,16 @@ class ApiServer:
         self.tokens = ServiceAccountTokens(self._lookup)
         self.pods = PodSubresources(store, tokens=self.tokens, logs=logs, exec_hook=exec_hook)
         self.build_date = rfc3339()
+        self._verbs: dict[str, Callable[[Request], Response | WatchStream | Iterator[bytes]]] = {
+            "get": self._get,
+            "list": self._list,
+            "watch": self._watch,
+            "create": self._create,
+            "update": self._update,
+            "patch": self._patch,
+            "delete": self._delete,
+            "deletecollection": self._delete_collection,
+        }
         store.add_listener(self._on_event)
 
     def _lookup(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
@@ -178,33 +188,17 @@ class ApiServer:
         return result
 
     def _handle(self, req: Request) -> Response | WatchStream | Iterator[bytes]:
-        verb = req.verb
         if req.subresource == "log":
             return self._log(req)
-        if verb == "get":
-            return Response(code=200, body=self._get(req))
-        if verb == "list":
-            return self._list(req)
-        if verb == "watch":
-            return self._watch(req)
-        if verb == "create":
-            return self._create(req)
-        if verb == "update":
-            return Response(code=200, body=self._update(req))
-        if verb == "patch":
-            return self._patch(req)
-        if verb == "delete":
-            return self._delete(req)
-        if verb == "deletecollection":
-            return self._delete_collection(req)
-        raise apierrors.method_not_allowed(verb, req.rtype.plural)
+        serve = self._verbs.get(req.verb)
+        if serve is None:
+            raise apierrors.method_not_allowed(req.verb, req.rtype.plural)
+        return serve(req)
 
     # ------------------------------------------------------------------ reads
-    def _get(self, req: Request) -> dict[str, Any]:
+    def _get(self, req: Request) -> Response:
         obj = self.store.get(req.rtype, req.namespace, req.name)
-        if req.subresource == "scale":
-            return _scale_of(obj)
-        return obj
+        return Response(code=200, body=_scale_of(obj) if req.subresource == "scale" else obj)
 
     def _selected(self, req: Request) -> Callable[[dict[str, Any]], bool]:
         try:
@@ -404,13 +398,13 @@ class ApiServer:
             return Response(code=201, body=obj)
         return Response(code=201, body=self.store.create(req.rtype, req.namespace, obj, uid=uid))
 
-    def _update(self, req: Request) -> dict[str, Any]:
+    def _update(self, req: Request) -> Response:
         obj = self._decode(req)
         if not isinstance(obj, dict):
             raise apierrors.bad_request("the body of the request must be a JSON object")
         self._strict_decode(req, obj, "UpdateOptions")
         self._warn_unenforced(req.rtype)
-        return self._write(req, obj)
+        return Response(code=200, body=self._write(req, obj))
 
     def _write(self, req: Request, obj: dict[str, Any]) -> dict[str, Any]:
         rtype = req.rtype

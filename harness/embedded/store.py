@@ -182,14 +182,7 @@ class Store:
                     "the object has been modified; please apply your changes to the latest version and try again",
                 )
             new_meta = new.setdefault("metadata", {})
-            uid = new_meta.get("uid")
-            if uid and uid != cur_meta["uid"]:
-                raise apierrors.conflict(
-                    rtype.group,
-                    rtype.plural,
-                    name,
-                    f"Precondition failed: UID in precondition: {uid}, UID in object meta: {cur_meta['uid']}",
-                )
+            _check_precondition(rtype, name, "UID", new_meta.get("uid"), cur_meta["uid"])
             if subresource == "all":
                 pass  # trusted internal writers (scheduler binding) set spec and status in one version
             elif subresource == "status":
@@ -275,22 +268,8 @@ class Store:
         with self.lock:
             current = self.get(rtype, namespace, name)
             cur_meta = current["metadata"]
-            if precondition_uid and precondition_uid != cur_meta["uid"]:
-                raise apierrors.conflict(
-                    rtype.group,
-                    rtype.plural,
-                    name,
-                    f"Precondition failed: UID in precondition: {precondition_uid}, "
-                    f"UID in object meta: {cur_meta['uid']}",
-                )
-            if precondition_rv and precondition_rv != cur_meta["resourceVersion"]:
-                raise apierrors.conflict(
-                    rtype.group,
-                    rtype.plural,
-                    name,
-                    f"Precondition failed: ResourceVersion in precondition: {precondition_rv}, "
-                    f"ResourceVersion in object meta: {cur_meta['resourceVersion']}",
-                )
+            _check_precondition(rtype, name, "UID", precondition_uid, cur_meta["uid"])
+            _check_precondition(rtype, name, "ResourceVersion", precondition_rv, cur_meta["resourceVersion"])
             policy = propagation or "Background"
             if policy == "Orphan":
                 self._orphan_dependents(cur_meta["uid"])
@@ -494,3 +473,15 @@ def _spec_changed(old: dict[str, Any], new: dict[str, Any]) -> bool:
         if old.get(field_name) != new.get(field_name):
             return True
     return False
+
+
+def _check_precondition(rtype: ResourceType, name: str, what: str, wanted: str | None, stored: str) -> None:
+    """kube's 409 for a write that names a uid or resourceVersion (``what``) the stored object no longer has; a
+    request that names none has no precondition."""
+    if wanted and wanted != stored:
+        raise apierrors.conflict(
+            rtype.group,
+            rtype.plural,
+            name,
+            f"Precondition failed: {what} in precondition: {wanted}, {what} in object meta: {stored}",
+        )

@@ -59,11 +59,8 @@ class HorizontalPodAutoscalerController(PrimaryController):
             and (hpa.get("spec") or {}).get("scaleTargetRef", {}).get("kind") == event.obj.get("kind")
         ]
 
-    def reconcile(self, namespace: str, name: str) -> float | None:
+    def sync(self, namespace: str, name: str, hpa: dict[str, Any]) -> float | None:
         store = self.ctx.store
-        hpa = store.find(HPAS, namespace, name)
-        if hpa is None:
-            return None
         spec = hpa.get("spec") or {}
         ref = spec.get("scaleTargetRef") or {}
         rtype = store.registry.for_kind(ref.get("apiVersion", ""), ref.get("kind", ""))

@@ -15,6 +15,9 @@ from typing import Any, Protocol
 
 from harness.embedded import apierrors
 from harness.embedded.admission import AdmissionContext, admit
+
+# Re-exported for harness/embedded/podsubresources.py, which imports it from here; controllers use podstate.
+from harness.embedded.controllers.podstate import pod_ready as pod_ready  # noqa: PLC0414 (explicit re-export)
 from harness.embedded.events import EventKind, record_event
 from harness.embedded.objects import clone, controller_ref, owner_reference
 from harness.embedded.resources import ResourceType
@@ -24,7 +27,10 @@ log = logging.getLogger(__name__)
 
 PODS: Key = ("", "pods")
 NODES: Key = ("", "nodes")
+CONFIGMAPS: Key = ("", "configmaps")
 ANY_KEY: Key = ("*", "*")  # in ``Controller.watches``: every resource (the garbage collector, namespaces)
+# apps/v1's ControllerRevisionHashLabelKey: the template revision a DaemonSet's or StatefulSet's pod was made from.
+REVISION_LABEL = "controller-revision-hash"
 
 # Same shape as the API server's deletion hook, so one callable decides gracefulness for users and controllers.
 DeletionHook = Callable[[ResourceType, dict[str, Any], int | None], bool]
@@ -164,26 +170,56 @@ class Controller(Protocol):
     def resync(self) -> Iterable[tuple[str, str]]: ...
 
 
-class PrimaryController:
-    """The usual controller: it reconciles objects of one ``primary`` resource (owner references name it ``kind``).
+class ContextController:
+    """A controller's one piece of state that every kind needs: the context the manager hands over.
 
-    It keeps its context, maps an event of the primary to that object and an event of an owned object to its owner
-    (:func:`primary_and_owned`), and resyncs every primary object. Controllers override what differs.
+    Controllers without a primary resource (the garbage collector, namespaces, scrape targets) build on this
+    directly; the rest on :class:`PrimaryController`.
     """
 
     name: str
-    primary: Key
-    kind: str = ""
     watches: tuple[Key, ...]
 
     def __init__(self, ctx: ControllerContext) -> None:
         self.ctx = ctx
+
+
+class PrimaryController(ContextController):
+    """The usual controller: it reconciles objects of one ``primary`` resource (owner references name it ``kind``).
+
+    It maps an event of the primary to that object and an event of an owned object to its owner
+    (:func:`primary_and_owned`), and resyncs every primary object. ``reconcile`` has controller-runtime's shape:
+    get the primary object, then :meth:`sync` it; subclasses implement ``sync`` and override what else differs.
+    """
+
+    primary: Key
+    kind: str = ""
 
     def work_for(self, event: WatchEvent) -> list[tuple[str, str]]:
         return primary_and_owned(event, self.primary, self.kind, self.ctx.store)
 
     def resync(self) -> list[tuple[str, str]]:
         return [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in self.ctx.store.iter(self.primary)]
+
+    def reconcile(self, namespace: str, name: str) -> float | None:
+        """Sync the primary object (namespace, name), or tell :meth:`primary_gone` that there is none.
+
+        Objects the primary owned need nothing here when it is deleted: the garbage collector removes them.
+        """
+        obj = self.ctx.store.find(self.primary, namespace, name)
+        if obj is None:
+            self.primary_gone(namespace, name)
+            return None
+        return self.sync(namespace, name, obj)
+
+    def sync(self, namespace: str, name: str, obj: dict[str, Any]) -> float | None:
+        """Bring what ``obj`` (stored as namespace/name) controls in line with it; seconds after which to look again
+        (a timer), or None."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement sync")
+
+    def primary_gone(self, namespace: str, name: str) -> None:
+        """The primary object is not (or no longer) stored: drop what this controller keeps about it, clean up what
+        the garbage collector does not. Nothing by default."""
 
 
 def owner_of(store: Store, obj: dict[str, Any], kind: str) -> tuple[str, str] | None:
@@ -206,28 +242,3 @@ def primary_and_owned(event: WatchEvent, primary: Key, kind: str, store: Store) 
     if owner is None and event.prev is not None:
         owner = owner_of(store, event.prev, kind)
     return [owner] if owner is not None else []
-
-
-# ---------------------------------------------------------------------- pod state
-def pod_ready(pod: dict[str, Any]) -> bool:
-    for cond in (pod.get("status") or {}).get("conditions") or ():
-        if cond.get("type") == "Ready":
-            return bool(cond.get("status") == "True")
-    return False
-
-
-def pod_phase(pod: dict[str, Any]) -> str:
-    return (pod.get("status") or {}).get("phase") or "Pending"
-
-
-def pod_terminal(pod: dict[str, Any]) -> bool:
-    return pod_phase(pod) in ("Succeeded", "Failed")
-
-
-def pod_active(pod: dict[str, Any]) -> bool:
-    """Counts toward a controller's replicas: neither finished nor being deleted."""
-    return not pod_terminal(pod) and not pod["metadata"].get("deletionTimestamp")
-
-
-def pod_terminating(pod: dict[str, Any]) -> bool:
-    return not pod_terminal(pod) and bool(pod["metadata"].get("deletionTimestamp"))

@@ -81,6 +81,8 @@ class CronJobController(PrimaryController):
     watches: tuple[Key, ...] = (CRONJOBS, JOBS)
 
     def reconcile(self, namespace: str, name: str, *, now: datetime | None = None) -> float | None:
+        """Get the CronJob and sync it as of ``now`` (the current time unless a caller such as a test steps a
+        schedule minute by minute): the base's reconcile with a clock, so this one stands in for it whole."""
         store = self.ctx.store
         cronjob = store.find(CRONJOBS, namespace, name)
         if cronjob is None or cronjob["metadata"].get("deletionTimestamp"):

@@ -17,16 +17,9 @@ import logging
 import time
 from typing import Any
 
-from harness.embedded.controllers.base import (
-    NODES,
-    PODS,
-    ControllerContext,
-    PrimaryController,
-    pod_active,
-    pod_phase,
-    pod_ready,
-)
+from harness.embedded.controllers.base import NODES, PODS, REVISION_LABEL, ControllerContext, PrimaryController
 from harness.embedded.controllers.deployment import resolve_int_or_percent, template_hash
+from harness.embedded.controllers.podstate import pod_active, pod_phase, pod_ready
 from harness.embedded.controllers.ratelimit import Backoff, Clock
 from harness.embedded.objects import clone
 from harness.embedded.store import Key, WatchEvent
@@ -35,7 +28,6 @@ log = logging.getLogger(__name__)
 
 DAEMONSETS: Key = ("apps", "daemonsets")
 COMPONENT = "daemonset-controller"
-REVISION_LABEL = "controller-revision-hash"
 
 DEFAULT_TOLERATIONS: tuple[dict[str, Any], ...] = (
     {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute"},
@@ -152,7 +144,7 @@ class DaemonSetController(PrimaryController):
     watches: tuple[Key, ...] = (DAEMONSETS, PODS, NODES)
 
     def __init__(self, ctx: ControllerContext, clock: Clock = time.monotonic) -> None:
-        self.ctx = ctx
+        super().__init__(ctx)
         self._clock = clock
         self._failed_pods_backoff = Backoff(clock=clock)
 
@@ -170,11 +162,8 @@ class DaemonSetController(PrimaryController):
             return self.resync()
         return super().work_for(event)
 
-    def reconcile(self, namespace: str, name: str) -> float | None:
+    def sync(self, namespace: str, name: str, ds: dict[str, Any]) -> float | None:
         store = self.ctx.store
-        ds = store.find(DAEMONSETS, namespace, name)
-        if ds is None:
-            return None
         spec = ds.get("spec") or {}
         template = spec.get("template") or {}
         pod_spec = template.get("spec") or {}

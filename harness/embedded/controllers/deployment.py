@@ -76,9 +76,8 @@ class DeploymentController(PrimaryController):
     kind = "Deployment"
     watches: tuple[Key, ...] = (DEPLOYMENTS, REPLICASETS)
 
-    def reconcile(self, namespace: str, name: str) -> float | None:
-        deploy = self.ctx.store.find(DEPLOYMENTS, namespace, name)
-        if deploy is None or deploy["metadata"].get("deletionTimestamp"):
+    def sync(self, namespace: str, name: str, deploy: dict[str, Any]) -> float | None:
+        if deploy["metadata"].get("deletionTimestamp"):
             return None
         spec = deploy.get("spec") or {}
         desired = _replicas(deploy)

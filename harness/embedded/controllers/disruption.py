@@ -13,7 +13,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from harness.embedded.controllers.base import PODS, PrimaryController, pod_ready, pod_terminal
+from harness.embedded.controllers.base import PODS, PrimaryController
+from harness.embedded.controllers.podstate import pod_ready, pod_terminal
 from harness.embedded.objects import rfc3339
 from harness.embedded.selectors import SelectorError, label_selector_from_object
 from harness.embedded.store import Key, WatchEvent
@@ -97,10 +98,7 @@ class DisruptionController(PrimaryController):
             }
         return sorted(found)
 
-    def reconcile(self, namespace: str, name: str) -> float | None:
-        pdb = self.ctx.store.find(PDBS, namespace, name)
-        if pdb is None:
-            return None
+    def sync(self, namespace: str, name: str, pdb: dict[str, Any]) -> float | None:
         try:
             selector = label_selector_from_object((pdb.get("spec") or {}).get("selector"))
         except SelectorError:

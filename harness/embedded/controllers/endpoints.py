@@ -12,7 +12,8 @@ import logging
 from typing import Any
 
 from harness.embedded import apierrors
-from harness.embedded.controllers.base import PODS, PrimaryController, pod_ready, pod_terminal
+from harness.embedded.controllers.base import PODS, PrimaryController
+from harness.embedded.controllers.podstate import pod_ready, pod_terminal
 from harness.embedded.selectors import SelectorError, label_selector_from_object
 from harness.embedded.store import Key, Store, WatchEvent
 
@@ -59,36 +60,53 @@ def services_for(event: WatchEvent, store: Store) -> list[tuple[str, str]]:
     ]
 
 
-class EndpointsController(PrimaryController):
-    name = "endpoints"
+def selects_pods(spec: dict[str, Any]) -> bool:
+    """Whether a Service's endpoints come from its selector; those of a Service without one, or of an ExternalName
+    Service, are the user's to write."""
+    return bool(spec.get("selector")) and spec.get("type") != "ExternalName"
+
+
+class ServicePodsController(PrimaryController):
+    """A controller of Services that follows the pods they select (Endpoints, EndpointSlices): a Service is
+    reconciled when it changes or when a pod it selects (before or after a label change) does."""
+
     primary: Key = SERVICES
     watches: tuple[Key, ...] = (SERVICES, PODS)
 
     def work_for(self, event: WatchEvent) -> list[tuple[str, str]]:
         return services_for(event, self.ctx.store)
 
-    def reconcile(self, namespace: str, name: str) -> float | None:
-        store = self.ctx.store
-        svc = store.find(SERVICES, namespace, name)
-        existing = store.find(ENDPOINTS, namespace, name)
-        if svc is None:
-            if existing is not None:
-                try:
-                    store.delete(self.ctx.rtype(ENDPOINTS), namespace, name)
-                except apierrors.ApiError as err:
-                    log.debug("endpoints %s/%s: %s", namespace, name, err.message)
-            return None
-        spec = svc.get("spec") or {}
-        if not spec.get("selector") or spec.get("type") == "ExternalName":
-            return None  # user-managed endpoints
+    def selected_pods(self, namespace: str, name: str, spec: dict[str, Any]) -> list[dict[str, Any]] | None:
+        """The pods of the namespace that the Service's selector matches; None (logged) when it is unusable."""
         try:
             selector = label_selector_from_object({"matchLabels": spec["selector"]})
         except SelectorError as err:
             log.info("service %s/%s has an unusable selector: %s", namespace, name, err)
             return None
-        subsets = self._subsets(
-            svc, [p for p in store.iter(PODS, namespace) if selector.matches(p["metadata"].get("labels") or {})]
-        )
+        return [p for p in self.ctx.store.iter(PODS, namespace) if selector.matches(p["metadata"].get("labels") or {})]
+
+
+class EndpointsController(ServicePodsController):
+    name = "endpoints"
+
+    def primary_gone(self, namespace: str, name: str) -> None:
+        if self.ctx.store.find(ENDPOINTS, namespace, name) is None:
+            return
+        try:
+            self.ctx.store.delete(self.ctx.rtype(ENDPOINTS), namespace, name)
+        except apierrors.ApiError as err:
+            log.debug("endpoints %s/%s: %s", namespace, name, err.message)
+
+    def sync(self, namespace: str, name: str, svc: dict[str, Any]) -> float | None:
+        store = self.ctx.store
+        existing = store.find(ENDPOINTS, namespace, name)
+        spec = svc.get("spec") or {}
+        if not selects_pods(spec):
+            return None  # user-managed endpoints
+        pods = self.selected_pods(namespace, name, spec)
+        if pods is None:
+            return None
+        subsets = self._subsets(svc, pods)
         labels = dict(svc["metadata"].get("labels") or {})
         if spec.get("clusterIP") == "None":
             labels["service.kubernetes.io/headless"] = ""

@@ -16,11 +16,10 @@ import random
 from typing import Any
 
 from harness.embedded import apierrors
-from harness.embedded.controllers.base import PODS, PrimaryController, pod_ready, pod_terminal
-from harness.embedded.controllers.endpoints import SERVICES, resolve_port, services_for
+from harness.embedded.controllers.endpoints import ServicePodsController, resolve_port, selects_pods
+from harness.embedded.controllers.podstate import pod_ready, pod_terminal
 from harness.embedded.objects import owner_reference
-from harness.embedded.selectors import SelectorError, label_selector_from_object
-from harness.embedded.store import Key, WatchEvent
+from harness.embedded.store import Key
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +36,8 @@ def _suffix() -> str:
     return "".join(random.choices(_SUFFIX_ALPHABET, k=5))  # a name, not a secret
 
 
-class EndpointSliceController(PrimaryController):
+class EndpointSliceController(ServicePodsController):
     name = "endpointslice"
-    primary: Key = SERVICES
-    watches: tuple[Key, ...] = (SERVICES, PODS)
-
-    def work_for(self, event: WatchEvent) -> list[tuple[str, str]]:
-        return services_for(event, self.ctx.store)
 
     def _existing(self, namespace: str, service: str) -> list[dict[str, Any]]:
         return [
@@ -53,21 +47,20 @@ class EndpointSliceController(PrimaryController):
             and (s["metadata"].get("labels") or {}).get(MANAGED_BY_LABEL) == MANAGED_BY
         ]
 
-    def reconcile(self, namespace: str, name: str) -> float | None:
-        store = self.ctx.store
-        svc = store.find(SERVICES, namespace, name)
+    def primary_gone(self, namespace: str, name: str) -> None:
+        for stale in self._existing(namespace, name):  # the Service is gone: its managed slices go too
+            self._delete(stale)
+
+    def sync(self, namespace: str, name: str, svc: dict[str, Any]) -> float | None:
         existing = self._existing(namespace, name)
-        spec = (svc or {}).get("spec") or {}
-        if svc is None or not spec.get("selector") or spec.get("type") == "ExternalName":
-            for stale in existing:  # the Service is gone or no longer selects: its managed slices go too
+        spec = svc.get("spec") or {}
+        if not selects_pods(spec):
+            for stale in existing:  # the Service no longer selects: its managed slices go
                 self._delete(stale)
             return None
-        try:
-            selector = label_selector_from_object({"matchLabels": spec["selector"]})
-        except SelectorError as err:
-            log.info("service %s/%s has an unusable selector: %s", namespace, name, err)
+        pods = self.selected_pods(namespace, name, spec)
+        if pods is None:
             return None
-        pods = [p for p in store.iter(PODS, namespace) if selector.matches(p["metadata"].get("labels") or {})]
         wanted = self._slices(svc, pods)
         by_ports: dict[PortKey, dict[str, Any]] = {}
         for current in existing:
@@ -95,7 +88,7 @@ class EndpointSliceController(PrimaryController):
                     obj["metadata"]["labels"] = labels
                     return True
 
-                store.mutate(self.ctx.rtype(ENDPOINTSLICES), namespace, slice_now["metadata"]["name"], change)
+                self.ctx.store.mutate(self.ctx.rtype(ENDPOINTSLICES), namespace, slice_now["metadata"]["name"], change)
         return None
 
     def _slices(self, svc: dict[str, Any], pods: list[dict[str, Any]]) -> dict[PortKey, list[dict[str, Any]]]:

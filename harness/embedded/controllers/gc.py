@@ -17,7 +17,7 @@ import logging
 from typing import Any
 
 from harness.embedded import apierrors
-from harness.embedded.controllers.base import ANY_KEY, ControllerContext
+from harness.embedded.controllers.base import ANY_KEY, ContextController
 from harness.embedded.resources import ResourceType
 from harness.embedded.store import Key, WatchEvent
 
@@ -31,12 +31,9 @@ def _deleting_foreground(obj: dict[str, Any]) -> bool:
     return bool(meta.get("deletionTimestamp")) and FOREGROUND in (meta.get("finalizers") or ())
 
 
-class GarbageCollector:
+class GarbageCollector(ContextController):
     name = "garbagecollector"
     watches: tuple[Key, ...] = (ANY_KEY,)
-
-    def __init__(self, ctx: ControllerContext) -> None:
-        self.ctx = ctx
 
     def work_for(self, event: WatchEvent) -> list[tuple[str, str]]:
         meta = event.obj["metadata"]

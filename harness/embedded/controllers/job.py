@@ -22,15 +22,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.embedded.controllers.base import (
-    PODS,
-    ControllerContext,
-    PrimaryController,
-    pod_active,
-    pod_phase,
-    pod_ready,
-    pod_terminating,
-)
+from harness.embedded.controllers.base import PODS, ControllerContext, PrimaryController
+from harness.embedded.controllers.podstate import pod_active, pod_phase, pod_ready, pod_terminating
 from harness.embedded.objects import condition, rfc3339, set_condition
 from harness.embedded.store import Key, WatchEvent
 
@@ -106,7 +99,7 @@ class JobController(PrimaryController):
     watches: tuple[Key, ...] = (JOBS, PODS)
 
     def __init__(self, ctx: ControllerContext, *, backoff_base_s: float = 10.0) -> None:
-        self.ctx = ctx
+        super().__init__(ctx)
         self.backoff_base_s = backoff_base_s
         self._tracking: dict[str, _Tracking] = {}
 
@@ -117,10 +110,8 @@ class JobController(PrimaryController):
         return super().work_for(event)
 
     # ------------------------------------------------------------------ reconcile
-    def reconcile(self, namespace: str, name: str) -> float | None:
-        store = self.ctx.store
-        job = store.find(JOBS, namespace, name)
-        if job is None or job["metadata"].get("deletionTimestamp"):
+    def sync(self, namespace: str, name: str, job: dict[str, Any]) -> float | None:
+        if job["metadata"].get("deletionTimestamp"):
             return None
         spec = job.get("spec") or {}
         uid = job["metadata"]["uid"]

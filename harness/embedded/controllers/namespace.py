@@ -13,23 +13,19 @@ import logging
 from typing import Any
 
 from harness.embedded import apierrors
-from harness.embedded.controllers.base import ANY_KEY, ControllerContext
+from harness.embedded.controllers.base import ANY_KEY, CONFIGMAPS, ContextController
 from harness.embedded.store import Key, WatchEvent
 
 log = logging.getLogger(__name__)
 
 NAMESPACES: Key = ("", "namespaces")
 SERVICEACCOUNTS: Key = ("", "serviceaccounts")
-CONFIGMAPS: Key = ("", "configmaps")
 ROOT_CA = "kube-root-ca.crt"
 
 
-class NamespaceController:
+class NamespaceController(ContextController):
     name = "namespace"
     watches: tuple[Key, ...] = (ANY_KEY,)
-
-    def __init__(self, ctx: ControllerContext) -> None:
-        self.ctx = ctx
 
     def work_for(self, event: WatchEvent) -> list[tuple[str, str]]:
         meta = event.obj["metadata"]

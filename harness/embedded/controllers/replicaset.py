@@ -18,14 +18,8 @@ import logging
 import time
 from typing import Any
 
-from harness.embedded.controllers.base import (
-    PODS,
-    ControllerContext,
-    PrimaryController,
-    pod_active,
-    pod_phase,
-    pod_ready,
-)
+from harness.embedded.controllers.base import PODS, ControllerContext, PrimaryController
+from harness.embedded.controllers.podstate import pod_active, pod_phase, pod_ready
 from harness.embedded.controllers.ratelimit import Clock, ControllerRateLimiter, slow_start_batch
 from harness.embedded.objects import parse_time
 from harness.embedded.store import Key
@@ -64,18 +58,20 @@ class ReplicaSetController(PrimaryController):
     watches: tuple[Key, ...] = (REPLICASETS, PODS)
 
     def __init__(self, ctx: ControllerContext, clock: Clock = time.monotonic) -> None:
-        self.ctx = ctx
+        super().__init__(ctx)
         self._clock = clock
         self._limiter = ControllerRateLimiter(clock)
         self._not_before: dict[tuple[str, str], float] = {}
 
-    def reconcile(self, namespace: str, name: str) -> float | None:
-        rs_key = (namespace, name)
-        rs = self.ctx.store.find(self.primary, namespace, name)
-        if rs is None:
-            self._limiter.forget(rs_key)
-            self._not_before.pop(rs_key, None)
-            return None
+    def primary_gone(self, namespace: str, name: str) -> None:
+        self._forget_failures((namespace, name))
+
+    def _forget_failures(self, rs_key: tuple[str, str]) -> None:
+        """Start the failed-pod back-off of this ReplicaSet over (kube: queue.Forget)."""
+        self._limiter.forget(rs_key)
+        self._not_before.pop(rs_key, None)
+
+    def sync(self, namespace: str, name: str, rs: dict[str, Any]) -> float | None:
         spec = rs.get("spec") or {}
         pods = self.ctx.owned(rs, "Pod")
         active = [p for p in pods if pod_active(p)]
@@ -119,8 +115,7 @@ class ReplicaSetController(PrimaryController):
 
             self.ctx.store.mutate(self.ctx.rtype(self.primary), namespace, name, change, subresource="status")
         if len(active) == wanted and all(pod_ready(p) for p in active):
-            self._limiter.forget(rs_key)  # a healthy ReplicaSet starts its back-off over (kube: queue.Forget)
-            self._not_before.pop(rs_key, None)
+            self._forget_failures((namespace, name))  # a healthy ReplicaSet starts its back-off over
         if min_ready > 0 and any(pod_ready(p) and not pod_available(p, min_ready, now) for p in active):
             again = float(min_ready) if again is None else min(again, float(min_ready))
         return again

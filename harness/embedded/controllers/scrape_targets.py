@@ -17,14 +17,12 @@ import json
 import logging
 from typing import Any
 
-from harness.embedded.controllers.base import ControllerContext
+from harness.embedded.controllers.base import CONFIGMAPS, ContextController
+from harness.embedded.controllers.endpoints import ENDPOINTS, SERVICES
 from harness.embedded.store import Key, WatchEvent
 
 log = logging.getLogger(__name__)
 
-SERVICES: Key = ("", "services")
-ENDPOINTS: Key = ("", "endpoints")
-CONFIGMAPS: Key = ("", "configmaps")
 SCRAPE_ANNOTATION = "prometheus.io/scrape"
 PORT_ANNOTATION = "prometheus.io/port"
 PATH_ANNOTATION = "prometheus.io/path"
@@ -59,12 +57,9 @@ def scrape_targets(
     return sorted(out, key=lambda t: (t["labels"]["namespace"], t["labels"]["job"], t["targets"][0]))
 
 
-class ScrapeTargetsController:
+class ScrapeTargetsController(ContextController):
     name = "scrape-targets"
     watches: tuple[Key, ...] = (SERVICES, ENDPOINTS, CONFIGMAPS)
-
-    def __init__(self, ctx: ControllerContext) -> None:
-        self.ctx = ctx
 
     def work_for(self, event: WatchEvent) -> list[tuple[str, str]]:
         meta = event.obj["metadata"]

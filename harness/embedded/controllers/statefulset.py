@@ -16,8 +16,9 @@ import re
 from typing import Any
 
 from harness.embedded import apierrors
-from harness.embedded.controllers.base import PODS, PrimaryController, pod_phase, pod_ready
+from harness.embedded.controllers.base import PODS, REVISION_LABEL, PrimaryController
 from harness.embedded.controllers.deployment import template_hash
+from harness.embedded.controllers.podstate import pod_phase, pod_ready
 from harness.embedded.objects import clone
 from harness.embedded.store import Key
 
@@ -26,7 +27,6 @@ log = logging.getLogger(__name__)
 STATEFULSETS: Key = ("apps", "statefulsets")
 PVCS: Key = ("", "persistentvolumeclaims")
 COMPONENT = "statefulset-controller"
-REVISION_LABEL = "controller-revision-hash"
 POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
 POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
 
@@ -46,11 +46,7 @@ class StatefulSetController(PrimaryController):
     kind = "StatefulSet"
     watches: tuple[Key, ...] = (STATEFULSETS, PODS)
 
-    def reconcile(self, namespace: str, name: str) -> float | None:
-        store = self.ctx.store
-        sts = store.find(STATEFULSETS, namespace, name)
-        if sts is None:
-            return None
+    def sync(self, namespace: str, name: str, sts: dict[str, Any]) -> float | None:
         spec = sts.get("spec") or {}
         replicas = int(spec["replicas"] if spec.get("replicas") is not None else 1)
         parallel = spec.get("podManagementPolicy") == "Parallel"
