@@ -200,6 +200,31 @@ def test_replicaset_back_off_resets_once_healthy_and_scale_up_is_not_limited() -
     assert len(env.pods()) == before + 3  # replaced at once again
 
 
+def test_replicaset_back_off_is_forgotten_with_its_replicaset() -> None:
+    """A ReplicaSet deleted in a failure storm and created again under its name starts with no back-off (kube
+    forgets the key when the object is gone): reconciling a name that is not stored reaches primary_gone."""
+    env, clock = Env(), FakeClock()
+    rs = ReplicaSetController(env.ctx, clock=clock)
+    spec = {"replicas": 1, "selector": {"matchLabels": {"app": "x"}}, "template": TEMPLATE}
+    env.create("apps", "replicasets", {"metadata": {"name": "x"}, "spec": spec})
+    start = clock.now
+    while clock.now - start < 30.0:  # the storm: the back-off grows past a second
+        rs.reconcile(NS, "x")
+        env.fail_live_pods()
+        clock.now += 0.001
+    rs.reconcile(NS, "x")
+    held = len(env.pods())
+    assert rs.reconcile(NS, "x") is not None and len(env.pods()) == held, "the storm left no back-off to forget"
+    env.store.delete(env.store.registry.get("apps", "replicasets"), NS, "x")
+    assert rs.reconcile(NS, "x") is None  # gone: the back-off goes with it
+    env.create("apps", "replicasets", {"metadata": {"name": "x"}, "spec": spec})
+    rs.reconcile(NS, "x")  # the new ReplicaSet (new uid) owns no pod yet: one is created
+    env.fail_live_pods()
+    before = len(env.pods())
+    rs.reconcile(NS, "x")
+    assert len(env.pods()) == before + 1, "the replacement waited on the deleted ReplicaSet's back-off"
+
+
 def test_daemonset_failed_pods_backoff() -> None:
     env, clock = Env(), FakeClock()
     env.create("", "nodes", {"metadata": {"name": "n1"}, "spec": {}}, ns="")
