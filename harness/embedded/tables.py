@@ -185,6 +185,9 @@ def _access_modes(modes: list[Any]) -> str:
     return ",".join(abbrev for full, abbrev in short if full in modes)
 
 
+_Cells = Callable[[Mapping[str, Any], datetime], list[Any]]
+"""A printer's row: the cells for one object, ages counted from the ``now`` of the response."""
+
 _NAME_COLUMN: Final = Column(
     name="Name",
     format="name",
@@ -430,19 +433,30 @@ def _selector_or_empty(selector: Any) -> str:
     return "" if text == _NONE else text
 
 
-def _replicaset_cells(obj: Mapping[str, Any], now: datetime) -> list[Any]:
-    spec, status = _map(obj, "spec"), _map(obj, "status")
-    names, images = _containers_and_images(_get(spec, "template", "spec"))
-    return [
-        _name(obj),
-        _int(spec, "replicas", default=1),
-        _int(status, "replicas"),
-        _int(status, "readyReplicas"),
-        _age(obj, now),
-        names,
-        images,
-        _selector_or_empty(_get(spec, "selector")),
-    ]
+def _format_label_map(selector: Any) -> str:
+    """A selector that is a plain label map (ReplicationController), printed like labels."""
+    return _format_labels(selector if isinstance(selector, Mapping) else {})
+
+
+def _replica_cells(format_selector: Callable[[Any], str]) -> _Cells:
+    """``printReplicaSet`` and ``printReplicationController``: the same row but for how the selector prints
+    (a ``LabelSelector`` for a ReplicaSet, a plain label map for a ReplicationController)."""
+
+    def cells(obj: Mapping[str, Any], now: datetime) -> list[Any]:
+        spec, status = _map(obj, "spec"), _map(obj, "status")
+        names, images = _containers_and_images(_get(spec, "template", "spec"))
+        return [
+            _name(obj),
+            _int(spec, "replicas", default=1),
+            _int(status, "replicas"),
+            _int(status, "readyReplicas"),
+            _age(obj, now),
+            names,
+            images,
+            format_selector(_get(spec, "selector")),
+        ]
+
+    return cells
 
 
 def _daemonset_cells(obj: Mapping[str, Any], now: datetime) -> list[Any]:
@@ -664,11 +678,6 @@ def _event_cells(event: Mapping[str, Any], now: datetime) -> list[Any]:
     ]
 
 
-def _crd_cells(obj: Mapping[str, Any], now: datetime) -> list[Any]:
-    del now  # "Created At" is a date column: kubectl renders the raw timestamp itself
-    return [_name(obj), _get(obj, "metadata", "creationTimestamp")]
-
-
 def _lease_cells(obj: Mapping[str, Any], now: datetime) -> list[Any]:
     """``printLease``: the holder identity, empty when nobody holds it."""
     return [_name(obj), _str(obj, "spec", "holderIdentity"), _age(obj, now)]
@@ -713,22 +722,6 @@ def _cronjob_cells(obj: Mapping[str, Any], now: datetime) -> list[Any]:
         names,
         images,
         _format_selector(selector) if selector else _NONE,
-    ]
-
-
-def _replication_controller_cells(obj: Mapping[str, Any], now: datetime) -> list[Any]:
-    """``printReplicationController``: the selector is a plain label map."""
-    spec, status = _map(obj, "spec"), _map(obj, "status")
-    names, images = _containers_and_images(_get(spec, "template", "spec"))
-    return [
-        _name(obj),
-        _int(spec, "replicas", default=1),
-        _int(status, "replicas"),
-        _int(status, "readyReplicas"),
-        _age(obj, now),
-        names,
-        images,
-        _format_labels(_map(spec, "selector")),
     ]
 
 
@@ -802,7 +795,7 @@ def _default_cells(obj: Mapping[str, Any], now: datetime) -> list[Any]:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Printer:
     columns: tuple[Column, ...]
-    cells: Callable[[Mapping[str, Any], datetime], list[Any]]
+    cells: _Cells
     row_conditions: Callable[[Mapping[str, Any]], list[dict[str, str]] | None] | None = None
 
 
@@ -813,6 +806,22 @@ def _col(name: str, description: str, *, priority: int = 0, type_: str = "string
 _CONTAINERS = _col("Containers", "Names of each container in the template.", priority=1)
 _IMAGES = _col("Images", "Images referenced by each container in the template.", priority=1)
 _SELECTOR = _col("Selector", "Label query over pods that should match the replicas count.", priority=1)
+
+_REPLICA_COLUMNS = (
+    _NAME_COLUMN,
+    _col("Desired", "Number of desired pods.", type_="integer"),
+    _col("Current", "Number of actual replicas observed.", type_="integer"),
+    _col("Ready", "Number of ready replicas.", type_="integer"),
+    _AGE_COLUMN,
+    _CONTAINERS,
+    _IMAGES,
+    _SELECTOR,
+)
+
+_CREATED_AT_PRINTER: Final = _Printer(
+    columns=(_NAME_COLUMN, Column(name="Created At", type="date", description=_AGE_COLUMN.description)),
+    cells=_created_at_cells,
+)
 
 _BINDING_COLUMNS = (
     _NAME_COLUMN,
@@ -880,19 +889,7 @@ _PRINTERS: Final[Mapping[str, _Printer]] = {
         ),
         cells=_deployment_cells,
     ),
-    "ReplicaSet": _Printer(
-        columns=(
-            _NAME_COLUMN,
-            _col("Desired", "Number of desired pods.", type_="integer"),
-            _col("Current", "Number of actual replicas observed.", type_="integer"),
-            _col("Ready", "Number of ready replicas.", type_="integer"),
-            _AGE_COLUMN,
-            _CONTAINERS,
-            _IMAGES,
-            _SELECTOR,
-        ),
-        cells=_replicaset_cells,
-    ),
+    "ReplicaSet": _Printer(columns=_REPLICA_COLUMNS, cells=_replica_cells(_selector_or_empty)),
     "DaemonSet": _Printer(
         columns=(
             _NAME_COLUMN,
@@ -1008,21 +1005,9 @@ _PRINTERS: Final[Mapping[str, _Printer]] = {
         ),
         cells=_event_cells,
     ),
-    "CustomResourceDefinition": _Printer(
-        columns=(
-            _NAME_COLUMN,
-            Column(name="Created At", type="date", description=_AGE_COLUMN.description),
-        ),
-        cells=_crd_cells,
-    ),
-    "Role": _Printer(
-        columns=(_NAME_COLUMN, Column(name="Created At", type="date", description=_AGE_COLUMN.description)),
-        cells=_created_at_cells,
-    ),
-    "ClusterRole": _Printer(
-        columns=(_NAME_COLUMN, Column(name="Created At", type="date", description=_AGE_COLUMN.description)),
-        cells=_created_at_cells,
-    ),
+    "CustomResourceDefinition": _CREATED_AT_PRINTER,
+    "Role": _CREATED_AT_PRINTER,
+    "ClusterRole": _CREATED_AT_PRINTER,
     "RoleBinding": _Printer(columns=_BINDING_COLUMNS, cells=_binding_cells),
     "ClusterRoleBinding": _Printer(columns=_BINDING_COLUMNS, cells=_binding_cells),
     "CronJob": _Printer(
@@ -1040,19 +1025,7 @@ _PRINTERS: Final[Mapping[str, _Printer]] = {
         ),
         cells=_cronjob_cells,
     ),
-    "ReplicationController": _Printer(
-        columns=(
-            _NAME_COLUMN,
-            _col("Desired", "Number of desired pods.", type_="integer"),
-            _col("Current", "Number of actual replicas observed.", type_="integer"),
-            _col("Ready", "Number of ready replicas.", type_="integer"),
-            _AGE_COLUMN,
-            _CONTAINERS,
-            _IMAGES,
-            _SELECTOR,
-        ),
-        cells=_replication_controller_cells,
-    ),
+    "ReplicationController": _Printer(columns=_REPLICA_COLUMNS, cells=_replica_cells(_format_label_map)),
     "EndpointSlice": _Printer(
         columns=(
             _NAME_COLUMN,
