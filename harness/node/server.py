@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from harness.embedded.apierrors import ApiError
 from harness.embedded.portforward import PROTOCOL as PORT_FORWARD_PROTOCOL
-from harness.embedded.portforward import PortForwardSession, destination_allowed
+from harness.embedded.portforward import PodEndpoint, PortForwardSession, destination_allowed
 from harness.embedded.runtime import ContainerProcess
 from harness.node.spdyexec import SpdyExecSession, choose_protocol
 
@@ -217,6 +217,7 @@ def _handler(
                 return
             channels = self._upgrade(PORT_FORWARD_PROTOCOL)
             if channels is not None:
-                PortForwardSession(*channels, pod_ip=pod_ip, pod_name=name, pod_uid=pod["metadata"]["uid"]).run()
+                endpoint = PodEndpoint(ip=pod_ip, name=name, uid=pod["metadata"]["uid"])
+                PortForwardSession(*channels, pod=endpoint).run()
 
     return Handler
