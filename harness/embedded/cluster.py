@@ -13,7 +13,6 @@ import os
 import secrets
 import shutil
 import tempfile
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from harness.embedded.nodeapi import StoreNodeApi
 from harness.embedded.podenv import master_service_env
 from harness.embedded.provisioner import LocalPathProvisioner
 from harness.embedded.resources import Registry
+from harness.embedded.serverthread import ServerThread
 from harness.embedded.store import Store
 from harness.embedded.tls import ServingCert, make_serving_cert
 from harness.kubeconfig import refuse_foreign, write_kubeconfig
@@ -139,7 +139,7 @@ class EmbeddedCluster:
         )
         self.binder = Binder(self.store, faults=self.faults)
         self._http: EmbeddedHTTPServer | None = None
-        self._http_thread: threading.Thread | None = None
+        self._http_serving: ServerThread[EmbeddedHTTPServer] | None = None
         self._started = False
         self._kubeconfig_written = False
         self._state_metrics: Any = None  # StateMetricsServer once started
@@ -178,10 +178,8 @@ class EmbeddedCluster:
             self._http = EmbeddedHTTPServer(
                 self.api, self.token, self.faults, self.options.bookmark_interval_s, tls=self.tls.server_context()
             )
-            self._http_thread = threading.Thread(
-                target=self._http.serve_forever, kwargs={"poll_interval": 0.2}, name="aibench-apiserver", daemon=True
-            )
-            self._http_thread.start()
+            self._http_serving = ServerThread(self._http, name="aibench-apiserver", poll_interval=0.2)
+            self._http_serving.start()
             host, port = self._http.address.rsplit(":", 1)
             self.kubelets.token_source = self.api.pod_token
             if self.podnet is not None:  # pods have their own loopback: they reach the API server by its Service
@@ -206,10 +204,8 @@ class EmbeddedCluster:
         if self._http is not None:
             self._http.stopping.set()
             self.store.close_all_watches()
-            self._http.shutdown()
-            self._http.server_close()
-        if self._http_thread is not None:
-            self._http_thread.join(timeout=5)
+        if self._http_serving is not None:
+            self._http_serving.stop()
         if self._state_metrics is not None:
             self._state_metrics.stop()
             self._state_metrics = None
