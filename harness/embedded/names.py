@@ -35,21 +35,27 @@ __all__ = [
     "is_qualified_name_part",
 ]
 
-DNS1123_LABEL_MAX_LENGTH = 63
-DNS1123_SUBDOMAIN_MAX_LENGTH = 253
-DNS1035_LABEL_MAX_LENGTH = 63
-QUALIFIED_NAME_MAX_LENGTH = 63
-LABEL_VALUE_MAX_LENGTH = 63
+# Each rule as apimachinery declares it: the pattern's text (kube quotes some in its messages), the longest value
+# allowed, the compiled pattern.
 
 _DNS1123_LABEL_FMT = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-#: The name part of a qualified name (label key, annotation key, resource name); kube quotes it in its messages.
-QUALIFIED_NAME_FMT = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
-
+DNS1123_LABEL_MAX_LENGTH = 63
 DNS1123_LABEL = re.compile(rf"^{_DNS1123_LABEL_FMT}$")
+
+DNS1123_SUBDOMAIN_MAX_LENGTH = 253
 DNS1123_SUBDOMAIN = re.compile(rf"^{_DNS1123_LABEL_FMT}(\.{_DNS1123_LABEL_FMT})*$")
+
+DNS1035_LABEL_MAX_LENGTH = 63
 DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+
+#: The name part of a qualified name (label and annotation keys, resource names).
+QUALIFIED_NAME_FMT = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
+QUALIFIED_NAME_MAX_LENGTH = 63
 QUALIFIED_NAME = re.compile(rf"^{QUALIFIED_NAME_FMT}$")
+
+LABEL_VALUE_MAX_LENGTH = 63
 LABEL_VALUE = re.compile(rf"^({QUALIFIED_NAME_FMT})?$")
+
 C_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
