@@ -89,3 +89,21 @@ def test_c_identifier() -> None:
     assert not is_c_identifier("1a")
     assert not is_c_identifier("a-b")
     assert not is_c_identifier("a\n")
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["app", "example.com/app", "a" * 63, "/app", "Example.com/app", "example.com/", "a" * 64, "-app", "app\n"],
+)
+def test_object_labels_and_selectors_agree_on_what_a_label_key_is(key: str) -> None:
+    """Before one module held the syntax, admission accepted ``/app`` (an empty prefix) that selectors refuse."""
+    from harness.embedded.admission import validate_labels
+    from harness.embedded.selectors import SelectorError, validate_label_key
+
+    admitted = validate_labels({key: "v"}, "metadata.labels") == []
+    try:
+        validate_label_key(key)
+        selectable = True
+    except SelectorError:
+        selectable = False
+    assert admitted == selectable == is_qualified_name(key)
