@@ -8,22 +8,25 @@ Validation answers 422 Invalid with one cause per field, never a 500 for bad inp
 from __future__ import annotations
 
 import base64
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from harness.embedded import apierrors
+from harness.embedded.names import (
+    DNS1035_LABEL,
+    DNS1035_LABEL_MAX_LENGTH,
+    DNS1123_LABEL,
+    DNS1123_LABEL_MAX_LENGTH,
+    DNS1123_SUBDOMAIN,
+    DNS1123_SUBDOMAIN_MAX_LENGTH,
+    is_dns1123_label,
+    is_label_value,
+    is_qualified_name,
+)
 from harness.embedded.objects import rfc3339
 from harness.embedded.resources import ResourceType
 from harness.embedded.serviceaccounts import mount_service_account_token
-
-DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
-LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
-C_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 # Kinds whose names must be DNS-1123 labels (no dots) or DNS-1035 labels (start with a letter), as in kube.
 _LABEL_NAMED = {"Namespace"}
@@ -45,11 +48,11 @@ class AdmissionContext:
 
 def validate_name(kind: str, name: str, field: str = "metadata.name") -> Causes:
     if kind in _LABEL_NAMED:
-        ok, rule, limit = bool(DNS1123_LABEL.match(name)), "RFC 1123 label", 63
+        ok, rule, limit = bool(DNS1123_LABEL.fullmatch(name)), "RFC 1123 label", DNS1123_LABEL_MAX_LENGTH
     elif kind in _DNS1035_NAMED:
-        ok, rule, limit = bool(DNS1035_LABEL.match(name)), "RFC 1035 label", 63
+        ok, rule, limit = bool(DNS1035_LABEL.fullmatch(name)), "RFC 1035 label", DNS1035_LABEL_MAX_LENGTH
     else:
-        ok, rule, limit = bool(DNS1123_SUBDOMAIN.match(name)), "RFC 1123 subdomain", 253
+        ok, rule, limit = bool(DNS1123_SUBDOMAIN.fullmatch(name)), "RFC 1123 subdomain", DNS1123_SUBDOMAIN_MAX_LENGTH
     causes: Causes = []
     if len(name) > limit:
         causes.append((field, f'Invalid value: "{name}": must be no more than {limit} characters'))
@@ -71,10 +74,7 @@ def validate_labels(labels: Any, field: str) -> Causes:
         return [(field, "Invalid value: must be a map of string keys to string values")]
     causes: Causes = []
     for key, value in labels.items():
-        prefix, _, name = key.rpartition("/")
-        if (prefix and (len(prefix) > 253 or not DNS1123_SUBDOMAIN.match(prefix))) or not (
-            0 < len(name) <= 63 and LABEL_NAME.match(name)
-        ):
+        if not is_qualified_name(key):
             causes.append(
                 (
                     f"{field}",
@@ -82,7 +82,7 @@ def validate_labels(labels: Any, field: str) -> Causes:
                     "'-', '_' or '.', and must start and end with an alphanumeric character",
                 )
             )
-        if not isinstance(value, str) or len(value) > 63 or not LABEL_VALUE.match(value):
+        if not isinstance(value, str) or not is_label_value(value):
             causes.append(
                 (
                     f"{field}",
@@ -201,7 +201,7 @@ def _validate_pod_spec(spec: Any, field: str) -> Causes:
                 causes.append((path, "Invalid value: must be an object"))
                 continue
             cname = container.get("name")
-            if not isinstance(cname, str) or not DNS1123_LABEL.match(cname):
+            if not isinstance(cname, str) or not is_dns1123_label(cname):
                 causes.append((f"{path}.name", f'Invalid value: "{cname}": a lowercase RFC 1123 label is required'))
             elif cname in seen:
                 causes.append((f"{path}.name", f'Duplicate value: "{cname}"'))
@@ -232,7 +232,7 @@ def _validate_pod_spec(spec: Any, field: str) -> Causes:
     volumes = spec.get("volumes") or []
     names = [v.get("name") for v in volumes if isinstance(v, dict)]
     for i, vname in enumerate(names):
-        if not isinstance(vname, str) or not DNS1123_LABEL.match(vname):
+        if not isinstance(vname, str) or not is_dns1123_label(vname):
             causes.append((f"{field}.volumes[{i}].name", f'Invalid value: "{vname}"'))
         elif names.index(vname) != i:
             causes.append((f"{field}.volumes[{i}].name", f'Duplicate value: "{vname}"'))

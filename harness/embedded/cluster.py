@@ -13,7 +13,6 @@ import os
 import secrets
 import shutil
 import tempfile
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -31,11 +30,13 @@ from harness.embedded.emulated_workloads import emulated_workloads, script_for
 from harness.embedded.faults import FaultInjector
 from harness.embedded.httpserver import EmbeddedHTTPServer
 from harness.embedded.inventory import host_node
+from harness.embedded.lifecycle import Lifecycle
 from harness.embedded.network import SERVICE_NETWORK, AddressPool, Backend, PortPool, pick_subnet
 from harness.embedded.nodeapi import StoreNodeApi
 from harness.embedded.podenv import master_service_env
 from harness.embedded.provisioner import LocalPathProvisioner
 from harness.embedded.resources import Registry
+from harness.embedded.serverthread import ServerThread
 from harness.embedded.store import Store
 from harness.embedded.tls import ServingCert, make_serving_cert
 from harness.kubeconfig import refuse_foreign, write_kubeconfig
@@ -73,8 +74,9 @@ class EmbeddedOptions:
     faults: FaultInjector = field(default_factory=FaultInjector)
 
 
-class EmbeddedCluster:
-    """One running embedded target. Use as a context manager or call :meth:`start` / :meth:`stop`."""
+class EmbeddedCluster(Lifecycle):
+    """One running embedded target. Use as a context manager or call :meth:`start` / :meth:`stop`
+    (:class:`~harness.embedded.lifecycle.Lifecycle`: a failed start stops what it started; stop is idempotent)."""
 
     def __init__(self, options: EmbeddedOptions | None = None) -> None:
         self.options = options or EmbeddedOptions()
@@ -139,77 +141,52 @@ class EmbeddedCluster:
         )
         self.binder = Binder(self.store, faults=self.faults)
         self._http: EmbeddedHTTPServer | None = None
-        self._http_thread: threading.Thread | None = None
-        self._started = False
+        self._http_serving: ServerThread[EmbeddedHTTPServer] | None = None
         self._kubeconfig_written = False
         self._state_metrics: Any = None  # StateMetricsServer once started
 
     # ------------------------------------------------------------------ lifecycle
-    def __enter__(self) -> EmbeddedCluster:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
     @property
     def server_url(self) -> str:
         if self._http is None:
             raise RuntimeError("the embedded cluster is not started")
         return f"https://{self._http.address}"
 
-    def start(self) -> EmbeddedCluster:
-        """Serve; on any failure everything already started is stopped again before the error propagates."""
-        if self._started:
-            return self
-        self._started = True
-        serving = False
-        try:
-            self._check_kubeconfig_path()  # inside: a refusal still removes the private state made so far
-            self._seed()
-            if self.kubelets.emulated_node_names:  # workload pods there finish with their emulated output
-                self.kubelets.scripted.emulate(partial(script_for, table=emulated_workloads()))
-            self.controllers.start()
-            self.binder.start()
-            self.provisioner.start()
-            self.kubelets.start()
-            if self.options.system_services and self.kubelets.has_process_node:
-                self._offer_state_metrics()
-            self._http = EmbeddedHTTPServer(
-                self.api, self.token, self.faults, self.options.bookmark_interval_s, tls=self.tls.server_context()
-            )
-            self._http_thread = threading.Thread(
-                target=self._http.serve_forever, kwargs={"poll_interval": 0.2}, name="aibench-apiserver", daemon=True
-            )
-            self._http_thread.start()
-            host, port = self._http.address.rsplit(":", 1)
-            self.kubelets.token_source = self.api.pod_token
-            if self.podnet is not None:  # pods have their own loopback: they reach the API server by its Service
-                self.kubelets.route_apiserver(Backend(host, int(port)))
-                self.kubelets.master_env = master_service_env(self.kubernetes_service_ip, 443)
-            else:
-                self.kubelets.master_env = master_service_env(host, int(port))
-            self._await_system_services(self.options.system_services_ready_s)
-            self._write_kubeconfig()
-            serving = True
-        finally:
-            if not serving:  # also on Ctrl-C during start-up: nothing half-started is left behind
-                self.stop()
+    def _start(self) -> None:
+        """Serve (on any failure, Ctrl-C during start-up included, nothing half-started is left behind)."""
+        self._check_kubeconfig_path()  # here, not earlier: a refusal still removes the private state made so far
+        self._seed()
+        if self.kubelets.emulated_node_names:  # workload pods there finish with their emulated output
+            self.kubelets.scripted.emulate(partial(script_for, table=emulated_workloads()))
+        self.controllers.start()
+        self.binder.start()
+        self.provisioner.start()
+        self.kubelets.start()
+        if self.options.system_services and self.kubelets.has_process_node:
+            self._offer_state_metrics()
+        self._http = EmbeddedHTTPServer(
+            self.api, self.token, self.faults, self.options.bookmark_interval_s, tls=self.tls.server_context()
+        )
+        self._http_serving = ServerThread(self._http, name="aibench-apiserver", poll_interval=0.2)
+        self._http_serving.start()
+        host, port = self._http.address.rsplit(":", 1)
+        self.kubelets.token_source = self.api.pod_token
+        if self.podnet is not None:  # pods have their own loopback: they reach the API server by its Service
+            self.kubelets.route_apiserver(Backend(host, int(port)))
+            self.kubelets.master_env = master_service_env(self.kubernetes_service_ip, 443)
+        else:
+            self.kubelets.master_env = master_service_env(host, int(port))
+        self._await_system_services(self.options.system_services_ready_s)
+        self._write_kubeconfig()
         log.info("embedded cluster serving at %s (kubeconfig %s)", self.server_url, self.kubeconfig_path)
-        return self
 
-    def stop(self) -> None:
-        """Stop serving, stop every pod process, remove the private state directory. Idempotent."""
-        if not self._started:
-            return
-        self._started = False
+    def _stop(self) -> None:
+        """Stop serving, stop every pod process, remove the private state directory."""
         if self._http is not None:
             self._http.stopping.set()
             self.store.close_all_watches()
-            self._http.shutdown()
-            self._http.server_close()
-        if self._http_thread is not None:
-            self._http_thread.join(timeout=5)
+        if self._http_serving is not None:
+            self._http_serving.stop()
         if self._state_metrics is not None:
             self._state_metrics.stop()
             self._state_metrics = None

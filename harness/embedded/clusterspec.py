@@ -27,7 +27,7 @@ import ipaddress
 import logging
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -42,6 +42,13 @@ from harness.embedded.inventory import (
     build_node,
     kube_arch,
     node_info,
+)
+from harness.embedded.names import (
+    is_c_identifier,
+    is_dns1123_label,
+    is_dns1123_subdomain,
+    is_label_value,
+    is_qualified_name_part,
 )
 from harness.errors import ClusterSpecError
 from harness.quantity import parse_quantity
@@ -96,10 +103,6 @@ TOPOLOGY_LABELS: dict[str, str] = {
 }
 """``topology`` shortcut keys and the node labels they set (well-known zone/region, network topology for the rest)."""
 
-_DNS_LABEL_RE = re.compile(r"^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?$")
-_DNS_SUBDOMAIN_RE = re.compile(r"^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*$")
-_NAME_PART_RE = re.compile(r"^[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?$")
-_LABEL_VALUE_RE = re.compile(r"^(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
 _INDEX_RE = re.compile(r"\{i(?://([1-9][0-9]*))?\}")
 
 
@@ -180,7 +183,7 @@ def _expand(template: str, index: int) -> str:
 def _key(parent: str, key: str | int) -> str:
     if isinstance(key, int):
         return f"{parent}[{key}]"
-    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+    if is_c_identifier(key):
         return f"{parent}.{key}" if parent else key
     return f'{parent}["{key}"]'
 
@@ -212,18 +215,26 @@ class _Validator:
 
     def qualified_name(self, key: str, key_path: str) -> str:
         prefix, slash, name = key.rpartition("/")
-        if slash and (not prefix or len(prefix) > 253 or not _DNS_SUBDOMAIN_RE.match(prefix)):
+        if slash and not is_dns1123_subdomain(prefix):
             raise self.fail(key_path, f"invalid prefix {prefix!r}: must be a lowercase DNS subdomain")
-        if not name or len(name) > 63 or not _NAME_PART_RE.match(name):
+        if not is_qualified_name_part(name):
             raise self.fail(
                 key_path, f"invalid name {name!r}: at most 63 alphanumerics, '-', '_' or '.', alphanumeric at both ends"
             )
         return key
 
+    def qualified_items(self, value: object, key_path: str, expected: str) -> Iterator[tuple[str, str, object]]:
+        """Each ``(key, key path, value)`` of a mapping keyed by qualified names (labels, resource names)."""
+        if not isinstance(value, dict):
+            raise self.fail(key_path, f"must be {expected} (got {_type_name(value)})")
+        for key, item in value.items():
+            sub = _key(key_path, str(key))
+            yield self.qualified_name(self.string(key, sub), sub), sub, item
+
     def label_value(self, value: object, key_path: str, *, template: bool = False) -> str:
         text = self.string(value, key_path)
         probe = _INDEX_RE.sub("0", text) if template else text
-        if len(probe) > 63 or not _LABEL_VALUE_RE.match(probe):
+        if not is_label_value(probe):
             raise self.fail(
                 key_path,
                 f"invalid label value {text!r}: at most 63 alphanumerics, '-', '_' or '.', alphanumeric at both ends",
@@ -233,14 +244,10 @@ class _Validator:
     def labels(self, value: object, key_path: str, *, template: bool = False) -> dict[str, str]:
         if value is None:
             return {}
-        if not isinstance(value, dict):
-            raise self.fail(key_path, f"must be a mapping (got {_type_name(value)})")
-        out: dict[str, str] = {}
-        for key, item in value.items():
-            sub = _key(key_path, str(key))
-            self.qualified_name(self.string(key, sub), sub)
-            out[key] = self.label_value(item, sub, template=template)
-        return out
+        return {
+            key: self.label_value(item, sub, template=template)
+            for key, sub, item in self.qualified_items(value, key_path, "a mapping")
+        }
 
     def taints(self, value: object, key_path: str) -> tuple[Taint, ...]:
         if value is None:
@@ -268,12 +275,8 @@ class _Validator:
         return tuple(taints)
 
     def resources(self, value: object, key_path: str) -> dict[str, str]:
-        if not isinstance(value, dict):
-            raise self.fail(key_path, f"must be a mapping of resource name to quantity (got {_type_name(value)})")
         out: dict[str, str] = {}
-        for key, item in value.items():
-            sub = _key(key_path, str(key))
-            self.qualified_name(self.string(key, sub), sub)
+        for key, sub, item in self.qualified_items(value, key_path, "a mapping of resource name to quantity"):
             if isinstance(item, bool) or not isinstance(item, (str, int)):
                 raise self.fail(sub, f'must be a quantity string like "8" or "1Ti" (got {_type_name(item)} {item!r})')
             text = str(item)
@@ -309,7 +312,7 @@ class _Validator:
             if required not in raw:
                 raise self.fail(key_path, f"missing required key {required!r}")
         name = self.string(raw["name"], _key(key_path, "name"))
-        if len(name) > 57 or not _DNS_LABEL_RE.match(name):
+        if len(name) > 57 or not is_dns1123_label(name):
             raise self.fail(
                 _key(key_path, "name"),
                 f"invalid pool name {name!r}: lowercase alphanumerics and '-', at most 57 characters "

@@ -22,16 +22,20 @@ and Ready, as kwok's are). Tests layer their own scripts (fault scenarios) on to
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from harness.embedded.deviceplugin import ScriptContext
+from harness.errors import ConfigError
 from harness.node.emulated import Script
+from harness.yamlfile import display_path, read_yaml
 
 __all__ = [
     "APP_NAME_LABEL",
@@ -59,11 +63,15 @@ PROBE_HOLD_S = 1.0
 DEFAULT_DRIVER = "550.54.15"
 
 
+FIGURES_PATH = Path(__file__).with_name("data") / "emulated_figures.yaml"
+"""The invented per-product figures (a data file: numbers to tune without reading code)."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GpuFigures:
     """Emulated per-GPU results of one product class: plausible values above the matching profile's bars."""
 
-    tflops: Mapping[str, float]  # dtype -> dense TFLOP/s (gpu_bench.py gemm)
+    tflops: Mapping[str, float]  # dtype -> dense TFLOP/s (gpu_bench.py gemm); bf16 always present (burn reads it)
     membw: float  # GB/s, device-to-device copy
     h2d: float  # GB/s pinned
     d2h: float
@@ -71,54 +79,95 @@ class GpuFigures:
     nccl_busbw: float  # GB/s, large-message intra-node all_reduce busbw over NVLink/PCIe
 
 
-_H100 = GpuFigures(
-    tflops={"bf16": 720.0, "fp16": 730.0, "tf32": 370.0, "fp32": 51.0},
-    membw=2950.0,
-    h2d=53.5,
-    d2h=53.1,
-    power_max=655.0,
-    nccl_busbw=480.0,
-)
-_FIGURES: tuple[tuple[str, GpuFigures], ...] = (
-    ("H200", _H100),
-    ("H100", _H100),
-    (
-        "A100",
-        GpuFigures(
-            tflops={"bf16": 280.0, "fp16": 285.0, "tf32": 140.0, "fp32": 19.0},
-            membw=1750.0,
-            h2d=25.0,
-            d2h=25.5,
-            power_max=395.0,
-            nccl_busbw=230.0,
-        ),
-    ),
-    (
-        "L4",
-        GpuFigures(
-            tflops={"bf16": 110.0, "fp16": 112.0, "tf32": 55.0, "fp32": 28.0},
-            membw=250.0,
-            h2d=24.0,
-            d2h=24.5,
-            power_max=72.0,
-            nccl_busbw=20.0,
-        ),
-    ),
-)
-_GENERIC = _FIGURES[2][1]  # an unknown product gets mid-range (A100-class) figures; still flagged emulated
-# TPU kind as JAX reports it, from GKE's accelerator label; per-chip bf16 TFLOP/s and HBM GB/s
-_TPU_KINDS: dict[str, tuple[str, float, float]] = {
-    "tpu-v5-lite-podslice": ("TPU v5 lite", 160.0, 700.0),
-    "tpu-v5-lite-device": ("TPU v5 lite", 160.0, 700.0),
-    "tpu-v5p-slice": ("TPU v5", 380.0, 2300.0),
-    "tpu-v6e-slice": ("TPU v6 lite", 750.0, 1400.0),
-    "tpu-v4-podslice": ("TPU v4", 220.0, 1000.0),
-}
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TpuFigures:
+    """Emulated per-chip results of one TPU generation."""
+
+    kind: str  # the device kind as JAX reports it
+    tflops_bf16: float  # matmul TFLOP/s
+    hbm: float  # GB/s
 
 
-def _figures(product: str) -> GpuFigures:
-    upper = product.upper()
-    return next((figures for key, figures in _FIGURES if key in upper), _GENERIC)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EmulatedFigures:
+    """The figures file, loaded: lookups by GPU product name and by GKE TPU accelerator label."""
+
+    gpus: Mapping[str, GpuFigures]  # key contained in the upper-cased product name -> figures; first match wins
+    generic_gpu: GpuFigures
+    tpus: Mapping[str, TpuFigures]
+    generic_tpu: TpuFigures
+
+    def gpu(self, product: str) -> GpuFigures:
+        """Figures for a product name as NVML reports it; an unknown product gets the generic ones."""
+        upper = product.upper()
+        return next((figures for key, figures in self.gpus.items() if key in upper), self.generic_gpu)
+
+    def tpu(self, accelerator: str) -> TpuFigures:
+        """Figures for a ``cloud.google.com/gke-tpu-accelerator`` value; an unknown one gets the generic ones."""
+        return self.tpus.get(accelerator, self.generic_tpu)
+
+
+def _entry(raw: object, key: str, names: tuple[str, ...]) -> Mapping[str, object]:
+    if not isinstance(raw, dict) or set(raw) != set(names):
+        got = sorted(map(str, raw)) if isinstance(raw, dict) else type(raw).__name__
+        raise ValueError(f"{key}: must be a mapping with the keys {', '.join(names)} (got {got})")
+    return raw
+
+
+def _positive(value: object, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"{key}: must be a positive number (got {value!r})")
+    return float(value)
+
+
+def _gpu_figures(raw: object, key: str) -> GpuFigures:
+    entry = _entry(raw, key, ("tflops", "membw", "h2d", "d2h", "power_max", "nccl_busbw"))
+    tflops = entry["tflops"]
+    if not isinstance(tflops, dict) or "bf16" not in tflops:
+        raise ValueError(f"{key}.tflops: must map dtypes to TFLOP/s, bf16 included")
+    return GpuFigures(
+        tflops={str(dtype): _positive(value, f"{key}.tflops.{dtype}") for dtype, value in tflops.items()},
+        membw=_positive(entry["membw"], f"{key}.membw"),
+        h2d=_positive(entry["h2d"], f"{key}.h2d"),
+        d2h=_positive(entry["d2h"], f"{key}.d2h"),
+        power_max=_positive(entry["power_max"], f"{key}.power_max"),
+        nccl_busbw=_positive(entry["nccl_busbw"], f"{key}.nccl_busbw"),
+    )
+
+
+def _tpu_figures(raw: object, key: str) -> TpuFigures:
+    entry = _entry(raw, key, ("kind", "tflops_bf16", "hbm"))
+    if not isinstance(entry["kind"], str) or not entry["kind"]:
+        raise ValueError(f"{key}.kind: must be a non-empty string (got {entry['kind']!r})")
+    return TpuFigures(
+        kind=entry["kind"],
+        tflops_bf16=_positive(entry["tflops_bf16"], f"{key}.tflops_bf16"),
+        hbm=_positive(entry["hbm"], f"{key}.hbm"),
+    )
+
+
+def load_figures(path: Path = FIGURES_PATH) -> EmulatedFigures:
+    """Read and check the figures file; every problem is one :class:`ConfigError` naming the file and the key."""
+    raw = read_yaml(path, "emulated figures")
+    try:
+        top = _entry(raw, "(top level)", ("gpus", "generic_gpu", "tpus", "generic_tpu"))
+        gpus, tpus = top["gpus"], top["tpus"]
+        if not isinstance(gpus, dict) or not isinstance(tpus, dict):
+            raise ValueError("gpus, tpus: must be mappings")
+        return EmulatedFigures(
+            gpus={str(product).upper(): _gpu_figures(item, f"gpus.{product}") for product, item in gpus.items()},
+            generic_gpu=_gpu_figures(top["generic_gpu"], "generic_gpu"),
+            tpus={str(label): _tpu_figures(item, f"tpus.{label}") for label, item in tpus.items()},
+            generic_tpu=_tpu_figures(top["generic_tpu"], "generic_tpu"),
+        )
+    except ValueError as exc:
+        raise ConfigError(f"emulated figures {display_path(path)}: {exc}") from None
+
+
+@functools.cache
+def _figures() -> EmulatedFigures:
+    """The shipped figures, read once (on the first emulated benchmark, not at import)."""
+    return load_figures()
 
 
 def _driver(ctx: ScriptContext) -> str:
@@ -173,7 +222,7 @@ def gpu_bench_log(ctx: ScriptContext) -> str:
     lines: list[str] = []
     out: list[dict[str, Any]] = []
     for position, device in enumerate(devices):
-        figures = _figures(device.name)
+        figures = _figures().gpu(device.name)
         labels = {"gpu": str(position), "uuid": device.uuid, "product": device.name}
         lines.append(f"aibench: {mode} on GPU {position} {device.name} {device.uuid} (emulated)\n")
 
@@ -205,12 +254,13 @@ def tpu_bench_log(ctx: ScriptContext) -> str:
     index = _host_index(ctx)
     hosts = max(1, expected // max(1, len(chips)))
     accelerator = ctx.node_labels.get("cloud.google.com/gke-tpu-accelerator", "")
-    kind, tflops, membw = _TPU_KINDS.get(accelerator, ("TPU", 100.0, 500.0))
+    figures = _figures().tpu(accelerator)
     out: list[dict[str, Any]] = []
     for chip in chips:
-        labels = {"chip": str(index * len(chips) + chip.index), "kind": kind}
-        out.append({"metric": "tflops", "value": tflops, "unit": "TFLOP/s", "labels": {**labels, "dtype": "bf16"}})
-        out.append({"metric": "membw", "value": membw, "unit": "GB/s", "labels": labels})
+        labels = {"chip": str(index * len(chips) + chip.index), "kind": figures.kind}
+        bf16 = {**labels, "dtype": "bf16"}
+        out.append({"metric": "tflops", "value": figures.tflops_bf16, "unit": "TFLOP/s", "labels": bf16})
+        out.append({"metric": "membw", "value": figures.hbm, "unit": "GB/s", "labels": labels})
     size = int(ctx.env.get("BENCH_ALLREDUCE_MB", "256") or 256) * 1024 * 1024
     labels = {"op": "psum", "size": str(size), "chips": str(expected)}
     out.append({"metric": "allreduce_algbw", "value": 40.0, "unit": "GB/s", "labels": labels})
@@ -223,7 +273,7 @@ def tpu_bench_log(ctx: ScriptContext) -> str:
         "process_index": index,
         "expected_chips": expected,
         "platform": "tpu",
-        "device_kind": kind,
+        "device_kind": figures.kind,
         "hostname": ctx.pod,
     }
     head = f"aibench: {expected} tpu device(s), {len(chips)} local (emulated)\n"
@@ -270,7 +320,7 @@ def nccl_tests_log(ctx: ScriptContext) -> str:
     check = ctx.env.get("CHECK", "1") != "0"
     network = ctx.env.get("NCCL_P2P_DISABLE") == "1" and ctx.env.get("NCCL_SHM_DISABLE") == "1"
     product = devices[0].name if devices else "NVIDIA GPU"
-    peak = _figures(product).nccl_busbw * (0.8 if network else 1.0)
+    peak = _figures().gpu(product).nccl_busbw * (0.8 if network else 1.0)
     host, pid = ctx.pod, _pid(ctx)
     redop = "sum" if op in ("all_reduce", "reduce_scatter") else "none"
     lines = [

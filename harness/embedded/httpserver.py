@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 from harness.embedded import apierrors, discovery
@@ -25,6 +25,9 @@ from harness.embedded.apiserver import ApiServer, Request, Response, WatchStream
 from harness.embedded.faults import FaultInjector
 from harness.embedded.identity import ADMIN, UserInfo
 from harness.embedded.store import WatchEvent
+
+if TYPE_CHECKING:
+    from harness.embedded.portforward import PodEndpoint
 
 log = logging.getLogger(__name__)
 
@@ -360,9 +363,10 @@ class _Handler(BaseHTTPRequestHandler):
         from harness.embedded import portforward, websocket
 
         pod_ip, pod_uid = self.server.api.portforward_target(namespace, name)
+        pod = portforward.PodEndpoint(ip=pod_ip, name=name, uid=pod_uid)
         channels = websocket.handshake_headers(self.headers.items(), (portforward.CHANNEL_PROTOCOL,))
         if channels is not None and self.command == "GET":
-            self._portforward_channels(channels, pod_ip, name, pod_uid)
+            self._portforward_channels(channels, pod)
             return
         tunnel = websocket.handshake_headers(self.headers.items(), (portforward.TUNNEL_PROTOCOL,))
         spdy_upgrade = "spdy/3.1" in (self.headers.get("Upgrade") or "").lower() and portforward.PROTOCOL in (
@@ -399,7 +403,7 @@ class _Handler(BaseHTTPRequestHandler):
                 f"({portforward.TUNNEL_PROTOCOL}) or an HTTP upgrade to SPDY/3.1 ({portforward.PROTOCOL})"
             )
         try:
-            portforward.PortForwardSession(read_exact, write, pod_ip=pod_ip, pod_name=name, pod_uid=pod_uid).run()
+            portforward.PortForwardSession(read_exact, write, pod=pod).run()
         finally:
             self._shutdown_socket()
 
@@ -414,7 +418,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
         self.close_connection = True
 
-    def _portforward_channels(self, upgrade: tuple[str, str], pod_ip: str, name: str, pod_uid: str) -> None:
+    def _portforward_channels(self, upgrade: tuple[str, str], pod: PodEndpoint) -> None:
         """The kubelet's WebSocket port-forward with ``?ports=8080,9090`` (the official Python client's)."""
         from harness.embedded import portforward, websocket
 
@@ -429,12 +433,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._switch_to_websocket(*upgrade)
         try:
             portforward.ChannelPortForwardSession(
-                websocket.FrameReader(self.rfile),
-                self.wfile.write,
-                ports=ports,
-                pod_ip=pod_ip,
-                pod_name=name,
-                pod_uid=pod_uid,
+                websocket.FrameReader(self.rfile), self.wfile.write, ports=ports, pod=pod
             ).run()
         finally:
             self._shutdown_socket()

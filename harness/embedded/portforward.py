@@ -53,11 +53,34 @@ class _Forward:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def _dialable_pod(pod_ip: str, pod_name: str, pod_uid: str) -> str:
-    """The pod as error messages name it; refuses (ValueError) an IP this machine must not dial."""
-    if not destination_allowed(pod_ip):
-        raise ValueError(f"pod IP {pod_ip} is outside 127.0.0.0/8 and 198.18.0.0/15")
-    return f"{pod_name}, uid {pod_uid}"
+class DialError(Exception):
+    """The pod's port could not be connected to; the message is the text kubectl prints for it."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PodEndpoint:
+    """The pod a session forwards to: its IP, checked on construction (ValueError for an address this machine must
+    not dial), and its name and uid for the error messages kubectl shows."""
+
+    ip: str
+    name: str
+    uid: str
+
+    def __post_init__(self) -> None:
+        if not destination_allowed(self.ip):
+            raise ValueError(f"pod IP {self.ip} is outside 127.0.0.0/8 and 198.18.0.0/15")
+
+    def dial(self, port: int) -> socket.socket:
+        """A blocking connection to ``port`` on the pod, as the kubelet opens one per forwarded connection."""
+        try:
+            sock = socket.create_connection((self.ip, port), timeout=CONNECT_TIMEOUT_S)
+        except OSError as exc:
+            raise DialError(
+                f"error forwarding port {port} to pod {self.name}, uid {self.uid}: "
+                f"dial tcp4 {self.ip}:{port}: {exc.strerror or exc}"
+            ) from exc
+        sock.settimeout(None)
+        return sock
 
 
 class PortForwardSession:
@@ -68,14 +91,11 @@ class PortForwardSession:
         read_exact: Callable[[int], bytes | None],
         write: Callable[[bytes], object],  # a file's write (its count is ignored) or a frame sender
         *,
-        pod_ip: str,
-        pod_name: str,
-        pod_uid: str,
+        pod: PodEndpoint,
     ) -> None:
         self._read_exact = read_exact
         self._write_raw = write
-        self._pod_ip = pod_ip
-        self._pod = _dialable_pod(pod_ip, pod_name, pod_uid)
+        self._pod = pod
         self._codec = spdy.HeaderCodec()
         self._write_lock = threading.Lock()
         self._forwards: dict[str, _Forward] = {}
@@ -147,18 +167,13 @@ class PortForwardSession:
     def _connect(self, request: str, forward: _Forward) -> None:
         assert forward.error_stream is not None and forward.data_stream is not None
         try:
-            sock = socket.create_connection((self._pod_ip, forward.port), timeout=CONNECT_TIMEOUT_S)
-        except OSError as exc:
-            message = (
-                f"error forwarding port {forward.port} to pod {self._pod}: "
-                f"dial tcp4 {self._pod_ip}:{forward.port}: {exc.strerror or exc}"
-            )
-            self._write(spdy.data_frame(forward.error_stream, message.encode()))
+            sock = self._pod.dial(forward.port)
+        except DialError as exc:
+            self._write(spdy.data_frame(forward.error_stream, str(exc).encode()))
             self._write(spdy.data_frame(forward.error_stream, b"", fin=True))
             self._write(spdy.data_frame(forward.data_stream, b"", fin=True))
             forward.closed = True
             return
-        sock.settimeout(None)
         forward.sock = sock
         self.connections += 1
         threading.Thread(target=self._pump, args=(forward,), name=f"portforward-{request}", daemon=True).start()
@@ -217,16 +232,13 @@ class ChannelPortForwardSession:
         send: Callable[[bytes], object],
         *,
         ports: list[int],
-        pod_ip: str,
-        pod_name: str,
-        pod_uid: str,
+        pod: PodEndpoint,
     ) -> None:
         self._reader = reader
         self._send_raw = send
         self._send_lock = threading.Lock()
         self._ports = ports
-        self._pod_ip = pod_ip
-        self._pod = _dialable_pod(pod_ip, pod_name, pod_uid)
+        self._pod = pod
         self._socks: list[socket.socket | None] = [None] * len(ports)
         self._remaining = len(ports)
         self._done = threading.Event()
@@ -242,16 +254,11 @@ class ChannelPortForwardSession:
                 self._send(2 * index, prefix)
                 self._send(2 * index + 1, prefix)
                 try:
-                    sock = socket.create_connection((self._pod_ip, port), timeout=CONNECT_TIMEOUT_S)
-                except OSError as exc:
-                    self._send(
-                        2 * index + 1,
-                        f"error forwarding port {port} to pod {self._pod}: dial tcp4 {self._pod_ip}:{port}: "
-                        f"{exc.strerror or exc}".encode(),
-                    )
+                    sock = self._pod.dial(port)
+                except DialError as exc:
+                    self._send(2 * index + 1, str(exc).encode())
                     self._finished()
                     continue
-                sock.settimeout(None)
                 self._socks[index] = sock
                 threading.Thread(target=self._pump, args=(index, sock), daemon=True).start()
             self._client_loop()

@@ -19,11 +19,19 @@ Error messages start like kube's so that clients and tests see familiar text.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+
+from harness.embedded.names import (
+    LABEL_VALUE,
+    LABEL_VALUE_MAX_LENGTH,
+    QUALIFIED_NAME,
+    QUALIFIED_NAME_FMT,
+    QUALIFIED_NAME_MAX_LENGTH,
+    is_dns1123_subdomain,
+)
 
 __all__ = [
     "FieldOperator",
@@ -60,13 +68,9 @@ class LabelOperator(StrEnum):
     LESS_THAN = "lt"
 
 
-_NAME_RE = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
-_DNS1123_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-_DNS1123_SUBDOMAIN_RE = re.compile(rf"^{_DNS1123_LABEL}(\.{_DNS1123_LABEL})*$")
 _NAME_HELP = (
     "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric "
-    "character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is "
-    "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
+    f"character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '{QUALIFIED_NAME_FMT}')"
 )
 
 
@@ -79,16 +83,16 @@ def validate_label_key(key: str) -> None:
     problem = ""
     if slash and not prefix:
         problem = "prefix part must be non-empty"
-    elif prefix and (len(prefix) > 253 or not _DNS1123_SUBDOMAIN_RE.match(prefix)):
+    elif prefix and not is_dns1123_subdomain(prefix):
         problem = (
             "prefix part a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
             "'-' or '.', and must start and end with an alphanumeric character"
         )
     elif not name:
         problem = "name part must be non-empty"
-    elif len(name) > 63:
+    elif len(name) > QUALIFIED_NAME_MAX_LENGTH:
         problem = "name part must be no more than 63 characters"
-    elif not _NAME_RE.match(name):
+    elif not QUALIFIED_NAME.fullmatch(name):
         problem = f"name part {_NAME_HELP}"
     if problem:
         raise SelectorError(f'unable to parse requirement: <nil>: Invalid value: "{key}": {problem}')
@@ -98,12 +102,12 @@ def validate_label_value(value: str) -> None:
     """Raise ``SelectorError`` unless ``value`` is a valid (possibly empty) label value."""
     if value == "":
         return
-    if len(value) > 63:
+    if len(value) > LABEL_VALUE_MAX_LENGTH:
         raise SelectorError(
             f'unable to parse requirement: values[0][{value}]: Invalid value: "{value}": '
             "must be no more than 63 characters"
         )
-    if not _NAME_RE.match(value):
+    if not LABEL_VALUE.fullmatch(value):
         raise SelectorError(
             f'unable to parse requirement: values[0][{value}]: Invalid value: "{value}": a valid label {_NAME_HELP}'
         )

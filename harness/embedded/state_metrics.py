@@ -15,11 +15,11 @@ kube_pod_container_resource_limits, kube_namespace_status_phase. Not the rest of
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterable, Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from harness.embedded.serverthread import ServerThread
 from harness.embedded.store import Store
 from harness.quantity import parse_quantity
 
@@ -202,24 +202,22 @@ class StateMetricsServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self._http = ThreadingHTTPServer((host, 0), Handler)
-        self._http.daemon_threads = True
-        self._thread = threading.Thread(target=self._http.serve_forever, name="aibench-state-metrics", daemon=True)
+        http = ThreadingHTTPServer((host, 0), Handler)
+        http.daemon_threads = True
+        self._serving = ServerThread(http, name="aibench-state-metrics")
 
     @property
     def port(self) -> int:
-        return int(self._http.server_address[1])
+        return self._serving.port
 
     def render(self) -> str:
         return render(self.store.iter(_NODES), self.store.iter(_PODS), self.store.iter(_NAMESPACES))
 
     def start(self) -> None:
-        self._thread.start()
+        self._serving.start()
 
     def stop(self) -> None:
-        self._http.shutdown()
-        self._http.server_close()
-        self._thread.join(timeout=5)
+        self._serving.stop()
 
 
 __all__ = ["POD_PHASES", "StateMetricsServer", "render", "resource_labels"]

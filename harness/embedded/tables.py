@@ -185,6 +185,9 @@ def _access_modes(modes: list[Any]) -> str:
     return ",".join(abbrev for full, abbrev in short if full in modes)
 
 
+_Cells = Callable[[Mapping[str, Any], datetime], list[Any]]
+"""A printer's row: the cells for one object, ages counted from the ``now`` of the response."""
+
 _NAME_COLUMN: Final = Column(
     name="Name",
     format="name",
@@ -369,7 +372,12 @@ def _node_cells(node: Mapping[str, Any], now: datetime) -> list[Any]:
 # --- workloads ------------------------------------------------------------------------------------------------
 
 
-def _job_cells(job: Mapping[str, Any], now: datetime) -> list[Any]:
+# Kinds with a pod template print NAME, their own columns, AGE, then (wide) the template's containers and images and
+# the selector: :func:`_workload_printer` builds that frame; the functions below give each kind's own cells.
+
+
+def _job_status(job: Mapping[str, Any], now: datetime) -> list[Any]:
+    """``printJob``: STATUS, COMPLETIONS, DURATION."""
     spec, status = _map(job, "spec"), _map(job, "status")
     succeeded = _int(status, "succeeded")
     completions = _get(spec, "completions")
@@ -396,32 +404,19 @@ def _job_cells(job: Mapping[str, Any], now: datetime) -> list[Any]:
         state = "SuccessCriteriaMet"
     else:
         state = "Running"
-    names, images = _containers_and_images(_get(spec, "template", "spec"))
-    return [
-        _name(job),
-        state,
-        completions_cell,
-        duration,
-        _age(job, now),
-        names,
-        images,
-        _format_selector(_get(spec, "selector")),
-    ]
+    return [state, completions_cell, duration]
 
 
-def _deployment_cells(obj: Mapping[str, Any], now: datetime) -> list[Any]:
-    spec, status = _map(obj, "spec"), _map(obj, "status")
-    names, images = _containers_and_images(_get(spec, "template", "spec"))
-    return [
-        _name(obj),
-        f"{_int(status, 'readyReplicas')}/{_int(spec, 'replicas', default=1)}",
-        _int(status, "updatedReplicas"),
-        _int(status, "availableReplicas"),
-        _age(obj, now),
-        names,
-        images,
-        _selector_or_empty(_get(spec, "selector")),
-    ]
+def _ready_of_desired(obj: Mapping[str, Any]) -> str:
+    """READY of a Deployment or StatefulSet: ready replicas out of the desired count (1 when unset)."""
+    return f"{_int(obj, 'status', 'readyReplicas')}/{_int(obj, 'spec', 'replicas', default=1)}"
+
+
+def _deployment_status(obj: Mapping[str, Any], now: datetime) -> list[Any]:
+    """``printDeployment``: READY, UP-TO-DATE, AVAILABLE."""
+    del now
+    status = _map(obj, "status")
+    return [_ready_of_desired(obj), _int(status, "updatedReplicas"), _int(status, "availableReplicas")]
 
 
 def _selector_or_empty(selector: Any) -> str:
@@ -430,48 +425,51 @@ def _selector_or_empty(selector: Any) -> str:
     return "" if text == _NONE else text
 
 
-def _replicaset_cells(obj: Mapping[str, Any], now: datetime) -> list[Any]:
-    spec, status = _map(obj, "spec"), _map(obj, "status")
-    names, images = _containers_and_images(_get(spec, "template", "spec"))
+def _format_label_map(selector: Any) -> str:
+    """A selector that is a plain label map (ReplicationController), printed like labels."""
+    return _format_labels(selector if isinstance(selector, Mapping) else {})
+
+
+def _replica_status(obj: Mapping[str, Any], now: datetime) -> list[Any]:
+    """``printReplicaSet`` and ``printReplicationController``: DESIRED, CURRENT, READY."""
+    del now
     return [
-        _name(obj),
-        _int(spec, "replicas", default=1),
-        _int(status, "replicas"),
-        _int(status, "readyReplicas"),
-        _age(obj, now),
-        names,
-        images,
-        _selector_or_empty(_get(spec, "selector")),
+        _int(obj, "spec", "replicas", default=1),
+        _int(obj, "status", "replicas"),
+        _int(obj, "status", "readyReplicas"),
     ]
 
 
-def _daemonset_cells(obj: Mapping[str, Any], now: datetime) -> list[Any]:
-    spec, status = _map(obj, "spec"), _map(obj, "status")
-    names, images = _containers_and_images(_get(spec, "template", "spec"))
+def _daemonset_status(obj: Mapping[str, Any], now: datetime) -> list[Any]:
+    """``printDaemonSet``: DESIRED, CURRENT, READY, UP-TO-DATE, AVAILABLE, NODE SELECTOR."""
+    del now
+    status = _map(obj, "status")
     return [
-        _name(obj),
         _int(status, "desiredNumberScheduled"),
         _int(status, "currentNumberScheduled"),
         _int(status, "numberReady"),
         _int(status, "updatedNumberScheduled"),
         _int(status, "numberAvailable"),
-        _format_labels(_map(spec, "template", "spec", "nodeSelector")),
-        _age(obj, now),
-        names,
-        images,
-        _format_selector(_get(spec, "selector")),
+        _format_labels(_map(obj, "spec", "template", "spec", "nodeSelector")),
     ]
 
 
-def _statefulset_cells(obj: Mapping[str, Any], now: datetime) -> list[Any]:
+def _statefulset_status(obj: Mapping[str, Any], now: datetime) -> list[Any]:
+    """``printStatefulSet``: READY."""
+    del now
+    return [_ready_of_desired(obj)]
+
+
+def _cronjob_status(obj: Mapping[str, Any], now: datetime) -> list[Any]:
+    """``printCronJob``: SCHEDULE, TIMEZONE, SUSPEND, ACTIVE, LAST SCHEDULE."""
     spec, status = _map(obj, "spec"), _map(obj, "status")
-    names, images = _containers_and_images(_get(spec, "template", "spec"))
+    last = _get(status, "lastScheduleTime")
     return [
-        _name(obj),
-        f"{_int(status, 'readyReplicas')}/{_int(spec, 'replicas', default=1)}",
-        _age(obj, now),
-        names,
-        images,
+        _str(spec, "schedule"),
+        _str(spec, "timeZone") or _NONE,
+        "True" if _get(spec, "suspend") else "False",
+        len(_list(status, "active")),
+        _since(last, now) if last else _NONE,
     ]
 
 
@@ -664,11 +662,6 @@ def _event_cells(event: Mapping[str, Any], now: datetime) -> list[Any]:
     ]
 
 
-def _crd_cells(obj: Mapping[str, Any], now: datetime) -> list[Any]:
-    del now  # "Created At" is a date column: kubectl renders the raw timestamp itself
-    return [_name(obj), _get(obj, "metadata", "creationTimestamp")]
-
-
 def _lease_cells(obj: Mapping[str, Any], now: datetime) -> list[Any]:
     """``printLease``: the holder identity, empty when nobody holds it."""
     return [_name(obj), _str(obj, "spec", "holderIdentity"), _age(obj, now)]
@@ -694,42 +687,6 @@ def _binding_cells(obj: Mapping[str, Any], now: datetime) -> list[Any]:
 
     role = f"{_str(obj, 'roleRef', 'kind')}/{_str(obj, 'roleRef', 'name')}"
     return [_name(obj), role, _age(obj, now), of("User"), of("Group"), of("ServiceAccount")]
-
-
-def _cronjob_cells(obj: Mapping[str, Any], now: datetime) -> list[Any]:
-    """``printCronJob``."""
-    spec, status = _map(obj, "spec"), _map(obj, "status")
-    last = _get(status, "lastScheduleTime")
-    names, images = _containers_and_images(_get(spec, "jobTemplate", "spec", "template", "spec"))
-    selector = _get(spec, "jobTemplate", "spec", "selector")
-    return [
-        _name(obj),
-        _str(spec, "schedule"),
-        _str(spec, "timeZone") or _NONE,
-        "True" if _get(spec, "suspend") else "False",
-        len(_list(status, "active")),
-        _since(last, now) if last else _NONE,
-        _age(obj, now),
-        names,
-        images,
-        _format_selector(selector) if selector else _NONE,
-    ]
-
-
-def _replication_controller_cells(obj: Mapping[str, Any], now: datetime) -> list[Any]:
-    """``printReplicationController``: the selector is a plain label map."""
-    spec, status = _map(obj, "spec"), _map(obj, "status")
-    names, images = _containers_and_images(_get(spec, "template", "spec"))
-    return [
-        _name(obj),
-        _int(spec, "replicas", default=1),
-        _int(status, "replicas"),
-        _int(status, "readyReplicas"),
-        _age(obj, now),
-        names,
-        images,
-        _format_labels(_map(spec, "selector")),
-    ]
 
 
 def _endpointslice_cells(obj: Mapping[str, Any], now: datetime) -> list[Any]:
@@ -802,7 +759,7 @@ def _default_cells(obj: Mapping[str, Any], now: datetime) -> list[Any]:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Printer:
     columns: tuple[Column, ...]
-    cells: Callable[[Mapping[str, Any], datetime], list[Any]]
+    cells: _Cells
     row_conditions: Callable[[Mapping[str, Any]], list[dict[str, str]] | None] | None = None
 
 
@@ -813,6 +770,41 @@ def _col(name: str, description: str, *, priority: int = 0, type_: str = "string
 _CONTAINERS = _col("Containers", "Names of each container in the template.", priority=1)
 _IMAGES = _col("Images", "Images referenced by each container in the template.", priority=1)
 _SELECTOR = _col("Selector", "Label query over pods that should match the replicas count.", priority=1)
+
+
+def _workload_printer(
+    own_columns: tuple[Column, ...],
+    own_cells: _Cells,
+    *,
+    selector: Callable[[Any], str] | None = _format_selector,
+    template_owner: tuple[str, ...] = ("spec",),
+) -> _Printer:
+    """The printer of a kind with a pod template: NAME, ``own_columns`` (cells from ``own_cells``), AGE, then the
+    wide CONTAINERS, IMAGES and SELECTOR (printed by ``selector``; None: no such column, as for a StatefulSet).
+    ``template_owner`` is where the template and the selector sit (a CronJob's are in ``spec.jobTemplate.spec``)."""
+    columns = (_NAME_COLUMN, *own_columns, _AGE_COLUMN, _CONTAINERS, _IMAGES)
+
+    def cells(obj: Mapping[str, Any], now: datetime) -> list[Any]:
+        owner = _map(obj, *template_owner)
+        names, images = _containers_and_images(_get(owner, "template", "spec"))
+        row = [_name(obj), *own_cells(obj, now), _age(obj, now), names, images]
+        if selector is not None:
+            row.append(selector(_get(owner, "selector")))
+        return row
+
+    return _Printer(columns=columns if selector is None else (*columns, _SELECTOR), cells=cells)
+
+
+_REPLICA_COLUMNS = (
+    _col("Desired", "Number of desired pods.", type_="integer"),
+    _col("Current", "Number of actual replicas observed.", type_="integer"),
+    _col("Ready", "Number of ready replicas.", type_="integer"),
+)
+
+_CREATED_AT_PRINTER: Final = _Printer(
+    columns=(_NAME_COLUMN, Column(name="Created At", type="date", description=_AGE_COLUMN.description)),
+    cells=_created_at_cells,
+)
 
 _BINDING_COLUMNS = (
     _NAME_COLUMN,
@@ -854,70 +846,37 @@ _PRINTERS: Final[Mapping[str, _Printer]] = {
         ),
         cells=_node_cells,
     ),
-    "Job": _Printer(
-        columns=(
-            _NAME_COLUMN,
+    "Job": _workload_printer(
+        (
             _col("Status", "Status of the job."),
             _col("Completions", "The number of pods that completed successfully out of the desired count."),
             _col("Duration", "Time required to complete the job."),
-            _AGE_COLUMN,
-            _CONTAINERS,
-            _IMAGES,
-            _SELECTOR,
         ),
-        cells=_job_cells,
+        _job_status,
     ),
-    "Deployment": _Printer(
-        columns=(
-            _NAME_COLUMN,
+    "Deployment": _workload_printer(
+        (
             _col("Ready", "Number of the pod with ready state."),
             _col("Up-to-date", "Total number of non-terminated pods with the desired template.", type_="integer"),
             _col("Available", "Total number of available pods (ready for minReadySeconds).", type_="integer"),
-            _AGE_COLUMN,
-            _CONTAINERS,
-            _IMAGES,
-            _SELECTOR,
         ),
-        cells=_deployment_cells,
+        _deployment_status,
+        selector=_selector_or_empty,
     ),
-    "ReplicaSet": _Printer(
-        columns=(
-            _NAME_COLUMN,
-            _col("Desired", "Number of desired pods.", type_="integer"),
-            _col("Current", "Number of actual replicas observed.", type_="integer"),
-            _col("Ready", "Number of ready replicas.", type_="integer"),
-            _AGE_COLUMN,
-            _CONTAINERS,
-            _IMAGES,
-            _SELECTOR,
-        ),
-        cells=_replicaset_cells,
-    ),
-    "DaemonSet": _Printer(
-        columns=(
-            _NAME_COLUMN,
+    "ReplicaSet": _workload_printer(_REPLICA_COLUMNS, _replica_status, selector=_selector_or_empty),
+    "DaemonSet": _workload_printer(
+        (
             _col("Desired", "The number of nodes that should be running the daemon pod.", type_="integer"),
             _col("Current", "The number of nodes running at least one daemon pod.", type_="integer"),
             _col("Ready", "The number of nodes with a ready daemon pod.", type_="integer"),
             _col("Up-to-date", "The number of nodes running the updated daemon pod.", type_="integer"),
             _col("Available", "The number of nodes with an available daemon pod.", type_="integer"),
             _col("Node Selector", "Node selector of the pod template."),
-            _AGE_COLUMN,
-            _CONTAINERS,
-            _IMAGES,
-            _SELECTOR,
         ),
-        cells=_daemonset_cells,
+        _daemonset_status,
     ),
-    "StatefulSet": _Printer(
-        columns=(
-            _NAME_COLUMN,
-            _col("Ready", "Number of the pod with ready state."),
-            _AGE_COLUMN,
-            _CONTAINERS,
-            _IMAGES,
-        ),
-        cells=_statefulset_cells,
+    "StatefulSet": _workload_printer(
+        (_col("Ready", "Number of the pod with ready state."),), _statefulset_status, selector=None
     ),
     "Service": _Printer(
         columns=(
@@ -1008,51 +967,23 @@ _PRINTERS: Final[Mapping[str, _Printer]] = {
         ),
         cells=_event_cells,
     ),
-    "CustomResourceDefinition": _Printer(
-        columns=(
-            _NAME_COLUMN,
-            Column(name="Created At", type="date", description=_AGE_COLUMN.description),
-        ),
-        cells=_crd_cells,
-    ),
-    "Role": _Printer(
-        columns=(_NAME_COLUMN, Column(name="Created At", type="date", description=_AGE_COLUMN.description)),
-        cells=_created_at_cells,
-    ),
-    "ClusterRole": _Printer(
-        columns=(_NAME_COLUMN, Column(name="Created At", type="date", description=_AGE_COLUMN.description)),
-        cells=_created_at_cells,
-    ),
+    "CustomResourceDefinition": _CREATED_AT_PRINTER,
+    "Role": _CREATED_AT_PRINTER,
+    "ClusterRole": _CREATED_AT_PRINTER,
     "RoleBinding": _Printer(columns=_BINDING_COLUMNS, cells=_binding_cells),
     "ClusterRoleBinding": _Printer(columns=_BINDING_COLUMNS, cells=_binding_cells),
-    "CronJob": _Printer(
-        columns=(
-            _NAME_COLUMN,
+    "CronJob": _workload_printer(
+        (
             _col("Schedule", "The schedule in Cron format."),
             _col("Timezone", "The time zone name for the given schedule."),
             _col("Suspend", "Whether subsequent executions are suspended.", type_="boolean"),
             _col("Active", "A list of pointers to currently running jobs.", type_="integer"),
             _col("Last Schedule", "Information when was the last time the job was successfully scheduled."),
-            _AGE_COLUMN,
-            _CONTAINERS,
-            _IMAGES,
-            _SELECTOR,
         ),
-        cells=_cronjob_cells,
+        _cronjob_status,
+        template_owner=("spec", "jobTemplate", "spec"),
     ),
-    "ReplicationController": _Printer(
-        columns=(
-            _NAME_COLUMN,
-            _col("Desired", "Number of desired pods.", type_="integer"),
-            _col("Current", "Number of actual replicas observed.", type_="integer"),
-            _col("Ready", "Number of ready replicas.", type_="integer"),
-            _AGE_COLUMN,
-            _CONTAINERS,
-            _IMAGES,
-            _SELECTOR,
-        ),
-        cells=_replication_controller_cells,
-    ),
+    "ReplicationController": _workload_printer(_REPLICA_COLUMNS, _replica_status, selector=_format_label_map),
     "EndpointSlice": _Printer(
         columns=(
             _NAME_COLUMN,

@@ -33,6 +33,7 @@ from urllib3.exceptions import HTTPError
 
 from harness.embedded.faults import FaultInjector
 from harness.embedded.inventory import host_node
+from harness.embedded.lifecycle import Lifecycle
 from harness.embedded.network import Backend
 from harness.embedded.podenv import master_service_env
 from harness.embedded.tls import make_serving_cert
@@ -76,8 +77,9 @@ def _time() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class NodeAgent:
-    """One running node. Use as a context manager or call :meth:`start` / :meth:`stop`."""
+class NodeAgent(Lifecycle):
+    """One running node. Use as a context manager or call :meth:`start` / :meth:`stop`
+    (:class:`~harness.embedded.lifecycle.Lifecycle`: a failed start stops what it started; stop is idempotent)."""
 
     def __init__(self, options: NodeAgentOptions) -> None:
         self.options = options
@@ -109,23 +111,12 @@ class NodeAgent:
             self.kubelets.master_env = master_service_env(server.hostname, server.port)
         self._server: KubeletServer | None = None
         self._created_node = False
-        self._stop = threading.Event()
+        self._stopping = threading.Event()
         self._heartbeat: threading.Thread | None = None
-        self._started = False
-
-    def __enter__(self) -> NodeAgent:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self) -> NodeAgent:
+    def _start(self) -> None:
         """Serve the kubelet endpoints, register the Node and its Lease, then run the pods bound to it."""
-        if self._started:
-            return self
-        self._started = True
-        ok = False
         try:
             cert = make_serving_cert(self.state_dir / "pki")
             self._server = KubeletServer(
@@ -147,14 +138,9 @@ class NodeAgent:
             self.kubelets.start()
             self._heartbeat = threading.Thread(target=self._beat, name="node-heartbeat", daemon=True)
             self._heartbeat.start()
-            ok = True
         except (ApiException, HTTPError, OSError, TimeoutError) as exc:
             raise ConfigError(f"node {self.name}: cannot join the API server: {_reason(exc)}") from exc
-        finally:
-            if not ok:
-                self.stop()
         log.info("node %s joined (kubelet endpoints on %s:%d)", self.name, self.options.node_ip, self.kubelet_port)
-        return self
 
     def _own_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
         pod = self.rest.find(PODS, namespace, name)
@@ -164,12 +150,9 @@ class NodeAgent:
     def kubelet_port(self) -> int:
         return self._server.port if self._server is not None else 0
 
-    def stop(self) -> None:
+    def _stop(self) -> None:
         """Stop every pod process, the Lease and the server; remove the Node (and its Lease) if this agent made it."""
-        if not self._started:
-            return
-        self._started = False
-        self._stop.set()
+        self._stopping.set()
         if self._heartbeat is not None:
             self._heartbeat.join(timeout=5)
         self.kubelets.stop()
@@ -321,7 +304,7 @@ class NodeAgent:
     def _beat(self) -> None:
         """Renew the Lease every 10 s and the Node's conditions every 40 s, as the kubelet does (errors retried)."""
         since_status = 0.0
-        while not self._stop.wait(LEASE_RENEW_S):
+        while not self._stopping.wait(LEASE_RENEW_S):
             since_status += LEASE_RENEW_S
             try:
                 self._renew_lease()

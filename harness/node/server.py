@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import ssl
-import threading
 from collections.abc import Callable, Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -26,8 +25,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from harness.embedded.apierrors import ApiError
 from harness.embedded.portforward import PROTOCOL as PORT_FORWARD_PROTOCOL
-from harness.embedded.portforward import PortForwardSession, destination_allowed
+from harness.embedded.portforward import PodEndpoint, PortForwardSession, destination_allowed
 from harness.embedded.runtime import ContainerProcess
+from harness.embedded.serverthread import ServerThread
 from harness.node.spdyexec import SpdyExecSession, choose_protocol
 
 log = logging.getLogger(__name__)
@@ -68,22 +68,20 @@ class KubeletServer:
             context.load_verify_locations(cafile=str(client_ca))
             context.verify_mode = ssl.CERT_REQUIRED
         handler = _handler(logs, find_pod, node_pods)
-        self._server = ThreadingHTTPServer((address, port), handler)
-        self._server.daemon_threads = True
-        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="node-kubelet-server", daemon=True)
+        server = ThreadingHTTPServer((address, port), handler)
+        server.daemon_threads = True
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        self._serving = ServerThread(server, name="node-kubelet-server")
 
     @property
     def port(self) -> int:
-        return int(self._server.server_address[1])
+        return self._serving.port
 
     def start(self) -> None:
-        self._thread.start()
+        self._serving.start()
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        self._serving.stop()
 
 
 def _handler(
@@ -217,6 +215,7 @@ def _handler(
                 return
             channels = self._upgrade(PORT_FORWARD_PROTOCOL)
             if channels is not None:
-                PortForwardSession(*channels, pod_ip=pod_ip, pod_name=name, pod_uid=pod["metadata"]["uid"]).run()
+                endpoint = PodEndpoint(ip=pod_ip, name=name, uid=pod["metadata"]["uid"])
+                PortForwardSession(*channels, pod=endpoint).run()
 
     return Handler

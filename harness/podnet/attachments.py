@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.embedded.names import is_dns1123_label, is_dns1123_subdomain
 from harness.podnet import commands, ranges
 from harness.podnet.ipam import IpamError, RangePool, require_bench
 from harness.podnet.pods import mac_for
@@ -33,7 +34,6 @@ STATUS_ANNOTATION = "k8s.v1.cni.cncf.io/network-status"
 DEFAULT_NETWORK = "aibench-podnet"
 NAD_GROUP = "k8s.cni.cncf.io"
 NAD_PLURAL = "network-attachment-definitions"
-_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 _IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
 
 NadLookup = Callable[[str, str], Mapping[str, Any] | None]
@@ -101,7 +101,7 @@ def parse_networks(text: str, pod_namespace: str) -> list[NetworkRequest]:
                 NetworkRequest(namespace=namespace or pod_namespace, name=name, interface=interface or None)
             )
     for request in requests:
-        if not _NAME.match(request.name) or not _NAME.match(request.namespace):
+        if not is_dns1123_subdomain(request.name) or not is_dns1123_label(request.namespace):
             raise AttachmentError(f"{NETWORKS_ANNOTATION}: {request.key!r} is not a valid network name")
         if request.interface is not None and (not _IFNAME.match(request.interface) or request.interface == "eth0"):
             raise AttachmentError(f"{NETWORKS_ANNOTATION}: interface name {request.interface!r} is not allowed")

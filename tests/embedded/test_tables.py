@@ -329,6 +329,22 @@ def test_workload_rows() -> None:
     assert list(cells("Deployment", deploy).values()) == ["web", "2/3", 3, 2, "5m", "app", "nginx", "app=web"]
     rs = {"metadata": meta("web-abc"), "spec": {"replicas": 3, "template": template}, "status": {"replicas": 3}}
     assert list(cells("ReplicaSet", rs).values())[:4] == ["web-abc", 3, 3, 0]
+    assert cells("ReplicaSet", rs)["Selector"] == ""  # kube prints nothing, not <none>, for an empty one
+    rs["spec"]["selector"] = {
+        "matchLabels": {"app": "web"},
+        "matchExpressions": [{"key": "tier", "operator": "Exists"}],
+    }
+    assert cells("ReplicaSet", rs)["Selector"] == "app=web,tier"
+    rc = {
+        "metadata": meta("legacy"),
+        "spec": {"replicas": 2, "selector": {"tier": "db", "app": "web"}, "template": template},
+        "status": {"replicas": 2, "readyReplicas": 1},
+    }
+    assert list(cells("ReplicationController", rc).values()) == [
+        "legacy", 2, 2, 1, "5m", "app", "nginx", "app=web,tier=db"
+    ]  # fmt: skip
+    del rc["spec"]["selector"]
+    assert cells("ReplicationController", rc)["Selector"] == "<none>"
     sts = {"metadata": meta("db"), "spec": {"template": template}, "status": {"readyReplicas": 1}}
     assert list(cells("StatefulSet", sts).values()) == ["db", "1/1", "5m", "app", "nginx"]
     ds = {
@@ -484,6 +500,9 @@ def test_crd_and_default_rows() -> None:
     assert [c["name"] for c in result["columnDefinitions"]] == ["Name", "Created At"]
     assert result["columnDefinitions"][1]["type"] == "date"
     assert result["rows"][0]["cells"] == ["widgets.example.com", crd["metadata"]["creationTimestamp"]]
+    for kind in ("Role", "ClusterRole"):
+        role = {"metadata": meta("reader")}
+        assert cells(kind, role) == {"Name": "reader", "Created At": role["metadata"]["creationTimestamp"]}
     sa = {"metadata": meta("default", timedelta(days=400))}
     assert cells("ServiceAccount", sa) == {"Name": "default", "Age": "400d"}
     assert cells("ServiceAccount", {"metadata": {"name": "x"}})["Age"] == "<unknown>"
