@@ -3,6 +3,10 @@
 Exit codes: 0 success, 1 a check failed, 2 usage or configuration error (one line naming the file or option, no
 traceback), 3 the target was unreachable or lost, 4 a file could not be written for lack of space, 5 no test ran,
 130 interrupted (``run`` documents them in :mod:`harness.suite_run`).
+
+Each leaf command's parser carries its handler (:func:`_command`; :mod:`harness.images.cli` sets ``handler``
+likewise), so a command and what runs it are declared together and :func:`main` only maps exceptions to exit codes.
+Handlers import their work lazily: ``k8s-ai-bench --help`` does not load the embedded target or the reporting stack.
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ from typing import Any, NoReturn
 
 from harness import __version__
 from harness.errors import ConfigError, HarnessError, RecordWriteError
+
+#: What runs a leaf command: its parsed arguments in, the exit code out.
+Handler = Callable[[argparse.Namespace], int]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_WRITE, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 
@@ -44,6 +51,19 @@ def _add_harness_options(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(option.flag, dest=f"opt_{option.name}", default=None, metavar=metavar, help=option.help)
 
 
+def _command(commands: Any, name: str, handler: Handler, help: str) -> argparse.ArgumentParser:
+    """A leaf command's parser, carrying the handler :func:`main` calls for it."""
+    parser: argparse.ArgumentParser = commands.add_parser(name, help=help)
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def _group(commands: Any, name: str, help: str) -> Any:
+    """A command of sub-commands (``report render``, ...): one of them must be given (``<name>_command``)."""
+    group = commands.add_parser(name, help=help)
+    return group.add_subparsers(dest=f"{name}_command", required=True, parser_class=_Parser)
+
+
 def _harness_values(args: argparse.Namespace) -> dict[str, Any]:
     return {key[4:]: value for key, value in vars(args).items() if key.startswith("opt_")}
 
@@ -58,9 +78,10 @@ def _build_parser() -> argparse.ArgumentParser:
         help="library log level (default WARNING)",
     )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    cluster = commands.add_parser("cluster", help="a one-machine target: the embedded one or a real control plane")
-    cluster_commands = cluster.add_subparsers(dest="cluster_command", required=True, parser_class=_Parser)
-    up = cluster_commands.add_parser("up", help="run a one-machine target in the foreground until Ctrl-C")
+    cluster_commands = _group(
+        commands, "cluster", help="a one-machine target: the embedded one or a real control plane"
+    )
+    up = _command(cluster_commands, "up", _cluster_up, help="run a one-machine target in the foreground until Ctrl-C")
     up.add_argument(
         "--control-plane",
         choices=["embedded", "real"],
@@ -85,10 +106,12 @@ def _build_parser() -> argparse.ArgumentParser:
         help="keep every pod on the host network (loopback addresses) even where a pod network could be built",
     )
 
-    node = commands.add_parser("node", help="this machine as a node of a Kubernetes API server")
-    node_commands = node.add_subparsers(dest="node_command", required=True, parser_class=_Parser)
-    join = node_commands.add_parser(
-        "join", help="register this machine as a node and run the pods bound to it as processes, until Ctrl-C"
+    node_commands = _group(commands, "node", help="this machine as a node of a Kubernetes API server")
+    join = _command(
+        node_commands,
+        "join",
+        _node_join,
+        help="register this machine as a node and run the pods bound to it as processes, until Ctrl-C",
     )
     join.add_argument("--kube-context", required=True, help="the cluster to join (never taken implicitly)")
     join.add_argument("--kubeconfig", type=Path, default=None, help="default: $KUBECONFIG or ~/.kube/config")
@@ -111,18 +134,19 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     join.add_argument("--host-network", action="store_true", help="pods share the host network (no network namespaces)")
 
-    run = commands.add_parser("run", help="run the suites and write the run record and reports (the main job)")
+    run = _command(commands, "run", _run, help="run the suites and write the run record and reports (the main job)")
     _add_harness_options(run)
     run.add_argument("-m", dest="markexpr", default=None, metavar="MARKEXPR", help="select tests by marker")
     run.add_argument("-k", dest="keyword", default=None, metavar="EXPR", help="select tests by name")
     run.add_argument("-v", "--verbose", action="store_true", help="one line per test")
     run.add_argument("suites", nargs="*", help="suite files or directories (default: all suites)")
 
-    report = commands.add_parser("report", help="render, compare and trend run records")
-    report_commands = report.add_subparsers(dest="report_command", required=True, parser_class=_Parser)
-    render = report_commands.add_parser("render", help="rebuild report.html, junit.xml and results.csv of a run")
+    report_commands = _group(commands, "report", help="render, compare and trend run records")
+    render = _command(
+        report_commands, "render", _report_render, help="rebuild report.html, junit.xml and results.csv of a run"
+    )
     render.add_argument("run_dir", type=Path)
-    compare = report_commands.add_parser("compare", help="per-metric deltas between two runs")
+    compare = _command(report_commands, "compare", _report_compare, help="per-metric deltas between two runs")
     compare.add_argument("base", type=Path)
     compare.add_argument("new", type=Path)
     compare.add_argument(
@@ -134,43 +158,52 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     compare.add_argument("--allow-mismatch", action="store_true", help="compare runs of different targets/profiles")
     compare.add_argument("--all", action="store_true", help="also list unchanged metrics")
-    hist = report_commands.add_parser("history", help="trend of every metric across runs")
+    hist = _command(report_commands, "history", _report_history, help="trend of every metric across runs")
     hist.add_argument("run_dirs", type=Path, nargs="+")
     hist.add_argument("--html", type=Path, default=None, help="also write an HTML page with one chart per metric")
-    imp = report_commands.add_parser(
-        "import", help="judge other tools' outputs (nccl-tests, fio, perftest, vLLM, inference-perf, ...) as a run"
+    imp = _command(
+        report_commands,
+        "import",
+        _report_import,
+        help="judge other tools' outputs (nccl-tests, fio, perftest, vLLM, inference-perf, ...) as a run",
     )
     imp.add_argument("src", type=Path, help="a directory of tool outputs (formats detected by content)")
     imp.add_argument("--profile", required=True, help="the threshold profile that judges them (name or file)")
     imp.add_argument("--out", type=Path, default=None, help="record directory (default: reports/<run-id>)")
     imp.add_argument("--run-id", default=None, help="run id of the record (default: import-<UTC time>)")
-    evidence = report_commands.add_parser("evidence", help="CNCF AI conformance evidence files of a run")
+    evidence = _command(
+        report_commands, "evidence", _report_evidence, help="CNCF AI conformance evidence files of a run"
+    )
     evidence.add_argument("run_dir", type=Path)
     evidence.add_argument("--out", type=Path, default=None, help="directory (default: <run_dir>/evidence)")
 
-    workloads = commands.add_parser("workloads", help="the workload catalog")
-    workloads_commands = workloads.add_subparsers(dest="workloads_command", required=True, parser_class=_Parser)
-    workloads_commands.add_parser("list", help="each workload with its kind and requirements")
+    workloads_commands = _group(commands, "workloads", help="the workload catalog")
+    _command(workloads_commands, "list", _workloads, help="each workload with its kind and requirements")
 
     from harness.images.cli import add_parser as add_images_parser
 
     add_images_parser(commands, _Parser)
 
-    doctor = commands.add_parser("doctor", help="what the target offers and which tests will run or skip")
+    doctor = _command(commands, "doctor", _doctor, help="what the target offers and which tests will run or skip")
     _add_harness_options(doctor)
     doctor.add_argument("suites", nargs="*", help="suite files or directories (default: all suites)")
 
-    profile = commands.add_parser("profile", help="threshold profiles")
-    profile_commands = profile.add_subparsers(dest="profile_command", required=True, parser_class=_Parser)
-    validate = profile_commands.add_parser("validate", help="check a profile file strictly (exit 0 valid, 2 not)")
+    profile_commands = _group(commands, "profile", help="threshold profiles")
+    validate = _command(
+        profile_commands, "validate", _profile_validate, help="check a profile file strictly (exit 0 valid, 2 not)"
+    )
     validate.add_argument("file", type=Path)
-    profile_commands.add_parser("list", help="list the shipped profiles")
+    _command(profile_commands, "list", _profile_list, help="list the shipped profiles")
 
-    load = commands.add_parser("load", help="load an OpenAI-compatible endpoint and write a run record")
-    from harness.loadgen.command import add_load_arguments
+    from harness.loadgen.command import add_load_arguments, run_load_command
 
+    load = _command(
+        commands, "load", run_load_command, help="load an OpenAI-compatible endpoint and write a run record"
+    )
     add_load_arguments(load)
-    sweep = commands.add_parser("sweep", help="delete namespaces left behind by dead runs (label aibench.io/run-id)")
+    sweep = _command(
+        commands, "sweep", _sweep, help="delete namespaces left behind by dead runs (label aibench.io/run-id)"
+    )
     sweep.add_argument("--kube-context", required=True, help="the cluster to clean (never taken implicitly)")
     sweep.add_argument("--kubeconfig", type=Path, default=None)
     sweep.add_argument(
@@ -325,40 +358,44 @@ def _run(args: argparse.Namespace) -> int:
     )
 
 
-def _report(args: argparse.Namespace) -> int:
+def _report_render(args: argparse.Namespace) -> int:
+    from harness.reporting.render import render_all
+
+    for path in render_all(args.run_dir):
+        print(path)
+    return EXIT_OK
+
+
+def _report_compare(args: argparse.Namespace) -> int:
+    from harness.reporting.compare import compare, format_comparison
     from harness.reporting.load import load_record
 
-    if args.report_command == "render":
-        from harness.reporting.render import render_all
+    result = compare(
+        load_record(args.base),
+        load_record(args.new),
+        fail_on_regression_pct=args.fail_on_regression,
+        allow_mismatch=args.allow_mismatch,
+    )
+    print(format_comparison(result, include_same=args.all))
+    for reason in result.gate_failures:
+        sys.stderr.write(f"k8s-ai-bench: regression gate failed: {reason}\n")
+    return result.exit_code
 
-        for path in render_all(args.run_dir):
-            print(path)
-        return EXIT_OK
-    if args.report_command == "compare":
-        from harness.reporting.compare import compare, format_comparison
 
-        result = compare(
-            load_record(args.base),
-            load_record(args.new),
-            fail_on_regression_pct=args.fail_on_regression,
-            allow_mismatch=args.allow_mismatch,
-        )
-        print(format_comparison(result, include_same=args.all))
-        for reason in result.gate_failures:
-            sys.stderr.write(f"k8s-ai-bench: regression gate failed: {reason}\n")
-        return result.exit_code
-    if args.report_command == "history":
-        from harness.reporting.history import format_history, history, render_history_svg
+def _report_history(args: argparse.Namespace) -> int:
+    from harness.reporting.history import format_history, history, render_history_svg
 
-        _check_outputs(("--html", args.html, False))
-        trend = history(args.run_dirs)
-        print(format_history(trend))
-        if args.html is not None:
-            print(render_history_svg(trend, args.html))
-        return EXIT_OK
-    if args.report_command == "import":
-        return _report_import(args)
+    _check_outputs(("--html", args.html, False))
+    trend = history(args.run_dirs)
+    print(format_history(trend))
+    if args.html is not None:
+        print(render_history_svg(trend, args.html))
+    return EXIT_OK
+
+
+def _report_evidence(args: argparse.Namespace) -> int:
     from harness.reporting.evidence import write_evidence
+    from harness.reporting.load import load_record
 
     _check_outputs(("--out", args.out, True))
     record = load_record(args.run_dir)
@@ -410,15 +447,19 @@ def _doctor(args: argparse.Namespace) -> int:
     return doctor(RunOptions(harness=values, suites=tuple(args.suites)))
 
 
-def _profile(args: argparse.Namespace) -> int:
-    from harness.thresholds.loader import available_profiles, load_profile, validate_profile_file
+def _profile_validate(args: argparse.Namespace) -> int:
+    from harness.thresholds.loader import load_profile, validate_profile_file
 
-    if args.profile_command == "validate":
-        validate_profile_file(args.file)
-        profile = load_profile(args.file)
-        count = len(profile.all_thresholds())
-        print(f"{args.file}: valid profile {profile.name} ({count} thresholds)")
-        return EXIT_OK
+    validate_profile_file(args.file)
+    profile = load_profile(args.file)
+    count = len(profile.all_thresholds())
+    print(f"{args.file}: valid profile {profile.name} ({count} thresholds)")
+    return EXIT_OK
+
+
+def _profile_list(args: argparse.Namespace) -> int:
+    from harness.thresholds.loader import available_profiles
+
     for name in available_profiles():
         print(name)
     return EXIT_OK
@@ -461,31 +502,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.log_level != "DEBUG":  # each retry is counted in the run record; a line per retry is noise on stderr
         logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
+    handler: Handler = args.handler  # every leaf command has one (_command)
     try:
-        if args.command == "cluster" and args.cluster_command == "up":
-            return _cluster_up(args)
-        if args.command == "node" and args.node_command == "join":
-            return _node_join(args)
-        if args.command == "run":
-            return _run(args)
-        if args.command == "profile":
-            return _profile(args)
-        if args.command == "report":
-            return _report(args)
-        if args.command == "workloads":
-            return _workloads(args)
-        if args.command == "doctor":
-            return _doctor(args)
-        if args.command == "images":
-            from harness.images.cli import run as images_run
-
-            return images_run(args)
-        if args.command == "sweep":
-            return _sweep(args)
-        if args.command == "load":
-            from harness.loadgen.command import run_load_command
-
-            return run_load_command(args)
+        return handler(args)
     except ConfigError as exc:
         return _fail(str(exc), EXIT_USAGE)
     except RecordWriteError as exc:  # a full disk is the environment's fault, an unwritable path the caller's
@@ -497,7 +516,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"{where}{(exc.strerror or str(exc)).lower()}", EXIT_USAGE)
     except KeyboardInterrupt:
         return _fail("interrupted", EXIT_INTERRUPTED)
-    parser.error(f"unknown command {args.command}")
 
 
 def _fail(message: str, code: int) -> int:

@@ -248,6 +248,11 @@ _namespaced_name = _object_ref("Secret", _DNS_SUBDOMAIN, "storage/s3-credentials
 _service_ref = _object_ref("Service", _DNS_LABEL, "cache/redis-master")
 
 
+def _switch(name: str, help: str) -> Option:
+    """A boolean switch: off by default, ``--<name>`` on the command line, true/false in the environment and ini."""
+    return Option(name=name, flag="--" + name.replace("_", "-"), parse=_bool, default=False, is_flag=True, help=help)
+
+
 OPTIONS: tuple[Option, ...] = (
     Option(
         name="target",
@@ -284,14 +289,7 @@ OPTIONS: tuple[Option, ...] = (
         help="where run records are written (default: reports)",
     ),
     Option(name="run_id", flag="--run-id", parse=_run_id, help="id of this run (default: timestamp + random)"),
-    Option(
-        name="keep_namespaces",
-        flag="--keep-namespaces",
-        parse=_bool,
-        default=False,
-        is_flag=True,
-        help="leave each test's namespace in place for debugging",
-    ),
+    _switch("keep_namespaces", "leave each test's namespace in place for debugging"),
     Option(
         name="timeout_scale",
         flag="--timeout-scale",
@@ -329,14 +327,7 @@ OPTIONS: tuple[Option, ...] = (
         parse=_namespaced_name,
         help="namespace/name of a Secret with keys accessKey and secretKey for the S3 store (never printed)",
     ),
-    Option(
-        name="s3_insecure",
-        flag="--s3-insecure",
-        parse=_bool,
-        default=False,
-        is_flag=True,
-        help="talk plain HTTP to --s3-endpoint instead of HTTPS",
-    ),
+    _switch("s3_insecure", "talk plain HTTP to --s3-endpoint instead of HTTPS"),
     Option(
         name="redis_service",
         flag="--redis-service",
@@ -371,13 +362,8 @@ OPTIONS: tuple[Option, ...] = (
         help="serving suite: judge this OpenAI-compatible endpoint, http(s)://host[:port][/prefix], instead of "
         "deploying the token streamer (model: the first of its /v1/models; the load runs from this machine)",
     ),
-    Option(
-        name="serving_insecure",
-        flag="--serving-insecure",
-        parse=_bool,
-        default=False,
-        is_flag=True,
-        help="--serving-url is https with a certificate this machine does not trust: skip the check",
+    _switch(
+        "serving_insecure", "--serving-url is https with a certificate this machine does not trust: skip the check"
     ),
     Option(
         name="prometheus_url",

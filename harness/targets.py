@@ -11,10 +11,18 @@ cycle the import-graph test forbids). The CLI and the pytest plugin call :func:`
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from harness.cluster.retry import RetryCounter
-from harness.cluster.target import Target, client_from_kubeconfig, connect_kube, server_version
+from harness.cluster.target import (
+    StartedControlPlane,
+    Stoppable,
+    Target,
+    client_from_kubeconfig,
+    connect_kube,
+    server_version,
+)
 from harness.config import HarnessConfig, TargetKind
 
 __all__ = ["connect", "service_hints"]
@@ -34,23 +42,12 @@ def _start_embedded(cfg: HarnessConfig, state_dir: Path | None) -> Target:
 
     cluster = EmbeddedCluster(EmbeddedOptions(state_dir=state_dir, spec_path=cfg.cluster_spec))
     cluster.start()
-    counter = RetryCounter()
-    try:
-        api_client = client_from_kubeconfig(str(cluster.kubeconfig_path), None, counter)
-        version = server_version(api_client, "embedded target")
-        emulated = frozenset(cluster.kubelets.emulated_node_names)
-    except Exception:
-        cluster.stop()
-        raise
-    return Target(
-        kind=TargetKind.EMBEDDED,
-        name="embedded",
-        api_client=api_client,
-        server_version=version,
-        kubeconfig=cluster.kubeconfig_path,
+    return _connect_started(
+        TargetKind.EMBEDDED,
+        cluster.kubeconfig_path,
+        who="embedded target",
+        emulated=lambda: cluster.kubelets.emulated_node_names,
         embedded=cluster,
-        emulated_nodes=emulated,
-        retries=counter,
     )
 
 
@@ -61,24 +58,54 @@ def _start_local_kube(cfg: HarnessConfig, state_dir: Path | None) -> Target:
 
     cluster = LocalKube(LocalKubeOptions(state_dir=state_dir, spec_path=cfg.cluster_spec))
     cluster.start()
-    connected = False
+    return _connect_started(
+        TargetKind.LOCAL_KUBE,
+        cluster.kubeconfig_path,
+        who="real control plane (as the suite's ServiceAccount)",
+        context=lambda: add_suite_context(cluster),
+        emulated=lambda: cluster.node_names,
+        control_plane=cluster,
+    )
+
+
+def _connect_started(
+    kind: TargetKind,
+    kubeconfig: Path,
+    *,
+    who: str,
+    emulated: Callable[[], Iterable[str]],
+    context: Callable[[], str | None] = lambda: None,
+    embedded: Stoppable | None = None,
+    control_plane: StartedControlPlane | None = None,
+) -> Target:
+    """Connect to a target this run has just started, as a :class:`Target` that owns it (``embedded`` or
+    ``control_plane``: its ``stop`` stops it).
+
+    Until the Target exists nothing else would stop what was started, so any failure on the way, Ctrl-C included,
+    stops it here: nothing the run started may outlive it. ``context`` (the kube context to connect as) and
+    ``emulated`` (the nodes whose pods do not run on real hardware) are asked only once the target is up.
+    """
     counter = RetryCounter()
-    try:  # stopped on any failure, Ctrl-C included: nothing the run started may outlive it
-        context = add_suite_context(cluster)
-        api_client = client_from_kubeconfig(str(cluster.kubeconfig_path), context, counter)
-        version = server_version(api_client, "real control plane (as the suite's ServiceAccount)")
+    connected = False
+    try:
+        api_client = client_from_kubeconfig(str(kubeconfig), context(), counter)
+        version = server_version(api_client, who)
+        emulated_nodes = frozenset(emulated())
         connected = True
     finally:
         if not connected:
-            cluster.stop()
+            for owned in (embedded, control_plane):
+                if owned is not None:
+                    owned.stop()
     return Target(
-        kind=TargetKind.LOCAL_KUBE,
-        name="local-kube",
+        kind=kind,
+        name=kind.value,
         api_client=api_client,
         server_version=version,
-        kubeconfig=cluster.kubeconfig_path,
-        control_plane=cluster,
-        emulated_nodes=frozenset(cluster.node_names),
+        kubeconfig=kubeconfig,
+        embedded=embedded,
+        control_plane=control_plane,
+        emulated_nodes=emulated_nodes,
         retries=counter,
     )
 

@@ -31,45 +31,30 @@ def _family(dimension: str, **factors: float) -> dict[str, Unit]:
 _K, _M, _G, _T = 1e3, 1e6, 1e9, 1e12
 _KI, _MI, _GI, _TI = 1024.0, 1024.0**2, 1024.0**3, 1024.0**4
 
+#: The decimal and binary multiples of a byte: sizes (``GiB``) and bandwidths (``GiB/s``) share them.
+_BYTE_MULTIPLES: dict[str, float] = {
+    "B": 1.0,
+    "KB": _K,
+    "MB": _M,
+    "GB": _G,
+    "TB": _T,
+    "KiB": _KI,
+    "MiB": _MI,
+    "GiB": _GI,
+    "TiB": _TI,
+}
+
 UNITS: dict[str, Unit] = {
     # bandwidth, base B/s
-    **{
-        s: Unit(s, "bandwidth", f)
-        for s, f in {
-            "B/s": 1.0,
-            "KB/s": _K,
-            "MB/s": _M,
-            "GB/s": _G,
-            "TB/s": _T,
-            "KiB/s": _KI,
-            "MiB/s": _MI,
-            "GiB/s": _GI,
-            "TiB/s": _TI,
-            "bit/s": 1 / 8,
-            "Kbit/s": _K / 8,
-            "Mbit/s": _M / 8,
-            "Gbit/s": _G / 8,
-            "Gb/s": _G / 8,
-            "Tbit/s": _T / 8,
-        }.items()
-    },
+    **_family(
+        "bandwidth",
+        **{f"{symbol}/s": factor for symbol, factor in _BYTE_MULTIPLES.items()},
+        **{"bit/s": 1 / 8, "Kbit/s": _K / 8, "Mbit/s": _M / 8, "Gbit/s": _G / 8, "Gb/s": _G / 8, "Tbit/s": _T / 8},
+    ),
     # time, base s
-    **{s: Unit(s, "time", f) for s, f in {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "min": 60.0}.items()},
+    **_family("time", ns=1e-9, us=1e-6, ms=1e-3, s=1.0, min=60.0),
     # data size, base B
-    **{
-        s: Unit(s, "size", f)
-        for s, f in {
-            "B": 1.0,
-            "KB": _K,
-            "MB": _M,
-            "GB": _G,
-            "TB": _T,
-            "KiB": _KI,
-            "MiB": _MI,
-            "GiB": _GI,
-            "TiB": _TI,
-        }.items()
-    },
+    **_family("size", **_BYTE_MULTIPLES),
     # event rates, base 1/s (IOPS, requests and tokens are rates of different things: separate dimensions)
     **_family("iops", IOPS=1.0, kIOPS=_K),
     **_family("request_rate", **{"req/s": 1.0}),

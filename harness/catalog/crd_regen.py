@@ -19,23 +19,24 @@ that writes a Python package's data, is linted and typed with the harness, and o
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import shutil
-import subprocess
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from harness.catalog.gomod import (
+    Module,
+    OutputOption,
+    Regeneration,
+    RegenError,
+    regen_main,
+    resolve_modules,
+)
 from harness.catalog.validate import CRD_SCHEMA_DIR
-
-REPO = Path(__file__).resolve().parents[2]
-GO_MODULE_DIR = REPO / "deploy" / "local-kube"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -119,60 +120,6 @@ HAND_KEPT: Mapping[str, str] = {
 }
 
 
-class RegenError(Exception):
-    """A step that cannot go on; its message is the one line printed before exit 2."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Module:
-    """A module as ``go list -m`` resolves it under deploy/local-kube's go.mod."""
-
-    path: str
-    version: str
-    directory: Path
-
-
-def resolve_modules(modules: Iterable[str], *, go_module_dir: Path = GO_MODULE_DIR) -> dict[str, Module]:
-    """Directory and version of each module, exactly as go.mod pins it (one ``go list -m`` call for all)."""
-    wanted = sorted(set(modules))
-    go = shutil.which("go")
-    if go is None:
-        raise RegenError(
-            "go list: no `go` on PATH: install Go (apt-get install golang-go, or the go.mod toolchain), then run "
-            f"`go mod download` in {go_module_dir}"
-        )
-    if not (go_module_dir / "go.mod").is_file():
-        raise RegenError(f"go list: no go.mod in {go_module_dir}")
-    command = [go, "list", "-m", "-f", "{{.Path}} {{.Version}} {{.Dir}}", *wanted]
-    try:
-        done = subprocess.run(
-            command,
-            cwd=go_module_dir,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=300,
-            env={**os.environ, "GOWORK": "off", "GOFLAGS": "-mod=readonly"},
-        )
-    except subprocess.TimeoutExpired:
-        raise RegenError(f"go list -m in {go_module_dir}: no answer in 300 s") from None
-    if done.returncode != 0:
-        cause = " ".join(done.stderr.split()) or f"exit {done.returncode}"
-        raise RegenError(f"go list -m {' '.join(wanted)} in {go_module_dir}: {cause}")
-    found: dict[str, Module] = {}
-    for line in done.stdout.splitlines():
-        path, version, *directory = line.split(" ", 2)
-        if not directory or not directory[0]:
-            raise RegenError(
-                f"go list -m {path}: {version} is not in the module cache; run `go mod download {path}` in "
-                f"{go_module_dir}"
-            )
-        found[path] = Module(path=path, version=version, directory=Path(directory[0]))
-    if missing := [m for m in wanted if m not in found]:
-        raise RegenError(f"go list -m: {', '.join(missing)} not required by {go_module_dir / 'go.mod'}")
-    return found
-
-
 def _crds(source: CrdSource, module: Module) -> list[dict[str, Any]]:
     path = module.directory / source.path
     try:
@@ -238,42 +185,37 @@ def plan(wanted: Mapping[str, Mapping[str, Any]], schema_dir: Path) -> tuple[dic
     return writes, stale
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m harness.catalog.crd_regen",
-        description="Regenerate crd_schemas/ from the CRDs pinned in go.mod.",
-    )
-    parser.add_argument("--check", action="store_true", help="exit 1 if a schema file would change; write nothing")
-    parser.add_argument("--go-module-dir", type=Path, default=GO_MODULE_DIR, help="where go.mod pins the modules")
-    parser.add_argument("--schema-dir", type=Path, default=CRD_SCHEMA_DIR, help="where the JSON schemas live")
-    args = parser.parse_args(argv)
-    try:
-        modules = resolve_modules((s.module for s in SOURCES), go_module_dir=args.go_module_dir)
-        wanted = generate(SOURCES, modules)
-        if overlap := sorted(set(wanted) & set(HAND_KEPT)):
-            raise RegenError(f"generate: {', '.join(overlap)} now come from upstream; drop them from HAND_KEPT")
-        writes, stale = plan(wanted, args.schema_dir)
-    except RegenError as exc:
-        print(f"crd_regen: {exc}", file=sys.stderr)
-        return 2
-    if args.check:
-        for name in writes:
-            print(f"would write {name}")
+def regenerate(go_module_dir: Path, schema_dir: Path) -> Regeneration:
+    """The schema files to write and the stale ones to delete under ``schema_dir``, from the modules go.mod in
+    ``go_module_dir`` pins."""
+    modules = resolve_modules((s.module for s in SOURCES), go_module_dir=go_module_dir)
+    wanted = generate(SOURCES, modules)
+    if overlap := sorted(set(wanted) & set(HAND_KEPT)):
+        raise RegenError(f"generate: {', '.join(overlap)} now come from upstream; drop them from HAND_KEPT")
+    writes, stale = plan(wanted, schema_dir)
+
+    def apply() -> None:
+        for name, text in writes.items():
+            target = schema_dir / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+            print(f"wrote {name}")
         for name in stale:
-            print(f"would delete {name}")
-        if writes or stale:
-            print("crd_schemas are out of date: run python -m harness.catalog.crd_regen", file=sys.stderr)
-            return 1
-        return 0
-    for name, text in writes.items():
-        target = args.schema_dir / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text)
-        print(f"wrote {name}")
-    for name in stale:
-        (args.schema_dir / name).unlink()
-        print(f"deleted {name}")
-    return 0
+            (schema_dir / name).unlink()
+            print(f"deleted {name}")
+
+    changes = [*(f"write {name}" for name in writes), *(f"delete {name}" for name in stale)]
+    return Regeneration(changes=changes, apply=apply, subject="crd_schemas/")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return regen_main(
+        argv,
+        module="harness.catalog.crd_regen",
+        description="Regenerate crd_schemas/ from the CRDs pinned in go.mod.",
+        output=OutputOption(flag="--schema-dir", default=CRD_SCHEMA_DIR, help="where the JSON schemas live"),
+        regenerate=regenerate,
+    )
 
 
 if __name__ == "__main__":

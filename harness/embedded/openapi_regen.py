@@ -23,7 +23,6 @@ Exit status: 0 up to date / written, 1 ``--check`` found drift, 2 a step failed 
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import json
 import sys
@@ -31,7 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.catalog.crd_regen import GO_MODULE_DIR, RegenError, resolve_modules
+from harness.catalog.gomod import OutputOption, Regeneration, RegenError, regen_main, resolve_modules
 from harness.embedded.resources import BUILTIN_TYPES
 
 KUBE_MODULE = "k8s.io/kubernetes"
@@ -159,37 +158,34 @@ def load(path: Path = DATA_PATH) -> dict[str, Any]:
     return loaded
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m harness.embedded.openapi_regen",
-        description="Regenerate the embedded target's OpenAPI v3 schemas from kube's spec pinned in go.mod.",
-    )
-    parser.add_argument("--check", action="store_true", help="exit 1 if the data would change; write nothing")
-    parser.add_argument("--go-module-dir", type=Path, default=GO_MODULE_DIR, help="where go.mod pins the module")
-    parser.add_argument("--output", type=Path, default=DATA_PATH, help="the gzipped JSON to write or check")
-    args = parser.parse_args(argv)
-    try:
-        module = resolve_modules([KUBE_MODULE], go_module_dir=args.go_module_dir)[KUBE_MODULE]
-        document = generate(module.directory / SPEC_DIR, module.version, served_kinds())
-    except RegenError as exc:
-        print(f"openapi_regen: {exc}", file=sys.stderr)
-        return 2
+def regenerate(go_module_dir: Path, output: Path) -> Regeneration:
+    """Rewrite ``output`` when its document differs from the one kube's spec (pinned in go.mod) gives now; an
+    unreadable ``output`` is said on stderr and counts as different."""
+    module = resolve_modules([KUBE_MODULE], go_module_dir=go_module_dir)[KUBE_MODULE]
+    document = generate(module.directory / SPEC_DIR, module.version, served_kinds())
     current: dict[str, Any] | None = None
-    if args.output.is_file():
+    if output.is_file():
         try:
-            current = load(args.output)
+            current = load(output)
         except (OSError, ValueError, EOFError) as exc:
-            print(f"openapi_regen: read {args.output}: {exc}", file=sys.stderr)
-            current = None
-    if args.check:
+            print(f"openapi_regen: read {output}: {exc}", file=sys.stderr)
+
+    def apply() -> None:
         if current != document:
-            print(f"{args.output} is out of date: run python -m harness.embedded.openapi_regen", file=sys.stderr)
-            return 1
-        return 0
-    if current != document:
-        args.output.write_bytes(render(document))
-        print(f"wrote {args.output} ({len(document['schemas'])} schemas, {len(document['groupVersions'])} versions)")
-    return 0
+            output.write_bytes(render(document))
+            print(f"wrote {output} ({len(document['schemas'])} schemas, {len(document['groupVersions'])} versions)")
+
+    return Regeneration(changes=[] if current == document else [f"write {output}"], apply=apply, subject=str(output))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return regen_main(
+        argv,
+        module="harness.embedded.openapi_regen",
+        description="Regenerate the embedded target's OpenAPI v3 schemas from kube's spec pinned in go.mod.",
+        output=OutputOption(flag="--output", default=DATA_PATH, help="the gzipped JSON to write or check"),
+        regenerate=regenerate,
+    )
 
 
 if __name__ == "__main__":

@@ -11,11 +11,16 @@ from harness.images.tools import TOOLS
 
 
 def add_parser(commands: Any, parser_class: type[argparse.ArgumentParser]) -> None:
-    """Register ``images`` under the top-level sub-commands."""
+    """Register ``images`` under the top-level sub-commands, each sub-command with its ``handler`` (the CLI's
+    dispatch convention, :mod:`harness.cli`)."""
     images = commands.add_parser("images", help="workload images: list, build and mirror, pin to a release")
     sub = images.add_subparsers(dest="images_command", required=True, parser_class=parser_class)
-    sub.add_parser("list", help="every image the catalog references: workload, ref, ours or upstream, Dockerfile")
+    listing = sub.add_parser(
+        "list", help="every image the catalog references: workload, ref, ours or upstream, Dockerfile"
+    )
+    listing.set_defaults(handler=_list)
     build = sub.add_parser("build", help="build our images; with --push also mirror every upstream one")
+    build.set_defaults(handler=_build)
     build.add_argument("--push", metavar="REGISTRY", default=None, help="push to REGISTRY (then run --image-registry)")
     build.add_argument("--only", metavar="NAME", default=None, help="one image: our image's name, or a ref")
     build.add_argument("--tool", choices=TOOLS, default=None, help="container tool (default: the first that works)")
@@ -26,19 +31,12 @@ def add_parser(commands: Any, parser_class: type[argparse.ArgumentParser]) -> No
         help="build FROM bases made here from Debian packages (debootstrap) instead of pulling the upstream base",
     )
     pin = sub.add_parser("pin", help="rewrite workload.yaml to <image>:<release>@<digest> (the release workflow)")
+    pin.set_defaults(handler=_pin)
     pin.add_argument("--release", required=True, help="the release tag the images were pushed under")
     pin.add_argument("--digests", required=True, type=Path, help='JSON {"<image name>": "sha256:..."}')
 
 
-def run(args: argparse.Namespace) -> int:
-    if args.images_command == "list":
-        return _list()
-    if args.images_command == "build":
-        return _build(args)
-    return _pin(args)
-
-
-def _list() -> int:
+def _list(args: argparse.Namespace) -> int:
     from harness.catalog.spec import catalog_root
     from harness.images.catalog import image_uses
 

@@ -30,17 +30,21 @@ SERVER_NAMES = (
     "kubernetes.default.svc.cluster.local",
 )
 
-_USAGE = x509.KeyUsage(
-    digital_signature=True,
-    key_encipherment=True,
-    key_cert_sign=False,
-    crl_sign=False,
-    content_commitment=False,
-    data_encipherment=False,
-    key_agreement=False,
-    encipher_only=False,
-    decipher_only=False,
-)
+
+def _key_usage(*, ca: bool) -> x509.KeyUsage:
+    """Key usage of the CA (signs certificates and CRLs) or of a leaf certificate (TLS: digital signature and key
+    encipherment), one place so the two differ only where a CA and a leaf do."""
+    return x509.KeyUsage(
+        digital_signature=True,
+        key_encipherment=not ca,
+        key_cert_sign=ca,
+        crl_sign=ca,
+        content_commitment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        encipher_only=False,
+        decipher_only=False,
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,17 +82,6 @@ class _Authority:
         self.now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
         self.key = ec.generate_private_key(ec.SECP256R1())
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "aibench-local-kube-ca")])
-        usage = x509.KeyUsage(
-            digital_signature=True,
-            key_cert_sign=True,
-            crl_sign=True,
-            key_encipherment=False,
-            content_commitment=False,
-            data_encipherment=False,
-            key_agreement=False,
-            encipher_only=False,
-            decipher_only=False,
-        )
         self.cert = (
             x509.CertificateBuilder()
             .subject_name(name)
@@ -98,7 +91,7 @@ class _Authority:
             .not_valid_before(self.now)
             .not_valid_after(self.now + VALIDITY)
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(usage, critical=True)
+            .add_extension(_key_usage(ca=True), critical=True)
             .sign(self.key, hashes.SHA256())
         )
 
@@ -125,7 +118,7 @@ class _Authority:
             .not_valid_before(self.now)
             .not_valid_after(self.now + VALIDITY)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(_USAGE, critical=True)
+            .add_extension(_key_usage(ca=False), critical=True)
             .add_extension(
                 x509.ExtendedKeyUsage(
                     [ExtendedKeyUsageOID.SERVER_AUTH] if serving else [ExtendedKeyUsageOID.CLIENT_AUTH]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.catalog.crd_regen import RegenError
+from harness.catalog.gomod import RegenError
 from harness.embedded import openapi_regen
 
 REF = "#/components/schemas/"

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from harness.catalog import crd_regen
-from harness.catalog.crd_regen import CrdSource, Module, RegenError, generate, main, resolve_modules
+from harness.catalog.crd_regen import CrdSource, generate, main
+from harness.catalog.gomod import GO_MODULE_DIR, Module, RegenError, resolve_modules
 
 CRDS = """\
 apiVersion: apiextensions.k8s.io/v1
@@ -111,12 +112,12 @@ def test_without_go_on_path_the_error_is_one_line_saying_what_to_install(
 def test_the_shipped_schemas_match_the_pinned_modules() -> None:
     """The CI form of ``python -m harness.catalog.crd_regen --check`` (skips where the modules cannot be listed)."""
     go = shutil.which("go")
-    if go is None or not (crd_regen.GO_MODULE_DIR / "go.mod").is_file():
+    if go is None or not (GO_MODULE_DIR / "go.mod").is_file():
         pytest.skip("needs Go and deploy/local-kube/go.mod")
     modules = sorted({s.module for s in crd_regen.SOURCES})
     listed = subprocess.run(
         [go, "list", "-m", "-f", "{{.Dir}}", *modules],
-        cwd=crd_regen.GO_MODULE_DIR,
+        cwd=GO_MODULE_DIR,
         capture_output=True,
         text=True,
         check=False,
