@@ -11,10 +11,11 @@ import pytest
 from reporting_records import RUN_INFO, fio_result, result, sample_results, write_record
 
 from harness.errors import ConfigError
-from harness.reporting.html import _environment, build_html
+from harness.reporting.html import build_html
 from harness.reporting.load import load_record
 from harness.reporting.record import RunRecord
 from harness.reporting.schema import SCHEMA_VERSION, CheckEntry, RunInfo, TestResult
+from harness.reporting.templating import environment
 
 
 def test_version_1_records_load_and_rewrite_as_the_current_version(tmp_path: Path) -> None:
@@ -91,7 +92,7 @@ def test_checks_render_from_their_fields_whatever_their_kind() -> None:
 
 
 def test_templates_escape_and_refuse_undefined_names() -> None:
-    env = _environment()
+    env = environment()
     assert env.autoescape is True and env.undefined is jinja2.StrictUndefined
     assert env.from_string("{{ x }}").render(x="<b>") == "&lt;b&gt;"
     with pytest.raises(jinja2.UndefinedError):
