@@ -40,7 +40,7 @@ from harness.reporting.html_plots import Plot, plots_for
 from harness.reporting.html_scorecard import anchor, capacity_panel, failure_rows, score_rows
 from harness.reporting.load import RunRecordData, bulk, load_record
 from harness.reporting.outcome import Outcome, outcome_of_record
-from harness.reporting.schema import STATUSES, CheckEntry, MeasurementEntry, NodeEntry, RunInfo, TestResult
+from harness.reporting.schema import AREAS, STATUSES, CheckEntry, MeasurementEntry, NodeEntry, RunInfo, TestResult
 from harness.reporting.svg import compact_number
 from harness.reporting.templating import render
 
@@ -55,7 +55,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 REPORT = "report.html"
-AREAS = ("compute", "network", "storage", "serving", "observability", "practices", "control_plane")
 MAX_CHECK_ROWS = 25
 MAX_MEASUREMENT_ROWS = 25
 MAX_HEAT_COLUMNS = 60

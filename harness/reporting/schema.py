@@ -21,7 +21,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from harness.measurement import Measurement
+
 __all__ = [
+    "AREAS",
     "SCHEMA_VERSION",
     "STATUSES",
     "CapabilitiesInfo",
@@ -38,6 +41,8 @@ __all__ = [
 #: 2: this module (typed entries, ``schema_version`` written); 1: records from before, same keys.
 SCHEMA_VERSION = 2
 STATUSES = ("passed", "failed", "error", "skipped")
+#: The areas a result may belong to (its ``area``; the plugin's area markers), in the order reports show them.
+AREAS = ("compute", "network", "storage", "serving", "observability", "practices", "control_plane")
 
 
 # ------------------------------------------------------------------------------------------- lenient readers
@@ -121,6 +126,17 @@ class MeasurementEntry:
             labels=_str_map(data.get("labels")),
             emulated=data.get("emulated") is True,
             source=_str_map(source) if isinstance(source, Mapping) else None,
+        )
+
+    @classmethod
+    def of(cls, measurement: Measurement) -> MeasurementEntry:
+        """The entry of a measurement a test recorded (a value given as an int is held as the float it is)."""
+        return cls(
+            metric=measurement.metric,
+            value=float(measurement.value),
+            unit=measurement.unit,
+            labels=dict(measurement.labels),
+            emulated=measurement.emulated,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -317,6 +333,18 @@ class TestResult:
             api_retries=retries if type(retries) is int else None,
             extra=_extra(data, _RESULT_KEYS | {"requirement"}),
         )
+
+    def unwritable(self) -> list[str]:
+        """Why this result cannot be written as it is (empty when it can): what the reader would drop or change,
+        so a writer refuses it rather than leave a line that reads back different."""
+        label = self.id or "(no id)"
+        said = [f"{label}: unknown status {self.status!r}"] if self.status not in STATUSES else []
+        said.extend(
+            f"{label}: measurement {m.metric or '(no metric)'} = {m.value!r} needs a metric and a finite number"
+            for m in self.measurements
+            if not m.metric or not math.isfinite(m.value)
+        )
+        return said
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
