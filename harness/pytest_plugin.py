@@ -40,8 +40,16 @@ from harness.errors import (
 from harness.reporting.atomic import write_error
 from harness.reporting.outcome import Ended, outcome
 from harness.reporting.pytest_results import result_of
-from harness.reporting.record import FailureKind, RunRecord, Status, TestRecord
-from harness.reporting.schema import CapabilitiesInfo, Environment, ProfileInfo, RunInfo, TargetInfo
+from harness.reporting.record import RunRecord, TestRecord
+from harness.reporting.schema import (
+    CapabilitiesInfo,
+    Environment,
+    FailureKind,
+    ProfileInfo,
+    RunInfo,
+    Status,
+    TargetInfo,
+)
 
 if TYPE_CHECKING:  # the kubernetes client and the runners load only once a test asks for a target
     from harness.catalog.render import Rendered

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.reporting.record import FailureKind, Status, TestRecord
-from harness.reporting.schema import AREAS, CheckEntry, MeasurementEntry, TestResult
+from harness.reporting.record import TestRecord
+from harness.reporting.schema import AREAS, CheckEntry, FailureKind, MeasurementEntry, Status, TestResult
 
 __all__ = ["area_of", "result_of"]
 

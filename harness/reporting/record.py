@@ -15,7 +15,6 @@ import os
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
@@ -28,26 +27,6 @@ from harness.reporting.schema import RunInfo, TestResult
 
 RESULTS = "results.jsonl"
 RUN_INFO = "run.json"
-
-
-class Status(StrEnum):
-    PASSED = "passed"
-    FAILED = "failed"
-    ERROR = "error"
-    SKIPPED = "skipped"
-
-
-class FailureKind(StrEnum):
-    """Why a test did not pass: measured and below the bar, or could not measure (and why)."""
-
-    THRESHOLD = "threshold"
-    WORKLOAD = "workload"
-    TIMEOUT = "timeout"
-    PARSE = "parse"
-    NO_DATA = "no-data"
-    CONFORMANCE = "conformance"
-    TARGET = "target"
-    HARNESS = "harness"
 
 
 class JudgedCheck(Protocol):

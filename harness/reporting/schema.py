@@ -25,6 +25,7 @@ import math
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
+from enum import StrEnum
 from typing import Any
 
 from harness.measurement import Measurement
@@ -36,17 +37,45 @@ __all__ = [
     "CapabilitiesInfo",
     "CheckEntry",
     "Environment",
+    "FailureKind",
     "MeasurementEntry",
     "NodeEntry",
     "ProfileInfo",
     "RunInfo",
+    "Status",
     "TargetInfo",
     "TestResult",
 ]
 
 #: 2: this module (typed entries, ``schema_version`` written); 1: records from before, same keys.
 SCHEMA_VERSION = 2
-STATUSES = ("passed", "failed", "error", "skipped")
+
+
+class Status(StrEnum):
+    """How a test ended (a result's ``status``)."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    ERROR = "error"
+    SKIPPED = "skipped"
+
+
+class FailureKind(StrEnum):
+    """Why a test did not pass (a result's ``failure_kind``): measured and below the bar, or could not measure
+    (and why)."""
+
+    THRESHOLD = "threshold"
+    WORKLOAD = "workload"
+    TIMEOUT = "timeout"
+    PARSE = "parse"
+    NO_DATA = "no-data"
+    CONFORMANCE = "conformance"
+    TARGET = "target"
+    HARNESS = "harness"
+
+
+#: The statuses as the record's strings, in the order reports count them.
+STATUSES = tuple(s.value for s in Status)
 #: The areas a result may belong to (its ``area``; the plugin's area markers), in the order reports show them.
 AREAS = ("compute", "network", "storage", "serving", "observability", "practices", "control_plane")
 
@@ -209,16 +238,14 @@ class MeasurementEntry:
         )
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "metric": self.metric,
-            "value": self.value,
-            "unit": self.unit,
-            "labels": self.labels,
-            "emulated": self.emulated,
-        }
+        out = _write(self, _MEASUREMENT_PLAIN)
         if self.source is not None:
             out["source"] = self.source
         return out
+
+
+#: Read by hand above (an entry without a finite number is no entry), written field by field.
+_MEASUREMENT_PLAIN = _plain(MeasurementEntry, but=("source",))
 
 
 @dataclass(slots=True, kw_only=True)
