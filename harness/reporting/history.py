@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from pathlib import Path
 
 from markupsafe import Markup
@@ -174,7 +174,8 @@ def sparkline(values: Sequence[float]) -> str:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Row:
-    """One series as both outputs summarise it: the terminal table's row and the page's table row."""
+    """One series as both outputs summarise it: the terminal table's row and the page's table row (fields in
+    column order)."""
 
     title: str
     unit: str
@@ -206,20 +207,7 @@ def format_history(hist: History, *, max_series: int | None = None) -> str:
     lines.extend(f"set apart, not in the trends: {run} ({why})" for run, why in hist.set_apart)
     table = [("metric", "unit", "runs", "last", "min", "max", "vs prev", "trend")]
     series = hist.series if max_series is None else hist.series[:max_series]
-    for s in series:
-        row = _Row.of(s)
-        table.append(
-            (
-                row.title,
-                row.unit,
-                row.runs,
-                row.last,
-                row.min,
-                row.max,
-                row.change,
-                sparkline([p.value for p in s.points]),
-            )
-        )
+    table.extend((*astuple(_Row.of(s)), sparkline([p.value for p in s.points])) for s in series)
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     lines.append("")
     lines.extend("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in table)
