@@ -39,7 +39,17 @@ from harness.errors import (
 )
 from harness.reporting.atomic import write_error
 from harness.reporting.outcome import Ended, outcome
-from harness.reporting.record import FailureKind, RunRecord, Status, TestRecord
+from harness.reporting.pytest_results import result_of
+from harness.reporting.record import RunRecord, TestRecord
+from harness.reporting.schema import (
+    CapabilitiesInfo,
+    Environment,
+    FailureKind,
+    ProfileInfo,
+    RunInfo,
+    Status,
+    TargetInfo,
+)
 
 if TYPE_CHECKING:  # the kubernetes client and the runners load only once a test asks for a target
     from harness.catalog.render import Rendered
@@ -68,7 +78,6 @@ MARKERS = {
     "requires(*capabilities)": "skip unless the target has every capability named (see Capabilities.missing)",
     "conformance_requirement(*ids)": "the CNCF Kubernetes AI Conformance requirement ids this test establishes",
 }
-AREAS = ("compute", "network", "storage", "serving", "observability", "practices", "control_plane")
 _IMPLIED = {"gpu": "gpu", "tpu": "tpu", "rdma": "rdma", "istio": "istio"}
 
 #: Exit codes decided by the plugin (the rest come from :mod:`harness.reporting.outcome`).
@@ -211,29 +220,30 @@ class HarnessSession:
         self.target_lost = lost(self._target)
         return self.target_lost
 
-    def run_info(self) -> dict[str, Any]:
-        info: dict[str, Any] = {
-            "run_id": self.config.run_id,
-            "started_at": self.started_at,
-            "harness_version": __version__,
-            "git_commit": _git_commit(),
-            "python": platform.python_version(),
-            "options": self.config.public(),
-            "option_sources": dict(self.config.sources or {}),
-        }
+    def run_info(self) -> RunInfo:
+        """``run.json`` as far as the session knows it (session end adds how the run ended)."""
+        info = RunInfo(
+            run_id=self.config.run_id,
+            started_at=self.started_at,
+            environment=Environment(
+                harness_version=__version__, git_commit=_git_commit(), python=platform.python_version()
+            ),
+            options=self.config.public(),
+            option_sources=dict(self.config.sources or {}),
+        )
         if self._target is not None:
-            info["target"] = {
-                "kind": str(self._target.kind),
-                "name": self._target.name,
-                "server_version": self._target.server_version,
-            }
-            if self._target.control_plane is not None:  # the real control plane's start, milestone by milestone
-                info["target"]["start_s"] = dict(self._target.control_plane.timings.marks)
-            info["api_retries"] = self._target.retries.snapshot()
-        if self._capabilities is not None:
-            info["capabilities"] = self._capabilities.to_dict()
+            plane = self._target.control_plane  # the real control plane's start, milestone by milestone
+            info.target = TargetInfo(
+                kind=str(self._target.kind),
+                name=self._target.name,
+                server_version=self._target.server_version,
+                extra={"start_s": dict(plane.timings.marks)} if plane is not None else {},
+            )
+            info.api_retries = self._target.retries.snapshot() or None  # none counted: the key is left out
+        if self._capabilities is not None:  # through its own serialisation, read as any stored snapshot is
+            info.capabilities = CapabilitiesInfo.from_json(self._capabilities.to_dict())
         if self._profile is not None:
-            info["profile"] = {"name": self._profile.name, "reason": self.profile_reason}
+            info.profile = ProfileInfo(name=self._profile.name, reason=self.profile_reason)
         return info
 
     def close(self) -> None:
@@ -458,15 +468,13 @@ def _finish(state: HarnessSession, exitstatus: int) -> None:
     try:
         if state.has_record:
             info = state.run_info()
-            info["finished_at"] = time.time()
-            info["exit_status"] = int(exitstatus)
-            info["ended_by"] = str(state.ended_by)
-            info["selected"] = state.selected
-            info["outcome"] = str(outcome(state.ended_by, state.counts)[0])
-            if state.failure:
-                info["end_reason"] = state.failure
-            elif state.interrupted_by:
-                info["end_reason"] = f"interrupted by {state.interrupted_by}"
+            info.finished_at = time.time()
+            info.exit_status = int(exitstatus)
+            info.ended_by = str(state.ended_by)
+            info.selected = state.selected
+            info.outcome = str(outcome(state.ended_by, state.counts)[0])
+            interrupted = f"interrupted by {state.interrupted_by}" if state.interrupted_by else ""
+            info.end_reason = state.failure or interrupted
             try:
                 state.record.write_info(info)
                 state.record.point_latest()
@@ -501,10 +509,6 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             raise pytest.UsageError(f"{item.nodeid}: {exc}") from None
         if reason:
             pytest.skip(f"requires {requirement}: {reason}")
-
-
-def _area(item: pytest.Item) -> str:
-    return next((a for a in AREAS if item.get_closest_marker(a)), "")
 
 
 def _is_connection_failure(exc: BaseException) -> bool:
@@ -599,28 +603,16 @@ def pytest_runtest_makereport(
         message = str(report.longrepr[2])
     elif report.failed and call.excinfo is not None:
         message = _failure_message(call.excinfo.value)
-    result = {
-        "id": item.nodeid,
-        "name": item.name,
-        "doc": (getattr(item, "obj", None).__doc__ or "").strip() if getattr(item, "obj", None) else "",
-        "area": _area(item),
-        "markers": sorted({m.name for m in item.iter_markers()}),
-        "requirements": list(
-            dict.fromkeys(str(a) for m in item.iter_markers("conformance_requirement") for a in m.args)
-        ),
-        "status": str(status),
-        "failure_kind": str(_failure_kind(call.excinfo, record)) if report.failed else "",
-        "message": message,
-        "duration_s": round(report.duration, 4),
-        "workload": record.workload if record else "",
-        "params": dict(record.params) if record else {},
-        "measurements": [m.to_dict() for m in record.measurements] if record else [],
-        "checks": [c.to_dict() for c in record.checks] if record else [],
-        "emulated": bool(record and record.emulated),
-        "artifacts": record.artifacts if record else "",
-    }
     retries = state._target.retries.total if state._target is not None else 0
-    result["api_retries"] = retries - item.stash.get(_RETRIES_AT_START, retries)
+    result = result_of(
+        item,
+        record,
+        status=status,
+        failure_kind=_failure_kind(call.excinfo, record) if report.failed else "",
+        message=message,
+        duration_s=report.duration,
+        api_retries=retries - item.stash.get(_RETRIES_AT_START, retries),
+    )
     state.counts[str(status)] = state.counts.get(str(status), 0) + 1
     state.ran.add(item.nodeid)
     try:

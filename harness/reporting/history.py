@@ -7,21 +7,27 @@ the order given, and says so in :attr:`History.problems`.
 
 Output: :func:`format_history` for the terminal (last, min, max, change vs the previous run, and a sparkline),
 and :func:`render_history_svg` (via :func:`render_history_html`) for ``history.html``: one self-contained page with an
-inline SVG line chart per series (no plotting library, no scripts, no external resources).
+inline SVG line chart per series (no plotting library, no scripts, no external resources). The page is the template
+``templates/history.html.j2`` and each chart the report's own line chart (:func:`harness.reporting.svg.line_chart`),
+both rendered by the reports' one autoescaping environment (:mod:`harness.reporting.templating`).
 """
 
 from __future__ import annotations
 
 import datetime
-import html
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from pathlib import Path
+
+from markupsafe import Markup
 
 from harness.reporting.atomic import write_atomic
 from harness.reporting.load import RunRecordData, load_record
 from harness.reporting.outcome import Outcome, outcome_of_record
+from harness.reporting.svg import Series as ChartSeries
+from harness.reporting.svg import line_chart
+from harness.reporting.templating import render
 
 __all__ = [
     "FOLDED_LABELS",
@@ -166,6 +172,34 @@ def sparkline(values: Sequence[float]) -> str:
     return "".join(_SPARKS[min(7, int((v - low) / (high - low) * 7 + 0.5))] for v in values)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Row:
+    """One series as both outputs summarise it: the terminal table's row and the page's table row (fields in
+    column order)."""
+
+    title: str
+    unit: str
+    runs: str
+    last: str
+    min: str
+    max: str
+    change: str  # vs the previous run: absolute, and in percent where the previous value is not zero
+
+    @classmethod
+    def of(cls, s: Series) -> _Row:
+        pct = s.change_pct
+        change = "-" if s.change is None else (f"{s.change:+.6g}" + (f" ({pct:+.1f}%)" if pct is not None else ""))
+        return cls(
+            title=s.title,
+            unit=s.unit,
+            runs=str(len(s.points)),
+            last=_num(s.last),
+            min=_num(s.min),
+            max=_num(s.max),
+            change=change,
+        )
+
+
 def format_history(hist: History, *, max_series: int | None = None) -> str:
     """Terminal text: one line per series with runs, last, min, max, change vs previous and a sparkline."""
     lines = [f"history of {len(hist.runs)} runs: " + ", ".join(run for run, _ in hist.runs)]
@@ -173,21 +207,7 @@ def format_history(hist: History, *, max_series: int | None = None) -> str:
     lines.extend(f"set apart, not in the trends: {run} ({why})" for run, why in hist.set_apart)
     table = [("metric", "unit", "runs", "last", "min", "max", "vs prev", "trend")]
     series = hist.series if max_series is None else hist.series[:max_series]
-    for s in series:
-        pct = s.change_pct
-        change = "-" if s.change is None else (f"{s.change:+.6g}" + (f" ({pct:+.1f}%)" if pct is not None else ""))
-        table.append(
-            (
-                s.title,
-                s.unit,
-                str(len(s.points)),
-                _num(s.last),
-                _num(s.min),
-                _num(s.max),
-                change,
-                sparkline([p.value for p in s.points]),
-            )
-        )
+    table.extend((*astuple(_Row.of(s)), sparkline([p.value for p in s.points])) for s in series)
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     lines.append("")
     lines.extend("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in table)
@@ -202,82 +222,43 @@ def _when(started_at: float | None) -> str:
     return datetime.datetime.fromtimestamp(started_at, tz=datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def render_series_svg(series: Series, *, width: int = 640, height: int = 200) -> str:
-    """One inline ``<svg>`` line chart: x = run order, y = value; each point has a tooltip with run and value."""
-    left, right, top, bottom = 64, 16, 12, 28
-    plot_w, plot_h = width - left - right, height - top - bottom
-    values = [p.value for p in series.points]
-    low, high = min(values), max(values)
-    if high == low:
-        pad = abs(high) * 0.05 or 1.0
-        low, high = low - pad, high + pad
-    n = len(values)
-
-    def x(i: int) -> float:
-        return left + (plot_w / 2 if n == 1 else i * plot_w / (n - 1))
-
-    def y(v: float) -> float:
-        return top + (high - v) / (high - low) * plot_h
-
-    coords = [(x(i), y(v)) for i, v in enumerate(values)]
-    esc = html.escape
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img" aria-label="{esc(series.title)}">',
-        f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="#fafafa" stroke="#ccc"/>',
-        f'<text x="{left - 6}" y="{top + 4}" text-anchor="end" font-size="11">{esc(_num(high))}</text>',
-        f'<text x="{left - 6}" y="{top + plot_h}" text-anchor="end" font-size="11">{esc(_num(low))}</text>',
-        f'<text x="{left}" y="{height - 8}" font-size="11">{esc(series.points[0].run_id)}</text>',
-        f'<text x="{left + plot_w}" y="{height - 8}" text-anchor="end" font-size="11">'
-        f"{esc(series.points[-1].run_id)}</text>",
+def render_series_svg(series: Series) -> Markup:
+    """One inline ``<svg>`` trend chart, the report's line chart: x = the runs in order (named on the axis), y =
+    the value, fitted to the data so a small change stays visible; each point's tooltip gives run, time and value."""
+    tips = [
+        f"{p.run_id} ({_when(p.started_at)}): {_num(p.value)} {series.unit}"
+        + (f" (mean of {p.count})" if p.count > 1 else "")
+        for p in series.points
     ]
-    if n > 1:
-        path = " ".join(f"{cx:.1f},{cy:.1f}" for cx, cy in coords)
-        parts.append(f'<polyline fill="none" stroke="#1f6feb" stroke-width="2" points="{path}"/>')
-    for (cx, cy), p in zip(coords, series.points, strict=True):
-        tip = f"{p.run_id} ({_when(p.started_at)}): {_num(p.value)} {series.unit}"
-        if p.count > 1:
-            tip += f" (mean of {p.count})"
-        parts.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="3.5" fill="#1f6feb"><title>{esc(tip)}</title></circle>')
-    parts.append("</svg>")
-    return "".join(parts)
+    folded = any(p.count > 1 for p in series.points)
+    line = ChartSeries(
+        name=series.metric + (" (mean over nodes)" if folded else ""),
+        points=[(float(i), p.value) for i, p in enumerate(series.points)],
+        tips=tips,
+    )
+    return line_chart(
+        [line],
+        title=series.title,
+        x_label="run",
+        y_label=series.unit,
+        x_categories=[p.run_id for p in series.points],
+        y_zero=False,
+    )
 
 
 def render_history_html(hist: History, *, title: str = "k8s-ai-bench history") -> str:
     """``history.html``: a summary table and one chart per series, in one self-contained file."""
-    esc = html.escape
-    rows = []
-    for s in hist.series:
-        pct = s.change_pct
-        change = "-" if s.change is None else f"{s.change:+.6g}" + (f" ({pct:+.1f}%)" if pct is not None else "")
-        rows.append(
-            f"<tr><td>{esc(s.title)}</td><td>{esc(s.unit)}</td><td>{len(s.points)}</td>"
-            f"<td>{esc(_num(s.last))}</td><td>{esc(_num(s.min))}</td><td>{esc(_num(s.max))}</td>"
-            f"<td>{esc(change)}</td></tr>"
+    rows = [(_Row.of(s), render_series_svg(s)) for s in hist.series]
+    return str(
+        render(
+            "history.html.j2",
+            title=title,
+            runs=[(run, _when(at)) for run, at in hist.runs],
+            problems=hist.problems,
+            set_apart=hist.set_apart,
+            rows=rows,
         )
-    charts = "\n".join(
-        f"<section><h2>{esc(s.title)} <small>({esc(s.unit)})</small></h2>{render_series_svg(s)}</section>"
-        for s in hist.series
     )
-    runs = ", ".join(f"{esc(run)} ({esc(_when(at))})" for run, at in hist.runs)
-    problems = "".join(f"<li>{esc(p)}</li>" for p in hist.problems) + "".join(
-        f"<li>set apart, not in the trends: {esc(run)} ({esc(why)})</li>" for run, why in hist.set_apart
-    )
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2em}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ddd;padding:2px 8px;text-align:left}}h2{{font-size:1em}}small{{color:#666}}</style>
-</head><body>
-<h1>{esc(title)}</h1>
-<p>{len(hist.runs)} runs: {runs}</p>
-{f"<ul class='problems'>{problems}</ul>" if problems else ""}
-<table><thead><tr><th>metric</th><th>unit</th><th>runs</th><th>last</th><th>min</th><th>max</th>
-<th>vs previous</th></tr></thead><tbody>
-{"".join(rows)}
-</tbody></table>
-{charts}
-</body></html>
-"""
 
 
 def render_history_svg(hist: History, path: Path | str, *, title: str = "k8s-ai-bench history") -> Path:

@@ -13,9 +13,9 @@ anywhere, fetches nothing and cannot log console errors. The page reads top to b
 5. the capabilities panel and the run's options.
 
 This module computes what the page shows (a view of the typed record, :mod:`harness.reporting.schema`); the markup
-is Jinja2 templates in ``templates/`` rendered with autoescaping on and undefined names an error, so everything
-taken from the record is escaped by the template engine, not by each call site. The only markup inserted as is
-comes from :mod:`harness.reporting.svg`, which escapes every text it draws.
+is Jinja2 templates in ``templates/`` rendered with the reports' one environment (:mod:`.templating`: autoescape
+on, undefined names an error), so everything taken from the record is escaped by the template engine, not by each
+call site. The only markup inserted as is are the charts of :mod:`harness.reporting.svg`, rendered the same way.
 
 Size stays bounded for 1,000 nodes and 50,000 measurements: each test lists at most :data:`MAX_CHECK_ROWS` checks
 and :data:`MAX_MEASUREMENT_ROWS` measurements (worst first) and summarises the rest per metric; per-node values
@@ -25,7 +25,6 @@ from their fields, whatever their rule kind (a kind added to the thresholds need
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import statistics
@@ -36,15 +35,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import jinja2
-
 from harness.reporting.atomic import write_atomic
 from harness.reporting.html_plots import Plot, plots_for
 from harness.reporting.html_scorecard import anchor, capacity_panel, failure_rows, score_rows
 from harness.reporting.load import RunRecordData, bulk, load_record
 from harness.reporting.outcome import Outcome, outcome_of_record
-from harness.reporting.schema import STATUSES, CheckEntry, MeasurementEntry, NodeEntry, RunInfo, TestResult
+from harness.reporting.schema import AREAS, STATUSES, CheckEntry, MeasurementEntry, NodeEntry, RunInfo, TestResult
 from harness.reporting.svg import compact_number
+from harness.reporting.templating import render
 
 __all__ = [
     "AREAS",
@@ -57,7 +55,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 REPORT = "report.html"
-AREAS = ("compute", "network", "storage", "serving", "observability", "practices", "control_plane")
 MAX_CHECK_ROWS = 25
 MAX_MEASUREMENT_ROWS = 25
 MAX_HEAT_COLUMNS = 60
@@ -92,20 +89,6 @@ _STATUS_RANK = {"failed": 0, "no-data": 0, "error": 0, "warned": 1, "passed": 2}
 
 #: ``artifacts path -> [(file name, last lines)]``; an empty list when the directory does not exist.
 ArtifactsReader = Callable[[str], list[tuple[str, list[str]]]]
-
-
-@functools.cache
-def _environment() -> jinja2.Environment:
-    """The template environment: autoescape on for every template, undefined names raise (a typo in a template
-    is an error, not an empty cell)."""
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("harness.reporting", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
 
 
 # ----------------------------------------------------------------------------------------------------- loading
@@ -768,10 +751,9 @@ def build_html(
                 "heat": _heat_table(ran, emulated_nodes),
             }
         )
-    return (
-        _environment()
-        .get_template("report.html.j2")
-        .render(
+    return str(
+        render(
+            "report.html.j2",
             run_id=run_info.run_id or run_name or "run",
             banner=_banner(run_info, typed, problems, run_name),
             problems=_problems(run_info, problems),

@@ -9,9 +9,9 @@
 - ``startup_latency``: a CDF of the raw samples (``stat=sample``), else of the percentiles.
 
 Every function takes the result's typed measurements and checks (:mod:`harness.reporting.schema`) and returns
-:class:`Plot` s: an inline SVG chart (:mod:`harness.reporting.svg` escapes every text it draws, so the template
-inserts it as markup) or a table of numbers that the page template renders (and escapes); series built from
-emulated measurements say so in their legend.
+:class:`Plot` s: an inline SVG chart (markup rendered by :mod:`harness.reporting.svg`'s template with autoescape,
+so the page template inserts it as is) or a table of numbers that the page template renders (and escapes); series
+built from emulated measurements say so in their legend.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def to_number(value: object) -> float | None:
 
 @dataclass(frozen=True, slots=True)
 class Chart:
-    """An inline SVG chart, drawn (and its text escaped) by :mod:`harness.reporting.svg`."""
+    """An inline SVG chart, drawn by :mod:`harness.reporting.svg` (its template escaped every text in it)."""
 
     svg: Markup
     kind: str = "chart"
@@ -63,10 +63,6 @@ class LatencyTable:
 
 
 Plot = Chart | LatencyTable
-
-
-def _chart(svg: str) -> Chart:
-    return Chart(Markup(svg))  # svg.py escapes every text it puts in the drawing
 
 
 def _labels(item: MeasurementEntry) -> Mapping[str, str]:
@@ -133,7 +129,7 @@ def busbw_plot(measurements: Sequence[MeasurementEntry], checks: Sequence[CheckE
     title = (
         "Bus bandwidth vs message size" + (f" ({', '.join(paths)})" if paths else "") + (_EMULATED if emulated else "")
     )
-    svg = _chart(
+    svg = Chart(
         line_chart(
             series,
             title=title,
@@ -168,7 +164,7 @@ def fio_plots(measurements: Sequence[MeasurementEntry]) -> list[Plot]:
         if values:
             names = sorted(values)[:MAX_BARS]
             out.append(
-                _chart(
+                Chart(
                     bar_chart(
                         names,
                         [(metric, [values[n] for n in names])],
@@ -235,7 +231,7 @@ def inference_plots(measurements: Sequence[MeasurementEntry]) -> list[Plot]:
         names = sorted(values)[:MAX_SERIES]
         series = [(n + (_EMULATED if n in emulated else ""), [values[n].get(p) for p in percentiles]) for n in names]
         out.append(
-            _chart(
+            Chart(
                 bar_chart(
                     [_p_label(p) for p in percentiles],
                     series,
@@ -245,12 +241,12 @@ def inference_plots(measurements: Sequence[MeasurementEntry]) -> list[Plot]:
             )
         )
     scatter = _ttft_tpot_scatter(measurements)
-    if scatter:
-        out.append(_chart(scatter))
+    if scatter is not None:
+        out.append(Chart(scatter))
     return out
 
 
-def _ttft_tpot_scatter(measurements: Sequence[MeasurementEntry]) -> str:
+def _ttft_tpot_scatter(measurements: Sequence[MeasurementEntry]) -> Markup | None:
     ttft: dict[tuple[tuple[str, str], ...], MeasurementEntry] = {}
     tpot: dict[tuple[tuple[str, str], ...], MeasurementEntry] = {}
     for m in _of_metric(measurements, "ttft", "tpot"):
@@ -258,7 +254,7 @@ def _ttft_tpot_scatter(measurements: Sequence[MeasurementEntry]) -> str:
         (ttft if m.metric == "ttft" else tpot)[key] = m
     pairs = [(key, ttft[key], tpot[key]) for key in ttft if key in tpot]
     if not pairs:
-        return ""
+        return None
     groups: dict[str, list[tuple[float, float]]] = defaultdict(list)
     emulated = False
     for key, a, b in pairs[:MAX_SCATTER_POINTS]:
@@ -296,13 +292,13 @@ def startup_cdf(measurements: Sequence[MeasurementEntry]) -> list[Plot]:
             percentiles[rest].append((m.value, p / 100.0))
     if samples:
         data = [(name, values) for name, values in sorted(samples.items())[:MAX_SERIES]]
-        return [_chart(cdf_chart(data, title=title, x_label=f"startup latency ({unit})"))]
+        return [Chart(cdf_chart(data, title=title, x_label=f"startup latency ({unit})"))]
     if percentiles:
         series = [
             Series(name=f"{name} (percentiles)", points=sorted(points))
             for name, points in sorted(percentiles.items())[:MAX_SERIES]
         ]
-        return [_chart(line_chart(series, title=title, x_label=f"startup latency ({unit})", y_label="fraction ≤ x"))]
+        return [Chart(line_chart(series, title=title, x_label=f"startup latency ({unit})", y_label="fraction ≤ x"))]
     return []
 
 

@@ -311,7 +311,7 @@ def capacity_panel(results: Sequence[TestResult]) -> CapacityPanel | None:
             y_label="%",
         )
         if categories
-        else ""
+        else Markup()
     )
     return CapacityPanel(
         rows=rows,
@@ -324,5 +324,5 @@ def capacity_panel(results: Sequence[TestResult]) -> CapacityPanel | None:
             )
             for m in stranded
         ],
-        chart=Markup(chart),  # svg.py escapes every text it draws
+        chart=chart,
     )

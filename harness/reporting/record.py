@@ -15,7 +15,6 @@ import os
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
@@ -28,26 +27,6 @@ from harness.reporting.schema import RunInfo, TestResult
 
 RESULTS = "results.jsonl"
 RUN_INFO = "run.json"
-
-
-class Status(StrEnum):
-    PASSED = "passed"
-    FAILED = "failed"
-    ERROR = "error"
-    SKIPPED = "skipped"
-
-
-class FailureKind(StrEnum):
-    """Why a test did not pass: measured and below the bar, or could not measure (and why)."""
-
-    THRESHOLD = "threshold"
-    WORKLOAD = "workload"
-    TIMEOUT = "timeout"
-    PARSE = "parse"
-    NO_DATA = "no-data"
-    CONFORMANCE = "conformance"
-    TARGET = "target"
-    HARNESS = "harness"
 
 
 class JudgedCheck(Protocol):
@@ -132,15 +111,14 @@ class RunRecord:
         write_atomic(self.dir / RUN_INFO, text)
 
     def add_result(self, result: TestResult | Mapping[str, Any]) -> None:
-        """Append one result line; a mapping that the schema cannot hold whole is refused (:class:`ConfigError`),
-        never written with parts silently dropped."""
-        if isinstance(result, TestResult):
-            typed = result
-        else:
-            problems: list[str] = []
-            typed = TestResult.from_json(result, problems=problems)
-            if problems:
-                raise ConfigError(f"result {typed.id or '(no id)'} not recorded: " + "; ".join(problems))
+        """Append one result line; a result the schema cannot hold whole (a mapping with parts the reader would
+        drop, a measurement without a finite number) is refused (:class:`ConfigError`), never written with parts
+        silently dropped or as a line no JSON reader accepts."""
+        problems: list[str] = []
+        typed = result if isinstance(result, TestResult) else TestResult.from_json(result, problems=problems)
+        problems += typed.unwritable()
+        if problems:
+            raise ConfigError(f"result {typed.id or '(no id)'} not recorded: " + "; ".join(problems))
         line = json.dumps(redact(typed.to_json()), sort_keys=True, default=str)
         with self._lock:
             append_line(self.dir / RESULTS, line)

@@ -12,32 +12,72 @@ written back as they were).
 
 Reading never trusts the file: a value of the wrong type becomes the field's empty default, and what was dropped
 is said in ``problems`` (a report shows those sentences). Missing data stays visibly missing (``None``, ``""``).
+
+Reader and writer are driven by the fields themselves: a plain field (a string, a number, a flag, a map or list of
+plain values) is read by the lenient reader of its declared type (:data:`_READERS`) and written under its own name,
+so adding one is adding the field; only what is not plain (nested entries, the status, older spellings, values a
+writer leaves out when empty) is spelled out in the class's ``from_json`` / ``to_json``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import typing
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
+from enum import StrEnum
 from typing import Any
 
+from harness.measurement import Measurement
+
 __all__ = [
+    "AREAS",
     "SCHEMA_VERSION",
     "STATUSES",
     "CapabilitiesInfo",
     "CheckEntry",
     "Environment",
+    "FailureKind",
     "MeasurementEntry",
     "NodeEntry",
     "ProfileInfo",
     "RunInfo",
+    "Status",
     "TargetInfo",
     "TestResult",
 ]
 
 #: 2: this module (typed entries, ``schema_version`` written); 1: records from before, same keys.
 SCHEMA_VERSION = 2
-STATUSES = ("passed", "failed", "error", "skipped")
+
+
+class Status(StrEnum):
+    """How a test ended (a result's ``status``)."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    ERROR = "error"
+    SKIPPED = "skipped"
+
+
+class FailureKind(StrEnum):
+    """Why a test did not pass (a result's ``failure_kind``): measured and below the bar, or could not measure
+    (and why)."""
+
+    THRESHOLD = "threshold"
+    WORKLOAD = "workload"
+    TIMEOUT = "timeout"
+    PARSE = "parse"
+    NO_DATA = "no-data"
+    CONFORMANCE = "conformance"
+    TARGET = "target"
+    HARNESS = "harness"
+
+
+#: The statuses as the record's strings, in the order reports count them.
+STATUSES = tuple(s.value for s in Status)
+#: The areas a result may belong to (its ``area``; the plugin's area markers), in the order reports show them.
+AREAS = ("compute", "network", "storage", "serving", "observability", "practices", "control_plane")
 
 
 # ------------------------------------------------------------------------------------------- lenient readers
@@ -91,6 +131,69 @@ def _drop_none(out: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in out.items() if v is not None}
 
 
+def _true(value: object) -> bool:
+    return value is True
+
+
+def _int_or_none(value: object) -> int | None:
+    return value if type(value) is int else None
+
+
+def _bool_or_none(value: object) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _float_or_zero(value: object) -> float:
+    return _number(value) or 0.0
+
+
+def _items(value: object) -> list[Any]:
+    return list(value) if isinstance(value, list | tuple) else []
+
+
+def _section(value: object) -> dict[str, Any] | None:
+    """A nested object, or None when absent or empty (``{}`` says as much as no key)."""
+    return dict(value) if isinstance(value, Mapping) and value else None
+
+
+#: The lenient reader of each plain field type: whatever the file holds, the field gets a value of its type.
+_READERS: dict[object, Callable[[object], Any]] = {
+    str: _str,
+    float: _float_or_zero,
+    float | None: _number,
+    int: _int,
+    int | None: _int_or_none,
+    bool: _true,
+    bool | None: _bool_or_none,
+    dict[str, str]: _str_map,
+    dict[str, Any]: _any_map,
+    dict[str, Any] | None: _section,
+    list[str]: _str_list,
+    list[Any]: _items,
+    list[dict[str, Any]]: _maps,
+}
+
+_Plain = tuple[tuple[str, Callable[[object], Any]], ...]
+
+
+def _plain(cls: type, *, but: Sequence[str] = ()) -> _Plain:
+    """``(name, reader)`` of every field of ``cls`` except ``but`` (the ones its ``from_json`` reads itself), in
+    field order; a field of a type without a reader is an error here, at import, not a value silently lost."""
+    hints = typing.get_type_hints(cls)
+    unknown = [f.name for f in fields(cls) if f.name not in but and hints[f.name] not in _READERS]
+    if unknown:
+        raise TypeError(f"{cls.__name__}: no reader for the type of {', '.join(unknown)}; read it in from_json")
+    return tuple((f.name, _READERS[hints[f.name]]) for f in fields(cls) if f.name not in but)
+
+
+def _read(plain: _Plain, data: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: read(data.get(name)) for name, read in plain}
+
+
+def _write(entry: object, plain: _Plain) -> dict[str, Any]:
+    return {name: getattr(entry, name) for name, _ in plain}
+
+
 # ----------------------------------------------------------------------------------------------- results
 @dataclass(slots=True, kw_only=True)
 class MeasurementEntry:
@@ -123,17 +226,26 @@ class MeasurementEntry:
             source=_str_map(source) if isinstance(source, Mapping) else None,
         )
 
+    @classmethod
+    def of(cls, measurement: Measurement) -> MeasurementEntry:
+        """The entry of a measurement a test recorded (a value given as an int is held as the float it is)."""
+        return cls(
+            metric=measurement.metric,
+            value=float(measurement.value),
+            unit=measurement.unit,
+            labels=dict(measurement.labels),
+            emulated=measurement.emulated,
+        )
+
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "metric": self.metric,
-            "value": self.value,
-            "unit": self.unit,
-            "labels": self.labels,
-            "emulated": self.emulated,
-        }
+        out = _write(self, _MEASUREMENT_PLAIN)
         if self.source is not None:
             out["source"] = self.source
         return out
+
+
+#: Read by hand above (an entry without a finite number is no entry), written field by field.
+_MEASUREMENT_PLAIN = _plain(MeasurementEntry, but=("source",))
 
 
 @dataclass(slots=True, kw_only=True)
@@ -174,67 +286,19 @@ class CheckEntry:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> CheckEntry:
-        matched = data.get("matched")
-        return cls(
-            threshold_id=_str(data.get("threshold_id")),
-            workload=_str(data.get("workload")),
-            metric=_str(data.get("metric")),
-            kind=_str(data.get("kind")),
-            status=_str(data.get("status")),
-            severity=_str(data.get("severity")),
-            observed=_number(data.get("observed")),
-            unit=_str(data.get("unit")),
-            comparison=_str(data.get("comparison")),
-            bar=_number(data.get("bar")),
-            baseline_value=_number(data.get("baseline_value")),
-            regression_pct=_number(data.get("regression_pct")),
-            selector=_any_map(data.get("selector")),
-            labels=_str_map(data.get("labels")),
-            matched=matched if type(matched) is int else None,
-            emulated=data.get("emulated") is True,
-            source=_str(data.get("source")),
-            description=_str(data.get("description")),
-            hint=_str(data.get("hint")),
-            detail=_str(data.get("detail")),
-            message=_str(data.get("message")),
-            extra=_extra(data, _CHECK_KEYS),
-        )
+        return cls(**_read(_CHECK_PLAIN, data), extra=_extra(data, _CHECK_KEYS))
 
     def to_json(self) -> dict[str, Any]:
         """Every field under its own name, in field order (the order results.jsonl has), empty unit and comparison
         as null, then the fields of kinds this module does not know."""
-        out: dict[str, Any] = {name: getattr(self, name) for name in _CHECK_FIELDS}
+        out = _write(self, _CHECK_PLAIN)
         out.update(unit=self.unit or None, comparison=self.comparison or None)
         return {**out, **self.extra}
 
 
 #: The fields a check entry knows, in order; any other key of a stored check is kept in ``extra``.
-_CHECK_FIELDS = tuple(f.name for f in fields(CheckEntry) if f.name != "extra")
-_CHECK_KEYS = frozenset(_CHECK_FIELDS)
-
-
-_RESULT_KEYS = frozenset(
-    {
-        "schema_version",
-        "id",
-        "name",
-        "doc",
-        "area",
-        "markers",
-        "requirements",
-        "status",
-        "failure_kind",
-        "message",
-        "duration_s",
-        "workload",
-        "params",
-        "measurements",
-        "checks",
-        "emulated",
-        "artifacts",
-        "api_retries",
-    }
-)
+_CHECK_PLAIN = _plain(CheckEntry, but=("extra",))
+_CHECK_KEYS = frozenset(name for name, _ in _CHECK_PLAIN)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -296,51 +360,50 @@ class TestResult:
         requirements = _str_list(data.get("requirements"))
         single = data.get("requirement")  # an older spelling: one id, or a list
         requirements += [single] if isinstance(single, str) else _str_list(single)
-        retries = data.get("api_retries")
         return cls(
+            **_read(_RESULT_PLAIN, data),
             id=test_id,
             name=_str(data.get("name")) or (test_id.rsplit("::", 1)[-1] if test_id else where or "unnamed"),
             status=_str(status),
-            doc=_str(data.get("doc")),
-            area=_str(data.get("area")),
-            markers=_str_list(data.get("markers")),
             requirements=list(dict.fromkeys(r.strip() for r in requirements if r and r.strip())),
-            failure_kind=_str(data.get("failure_kind")),
-            message=_str(data.get("message")),
-            duration_s=_number(data.get("duration_s")) or 0.0,
-            workload=_str(data.get("workload")),
-            params=_any_map(data.get("params")),
             measurements=measurements,
             checks=checks,
-            emulated=data.get("emulated") is True,
-            artifacts=_str(data.get("artifacts")),
-            api_retries=retries if type(retries) is int else None,
-            extra=_extra(data, _RESULT_KEYS | {"requirement"}),
+            extra=_extra(data, _RESULT_KEYS),
         )
 
+    def unwritable(self) -> list[str]:
+        """Why this result cannot be written as it is (empty when it can): what the reader would drop or change,
+        so a writer refuses it rather than leave a line that reads back different."""
+        label = self.id or "(no id)"
+        said = [f"{label}: unknown status {self.status!r}"] if self.status not in STATUSES else []
+        said.extend(
+            f"{label}: measurement {m.metric or '(no metric)'} = {m.value!r} needs a metric and a finite number"
+            for m in self.measurements
+            if not m.metric or not math.isfinite(m.value)
+        )
+        return said
+
     def to_json(self) -> dict[str, Any]:
+        """Every field under its own name (``api_retries`` only when counted), after the unknown keys it was read
+        with, so a known field always wins."""
         out: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
             "id": self.id,
             "name": self.name,
-            "doc": self.doc,
-            "area": self.area,
-            "markers": self.markers,
-            "requirements": self.requirements,
             "status": self.status,
-            "failure_kind": self.failure_kind,
-            "message": self.message,
-            "duration_s": self.duration_s,
-            "workload": self.workload,
-            "params": self.params,
+            "requirements": self.requirements,
+            **_write(self, _RESULT_PLAIN),
             "measurements": [m.to_json() for m in self.measurements],
             "checks": [c.to_json() for c in self.checks],
-            "emulated": self.emulated,
-            "artifacts": self.artifacts,
         }
-        if self.api_retries is not None:
-            out["api_retries"] = self.api_retries
+        if self.api_retries is None:
+            del out["api_retries"]
         return {**self.extra, **out}
+
+
+_RESULT_PLAIN = _plain(TestResult, but=("id", "name", "status", "requirements", "measurements", "checks", "extra"))
+#: The keys a result line knows (with ``requirement``, an older spelling); any other is kept in ``extra``.
+_RESULT_KEYS = frozenset({f.name for f in fields(TestResult)} - {"extra"} | {"schema_version", "requirement"})
 
 
 # ---------------------------------------------------------------------------------------------- run info
@@ -355,18 +418,17 @@ class TargetInfo:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> TargetInfo:
-        return cls(
-            kind=_str(data.get("kind")),
-            name=_str(data.get("name")),
-            server_version=_str(data.get("server_version")),
-            extra=_extra(data, frozenset({"kind", "name", "server_version"})),
-        )
+        return cls(**_read(_TARGET_PLAIN, data), extra=_extra(data, _TARGET_KEYS))
 
     def to_json(self) -> dict[str, Any]:
-        out = {**self.extra, "kind": self.kind, "name": self.name}
-        if self.server_version:  # an endpoint or an import has none
-            out["server_version"] = self.server_version
+        out = {**self.extra, **_write(self, _TARGET_PLAIN)}
+        if not self.server_version:  # an endpoint or an import has none
+            del out["server_version"]
         return out
+
+
+_TARGET_PLAIN = _plain(TargetInfo, but=("extra",))
+_TARGET_KEYS = frozenset(name for name, _ in _TARGET_PLAIN)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -378,13 +440,13 @@ class ProfileInfo:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ProfileInfo:
-        return cls(name=_str(data.get("name")), reason=_str(data.get("reason")))
+        return cls(**_read(_PROFILE_PLAIN, data))
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "reason": self.reason}
+        return _write(self, _PROFILE_PLAIN)
 
 
-_NODE_KEYS = frozenset({"name", "ready", "emulated", "gpus", "tpus", "rdma", "labels", "allocatable", "taints"})
+_PROFILE_PLAIN = _plain(ProfileInfo)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -404,37 +466,14 @@ class NodeEntry:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> NodeEntry:
-        return cls(
-            name=_str(data.get("name")) or "?",
-            ready=data.get("ready") is True,
-            emulated=data.get("emulated") is True,
-            gpus=_int(data.get("gpus")),
-            tpus=_int(data.get("tpus")),
-            rdma=_any_map(data.get("rdma")),
-            labels=_str_map(data.get("labels")),
-            allocatable=_str_map(data.get("allocatable")),
-            taints=_maps(data.get("taints")),
-            extra=_extra(data, _NODE_KEYS),
-        )
+        return cls(**_read(_NODE_PLAIN, data), name=_str(data.get("name")) or "?", extra=_extra(data, _NODE_KEYS))
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            **self.extra,
-            "name": self.name,
-            "ready": self.ready,
-            "emulated": self.emulated,
-            "gpus": self.gpus,
-            "tpus": self.tpus,
-            "rdma": self.rdma,
-            "labels": self.labels,
-            "allocatable": self.allocatable,
-            "taints": self.taints,
-        }
+        return {**self.extra, "name": self.name, **_write(self, _NODE_PLAIN)}
 
 
-_CAPS_KEYS = frozenset(
-    {"server_version", "embedded", "accelerators", "nodes", "addons", "cni", "prometheus", "storage_classes"}
-)
+_NODE_PLAIN = _plain(NodeEntry, but=("name", "extra"))
+_NODE_KEYS = frozenset(name for name, _ in _NODE_PLAIN) | {"name"}
 
 
 @dataclass(slots=True, kw_only=True)
@@ -454,37 +493,19 @@ class CapabilitiesInfo:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> CapabilitiesInfo:
-        embedded = data.get("embedded")
         nodes = data.get("nodes")
-
-        def items(key: str) -> list[Any]:
-            value = data.get(key)
-            return list(value) if isinstance(value, list | tuple) else []
-
         return cls(
-            server_version=_str(data.get("server_version")),
-            embedded=embedded if isinstance(embedded, bool) else None,
-            accelerators=_str(data.get("accelerators")),
+            **_read(_CAPS_PLAIN, data),
             nodes=[NodeEntry.from_json(n) for n in nodes if isinstance(n, Mapping)] if isinstance(nodes, list) else [],
-            addons=items("addons"),
-            cni=items("cni"),
-            prometheus=items("prometheus"),
-            storage_classes=_maps(data.get("storage_classes")),
             extra=_extra(data, _CAPS_KEYS),
         )
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            **self.extra,
-            "server_version": self.server_version,
-            "embedded": self.embedded,
-            "accelerators": self.accelerators,
-            "nodes": [n.to_json() for n in self.nodes],
-            "addons": self.addons,
-            "cni": self.cni,
-            "prometheus": self.prometheus,
-            "storage_classes": self.storage_classes,
-        }
+        return {**self.extra, **_write(self, _CAPS_PLAIN), "nodes": [n.to_json() for n in self.nodes]}
+
+
+_CAPS_PLAIN = _plain(CapabilitiesInfo, but=("nodes", "extra"))
+_CAPS_KEYS = frozenset(name for name, _ in _CAPS_PLAIN) | {"nodes"}
 
 
 @dataclass(slots=True, kw_only=True)
@@ -494,31 +515,6 @@ class Environment:
     harness_version: str = ""
     git_commit: str = ""
     python: str = ""
-
-
-_INFO_KEYS = frozenset(
-    {
-        "schema_version",
-        "run_id",
-        "started_at",
-        "finished_at",
-        "exit_status",
-        "ended_by",
-        "selected",
-        "outcome",
-        "end_reason",
-        "harness_version",
-        "git_commit",
-        "python",
-        "options",
-        "option_sources",
-        "target",
-        "capabilities",
-        "profile",
-        "api_retries",
-        "imported",
-    }
-)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -550,60 +546,42 @@ class RunInfo:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RunInfo:
-        def section(key: str) -> Mapping[str, Any] | None:
-            value = data.get(key)
-            return value if isinstance(value, Mapping) and value else None  # {} says as much as no key
-
-        target, caps, profile = section("target"), section("capabilities"), section("profile")
-        exit_status, selected = data.get("exit_status"), data.get("selected")
-        retries, imported = section("api_retries"), section("imported")
+        target, caps, profile = (_section(data.get(key)) for key in ("target", "capabilities", "profile"))
         return cls(
+            **_read(_INFO_PLAIN, data),
             schema_version=_int(data.get("schema_version"), 1),
-            run_id=_str(data.get("run_id")),
-            started_at=_number(data.get("started_at")),
-            finished_at=_number(data.get("finished_at")),
-            exit_status=exit_status if type(exit_status) is int else None,
-            ended_by=_str(data.get("ended_by")),
-            selected=selected if type(selected) is int else None,
-            outcome=_str(data.get("outcome")),
-            end_reason=_str(data.get("end_reason")),
-            environment=Environment(
-                harness_version=_str(data.get("harness_version")),
-                git_commit=_str(data.get("git_commit")),
-                python=_str(data.get("python")),
-            ),
-            options=_any_map(data.get("options")),
-            option_sources=_str_map(data.get("option_sources")),
+            environment=Environment(**_read(_ENV_PLAIN, data)),  # flat in run.json, grouped here
             target=TargetInfo.from_json(target) if target is not None else None,
             capabilities=CapabilitiesInfo.from_json(caps) if caps is not None else None,
             profile=ProfileInfo.from_json(profile) if profile is not None else None,
-            api_retries=dict(retries) if retries is not None else None,
-            imported=dict(imported) if imported is not None else None,
             extra=_extra(data, _INFO_KEYS),
             present=frozenset(data),
         )
 
     def to_json(self) -> dict[str, Any]:
-        env = self.environment
+        """Every field under its own name, the environment's flat beside them; a value not known (None) is left
+        out, and so are the empty ones of :data:`_INFO_EMPTY_LEFT_OUT` (the run did not say)."""
         out: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
-            "run_id": self.run_id,
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
-            "exit_status": self.exit_status,
-            "ended_by": self.ended_by or None,
-            "selected": self.selected,
-            "outcome": self.outcome or None,
-            "end_reason": self.end_reason or None,
-            "harness_version": env.harness_version,
-            "git_commit": env.git_commit,
-            "python": env.python or None,
-            "options": self.options or None,
-            "option_sources": self.option_sources or None,
+            **_write(self, _INFO_PLAIN),
+            **_write(self.environment, _ENV_PLAIN),
             "target": self.target.to_json() if self.target is not None else None,
             "capabilities": self.capabilities.to_json() if self.capabilities is not None else None,
             "profile": self.profile.to_json() if self.profile is not None else None,
-            "api_retries": self.api_retries,
-            "imported": self.imported,
         }
+        out.update({key: out[key] or None for key in _INFO_EMPTY_LEFT_OUT})
         return {**self.extra, **_drop_none(out)}
+
+
+_INFO_PLAIN = _plain(
+    RunInfo, but=("schema_version", "environment", "target", "capabilities", "profile", "extra", "present")
+)
+_ENV_PLAIN = _plain(Environment)
+#: The keys run.json knows; any other is kept in ``extra``.
+_INFO_KEYS = frozenset(name for name, _ in _INFO_PLAIN + _ENV_PLAIN) | {
+    "schema_version",
+    "target",
+    "capabilities",
+    "profile",
+}
+_INFO_EMPTY_LEFT_OUT = ("ended_by", "outcome", "end_reason", "python", "options", "option_sources")

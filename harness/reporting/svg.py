@@ -1,16 +1,22 @@
-"""Small inline-SVG charts for the HTML report: line chart, grouped bar chart, scatter and CDF.
+"""Small inline-SVG charts for the reports: line chart, grouped bar chart, scatter and CDF.
 
 Why our own: the report is one self-contained file with no scripts or fetched resources, and the run record must
-render on a machine without matplotlib. Every function returns one ``<svg>`` element as a string; all text is
-HTML-escaped. Charts use a fixed viewBox and scale with the page (``width: 100%`` up to their natural size).
+render on a machine without matplotlib. This module computes each drawing (scales, ticks, paths, bars, legend) as
+plain data; the markup is the template ``templates/chart.svg.j2``, rendered with autoescape on, so every text a
+chart shows (titles, tick labels, legend names, tooltips) is escaped by the template engine. Every chart function
+returns one ``<svg>`` element as :class:`~markupsafe.Markup` that a page template embeds as is. Charts use a fixed
+viewBox and scale with the page (``width: 100%`` up to their natural size).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from html import escape
+from dataclasses import dataclass, field, replace
+
+from markupsafe import Markup
+
+from harness.reporting.templating import render
 
 __all__ = ["PALETTE", "Series", "bar_chart", "cdf_chart", "format_bytes", "line_chart", "nice_ticks", "scatter_chart"]
 
@@ -20,17 +26,108 @@ WIDTH = 640
 HEIGHT = 300
 _LEFT, _RIGHT, _TOP, _BOTTOM = 64, 16, 28, 44
 _LEGEND_ROW = 16
+_MAX_CATEGORY_LABELS = 12
+_CATEGORY_LABEL_CHARS = 18
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Series:
-    """A named list of (x, y) points; ``dashed`` for reference lines."""
+    """A named list of (x, y) points; ``dashed`` for reference lines; ``tips``: a tooltip per point (empty: none)."""
 
     name: str
     points: Sequence[tuple[float, float]] = field(default_factory=tuple)
     dashed: bool = False
+    tips: Sequence[str] = ()
 
 
+# --------------------------------------------------------------------------------------- the drawing, as data
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """Where the plot area sits in the viewBox (the template reads its edges)."""
+
+    width: int = WIDTH
+    height: int = HEIGHT
+    left: int = _LEFT
+    right: int = WIDTH - _RIGHT
+    top: int = _TOP
+    bottom: int = HEIGHT - _BOTTOM
+    legend_row: int = _LEGEND_ROW
+
+
+_BOX = _Layout()
+
+
+@dataclass(frozen=True, slots=True)
+class _Tick:
+    at: float  # position on its axis, in viewBox units
+    label: str
+    anchor: str = "middle"  # of an x tick's label: "start" / "end" keep a long one at an edge inside the chart
+
+
+@dataclass(frozen=True, slots=True)
+class _Axes:
+    x_ticks: Sequence[_Tick]
+    y_ticks: Sequence[_Tick]
+    x_label: str
+    y_label: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Mark:
+    x: float
+    y: float
+    tip: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class _Trace:
+    """One series as drawn: its line (SVG path data, empty for none) and its point markers."""
+
+    colour: str
+    path: str = ""
+    dashed: bool = False
+    marks: Sequence[_Mark] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class _Bar:
+    x: float
+    y: float
+    width: float
+    height: float
+    colour: str
+    tip: str
+
+
+@dataclass(frozen=True, slots=True)
+class _LegendEntry:
+    name: str
+    colour: str
+    dashed: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Drawing:
+    title: str
+    axes: _Axes | None = None
+    traces: Sequence[_Trace] = ()
+    bars: Sequence[_Bar] = ()
+    legend: Sequence[_LegendEntry] = ()
+
+    @property
+    def height(self) -> int:
+        return HEIGHT + len(self.legend) * _LEGEND_ROW + 6
+
+
+def _draw(drawing: _Drawing) -> Markup:
+    return render("chart.svg.j2", chart=drawing, box=_BOX)
+
+
+def _no_data(title: str) -> Markup:
+    return _draw(_Drawing(title=title + " (no data)"))
+
+
+# --------------------------------------------------------------------------------------------- numbers
 def compact_number(value: float) -> str:
     """A number in at most ~4 characters (980, 2930, 12.5k, 3.2M, 0.031): tick labels and heat-table cells."""
     magnitude = abs(value)
@@ -69,66 +166,23 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     return ticks
 
 
-def _frame(title: str, legend: Sequence[tuple[str, str, bool]], body: list[str], height: int) -> str:
-    parts = [
-        f'<svg class="chart" viewBox="0 0 {WIDTH} {height}" role="img" width="{WIDTH}" height="{height}">',
-        f"<title>{escape(title)}</title>",
-        f'<text x="{WIDTH / 2:.0f}" y="16" text-anchor="middle" class="ct">{escape(title)}</text>',
-        *body,
-    ]
-    y = HEIGHT + 4
-    for index, (name, colour, dashed) in enumerate(legend):
-        row_y = y + index * _LEGEND_ROW
-        dash = ' stroke-dasharray="4 3"' if dashed else ""
-        parts.append(
-            f'<line x1="{_LEFT}" y1="{row_y - 4}" x2="{_LEFT + 18}" y2="{row_y - 4}" stroke="{colour}" '
-            f'stroke-width="3"{dash}/><text x="{_LEFT + 24}" y="{row_y}" class="lg">{escape(name)}</text>'
-        )
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def _axes(
-    x_ticks: Sequence[tuple[float, str]],
-    y_ticks: Sequence[tuple[float, str]],
-    x_label: str,
-    y_label: str,
-) -> list[str]:
-    plot_bottom = HEIGHT - _BOTTOM
-    out = [
-        f'<line x1="{_LEFT}" y1="{plot_bottom}" x2="{WIDTH - _RIGHT}" y2="{plot_bottom}" class="ax"/>',
-        f'<line x1="{_LEFT}" y1="{_TOP}" x2="{_LEFT}" y2="{plot_bottom}" class="ax"/>',
-    ]
-    for px, label in x_ticks:
-        out.append(
-            f'<line x1="{px:.1f}" y1="{plot_bottom}" x2="{px:.1f}" y2="{plot_bottom + 4}" class="ax"/>'
-            f'<text x="{px:.1f}" y="{plot_bottom + 16}" text-anchor="middle" class="tk">{escape(label)}</text>'
-        )
-    for py, label in y_ticks:
-        out.append(
-            f'<line x1="{_LEFT}" y1="{py:.1f}" x2="{WIDTH - _RIGHT}" y2="{py:.1f}" class="gr"/>'
-            f'<text x="{_LEFT - 6}" y="{py + 4:.1f}" text-anchor="end" class="tk">{escape(label)}</text>'
-        )
-    out.append(
-        f'<text x="{(_LEFT + WIDTH - _RIGHT) / 2:.0f}" y="{HEIGHT - 8}" text-anchor="middle" class="al">'
-        f"{escape(x_label)}</text>"
-    )
-    out.append(
-        f'<text x="14" y="{(_TOP + plot_bottom) / 2:.0f}" text-anchor="middle" class="al" '
-        f'transform="rotate(-90 14 {(_TOP + plot_bottom) / 2:.0f})">{escape(y_label)}</text>'
-    )
-    return out
-
-
 def _scale(low: float, high: float, out_low: float, out_high: float) -> Callable[[float], float]:
     span = (high - low) or 1.0
     return lambda v: out_low + (v - low) / span * (out_high - out_low)
 
 
-def _height(legend_rows: int) -> int:
-    return HEIGHT + max(legend_rows, 0) * _LEGEND_ROW + 6
+def _category_ticks(positions: Sequence[float], categories: Sequence[str]) -> list[_Tick]:
+    """One label per category, shortened to fit; with too many to read, every k-th one."""
+    ticks = [
+        _Tick(at, c if len(c) <= _CATEGORY_LABEL_CHARS else c[: _CATEGORY_LABEL_CHARS - 1] + "…")
+        for at, c in zip(positions, categories, strict=True)
+    ]
+    if len(ticks) > _MAX_CATEGORY_LABELS:
+        ticks = ticks[:: math.ceil(len(ticks) / _MAX_CATEGORY_LABELS)]
+    return ticks
 
 
+# ----------------------------------------------------------------------------------------------- charts
 def _xy_chart(
     series: Sequence[Series],
     *,
@@ -142,13 +196,17 @@ def _xy_chart(
     lines: bool,
     step: bool = False,
     y_max: float | None = None,
-) -> str:
+    x_categories: Sequence[str] | None = None,
+) -> Markup:
     def tx(x: float) -> float:
         return math.log2(x) if x_log2 else x
 
-    points = [(tx(x), y) for s in series for x, y in s.points if (x > 0 or not x_log2) and math.isfinite(y)]
+    def kept(x: float, y: float) -> bool:
+        return (x > 0 or not x_log2) and math.isfinite(y)
+
+    points = [(tx(x), y) for s in series for x, y in s.points if kept(x, y)]
     if not points:
-        return _frame(title + " (no data)", [], [], _height(0))
+        return _no_data(title)
     xs = [p[0] for p in points]
     ys = [p[1] for p in points]
     x_low, x_high = min(xs), max(xs)
@@ -159,33 +217,41 @@ def _xy_chart(
     y_low, y_high = min(y_ticks[0], y_low), max(y_ticks[-1], *ys)
     sx = _scale(x_low, x_high, _LEFT + 8, WIDTH - _RIGHT - 8)
     sy = _scale(y_low, y_high, HEIGHT - _BOTTOM, _TOP)
-    if x_log2:
+    if x_categories is not None:
+        x_ticks = _category_ticks([sx(i) for i in range(len(x_categories))], x_categories)
+        if len(x_ticks) > 1:  # the outer points sit near the edges: their labels extend inwards
+            x_ticks[0] = replace(x_ticks[0], anchor="start")
+            x_ticks[-1] = replace(x_ticks[-1], anchor="end")
+    elif x_log2:
         first, last = math.floor(x_low), math.ceil(x_high)
         stride = max(1, math.ceil((last - first + 1) / 10))
-        x_tick_values = [float(e) for e in range(first, last + 1, stride) if x_low <= e <= x_high]
-        x_ticks = [(sx(e), x_format(2.0**e)) for e in x_tick_values]
+        x_ticks = [_Tick(sx(e), x_format(2.0**e)) for e in range(first, last + 1, stride) if x_low <= e <= x_high]
     else:
-        x_ticks = [(sx(v), x_format(v)) for v in nice_ticks(x_low, x_high, 6) if x_low <= v <= x_high]
-    body = _axes(x_ticks, [(sy(v), compact_number(v)) for v in y_ticks if y_low <= v <= y_high], x_label, y_label)
-    legend: list[tuple[str, str, bool]] = []
+        x_ticks = [_Tick(sx(v), x_format(v)) for v in nice_ticks(x_low, x_high, 6) if x_low <= v <= x_high]
+    axes = _Axes(
+        x_ticks=x_ticks,
+        y_ticks=[_Tick(sy(v), compact_number(v)) for v in y_ticks if y_low <= v <= y_high],
+        x_label=x_label,
+        y_label=y_label,
+    )
+    traces: list[_Trace] = []
+    legend: list[_LegendEntry] = []
     for index, s in enumerate(series):
         colour = PALETTE[index % len(PALETTE)]
-        pts = [(sx(tx(x)), sy(y)) for x, y in s.points if (x > 0 or not x_log2) and math.isfinite(y)]
+        tips = list(s.tips) or [""] * len(s.points)
+        pts = [(sx(tx(x)), sy(y), tip) for (x, y), tip in zip(s.points, tips, strict=True) if kept(x, y)]
         if not pts:
             continue
-        legend.append((s.name, colour, s.dashed))
+        legend.append(_LegendEntry(s.name, colour, s.dashed))
+        path = ""
         if lines and len(pts) > 1:
             if step:
-                path = [f"M{pts[0][0]:.1f},{pts[0][1]:.1f}"]
-                path.extend(f"H{x1:.1f}V{y1:.1f}" for x1, y1 in pts[1:])
-                d = "".join(path)
+                path = f"M{pts[0][0]:.1f},{pts[0][1]:.1f}" + "".join(f"H{x:.1f}V{y:.1f}" for x, y, _ in pts[1:])
             else:
-                d = "M" + "L".join(f"{x:.1f},{y:.1f}" for x, y in pts)
-            dash = ' stroke-dasharray="6 4"' if s.dashed else ""
-            body.append(f'<path d="{d}" fill="none" stroke="{colour}" stroke-width="2"{dash}/>')
-        if markers:
-            body.extend(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="{colour}"/>' for x, y in pts)
-    return _frame(title, legend, body, _height(len(legend)))
+                path = "M" + "L".join(f"{x:.1f},{y:.1f}" for x, y, _ in pts)
+        marks = [_Mark(x, y, tip) for x, y, tip in pts] if markers else []
+        traces.append(_Trace(colour, path, s.dashed, marks))
+    return _draw(_Drawing(title=title, axes=axes, traces=traces, legend=legend))
 
 
 def line_chart(
@@ -196,8 +262,12 @@ def line_chart(
     y_label: str,
     x_log2: bool = False,
     x_format: Callable[[float], str] = compact_number,
-) -> str:
-    """Lines with point markers; ``x_log2`` puts x on a log2 axis (message sizes)."""
+    x_categories: Sequence[str] | None = None,
+    y_zero: bool = True,
+) -> Markup:
+    """Lines with point markers; ``x_log2`` puts x on a log2 axis (message sizes); ``x_categories`` names the
+    points at x = 0, 1, 2, ... (runs of a trend) instead of numeric ticks; ``y_zero=False`` fits y to the data
+    rather than starting at zero (a trend's small change stays visible)."""
     return _xy_chart(
         series,
         title=title,
@@ -205,13 +275,14 @@ def line_chart(
         y_label=y_label,
         x_log2=x_log2,
         x_format=x_format,
-        y_zero=True,
+        y_zero=y_zero,
         markers=True,
         lines=True,
+        x_categories=x_categories,
     )
 
 
-def scatter_chart(series: Sequence[Series], *, title: str, x_label: str, y_label: str) -> str:
+def scatter_chart(series: Sequence[Series], *, title: str, x_label: str, y_label: str) -> Markup:
     """Points only, one colour per series."""
     return _xy_chart(
         series,
@@ -226,7 +297,7 @@ def scatter_chart(series: Sequence[Series], *, title: str, x_label: str, y_label
     )
 
 
-def cdf_chart(samples: Sequence[tuple[str, Sequence[float]]], *, title: str, x_label: str) -> str:
+def cdf_chart(samples: Sequence[tuple[str, Sequence[float]]], *, title: str, x_label: str) -> Markup:
     """Empirical CDF (step lines) of each named sample set; y is the fraction at or below x."""
     series = []
     for name, values in samples:
@@ -259,35 +330,39 @@ def bar_chart(
     *,
     title: str,
     y_label: str,
-) -> str:
+) -> Markup:
     """Grouped vertical bars: one group per category, one bar per series (None leaves a gap)."""
     values = [v for _, vs in series for v in vs if v is not None and math.isfinite(v)]
     if not categories or not values:
-        return _frame(title + " (no data)", [], [], _height(0))
+        return _no_data(title)
     y_ticks = nice_ticks(min(0.0, *values), max(values))
     y_low, y_high = y_ticks[0], max(y_ticks[-1], *values)
     sy = _scale(y_low, y_high, HEIGHT - _BOTTOM, _TOP)
-    plot_w = WIDTH - _RIGHT - _LEFT
-    group_w = plot_w / len(categories)
+    group_w = (WIDTH - _RIGHT - _LEFT) / len(categories)
     bar_w = max(1.0, group_w * 0.8 / max(len(series), 1))
-    x_ticks = [(_LEFT + group_w * (i + 0.5), c if len(c) <= 18 else c[:17] + "…") for i, c in enumerate(categories)]
-    if len(categories) > 12:  # too many labels to read: label every k-th group
-        stride = math.ceil(len(categories) / 12)
-        x_ticks = x_ticks[::stride]
-    body = _axes(x_ticks, [(sy(v), compact_number(v)) for v in y_ticks], "", y_label)
-    legend = []
+    axes = _Axes(
+        x_ticks=_category_ticks([_LEFT + group_w * (i + 0.5) for i in range(len(categories))], categories),
+        y_ticks=[_Tick(sy(v), compact_number(v)) for v in y_ticks],
+        x_label="",
+        y_label=y_label,
+    )
+    bars = []
     zero = sy(max(y_low, 0.0))
     for s_index, (name, vs) in enumerate(series):
         colour = PALETTE[s_index % len(PALETTE)]
-        legend.append((name, colour, False))
         for c_index, v in enumerate(vs):
             if v is None or not math.isfinite(v):
                 continue
-            x = _LEFT + group_w * c_index + group_w * 0.1 + bar_w * s_index
             top = sy(v)
-            y, h = min(top, zero), abs(zero - top)
-            body.append(
-                f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_w:.1f}" height="{max(h, 0.5):.1f}" fill="{colour}">'
-                f"<title>{escape(categories[c_index])} {escape(name)}: {compact_number(v)}</title></rect>"
+            bars.append(
+                _Bar(
+                    x=_LEFT + group_w * c_index + group_w * 0.1 + bar_w * s_index,
+                    y=min(top, zero),
+                    width=bar_w,
+                    height=max(abs(zero - top), 0.5),
+                    colour=colour,
+                    tip=f"{categories[c_index]} {name}: {compact_number(v)}",
+                )
             )
-    return _frame(title, legend if len(series) > 1 else [], body, _height(len(legend) if len(series) > 1 else 0))
+    legend = [_LegendEntry(name, PALETTE[i % len(PALETTE)], False) for i, (name, _) in enumerate(series)]
+    return _draw(_Drawing(title=title, axes=axes, bars=bars, legend=legend if len(series) > 1 else []))

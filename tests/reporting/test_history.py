@@ -73,10 +73,14 @@ def test_html_has_one_inline_svg_per_series_and_escapes(tmp_path: Path) -> None:
     assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "") and "<script" not in page
     svg = render_series_svg(history(runs).series[0])
     root = ET.fromstring(svg)  # well-formed XML
-    assert root.tag.endswith("svg") and len(root.findall("{http://www.w3.org/2000/svg}circle")) == 3
-    assert root.find("{http://www.w3.org/2000/svg}polyline") is not None
+    ns = "{http://www.w3.org/2000/svg}"
+    assert root.tag == f"{ns}svg" and len(root.findall(f"{ns}circle")) == 3
+    assert root.find(f"{ns}path") is not None
+    # the runs name the x axis, and each point's tooltip says run, time and value (escaped, read back as text)
+    assert [t.text for t in root.findall(f"{ns}text[@class='tk']")][:3] == ["<r0>", "<r1>", "<r2>"]
+    assert [c.findtext(f"{ns}title") for c in root.findall(f"{ns}circle")][1] == "<r1> (1970-01-01 00:00 UTC): 2 GB/s"
     flat = ET.fromstring(render_series_svg(history(runs).series[1]))  # constant series still plots
-    ys = {c.get("cy") for c in flat.findall("{http://www.w3.org/2000/svg}circle")}
+    ys = {c.get("cy") for c in flat.findall(f"{ns}circle")}
     assert len(ys) == 1
     one = ET.fromstring(render_series_svg(history(runs[:1]).series[0]))
-    assert one.find("{http://www.w3.org/2000/svg}polyline") is None
+    assert one.find(f"{ns}path") is None and len(one.findall(f"{ns}circle")) == 1

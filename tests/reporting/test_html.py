@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 import subprocess
+import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -449,6 +450,39 @@ def test_svg_helpers() -> None:
     cdf = cdf_chart([("all", [float(i) for i in range(1000)])], title="c", x_label="x")
     assert "(n=1000)" in cdf and cdf.count("H") > 300
     assert "(no data)" in line_chart([], title="e", x_label="x", y_label="y")
+
+
+def test_charts_are_well_formed_svg_with_every_text_escaped() -> None:
+    """The chart template's output is XML a standalone SVG viewer accepts, whatever the names hold."""
+    odd = "a<b & \"c\" 'd'"
+    charts = [
+        line_chart(
+            [Series(name=odd, points=[(0.0, 1.0), (1.0, 3.0)], tips=[odd, "t"])],
+            title=odd,
+            x_label=odd,
+            y_label=odd,
+            x_categories=[odd, "run-2"],
+            y_zero=False,
+        ),
+        bar_chart([odd, "y"], [(odd, [1.0, -2.0]), ("s", [None, 3.0])], title=odd, y_label=odd),
+        scatter_chart([Series(name=odd, points=[(1.0, 2.0)])], title=odd, x_label=odd, y_label=odd),
+        cdf_chart([(odd, [1.0, 2.0, 3.0])], title=odd, x_label=odd),
+        line_chart([], title=odd, x_label=odd, y_label=odd),
+    ]
+    for chart in charts:
+        root = ET.fromstring(chart)
+        assert root.tag == "{http://www.w3.org/2000/svg}svg"
+        texts = [e.text for e in root.iter() if e.text and odd in e.text]
+        assert texts, chart  # the odd name arrives as text, escaped in the markup and read back whole
+    line = ET.fromstring(charts[0])
+    ticks = line.findall("{http://www.w3.org/2000/svg}text[@class='tk']")
+    assert [(t.text, t.get("text-anchor")) for t in ticks[:2]] == [(odd, "start"), ("run-2", "end")]
+    assert [
+        c.findtext("{http://www.w3.org/2000/svg}title") for c in line.iter("{http://www.w3.org/2000/svg}circle")
+    ] == [
+        odd,
+        "t",
+    ]
 
 
 CHROMIUM = shutil.which("chromium")

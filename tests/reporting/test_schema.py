@@ -11,10 +11,12 @@ import pytest
 from reporting_records import RUN_INFO, fio_result, result, sample_results, write_record
 
 from harness.errors import ConfigError
-from harness.reporting.html import _environment, build_html
+from harness.measurement import Measurement
+from harness.reporting.html import build_html
 from harness.reporting.load import load_record
 from harness.reporting.record import RunRecord
-from harness.reporting.schema import SCHEMA_VERSION, CheckEntry, RunInfo, TestResult
+from harness.reporting.schema import SCHEMA_VERSION, CheckEntry, MeasurementEntry, RunInfo, TestResult
+from harness.reporting.templating import environment
 
 
 def test_version_1_records_load_and_rewrite_as_the_current_version(tmp_path: Path) -> None:
@@ -57,6 +59,13 @@ def test_writer_refuses_what_the_schema_cannot_hold(tmp_path: Path) -> None:
         record.add_result({"id": "a::b", "status": "passed", "measurements": [{"value": 1.0}]})
     with pytest.raises(ConfigError, match=r"run info not recorded: started_at of a type"):
         record.write_info({"run_id": "r", "started_at": "yesterday"})
+    # a typed result is held to the same bar: an infinite value would read back as nothing (and is not JSON)
+    infinite = Measurement(metric="bw", value=float("inf"), unit="GB/s")
+    typed = TestResult(id="a::c", name="c", status="passed", measurements=[MeasurementEntry.of(infinite)])
+    with pytest.raises(ConfigError, match=r"result a::c not recorded: a::c: measurement bw = inf needs a metric"):
+        record.add_result(typed)
+    with pytest.raises(ConfigError, match=r"unknown status 'fine'"):
+        record.add_result(TestResult(id="a::d", name="d", status="fine"))
     assert not (tmp_path / "r" / "results.jsonl").exists() and not (tmp_path / "r" / "run.json").exists()
 
 
@@ -91,7 +100,7 @@ def test_checks_render_from_their_fields_whatever_their_kind() -> None:
 
 
 def test_templates_escape_and_refuse_undefined_names() -> None:
-    env = _environment()
+    env = environment()
     assert env.autoescape is True and env.undefined is jinja2.StrictUndefined
     assert env.from_string("{{ x }}").render(x="<b>") == "&lt;b&gt;"
     with pytest.raises(jinja2.UndefinedError):
