@@ -8,12 +8,12 @@ spelling to ``stat=percentile, percentile=99.9`` here keeps the readers consiste
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from harness.measurement import Measurement
+from harness.parsers._numbers import finite
 
 __all__ = ["distribution_measurements", "percentile_label"]
 
@@ -34,12 +34,6 @@ def percentile_label(key: str) -> str | None:
     return f"{value:g}" if 0 < value < 100 else None
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return None
-    return float(value)
-
-
 def distribution_measurements(
     metric: str,
     summary: Mapping[str, Any],
@@ -58,7 +52,7 @@ def distribution_measurements(
     if isinstance(nested, Mapping):
         items += list(nested.items())
     for key, raw in items:
-        value = _number(raw)
+        value = finite(raw)
         if value is None:
             continue
         if key in ("mean", "min", "max"):

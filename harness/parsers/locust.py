@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from harness.measurement import Measurement
 from harness.parsers._lines import json_lines, parse_error
-from harness.statistics import Method, percentiles
+from harness.parsers._numbers import is_finite, is_number, number
+from harness.statistics import Method, percentile_measurements
 
 __all__ = [
     "AGGREGATED",
@@ -94,11 +93,7 @@ def _float(token: str, line_no: int, line: str, *, optional: bool = True) -> flo
     token = token.strip()
     if token in {"", "N/A"} and optional:
         return None
-    try:
-        value = float(token)
-    except ValueError:
-        raise parse_error(_TOOL, f"not a number: {token!r}", line_no, line) from None
-    return value
+    return number(_TOOL, token, line_no, line)
 
 
 def parse_locust_stats_csv(text: str) -> tuple[LocustStatsRow, ...]:
@@ -118,7 +113,7 @@ def parse_locust_stats_csv(text: str) -> tuple[LocustStatsRow, ...]:
     missing = [k for k in _REQUIRED if k not in index]
     if missing:
         raise parse_error(_TOOL, f"header lacks columns {[_COLUMNS[k][0] for k in missing]}", 1, raw_lines[0])
-    pct_columns = [(i, h[:-1]) for i, h in enumerate(header) if h.endswith("%") and _is_number(h[:-1])]
+    pct_columns = [(i, h[:-1]) for i, h in enumerate(header) if h.endswith("%") and is_number(h[:-1])]
     out: list[LocustStatsRow] = []
     for line_no, row in enumerate(rows[1:], start=2):
         line = raw_lines[line_no - 1] if line_no - 1 < len(raw_lines) else ",".join(row)
@@ -149,14 +144,6 @@ def parse_locust_stats_csv(text: str) -> tuple[LocustStatsRow, ...]:
             )
         )
     return tuple(out)
-
-
-def _is_number(token: str) -> bool:
-    try:
-        float(token)
-    except ValueError:
-        return False
-    return True
 
 
 def _endpoint_labels(method: str | None, name: str, extra: Mapping[str, str]) -> dict[str, str]:
@@ -286,10 +273,6 @@ class RawSample:
 _RAW_KEYS = frozenset({"t", "name", "ok", "latency_ms", "ttft_ms", "tokens"})
 
 
-def _finite(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def parse_raw_samples(text: str) -> tuple[RawSample, ...]:
     """Samples from JSON lines ``{"t", "name", "ok", "latency_ms", "ttft_ms"|null, "tokens"|null}``; blank lines
     are skipped, anything else malformed is a ParseError naming the line."""
@@ -304,12 +287,12 @@ def parse_raw_samples(text: str) -> tuple[RawSample, ...]:
             raise parse_error(_RAW, what, line_no, line)
         ttft, tokens = obj.get("ttft_ms"), obj.get("tokens")
         if (
-            not _finite(obj["t"])
+            not is_finite(obj["t"])
             or not isinstance(obj["name"], str)
             or not isinstance(obj["ok"], bool)
-            or not _finite(obj["latency_ms"])
+            or not is_finite(obj["latency_ms"])
             or obj["latency_ms"] < 0
-            or (ttft is not None and (not _finite(ttft) or ttft < 0))
+            or (ttft is not None and (not is_finite(ttft) or ttft < 0))
             or (tokens is not None and (not isinstance(tokens, int) or isinstance(tokens, bool) or tokens < 0))
         ):
             raise parse_error(_RAW, "wrong type or negative value", line_no, line)
@@ -361,15 +344,7 @@ def raw_sample_measurements(
                     metric=metric, value=sum(values) / len(values), unit="ms", labels={**labels, "stat": "mean"}
                 )
             )
-            for q, value in percentiles(values, qs, method=Method.LINEAR).items():
-                out.append(
-                    Measurement(
-                        metric=metric,
-                        value=value,
-                        unit="ms",
-                        labels={**labels, "stat": "percentile", "percentile": f"{q:g}"},
-                    )
-                )
+            out += percentile_measurements(metric, "ms", values, qs, method=Method.LINEAR, labels=labels)
         span = max(s.t for s in group) - min(s.t for s in group)
         if span > 0:
             out.append(Measurement(metric="requests_per_s", value=len(group) / span, unit="req/s", labels=labels))
