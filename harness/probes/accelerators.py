@@ -34,6 +34,7 @@ from harness.cluster.capabilities import GPU, LEGACY_TPU_PREFIX, TPU, Capabiliti
 from harness.cluster.fields import labels_of, name_of, pod_spec, pod_status
 from harness.cluster.forbidden import explain_forbidden
 from harness.cluster.target import ClusterHandle
+from harness.measurement import as_record
 
 log = logging.getLogger(__name__)
 
@@ -120,16 +121,7 @@ class NodePool:
         return any(t.endswith((":NoSchedule", ":NoExecute")) for t in self.taints)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "kind": self.kind,
-            "accelerator": self.accelerator,
-            "nodes": list(self.nodes),
-            "ready": self.ready,
-            "emulated": self.emulated,
-            "devices_per_node": self.devices_per_node,
-            "taints": list(self.taints),
-        }
+        return as_record(self)
 
 
 def _taint_text(taint: Mapping[str, str]) -> str:
@@ -388,9 +380,6 @@ class NodeHealth:
     status: HealthStatus
     reasons: tuple[str, ...] = ()
     signals: Mapping[str, str] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"node": self.node, "status": self.status, "reasons": list(self.reasons), "signals": dict(self.signals)}
 
 
 def _validator_pods(api_client: client.ApiClient) -> dict[str, list[client.V1Pod]] | None:
