@@ -98,9 +98,6 @@ class _JobWatch:
                 return f"job {name_of(job)} failed: {cond.reason}: {cond.message}"
         return pod_blocker(state.pods)
 
-    def describe(self, state: _State) -> str:
-        return state.describe()
-
     def explain(self, evidence: Evidence, logs: Callable[[], dict[str, str]]) -> str:
         return ""
 

@@ -102,9 +102,6 @@ class _RayJobWatch:
             )
         return pod_blocker(state.pods)
 
-    def describe(self, state: _RayJobState) -> str:
-        return state.describe()
-
     def explain(self, evidence: Evidence, logs: Callable[[], dict[str, str]]) -> str:
         driver = _tail(driver_log(logs(), self.name))
         return f"Driver log (last lines):\n{driver or '(none)'}"
