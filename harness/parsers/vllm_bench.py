@@ -23,6 +23,7 @@ from harness.errors import ParseError
 from harness.measurement import Measurement
 from harness.parsers._lines import json_document
 from harness.parsers._numbers import finite, number
+from harness.parsers._summary import request_counts
 
 __all__ = [
     "is_vllm_serve_result",
@@ -63,18 +64,6 @@ def _latency(metric: str, stat: str, value: float, labels: Mapping[str, str]) ->
     return Measurement(metric=metric, value=value, unit="ms", labels={**labels, **extra})
 
 
-def _counts(completed: float, failed: float, labels: Mapping[str, str]) -> list[Measurement]:
-    out = [
-        Measurement(metric="requests", value=completed + failed, unit="count", labels=labels),
-        Measurement(metric="failures", value=failed, unit="count", labels=labels),
-    ]
-    if completed + failed:
-        out.append(
-            Measurement(metric="error_rate", value=100.0 * failed / (completed + failed), unit="%", labels=labels)
-        )
-    return out
-
-
 def vllm_serve_json_measurements(text: str, *, extra_labels: Mapping[str, str] | None = None) -> list[Measurement]:
     """Measurements of one ``vllm bench serve --save-result`` JSON file."""
     data = json_document(text, _SERVE)
@@ -105,7 +94,7 @@ def vllm_serve_json_measurements(text: str, *, extra_labels: Mapping[str, str] |
         if (value := finite(data.get(key))) is not None:
             out.append(Measurement(metric=metric, value=value, unit=unit, labels=labels))
     completed, failed = finite(data.get("completed")) or 0.0, finite(data.get("failed")) or 0.0
-    return out + _counts(completed, failed, labels)
+    return out + request_counts(completed, failed, labels)
 
 
 def vllm_serve_text_measurements(text: str, *, extra_labels: Mapping[str, str] | None = None) -> list[Measurement]:
@@ -143,7 +132,7 @@ def vllm_serve_text_measurements(text: str, *, extra_labels: Mapping[str, str] |
     ):
         if name in fields:
             out.append(Measurement(metric=metric, value=fields[name], unit=unit, labels=labels))
-    return out + _counts(fields["Successful requests"], fields.get("Failed requests", 0.0), labels)
+    return out + request_counts(fields["Successful requests"], fields.get("Failed requests", 0.0), labels)
 
 
 def vllm_throughput_measurements(text: str, *, extra_labels: Mapping[str, str] | None = None) -> list[Measurement]:
