@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from harness.measurement import Measurement
 from harness.parsers._lines import json_lines, parse_error
 from harness.parsers._numbers import is_finite, is_number, number
-from harness.statistics import Method, percentile_measurements
+from harness.statistics import Method, percentile_measurements, stat_measurements
 
 __all__ = [
     "AGGREGATED",
@@ -160,19 +160,8 @@ def locust_measurements(
     out: list[Measurement] = []
     for row in rows:
         labels = _endpoint_labels(row.type, row.name, extra_labels or {})
-        for stat, value in (("median", row.median_ms), ("mean", row.mean_ms), ("min", row.min_ms), ("max", row.max_ms)):
-            if value is not None:
-                out.append(Measurement(metric="latency", value=value, unit="ms", labels={**labels, "stat": stat}))
-        for q, value in row.percentiles_ms.items():
-            if value is not None:
-                out.append(
-                    Measurement(
-                        metric="latency",
-                        value=value,
-                        unit="ms",
-                        labels={**labels, "stat": "percentile", "percentile": q},
-                    )
-                )
+        stats = (("median", row.median_ms), ("mean", row.mean_ms), ("min", row.min_ms), ("max", row.max_ms))
+        out += stat_measurements("latency", "ms", stats=stats, percentiles=row.percentiles_ms.items(), labels=labels)
         out.append(Measurement(metric="requests_per_s", value=row.requests_per_s, unit="req/s", labels=labels))
         out.append(Measurement(metric="requests", value=row.requests, unit="count", labels=labels))
         out.append(Measurement(metric="failures", value=row.failures, unit="count", labels=labels))

@@ -32,11 +32,12 @@ from __future__ import annotations
 import csv
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from harness.measurement import Measurement
 from harness.parsers._lines import parse_error
+from harness.statistics import stat_measurements
 
 __all__ = ["RedisBenchmarkResult", "RedisBenchmarkRow", "parse_redis_benchmark", "redis_benchmark_measurements"]
 
@@ -166,18 +167,6 @@ def redis_benchmark_measurements(
     for row in result.rows:
         base = {**extra, "op": row.test}
         out.append(Measurement(metric="ops_per_s", value=row.requests_per_s, unit="req/s", labels=base))
-        out.extend(_latencies(base, row))
+        stats = [(stat, row.latency_ms.get(stat)) for stat in ("mean", "min", "max")]
+        out += stat_measurements("latency", "ms", stats=stats, percentiles=row.percentiles_ms.items(), labels=base)
     return out
-
-
-def _latencies(base: Mapping[str, str], row: RedisBenchmarkRow) -> Iterable[Measurement]:
-    for stat in ("mean", "min", "max"):
-        if stat in row.latency_ms:
-            yield Measurement(metric="latency", value=row.latency_ms[stat], unit="ms", labels={**base, "stat": stat})
-    for percentile, value in row.percentiles_ms.items():
-        yield Measurement(
-            metric="latency",
-            value=value,
-            unit="ms",
-            labels={**base, "stat": "percentile", "percentile": percentile},
-        )
