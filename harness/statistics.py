@@ -40,6 +40,7 @@ __all__ = [
     "Method",
     "binomial_interval",
     "percentile_measurements",
+    "percentile_text",
     "percentiles",
     "requests_for",
     "stat_measurements",
@@ -78,6 +79,13 @@ def percentiles(values: Iterable[float], qs: Sequence[float], *, method: Method)
     return out
 
 
+def percentile_text(q: float | str) -> str:
+    """A percentile as its ``percentile`` label spells it, however the tool wrote it: ``99.9`` for ``99.900000``
+    (fio), ``99.90`` or ``99.9`` (locust, redis-benchmark), ``50`` for ``50.0``. A bar selects ``percentile: "99.9"``,
+    so every producer must spell it this one way."""
+    return f"{float(q):g}"
+
+
 def percentile_measurements(
     metric: str,
     unit: str,
@@ -93,7 +101,7 @@ def percentile_measurements(
     and with ``samples`` every raw value as ``<metric>{stat=sample}`` (so a report can plot the distribution and a
     later run can re-judge another quantile). Raises ValueError for no values, as :func:`percentiles`."""
     at = percentiles(values, qs, method=method)
-    ranked = [(f"{q:g}", at[q]) for q in qs]
+    ranked = [(percentile_text(q), at[q]) for q in qs]
     out = stat_measurements(metric, unit, percentiles=ranked, labels=labels, emulated=emulated)
     if samples:
         out += stat_measurements(metric, unit, stats=[("sample", v) for v in values], labels=labels, emulated=emulated)

@@ -15,6 +15,7 @@ from typing import Any
 
 from harness.measurement import Measurement
 from harness.parsers._numbers import finite
+from harness.statistics import percentile_text
 
 __all__ = ["distribution_measurements", "percentile_label", "request_counts"]
 
@@ -32,7 +33,7 @@ def percentile_label(key: str) -> str | None:
         return None
     digits = m.group(1)
     value = float(f"{digits[:-1]}.{digits[-1]}") if "." not in digits and len(digits) == 3 else float(digits)
-    return f"{value:g}" if 0 < value < 100 else None
+    return percentile_text(value) if 0 < value < 100 else None
 
 
 def distribution_measurements(

@@ -38,7 +38,7 @@ from typing import Any, Literal
 
 from harness.measurement import Measurement
 from harness.parsers._lines import json_error, line_at, parse_error
-from harness.statistics import stat_measurements
+from harness.statistics import percentile_text, stat_measurements
 
 __all__ = [
     "DIRECTIONS",
@@ -189,7 +189,7 @@ def _percentile_key(key: str) -> str | None:
         return None
     if q <= 0.0:  # fio's placeholders for unused percentile_list slots
         return None
-    return f"{q:g}"
+    return percentile_text(q)
 
 
 def _latency(obj: Any, scale: float, where: str) -> FioLatency | None:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from harness.measurement import Measurement
 from harness.parsers._lines import json_lines, parse_error
 from harness.parsers._numbers import is_finite, is_number, number
-from harness.statistics import Method, percentile_measurements, stat_measurements
+from harness.statistics import Method, percentile_measurements, percentile_text, stat_measurements
 
 __all__ = [
     "AGGREGATED",
@@ -140,7 +140,7 @@ def parse_locust_stats_csv(text: str) -> tuple[LocustStatsRow, ...]:
                 avg_content_size_b=_float(cell("content"), line_no, line),
                 requests_per_s=rps,
                 failures_per_s=_float(cell("fps"), line_no, line),
-                percentiles_ms={f"{float(q):g}": _float(row[i], line_no, line) for i, q in pct_columns},
+                percentiles_ms={percentile_text(q): _float(row[i], line_no, line) for i, q in pct_columns},
             )
         )
     return tuple(out)

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 
 from harness.measurement import Measurement
 from harness.parsers._lines import parse_error
-from harness.statistics import stat_measurements
+from harness.statistics import percentile_text, stat_measurements
 
 __all__ = ["RedisBenchmarkResult", "RedisBenchmarkRow", "parse_redis_benchmark", "redis_benchmark_measurements"]
 
@@ -90,10 +90,6 @@ def _number(text: str, column: str, line_no: int, line: str) -> float:
     return value
 
 
-def _percentile_name(text: str) -> str:
-    return f"{float(text):g}"
-
-
 def parse_redis_benchmark(text: str) -> RedisBenchmarkResult:
     """Parse the stdout (or joined pod log) of ``redis-benchmark --csv``."""
     lines = text.splitlines()
@@ -140,7 +136,7 @@ def parse_redis_benchmark(text: str) -> RedisBenchmarkResult:
             if column in _STATS:
                 latency[_STATS[column]] = _number(value, column, line_no, line)
             elif match := _PERCENTILE.fullmatch(column):
-                percentiles[_percentile_name(match.group(1))] = _number(value, column, line_no, line)
+                percentiles[percentile_text(match.group(1))] = _number(value, column, line_no, line)
         rows.append(
             RedisBenchmarkRow(
                 test=test,

@@ -48,7 +48,7 @@ from typing import Any
 from harness.measurement import Measurement
 from harness.parsers._lines import json_lines, parse_error
 from harness.parsers._numbers import finite, is_finite
-from harness.statistics import Method, percentiles, stat_measurements
+from harness.statistics import Method, percentile_text, percentiles, stat_measurements
 
 __all__ = [
     "Slo",
@@ -301,7 +301,7 @@ def stream_measurements(summary: StreamSummary, labels: Mapping[str, str] | None
         ("queue_delay", summary.queue),
         ("send_lateness", summary.lateness),
     ):
-        in_ms = [(f"{q:g}", value * 1e3) for q, value in ranked.items()]
+        in_ms = [(percentile_text(q), value * 1e3) for q, value in ranked.items()]
         out += stat_measurements(metric, "ms", percentiles=in_ms, labels=base)
     if summary.ttft_mean is not None:
         add("ttft", summary.ttft_mean * 1e3, "ms", stat="mean")

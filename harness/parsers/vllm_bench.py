@@ -24,6 +24,7 @@ from harness.measurement import Measurement
 from harness.parsers._lines import json_document
 from harness.parsers._numbers import finite, number
 from harness.parsers._summary import request_counts
+from harness.statistics import percentile_text
 
 __all__ = [
     "is_vllm_serve_result",
@@ -83,7 +84,7 @@ def vllm_serve_json_measurements(text: str, *, extra_labels: Mapping[str, str] |
         value = finite(raw)
         if m is None or value is None:
             continue
-        stat = "mean" if m.group(1) == "mean" else "50" if m.group(1) == "median" else f"{float(m.group(2)):g}"
+        stat = "mean" if m.group(1) == "mean" else "50" if m.group(1) == "median" else percentile_text(m.group(2))
         out.append(_latency(_LATENCIES[m.group(3)], stat, value, labels))
     for key, metric, unit in (
         ("request_throughput", "requests_per_s", "req/s"),
@@ -112,7 +113,7 @@ def vllm_serve_text_measurements(text: str, *, extra_labels: Mapping[str, str] |
             value = finite(number(_SERVE, m.group(4), line_no, raw))
             if value is None:
                 continue
-            stat = "mean" if m.group(1) == "Mean" else "50" if m.group(1) == "Median" else f"{float(m.group(2)):g}"
+            stat = "mean" if m.group(1) == "Mean" else "50" if m.group(1) == "Median" else percentile_text(m.group(2))
             out.append(_latency(_LATENCIES[m.group(3).lower()], stat, value, labels))
         elif m := _TEXT_FIELD.match(line):
             fields[m.group(1)] = number(_SERVE, m.group(2), line_no, raw)
