@@ -56,6 +56,8 @@ POOL_LABELS = (
     "agentpool",
     "aibench.io/node-pool",
 )
+#: taint effects that keep a pod without a matching toleration off a node (PreferNoSchedule only discourages)
+RESERVING_EFFECTS = ("NoSchedule", "NoExecute")
 _MIG_RESOURCE = re.compile(r"^nvidia\.com/mig-(?P<profile>\d+g\.\d+gb(?:\+me)?)$")
 _TOPOLOGY = re.compile(r"^\d+(?:x\d+)*$")
 
@@ -118,7 +120,7 @@ class NodePool:
     @property
     def reserved(self) -> bool:
         """Tainted NoSchedule/NoExecute: only pods that tolerate it (accelerator pods) land here."""
-        return any(t.endswith((":NoSchedule", ":NoExecute")) for t in self.taints)
+        return any(t.rpartition(":")[2] in RESERVING_EFFECTS for t in self.taints)
 
     def to_dict(self) -> dict[str, Any]:
         return as_record(self)
@@ -189,7 +191,7 @@ def tolerations_for(node: NodeInfo) -> tuple[dict[str, str], ...]:
     """Tolerations for each NoSchedule/NoExecute taint of ``node`` (exact key, value and effect)."""
     out = []
     for taint in node.taints:
-        if taint.get("effect") not in ("NoSchedule", "NoExecute"):
+        if taint.get("effect") not in RESERVING_EFFECTS:
             continue
         toleration = {"key": taint["key"], "effect": taint["effect"]}
         if taint.get("value"):
@@ -221,7 +223,7 @@ def placement_for(node: NodeInfo, *, pin_node: bool = False) -> Placement:
 
 def cpu_pod_lands_on(node: NodeInfo) -> bool:
     """Whether a pod with no tolerations and no accelerator request may be placed on ``node`` at all."""
-    return node.ready and not any(t.get("effect") in ("NoSchedule", "NoExecute") for t in node.taints)
+    return node.ready and not any(t.get("effect") in RESERVING_EFFECTS for t in node.taints)
 
 
 # -------------------------------------------------------------------------------------------------------- products
