@@ -14,7 +14,9 @@ p99 the harness computes is the p99 the bar was written for:
   inference bars come from (``np.percentile``), so serving latencies computed from our raw samples compare with
   their published numbers. Used by the load generator's and the streamed-inference samples' parsers.
 
-Percentiles a tool computes itself (fio, locust's CSV, vLLM's bench JSON) are parsed as reported, never recomputed.
+Percentiles a tool computes itself (fio, locust's CSV, vLLM's bench JSON) are parsed as reported, never recomputed;
+:func:`stat_measurements` gives them, and ours, the one label spelling the profiles' bars select (``stat=mean``,
+``stat=percentile, percentile=99.9``).
 
 **Binomial acceptance** (:func:`binomial_interval`, :func:`requests_for`) for a weighted traffic split: with a
 configured 80/20 split each request independently lands on the 20 % subset with probability 0.2, so over N requests
@@ -33,7 +35,16 @@ from enum import StrEnum
 
 from harness.measurement import Measurement
 
-__all__ = ["DEFAULT_ALPHA", "Method", "binomial_interval", "percentile_measurements", "percentiles", "requests_for"]
+__all__ = [
+    "DEFAULT_ALPHA",
+    "Method",
+    "binomial_interval",
+    "percentile_measurements",
+    "percentile_text",
+    "percentiles",
+    "requests_for",
+    "stat_measurements",
+]
 
 
 class Method(StrEnum):
@@ -68,6 +79,13 @@ def percentiles(values: Iterable[float], qs: Sequence[float], *, method: Method)
     return out
 
 
+def percentile_text(q: float | str) -> str:
+    """A percentile as its ``percentile`` label spells it, however the tool wrote it: ``99.9`` for ``99.900000``
+    (fio), ``99.90`` or ``99.9`` (locust, redis-benchmark), ``50`` for ``50.0``. A bar selects ``percentile: "99.9"``,
+    so every producer must spell it this one way."""
+    return f"{float(q):g}"
+
+
 def percentile_measurements(
     metric: str,
     unit: str,
@@ -82,24 +100,35 @@ def percentile_measurements(
     """One ``<metric>{stat=percentile, percentile=<q>}`` measurement per ``q`` (the profiles' bars select these),
     and with ``samples`` every raw value as ``<metric>{stat=sample}`` (so a report can plot the distribution and a
     later run can re-judge another quantile). Raises ValueError for no values, as :func:`percentiles`."""
-    base = dict(labels or {})
     at = percentiles(values, qs, method=method)
-    out = [
-        Measurement(
-            metric=metric,
-            value=at[q],
-            unit=unit,
-            labels={**base, "stat": "percentile", "percentile": f"{q:g}"},
-            emulated=emulated,
-        )
-        for q in qs
-    ]
+    ranked = [(percentile_text(q), at[q]) for q in qs]
+    out = stat_measurements(metric, unit, percentiles=ranked, labels=labels, emulated=emulated)
     if samples:
-        out += [
-            Measurement(metric=metric, value=v, unit=unit, labels={**base, "stat": "sample"}, emulated=emulated)
-            for v in values
-        ]
+        out += stat_measurements(metric, unit, stats=[("sample", v) for v in values], labels=labels, emulated=emulated)
     return out
+
+
+def stat_measurements(
+    metric: str,
+    unit: str,
+    *,
+    stats: Iterable[tuple[str, float | None]] = (),
+    percentiles: Iterable[tuple[str, float | None]] = (),
+    labels: Mapping[str, str] | None = None,
+    emulated: bool = False,
+) -> list[Measurement]:
+    """``<metric>{stat=<name>}`` for each named statistic (``mean``, ``median``, ``min``, ``max``), then
+    ``<metric>{stat=percentile, percentile=<q>}`` for each percentile (``q`` as its text, ``"99.9"``); a None value
+    (a tool's ``N/A``) is left out. Whether a tool computed the numbers or :func:`percentiles` did, a report and a bar
+    see one spelling."""
+    base = dict(labels or {})
+    named = [(value, {**base, "stat": stat}) for stat, value in stats]
+    ranked = [(value, {**base, "stat": "percentile", "percentile": q}) for q, value in percentiles]
+    return [
+        Measurement(metric=metric, value=value, unit=unit, labels=chosen, emulated=emulated)
+        for value, chosen in (*named, *ranked)
+        if value is not None
+    ]
 
 
 # --- binomial acceptance of a weighted split -------------------------------------------------------------------------

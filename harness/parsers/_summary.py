@@ -3,19 +3,21 @@
 Why one place: inference-perf, GuideLLM and vLLM all publish a latency as a small summary (mean, median, min,
 max, a few percentiles) under their own key spellings (``median``, ``p90``, ``p999``, ``p99.9``); mapping every
 spelling to ``stat=percentile, percentile=99.9`` here keeps the readers consistent with our own serving metrics
-(docs/serving-metrics.md), so one profile bar judges a number whichever tool measured it.
+(docs/serving-metrics.md), so one profile bar judges a number whichever tool measured it. The same holds for their
+request totals (succeeded, failed), which become our ``requests``/``failures``/``error_rate``.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from harness.measurement import Measurement
+from harness.parsers._numbers import finite
+from harness.statistics import percentile_text
 
-__all__ = ["distribution_measurements", "percentile_label"]
+__all__ = ["distribution_measurements", "percentile_label", "request_counts"]
 
 _PCT_KEY = re.compile(r"^p(\d+(?:\.\d+)?)$")
 
@@ -31,13 +33,7 @@ def percentile_label(key: str) -> str | None:
         return None
     digits = m.group(1)
     value = float(f"{digits[:-1]}.{digits[-1]}") if "." not in digits and len(digits) == 3 else float(digits)
-    return f"{value:g}" if 0 < value < 100 else None
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return None
-    return float(value)
+    return percentile_text(value) if 0 < value < 100 else None
 
 
 def distribution_measurements(
@@ -58,7 +54,7 @@ def distribution_measurements(
     if isinstance(nested, Mapping):
         items += list(nested.items())
     for key, raw in items:
-        value = _number(raw)
+        value = finite(raw)
         if value is None:
             continue
         if key in ("mean", "min", "max"):
@@ -73,4 +69,18 @@ def distribution_measurements(
                     labels={**base, "stat": "percentile", "percentile": q},
                 )
             )
+    return out
+
+
+def request_counts(succeeded: float, failed: float, labels: Mapping[str, str]) -> list[Measurement]:
+    """``requests`` (all sent) and ``failures`` as counts, and ``error_rate`` (% of all; omitted when none was
+    sent: a rate of nothing is missing data, not 0 %)."""
+    out = [
+        Measurement(metric="requests", value=succeeded + failed, unit="count", labels=labels),
+        Measurement(metric="failures", value=failed, unit="count", labels=labels),
+    ]
+    if succeeded + failed:
+        out.append(
+            Measurement(metric="error_rate", value=100.0 * failed / (succeeded + failed), unit="%", labels=labels)
+        )
     return out

@@ -38,6 +38,7 @@ from typing import Any, Literal
 
 from harness.measurement import Measurement
 from harness.parsers._lines import json_error, line_at, parse_error
+from harness.statistics import percentile_text, stat_measurements
 
 __all__ = [
     "DIRECTIONS",
@@ -188,7 +189,7 @@ def _percentile_key(key: str) -> str | None:
         return None
     if q <= 0.0:  # fio's placeholders for unused percentile_list slots
         return None
-    return f"{q:g}"
+    return percentile_text(q)
 
 
 def _latency(obj: Any, scale: float, where: str) -> FioLatency | None:
@@ -318,17 +319,9 @@ def fio_measurements(result: FioResult, *, extra_labels: Mapping[str, str] | Non
             for metric, latency in (("clat", d.clat), ("lat", d.lat)):
                 if latency is None:
                     continue
-                for stat, value in (("mean", latency.mean_us), ("min", latency.min_us), ("max", latency.max_us)):
-                    out.append(Measurement(metric=metric, value=value, unit="us", labels={**labels, "stat": stat}))
-                for q, value in latency.percentiles_us.items():
-                    out.append(
-                        Measurement(
-                            metric=metric,
-                            value=value,
-                            unit="us",
-                            labels={**labels, "stat": "percentile", "percentile": q},
-                        )
-                    )
+                stats = (("mean", latency.mean_us), ("min", latency.min_us), ("max", latency.max_us))
+                percentiles = latency.percentiles_us.items()
+                out += stat_measurements(metric, "us", stats=stats, percentiles=percentiles, labels=labels)
     for disk in result.disk_util:
         out.append(
             Measurement(metric="disk_util", value=disk.util_percent, unit="%", labels={**extra, "device": disk.name})

@@ -26,7 +26,7 @@ from typing import Any
 from harness.errors import ParseError
 from harness.measurement import Measurement
 from harness.parsers._lines import json_document
-from harness.parsers._summary import distribution_measurements
+from harness.parsers._summary import distribution_measurements, request_counts
 
 __all__ = ["guidellm_measurements", "is_guidellm_report"]
 
@@ -89,12 +89,5 @@ def guidellm_measurements(text: str, *, extra_labels: Mapping[str, str] | None =
                 out.append(Measurement(metric=metric, value=value, unit=unit, labels=labels))
         totals = benchmark.get("request_totals") or metrics.get("request_totals")
         if isinstance(totals, dict):
-            ok = float(totals.get("successful") or 0)
-            failed = float(totals.get("errored") or 0)
-            out.append(Measurement(metric="requests", value=ok + failed, unit="count", labels=labels))
-            out.append(Measurement(metric="failures", value=failed, unit="count", labels=labels))
-            if ok + failed:
-                out.append(
-                    Measurement(metric="error_rate", value=100.0 * failed / (ok + failed), unit="%", labels=labels)
-                )
+            out += request_counts(float(totals.get("successful") or 0), float(totals.get("errored") or 0), labels)
     return out

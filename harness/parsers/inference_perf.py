@@ -26,7 +26,7 @@ from typing import Any
 from harness.errors import ParseError
 from harness.measurement import Measurement
 from harness.parsers._lines import json_document
-from harness.parsers._summary import distribution_measurements
+from harness.parsers._summary import distribution_measurements, request_counts
 
 __all__ = ["LATENCIES", "inference_perf_measurements", "is_inference_perf_report"]
 
@@ -82,9 +82,4 @@ def inference_perf_measurements(text: str, *, extra_labels: Mapping[str, str] | 
         value = throughput.get(key)
         if isinstance(value, int | float) and not isinstance(value, bool):
             out.append(Measurement(metric=metric, value=float(value), unit=unit, labels=labels))
-    ok, failed = _count(successes), _count(failures)
-    out.append(Measurement(metric="requests", value=ok + failed, unit="count", labels=labels))
-    out.append(Measurement(metric="failures", value=failed, unit="count", labels=labels))
-    if ok + failed:
-        out.append(Measurement(metric="error_rate", value=100.0 * failed / (ok + failed), unit="%", labels=labels))
-    return out
+    return out + request_counts(_count(successes), _count(failures), labels)

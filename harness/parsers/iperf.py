@@ -16,7 +16,6 @@ Measurements (labels ``protocol``, ``streams``, ``direction`` = ``forward``|``re
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +23,7 @@ from typing import Any
 from harness.errors import ParseError
 from harness.measurement import Measurement
 from harness.parsers._lines import json_error, line_at, parse_error
+from harness.parsers._numbers import is_finite
 
 __all__ = ["IperfResult", "iperf_measurements", "parse_iperf3"]
 
@@ -67,7 +67,7 @@ def _document(text: str) -> dict[str, Any]:
 
 def _number(obj: Mapping[str, Any], key: str, where: str) -> float:
     value = obj.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if not is_finite(value):
         raise ParseError(f"{_TOOL}: {where}.{key} is missing or not a number (got {value!r})")
     return float(value)
 

@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from harness.measurement import Measurement
 from harness.parsers._lines import json_lines, parse_error
-from harness.statistics import Method, percentiles
+from harness.parsers._numbers import is_finite, is_number, number
+from harness.statistics import Method, percentile_measurements, percentile_text, stat_measurements
 
 __all__ = [
     "AGGREGATED",
@@ -94,11 +93,7 @@ def _float(token: str, line_no: int, line: str, *, optional: bool = True) -> flo
     token = token.strip()
     if token in {"", "N/A"} and optional:
         return None
-    try:
-        value = float(token)
-    except ValueError:
-        raise parse_error(_TOOL, f"not a number: {token!r}", line_no, line) from None
-    return value
+    return number(_TOOL, token, line_no, line)
 
 
 def parse_locust_stats_csv(text: str) -> tuple[LocustStatsRow, ...]:
@@ -118,7 +113,7 @@ def parse_locust_stats_csv(text: str) -> tuple[LocustStatsRow, ...]:
     missing = [k for k in _REQUIRED if k not in index]
     if missing:
         raise parse_error(_TOOL, f"header lacks columns {[_COLUMNS[k][0] for k in missing]}", 1, raw_lines[0])
-    pct_columns = [(i, h[:-1]) for i, h in enumerate(header) if h.endswith("%") and _is_number(h[:-1])]
+    pct_columns = [(i, h[:-1]) for i, h in enumerate(header) if h.endswith("%") and is_number(h[:-1])]
     out: list[LocustStatsRow] = []
     for line_no, row in enumerate(rows[1:], start=2):
         line = raw_lines[line_no - 1] if line_no - 1 < len(raw_lines) else ",".join(row)
@@ -145,18 +140,10 @@ def parse_locust_stats_csv(text: str) -> tuple[LocustStatsRow, ...]:
                 avg_content_size_b=_float(cell("content"), line_no, line),
                 requests_per_s=rps,
                 failures_per_s=_float(cell("fps"), line_no, line),
-                percentiles_ms={f"{float(q):g}": _float(row[i], line_no, line) for i, q in pct_columns},
+                percentiles_ms={percentile_text(q): _float(row[i], line_no, line) for i, q in pct_columns},
             )
         )
     return tuple(out)
-
-
-def _is_number(token: str) -> bool:
-    try:
-        float(token)
-    except ValueError:
-        return False
-    return True
 
 
 def _endpoint_labels(method: str | None, name: str, extra: Mapping[str, str]) -> dict[str, str]:
@@ -173,19 +160,8 @@ def locust_measurements(
     out: list[Measurement] = []
     for row in rows:
         labels = _endpoint_labels(row.type, row.name, extra_labels or {})
-        for stat, value in (("median", row.median_ms), ("mean", row.mean_ms), ("min", row.min_ms), ("max", row.max_ms)):
-            if value is not None:
-                out.append(Measurement(metric="latency", value=value, unit="ms", labels={**labels, "stat": stat}))
-        for q, value in row.percentiles_ms.items():
-            if value is not None:
-                out.append(
-                    Measurement(
-                        metric="latency",
-                        value=value,
-                        unit="ms",
-                        labels={**labels, "stat": "percentile", "percentile": q},
-                    )
-                )
+        stats = (("median", row.median_ms), ("mean", row.mean_ms), ("min", row.min_ms), ("max", row.max_ms))
+        out += stat_measurements("latency", "ms", stats=stats, percentiles=row.percentiles_ms.items(), labels=labels)
         out.append(Measurement(metric="requests_per_s", value=row.requests_per_s, unit="req/s", labels=labels))
         out.append(Measurement(metric="requests", value=row.requests, unit="count", labels=labels))
         out.append(Measurement(metric="failures", value=row.failures, unit="count", labels=labels))
@@ -286,10 +262,6 @@ class RawSample:
 _RAW_KEYS = frozenset({"t", "name", "ok", "latency_ms", "ttft_ms", "tokens"})
 
 
-def _finite(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def parse_raw_samples(text: str) -> tuple[RawSample, ...]:
     """Samples from JSON lines ``{"t", "name", "ok", "latency_ms", "ttft_ms"|null, "tokens"|null}``; blank lines
     are skipped, anything else malformed is a ParseError naming the line."""
@@ -304,12 +276,12 @@ def parse_raw_samples(text: str) -> tuple[RawSample, ...]:
             raise parse_error(_RAW, what, line_no, line)
         ttft, tokens = obj.get("ttft_ms"), obj.get("tokens")
         if (
-            not _finite(obj["t"])
+            not is_finite(obj["t"])
             or not isinstance(obj["name"], str)
             or not isinstance(obj["ok"], bool)
-            or not _finite(obj["latency_ms"])
+            or not is_finite(obj["latency_ms"])
             or obj["latency_ms"] < 0
-            or (ttft is not None and (not _finite(ttft) or ttft < 0))
+            or (ttft is not None and (not is_finite(ttft) or ttft < 0))
             or (tokens is not None and (not isinstance(tokens, int) or isinstance(tokens, bool) or tokens < 0))
         ):
             raise parse_error(_RAW, "wrong type or negative value", line_no, line)
@@ -361,15 +333,7 @@ def raw_sample_measurements(
                     metric=metric, value=sum(values) / len(values), unit="ms", labels={**labels, "stat": "mean"}
                 )
             )
-            for q, value in percentiles(values, qs, method=Method.LINEAR).items():
-                out.append(
-                    Measurement(
-                        metric=metric,
-                        value=value,
-                        unit="ms",
-                        labels={**labels, "stat": "percentile", "percentile": f"{q:g}"},
-                    )
-                )
+            out += percentile_measurements(metric, "ms", values, qs, method=Method.LINEAR, labels=labels)
         span = max(s.t for s in group) - min(s.t for s in group)
         if span > 0:
             out.append(Measurement(metric="requests_per_s", value=len(group) / span, unit="req/s", labels=labels))

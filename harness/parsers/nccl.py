@@ -33,6 +33,7 @@ from typing import Any, Literal, NamedTuple
 from harness.errors import ParseError
 from harness.measurement import Measurement
 from harness.parsers._lines import json_document, line_at, parse_error
+from harness.parsers._numbers import is_number, number
 
 __all__ = [
     "NcclResult",
@@ -206,13 +207,6 @@ def _layout(line: str, line_no: int) -> _Layout | None:
     return _Layout(keys=keys, block=block, timestamp="timestamp" in rest)
 
 
-def _num(token: str, line_no: int, line: str) -> float:
-    try:
-        return float(token)
-    except ValueError:
-        raise parse_error(_TOOL, f"not a number: {token!r}", line_no, line) from None
-
-
 _NO_PER_ITER: Mapping[str, float] = MappingProxyType({})
 
 
@@ -226,17 +220,9 @@ def _placement(tokens: list[str], names: list[str], line_no: int, line: str) -> 
             else _NO_PER_ITER
         )
     except ValueError:
-        bad = next(t for t in tokens if t not in ("N/A", "n/a") and not _is_float(t))
+        bad = next(t for t in tokens if t not in ("N/A", "n/a") and not is_number(t))
         raise parse_error(_TOOL, f"not a number: {bad!r}", line_no, line) from None
     return PlacementResult(time_us=time_us, algbw_gbps=algbw, busbw_gbps=busbw, wrong=wrong, per_iter_us=per_iter)
-
-
-def _is_float(token: str) -> bool:
-    try:
-        float(token)
-    except ValueError:
-        return False
-    return True
 
 
 class _ShortRow(ParseError):
@@ -417,7 +403,7 @@ def _sections(text: str) -> list[_Builder]:
                 cur.check_short_row()
                 cur.oob = (int(m.group(1)), (m.group(2) or "OK").upper() == "OK")
             elif m := _AVG.match(line):
-                cur.avg = (_num(m.group(1), line_no, raw), m.group(2))
+                cur.avg = (number(_TOOL, m.group(1), line_no, raw), m.group(2))
             elif cur.layout is None and (layout := _layout(line, line_no)) is not None:
                 cur.layout, cur.header_line = layout, line_no
     return [s for s in sections if s.has_table]

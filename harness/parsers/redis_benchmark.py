@@ -32,11 +32,12 @@ from __future__ import annotations
 import csv
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from harness.measurement import Measurement
 from harness.parsers._lines import parse_error
+from harness.statistics import percentile_text, stat_measurements
 
 __all__ = ["RedisBenchmarkResult", "RedisBenchmarkRow", "parse_redis_benchmark", "redis_benchmark_measurements"]
 
@@ -89,10 +90,6 @@ def _number(text: str, column: str, line_no: int, line: str) -> float:
     return value
 
 
-def _percentile_name(text: str) -> str:
-    return f"{float(text):g}"
-
-
 def parse_redis_benchmark(text: str) -> RedisBenchmarkResult:
     """Parse the stdout (or joined pod log) of ``redis-benchmark --csv``."""
     lines = text.splitlines()
@@ -139,7 +136,7 @@ def parse_redis_benchmark(text: str) -> RedisBenchmarkResult:
             if column in _STATS:
                 latency[_STATS[column]] = _number(value, column, line_no, line)
             elif match := _PERCENTILE.fullmatch(column):
-                percentiles[_percentile_name(match.group(1))] = _number(value, column, line_no, line)
+                percentiles[percentile_text(match.group(1))] = _number(value, column, line_no, line)
         rows.append(
             RedisBenchmarkRow(
                 test=test,
@@ -166,18 +163,6 @@ def redis_benchmark_measurements(
     for row in result.rows:
         base = {**extra, "op": row.test}
         out.append(Measurement(metric="ops_per_s", value=row.requests_per_s, unit="req/s", labels=base))
-        out.extend(_latencies(base, row))
+        stats = [(stat, row.latency_ms.get(stat)) for stat in ("mean", "min", "max")]
+        out += stat_measurements("latency", "ms", stats=stats, percentiles=row.percentiles_ms.items(), labels=base)
     return out
-
-
-def _latencies(base: Mapping[str, str], row: RedisBenchmarkRow) -> Iterable[Measurement]:
-    for stat in ("mean", "min", "max"):
-        if stat in row.latency_ms:
-            yield Measurement(metric="latency", value=row.latency_ms[stat], unit="ms", labels={**base, "stat": stat})
-    for percentile, value in row.percentiles_ms.items():
-        yield Measurement(
-            metric="latency",
-            value=value,
-            unit="ms",
-            labels={**base, "stat": "percentile", "percentile": percentile},
-        )

@@ -20,13 +20,13 @@ typo in a script must fail loudly rather than produce a measurement no threshold
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from harness.measurement import Measurement
 from harness.parsers._lines import excerpt, parse_error
+from harness.parsers._numbers import is_finite
 from harness.units import UnitMismatch, unit
 
 __all__ = ["BEGIN", "END", "SentinelResult", "parse_sentinel"]
@@ -98,7 +98,7 @@ def _measurement(item: Any, index: int, line_no: int) -> Measurement:
     labels = item.get("labels") or {}
     if not isinstance(metric, str) or not metric:
         raise bad("'metric' must be a non-empty string")
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if not is_finite(value):
         raise bad(f"'value' must be a finite number, got {value!r}")
     if not isinstance(symbol, str):
         raise bad(f"'unit' must be a string, got {symbol!r}")

@@ -41,14 +41,14 @@ as :mod:`harness.parsers.locust` does.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from harness.measurement import Measurement
 from harness.parsers._lines import json_lines, parse_error
-from harness.statistics import Method, percentiles
+from harness.parsers._numbers import finite, is_finite
+from harness.statistics import Method, percentile_text, percentiles, stat_measurements
 
 __all__ = [
     "Slo",
@@ -162,10 +162,6 @@ class StreamSummary:
         return self.goodput_counted / self.window_s
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def _sample(obj: Any, line_no: int, line: str) -> StreamSample:
     if not isinstance(obj, dict):
         raise parse_error(_TOOL, "each line must be a JSON object", line_no, line)
@@ -175,18 +171,18 @@ def _sample(obj: Any, line_no: int, line: str) -> StreamSample:
         raise parse_error(_TOOL, f"missing {missing}" if missing else f"unknown keys {unknown}", line_no, line)
     ttft, itl = obj["ttft"], obj.get("itl") or []
     if (
-        not _number(obj["t"])
-        or not _number(obj["q"])
+        not is_finite(obj["t"])
+        or not is_finite(obj["q"])
         or obj["q"] < 0
-        or not _number(obj["e2e"])
+        or not is_finite(obj["e2e"])
         or obj["e2e"] < 0
-        or (ttft is not None and (not _number(ttft) or ttft < 0))
+        or (ttft is not None and (not is_finite(ttft) or ttft < 0))
         or not isinstance(obj["n"], int)
         or isinstance(obj["n"], bool)
         or obj["n"] < 0
         or not isinstance(obj["status"], int)
         or not isinstance(itl, list)
-        or not all(_number(g) and g >= 0 for g in itl)
+        or not all(is_finite(g) and g >= 0 for g in itl)
     ):
         raise parse_error(_TOOL, "wrong type or negative value", line_no, line)
     return StreamSample(
@@ -203,8 +199,8 @@ def _sample(obj: Any, line_no: int, line: str) -> StreamSample:
         pod=str(obj.get("pod") or ""),
         inflight=int(obj.get("f") or 0),
         body=str(obj.get("body") or ""),
-        server_late=float(obj["sl"]) if _number(obj.get("sl")) else None,
-        lateness=float(obj["lt"]) if _number(obj.get("lt")) else None,
+        server_late=finite(obj.get("sl")),
+        lateness=finite(obj.get("lt")),
     )
 
 
@@ -305,8 +301,8 @@ def stream_measurements(summary: StreamSummary, labels: Mapping[str, str] | None
         ("queue_delay", summary.queue),
         ("send_lateness", summary.lateness),
     ):
-        for q, value in ranked.items():
-            add(metric, value * 1e3, "ms", stat="percentile", percentile=f"{q:g}")
+        in_ms = [(percentile_text(q), value * 1e3) for q, value in ranked.items()]
+        out += stat_measurements(metric, "ms", percentiles=in_ms, labels=base)
     if summary.ttft_mean is not None:
         add("ttft", summary.ttft_mean * 1e3, "ms", stat="mean")
     if summary.tpot_mean is not None:

@@ -15,14 +15,16 @@ and the ``result`` dict; ``benchmarks/benchmark_throughput.py``).
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from harness.errors import ParseError
 from harness.measurement import Measurement
-from harness.parsers._lines import json_document, parse_error
+from harness.parsers._lines import json_document
+from harness.parsers._numbers import finite, number
+from harness.parsers._summary import request_counts
+from harness.statistics import percentile_text
 
 __all__ = [
     "is_vllm_serve_result",
@@ -41,12 +43,6 @@ _TEXT_FIELD = re.compile(r"^([A-Z][A-Za-z ]+(?:\([^)]*\))?):\s+(\S+)\s*$")
 _THROUGHPUT_LINE = re.compile(
     r"Throughput:\s+([\d.]+) requests/s,\s+([\d.]+) (?:total )?tokens/s(?:,\s+([\d.]+) output tokens/s)?"
 )
-
-
-def _finite(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return None
-    return float(value)
 
 
 def is_vllm_serve_result(data: Any) -> bool:
@@ -69,18 +65,6 @@ def _latency(metric: str, stat: str, value: float, labels: Mapping[str, str]) ->
     return Measurement(metric=metric, value=value, unit="ms", labels={**labels, **extra})
 
 
-def _counts(completed: float, failed: float, labels: Mapping[str, str]) -> list[Measurement]:
-    out = [
-        Measurement(metric="requests", value=completed + failed, unit="count", labels=labels),
-        Measurement(metric="failures", value=failed, unit="count", labels=labels),
-    ]
-    if completed + failed:
-        out.append(
-            Measurement(metric="error_rate", value=100.0 * failed / (completed + failed), unit="%", labels=labels)
-        )
-    return out
-
-
 def vllm_serve_json_measurements(text: str, *, extra_labels: Mapping[str, str] | None = None) -> list[Measurement]:
     """Measurements of one ``vllm bench serve --save-result`` JSON file."""
     data = json_document(text, _SERVE)
@@ -97,10 +81,10 @@ def vllm_serve_json_measurements(text: str, *, extra_labels: Mapping[str, str] |
     out: list[Measurement] = []
     for key, raw in data.items():
         m = _KEY.match(key)
-        value = _finite(raw)
+        value = finite(raw)
         if m is None or value is None:
             continue
-        stat = "mean" if m.group(1) == "mean" else "50" if m.group(1) == "median" else f"{float(m.group(2)):g}"
+        stat = "mean" if m.group(1) == "mean" else "50" if m.group(1) == "median" else percentile_text(m.group(2))
         out.append(_latency(_LATENCIES[m.group(3)], stat, value, labels))
     for key, metric, unit in (
         ("request_throughput", "requests_per_s", "req/s"),
@@ -108,10 +92,10 @@ def vllm_serve_json_measurements(text: str, *, extra_labels: Mapping[str, str] |
         ("total_token_throughput", "total_tokens_per_s", "tok/s"),
         ("request_goodput", "goodput", "req/s"),
     ):
-        if (value := _finite(data.get(key))) is not None:
+        if (value := finite(data.get(key))) is not None:
             out.append(Measurement(metric=metric, value=value, unit=unit, labels=labels))
-    completed, failed = _finite(data.get("completed")) or 0.0, _finite(data.get("failed")) or 0.0
-    return out + _counts(completed, failed, labels)
+    completed, failed = finite(data.get("completed")) or 0.0, finite(data.get("failed")) or 0.0
+    return out + request_counts(completed, failed, labels)
 
 
 def vllm_serve_text_measurements(text: str, *, extra_labels: Mapping[str, str] | None = None) -> list[Measurement]:
@@ -126,13 +110,13 @@ def vllm_serve_text_measurements(text: str, *, extra_labels: Mapping[str, str] |
     for line_no, raw in enumerate(block.splitlines(), start=1):
         line = raw.strip()
         if m := _TEXT_LATENCY.match(line):
-            value = _finite(_float(m.group(4), line_no, raw))
+            value = finite(number(_SERVE, m.group(4), line_no, raw))
             if value is None:
                 continue
-            stat = "mean" if m.group(1) == "Mean" else "50" if m.group(1) == "Median" else f"{float(m.group(2)):g}"
+            stat = "mean" if m.group(1) == "Mean" else "50" if m.group(1) == "Median" else percentile_text(m.group(2))
             out.append(_latency(_LATENCIES[m.group(3).lower()], stat, value, labels))
         elif m := _TEXT_FIELD.match(line):
-            fields[m.group(1)] = _float(m.group(2), line_no, raw)
+            fields[m.group(1)] = number(_SERVE, m.group(2), line_no, raw)
         elif line.startswith("=" * 20) and fields:
             break
     if "Successful requests" not in fields:
@@ -149,14 +133,7 @@ def vllm_serve_text_measurements(text: str, *, extra_labels: Mapping[str, str] |
     ):
         if name in fields:
             out.append(Measurement(metric=metric, value=fields[name], unit=unit, labels=labels))
-    return out + _counts(fields["Successful requests"], fields.get("Failed requests", 0.0), labels)
-
-
-def _float(token: str, line_no: int, line: str) -> float:
-    try:
-        return float(token)
-    except ValueError:
-        raise parse_error(_SERVE, f"not a number: {token!r}", line_no, line) from None
+    return out + request_counts(fields["Successful requests"], fields.get("Failed requests", 0.0), labels)
 
 
 def vllm_throughput_measurements(text: str, *, extra_labels: Mapping[str, str] | None = None) -> list[Measurement]:
@@ -170,7 +147,7 @@ def vllm_throughput_measurements(text: str, *, extra_labels: Mapping[str, str] |
         out = [
             Measurement(metric="requests_per_s", value=float(data["requests_per_second"]), unit="req/s", labels=labels)
         ]
-        if (tps := _finite(data.get("tokens_per_second"))) is not None:
+        if (tps := finite(data.get("tokens_per_second"))) is not None:
             out.append(Measurement(metric="total_tokens_per_s", value=tps, unit="tok/s", labels=labels))
         return out
     matches = list(_THROUGHPUT_LINE.finditer(text))

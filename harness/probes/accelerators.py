@@ -34,6 +34,7 @@ from harness.cluster.capabilities import GPU, LEGACY_TPU_PREFIX, TPU, Capabiliti
 from harness.cluster.fields import labels_of, name_of, pod_spec, pod_status
 from harness.cluster.forbidden import explain_forbidden
 from harness.cluster.target import ClusterHandle
+from harness.measurement import as_record
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,8 @@ POOL_LABELS = (
     "agentpool",
     "aibench.io/node-pool",
 )
+#: taint effects that keep a pod without a matching toleration off a node (PreferNoSchedule only discourages)
+RESERVING_EFFECTS = ("NoSchedule", "NoExecute")
 _MIG_RESOURCE = re.compile(r"^nvidia\.com/mig-(?P<profile>\d+g\.\d+gb(?:\+me)?)$")
 _TOPOLOGY = re.compile(r"^\d+(?:x\d+)*$")
 
@@ -117,19 +120,10 @@ class NodePool:
     @property
     def reserved(self) -> bool:
         """Tainted NoSchedule/NoExecute: only pods that tolerate it (accelerator pods) land here."""
-        return any(t.endswith((":NoSchedule", ":NoExecute")) for t in self.taints)
+        return any(t.rpartition(":")[2] in RESERVING_EFFECTS for t in self.taints)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "kind": self.kind,
-            "accelerator": self.accelerator,
-            "nodes": list(self.nodes),
-            "ready": self.ready,
-            "emulated": self.emulated,
-            "devices_per_node": self.devices_per_node,
-            "taints": list(self.taints),
-        }
+        return as_record(self)
 
 
 def _taint_text(taint: Mapping[str, str]) -> str:
@@ -197,7 +191,7 @@ def tolerations_for(node: NodeInfo) -> tuple[dict[str, str], ...]:
     """Tolerations for each NoSchedule/NoExecute taint of ``node`` (exact key, value and effect)."""
     out = []
     for taint in node.taints:
-        if taint.get("effect") not in ("NoSchedule", "NoExecute"):
+        if taint.get("effect") not in RESERVING_EFFECTS:
             continue
         toleration = {"key": taint["key"], "effect": taint["effect"]}
         if taint.get("value"):
@@ -229,7 +223,7 @@ def placement_for(node: NodeInfo, *, pin_node: bool = False) -> Placement:
 
 def cpu_pod_lands_on(node: NodeInfo) -> bool:
     """Whether a pod with no tolerations and no accelerator request may be placed on ``node`` at all."""
-    return node.ready and not any(t.get("effect") in ("NoSchedule", "NoExecute") for t in node.taints)
+    return node.ready and not any(t.get("effect") in RESERVING_EFFECTS for t in node.taints)
 
 
 # -------------------------------------------------------------------------------------------------------- products
@@ -388,9 +382,6 @@ class NodeHealth:
     status: HealthStatus
     reasons: tuple[str, ...] = ()
     signals: Mapping[str, str] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"node": self.node, "status": self.status, "reasons": list(self.reasons), "signals": dict(self.signals)}
 
 
 def _validator_pods(api_client: client.ApiClient) -> dict[str, list[client.V1Pod]] | None:

@@ -33,24 +33,21 @@ UNENFORCED_REASON = "PolicyNotEnforced"  # the Warning the project's policy agen
 POLICY_API = "networking.k8s.io/v1"
 
 
+def _policy(name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": POLICY_API, "kind": "NetworkPolicy", "metadata": {"name": name}, "spec": spec}
+
+
 def default_deny_ingress(name: str = "default-deny-ingress") -> dict[str, Any]:
     """Every pod of the namespace selected, Ingress listed, no rule: nothing may connect in (the Kubernetes docs'
     "Default deny all ingress traffic" policy)."""
-    return {
-        "apiVersion": POLICY_API,
-        "kind": "NetworkPolicy",
-        "metadata": {"name": name},
-        "spec": {"podSelector": {}, "policyTypes": ["Ingress"]},
-    }
+    return _policy(name, {"podSelector": {}, "policyTypes": ["Ingress"]})
 
 
 def allow_ingress_from(*, name: str, to: Mapping[str, str], from_pods: Mapping[str, str], port: int) -> dict[str, Any]:
     """Allow TCP ``port`` into pods labelled ``to`` from pods (same namespace) labelled ``from_pods``."""
-    return {
-        "apiVersion": POLICY_API,
-        "kind": "NetworkPolicy",
-        "metadata": {"name": name},
-        "spec": {
+    return _policy(
+        name,
+        {
             "podSelector": {"matchLabels": dict(to)},
             "policyTypes": ["Ingress"],
             "ingress": [
@@ -60,7 +57,7 @@ def allow_ingress_from(*, name: str, to: Mapping[str, str], from_pods: Mapping[s
                 }
             ],
         },
-    }
+    )
 
 
 def apply_policies(

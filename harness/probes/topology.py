@@ -20,6 +20,7 @@ from harness.cluster.fields import annotations_of, name_of, pod_spec, pod_status
 from harness.cluster.target import ClusterHandle
 from harness.labels import EMULATED
 from harness.measurement import Measurement
+from harness.probes.accelerators import cpu_pod_lands_on
 from harness.quantity import to_millis
 
 __all__ = [
@@ -58,7 +59,6 @@ TOPOLOGY_KEYS: tuple[str, ...] = (
     "topology.kubernetes.io/zone",
     "topology.kubernetes.io/region",
 )
-_BLOCKING_EFFECTS = ("NoSchedule", "NoExecute")
 
 
 def hostname_of(node: NodeInfo) -> str:
@@ -85,13 +85,9 @@ def domains(nodes: Iterable[NodeInfo], key: str) -> dict[str, list[str]]:
     return out
 
 
-def _schedulable(node: NodeInfo) -> bool:
-    return node.ready and not any(t.get("effect") in _BLOCKING_EFFECTS for t in node.taints)
-
-
 def measurable_nodes(nodes: Iterable[NodeInfo]) -> list[NodeInfo]:
     """Ready, untainted, real (not emulated) nodes: where a measuring pod without tolerations can run."""
-    return [n for n in nodes if _schedulable(n) and not n.emulated]
+    return [n for n in nodes if cpu_pod_lands_on(n) and not n.emulated]
 
 
 def node_pairs(nodes: Sequence[NodeInfo], path: str) -> tuple[NodeInfo, NodeInfo] | str:
@@ -122,7 +118,7 @@ def colocation_key(nodes: Sequence[NodeInfo]) -> tuple[str, str, list[str]]:
     The narrowest labelled level that has a domain with at least two schedulable nodes (so the scheduler has a
     real choice to get wrong; the domain with the most nodes wins), falling back to the hostname (one node).
     """
-    schedulable = [n for n in nodes if _schedulable(n)]
+    schedulable = [n for n in nodes if cpu_pod_lands_on(n)]
     if not schedulable:
         raise ValueError("no ready, untainted node")
     for key in TOPOLOGY_KEYS:
@@ -190,7 +186,7 @@ def over_capacity_gang(nodes: Sequence[NodeInfo]) -> tuple[int, str]:
     scheduling: each pod takes 60% of the largest schedulable node's CPU (one pod per node at most), and the gang
     has one pod more than there are schedulable nodes. A scheduler that starts some of its pods is not all-or-nothing.
     """
-    schedulable = [n for n in nodes if _schedulable(n)]
+    schedulable = [n for n in nodes if cpu_pod_lands_on(n)]
     if not schedulable:
         raise ValueError("no ready, untainted node")
     largest = max(to_millis(n.allocatable.get("cpu", "0")) for n in schedulable)

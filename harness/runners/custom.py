@@ -119,9 +119,6 @@ class _ConditionWatch:
                 )
         return pod_blocker(state.pods)
 
-    def describe(self, state: _State) -> str:
-        return state.describe()
-
     def explain(self, evidence: Evidence, logs: Callable[[], dict[str, str]]) -> str:
         return self.resource.explain(evidence)
 

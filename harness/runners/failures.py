@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Protocol
 
 from kubernetes import client
+
+from harness.cluster.fields import container_state, container_statuses, name_of, pod_status
 
 FATAL_WAITING = (
     "CreateContainerConfigError",
@@ -18,22 +19,6 @@ FATAL_WAITING = (
 CRASHLOOP_RESTARTS = 3
 # kube-scheduler's reason while a pod's claims are still being provisioned: transient, judged by pvc_blocker
 UNBOUND_CLAIMS = "unbound immediate PersistentVolumeClaims"
-
-
-class _HasMetadata(Protocol):
-    @property
-    def metadata(self) -> client.V1ObjectMeta | None: ...
-
-
-def name_of(obj: _HasMetadata) -> str:
-    """``metadata.name`` of an object read from the API server ("" in the client model's optional case: the server
-    always sets it, the model's type does not say so)."""
-    return (obj.metadata.name if obj.metadata is not None else None) or ""
-
-
-def pod_status(pod: client.V1Pod) -> client.V1PodStatus:
-    """The pod's status (an empty one while the server has not written any)."""
-    return pod.status if pod.status is not None else client.V1PodStatus()
 
 
 def phase_of(pod: client.V1Pod) -> str:
@@ -97,8 +82,8 @@ def pod_blocker(pods: Iterable[client.V1Pod]) -> str | None:
                 and UNBOUND_CLAIMS not in (cond.message or "")
             ):
                 return f"pod {name} is Unschedulable: {cond.message}"
-        for cs in (status.init_container_statuses or []) + (status.container_statuses or []):
-            waiting = cs.state.waiting if cs.state is not None else None
+        for cs in container_statuses(pod):
+            waiting = container_state(cs).waiting
             if waiting and waiting.reason in FATAL_WAITING:
                 return f"pod {name} container {cs.name}: {waiting.reason}: {waiting.message or ''}"
             for state in (cs.state, cs.last_state):

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from kubernetes import client
 
 from harness.cluster.collect import Evidence, pod_phases
+from harness.cluster.fields import name_of
 from harness.errors import WorkloadFailed
-from harness.runners.failures import name_of, phase_of, pod_blocker, pvc_blocker
+from harness.runners.failures import phase_of, pod_blocker, pvc_blocker
 from harness.runners.skeleton import Launch, RunResult, WatchRunner, apply_workload, scripts_configmap_name
 
 # A dynamically provisioned claim Pending this long is stuck (kube's own e2e storage tests give claims 5 minutes).
@@ -97,9 +98,6 @@ class _JobWatch:
             if cond := _job_condition(job, "Failed"):
                 return f"job {name_of(job)} failed: {cond.reason}: {cond.message}"
         return pod_blocker(state.pods)
-
-    def describe(self, state: _State) -> str:
-        return state.describe()
 
     def explain(self, evidence: Evidence, logs: Callable[[], dict[str, str]]) -> str:
         return ""

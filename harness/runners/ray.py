@@ -20,11 +20,12 @@ from typing import Any
 from kubernetes import client
 
 from harness.cluster.collect import Evidence, pod_phases
+from harness.cluster.fields import metadata, name_of
 from harness.cluster.target import ClusterHandle
 from harness.cluster.wait import wait_for
 from harness.errors import WorkloadFailed
 from harness.runners.custom import custom_object
-from harness.runners.failures import name_of, phase_of, pod_blocker
+from harness.runners.failures import phase_of, pod_blocker
 from harness.runners.skeleton import Launch, WatchRunner
 
 log = logging.getLogger(__name__)
@@ -102,9 +103,6 @@ class _RayJobWatch:
             )
         return pod_blocker(state.pods)
 
-    def describe(self, state: _RayJobState) -> str:
-        return state.describe()
-
     def explain(self, evidence: Evidence, logs: Callable[[], dict[str, str]]) -> str:
         driver = _tail(driver_log(logs(), self.name))
         return f"Driver log (last lines):\n{driver or '(none)'}"
@@ -130,13 +128,7 @@ def running_workers(core: client.CoreV1Api, namespace: str, cluster: str, group:
     selector = f"{CLUSTER_LABEL}={cluster},{GROUP_LABEL}={group}"
     pods = core.list_namespaced_pod(namespace, label_selector=selector).items
     return WorkerSet(
-        names=tuple(
-            sorted(
-                name_of(p)
-                for p in pods
-                if phase_of(p) == "Running" and not (p.metadata is not None and p.metadata.deletion_timestamp)
-            )
-        )
+        names=tuple(sorted(name_of(p) for p in pods if phase_of(p) == "Running" and not metadata(p).deletion_timestamp))
     )
 
 

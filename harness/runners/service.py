@@ -106,9 +106,6 @@ class _ServiceWatch:
     def impossible(self, state: _State) -> str | None:
         return pod_blocker(state.pods)
 
-    def describe(self, state: _State) -> str:
-        return state.describe()
-
     def explain(self, evidence: Evidence, logs: Callable[[], dict[str, str]]) -> str:
         return ""
 

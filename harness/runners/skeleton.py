@@ -2,8 +2,8 @@
 
 Every runner (Job, custom resource, RayJob, Service) used to repeat these steps; here they are written once, and a
 runner supplies only what differs, as a :class:`Watch`: which applied objects it follows, what "done" and
-"impossible" mean for them, how to describe their state in a timeout message, and which extra words explain a
-failure (a launcher's or driver's last lines). Run-to-completion runners call :func:`run_to_completion`; the
+"impossible" mean for them (its probed state describes itself in a timeout message), and which extra words explain
+a failure (a launcher's or driver's last lines). Run-to-completion runners call :func:`run_to_completion`; the
 Service runner, which hands a live workload to the test instead of finishing, uses the same pieces
 (:func:`apply_workload`, :func:`await_watch`, :func:`collect`) around its ``yield``. Every runner takes the same
 three arguments: the workload spec, its rendered documents and a :class:`RunContext` (where and under what terms it
@@ -32,7 +32,14 @@ from harness.errors import WaitTimeout, WorkloadFailed
 
 log = logging.getLogger(__name__)
 
-S = TypeVar("S")
+
+class Described(Protocol):
+    """A watch's state: it says in words where the workload stands, for a timeout message."""
+
+    def describe(self) -> str: ...
+
+
+S = TypeVar("S", bound=Described)
 S_co = TypeVar("S_co", covariant=True)
 
 
@@ -146,7 +153,8 @@ def launch(spec: WorkloadSpec, rendered: Rendered, context: RunContext) -> Launc
 
 
 class Watch(Protocol[S]):
-    """How one runner follows what it applied (its state type ``S`` is whatever its probe reads)."""
+    """How one runner follows what it applied (its state type ``S`` is whatever its probe reads, and describes
+    itself for a timeout message)."""
 
     @property
     def awaited(self) -> str:
@@ -165,8 +173,6 @@ class Watch(Protocol[S]):
     def impossible(self, state: S) -> str | None:
         """Why it can never get done (a failed condition, an unschedulable pod), or None to keep waiting."""
         ...
-
-    def describe(self, state: S) -> str: ...
 
     def explain(self, evidence: Evidence, logs: Callable[[], dict[str, str]]) -> str:
         """Extra words for a failure message ("" for none); ``logs()`` reads every pod's full log."""
@@ -210,6 +216,10 @@ class Awaited(Generic[S]):
     last: S | None = None
 
 
+def _describe(state: Described) -> str:
+    return state.describe()
+
+
 def await_watch(watch: Watch[S], timeout_s: float) -> Awaited[S]:
     """Wait until ``watch`` is done; a timeout or an impossibility is returned as the failure, not raised, so
     the caller gathers evidence before it raises."""
@@ -220,7 +230,7 @@ def await_watch(watch: Watch[S], timeout_s: float) -> Awaited[S]:
             describe=watch.awaited,
             done=watch.done,
             fail_if=watch.impossible,
-            state=watch.describe,
+            state=_describe,
         )
     except (FailedWait, WaitTimeout) as exc:
         return Awaited(failure=str(exc))
@@ -272,6 +282,7 @@ def run_to_completion(runner: Runner[Any], spec: WorkloadSpec, rendered: Rendere
 
 __all__ = [
     "Awaited",
+    "Described",
     "Launch",
     "RunContext",
     "RunResult",

@@ -13,10 +13,9 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from harness.measurement import Measurement
+from harness.measurement import Measurement, as_record
 
 __all__ = [
     "WORKLOADS",
@@ -389,27 +388,6 @@ class Threshold:
             **outcome,
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "id": self.id,
-            "workload": self.workload,
-            "metric": self.metric,
-            "labels": self.labels.to_dict(),
-            "kind": str(self.kind),
-        }
-        for name in ("comparison", "value", "unit", "regression_pct"):
-            value = getattr(self, name)
-            if value is not None:
-                out[name] = str(value) if isinstance(value, StrEnum) else value
-        out.update(
-            severity=str(self.severity),
-            aggregate=str(self.aggregate),
-            source=self.source,
-            description=self.description,
-            hint=self.hint,
-        )
-        return out
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Match:
@@ -520,6 +498,9 @@ class Check:
     measurements share). ``emulated`` is True when any judged measurement came from emulated hardware, so reports
     can label the check. ``detail`` says why a check has no data when that is not simply "nothing matched".
     The message is built on demand: evaluation may create 100,000 checks, and most are never printed.
+
+    The fields stand in the order results.jsonl records them (:meth:`to_dict`, read back by
+    :class:`harness.reporting.schema.CheckEntry` with the same fields in the same order).
     """
 
     threshold_id: str
@@ -528,17 +509,17 @@ class Check:
     kind: RuleKind
     status: Status
     severity: Severity
-    source: str
-    selector: LabelSelector
     observed: float | None = None
     unit: str | None = None
     comparison: Comparison | None = None
     bar: float | None = None
     baseline_value: float | None = None
     regression_pct: float | None = None
+    selector: LabelSelector
     labels: Mapping[str, str] = field(default_factory=dict)
     matched: int = 0
     emulated: bool = False
+    source: str
     description: str = ""
     hint: str = ""
     detail: str = ""
@@ -592,30 +573,9 @@ class Check:
         return f"[{self.status}] {self.message}"
 
     def to_dict(self) -> dict[str, Any]:
-        """The check as results.jsonl stores it (enums as their strings)."""
-        return {
-            "threshold_id": self.threshold_id,
-            "workload": self.workload,
-            "metric": self.metric,
-            "kind": str(self.kind),
-            "status": str(self.status),
-            "severity": str(self.severity),
-            "observed": self.observed,
-            "unit": self.unit,
-            "comparison": str(self.comparison) if self.comparison is not None else None,
-            "bar": self.bar,
-            "baseline_value": self.baseline_value,
-            "regression_pct": self.regression_pct,
-            "selector": self.selector.to_dict(),
-            "labels": dict(self.labels),
-            "matched": self.matched,
-            "emulated": self.emulated,
-            "source": self.source,
-            "description": self.description,
-            "hint": self.hint,
-            "detail": self.detail,
-            "message": self.message,
-        }
+        """The check as results.jsonl stores it: its fields (enums as their strings, the selector in its YAML
+        spelling) and the message, so a report prints what the run printed."""
+        return {**as_record(self), "message": self.message}
 
 
 class Checks(list[Check]):
