@@ -28,6 +28,7 @@ from typing import Any
 import yaml
 
 from harness.embedded.clusterspec import ClusterSpec, apply_host_overrides, load_cluster_spec
+from harness.embedded.lifecycle import Lifecycle
 from harness.errors import ConfigError, TargetUnavailable
 from harness.kubeconfig import refuse_foreign, write_kubeconfig
 from harness.localkube.assets import Assets, find_assets
@@ -100,8 +101,13 @@ def ensure_blackhole_route() -> None:
         raise TargetUnavailable(f"real control plane: cannot add the blackhole route: {added.stderr.strip()}")
 
 
-class LocalKube:
-    """One running real control plane. Use as a context manager or call :meth:`start` / :meth:`stop`."""
+class LocalKube(Lifecycle):
+    """One running real control plane. Use as a context manager or call :meth:`start` / :meth:`stop`.
+
+    The start/stop contract (one start for two calls, a failed start, Ctrl-C included, stops what it started, an
+    idempotent stop) is :class:`~harness.embedded.lifecycle.Lifecycle`'s, shared with the embedded cluster and the
+    node agent.
+    """
 
     def __init__(self, options: LocalKubeOptions | None = None) -> None:
         self.options = options or LocalKubeOptions()
@@ -131,12 +137,6 @@ class LocalKube:
         self.agent: NodeAgent | None = None  # this machine as a node (spec host.include)
         self._kubeconfig_written = False
 
-    def __enter__(self) -> LocalKube:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
     @property
     def server_url(self) -> str:
         return f"https://127.0.0.1:{self.port}"
@@ -147,44 +147,43 @@ class LocalKube:
         return f"{self.agent.name}: this machine, node agent; {kwok}" if self.agent is not None else kwok
 
     # ------------------------------------------------------------------------------------------------ start / stop
-    def start(self) -> LocalKube:
-        """Bring everything up; on any failure stop what was started and re-raise."""
+    def _start(self) -> None:
+        """Bring everything up, in dependency order (Lifecycle stops what was started when this raises)."""
         began = time.monotonic()
-        started = False
-        try:  # stopped on any failure, Ctrl-C included
-            ensure_blackhole_route()
-            self._check_kubeconfig_path()
-            self.pki = make_pki(self.state_dir / "pki", service_ip=FIRST_SERVICE_IP)
-            etcd_url = self._start_etcd()
-            self.timings.mark("etcd", began)
-            self._start_apiserver(etcd_url)
-            self.timings.mark("kube-apiserver", began)
-            self._write_kubeconfig(self.kubeconfig_path, "admin", CONTEXT_ADMIN)
-            self._kubeconfig_written = True
-            self._start_controller_manager()
-            self._start_scheduler()
-            self._install_crds()
-            self.timings.mark("crds-established", began)
-            self._start_operators()
-            self._start_kwok()
-            self._register_nodes()
-            self._start_log_emulator()
-            self._await_nodes_ready()
-            self._start_node_agent()
-            self._start_local_path()
-            self.timings.mark("nodes-ready", began)
-            self._await_operators()
-            self._await_system()
-            self.timings.mark("ready", began)
-            started = True
-        finally:
-            if not started:
-                self.stop()
+        ensure_blackhole_route()
+        self._check_kubeconfig_path()
+        self.pki = make_pki(self.state_dir / "pki", service_ip=FIRST_SERVICE_IP)
+        etcd_url = self._start_etcd()
+        self.timings.mark("etcd", began)
+        self._start_apiserver(etcd_url)
+        self.timings.mark("kube-apiserver", began)
+        self._write_kubeconfig(self.kubeconfig_path, "admin", CONTEXT_ADMIN)
+        self._kubeconfig_written = True
+        self._start_controller_manager()
+        self._start_scheduler()
+        self._install_crds()
+        self.timings.mark("crds-established", began)
+        self._start_operators()
+        self._start_kwok()
+        self._register_nodes()
+        self._start_log_emulator()
+        self._await_nodes_ready()
+        self._start_node_agent()
+        self._start_local_path()
+        self.timings.mark("nodes-ready", began)
+        self._await_operators()
+        self._await_system()
+        self.timings.mark("ready", began)
         log.info("real control plane ready in %.1f s: %s", self.timings.marks["ready"], self.timings.marks)
-        return self
 
     def stop(self) -> None:
-        """Stop every process (newest first) and remove a private state directory."""
+        """Stop what was started, then remove a private state directory (made in ``__init__``, so also unstarted)."""
+        super().stop()
+        if self._owns_state_dir:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    def _stop(self) -> None:
+        """Stop every process, newest first."""
         if self.agent is not None:  # its pod processes first, while the API server can still hear about them
             self.agent.stop()
             self.agent = None
@@ -203,8 +202,6 @@ class LocalKube:
         if self._kubeconfig_written:  # its credentials die with this start; a stale file would only mislead
             self.kubeconfig_path.unlink(missing_ok=True)
             self._kubeconfig_written = False
-        if self._owns_state_dir:
-            shutil.rmtree(self.state_dir, ignore_errors=True)
 
     # ------------------------------------------------------------------------------------------------ components
     def _program(self, name: str) -> str:
