@@ -34,7 +34,7 @@ _CALL = re.compile(r"\.((?:list|read|create|delete|patch|replace|connect_[a-z]+|
 _NOT_API = {"read_text", "read_stdout", "read_stderr", "list_kube_config_contexts", "get_closest_marker",
             "get_result", "get_close_matches", "read_bytes", "get_json", "get_logger",
             "get_retry_after", "get_return_type", "create_default_context", "get_plugin",
-            "get_template"}  # fmt: skip
+            "get_template", "get_type_hints"}  # fmt: skip
 
 
 def _documents() -> list[dict[str, Any]]:
