@@ -191,7 +191,7 @@ def _item_text(item: object) -> str:
 def _margin(check: CheckEntry) -> tuple[float | None, float | None]:
     """(observed relative to the bar in %, headroom in % where positive is on the good side)."""
     observed, bar = check.observed, check.bar
-    if observed is None or bar is None or bar == 0:
+    if observed is None or bar is None or bar == 0 or not check.comparison:  # a verdict's bar is no bar to compare
         return None, None
     relative = (observed - bar) / abs(bar) * 100.0
     if check.comparison in (">=", ">"):
@@ -349,6 +349,8 @@ class _CheckRow:
 def _bar_text(check: CheckEntry) -> tuple[str, str]:
     """(bar, baseline note), from the check's fields: a numeric bar, a bar relative to a baseline run, or, for a
     rule without a number (presence, and kinds added later), the rule kind's name."""
+    if check.verdict_bar:
+        return check.verdict_bar, ""
     unit = check.unit
     if check.bar is None:
         if check.regression_pct is not None:
@@ -369,7 +371,7 @@ def _check_row(check: CheckEntry) -> _CheckRow:
     else:
         observed = ""
     hbar = None
-    if check.observed is not None and check.bar is not None:
+    if check.observed is not None and check.bar is not None and check.comparison:
         top = max(abs(check.observed), abs(check.bar)) * 1.15 or 1.0
         hbar = (round(min(100.0, abs(check.observed) / top * 100)), round(min(100.0, abs(check.bar) / top * 100)))
     notes = [check.detail] if check.detail else []

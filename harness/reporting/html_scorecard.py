@@ -101,7 +101,9 @@ def _value(value: float) -> str:
 
 def _bar(check: CheckEntry) -> str:
     """The bar from the check's fields: a number, a baseline run, or for a rule without a number its kind's name
-    (presence, and kinds added to the thresholds later)."""
+    (presence, and kinds added to the thresholds later); a verdict rule by what it demands."""
+    if check.verdict_bar:
+        return check.verdict_bar
     if check.bar is not None:
         return f"{check.comparison} {_value(check.bar)} {check.unit}"
     if check.regression_pct is not None:

@@ -113,7 +113,10 @@ def failure_message(result: TestResult) -> str:
 def _check_fallback(check: CheckEntry) -> str:
     unit = check.unit
     value = f" = {number(check.observed)} {unit}".rstrip() if check.observed is not None else ""
-    bar_text = f", bar {check.comparison} {number(check.bar)} {unit}".rstrip() if check.bar is not None else ""
+    if check.verdict_bar:
+        bar_text = f", bar {check.verdict_bar}"
+    else:
+        bar_text = f", bar {check.comparison} {number(check.bar)} {unit}".rstrip() if check.bar is not None else ""
     return (
         f"{check.threshold_id or '?'}: {check.metric or '?'}{labels_text(check.labels)}"
         f"{value}{bar_text} (source: {check.source or '?'})"

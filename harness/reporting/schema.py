@@ -29,6 +29,7 @@ from enum import StrEnum
 from typing import Any
 
 from harness.measurement import Measurement
+from harness.thresholds.model import RuleKind, verdict_bar_text
 
 __all__ = [
     "AREAS",
@@ -283,6 +284,17 @@ class CheckEntry:
     def failing(self) -> bool:
         """Failed, or judged without data: both fail a test (warnings do not)."""
         return self.status in ("failed", "no-data")
+
+    @property
+    def verdict_bar(self) -> str:
+        """What a verdict rule demands, as the judging code words it; empty for a numeric kind or one this version
+        does not know. A verdict's ``bar`` is a rule parameter (a factor, an alpha), never a value to compare
+        ``observed`` with, so reports print this instead of ``<comparison> <bar> <unit>``."""
+        try:
+            kind = RuleKind(self.kind)
+        except ValueError:
+            return ""
+        return verdict_bar_text(kind, self.bar) if kind.is_verdict else ""
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> CheckEntry:

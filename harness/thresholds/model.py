@@ -33,6 +33,7 @@ __all__ = [
     "Threshold",
     "format_labels",
     "format_value",
+    "verdict_bar_text",
 ]
 
 #: The catalog's workload names. A profile naming any other workload is a typo that would silently never be
@@ -193,6 +194,14 @@ class Accelerator(StrEnum):
 def format_value(value: float) -> str:
     """A number as reports show it: up to 6 significant digits, no trailing zeros (``452.1``, ``1.71799e+10``)."""
     return f"{value:.6g}"
+
+
+def verdict_bar_text(kind: RuleKind, value: float | None) -> str:
+    """What a verdict rule demands, as every report prints it: the faster-tier rule with its factor when the check
+    carries one, any other verdict kind by its text (:attr:`RuleKind.verdict_bar`)."""
+    if kind is RuleKind.FASTER_TIER and value is not None:
+        return f"fastest class >= {format_value(value)}x slowest on one headline"
+    return kind.verdict_bar
 
 
 def format_labels(labels: Mapping[str, str]) -> str:
@@ -361,10 +370,8 @@ class Threshold:
                 return f"{self.comparison} baseline - {format_value(self.regression_pct or 0.0)}%"
             case RuleKind.PRESENCE:
                 return "present"
-            case RuleKind.FASTER_TIER:
-                return f"fastest class >= {format_value(self.value or 0.0)}x slowest on one headline"
             case _:
-                return self.kind.verdict_bar
+                return verdict_bar_text(self.kind, self.value)
 
     def status_for(self, holds: bool) -> Status:
         """PASSED when the bar holds; otherwise FAILED, or WARNED for a warn-severity threshold."""
@@ -533,10 +540,8 @@ class Check:
     def bar_text(self) -> str:
         if self.kind is RuleKind.PRESENCE:
             return "present"
-        if self.kind is RuleKind.FASTER_TIER and self.bar is not None:
-            return f"fastest class >= {format_value(self.bar)}x slowest on one headline"
         if self.kind.is_verdict:
-            return self.kind.verdict_bar
+            return verdict_bar_text(self.kind, self.bar)
         if self.bar is None:
             return f"{self.comparison} baseline - {format_value(self.regression_pct or 0.0)}%"
         text = f"{self.comparison} {format_value(self.bar)} {self.unit}"

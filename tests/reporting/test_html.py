@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import shutil
@@ -546,3 +547,31 @@ def test_busbw_plot_names_the_data_path_and_needs_two_sizes() -> None:
     assert isinstance(chart, Chart)
     assert "Bus bandwidth vs message size (tcp-ring)" in chart.svg and "NCCL" not in chart.svg
     assert busbw_plot([row(1 << 24, 0.5, transport="ray-object-store")], []) == []
+
+
+def test_verdict_checks_show_what_the_rule_demands_not_a_numeric_bar() -> None:
+    """A verdict's ``bar`` is a rule parameter (the split's alpha here), not a value to compare ``observed`` with:
+    the report prints what the rule demands, and no margin or bar graphic is derived from it."""
+    split = _check("routed", 87.0, 0.001, "failed", comparison="", unit="count", subset="v2", weight="20")
+    split["kind"] = "split-within-binomial"
+    results = [_result("test_split", "failed", "serving", checks=[split], message="split outside its interval")]
+    page = build_html(_info(), results)
+    text = html.unescape(_text(page))
+    assert "each subset's count inside its binomial acceptance interval" in text
+    assert " 0.001 count" not in text
+    assert "% above" not in text and "% below" not in text
+
+
+def test_verdict_bar_text_in_scorecard_and_junit() -> None:
+    from harness.reporting.html_scorecard import _bar
+    from harness.reporting.junit import failure_message
+    from harness.reporting.schema import CheckEntry, TestResult
+
+    tier = CheckEntry.from_json(
+        {**_check("tier_seqread_bw", 1.2, 1.5, "failed", comparison=""), "kind": "faster-tier-faster"}
+    )
+    numeric = CheckEntry.from_json(_check("busbw", 401.2, 460.0, "failed"))
+    assert _bar(tier) == "fastest class >= 1.5x slowest on one headline"
+    assert _bar(numeric) == ">= 460 GB/s"
+    result = TestResult.from_json(_result("test_tiers", "failed", "storage", checks=[tier.to_json()]))
+    assert "bar fastest class >= 1.5x slowest on one headline" in failure_message(result)

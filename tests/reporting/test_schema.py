@@ -79,12 +79,13 @@ def test_written_lines_are_the_schema_serialisation(tmp_path: Path) -> None:
 
 
 def test_checks_render_from_their_fields_whatever_their_kind() -> None:
-    """A rule kind the report has never seen: no numeric bar, its own fields; shown generically, escaped."""
+    """A rule kind the report has never seen (a later version's): no numeric bar, its own fields; shown
+    generically, escaped. (A verdict kind it knows shows what the rule demands: tests/reporting/test_html.py.)"""
     check = CheckEntry.from_json(
         {
             "threshold_id": "gang-whole",
             "metric": "gang_placed",
-            "kind": "gang-placed-whole",
+            "kind": "gang-placed-whole-v2",
             "status": "failed",
             "source": "project rule",
             "hint": "a <scheduler> without gang support",
@@ -95,7 +96,7 @@ def test_checks_render_from_their_fields_whatever_their_kind() -> None:
     line = result(status="failed", area="network", checks=[check.to_json()])
     page = build_html(RUN_INFO, [line])
     row = page[page.index("gang_placed") : page.index("</tr>", page.index("gang_placed"))]
-    assert "gang-placed-whole" in row and "no data" in row
+    assert "gang-placed-whole-v2" in row and "no data" in row
     assert "placed=3" in row and "wanted=4" in row and "a &lt;scheduler&gt; without gang support" in row
 
 
