@@ -19,7 +19,6 @@ import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Any
 
 import pytest
 
@@ -30,6 +29,7 @@ from harness.parsers.stream_samples import Slo, stream_measurements
 from harness.runners.load import LoadDriver, RequestProfile, failure_report, load_shape, shape_from_text
 from harness.thresholds import evaluate
 from harness.thresholds.assertions import assert_passed
+from harness.thresholds.model import Checks
 
 pytestmark = [pytest.mark.serving]
 
@@ -44,11 +44,13 @@ DEFAULT_LOAD = "concurrency=16,duration_s=8,warmup_s=1,max_requests=5000"  # --s
 QUEUE_P99_MAX_S = 0.05  # half the streamer's TTFT: a generator later than that distorts the offered load
 
 
-def _checks(profile: Profile, measurements: list[Measurement], model: str = MODEL) -> list[Any]:
+def _checks(profile: Profile, measurements: list[Measurement], model: str = MODEL) -> Checks:
     """The profile's inference-server bars that apply here: a bar naming a model (the MLPerf pairs for
     llama-3.1-8b on GPU profiles) judges that model only (scope ``model``); the mesh-overhead bar, selected by
-    ``of``, belongs to the routing test, which measures it (scope ``of`` matches no bar's value here)."""
-    return list(evaluate(profile, WORKLOAD, measurements, scope={"model": model, "of": "-"}))
+    ``of``, belongs to the routing test, which measures it (scope ``of`` matches no bar's value here). The
+    :class:`Checks` go to ``assert_passed`` as they are: they say why nothing was judged, or that nothing was
+    measured."""
+    return evaluate(profile, WORKLOAD, measurements, scope={"model": model, "of": "-"})
 
 
 def _url(handle: ServiceHandle) -> str:
@@ -68,7 +70,9 @@ class Endpoint:
 
 
 @contextmanager
-def _endpoint(deploy_service: Any, harness_config: Any, request: RequestProfile) -> Iterator[Endpoint]:
+def _endpoint(
+    deploy_service: DeployService, harness_config: HarnessConfig, request: RequestProfile
+) -> Iterator[Endpoint]:
     """The token streamer deployed for this test, or the --serving-url endpoint (preflighted once: a refused or
     unreachable endpoint fails the test at once with the preflight's line, not after the run)."""
     if harness_config.serving_url:
@@ -94,7 +98,7 @@ def _endpoint(deploy_service: Any, harness_config: Any, request: RequestProfile)
         )
 
 
-def _driver(load: Any, endpoint: Endpoint) -> Any:
+def _driver(load: LoadDriver, endpoint: Endpoint) -> LoadDriver:
     """An external endpoint is loaded from this machine (the user named a URL it reaches)."""
     return replace(load, local=True) if endpoint.external else load
 
