@@ -221,10 +221,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _write(path: Path, value: str) -> None:
-    path.write_text(value)
-
-
 class ContainerProcess:
     """Handle on one started container. Thread-safe; the result is computed once, after cleanup.
 

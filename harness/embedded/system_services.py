@@ -245,11 +245,3 @@ def available(services: tuple[SystemService, ...] = SERVICES) -> list[tuple[Syst
             continue
         found.append((service, command))
     return found
-
-
-def missing_hint(name: str) -> str:
-    """What to install to get system service ``name`` on the embedded target (for skip messages)."""
-    for service in SERVICES:
-        if service.name == name:
-            return service.install_hint
-    return ""

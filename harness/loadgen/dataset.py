@@ -42,7 +42,6 @@ __all__ = [
     "synthetic_prompts",
 ]
 
-DISTRIBUTIONS = ("fixed", "uniform", "normal")
 MAX_LENGTH = 131_072
 MIN_SHAREGPT_WORDS = 4  # vLLM's benchmark drops prompts and answers shorter than 4 tokens
 # Common English words, nearly all one token (with their leading space) in GPT-2/Llama-style BPE vocabularies.

@@ -16,7 +16,6 @@ built from emulated measurements say so in their legend.
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,21 +25,13 @@ from markupsafe import Markup
 from harness.reporting.schema import CheckEntry, MeasurementEntry
 from harness.reporting.svg import Series, bar_chart, cdf_chart, format_bytes, line_chart, scatter_chart
 
-__all__ = ["Chart", "LatencyTable", "Plot", "plots_for", "to_number"]
+__all__ = ["Chart", "LatencyTable", "Plot", "plots_for"]
 
 MAX_SERIES = 10
 MAX_BARS = 40
 MAX_SCATTER_POINTS = 2000
 LATENCY_METRICS = ("ttft", "tpot", "itl", "latency", "e2e_latency")
 _EMULATED = " [emulated]"
-
-
-def to_number(value: object) -> float | None:
-    """A finite float, or None for anything else (bools, strings, NaN) a damaged record may hold."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    number = float(value)
-    return number if math.isfinite(number) else None
 
 
 @dataclass(frozen=True, slots=True)

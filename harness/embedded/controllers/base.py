@@ -15,8 +15,6 @@ from typing import Any, Protocol
 
 from harness.embedded import apierrors
 from harness.embedded.admission import AdmissionContext, admit
-
-# Re-exported for harness/embedded/podsubresources.py, which imports it from here; controllers use podstate.
 from harness.embedded.events import EventKind, record_event
 from harness.embedded.objects import clone, controller_ref, owner_reference
 from harness.embedded.resources import ResourceType
