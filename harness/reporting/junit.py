@@ -52,7 +52,6 @@ Flavor = Literal["xunit2", "xunit1"]
 GroupBy = Literal["area", "module", "requirement"]
 
 _ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-_FAILING_CHECKS = ("failed", "no-data")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -100,7 +99,7 @@ def labels_text(labels: Mapping[str, str]) -> str:
 def failure_message(result: TestResult) -> str:
     """One line that explains a failed or errored result on its own: the failing checks' messages, else the
     first line of the test's message, else its failure kind."""
-    failing = [c for c in result.checks if c.status in _FAILING_CHECKS]
+    failing = [c for c in result.checks if c.failing]
     if failing:
         return "; ".join(c.message or _check_fallback(c) for c in failing)
     message = result.message.strip()

@@ -19,7 +19,9 @@ __all__ = ["environment", "render"]
 
 @functools.cache
 def environment() -> jinja2.Environment:
-    """The shared environment (built once; loading a template is cached by Jinja2 itself)."""
+    """The shared environment (built once; a loaded template is cached by Jinja2 itself, and with ``auto_reload``
+    off a cached template is not checked against its file's mtime again: a report renders one chart template per
+    chart, and the package's templates do not change while it runs)."""
     return jinja2.Environment(
         loader=jinja2.PackageLoader("harness.reporting", "templates"),
         autoescape=True,
@@ -27,6 +29,7 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        auto_reload=False,
     )
 
 
