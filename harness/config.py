@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from harness.errors import ConfigError
 
-__all__ = ["OPTIONS", "HarnessConfig", "Option", "TargetKind", "new_run_id", "resolve", "unwritable"]
+__all__ = ["OPTIONS", "HarnessConfig", "Option", "TargetKind", "new_run_id", "parse_run_id", "resolve", "unwritable"]
 
 
 class TargetKind(StrEnum):
@@ -101,7 +101,9 @@ def _bool(text: str) -> bool:
 RESERVED_RUN_IDS = frozenset({"latest"})
 
 
-def _run_id(text: str) -> str:
+def parse_run_id(text: str) -> str:
+    """A run id as ``--run-id`` takes it (also ``k8s-ai-bench load``'s): a valid directory name and label value that
+    is not a reserved name of the reports directory; ValueError says what is wrong."""
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}", text):
         raise ValueError(f"must be 1-63 letters, digits, '.', '_' or '-' (got {text!r})")
     if text.lower() in RESERVED_RUN_IDS:
@@ -288,7 +290,7 @@ OPTIONS: tuple[Option, ...] = (
         default=Path("reports"),
         help="where run records are written (default: reports)",
     ),
-    Option(name="run_id", flag="--run-id", parse=_run_id, help="id of this run (default: timestamp + random)"),
+    Option(name="run_id", flag="--run-id", parse=parse_run_id, help="id of this run (default: timestamp + random)"),
     _switch("keep_namespaces", "leave each test's namespace in place for debugging"),
     Option(
         name="timeout_scale",

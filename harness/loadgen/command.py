@@ -18,13 +18,13 @@ failed. Header values never reach the record (names only).
 from __future__ import annotations
 
 import argparse
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness import __version__
+from harness.config import parse_run_id
 from harness.errors import ConfigError
 from harness.loadgen.dataset import Prompt, parse_length, sharegpt_prompts, synthetic_prompts
 from harness.loadgen.endpoint import APIS, Endpoint, Preflight, parse_endpoint, parse_header, preflight
@@ -224,8 +224,10 @@ def run_load_command(args: argparse.Namespace) -> int:
     plan = _plan(args)
     profile = load_profile(args.profile) if args.profile else None
     run_id = args.run_id or time.strftime("load-%Y%m%dT%H%M%SZ", time.gmtime())
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", run_id):
-        raise ConfigError(f"--run-id {run_id}: letters, digits, '.', '_' and '-' only")
+    try:
+        parse_run_id(run_id)
+    except ValueError as exc:
+        raise ConfigError(f"--run-id: {exc}") from None
     run_dir = args.reports_dir / run_id
     if run_dir.exists():
         raise ConfigError(f"run record {run_dir}: exists already; run ids are never reused (choose another --run-id)")

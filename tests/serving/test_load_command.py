@@ -239,6 +239,9 @@ def test_preflight_errors_are_one_line_with_their_exit_code(tls_streamer, tmp_pa
          "k8s-ai-bench: error: --header: expected 'Name: value' (got 'bad')"),
         (["--url", url, *auth, "--dataset", "sharegpt:/nonexistent.json"], 2,
          "k8s-ai-bench: error: --dataset /nonexistent.json: no such file or directory"),
+        (["--url", url, *auth, "--run-id", "latest"], 2,
+         "k8s-ai-bench: error: --run-id: 'latest' is reserved (reports/latest links to the newest run); choose "
+         "another id"),
     ]  # fmt: skip
     for args, code, line in cases:
         result = _cli(*args, "--duration", "2", "--reports-dir", str(tmp_path / "r"), cwd=tmp_path)
