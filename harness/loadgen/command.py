@@ -25,7 +25,7 @@ from typing import Any
 
 from harness import __version__
 from harness.config import parse_run_id
-from harness.errors import ConfigError
+from harness.errors import ConfigError, WorkloadFailed
 from harness.loadgen.dataset import Prompt, parse_length, sharegpt_prompts, synthetic_prompts
 from harness.loadgen.endpoint import APIS, Endpoint, Preflight, parse_endpoint, parse_header, preflight
 from harness.measurement import Measurement
@@ -252,11 +252,27 @@ def run_load_command(args: argparse.Namespace) -> int:
         flush=True,
     )
 
+    completed: list[LoadRun] = []
+    level_failed: tuple[Any, WorkloadFailed] | None = None  # the level whose load generator failed, and how
+
     def one(shape: Any) -> LoadRun:
         tag = f"c{shape.concurrency}" if shape.kind != "rate" else f"rate{shape.rate:g}"
-        return run_local(plan.endpoint.url, shape, request, workdir=run_dir / "artifacts" / tag)
+        try:
+            run = run_local(plan.endpoint.url, shape, request, workdir=run_dir / "artifacts" / tag)
+        except WorkloadFailed as exc:
+            nonlocal level_failed
+            level_failed = (shape, exc)
+            raise
+        completed.append(run)
+        return run
 
-    runs = run_sweep(one, plan.shape) if plan.shape.kind == "sweep" else [one(plan.shape)]
+    # A level whose load generator fails (locust crashed, timed out, wrote no samples) ends the run, but the record
+    # stays whole: the levels measured before it are judged and kept, the failed one is an error result, and
+    # run.json is written, so `report` reads the directory and the exit code is 1 (not 3, "unreachable").
+    try:
+        runs = run_sweep(one, plan.shape) if plan.shape.kind == "sweep" else [one(plan.shape)]
+    except WorkloadFailed:
+        runs = completed
     statuses = []
     params = {
         "url": plan.endpoint.url,
@@ -303,7 +319,26 @@ def run_load_command(args: argparse.Namespace) -> int:
             }
         )
         print(f"  {_summary_line(run.shape, summary)} -> {verdict['status'].upper()}", flush=True)
-    exit_code = 1 if "failed" in statuses else 0
+    if level_failed is not None:
+        failed_shape, failure = level_failed
+        level = next(iter(_level_label(failed_shape).items()))
+        record.add_result(
+            {
+                "id": f"load::{plan.endpoint.url}::{level[0]}={level[1]}",
+                "name": f"load {plan.endpoint.url} {level[0]} {level[1]}",
+                "doc": "k8s-ai-bench load against an OpenAI-compatible endpoint",
+                "area": "serving",
+                "workload": WORKLOAD,
+                "markers": ["serving", "perf", "load"],
+                "status": "error",
+                "failure_kind": "workload",
+                "message": f"the load generator failed: {failure}",
+                "params": {**params, "load": failed_shape.describe()},
+            }
+        )
+        statuses.append("error")
+        print(f"  {level[0]}={level[1]}: the load generator failed -> ERROR", flush=True)
+    exit_code = 1 if {"failed", "error"} & set(statuses) else 0
     record.write_info(
         {
             "run_id": run_id,

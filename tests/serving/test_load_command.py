@@ -305,3 +305,36 @@ def test_serving_url_option():
     assert resolve({"serving_url": "https://gw.example/llm/v1/"}, {}, {}).serving_url == "https://gw.example:443/llm"
     with pytest.raises(ConfigError, match=r"^--serving-url: ftp://x: must start with http:// or https://$"):
         resolve({"serving_url": "ftp://x"}, {}, {})
+
+
+def test_a_failed_load_level_keeps_the_record_whole(streamer, tmp_path, monkeypatch, capsys):
+    """The sweep's second level's load generator fails: the first level stays measured and judged, the second is
+    an error result naming the failure, run.json is written, and the exit code is 1 (a failure, not 3)."""
+    import harness.runners.load as load_runner
+    from harness.cli import main
+    from harness.errors import WorkloadFailed
+
+    real = load_runner.run_local
+    calls: list[int] = []
+
+    def second_level_fails(url, shape, request, *, workdir):
+        calls.append(shape.concurrency)
+        if len(calls) == 2:
+            raise WorkloadFailed("locust exited 1. Last output:\nTraceback: boom")
+        return real(url, shape, request, workdir=workdir)
+
+    monkeypatch.setattr(load_runner, "run_local", second_level_fails)
+    code = main([
+        "load", "--url", streamer, "--sweep", "1,2", "--duration", "1", "--warmup", "0", "--output-len", "4",
+        "--run-id", "broken", "--reports-dir", str(tmp_path / "reports"),
+    ])  # fmt: skip
+    out = capsys.readouterr().out
+    run_dir = tmp_path / "reports" / "broken"
+    assert code == 1, out
+    assert json.loads((run_dir / "run.json").read_text())["exit_status"] == 1
+    first, second = [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()]
+    assert (first["status"], first["message"]) == ("passed", "measured, no --profile to judge it"), first
+    assert {m["metric"] for m in first["measurements"]} >= {"requests_per_s", "ttft"}
+    assert (second["status"], second["failure_kind"]) == ("error", "workload")
+    assert second["message"] == "the load generator failed: locust exited 1. Last output:\nTraceback: boom"
+    assert (run_dir / "report.html").is_file() and "-> ERROR" in out
