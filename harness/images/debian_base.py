@@ -15,17 +15,15 @@ cached in ``~/.cache/k8s-ai-bench/bases`` so a wiped image store re-imports in s
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import ConfigError
-from harness.images.tools import Tool, cache_dir
+from harness.images.tools import Tool, cache_dir, run_captured
 
 SUITE = "bookworm"
 _PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -74,15 +72,11 @@ def ensure_base(tool: Tool, base: DebianBase, *, timeout_s: float = 900.0) -> fl
     if not tarball.is_file():
         _make_rootfs(base, tarball, timeout_s=timeout_s)
     with tarball.open("rb") as source:
-        done = subprocess.run(
-            tool.command("import", "--change", f"ENV PATH={_PATH}", "--change", 'CMD ["/bin/sh"]', "-", base.ref),
+        done = tool.run(
+            "import", "--change", f"ENV PATH={_PATH}", "--change", 'CMD ["/bin/sh"]', "-", base.ref,
+            timeout_s=timeout_s,
             stdin=source,
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-            env={**os.environ, **tool.env},
-            check=False,
-        )
+        )  # fmt: skip
     if done.returncode != 0:
         raise ConfigError(f"{tool.name} import {base.ref}: {_last_line(done.stderr)}")
     return time.monotonic() - started
@@ -98,9 +92,7 @@ def _make_rootfs(base: DebianBase, tarball: Path, *, timeout_s: float) -> None:
         args = ["debootstrap", "--variant=minbase"]
         if base.packages:
             args.append("--include=" + ",".join(base.packages))
-        done = subprocess.run(
-            [*args, SUITE, str(root), mirror], capture_output=True, text=True, timeout=timeout_s, check=False
-        )
+        done = run_captured([*args, SUITE, str(root), mirror], timeout_s=timeout_s)
         if done.returncode != 0:
             raise ConfigError(f"debootstrap {SUITE} for {base.ref}: {_last_line(done.stdout + done.stderr)}")
         _copy_apt_sources(root)
@@ -109,12 +101,8 @@ def _make_rootfs(base: DebianBase, tarball: Path, *, timeout_s: float) -> None:
                 if entry.is_file():
                     entry.unlink()
         partial = tarball.with_name(tarball.name + ".part")
-        packed = subprocess.run(
-            ["tar", "--numeric-owner", "-C", str(root), "-cf", str(partial), "."],
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-            check=False,
+        packed = run_captured(
+            ["tar", "--numeric-owner", "-C", str(root), "-cf", str(partial), "."], timeout_s=timeout_s
         )
         if packed.returncode != 0:
             raise ConfigError(f"tar of the {base.ref} rootfs: {_last_line(packed.stderr)}")

@@ -17,10 +17,30 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from harness.errors import ConfigError
 
 TOOLS = ("docker", "podman", "buildah")
+TIMED_OUT = 124  # the exit status a command that ran past its limit reports (as coreutils' timeout does)
+
+
+def run_captured(
+    argv: Sequence[str], *, timeout_s: float, env: Mapping[str, str] | None = None, stdin: IO[bytes] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run one command of an image build, output captured. A command that runs past ``timeout_s`` is killed and
+    reported like a failed one (status :data:`TIMED_OUT`, ``timed out after N s`` as its last line), so one slow
+    build is one failed image in the summary instead of a traceback that abandons the images after it."""
+    try:
+        return subprocess.run(
+            list(argv), stdin=stdin, capture_output=True, text=True, timeout=timeout_s, env=env, check=False
+        )
+    except subprocess.TimeoutExpired as exc:
+        out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else exc.stdout or ""
+        err = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else exc.stderr or ""
+        return subprocess.CompletedProcess(
+            list(argv), TIMED_OUT, out, f"{err}\n{argv[0]}: timed out after {timeout_s:g} s".lstrip()
+        )
 
 
 def cache_dir() -> Path:
@@ -40,17 +60,9 @@ class Tool:
     def command(self, *args: str) -> list[str]:
         return [self.path, *args]
 
-    def run(self, *args: str, timeout_s: float, input_bytes: bytes | None = None) -> subprocess.CompletedProcess[str]:
+    def run(self, *args: str, timeout_s: float, stdin: IO[bytes] | None = None) -> subprocess.CompletedProcess[str]:
         """Run one tool command, output captured (a failed build's last lines go into its error line)."""
-        return subprocess.run(
-            self.command(*args),
-            input=input_bytes.decode("latin-1") if input_bytes is not None else None,
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-            env={**os.environ, **self.env},
-            check=False,
-        )
+        return run_captured(self.command(*args), timeout_s=timeout_s, env={**os.environ, **self.env}, stdin=stdin)
 
     def build_args(
         self,
@@ -99,7 +111,7 @@ def detect(preferred: str | None = None, *, search: Sequence[str] = TOOLS) -> To
             why.append(f"{name}: not installed")
             continue
         if name == "docker":
-            probe = subprocess.run([path, "info"], capture_output=True, text=True, timeout=20, check=False)
+            probe = run_captured([path, "info"], timeout_s=20)
             if probe.returncode != 0:
                 last = (probe.stderr.strip().splitlines() or ["no answer"])[-1]
                 why.append(f"docker: client found but no engine answers ({last.strip()[:120]})")

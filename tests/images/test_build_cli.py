@@ -13,7 +13,7 @@ import pytest
 
 from harness.errors import ConfigError
 from harness.images.build import plan
-from harness.images.tools import detect
+from harness.images.tools import TIMED_OUT, detect, run_captured
 
 
 def _fake(bin_dir: Path, name: str, script: str) -> None:
@@ -131,3 +131,11 @@ def test_push_builds_ours_and_mirrors_upstream_under_the_registry(
     assert calls[3] == ["pull", "docker.io/library/busybox:1.36.1"]
     assert calls[4] == ["tag", "docker.io/library/busybox:1.36.1", "mirror.lan:5000/library/busybox:1.36.1"]
     assert calls[5][-1] == "mirror.lan:5000/library/busybox:1.36.1"
+
+
+def test_a_build_command_past_its_limit_is_a_failed_command_not_a_traceback() -> None:
+    """A build, pull, push, debootstrap or tar that runs past its limit is killed and reported like a failed
+    command (its output so far, then why), so `images build` reports that image failed and goes on."""
+    done = run_captured(["sh", "-c", "echo started; sleep 5"], timeout_s=0.5)
+    assert done.returncode == TIMED_OUT
+    assert (done.stdout, done.stderr) == ("started\n", "sh: timed out after 0.5 s")
