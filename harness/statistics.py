@@ -43,6 +43,7 @@ __all__ = [
     "percentile_text",
     "percentiles",
     "requests_for",
+    "split_measurements",
     "stat_measurements",
 ]
 
@@ -159,6 +160,29 @@ def binomial_interval(n: int, p: float, alpha: float = DEFAULT_ALPHA) -> tuple[i
         tail += pmf[hi]
         hi -= 1
     return lo, hi
+
+
+def split_measurements(counts: Mapping[str, int], weights: Mapping[str, float], **labels: str) -> list[Measurement]:
+    """``routed{subset, weight}`` per configured or answering subset, and its ``route_share`` in %: the evidence
+    the ``split-within-binomial`` rule judges (a subset that answered without a weight has weight 0). One builder
+    for the routing suite and the rule's own tests, so the tests judge exactly what the suite records."""
+    total = sum(counts.values())
+    out = []
+    for subset in [*weights, *sorted(set(counts) - set(weights))]:
+        tags = {"subset": subset, **labels}
+        out.append(
+            Measurement(
+                metric="routed",
+                value=counts.get(subset, 0),
+                unit="count",
+                labels={**tags, "weight": f"{weights.get(subset, 0.0):g}"},
+            )
+        )
+        if total:
+            out.append(
+                Measurement(metric="route_share", value=100 * counts.get(subset, 0) / total, unit="%", labels=tags)
+            )
+    return out
 
 
 def requests_for(p: float, margin: float, alpha: float = DEFAULT_ALPHA) -> int:

@@ -22,7 +22,7 @@ from harness.parsers.stream_samples import stream_measurements
 from harness.runners.gateways import GatewayRef, programmed_gateway
 from harness.runners.load import LoadDriver, LoadRun, LoadShape, RequestProfile, failure_report, load_shape
 from harness.runners.service import Endpoint
-from harness.statistics import requests_for
+from harness.statistics import requests_for, split_measurements
 from harness.thresholds.assertions import assert_passed
 from harness.thresholds.evaluate import evaluate_thresholds
 from harness.thresholds.model import RuleKind
@@ -49,26 +49,10 @@ def _versions(run: LoadRun) -> Counter[str]:
     return Counter(s.version for s in run.samples if s.ok)
 
 
-def _routed(counts: Counter[str], weights: dict[str, float], **labels: str) -> list[Measurement]:
-    """``routed{subset, weight}`` per configured or answering subset, and its ``route_share`` in %: the evidence
-    the ``split-within-binomial`` rule judges (a subset that answered without a weight has weight 0)."""
-    total = sum(counts.values())
-    out = []
-    for subset in [*weights, *sorted(set(counts) - set(weights))]:
-        tags = {"subset": subset, **labels}
-        out.append(Measurement(metric="routed", value=counts.get(subset, 0), unit="count",
-                               labels={**tags, "weight": f"{weights.get(subset, 0.0):g}"}))  # fmt: skip
-        if total:
-            out.append(
-                Measurement(metric="route_share", value=100 * counts.get(subset, 0) / total, unit="%", labels=tags)
-            )
-    return out
-
-
 def _judge_split(
     record: TestRecord, profile: Profile, workload: str, counts: Counter[str], weights: dict[str, float], **labels: str
 ) -> None:
-    evidence = _routed(counts, weights, **labels)
+    evidence = split_measurements(counts, weights, **labels)
     verdicts = judge(profile, workload, RuleKind.WEIGHTED_SPLIT, evidence)
     record.add(
         params={**labels, "observed": ", ".join(f"{k}={v}" for k, v in sorted(counts.items()))},

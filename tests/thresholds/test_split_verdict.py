@@ -8,8 +8,7 @@ import random
 
 import pytest
 
-from harness.measurement import Measurement
-from harness.statistics import binomial_interval, requests_for
+from harness.statistics import binomial_interval, requests_for, split_measurements
 from harness.thresholds.model import Check, RuleKind, Status
 from harness.thresholds.verdicts import judge
 
@@ -19,12 +18,8 @@ def _cdf(k: int, n: int, p: float) -> float:
 
 
 def split(counts: dict[str, int], weights: dict[str, float]) -> dict[str, Check]:
-    """The rule's checks by subset, on the evidence the routing suite records."""
-    evidence = [
-        Measurement(metric="routed", value=counts.get(s, 0), unit="count", labels={"subset": s, "weight": f"{w:g}"})
-        for s, w in [*weights.items(), *((s, 0.0) for s in sorted(set(counts) - set(weights)))]
-    ]
-    checks = judge(None, "inference-route-istio", RuleKind.WEIGHTED_SPLIT, evidence)
+    """The rule's checks by subset, on the evidence the routing suite records (the same builder)."""
+    checks = judge(None, "inference-route-istio", RuleKind.WEIGHTED_SPLIT, split_measurements(counts, weights))
     return {c.labels.get("subset", "-"): c for c in checks}
 
 
