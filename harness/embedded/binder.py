@@ -18,6 +18,7 @@ from typing import Any
 from harness.embedded.events import record_event
 from harness.embedded.faults import FaultInjector
 from harness.embedded.objects import set_condition
+from harness.embedded.podstate import pod_terminal
 from harness.embedded.scheduler import NodeUsage, schedule
 from harness.embedded.store import Store, WatchEvent
 from harness.embedded.workqueue import WorkQueue
@@ -27,7 +28,6 @@ log = logging.getLogger(__name__)
 _PODS = ("", "pods")
 _NODES = ("", "nodes")
 _NAMESPACES = ("", "namespaces")
-_TERMINAL = ("Succeeded", "Failed")
 # How often pods held Pending by fault injection are re-checked: the injector has no change hook to wake us.
 _HELD_POLL_S = 0.1
 
@@ -95,7 +95,7 @@ class Binder:
             return
         if spec.get("schedulerName", "default-scheduler") != "default-scheduler":
             return
-        if pod.get("status", {}).get("phase") in _TERMINAL:
+        if pod_terminal(pod):
             return
         self._enqueue((pod["metadata"]["namespace"], pod["metadata"]["name"]))
 
@@ -108,7 +108,7 @@ class Binder:
         """Keep usage in step with bound, non-terminal pods; True when capacity was freed."""
         uid = pod["metadata"]["uid"]
         node = pod["spec"].get("nodeName")
-        active = node and pod.get("status", {}).get("phase") not in _TERMINAL
+        active = node and not pod_terminal(pod)
         previous = self._bound_node.get(uid)
         if active:
             self._bound.setdefault(node, {})[uid] = pod

@@ -111,7 +111,7 @@ class PodSubresources:
         """kube's eviction rules: at most one PodDisruptionBudget may cover the pod; an eviction it does not allow
         is a 429; one it allows uses up one of its ``disruptionsAllowed`` at once (before the controller recounts)."""
         from harness.embedded.controllers.disruption import PDBS, matching_budgets
-        from harness.embedded.controllers.podstate import pod_ready
+        from harness.embedded.podstate import pod_ready
 
         budgets = matching_budgets(self.store, pod)
         if not budgets:

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from harness.embedded.podstate import pod_terminal
 from harness.embedded.schedule_terms import NodeFacts, PodTerm, required_terms
 from harness.quantity import EXACT, from_millis, parse_quantity
 
-TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
 DEFAULT_CPU_MILLI = 100
 DEFAULT_MEMORY_MILLI = 200 * 1024 * 1024 * 1000
 NO_USAGE = (0, 0)
@@ -85,10 +85,6 @@ def nonzero_cpu_memory(reqs: Mapping[str, int]) -> tuple[int, int]:
     return reqs.get("cpu") or DEFAULT_CPU_MILLI, reqs.get("memory") or DEFAULT_MEMORY_MILLI
 
 
-def is_terminal(pod: Mapping[str, Any]) -> bool:
-    return (pod.get("status") or {}).get("phase") in TERMINAL_PHASES
-
-
 def pod_key(pod: Mapping[str, Any]) -> str:
     md = pod.get("metadata") or {}
     uid = md.get("uid")
@@ -134,7 +130,7 @@ class NodeUsage:
         usage = cls()
         for node_name, pods in pods_by_node.items():
             for pod in pods:
-                if not is_terminal(pod):
+                if not pod_terminal(pod):
                     usage.add(node_name, pod)
         return usage
 

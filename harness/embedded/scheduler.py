@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from harness.embedded.podstate import pod_terminal
 from harness.embedded.schedule_terms import (
     NamespaceLabels,
     NodeFacts,
@@ -41,7 +42,7 @@ from harness.embedded.schedule_terms import (
     selector_matches,
     tolerated,
 )
-from harness.embedded.schedule_usage import NodeUsage, is_terminal, nonzero_cpu_memory, pod_requests, requests_milli
+from harness.embedded.schedule_usage import NodeUsage, nonzero_cpu_memory, pod_requests, requests_milli
 
 __all__ = [
     "NO_NODES_MESSAGE",
@@ -162,7 +163,7 @@ def _bound_pods(
     """Non-terminal pods on the nodes being considered (kube's snapshot only knows pods on known nodes)."""
     for facts in nodes:
         for pod in pods_by_node.get(facts.name, ()):
-            if not is_terminal(pod):
+            if not pod_terminal(pod):
                 yield facts, pod
 
 
@@ -318,7 +319,7 @@ class _PodPlan:
             for other in pods_by_node.get(facts.name, ()):
                 md = other.get("metadata") or {}
                 # Terminating pods do not count towards spreading (kube: countPodsMatchSelector).
-                if is_terminal(other) or md.get("deletionTimestamp") or namespace_of(other) != self.namespace:
+                if pod_terminal(other) or md.get("deletionTimestamp") or namespace_of(other) != self.namespace:
                     continue
                 if selector_matches(constraint.selector, md.get("labels") or {}):
                     n += 1

@@ -26,6 +26,7 @@ from harness.embedded.faults import FaultInjector
 from harness.embedded.inventory import GPU_UUIDS_ANNOTATION
 from harness.embedded.network import POD_NETWORK, AddressPool, Backend, hosts_entries, pick_subnet
 from harness.embedded.podenv import container_env, host_base_env, service_links
+from harness.embedded.podstate import pod_active
 from harness.embedded.resources import ResourceType
 from harness.embedded.runtime import ContainerProcess, ProcessRuntime
 from harness.embedded.volumes import TokenSource, VolumeError, prepare_volume
@@ -329,9 +330,7 @@ class KubeletSet:
             shutil.rmtree(self.pods_dir / uid, ignore_errors=True)
             return
         if worker is None:
-            if pod.get("status", {}).get("phase") in ("Succeeded", "Failed") or pod["metadata"].get(
-                "deletionTimestamp"
-            ):
+            if not pod_active(pod):
                 if pod["metadata"].get("deletionTimestamp"):
                     self.finish_pod_delete(pod)
                 return

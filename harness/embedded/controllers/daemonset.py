@@ -19,9 +19,9 @@ from typing import Any
 
 from harness.embedded.controllers.base import NODES, PODS, REVISION_LABEL, ControllerContext, PrimaryController
 from harness.embedded.controllers.deployment import resolve_int_or_percent, template_hash
-from harness.embedded.controllers.podstate import pod_active, pod_phase, pod_ready
 from harness.embedded.controllers.ratelimit import Backoff, Clock
 from harness.embedded.objects import clone
+from harness.embedded.podstate import pod_active, pod_phase, pod_ready
 from harness.embedded.store import Key, WatchEvent
 
 log = logging.getLogger(__name__)

@@ -14,8 +14,8 @@ import math
 from typing import Any
 
 from harness.embedded.controllers.base import PODS, PrimaryController
-from harness.embedded.controllers.podstate import pod_ready, pod_terminal
 from harness.embedded.objects import rfc3339
+from harness.embedded.podstate import pod_ready, pod_terminal
 from harness.embedded.selectors import SelectorError, label_selector_from_object
 from harness.embedded.store import Key, WatchEvent
 

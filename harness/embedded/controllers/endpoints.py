@@ -13,7 +13,7 @@ from typing import Any
 
 from harness.embedded import apierrors
 from harness.embedded.controllers.base import PODS, PrimaryController
-from harness.embedded.controllers.podstate import pod_ready, pod_terminal
+from harness.embedded.podstate import pod_ready, pod_terminal
 from harness.embedded.selectors import SelectorError, label_selector_from_object
 from harness.embedded.store import Key, Store, WatchEvent
 

@@ -17,8 +17,8 @@ from typing import Any
 
 from harness.embedded import apierrors
 from harness.embedded.controllers.endpoints import ServicePodsController, resolve_port, selects_pods
-from harness.embedded.controllers.podstate import pod_ready, pod_terminal
 from harness.embedded.objects import owner_reference
+from harness.embedded.podstate import pod_ready, pod_terminal
 from harness.embedded.store import Key
 
 log = logging.getLogger(__name__)

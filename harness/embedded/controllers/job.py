@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.embedded.controllers.base import PODS, ControllerContext, PrimaryController
-from harness.embedded.controllers.podstate import pod_active, pod_phase, pod_ready, pod_terminating
 from harness.embedded.objects import condition, rfc3339, set_condition
+from harness.embedded.podstate import pod_active, pod_phase, pod_ready, pod_terminating
 from harness.embedded.store import Key, WatchEvent
 
 log = logging.getLogger(__name__)

@@ -19,9 +19,9 @@ import time
 from typing import Any
 
 from harness.embedded.controllers.base import PODS, ControllerContext, PrimaryController
-from harness.embedded.controllers.podstate import pod_active, pod_phase, pod_ready
 from harness.embedded.controllers.ratelimit import Clock, ControllerRateLimiter, slow_start_batch
 from harness.embedded.objects import parse_time
+from harness.embedded.podstate import pod_active, pod_phase, pod_ready
 from harness.embedded.store import Key
 
 log = logging.getLogger(__name__)

@@ -18,8 +18,8 @@ from typing import Any
 from harness.embedded import apierrors
 from harness.embedded.controllers.base import PODS, REVISION_LABEL, PrimaryController
 from harness.embedded.controllers.deployment import template_hash
-from harness.embedded.controllers.podstate import pod_phase, pod_ready
 from harness.embedded.objects import clone
+from harness.embedded.podstate import pod_active, pod_phase, pod_ready, pod_terminal
 from harness.embedded.store import Key
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ class StatefulSetController(PrimaryController):
         # Failed pods are replaced (kube deletes them and recreates the same ordinal).
         pod: dict[str, Any] | None
         for pod in list(pods.values()):
-            if pod_phase(pod) in ("Failed", "Succeeded") and not pod["metadata"].get("deletionTimestamp"):
+            if pod_terminal(pod) and not pod["metadata"].get("deletionTimestamp"):
                 self.ctx.delete_pod(sts, pod, component=COMPONENT)
         if not parallel and any(p["metadata"].get("deletionTimestamp") for p in pods.values()):
             return  # OrderedReady: one change at a time, wait for the terminating pod to go
@@ -181,13 +181,7 @@ class StatefulSetController(PrimaryController):
 
     def _write_status(self, sts: dict[str, Any], replicas: int, revision: str) -> None:
         name = sts["metadata"]["name"]
-        pods = [
-            p
-            for p in self.ctx.owned(sts, "Pod")
-            if _ordinal(name, p) is not None
-            and not p["metadata"].get("deletionTimestamp")
-            and pod_phase(p) not in ("Failed", "Succeeded")
-        ]
+        pods = [p for p in self.ctx.owned(sts, "Pod") if _ordinal(name, p) is not None and pod_active(p)]
         old = sts.get("status") or {}
         updated = sum(1 for p in pods if (p["metadata"].get("labels") or {}).get(REVISION_LABEL) == revision)
         current_revision = old.get("currentRevision") or revision
