@@ -8,6 +8,7 @@ Validation answers 422 Invalid with one cause per field, never a 500 for bad inp
 from __future__ import annotations
 
 import base64
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,7 @@ from harness.embedded.names import (
 from harness.embedded.objects import rfc3339
 from harness.embedded.resources import ResourceType
 from harness.embedded.serviceaccounts import mount_service_account_token
+from harness.embedded.store import Store
 
 # Kinds whose names must be DNS-1123 labels (no dots) or DNS-1035 labels (start with a letter), as in kube.
 _LABEL_NAMED = {"Namespace"}
@@ -753,3 +755,14 @@ _DEFAULTERS: dict[str, Callable[[dict[str, Any], AdmissionContext, str, bool], N
     "HorizontalPodAutoscaler": _default_hpa,
     "PodDisruptionBudget": _default_pdb,
 }
+
+
+def create_admitted(
+    store: Store, ctx: AdmissionContext, rtype: ResourceType, namespace: str, obj: dict[str, Any]
+) -> dict[str, Any]:
+    """Create ``obj`` as a client's request would be: a new uid, admission (defaults, validation), then the store;
+    the stored object, or ApiError (a terminating namespace, a name taken...). Controllers, the provisioner and the
+    in-process create of the embedded cluster all create through here."""
+    uid = str(uuid.uuid4())
+    admitted = admit(rtype, obj, namespace=namespace, ctx=ctx, uid=uid, creating=True)
+    return store.create(rtype, namespace, admitted, uid=uid)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.embedded import apierrors, system_services
-from harness.embedded.admission import AdmissionContext, admit
+from harness.embedded.admission import AdmissionContext, create_admitted
 from harness.embedded.apiserver import ApiServer
 from harness.embedded.binder import Binder
 from harness.embedded.clusterspec import ClusterSpec, apply_host_overrides, emulated_nodes, load_cluster_spec
@@ -212,9 +212,7 @@ class EmbeddedCluster(Lifecycle):
             raise apierrors.bad_request(f"no resource serves {api_version} {kind}")
         own_namespace = namespace or obj.get("metadata", {}).get("namespace") or "default"
         namespace = own_namespace if rtype.namespaced else ""
-        uid = str(uuid.uuid4())
-        admitted = admit(rtype, obj, namespace=namespace, ctx=self.admission, uid=uid, creating=True)
-        return self.store.create(rtype, namespace, admitted, uid=uid)
+        return create_admitted(self.store, self.admission, rtype, namespace, obj)
 
     # ------------------------------------------------------------------ internals
     def _default_storage_class(self) -> str | None:

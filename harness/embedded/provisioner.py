@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import logging
 import shutil
-import uuid
 from pathlib import Path
 from typing import Any
 
-from harness.embedded.admission import AdmissionContext, admit
+from harness.embedded.admission import AdmissionContext, create_admitted
 from harness.embedded.events import record_event
 from harness.embedded.store import Store, WatchEvent
 from harness.embedded.workqueue import WorkQueue
@@ -152,11 +151,8 @@ class LocalPathProvisioner:
             },
         }
         pv_type = self.store.registry.get("", "persistentvolumes")
-        uid = str(uuid.uuid4())
         if self.store.find(_PV, "", name) is None:
-            created = self.store.create(
-                pv_type, "", admit(pv_type, pv, namespace="", ctx=self.admission, uid=uid, creating=True), uid=uid
-            )
+            created = create_admitted(self.store, self.admission, pv_type, "", pv)
             self._set_volume_phase(name, "Bound")
             log.info(
                 "provisioned %s at %s for %s/%s",

@@ -8,13 +8,12 @@ caches or "expectations": a pod created in one reconcile is visible to the next 
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from harness.embedded import apierrors
-from harness.embedded.admission import AdmissionContext, admit
+from harness.embedded.admission import AdmissionContext, create_admitted
 from harness.embedded.events import EventKind, record_event
 from harness.embedded.objects import clone, controller_ref, owner_reference
 from harness.embedded.resources import ResourceType
@@ -66,9 +65,7 @@ class ControllerContext:
     def create(self, rtype: ResourceType, namespace: str, obj: dict[str, Any]) -> dict[str, Any]:
         """Create ``obj`` as a client's request would be: admission (defaults, validation), then the store; the
         stored object, or ApiError (a terminating namespace, a name taken...)."""
-        uid = str(uuid.uuid4())
-        admitted = admit(rtype, obj, namespace=namespace, ctx=self.admission, uid=uid, creating=True)
-        return self.store.create(rtype, namespace, admitted, uid=uid)
+        return create_admitted(self.store, self.admission, rtype, namespace, obj)
 
     # ------------------------------------------------------------------ pods
     def create_pod(
