@@ -226,10 +226,11 @@ def evaluate_thresholds(
         measured=measured,
     )
     for threshold in thresholds:
-        matched = index.select(threshold.metric, threshold.labels)
-        if threshold.kind.is_verdict:
+        if threshold.kind.is_verdict:  # judges its whole evidence, not the bar's selection of it
             checks.extend(judge_threshold(threshold, index.every()))
-        elif threshold.kind is RuleKind.PRESENCE:
+            continue
+        matched = index.select(threshold.metric, threshold.labels)
+        if threshold.kind is RuleKind.PRESENCE:
             checks.append(_presence(threshold, matched))
         elif not matched:
             if threshold.kind is RuleKind.REGRESSION and base_index is None:
