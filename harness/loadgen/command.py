@@ -213,6 +213,19 @@ def _summary_line(shape: Any, summary: StreamSummary) -> str:
     )
 
 
+def _level_identity(url: str, shape: Any) -> dict[str, Any]:
+    """What a load level's result is, measured or failed: one test id per endpoint and level."""
+    key, value = next(iter(_level_label(shape).items()))
+    return {
+        "id": f"load::{url}::{key}={value}",
+        "name": f"load {url} {key} {value}",
+        "doc": "k8s-ai-bench load against an OpenAI-compatible endpoint",
+        "area": "serving",
+        "workload": WORKLOAD,
+        "markers": ["serving", "perf", "load"],
+    }
+
+
 def run_load_command(args: argparse.Namespace) -> int:
     """The ``load`` subcommand; returns the exit code (0 passed, 1 a check or request failed). Bad options raise
     ConfigError (exit 2), an unreachable or refusing endpoint EndpointUnreachable (exit 3)."""
@@ -295,15 +308,9 @@ def run_load_command(args: argparse.Namespace) -> int:
         if summary.failures:
             verdict["message"] = (verdict["message"] + "\n" + failure_report(summary, run.samples)).strip()
         statuses.append(verdict["status"])
-        level = next(iter(_level_label(run.shape).items()))
         record.add_result(
             {
-                "id": f"load::{plan.endpoint.url}::{level[0]}={level[1]}",
-                "name": f"load {plan.endpoint.url} {level[0]} {level[1]}",
-                "doc": "k8s-ai-bench load against an OpenAI-compatible endpoint",
-                "area": "serving",
-                "workload": WORKLOAD,
-                "markers": ["serving", "perf", "load"],
+                **_level_identity(plan.endpoint.url, run.shape),
                 "duration_s": run.wall_s,
                 "requirements": [],
                 "emulated": False,
@@ -321,15 +328,9 @@ def run_load_command(args: argparse.Namespace) -> int:
         print(f"  {_summary_line(run.shape, summary)} -> {verdict['status'].upper()}", flush=True)
     if level_failed is not None:
         failed_shape, failure = level_failed
-        level = next(iter(_level_label(failed_shape).items()))
         record.add_result(
             {
-                "id": f"load::{plan.endpoint.url}::{level[0]}={level[1]}",
-                "name": f"load {plan.endpoint.url} {level[0]} {level[1]}",
-                "doc": "k8s-ai-bench load against an OpenAI-compatible endpoint",
-                "area": "serving",
-                "workload": WORKLOAD,
-                "markers": ["serving", "perf", "load"],
+                **_level_identity(plan.endpoint.url, failed_shape),
                 "status": "error",
                 "failure_kind": "workload",
                 "message": f"the load generator failed: {failure}",
@@ -337,7 +338,8 @@ def run_load_command(args: argparse.Namespace) -> int:
             }
         )
         statuses.append("error")
-        print(f"  {level[0]}={level[1]}: the load generator failed -> ERROR", flush=True)
+        level = ", ".join(f"{k}={v}" for k, v in _level_label(failed_shape).items())
+        print(f"  {level}: the load generator failed -> ERROR", flush=True)
     exit_code = 1 if {"failed", "error"} & set(statuses) else 0
     record.write_info(
         {
